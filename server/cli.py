@@ -1,0 +1,209 @@
+"""ktl serve | worker | import | reindex | demo | model install."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import shutil
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+from tqdm import tqdm
+
+from server import db as database
+from server import search, talks
+from server.config import LANGUAGES, VISIBILITIES, Settings, SettingsError, load_settings
+from server.pipeline import jobs, transcribe
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    settings = load_settings(
+        host=getattr(args, "host", None),
+        port=getattr(args, "port", None),
+        data_dir=Path(args.data_dir).resolve() if getattr(args, "data_dir", None) else None,
+    )
+    settings.ensure_dirs()
+    database.init(settings.db_path)
+    return settings
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from server.app import create_app
+
+    settings = _settings(args)
+    print(f"Kunnskap til lunsj kjører på http://{settings.host}:{settings.port}/", flush=True)
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info")
+    return 0
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    from server.pipeline.worker import Worker
+
+    settings = _settings(args)
+    worker = Worker(settings)
+    try:
+        worker.run_forever()
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+def cmd_reindex(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    with database.session(settings.db_path) as db:
+        count = search.reindex_all(db, settings.transcripts_dir)
+    print(f"Søkeindeksen er bygget på nytt: {count} tekstsegmenter.")
+    return 0
+
+
+def cmd_model_install(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    if settings.whisper_model != "base":
+        path = transcribe.resolve_model(settings)
+        print(f"Bruker Whisper-modellen i {path}")
+        return 0
+    path = transcribe.install_base_model(settings.model_cache_dir)
+    print(f"Whisper base er på plass og verifisert i {path}")
+    return 0
+
+
+def _copy_for_import(source: Path, uploads_dir: Path) -> Path:
+    """Import works on a copy, so the caller's file is never moved or deleted."""
+    fd, tmp = tempfile.mkstemp(dir=uploads_dir, prefix="import-")
+    with open(fd, "wb") as out, source.open("rb") as src:
+        shutil.copyfileobj(src, out, 1 << 20)
+    return Path(tmp)
+
+
+def import_recording(settings: Settings, path: Path, data: talks.TalkInput) -> dict:
+    """Create a talk from a file on disk, through the same pipeline as an upload."""
+    if not path.is_file():
+        raise talks.RecordingError(f"Fant ingen fil på {path}.")
+    talks.validate(data)
+    copy = _copy_for_import(path, settings.uploads_dir)
+    with database.session(settings.db_path) as db:
+        talk = talks.create(db, data)
+        try:
+            talks.attach_recording(db, settings, talk["id"], copy, path.name)
+        except BaseException:
+            talks.delete(db, settings, talk["id"])
+            raise
+    return talk
+
+
+def wait_for(settings: Settings, talk_id: int, bar: tqdm | None) -> dict:
+    """Follow the talk's job until it is done or failed; returns the last job state."""
+    with database.session(settings.db_path) as db:
+        while True:
+            job = jobs.latest_for_talk(db, talk_id)
+            if job is None:
+                raise RuntimeError("Fant ingen jobb for foredraget.")
+            if bar is not None:
+                done = len(job.stages_done) + (job.progress if job.state == "running" else 0)
+                bar.n = round(min(done, len(jobs.STAGES)) / len(jobs.STAGES) * 100, 1)
+                bar.set_description(_stage_label(job))
+                bar.refresh()
+            if job.state in ("done", "failed"):
+                return {"state": job.state, "error": job.error}
+            time.sleep(0.5)
+
+
+def _stage_label(job: jobs.Job) -> str:
+    from server.pipeline.worker import STAGE_LABELS
+
+    if job.state == "queued":
+        return "Venter på arbeideren"
+    return STAGE_LABELS.get(job.stage or "", "Behandler")
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    data = talks.TalkInput(
+        title=args.title, speaker=args.speaker, department=args.department,
+        starts_at=args.starts_at, description=args.description, language=args.language,
+        visibility=args.visibility,
+    )  # fmt: skip
+    try:
+        talk = import_recording(settings, Path(args.path), data)
+    except (talks.RecordingError, talks.ValidationError) as exc:
+        print(f"Feil: {exc}", file=sys.stderr)
+        return 2
+    print(f"Foredraget «{talk['title']}» er lagt inn (/talks/{talk['slug']}).")
+    if not args.wait:
+        return 0
+    return wait_for_with_worker(settings, talk)
+
+
+def wait_for_with_worker(settings: Settings, talk: dict) -> int:
+    """Wait with a progress bar; in the embedded default a worker runs in this process."""
+    from server.pipeline.worker import Worker
+
+    worker = Worker(settings) if settings.embedded_worker else None
+    if worker is not None:
+        threading.Thread(target=worker.run_forever, daemon=True).start()
+    with tqdm(total=100, unit="%", file=sys.stderr, disable=None) as bar:
+        result = wait_for(settings, talk["id"], bar)
+    if worker is not None:
+        worker.stop_event.set()
+    if result["state"] == "failed":
+        print(f"Feil: {result['error']}", file=sys.stderr)
+        return 1
+    print(f"Ferdig: foredraget er søkbart på /talks/{talk['slug']}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="ktl", description="Kunnskap til lunsj")
+    parser.add_argument("--data-dir", help="mappe for database, media/ og transcripts/")
+    sub = parser.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser("serve", help="start nettstedet (og en arbeider)")
+    serve.add_argument("--host")
+    serve.add_argument("--port", type=int)
+    serve.set_defaults(func=cmd_serve)
+    sub.add_parser("worker", help="behandle jobber").set_defaults(func=cmd_worker)
+    sub.add_parser("reindex", help="bygg søkeindeksen fra transcripts/").set_defaults(
+        func=cmd_reindex
+    )
+    model = sub.add_parser("model", help="Whisper-modellen")
+    model.add_argument("action", choices=["install"])
+    model.set_defaults(func=cmd_model_install)
+    imp = sub.add_parser("import", help="legg inn et opptak fra disk")
+    imp.add_argument("path")
+    imp.add_argument("--title", required=True)
+    imp.add_argument("--speaker", default="")
+    imp.add_argument("--department", default="")
+    imp.add_argument("--starts-at", default="")
+    imp.add_argument("--description", default="")
+    imp.add_argument("--language", choices=sorted(LANGUAGES), default="nb")
+    imp.add_argument("--visibility", choices=sorted(VISIBILITIES), default="internal")
+    imp.add_argument("--wait", action="store_true", help="vent til foredraget er søkbart")
+    imp.set_defaults(func=cmd_import)
+    demo = sub.add_parser("demo", help="lag og behandle et demoforedrag")
+    demo.set_defaults(func=cmd_demo)
+    return parser
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from server import demo
+
+    settings = _settings(args)
+    return demo.ensure_demo(settings)
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (SettingsError, transcribe.ModelError) as exc:
+        print(f"Feil: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

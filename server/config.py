@@ -1,0 +1,111 @@
+"""One Settings object, read from KTL_* environment variables; CLI flags override."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+LANGUAGES = {"nb": "Norsk bokmål", "nn": "Norsk nynorsk", "en": "Engelsk"}
+VISIBILITIES = {"public": "Åpen for alle", "internal": "Bare for ansatte"}
+
+
+class SettingsError(ValueError):
+    """A setting has a value that cannot be used; the message says which and why."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path = field(default_factory=Path.cwd)
+    host: str = "127.0.0.1"
+    port: int = 8000
+    embedded_worker: bool = True
+    whisper_model: str = "base"
+    whisper_device: str = "cpu"
+    whisper_compute_type: str = "int8"
+    whisper_beam_size: int = 5
+    whisper_language: str = ""
+    whisper_threads: int = 0
+    model_cache_dir: Path = field(
+        default_factory=lambda: Path.home() / ".cache" / "kunnskap-til-lunsj" / "models"
+    )
+    max_upload_bytes: int = 50 * 1024**3
+    upload_expiry_hours: int = 24
+    job_lease_seconds: int = 60
+    worker_poll_seconds: float = 1.0
+    default_language: str = "nb"
+
+    @property
+    def db_path(self) -> Path:
+        return self.data_dir / "ktl.db"
+
+    @property
+    def media_dir(self) -> Path:
+        return self.data_dir / "media"
+
+    @property
+    def transcripts_dir(self) -> Path:
+        return self.data_dir / "transcripts"
+
+    @property
+    def uploads_dir(self) -> Path:
+        return self.media_dir / ".uploads"
+
+    def ensure_dirs(self) -> None:
+        for path in (self.media_dir, self.transcripts_dir, self.uploads_dir):
+            path.mkdir(parents=True, exist_ok=True)
+
+    def replace(self, **changes: object) -> Settings:
+        return dataclasses.replace(self, **changes)
+
+
+ENV_PREFIX = "KTL_"
+_TRUE = {"1", "true", "yes", "on", "ja"}
+_FALSE = {"0", "false", "no", "off", "nei"}
+
+
+def _convert(name: str, raw: str, kind: type) -> object:
+    try:
+        if kind is bool:
+            lowered = raw.strip().lower()
+            if lowered not in _TRUE | _FALSE:
+                raise ValueError(raw)
+            return lowered in _TRUE
+        if kind is Path:
+            return Path(raw).expanduser().resolve()
+        return kind(raw)
+    except ValueError as exc:
+        raise SettingsError(f"{ENV_PREFIX}{name.upper()} har en ugyldig verdi: {raw!r}") from exc
+
+
+def _field_types() -> dict[str, type]:
+    hints = {"Path": Path, "str": str, "int": int, "bool": bool, "float": float}
+    return {f.name: hints[str(f.type)] for f in fields(Settings)}
+
+
+def load_settings(env: dict[str, str] | None = None, **overrides: object) -> Settings:
+    """Build Settings from the environment, then apply non-None overrides (CLI flags)."""
+    env = dict(os.environ) if env is None else env
+    values: dict[str, object] = {}
+    for name, kind in _field_types().items():
+        raw = env.get(ENV_PREFIX + name.upper())
+        if raw is not None and raw != "":
+            values[name] = _convert(name, raw, kind)
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    settings = Settings(**values)
+    validate(settings)
+    return settings
+
+
+def validate(settings: Settings) -> None:
+    if not 0 < settings.port < 65536:
+        raise SettingsError("KTL_PORT må være et portnummer mellom 1 og 65535.")
+    if settings.default_language not in LANGUAGES:
+        raise SettingsError("KTL_DEFAULT_LANGUAGE må være nb, nn eller en.")
+    if settings.whisper_beam_size < 1:
+        raise SettingsError("KTL_WHISPER_BEAM_SIZE må være minst 1.")
+    if settings.job_lease_seconds < 2:
+        raise SettingsError("KTL_JOB_LEASE_SECONDS må være minst 2.")
+    if settings.max_upload_bytes < 1:
+        raise SettingsError("KTL_MAX_UPLOAD_BYTES må være et positivt tall.")

@@ -1,0 +1,119 @@
+"""The only place that opens SQLite: connections, pragmas and migrations."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import sqlite_utils
+
+# A migration is one SQL script; it runs in one transaction with the version bump.
+_M001_CORE = """
+        CREATE TABLE talks (
+            id INTEGER PRIMARY KEY,
+            slug TEXT NOT NULL UNIQUE,
+            title TEXT NOT NULL,
+            speaker TEXT NOT NULL DEFAULT '',
+            department TEXT NOT NULL DEFAULT '',
+            starts_at TEXT,
+            description TEXT NOT NULL DEFAULT '',
+            language TEXT NOT NULL DEFAULT 'nb',
+            visibility TEXT NOT NULL DEFAULT 'internal',
+            status TEXT NOT NULL DEFAULT 'planned',
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        );
+        CREATE TABLE recordings (
+            id INTEGER PRIMARY KEY,
+            talk_id INTEGER NOT NULL UNIQUE REFERENCES talks(id) ON DELETE CASCADE,
+            original_name TEXT NOT NULL,
+            path TEXT NOT NULL,
+            size INTEGER NOT NULL,
+            duration REAL NOT NULL,
+            has_video INTEGER NOT NULL,
+            video_codec TEXT,
+            pix_fmt TEXT,
+            audio_codec TEXT,
+            width INTEGER,
+            height INTEGER,
+            created_at TEXT NOT NULL
+        );
+        CREATE TABLE jobs (
+            id INTEGER PRIMARY KEY,
+            talk_id INTEGER NOT NULL REFERENCES talks(id) ON DELETE CASCADE,
+            kind TEXT NOT NULL,
+            state TEXT NOT NULL DEFAULT 'queued',
+            stage TEXT,
+            stages_done TEXT NOT NULL DEFAULT '[]',
+            progress REAL NOT NULL DEFAULT 0,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            worker TEXT,
+            lease_until REAL,
+            error TEXT,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            finished_at TEXT
+        );
+        CREATE INDEX jobs_state ON jobs(state, lease_until);
+        CREATE INDEX jobs_talk ON jobs(talk_id);
+        CREATE TABLE uploads (
+            id TEXT PRIMARY KEY,
+            length INTEGER NOT NULL,
+            offset INTEGER NOT NULL DEFAULT 0,
+            metadata TEXT NOT NULL DEFAULT '{}',
+            created_at REAL NOT NULL,
+            expires_at REAL NOT NULL
+        );
+"""
+
+# Append only: a migration that has shipped is never edited.
+MIGRATIONS: list[str] = [_M001_CORE]
+
+
+def all_migrations() -> list[str]:
+    from server import search  # the search schema lives beside the code that queries it
+
+    return MIGRATIONS + list(search.MIGRATIONS)
+
+
+def connect(path: Path) -> sqlite_utils.Database:
+    conn = sqlite3.connect(str(path), timeout=30, check_same_thread=False)
+    conn.row_factory = sqlite3.Row
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=NORMAL")
+    conn.execute("PRAGMA foreign_keys=ON")
+    conn.execute("PRAGMA busy_timeout=30000")
+    return sqlite_utils.Database(conn)
+
+
+def migrate(db: sqlite_utils.Database) -> int:
+    """Apply pending migrations; returns the schema version."""
+    migrations = all_migrations()
+    version = db.execute("PRAGMA user_version").fetchone()[0]
+    for number, migration in enumerate(migrations[version:], start=version + 1):
+        try:
+            db.conn.executescript(
+                f"BEGIN IMMEDIATE;\n{migration}\n;PRAGMA user_version={number};\nCOMMIT;"
+            )
+        except sqlite3.Error:
+            if db.conn.in_transaction:
+                db.conn.rollback()
+            raise
+    return len(migrations)
+
+
+@contextmanager
+def session(path: Path) -> Iterator[sqlite_utils.Database]:
+    db = connect(path)
+    try:
+        yield db
+    finally:
+        db.close()
+
+
+def init(path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with session(path) as db:
+        migrate(db)

@@ -1,0 +1,160 @@
+"""A durable job queue in SQLite: claim with a lease, extend it by heartbeat.
+
+A worker that dies leaves its lease to run out; the next worker claims the job again and
+skips the stages already recorded as done. Finishing is conditional on still holding the
+lease, so a job is finished exactly once.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import sqlite_utils
+
+PROCESS = "process"
+STAGES = ("package", "transcribe", "index")
+MAX_ATTEMPTS = 3
+
+
+@dataclass(frozen=True)
+class Job:
+    id: int
+    talk_id: int
+    kind: str
+    state: str
+    stage: str | None
+    stages_done: tuple[str, ...]
+    progress: float
+    attempts: int
+    worker: str | None
+    error: str | None
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def _job(row: object) -> Job:
+    return Job(
+        id=row["id"],
+        talk_id=row["talk_id"],
+        kind=row["kind"],
+        state=row["state"],
+        stage=row["stage"],
+        stages_done=tuple(json.loads(row["stages_done"])),
+        progress=row["progress"],
+        attempts=row["attempts"],
+        worker=row["worker"],
+        error=row["error"],
+    )
+
+
+def enqueue(db: sqlite_utils.Database, talk_id: int, kind: str = PROCESS) -> int:
+    """Insert a job; call inside the caller's transaction so the job and its cause land together."""
+    stamp = now_iso()
+    cursor = db.execute(
+        "INSERT INTO jobs (talk_id, kind, created_at, updated_at) VALUES (?, ?, ?, ?)",
+        [talk_id, kind, stamp, stamp],
+    )
+    return int(cursor.lastrowid)
+
+
+def claim(db: sqlite_utils.Database, worker: str, lease_seconds: float) -> Job | None:
+    """Take the oldest queued job, or one whose worker's lease ran out."""
+    now = time.time()
+    with db.conn:
+        row = db.execute(
+            """
+            UPDATE jobs SET state = 'running', worker = ?, lease_until = ?,
+                attempts = attempts + 1, updated_at = ?
+            WHERE id = (
+                SELECT id FROM jobs
+                WHERE state = 'queued' OR (state = 'running' AND lease_until < ?)
+                ORDER BY id LIMIT 1
+            )
+            RETURNING *
+            """,
+            [worker, now + lease_seconds, now_iso(), now],
+        ).fetchone()
+    return _job(row) if row else None
+
+
+def heartbeat(db: sqlite_utils.Database, job: Job, worker: str, lease_seconds: float) -> bool:
+    """Extend the lease; False when another worker has taken the job over."""
+    with db.conn:
+        cursor = db.execute(
+            "UPDATE jobs SET lease_until = ? WHERE id = ? AND worker = ? AND state = 'running'",
+            [time.time() + lease_seconds, job.id, worker],
+        )
+    return cursor.rowcount == 1
+
+
+def report(
+    db: sqlite_utils.Database, job: Job, worker: str, stage: str, progress: float
+) -> None:
+    with db.conn:
+        db.execute(
+            "UPDATE jobs SET stage = ?, progress = ?, updated_at = ? "
+            "WHERE id = ? AND worker = ? AND state = 'running'",
+            [stage, round(progress, 4), now_iso(), job.id, worker],
+        )
+
+
+def stage_done(db: sqlite_utils.Database, job_id: int, worker: str, stage: str) -> bool:
+    """Record a finished stage; False when this worker no longer holds the job."""
+    row = db.execute("SELECT stages_done FROM jobs WHERE id = ?", [job_id]).fetchone()
+    done = json.loads(row["stages_done"]) if row else []
+    if stage not in done:
+        done.append(stage)
+    cursor = db.execute(
+        "UPDATE jobs SET stages_done = ?, progress = 1, updated_at = ? "
+        "WHERE id = ? AND worker = ? AND state = 'running'",
+        [json.dumps(done), now_iso(), job_id, worker],
+    )
+    return cursor.rowcount == 1
+
+
+def finish(db: sqlite_utils.Database, job_id: int, worker: str) -> bool:
+    cursor = db.execute(
+        "UPDATE jobs SET state = 'done', stage = NULL, lease_until = NULL, finished_at = ?, "
+        "updated_at = ? WHERE id = ? AND worker = ? AND state = 'running'",
+        [now_iso(), now_iso(), job_id, worker],
+    )
+    return cursor.rowcount == 1
+
+
+def fail(db: sqlite_utils.Database, job_id: int, worker: str | None, message: str) -> bool:
+    query = (
+        "UPDATE jobs SET state = 'failed', lease_until = NULL, error = ?, updated_at = ? "
+        "WHERE id = ? AND state = 'running'"
+    )
+    params: list[object] = [message, now_iso(), job_id]
+    if worker is not None:
+        query += " AND worker = ?"
+        params.append(worker)
+    return db.execute(query, params).rowcount == 1
+
+
+def retry(db: sqlite_utils.Database, job_id: int) -> bool:
+    """Queue a failed job again; the stages already done are kept."""
+    cursor = db.execute(
+        "UPDATE jobs SET state = 'queued', error = NULL, attempts = 0, worker = NULL, "
+        "updated_at = ? WHERE id = ? AND state = 'failed'",
+        [now_iso(), job_id],
+    )
+    return cursor.rowcount == 1
+
+
+def latest_for_talk(db: sqlite_utils.Database, talk_id: int) -> Job | None:
+    row = db.execute(
+        "SELECT * FROM jobs WHERE talk_id = ? ORDER BY id DESC LIMIT 1", [talk_id]
+    ).fetchone()
+    return _job(row) if row else None
+
+
+def get(db: sqlite_utils.Database, job_id: int) -> Job | None:
+    row = db.execute("SELECT * FROM jobs WHERE id = ?", [job_id]).fetchone()
+    return _job(row) if row else None

@@ -1,0 +1,209 @@
+"""The worker: claims jobs and runs their stages (package, transcribe, index).
+
+Each stage writes into a scratch folder named after the job and moves its result into
+place at the end, so a worker killed at any moment leaves either the old state or the new
+one; scratch folders of dead attempts are removed when the stage starts again.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import socket
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+import sqlite_utils
+
+from server import db as database
+from server import search, talks, transcript
+from server.config import Settings
+from server.pipeline import ffargs, jobs, runner
+from server.pipeline.transcribe import Engine, FasterWhisperEngine, ModelError
+
+log = logging.getLogger("ktl.worker")
+STAGE_LABELS = {
+    "package": "Pakker video for avspilling",
+    "transcribe": "Transkriberer tale til tekst",
+    "index": "Gjør innholdet søkbart",
+}
+SCRATCH = ".work-"
+
+
+class StageError(RuntimeError):
+    """A stage failed; the message is shown to organisers in Norwegian."""
+
+
+class LeaseLost(RuntimeError):
+    """Another worker took the job over; stop without writing anything more."""
+
+
+class Worker:
+    def __init__(self, settings: Settings, engine_factory: Callable[[], Engine] | None = None):
+        self.settings = settings
+        self.name = f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
+        self._engine: Engine | None = None
+        self._engine_factory = engine_factory or (lambda: FasterWhisperEngine(settings))
+        self.stop_event = threading.Event()
+
+    @property
+    def engine(self) -> Engine:
+        if self._engine is None:
+            self._engine = self._engine_factory()
+        return self._engine
+
+    def run_forever(self) -> None:
+        log.info("Arbeideren %s venter på jobber", self.name)
+        while not self.stop_event.is_set():
+            if not self.run_once():
+                self.stop_event.wait(self.settings.worker_poll_seconds)
+
+    def run_once(self) -> bool:
+        """Claim and run one job; False when there was nothing to do."""
+        with database.session(self.settings.db_path) as db:
+            job = jobs.claim(db, self.name, self.settings.job_lease_seconds)
+            if job is None:
+                return False
+            if job.attempts > jobs.MAX_ATTEMPTS:
+                self._give_up(db, job)
+                return True
+            with _Heartbeat(self, job):
+                self._run(db, job)
+        return True
+
+    def _give_up(self, db: sqlite_utils.Database, job: jobs.Job) -> None:
+        with db.conn:
+            jobs.fail(db, job.id, self.name, "Behandlingen stoppet flere ganger uten å bli ferdig.")
+            talks.set_status(db, job.talk_id, "failed")
+
+    def _run(self, db: sqlite_utils.Database, job: jobs.Job) -> None:
+        try:
+            for stage in jobs.STAGES:
+                if stage in job.stages_done:
+                    continue
+                self._stage(db, job, stage)
+            with db.conn:
+                if jobs.finish(db, job.id, self.name):
+                    talks.set_status(db, job.talk_id, "ready")
+            log.info("Jobb %s for foredrag %s er ferdig", job.id, job.talk_id)
+        except LeaseLost:
+            log.warning("Jobb %s ble tatt over av en annen arbeider", job.id)
+        except (StageError, ModelError) as exc:
+            self._failed(db, job, str(exc))
+        except Exception:
+            log.exception("Jobb %s feilet", job.id)
+            self._failed(db, job, "Det oppstod en uventet feil under behandlingen.")
+
+    def _failed(self, db: sqlite_utils.Database, job: jobs.Job, message: str) -> None:
+        with db.conn:
+            if jobs.fail(db, job.id, self.name, message):
+                talks.set_status(db, job.talk_id, "failed")
+
+    def _stage(self, db: sqlite_utils.Database, job: jobs.Job, stage: str) -> None:
+        jobs.report(db, job, self.name, stage, 0.0)
+
+        def progress(share: float) -> None:
+            jobs.report(db, job, self.name, stage, share)
+
+        talk = talks.get(db, job.talk_id)
+        rec = talks.recording(db, job.talk_id)
+        if talk is None or rec is None:
+            raise StageError("Foredraget eller opptaket finnes ikke lenger.")
+        action = {"package": self._package, "transcribe": self._transcribe, "index": self._index}
+        action[stage](db, job, talk, rec, progress)
+        with db.conn:
+            if not jobs.stage_done(db, job.id, self.name, stage):
+                raise LeaseLost(job.id)
+
+    def _scratch(self, folder: Path, job: jobs.Job) -> Path:
+        for old in folder.glob(f"{SCRATCH}{job.talk_id}-*"):
+            shutil.rmtree(old, ignore_errors=True)
+        scratch = folder / f"{SCRATCH}{job.talk_id}-{job.id}-{job.attempts}"
+        scratch.mkdir(parents=True)
+        return scratch
+
+    def _package(self, db, job, talk, rec, progress) -> None:
+        folder = talks.media_dir(self.settings, talk["id"])
+        scratch = self._scratch(folder, job)
+        source = folder / rec["path"]
+        try:
+            _ffmpeg(package_args(source, scratch, rec), rec["duration"], progress)
+            _ffmpeg(poster_args(source, scratch / "poster.jpg", rec), None, None)
+        except runner.FFmpegError as exc:
+            shutil.rmtree(scratch, ignore_errors=True)
+            raise StageError(f"Kunne ikke pakke opptaket for avspilling: {exc.detail}") from exc
+        _replace_dir(scratch, folder / "vod")
+
+    def _transcribe(self, db, job, talk, rec, progress) -> None:
+        folder = talks.media_dir(self.settings, talk["id"])
+        scratch = self._scratch(folder, job)
+        try:
+            wav = scratch / "audio.wav"
+            _ffmpeg(ffargs.extract_audio(folder / rec["path"], wav), rec["duration"], None)
+            result = self.engine.transcribe(wav, talk["language"], rec["duration"], progress)
+            out = self._scratch(self.settings.transcripts_dir, job)
+            transcript.write_all(out, result)
+            _replace_dir(out, talks.transcript_dir(self.settings, talk["id"]))
+        except runner.FFmpegError as exc:
+            raise StageError(f"Kunne ikke hente ut lyden fra opptaket: {exc.detail}") from exc
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+
+    def _index(self, db, job, talk, rec, progress) -> None:
+        path = talks.transcript_dir(self.settings, talk["id"]) / "transcript.json"
+        result = transcript.load(path)
+        search.index_talk(db, talk["id"], result.segments, talk["language"])
+        progress(1.0)
+
+
+def package_args(source: Path, out_dir: Path, rec: dict) -> list[str]:
+    copy_audio = rec["audio_codec"] == "aac"
+    if not rec["has_video"]:
+        return ffargs.hls_audio(source, out_dir, copy_audio)
+    if rec["video_codec"] == "h264" and rec["pix_fmt"] in ("yuv420p", "yuvj420p"):
+        return ffargs.hls_remux(source, out_dir, copy_audio)
+    return ffargs.hls_ladder(source, out_dir, ffargs.ladder_for(rec["height"]))
+
+
+def poster_args(source: Path, dest: Path, rec: dict) -> list[str]:
+    if not rec["has_video"]:
+        return ffargs.plain_poster(dest)
+    return ffargs.poster_from_video(source, dest, min(5.0, rec["duration"] * 0.1))
+
+
+def _ffmpeg(args: list[str], duration: float | None, progress) -> None:
+    runner.run(args, duration, progress)
+
+
+def _replace_dir(new: Path, target: Path) -> None:
+    """Move a finished folder into place; the old one is removed after the swap."""
+    old = new.with_name(f"{new.name}-old")
+    if target.exists():
+        os.replace(target, old)
+    os.replace(new, target)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+class _Heartbeat:
+    """Extends the job's lease in the background while a stage runs."""
+
+    def __init__(self, worker: Worker, job: jobs.Job) -> None:
+        self.worker, self.job = worker, job
+        self.done = threading.Event()
+        self.thread = threading.Thread(target=self._beat, daemon=True)
+
+    def _beat(self) -> None:
+        interval = max(0.5, self.worker.settings.job_lease_seconds / 3)
+        with database.session(self.worker.settings.db_path) as db:
+            while not self.done.wait(interval):
+                jobs.heartbeat(db, self.job, self.worker.name, self.worker.settings.job_lease_seconds)
+
+    def __enter__(self) -> _Heartbeat:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.done.set()
+        self.thread.join()

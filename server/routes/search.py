@@ -1,0 +1,63 @@
+"""GET /sok (page) and GET /sok.json (JSON for other tools)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from server import search
+from server.web import in_thread, render
+
+
+def _filters(request: Request) -> tuple[str, str | None, int | None]:
+    params = request.query_params
+    query = params.get("q", "")[:500]
+    department = params.get("department") or None
+    year_text = params.get("year", "")
+    year = int(year_text) if year_text.isdigit() and len(year_text) == 4 else None
+    return query, department, year
+
+
+async def search_page(request: Request) -> Response:
+    query, department, year = _filters(request)
+    results = await in_thread(request, search.search, query, department=department, year=year)
+    filters = await in_thread(request, lambda db: (search.departments(db), search.years(db)))
+    context = {
+        "results": results,
+        "q": query,
+        "department": department,
+        "year": year,
+        "departments": filters[0],
+        "years": filters[1],
+    }
+    return render(request, "search/results.html", context)
+
+
+async def search_json(request: Request) -> Response:
+    query, department, year = _filters(request)
+    results = await in_thread(request, search.search, query, department=department, year=year)
+    hits = [
+        {
+            "talk_id": group.talk_id,
+            "title": group.title,
+            "start": hit.start,
+            "end": hit.end,
+            "snippet": hit.snippet_html,
+            "url": str(request.base_url).rstrip("/") + hit.url,
+        }
+        for group in results.groups
+        for hit in group.hits
+    ]
+    talks = [
+        {k: v for k, v in asdict(group).items() if k != "hits"} for group in results.groups
+    ]
+    return JSONResponse({"query": query, "message": results.message, "hits": hits, "talks": talks})
+
+
+routes = [
+    Route("/sok", search_page, name="search"),
+    Route("/sok.json", search_json, name="search_json"),
+]

@@ -1,0 +1,191 @@
+"""Talk pages: create, watch, follow processing, attach an uploaded recording, downloads.
+
+Organiser-only handlers are listed in ORGANISER_ROUTES so access control can wrap them in
+one place when accounts arrive.
+"""
+
+from __future__ import annotations
+
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import FileResponse, JSONResponse, RedirectResponse, Response
+from starlette.routing import Route
+
+from server import talks, transcript, tus
+from server.pipeline import jobs
+from server.pipeline.worker import STAGE_LABELS
+from server.web import in_thread, open_db, render, settings_of
+
+DOWNLOADS = {
+    "json": "application/json",
+    "vtt": "text/vtt; charset=utf-8",
+    "srt": "application/x-subrip; charset=utf-8",
+    "txt": "text/plain; charset=utf-8",
+}
+FORM_FIELDS = ("title", "speaker", "department", "starts_at", "description", "language", "visibility")
+
+
+def _talk_or_404(db, key: str) -> dict:
+    talk = talks.find(db, key)
+    if talk is None:
+        raise HTTPException(404, "Foredraget finnes ikke. Søk etter det, eller se i arkivet.")
+    return talk
+
+
+def new_form(request: Request) -> Response:
+    settings = settings_of(request)
+    form = {"language": settings.default_language, "visibility": "internal"}
+    return render(request, "talks/new.html", {"form": form, "errors": {}})
+
+
+async def create(request: Request) -> Response:
+    data = await request.form()
+    form = {name: str(data.get(name, "")) for name in FORM_FIELDS}
+    try:
+        talk = await in_thread(request, talks.create, talks.TalkInput(**form))
+    except talks.ValidationError as exc:
+        context = {"form": form, "errors": exc.errors}
+        return render(request, "talks/new.html", context, status=422)
+    return RedirectResponse(f"/talks/{talk['slug']}#opptak", status_code=303)
+
+
+def _start_time(request: Request) -> float:
+    raw = request.query_params.get("t", "0")
+    try:
+        return max(0.0, float(raw))
+    except ValueError:
+        return 0.0
+
+
+def _segments(request: Request, talk: dict) -> list[transcript.Segment]:
+    path = talks.transcript_dir(settings_of(request), talk["id"]) / "transcript.json"
+    return list(transcript.load(path).segments) if path.is_file() else []
+
+
+def page(request: Request) -> Response:
+    with open_db(request) as db:
+        talk = _talk_or_404(db, request.path_params["key"])
+        recording = talks.recording(db, talk["id"])
+        status = processing_status(db, talk)
+    context = {
+        "talk": talk,
+        "recording": recording,
+        "status": status,
+        "segments": _segments(request, talk) if talk["status"] == "ready" else [],
+        "start": _start_time(request),
+        "downloads": list(DOWNLOADS),
+    }
+    return render(request, "talks/page.html", context)
+
+
+def processing_status(db, talk: dict) -> dict:
+    job = jobs.latest_for_talk(db, talk["id"])
+    stages = []
+    for name in jobs.STAGES:
+        state = "waiting"
+        if job and name in job.stages_done:
+            state = "done"
+        elif job and job.stage == name:
+            state = {"running": "running", "failed": "failed"}.get(job.state, "waiting")
+        progress = 1.0 if state == "done" else (job.progress if state == "running" else 0.0)
+        stages.append({"name": name, "label": STAGE_LABELS[name], "state": state,
+                       "progress": round(progress, 3)})  # fmt: skip
+    return {
+        "talk_status": talk["status"],
+        "job_state": job.state if job else None,
+        "stages": stages,
+        "error": job.error if job else None,
+        "can_retry": bool(job and job.state == "failed"),
+    }
+
+
+def status_json(request: Request) -> Response:
+    with open_db(request) as db:
+        talk = _talk_or_404(db, request.path_params["key"])
+        return JSONResponse(processing_status(db, talk), headers={"Cache-Control": "no-store"})
+
+
+def retry(request: Request) -> Response:
+    with open_db(request) as db:
+        talk = _talk_or_404(db, request.path_params["key"])
+        job = jobs.latest_for_talk(db, talk["id"])
+        with db.conn:
+            if job and jobs.retry(db, job.id):
+                talks.set_status(db, talk["id"], "processing")
+    return RedirectResponse(f"/talks/{talk['slug']}", status_code=303)
+
+
+async def attach(request: Request) -> Response:
+    """The page calls this when its tus upload is complete: probe, move into place, queue."""
+    try:
+        body = await request.json()
+        upload_id = str(body.get("upload_id", ""))
+    except ValueError:
+        upload_id = ""
+    settings = settings_of(request)
+
+    def work(db) -> dict:
+        talk = _talk_or_404(db, request.path_params["key"])
+        upload = tus.get(db, upload_id) if upload_id else None
+        if upload is None:
+            raise talks.RecordingError(
+                "Fant ikke opplastingen. Velg filen på nytt og last den opp igjen.", status=404
+            )
+        path = tus.take_completed(db, settings, upload_id)
+        name = upload.metadata.get("filename") or "opptak"
+        try:
+            talks.attach_recording(db, settings, talk["id"], path, name)
+        finally:
+            tus.discard(db, settings, upload_id)
+        return talk
+
+    try:
+        talk = await in_thread(request, work)
+    except talks.RecordingError as exc:
+        return JSONResponse({"error": str(exc)}, status_code=exc.status)
+    except tus.TusError as exc:
+        return JSONResponse({"error": exc.message}, status_code=exc.status)
+    return JSONResponse({"ok": True, "url": f"/talks/{talk['slug']}"}, status_code=201)
+
+
+def download(request: Request) -> Response:
+    fmt = request.path_params["fmt"]
+    if fmt not in DOWNLOADS:
+        raise HTTPException(404)
+    with open_db(request) as db:
+        talk = _talk_or_404(db, request.path_params["key"])
+    path = talks.transcript_dir(settings_of(request), talk["id"]) / f"transcript.{fmt}"
+    if not path.is_file():
+        raise HTTPException(404, "Transkripsjonen er ikke klar ennå.")
+    disposition = "inline" if request.query_params.get("inline") else "attachment"
+    return FileResponse(
+        path,
+        media_type=DOWNLOADS[fmt],
+        filename=f"{talk['slug']}.{fmt}",
+        content_disposition_type=disposition,
+    )
+
+
+def original(request: Request) -> Response:
+    with open_db(request) as db:
+        talk = _talk_or_404(db, request.path_params["key"])
+        rec = talks.recording(db, talk["id"])
+    if rec is None:
+        raise HTTPException(404, "Foredraget har ikke noe opptak ennå.")
+    path = talks.media_dir(settings_of(request), talk["id"]) / rec["path"]
+    return FileResponse(path, filename=rec["original_name"])
+
+
+ORGANISER_ROUTES = [
+    Route("/talks/ny", new_form, name="talk_new"),
+    Route("/talks", create, methods=["POST"], name="talk_create"),
+    Route("/talks/{key}/opptak", attach, methods=["POST"], name="talk_attach"),
+    Route("/talks/{key}/prov-igjen", retry, methods=["POST"], name="talk_retry"),
+]
+routes = [
+    *ORGANISER_ROUTES,
+    Route("/talks/{key}", page, name="talk"),
+    Route("/talks/{key}/status.json", status_json, name="talk_status"),
+    Route("/talks/{key}/transcript.{fmt}", download, name="talk_download"),
+    Route("/talks/{key}/original", original, name="talk_original"),
+]

@@ -1,0 +1,88 @@
+// Talk page: HLS playback (hls.js, or native HLS), captions, and the transcript panel.
+(function () {
+  "use strict";
+  var video = document.getElementById("video");
+  if (!video) return;
+  var start = parseFloat(video.dataset.start || "0") || 0;
+  var src = video.dataset.src;
+
+  function seekAndPlay(seconds) {
+    video.currentTime = seconds;
+    var playing = video.play();
+    if (playing && playing.catch) playing.catch(function () { /* autoplay refused: stay paused */ });
+  }
+
+  function onReady() {
+    if (start > 0) seekAndPlay(start);
+  }
+
+  if (window.Hls && window.Hls.isSupported()) {
+    var hls = new window.Hls({ startPosition: start > 0 ? start : -1 });
+    hls.loadSource(src);
+    hls.attachMedia(video);
+    hls.on(window.Hls.Events.MANIFEST_PARSED, onReady);
+    hls.on(window.Hls.Events.ERROR, function (_event, data) {
+      if (!data.fatal) return;
+      if (data.type === window.Hls.ErrorTypes.NETWORK_ERROR) hls.startLoad();
+      else if (data.type === window.Hls.ErrorTypes.MEDIA_ERROR) hls.recoverMediaError();
+    });
+  } else if (video.canPlayType("application/vnd.apple.mpegurl")) {
+    video.src = src;
+    video.addEventListener("loadedmetadata", onReady, { once: true });
+  }
+
+  // Captions: on by default, toggled by the button.
+  var toggle = document.getElementById("captions-toggle");
+  function captionTrack() { return video.textTracks && video.textTracks[0]; }
+  function setCaptions(on) {
+    var track = captionTrack();
+    if (track) track.mode = on ? "showing" : "hidden";
+    if (toggle) {
+      toggle.setAttribute("aria-pressed", on ? "true" : "false");
+      toggle.textContent = on ? "Teksting på" : "Teksting av";
+    }
+  }
+  setCaptions(true);
+  if (toggle) {
+    toggle.addEventListener("click", function () {
+      setCaptions(toggle.getAttribute("aria-pressed") !== "true");
+    });
+  }
+
+  // Transcript panel: click a line to jump; the current line follows playback.
+  var list = document.getElementById("transcript-lines");
+  if (!list) return;
+  var buttons = Array.prototype.slice.call(list.querySelectorAll("button[data-start]"));
+  var starts = buttons.map(function (b) { return parseFloat(b.dataset.start); });
+  var current = -1;
+  buttons.forEach(function (button) {
+    button.addEventListener("click", function () { seekAndPlay(parseFloat(button.dataset.start)); });
+  });
+
+  function indexAt(time) {
+    var lo = 0, hi = starts.length - 1, found = -1;
+    while (lo <= hi) {
+      var mid = (lo + hi) >> 1;
+      if (starts[mid] <= time + 0.05) { found = mid; lo = mid + 1; } else { hi = mid - 1; }
+    }
+    return found;
+  }
+
+  video.addEventListener("timeupdate", function () {
+    var index = indexAt(video.currentTime);
+    if (index === current) return;
+    if (current >= 0) {
+      buttons[current].classList.remove("current");
+      buttons[current].removeAttribute("aria-current");
+    }
+    current = index;
+    if (current < 0) return;
+    var button = buttons[current];
+    button.classList.add("current");
+    button.setAttribute("aria-current", "true");
+    var top = button.offsetTop - list.offsetTop;
+    if (top < list.scrollTop || top > list.scrollTop + list.clientHeight - button.offsetHeight) {
+      list.scrollTop = top - list.clientHeight / 3;
+    }
+  });
+})();
