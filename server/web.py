@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import jinja2
 import sqlite_utils
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -80,15 +81,18 @@ def now_oslo() -> str:
 
 
 def build_templates() -> Jinja2Templates:
-    templates = Jinja2Templates(directory=str(TEMPLATES_DIR), extensions=["jinja2.ext.i18n"])
-    env = templates.env
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATES_DIR),
+        autoescape=True,
+        extensions=["jinja2.ext.i18n"],
+    )
     env.install_null_translations(newstyle=True)  # one translation layer; nb is the source
     env.filters["date"] = format_date
     env.filters["clock"] = format_clock
     env.globals.update(
         LANGUAGES=LANGUAGES, VISIBILITIES=VISIBILITIES, STATUS_LABELS=STATUS_LABELS
     )
-    return templates
+    return Jinja2Templates(env=env)
 
 
 def render(request: Request, name: str, context: dict, status: int = 200) -> Response:

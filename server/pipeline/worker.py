@@ -12,13 +12,14 @@ import os
 import shutil
 import socket
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 
 import sqlite_utils
 
 from server import db as database
-from server import search, talks, transcript
+from server import search, talks, transcript, tus
 from server.config import Settings
 from server.pipeline import ffargs, jobs, runner
 from server.pipeline.transcribe import Engine, FasterWhisperEngine, ModelError
@@ -30,6 +31,7 @@ STAGE_LABELS = {
     "index": "Gjør innholdet søkbart",
 }
 SCRATCH = ".work-"
+CLEANUP_INTERVAL = 600.0
 
 
 class StageError(RuntimeError):
@@ -56,9 +58,20 @@ class Worker:
 
     def run_forever(self) -> None:
         log.info("Arbeideren %s venter på jobber", self.name)
+        next_cleanup = 0.0
         while not self.stop_event.is_set():
+            if time.monotonic() >= next_cleanup:
+                self.expire_uploads()
+                next_cleanup = time.monotonic() + CLEANUP_INTERVAL
             if not self.run_once():
                 self.stop_event.wait(self.settings.worker_poll_seconds)
+
+    def expire_uploads(self) -> None:
+        """Remove resumable uploads that were abandoned before they were complete."""
+        with database.session(self.settings.db_path) as db:
+            removed = tus.expire(db, self.settings)
+        if removed:
+            log.info("Fjernet %s utløpte opplastinger", removed)
 
     def run_once(self) -> bool:
         """Claim and run one job; False when there was nothing to do."""

@@ -143,7 +143,7 @@ async def attach(request: Request) -> Response:
         talk = await in_thread(request, work)
     except talks.RecordingError as exc:
         return JSONResponse({"error": str(exc)}, status_code=exc.status)
-    except tus.TusError as exc:
+    except tus.UploadError as exc:
         return JSONResponse({"error": exc.message}, status_code=exc.status)
     return JSONResponse({"ok": True, "url": f"/talks/{talk['slug']}"}, status_code=201)
 

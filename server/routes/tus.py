@@ -1,0 +1,194 @@
+"""tus 1.0.0 resumable uploads over HTTP: thin handlers around server.tus.
+
+Extensions: creation, termination, expiration. POST /uploads/ creates, HEAD/PATCH/DELETE
+/uploads/{upload_id} query, append and terminate; OPTIONS describes the server.
+X-HTTP-Method-Override on a POST is honoured for clients behind restrictive proxies.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable
+from email.utils import formatdate
+
+import sqlite_utils
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.routing import Route
+
+from server import db, tus
+from server.config import Settings
+
+TUS_VERSION = "1.0.0"
+EXTENSIONS = "creation,termination,expiration"
+OFFSET_TYPE = "application/offset+octet-stream"
+MAX_METADATA = 4096
+RESUMABLE = {"Tus-Resumable": TUS_VERSION}
+
+RELOAD = "Last inn siden på nytt og prøv igjen."
+WRONG_VERSION = (
+    f"Opplastingen bruker en versjon av tus-protokollen som serveren ikke støtter "
+    f"(serveren støtter {TUS_VERSION}). {RELOAD}"
+)
+WRONG_TYPE = f"Opplastingen sendte data med feil innholdstype (må være {OFFSET_TYPE}). {RELOAD}"
+BAD_OFFSET = f"Opplastingen mangler en gyldig posisjon (Upload-Offset). {RELOAD}"
+BAD_METADATA = f"Opplastingen har ugyldige metadata (Upload-Metadata). {RELOAD}"
+NOT_ALLOWED = "Denne handlingen er ikke tillatt for opplastinger."
+
+Handler = Callable[[Request, Settings, sqlite_utils.Database], Awaitable[Response]]
+
+
+def http_date(timestamp: float) -> str:
+    """RFC 7231 IMF-fixdate, e.g. 'Sun, 06 Nov 1994 08:49:37 GMT'."""
+    return formatdate(timestamp, usegmt=True)
+
+
+def parse_metadata(header: str) -> dict[str, str]:
+    """Upload-Metadata: comma-separated 'key base64value' pairs; the value may be absent."""
+    if len(header) > MAX_METADATA:
+        raise tus.UploadError(400, BAD_METADATA)
+    metadata: dict[str, str] = {}
+    for pair in filter(None, (part.strip() for part in header.split(","))):
+        key, _, encoded = pair.partition(" ")
+        if key in metadata or " " in encoded:
+            raise tus.UploadError(400, BAD_METADATA)
+        try:
+            metadata[key] = base64.b64decode(encoded, validate=True).decode("utf-8")
+        except (binascii.Error, UnicodeDecodeError):
+            raise tus.UploadError(400, BAD_METADATA) from None
+    return metadata
+
+
+def encode_metadata(metadata: dict[str, str]) -> str:
+    return ",".join(
+        f"{key} {base64.b64encode(value.encode()).decode()}" if value else key
+        for key, value in metadata.items()
+    )
+
+
+def _int_header(request: Request, name: str) -> int | None:
+    raw = request.headers.get(name, "")
+    return int(raw) if raw.isascii() and raw.isdigit() else None
+
+
+def _error(status: int, message: str, headers: dict[str, str] | None = None) -> Response:
+    return PlainTextResponse(message, status_code=status, headers={**RESUMABLE, **(headers or {})})
+
+
+@contextlib.asynccontextmanager
+async def _database(settings: Settings) -> AsyncIterator[sqlite_utils.Database]:
+    conn = await run_in_threadpool(db.connect, settings.db_path)
+    try:
+        yield conn
+    finally:
+        await run_in_threadpool(conn.close)
+
+
+async def _create(request: Request, settings: Settings, conn: sqlite_utils.Database) -> Response:
+    length = _int_header(request, "upload-length")
+    if length is None:
+        raise tus.UploadError(400, tus.BAD_LENGTH)
+    metadata = parse_metadata(request.headers.get("upload-metadata", ""))
+    upload = await run_in_threadpool(tus.create, conn, settings, length, metadata)
+    headers = {
+        **RESUMABLE,
+        "Location": str(request.url_for("tus_upload", upload_id=upload.id)),
+        "Upload-Expires": http_date(upload.expires_at),
+    }
+    return Response(status_code=201, headers=headers)
+
+
+async def _head(request: Request, settings: Settings, conn: sqlite_utils.Database) -> Response:
+    upload = await run_in_threadpool(tus.require, conn, request.path_params["upload_id"])
+    headers = {
+        **RESUMABLE,
+        "Upload-Offset": str(upload.offset),
+        "Upload-Length": str(upload.length),
+        "Cache-Control": "no-store",
+    }
+    if upload.metadata:
+        headers["Upload-Metadata"] = encode_metadata(upload.metadata)
+    if not upload.complete:
+        headers["Upload-Expires"] = http_date(upload.expires_at)
+    return Response(status_code=200, headers=headers)
+
+
+async def _patch(request: Request, settings: Settings, conn: sqlite_utils.Database) -> Response:
+    if request.headers.get("content-type", "").partition(";")[0].strip().lower() != OFFSET_TYPE:
+        return _error(415, WRONG_TYPE)
+    offset = _int_header(request, "upload-offset")
+    if offset is None:
+        return _error(400, BAD_OFFSET)
+    upload = await run_in_threadpool(tus.require, conn, request.path_params["upload_id"])
+    declared = _int_header(request, "content-length")
+    if declared is not None and offset + declared > upload.length:
+        raise tus.UploadError(413, tus.TOO_LONG)
+    try:
+        new_offset = await tus.append(conn, settings, upload, offset, request.stream())
+    except ClientDisconnect:
+        return Response(status_code=400)  # nobody listens; what arrived is kept
+    upload = await run_in_threadpool(tus.require, conn, upload.id)
+    headers = {**RESUMABLE, "Upload-Offset": str(new_offset)}
+    if not upload.complete:
+        headers["Upload-Expires"] = http_date(upload.expires_at)
+    return Response(status_code=204, headers=headers)
+
+
+async def _delete(request: Request, settings: Settings, conn: sqlite_utils.Database) -> Response:
+    await run_in_threadpool(tus.terminate, conn, settings, request.path_params["upload_id"])
+    return Response(status_code=204, headers=RESUMABLE)
+
+
+def _options(settings: Settings) -> Response:
+    headers = {
+        **RESUMABLE,
+        "Tus-Version": TUS_VERSION,
+        "Tus-Extension": EXTENSIONS,
+        "Tus-Max-Size": str(settings.max_upload_bytes),
+    }
+    return Response(status_code=204, headers=headers)
+
+
+def _method(request: Request) -> str:
+    override = request.headers.get("x-http-method-override", "").strip().upper()
+    return override if request.method == "POST" and override else request.method
+
+
+async def _dispatch(request: Request, handlers: dict[str, Handler]) -> Response:
+    settings: Settings = request.app.state.settings
+    method = _method(request)
+    if method == "OPTIONS":
+        return _options(settings)
+    handler = handlers.get(method)
+    if handler is None:
+        allow = ", ".join(["OPTIONS", *handlers])
+        return _error(405, NOT_ALLOWED, {"Allow": allow})
+    if request.headers.get("tus-resumable") != TUS_VERSION:
+        return _error(412, WRONG_VERSION, {"Tus-Version": TUS_VERSION})
+    try:
+        async with _database(settings) as conn:
+            return await handler(request, settings, conn)
+    except tus.UploadError as exc:
+        return _error(exc.status, exc.message)
+
+
+async def collection(request: Request) -> Response:
+    return await _dispatch(request, {"POST": _create})
+
+
+async def resource(request: Request) -> Response:
+    return await _dispatch(request, {"HEAD": _head, "PATCH": _patch, "DELETE": _delete})
+
+
+routes: list[Route] = [
+    Route("/uploads/", collection, methods=["POST", "OPTIONS"], name="tus_collection"),
+    Route(
+        "/uploads/{upload_id}",
+        resource,
+        methods=["HEAD", "PATCH", "DELETE", "POST", "OPTIONS"],
+        name="tus_upload",
+    ),
+]
