@@ -11,7 +11,7 @@ from pathlib import Path
 
 import sqlite_utils
 
-from server import search
+from server import search, tus
 from server.config import LANGUAGES, VISIBILITIES, Settings
 from server.pipeline import jobs, probe
 
@@ -171,6 +171,25 @@ def attach_recording(
             raise RecordingError(str(exc)) from exc
         raise
     return _store(db, settings, talk, source, original_name, info)
+
+
+def attach_upload(
+    db: sqlite_utils.Database, settings: Settings, talk_id: int, upload_id: str
+) -> dict:
+    """Take over a completed resumable upload as the talk's recording (see attach_recording)."""
+    upload = tus.get(db, upload_id) if tus.valid_id(upload_id) else None
+    if upload is None:
+        raise RecordingError(
+            "Fant ikke opplastingen. Velg filen på nytt og last den opp igjen.", status=404
+        )
+    path = tus.take_completed(db, settings, upload_id)
+    try:
+        return attach_recording(
+            db, settings, talk_id, path, upload.metadata.get("filename") or "opptak"
+        )
+    finally:
+        with db.conn:
+            tus.discard(db, upload_id)
 
 
 def _store(

@@ -126,17 +126,7 @@ async def attach(request: Request) -> Response:
 
     def work(db) -> dict:
         talk = _talk_or_404(db, request.path_params["key"])
-        upload = tus.get(db, upload_id) if upload_id else None
-        if upload is None:
-            raise talks.RecordingError(
-                "Fant ikke opplastingen. Velg filen på nytt og last den opp igjen.", status=404
-            )
-        path = tus.take_completed(db, settings, upload_id)
-        name = upload.metadata.get("filename") or "opptak"
-        try:
-            talks.attach_recording(db, settings, talk["id"], path, name)
-        finally:
-            tus.discard(db, settings, upload_id)
+        talks.attach_upload(db, settings, talk["id"], upload_id)
         return talk
 
     try:

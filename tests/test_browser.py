@@ -1,0 +1,124 @@
+"""The whole flow in a real browser: headless Debian Chromium driven by Playwright, against
+`ktl serve` (with its embedded worker, real ffmpeg and the real Whisper model)."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from urllib.parse import parse_qs, urlparse
+
+import pytest
+
+from tests import factories
+
+pytestmark = [pytest.mark.browser, pytest.mark.integration]
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync", "--no-first-run",
+    # The test stands in for a person who clicked the search hit; let the page start playing.
+    "--autoplay-policy=no-user-gesture-required",
+]  # fmt: skip
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _wait_until_up(url: str, process: subprocess.Popen, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            pytest.fail("ktl serve exited early")
+        try:
+            urllib.request.urlopen(url, timeout=1).close()
+            return
+        except OSError:
+            time.sleep(0.2)
+    pytest.fail("ktl serve did not start")
+
+
+@pytest.fixture
+def server(tmp_path: Path):
+    port = _free_port()
+    env = {**os.environ, "KTL_DATA_DIR": str(tmp_path / "data"), "KTL_WORKER_POLL_SECONDS": "0.3"}
+    log = (tmp_path / "serve.log").open("w")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "server.cli", "serve", "--port", str(port)],
+        env=env, stdout=log, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    try:
+        _wait_until_up(base + "/", process)
+        yield base
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
+        log.close()
+
+
+@pytest.fixture
+def page():
+    from playwright.sync_api import sync_playwright
+
+    if not Path(CHROMIUM).exists():
+        pytest.fail("Debian's chromium is missing: run bash scripts/install.sh --dev")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        context = browser.new_context()
+        yield context.new_page()
+        context.close()
+        browser.close()
+
+
+def test_upload_search_and_play_from_the_spoken_second(server, page, tmp_path):
+    speech = factories.speech_wav(tmp_path / "speech.wav")
+    recording = factories.video(tmp_path / "elsykler.mp4", audio=speech, seconds=12)
+    dialogs: list[str] = []
+    page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+
+    page.goto(server + "/talks/ny")
+    page.fill("#title", "Elsykler på biblioteket")
+    page.fill("#speaker", "Ola Nordmann")
+    page.fill("#department", "Biblioteket")
+    page.select_option("#language", "en")
+    page.check("input[name=visibility][value=public]")
+    page.click("form.talk-form button[type=submit]")
+    page.wait_for_selector("#recording-file")
+
+    page.set_input_files("#recording-file", str(recording))
+    page.wait_for_selector("section.processing, video#video", timeout=60_000)
+    page.wait_for_selector("video#video", timeout=240_000)
+
+    page.fill("#sok-q", "basement")
+    page.press("#sok-q", "Enter")
+    hit = page.wait_for_selector("a.hit")
+    assert "basement" in hit.inner_text().lower()
+    start = int(parse_qs(urlparse(hit.get_attribute("href")).query)["t"][0])
+    assert start >= 3, "the word is spoken a few seconds in"
+    hit.click()
+
+    page.wait_for_function(
+        "() => { const v = document.querySelector('video'); "
+        "return v && !v.paused && v.readyState >= 3 && v.currentTime > 0; }",
+        timeout=30_000,
+    )
+    first = page.evaluate("document.querySelector('video').currentTime")
+    assert start - 0.5 <= first <= start + 3, f"playing from {first}, expected about {start}"
+    page.wait_for_timeout(1500)
+    state = page.evaluate(
+        """() => { const v = document.querySelector('video'); const t = v.textTracks[0];
+        return {time: v.currentTime, mode: t && t.mode, cues: t && t.cues ? t.cues.length : 0,
+                current: document.querySelector('#transcript-lines .current')?.textContent}; }"""
+    )
+    assert state["time"] > first, "the video is playing"
+    assert state["mode"] == "showing" and state["cues"] > 0, "captions are loaded and shown"
+    assert state["current"], "the transcript follows playback"
+    assert dialogs == []

@@ -1,0 +1,147 @@
+"""HTTP behaviour of the pages and endpoints (Starlette's TestClient, real SQLite, real ffprobe)."""
+
+from __future__ import annotations
+
+import base64
+
+import pytest
+from starlette.testclient import TestClient
+
+from server import db as database
+from server import transcript
+from server.app import create_app
+from server.pipeline import jobs
+from tests import factories
+
+
+@pytest.fixture
+def client(settings):
+    with TestClient(create_app(settings), follow_redirects=False) as test_client:
+        yield test_client
+
+
+def _create(client, **fields) -> str:
+    form = {"title": "Bli kjent med NAV", "language": "nb", "visibility": "public", **fields}
+    response = client.post("/talks", data=form)
+    assert response.status_code == 303, response.text
+    return response.headers["location"].split("#")[0]
+
+
+def _tus_upload(client, data: bytes, filename: str) -> str:
+    meta = "filename " + base64.b64encode(filename.encode()).decode()
+    headers = {"Tus-Resumable": "1.0.0", "Upload-Length": str(len(data)), "Upload-Metadata": meta}
+    created = client.post("/uploads/", headers=headers)
+    assert created.status_code == 201
+    location = created.headers["location"]
+    patch = client.patch(location, content=data, headers={
+        "Tus-Resumable": "1.0.0", "Upload-Offset": "0",
+        "Content-Type": "application/offset+octet-stream"})  # fmt: skip
+    assert patch.status_code == 204
+    return location.rstrip("/").rsplit("/", 1)[-1]
+
+
+def test_front_page_is_norwegian_and_has_search(client):
+    page = client.get("/")
+    assert page.status_code == 200
+    assert '<html lang="nb">' in page.text
+    assert 'action="/sok"' in page.text
+
+
+def test_create_talk_validates_in_norwegian(client):
+    response = client.post("/talks", data={"title": "  ", "starts_at": "i morgen", "language": "de"})
+    assert response.status_code == 422
+    assert "Skriv en tittel på foredraget." in response.text
+    assert "Skriv dato og klokkeslett" in response.text
+    assert "Velg språket det snakkes på" in response.text
+    assert 'value="i morgen"' in response.text, "what was typed is kept"
+
+
+def test_created_talk_page_offers_upload(client):
+    url = _create(client, starts_at="2026-12-03T11:30", speaker="Kari", department="NAV")
+    page = client.get(url)
+    assert page.status_code == 200
+    assert "Last opp opptaket" in page.text
+    assert "3. desember 2026 kl. 11.30" in page.text
+    assert "tus.min.js" in page.text
+
+
+def test_unknown_talk_is_a_norwegian_404(client):
+    page = client.get("/talks/finnes-ikke")
+    assert page.status_code == 404
+    assert "Foredraget finnes ikke" in page.text
+    assert client.get("/talks/finnes-ikke/status.json").json()["error"]
+
+
+@pytest.mark.parametrize("query", ['AND (', '"', "NEAR(a b", "*", "-", "a:b", "\x00", "x" * 5000])
+def test_hostile_search_never_errors(client, query):
+    assert client.get("/sok", params={"q": query}).status_code == 200
+    body = client.get("/sok.json", params={"q": query}).json()
+    assert body["hits"] == [] and body["message"]
+
+
+@pytest.mark.integration
+def test_upload_attach_queues_processing(client, settings, tmp_path):
+    url = _create(client)
+    source = factories.video(tmp_path / "talk.mp4", seconds=2)
+    upload_id = _tus_upload(client, source.read_bytes(), "talk.mp4")
+    response = client.post(f"{url}/opptak", json={"upload_id": upload_id})
+    assert response.status_code == 201, response.text
+    assert response.json()["url"] == url
+    status = client.get(f"{url}/status.json").json()
+    assert status["talk_status"] == "processing" and status["job_state"] == "queued"
+    assert [s["state"] for s in status["stages"]] == ["waiting"] * 3
+    assert not list(settings.uploads_dir.iterdir()), "the upload was moved into place"
+    again = client.post(f"{url}/opptak", json={"upload_id": upload_id})
+    assert again.status_code == 404
+
+
+@pytest.mark.integration
+def test_uploaded_pdf_is_refused_with_a_message_and_removed(client, settings):
+    url = _create(client)
+    upload_id = _tus_upload(client, b"%PDF-1.4\n%%EOF\n" * 100, "notat.pdf")
+    response = client.post(f"{url}/opptak", json={"upload_id": upload_id})
+    assert response.status_code == 422
+    assert "«notat.pdf» er ikke et lyd- eller videoopptak" in response.json()["error"]
+    assert not list(settings.uploads_dir.iterdir())
+    with database.session(settings.db_path) as db:
+        assert db.execute("SELECT COUNT(*) FROM uploads").fetchone()[0] == 0
+        assert db.execute("SELECT COUNT(*) FROM jobs").fetchone()[0] == 0
+
+
+def test_attach_without_upload_is_refused(client):
+    url = _create(client)
+    assert client.post(f"{url}/opptak", json={}).status_code == 404
+    assert client.post(f"{url}/opptak", content=b"not json").status_code == 404
+
+
+def test_downloads_and_media_paths(client, settings, db):
+    talk = factories.talk(db)
+    folder = settings.transcripts_dir / str(talk["id"])
+    segments = (transcript.Segment(0.5, 2.0, "Hei <alle>"),)
+    transcript.write_all(folder, transcript.Transcript(language="nb", segments=segments))
+    vtt = client.get(f"/talks/{talk['slug']}/transcript.vtt")
+    assert vtt.status_code == 200 and vtt.headers["content-type"].startswith("text/vtt")
+    assert "attachment" in vtt.headers["content-disposition"]
+    assert "00:00:00.500 --> 00:00:02.000\nHei &lt;alle>" in vtt.text
+    assert client.get(f"/talks/{talk['slug']}/transcript.srt").text.startswith("1\n00:00:00,500")
+    assert client.get(f"/talks/{talk['slug']}/transcript.exe").status_code == 404
+    vod = settings.media_dir / str(talk["id"]) / "vod"
+    vod.mkdir(parents=True)
+    (vod / "master.m3u8").write_text("#EXTM3U\n")
+    playlist = client.get(f"/media/{talk['id']}/vod/master.m3u8")
+    assert playlist.headers["content-type"] == "application/vnd.apple.mpegurl"
+    for path in ("../../ktl.db", "..%2F..%2Fktl.db", "%2e%2e/%2e%2e/ktl.db", "nope.m3u8"):
+        assert client.get(f"/media/{talk['id']}/vod/{path}").status_code == 404
+
+
+def test_retry_requeues_a_failed_job(client, settings, db):
+    talk = factories.talk(db)
+    with db.conn:
+        job_id = jobs.enqueue(db, talk["id"])
+        db.execute("UPDATE jobs SET state='failed', error='Kunne ikke pakke' WHERE id=?", [job_id])
+        db.execute("UPDATE talks SET status='failed' WHERE id=?", [talk["id"]])
+    page = client.get(f"/talks/{talk['slug']}")
+    assert "Kunne ikke pakke" in page.text and "Prøv igjen" in page.text
+    response = client.post(f"/talks/{talk['slug']}/prov-igjen")
+    assert response.status_code == 303
+    assert jobs.get(db, job_id).state == "queued"
