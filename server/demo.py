@@ -27,7 +27,8 @@ DEMO_TEXT = (
 
 def _speech(text: str, wav: Path) -> None:
     subprocess.run(
-        ["espeak-ng", "-v", "nb", "-s", "150", "-w", str(wav), text], check=True,
+        # Slow speech with pauses between words is what Whisper base hears best from espeak.
+        ["espeak-ng", "-v", "nb", "-s", "120", "-g", "8", "-w", str(wav), text], check=True,
         capture_output=True,
     )  # fmt: skip
 
