@@ -16,13 +16,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from server import db as database  # noqa: E402
-from server import talks  # noqa: E402
-from server.config import load_settings  # noqa: E402
-from server.pipeline import ffargs, runner  # noqa: E402
-from server.pipeline.transcribe import FasterWhisperEngine  # noqa: E402
-from server.pipeline.worker import Worker  # noqa: E402
-from tests import factories  # noqa: E402
+from server import db as database
+from server import talks
+from server.config import load_settings
+from server.pipeline import ffargs, runner
+from server.pipeline.transcribe import FasterWhisperEngine
+from server.pipeline.worker import Worker
+from tests import factories
 
 PARAGRAPH = (
     "Today the building department explains how a planning application moves through the "
@@ -32,16 +32,15 @@ PARAGRAPH = (
 )
 
 
+def duration_of(path: Path) -> float:
+    args = ["ffprobe", "-v", "error", "-show_entries", "format=duration", "-of", "csv=p=0"]
+    return float(runner.run_capture([*args, str(path)]).stdout)
+
+
 def make_clip(folder: Path, minutes: float) -> Path:
     repeats = max(1, round(minutes * 60 / 20))
     speech = factories.speech_wav(folder / "speech.wav", PARAGRAPH * repeats)
-    seconds = float(
-        runner.run_capture(
-            ["ffprobe", "-v", "error", "-show_entries", "format=duration", "-of", "csv=p=0",
-             str(speech)]  # fmt: skip
-        ).stdout
-    )
-    return factories.video(folder / "talk.mp4", audio=speech, seconds=seconds + 0.5)
+    return factories.video(folder / "talk.mp4", audio=speech, seconds=duration_of(speech) + 0.5)
 
 
 def timed(func, *args, **kwargs) -> tuple[float, object]:
@@ -57,12 +56,7 @@ def pipeline_figures(minutes: float) -> dict:
         settings.ensure_dirs()
         database.init(settings.db_path)
         clip = make_clip(folder, minutes)
-        duration = float(
-            runner.run_capture(
-                ["ffprobe", "-v", "error", "-show_entries", "format=duration", "-of", "csv=p=0",
-                 str(clip)]  # fmt: skip
-            ).stdout
-        )
+        duration = duration_of(clip)
         engine = FasterWhisperEngine(settings)  # loaded once, as in a running worker
         wav = folder / "audio.wav"
         runner.run(ffargs.extract_audio(clip, wav))

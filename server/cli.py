@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import shutil
 import sys
@@ -46,10 +47,8 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
     worker = Worker(settings)
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         worker.run_forever()
-    except KeyboardInterrupt:
-        pass
     return 0
 
 

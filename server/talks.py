@@ -213,8 +213,8 @@ def _store(
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [
                     talk["id"], original_name[:255], target.name, size, info.duration,
-                    int(info.has_video), info.video_codec, info.pix_fmt, info.audio_codec, info.width,
-                    info.height, jobs.now_iso(),
+                    int(info.has_video), info.video_codec, info.pix_fmt, info.audio_codec,
+                    info.width, info.height, jobs.now_iso(),
                 ],
             )  # fmt: skip
             db.execute(
@@ -237,9 +237,7 @@ def list_talks(
 
 
 def upcoming(db: sqlite_utils.Database, now: str) -> list[dict]:
-    return list_talks(
-        db, "status = 'planned' AND starts_at >= ?", [now], "starts_at ASC"
-    )
+    return list_talks(db, "status = 'planned' AND starts_at >= ?", [now], "starts_at ASC")
 
 
 def recent(db: sqlite_utils.Database, limit: int = 12) -> list[dict]:

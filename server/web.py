@@ -89,9 +89,7 @@ def build_templates() -> Jinja2Templates:
     env.install_null_translations(newstyle=True)  # one translation layer; nb is the source
     env.filters["date"] = format_date
     env.filters["clock"] = format_clock
-    env.globals.update(
-        LANGUAGES=LANGUAGES, VISIBILITIES=VISIBILITIES, STATUS_LABELS=STATUS_LABELS
-    )
+    env.globals.update(LANGUAGES=LANGUAGES, VISIBILITIES=VISIBILITIES, STATUS_LABELS=STATUS_LABELS)
     return Jinja2Templates(env=env)
 
 

@@ -48,7 +48,9 @@ def test_front_page_is_norwegian_and_has_search(client):
 
 
 def test_create_talk_validates_in_norwegian(client):
-    response = client.post("/talks", data={"title": "  ", "starts_at": "i morgen", "language": "de"})
+    response = client.post(
+        "/talks", data={"title": "  ", "starts_at": "i morgen", "language": "de"}
+    )
     assert response.status_code == 422
     assert "Skriv en tittel på foredraget." in response.text
     assert "Skriv dato og klokkeslett" in response.text
@@ -72,7 +74,7 @@ def test_unknown_talk_is_a_norwegian_404(client):
     assert client.get("/talks/finnes-ikke/status.json").json()["error"]
 
 
-@pytest.mark.parametrize("query", ['AND (', '"', "NEAR(a b", "*", "-", "a:b", "\x00", "x" * 5000])
+@pytest.mark.parametrize("query", ["AND (", '"', "NEAR(a b", "*", "-", "a:b", "\x00", "x" * 5000])
 def test_hostile_search_never_errors(client, query):
     assert client.get("/sok", params={"q": query}).status_code == 200
     body = client.get("/sok.json", params={"q": query}).json()

@@ -107,9 +107,7 @@ def hls_audio(src: Path, out_dir: Path, copy_audio: bool) -> list[str]:
 
 def poster_from_video(src: Path, dest: Path, at_seconds: float) -> list[str]:
     stream = ffmpeg.input(str(src), ss=f"{at_seconds:.3f}")
-    out = ffmpeg.output(
-        stream["v:0"].filter("scale", -2, 720), str(dest), vframes=1, **{"q:v": 3}
-    )
+    out = ffmpeg.output(stream["v:0"].filter("scale", -2, 720), str(dest), vframes=1, **{"q:v": 3})
     return ["ffmpeg", *GLOBAL, *out.get_args()]
 
 

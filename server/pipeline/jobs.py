@@ -92,9 +92,7 @@ def heartbeat(db: sqlite_utils.Database, job: Job, worker: str, lease_seconds: f
     return cursor.rowcount == 1
 
 
-def report(
-    db: sqlite_utils.Database, job: Job, worker: str, stage: str, progress: float
-) -> None:
+def report(db: sqlite_utils.Database, job: Job, worker: str, stage: str, progress: float) -> None:
     with db.conn:
         db.execute(
             "UPDATE jobs SET stage = ?, progress = ?, updated_at = ? "

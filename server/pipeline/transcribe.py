@@ -33,7 +33,9 @@ class ModelError(RuntimeError):
 
 
 class Engine(Protocol):
-    def transcribe(self, audio: Path, language: str, duration: float, progress: Progress) -> Transcript: ...
+    def transcribe(
+        self, audio: Path, language: str, duration: float, progress: Progress
+    ) -> Transcript: ...
 
 
 def _package_data(package: str) -> Path:
@@ -129,7 +131,9 @@ class FasterWhisperEngine:
             language=language,
             segments=tuple(result),
             duration=float(info.duration),
-            model=Path(self.model_path).name if self.settings.whisper_model == "base" else self.settings.whisper_model,
+            model=Path(self.model_path).name
+            if self.settings.whisper_model == "base"
+            else self.settings.whisper_model,
         )
 
 

@@ -211,7 +211,9 @@ class _Heartbeat:
         interval = max(0.5, self.worker.settings.job_lease_seconds / 3)
         with database.session(self.worker.settings.db_path) as db:
             while not self.done.wait(interval):
-                jobs.heartbeat(db, self.job, self.worker.name, self.worker.settings.job_lease_seconds)
+                jobs.heartbeat(
+                    db, self.job, self.worker.name, self.worker.settings.job_lease_seconds
+                )
 
     def __enter__(self) -> _Heartbeat:
         self.thread.start()

@@ -51,9 +51,7 @@ async def search_json(request: Request) -> Response:
         for group in results.groups
         for hit in group.hits
     ]
-    talks = [
-        {k: v for k, v in asdict(group).items() if k != "hits"} for group in results.groups
-    ]
+    talks = [{k: v for k, v in asdict(group).items() if k != "hits"} for group in results.groups]
     return JSONResponse({"query": query, "message": results.message, "hits": hits, "talks": talks})
 
 

@@ -22,7 +22,15 @@ DOWNLOADS = {
     "srt": "application/x-subrip; charset=utf-8",
     "txt": "text/plain; charset=utf-8",
 }
-FORM_FIELDS = ("title", "speaker", "department", "starts_at", "description", "language", "visibility")
+FORM_FIELDS = (
+    "title",
+    "speaker",
+    "department",
+    "starts_at",
+    "description",
+    "language",
+    "visibility",
+)
 
 
 def _talk_or_404(db, key: str) -> dict:
