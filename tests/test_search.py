@@ -1,0 +1,373 @@
+"""Search: Norwegian stemming, compounds, phrases, filters, hostile input, snippets."""
+
+from __future__ import annotations
+
+import itertools
+import random
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from server import db as dbmod
+from server import search
+from server.transcript import Segment, Transcript, write_all
+
+_numbers = itertools.count(1)
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Iterator:
+    path = tmp_path / "ktl.db"
+    dbmod.init(path)
+    database = dbmod.connect(path)
+    yield database
+    database.close()
+
+
+def make_talk(db, *texts: str, **fields) -> int:
+    """A talks row (ready, internal, nb) with its metadata and segments 10 s apart indexed."""
+    n = next(_numbers)
+    row = {
+        "slug": f"foredrag-{n}",
+        "title": f"Foredrag nummer {n}",
+        "speaker": "Kari Nordmann",
+        "department": "Oppvekst",
+        "starts_at": "2024-03-14T11:30",
+        "description": "",
+        "language": "nb",
+        "visibility": "internal",
+        "status": "ready",
+        "created_at": "2024-01-01T10:00",
+        "updated_at": "2024-01-01T10:00",
+        **fields,
+    }
+    talk_id = db["talks"].insert(row).last_pk
+    segments = [Segment(10.0 * i, 10.0 * i + 8, text) for i, text in enumerate(texts)]
+    search.index_talk(db, talk_id, segments, row["language"])
+    search.index_talk_metadata(db, talk_id)
+    return talk_id
+
+
+def found(db, query: str, **kwargs) -> set[int]:
+    return {group.talk_id for group in search.search(db, query, **kwargs).groups}
+
+
+def fts_ok(db) -> None:
+    for table in ("search_segments_fts", "search_talks_fts"):
+        db.execute(f"INSERT INTO {table}({table}, rank) VALUES ('integrity-check', 1)")
+
+
+def test_inflected_form_finds_other_inflection(db):
+    talk = make_talk(db, "Vi har bygget tre nye barnehager i år.")
+    other = make_talk(db, "Skolen fikk nytt tak.")
+    assert found(db, "barnehagen") == {talk}
+    assert found(db, "Barnehagene") == {talk}
+    assert found(db, "skolene") == {other}
+
+
+def test_word_inside_compound(db):
+    talk = make_talk(db, "Kommunen driver en barnehage ved sjøen.")
+    make_talk(db, "Hagl og regn hele dagen.")
+    assert found(db, "hage") == {talk}
+    assert found(db, "driver kommunene") == {talk}
+
+
+def test_three_letter_word_does_not_match_inside_words(db):
+    nav = make_talk(db, "Ring NAV om du trenger hjelp.")
+    make_talk(db, "Skriv navnet ditt her.")
+    assert found(db, "nav") == {nav}
+
+
+def test_norwegian_letters_are_distinct(db):
+    talk = make_talk(db, "Det første året gikk fort.")
+    assert found(db, "forste") == set()
+    assert found(db, "Første") == {talk}
+    assert found(db, "FØRSTE") == {talk}
+    assert found(db, "aret") == set()
+    assert found(db, "året") == {talk}
+
+
+def test_decomposed_letters_are_normalised(db):
+    talk = make_talk(db, "Ha\u030ardt arbeid på la\u030aven.")  # å written as a + ring
+    assert found(db, "hårdt") == {talk}
+    assert found(db, "la\u030avene") == {talk}
+    assert found(db, "ha") == set()
+
+
+def test_phrase_needs_adjacent_words(db):
+    adjacent = make_talk(db, "Vi snakker om kommunale barnehager i dag.")
+    apart = make_talk(db, "Barnehager er ofte kommunale.")
+    assert found(db, "kommunale barnehager") == {adjacent, apart}
+    assert found(db, '"kommunale barnehager"') == {adjacent}
+    assert found(db, '"Kommunale barnehagene"') == {adjacent}  # stems, adjacent
+
+
+def test_unbalanced_quote_searches_the_words(db):
+    talk = make_talk(db, "Budsjettet for vann og avløp.")
+    assert found(db, 'vann "avløp') == {talk}
+
+
+HOSTILE = [
+    "AND (",
+    '"',
+    '"""',
+    "*",
+    "NEAR(",
+    "NEAR(vann avløp, 2)",
+    "-vann",
+    "vann:",
+    "text:vann",
+    "{text stems}: vann",
+    "^vann",
+    "vann*",
+    '"vann',
+    'vann" OR "avløp',
+    "OR AND NOT",
+    "vann\x00avløp",
+    "\x00",
+    "ø" * 10_000,
+    "vann " * 2_000,
+    "💧🚰 vann 💧",
+    "💧",
+    "\ud800vann",
+    "'; DROP TABLE talks; --",
+    "<script>alert(1)</script>",
+    "\\",
+    "%_%",
+    "a" * 3,
+    "()[]{}<>",
+    "é\u0301 å",
+    "\u200b\u202e",
+]
+
+
+@pytest.mark.parametrize("query", HOSTILE)
+def test_hostile_queries_never_raise(db, query):
+    make_talk(db, "Vann og avløp er viktig.", "<b>fet</b> vann")
+    results = search.search(db, query, department="Oppvekst", year=2024)
+    assert isinstance(results, search.SearchResults)
+    assert results.groups or results.message
+    assert "\x00" not in results.query and len(results.query) <= 500
+    assert db.execute("SELECT count(*) FROM talks").fetchone()[0] == 1
+
+
+def test_random_queries_never_raise(db):
+    make_talk(db, "Vann og avløp er viktig for alle innbyggere.")
+    alphabet = "ab vnøæå\"*():^-+.,{}[]\x00\\'💧NEARORAND"
+    rng = random.Random(1)
+    for _ in range(500):
+        query = "".join(rng.choices(alphabet, k=rng.randint(0, 40)))
+        assert isinstance(search.search(db, query), search.SearchResults)
+
+
+@pytest.mark.parametrize("query", ["", "   ", '""', "*** --- ()", "💧", "\x00"])
+def test_nothing_searchable_gives_friendly_message(db, query):
+    make_talk(db, "Vann og avløp.")
+    results = search.search(db, query)
+    assert results.groups == []
+    assert results.message == "Skriv ett eller flere ord for å søke."
+
+
+def test_no_hits_message_names_the_query(db):
+    make_talk(db, "Vann og avløp.")
+    results = search.search(db, "  snøbrøyting ")
+    assert results.groups == []
+    assert results.message == (
+        "Fant ingenting for «snøbrøyting». Prøv et annet ord eller fjern filtrene."
+    )
+    assert search.search(db, "vann").message is None
+
+
+def test_department_and_year_filters(db):
+    oppvekst = make_talk(db, "Om vann.", department="Oppvekst", starts_at="2023-05-02T11:30")
+    teknisk = make_talk(db, "Om vann.", department="Teknisk", starts_at="2024-05-02T11:30")
+    unplanned = make_talk(db, "Om vann.", starts_at=None, created_at="2022-09-01T08:00")
+    assert found(db, "vann") == {oppvekst, teknisk, unplanned}
+    assert found(db, "vann", department="Teknisk") == {teknisk}
+    assert found(db, "vann", year=2023) == {oppvekst}
+    assert found(db, "vann", year=2022) == {unplanned}
+    assert found(db, "vann", department="Teknisk", year=2023) == set()
+    assert search.departments(db) == ["Oppvekst", "Teknisk"]
+    assert search.years(db) == [2024, 2023, 2022]
+
+
+def test_visibility_filter(db):
+    public = make_talk(db, "Vann i kommunen.", visibility="public")
+    internal = make_talk(db, "Vann i kommunen.", visibility="internal")
+    assert found(db, "vann") == {public, internal}
+    assert found(db, "vann", visibilities=("public",)) == {public}
+    assert found(db, "vann", visibilities=()) == set()
+
+
+def test_only_ready_talks_give_transcript_hits(db):
+    ready = make_talk(db, "Snø og is på veiene.")
+    make_talk(db, "Snø og is på veiene.", status="processing")
+    planned = make_talk(db, title="Vinterdrift: snø og is", status="planned")
+    results = search.search(db, "snø")
+    assert {g.talk_id for g in results.groups} == {ready, planned}
+    planned_group = next(g for g in results.groups if g.talk_id == planned)
+    assert planned_group.hits == [] and "<mark>snø</mark>" in planned_group.title_html
+
+
+def test_metadata_hits_and_title_ranks_first(db):
+    spoken = make_talk(db, "Vi må snakke om personvern i skolen.")
+    titled = make_talk(
+        db,
+        "Ingenting her.",
+        title="Personvern for alle",
+        description="Et foredrag om GDPR. " * 20 + "Personvernet gjelder deg.",
+    )
+    groups = search.search(db, "personvernet").groups
+    assert [g.talk_id for g in groups] == [titled, spoken]
+    assert groups[0].title_html == "<mark>Personvern</mark> for alle"
+    assert "<mark>Personvernet</mark>" in groups[0].description_html
+    assert groups[0].description_html.startswith("… ")
+    assert groups[1].description_html == ""
+    speaker = make_talk(db, "Hei.", speaker="Ola Normann", department="Helse")
+    assert found(db, "normann") == {speaker}
+    assert found(db, "helse") == {speaker}
+
+
+def test_metadata_follows_edits(db):
+    talk = make_talk(db, title="Om skatt")
+    with db.conn:
+        db.execute("UPDATE talks SET title = 'Om avgifter' WHERE id = ?", [talk])
+    search.index_talk_metadata(db, talk)
+    assert found(db, "skatt") == set()
+    assert found(db, "avgift") == {talk}
+    db.execute("PRAGMA foreign_keys = OFF")  # a talks row gone without the cascade
+    with db.conn:
+        db.execute("DELETE FROM talks WHERE id = ?", [talk])
+    db.execute("PRAGMA foreign_keys = ON")
+    assert db.execute("SELECT count(*) FROM search_talks").fetchone()[0] == 1
+    search.index_talk_metadata(db, talk)
+    assert db.execute("SELECT count(*) FROM search_talks").fetchone()[0] == 0
+    fts_ok(db)
+
+
+def test_index_talk_twice_keeps_one_copy(db):
+    talk = make_talk(db)
+    segments = [Segment(0, 5, "Brannvesenet øver."), Segment(5, 9, "Brann i taket.")]
+    search.index_talk(db, talk, segments, "nb")
+    search.index_talk(db, talk, segments, "nb")
+    rows = db.execute("SELECT count(*) FROM search_segments WHERE talk_id = ?", [talk])
+    assert rows.fetchone()[0] == 2
+    assert search.search(db, "brann").groups[0].total_hits == 2
+    search.index_talk(db, talk, [Segment(0, 5, "Nå handler det om snø.")], "nb")
+    assert found(db, "brann") == set() and found(db, "snø") == {talk}
+    fts_ok(db)
+
+
+def test_index_talk_is_atomic(db):
+    talk = make_talk(db, "Gammel tekst om vann.")
+    broken = [Segment(0, 1, "Ny tekst."), Segment(1, 2, None)]  # type: ignore[arg-type]
+    with pytest.raises(TypeError):
+        search.index_talk(db, talk, broken, "nb")
+    assert found(db, "vann") == {talk}
+    assert not db.conn.in_transaction
+
+
+def test_remove_talk_and_cascade(db):
+    gone = make_talk(db, "Klima og miljø.", title="Klima")
+    deleted = make_talk(db, "Klima og miljø.")
+    kept = make_talk(db, "Klima og miljø.")
+    search.remove_talk(db, gone)
+    with db.conn:
+        db.execute("DELETE FROM talks WHERE id = ?", [deleted])
+    assert found(db, "klima") == {kept}
+    fts_ok(db)
+
+
+def test_reindex_all_from_transcript_files(db, tmp_path):
+    first = make_talk(db, "Dette forsvinner.")
+    second = make_talk(db, title="Sykkelveier")
+    transcripts = tmp_path / "transcripts"
+    for talk, text in [(first, "Bibliotekene er åpne."), (second, "Bibliotek og sykkel.")]:
+        write_all(transcripts / str(talk), Transcript("nb", (Segment(3.5, 7, text),)))
+    write_all(transcripts / "999", Transcript("nb", (Segment(0, 1, "Ingen talk."),)))
+    with db.conn:  # the index is derived data: wiped, it comes back
+        db.execute("DELETE FROM search_talks")
+    assert search.reindex_all(db, transcripts) == 2
+    assert found(db, "biblioteket") == {first, second}
+    assert found(db, "forsvinner") == set()
+    assert found(db, "sykkelveien") == {second}
+    fts_ok(db)
+    search.index_talk(db, first, [Segment(0, 1, "Svømmehall.")], "nb")  # triggers are back
+    assert found(db, "svømmehallen") == {first}
+    fts_ok(db)
+
+
+def test_snippets_are_escaped(db):
+    make_talk(db, 'Vann <script>alert("x")</script> & mer vann', title="<b>Vann</b> & avløp")
+    group = search.search(db, "vann").groups[0]
+    snippet = group.hits[0].snippet_html
+    assert "<script>" not in snippet and "&lt;script&gt;" in snippet
+    assert snippet == (
+        "<mark>Vann</mark> &lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; mer "
+        "<mark>vann</mark>"
+    )
+    assert group.title_html == "&lt;b&gt;<mark>Vann</mark>&lt;/b&gt; &amp; avløp"
+    assert search.search(db, "script").groups[0].hits[0].snippet_html.count("<mark>") == 2
+
+
+def test_hit_start_end_and_url(db):
+    talk = (
+        db["talks"]
+        .insert(
+            {
+                "slug": "vann-og-avlop",
+                "title": "Vann",
+                "created_at": "2024-01-01T00:00",
+                "updated_at": "2024-01-01T00:00",
+                "status": "ready",
+            }
+        )
+        .last_pk
+    )
+    segments = [Segment(0.0, 4.0, "Innledning."), Segment(754.9, 761.25, "Om avløpet.")]
+    search.index_talk(db, talk, segments, "nb")
+    (hit,) = search.search(db, "avløp").groups[0].hits
+    assert (hit.start, hit.end) == (754.9, 761.25)
+    assert hit.url == "/talks/vann-og-avlop?t=754"
+    assert hit.snippet_html == "Om <mark>avløpet</mark>."
+
+
+def test_many_hits_in_one_talk_are_capped_and_counted(db):
+    quiet = make_talk(db, "Litt vann.")  # older: found only by jumping past the busy talk
+    busy = make_talk(db, *[f"Vann nummer {i}." for i in range(30)], "Mye vann i vannet.")
+    groups = search.search(db, "vann", hits_per_talk=3).groups
+    assert {g.talk_id for g in groups} == {busy, quiet}
+    group = next(g for g in groups if g.talk_id == busy)
+    assert group.total_hits == 31
+    assert len(group.hits) == 3
+    assert [h.start for h in group.hits] == sorted(h.start for h in group.hits)
+    assert "Mye <mark>vann</mark> i <mark>vannet</mark>." in [h.snippet_html for h in group.hits]
+    assert len(search.search(db, "vann", limit_talks=1).groups) == 1
+
+
+@pytest.mark.parametrize("dense", [False, True])
+def test_both_candidate_strategies_agree(db, monkeypatch, dense):
+    monkeypatch.setattr(search, "_PROBE_DENSE", 1 if dense else 10**9)
+    talks = [
+        make_talk(db, "Vann.", "Mer vann.", department="Teknisk" if i % 3 else "Helse")
+        for i in range(9)
+    ]
+    helse = {t for i, t in enumerate(talks) if i % 3 == 0}
+    assert found(db, "vann", department="Helse") == helse
+    assert found(db, "vann", department="Helse", visibilities=("public",)) == set()
+    assert {g.total_hits for g in search.search(db, "vann", department="Helse").groups} == {2}
+
+
+def test_english_talk_uses_english_stems(db):
+    english = make_talk(db, "The children are playing outside.", language="en")
+    norwegian = make_talk(db, "Barna leker ute i hagen.")
+    assert found(db, "played") == {english}
+    assert found(db, "child") == {english}
+    assert found(db, "leken") == {norwegian}
+
+
+def test_better_match_ranks_first(db):
+    substring = make_talk(db, "Skolebarnehagen er ny.")
+    exact = make_talk(db, "Barnehagen er ny.")
+    assert [g.talk_id for g in search.search(db, "barnehage").groups] == [exact, substring]
