@@ -24,13 +24,6 @@ from server.pipeline.transcribe import FasterWhisperEngine
 from server.pipeline.worker import Worker
 from tests import factories
 
-PARAGRAPH = (
-    "Today the building department explains how a planning application moves through the "
-    "municipality. First the case officer checks that the drawings are complete. Then the "
-    "neighbours are told, and they have two weeks to answer. Most applications are decided "
-    "within twelve weeks. If you wonder about your own case, call the service desk. "
-)
-
 
 def duration_of(path: Path) -> float:
     args = ["ffprobe", "-v", "error", "-show_entries", "format=duration", "-of", "csv=p=0"]
@@ -38,8 +31,10 @@ def duration_of(path: Path) -> float:
 
 
 def make_clip(folder: Path, minutes: float) -> Path:
-    repeats = max(1, round(minutes * 60 / 20))
-    speech = factories.speech_wav(folder / "speech.wav", PARAGRAPH * repeats)
+    # The paragraph is about 40 s long, so no 30-second Whisper window holds a repeat.
+    repeats = max(1, round(minutes * 60 / 40))
+    text = " ".join([factories.LONG_ENGLISH_SPEECH] * repeats)
+    speech = factories.speech_wav(folder / "speech.wav", text)
     return factories.video(folder / "talk.mp4", audio=speech, seconds=duration_of(speech) + 0.5)
 
 

@@ -15,6 +15,21 @@ ENGLISH_SPEECH = (
 )
 
 
+# About forty seconds of varied English: a text repeated inside one 30-second window looks
+# like a decoding loop to Whisper (high compression ratio) and sends it to random sampling.
+LONG_ENGLISH_SPEECH = (
+    "Good afternoon, and welcome to the lunch talk from the building department. "
+    "Every spring we receive more than four hundred planning applications. "
+    "A case officer first checks that the drawings and the site plan are complete. "
+    "Then the neighbours are notified, and they have two weeks to send their comments. "
+    "Small extensions and garden sheds are usually decided within three weeks. "
+    "Larger projects, such as apartment blocks, can take several months. "
+    "If your application lacks a document, we send you a letter explaining what is missing. "
+    "You can follow your own case online, or call the service desk on weekdays. "
+    "Thank you for listening, and enjoy your lunch."
+)
+
+
 def speech_wav(dest: Path, text: str = ENGLISH_SPEECH, voice: str = "en") -> Path:
     subprocess.run(
         ["espeak-ng", "-v", voice, "-s", "150", "-w", str(dest), text],

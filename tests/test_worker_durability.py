@@ -18,7 +18,6 @@ from server.pipeline import jobs
 from tests import factories
 
 pytestmark = pytest.mark.integration
-SPEECH = " ".join([factories.ENGLISH_SPEECH] * 3)
 
 
 def _start_worker(settings) -> subprocess.Popen:
@@ -41,10 +40,10 @@ def _wait(settings, talk_id: int, predicate, timeout: float = 180) -> jobs.Job:
 
 @pytest.mark.parametrize("stage", ["package", "transcribe"])
 def test_killed_worker_job_resumes_and_finishes_once(stage, settings, tmp_path):
-    speech = factories.speech_wav(tmp_path / "speech.wav", SPEECH)
+    speech = factories.speech_wav(tmp_path / "speech.wav", factories.LONG_ENGLISH_SPEECH)
     # A VP9 source makes packaging a real transcode that takes a few seconds.
     source = factories.video(
-        tmp_path / "talk.webm", audio=speech, seconds=30, size="640x360",
+        tmp_path / "talk.webm", audio=speech, seconds=45, size="640x360",
         vcodec="libvpx-vp9", acodec="libopus", extra=("-deadline", "realtime", "-cpu-used", "8"),
     )  # fmt: skip
     talk = import_recording(settings, source, talks.TalkInput(title="Robust", language="en"))

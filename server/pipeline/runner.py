@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import ctypes
+import signal
 import subprocess
+import sys
 import tempfile
 from collections.abc import Callable
 
 ProgressCallback = Callable[[float], None]
+PR_SET_PDEATHSIG = 1
 
 
 class FFmpegError(RuntimeError):
@@ -15,6 +19,13 @@ class FFmpegError(RuntimeError):
     def __init__(self, detail: str) -> None:
         super().__init__(detail)
         self.detail = detail
+
+
+def _die_with_parent() -> None:
+    """Linux: ffmpeg gets SIGKILL when the worker dies, so a killed worker leaves no ffmpeg
+    writing into a scratch folder that the next worker has already cleaned up."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 def _tail(text: str, lines: int = 5) -> str:
@@ -29,7 +40,12 @@ def run(
     """Run ffmpeg; report the share done (0..1) from `-progress pipe:1` when a duration is known."""
     with tempfile.TemporaryFile(mode="w+", encoding="utf-8", errors="replace") as errors:
         with subprocess.Popen(
-            args, stdout=subprocess.PIPE, stderr=errors, text=True, errors="replace"
+            args,
+            stdout=subprocess.PIPE,
+            stderr=errors,
+            text=True,
+            errors="replace",
+            preexec_fn=_die_with_parent if sys.platform == "linux" else None,
         ) as process:
             try:
                 assert process.stdout is not None

@@ -156,6 +156,10 @@ class Worker:
             wav = scratch / "audio.wav"
             _ffmpeg(ffargs.extract_audio(folder / rec["path"], wav), rec["duration"], None)
             result = self.engine.transcribe(wav, talk["language"], rec["duration"], progress)
+            log.info(
+                "Foredrag %s: %d segmenter fra %.0f s lyd (%d byte)",
+                talk["id"], len(result.segments), rec["duration"], wav.stat().st_size,
+            )  # fmt: skip
             out = self._scratch(self.settings.transcripts_dir, job)
             transcript.write_all(out, result)
             _replace_dir(out, talks.transcript_dir(self.settings, talk["id"]))
