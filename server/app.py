@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import secrets
 import subprocess
 import sys
 from collections.abc import AsyncIterator
@@ -12,6 +13,7 @@ from pathlib import Path
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount
@@ -19,13 +21,17 @@ from starlette.staticfiles import StaticFiles
 
 from server import db as database
 from server.config import Settings
-from server.routes import media, pages, search, talks, tus
+from server.guard import protect
+from server.middleware import AuthMiddleware, CSRFMiddleware, SecurityHeadersMiddleware
+from server.routes import admin, auth, media, oidc, pages, search, talks, tus
 from server.web import build_templates, render, wants_json
 
 log = logging.getLogger("ktl.app")
 STATIC_DIR = Path(__file__).parent / "static"
 
 HTTP_MESSAGES = {
+    401: "Du må logge inn for å gjøre dette.",
+    403: "Du har ikke tilgang til dette.",
     404: "Siden finnes ikke. Sjekk adressen, eller gå til forsiden og søk etter foredraget.",
     405: "Denne handlingen er ikke tillatt her.",
     413: "Filen er for stor.",
@@ -86,20 +92,45 @@ def _default_phrase(status: int) -> str:
         return ""
 
 
-def create_app(settings: Settings) -> Starlette:
-    routes = [
+def secret_key(settings: Settings) -> bytes:
+    """KTL_SECRET_KEY, or a random key made once and kept in the data folder."""
+    if settings.secret_key:
+        return settings.secret_key.encode()
+    path = settings.data_dir / "secret.key"
+    if not path.exists():
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(secrets.token_hex(32))
+    return path.read_text().strip().encode()
+
+
+def all_routes() -> list:
+    return [
         *pages.routes,
         *talks.routes,
         *search.routes,
         *media.routes,
         *tus.routes,
+        *auth.routes,
+        *oidc.routes,
+        *admin.routes,
         Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
     ]
+
+
+def create_app(settings: Settings) -> Starlette:
     app = Starlette(
-        routes=routes,
+        routes=protect(all_routes()),
         lifespan=lifespan,
+        middleware=[
+            Middleware(SecurityHeadersMiddleware, secure=settings.cookie_secure),
+            Middleware(AuthMiddleware),
+            Middleware(CSRFMiddleware),
+        ],
         exception_handlers={HTTPException: http_error, Exception: http_error},
     )
     app.state.settings = settings
+    app.state.secret = secret_key(settings)
     app.state.templates = build_templates()
     return app

@@ -14,8 +14,8 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from server import accounts, search, talks
 from server import db as database
-from server import search, talks
 from server.config import LANGUAGES, VISIBILITIES, Settings, SettingsError, load_settings
 from server.pipeline import jobs, transcribe
 
@@ -182,9 +182,41 @@ def build_parser() -> argparse.ArgumentParser:
     imp.add_argument("--visibility", choices=sorted(VISIBILITIES), default="internal")
     imp.add_argument("--wait", action="store_true", help="vent til foredraget er søkbart")
     imp.set_defaults(func=cmd_import)
+    user = sub.add_parser("user", help="brukere")
+    user_sub = user.add_subparsers(dest="user_command", required=True)
+    add = user_sub.add_parser("add", help="legg til en bruker")
+    add.add_argument("email")
+    add.add_argument("--name", required=True)
+    add.add_argument("--role", choices=accounts.ROLES, default="viewer")
+    add.add_argument("--department", default="")
+    add.add_argument("--password-stdin", action="store_true", help="les passordet fra stdin")
+    add.set_defaults(func=cmd_user_add)
     demo = sub.add_parser("demo", help="lag og behandle et demoforedrag")
     demo.set_defaults(func=cmd_demo)
     return parser
+
+
+def cmd_user_add(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    password = None
+    if args.password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    with database.session(settings.db_path) as db:
+        try:
+            user = accounts.create_user(
+                db, args.email, args.name, args.role, args.department, password=password
+            )
+        except accounts.AccountError as exc:
+            print(f"Feil: {exc}", file=sys.stderr)
+            return 2
+        with db.conn:
+            accounts.audit(db, None, "la til bruker (ktl user add)", user.email, user.role)
+        print(f"La til {user.email} som {accounts.ROLE_LABELS[user.role].lower()}.")
+        if password is None:
+            token = accounts.make_password_link(db, user.id, "invite", settings.password_link_hours)
+            base = settings.public_url.rstrip("/") or f"http://{settings.host}:{settings.port}"
+            print(f"Engangslenke for å velge passord: {base}/passord/{token}")
+    return 0
 
 
 def cmd_demo(args: argparse.Namespace) -> int:

@@ -8,7 +8,11 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 LANGUAGES = {"nb": "Norsk bokmål", "nn": "Norsk nynorsk", "en": "Engelsk"}
-VISIBILITIES = {"public": "Åpen for alle", "internal": "Bare for ansatte"}
+VISIBILITIES = {
+    "public": "Åpen for alle, også uten innlogging",
+    "internal": "Bare for innloggede ansatte",
+    "draft": "Utkast: bare arrangøren og administratorer",
+}
 
 
 class SettingsError(ValueError):
@@ -35,6 +39,27 @@ class Settings:
     job_lease_seconds: int = 60
     worker_poll_seconds: float = 1.0
     default_language: str = "nb"
+    secret_key: str = ""
+    cookie_secure: bool = False
+    session_hours: int = 12
+    password_link_hours: int = 24
+    login_max_attempts: int = 5
+    login_window_minutes: int = 15
+    public_url: str = ""
+    smtp_host: str = ""
+    smtp_port: int = 587
+    smtp_user: str = ""
+    smtp_password: str = ""
+    smtp_from: str = ""
+    smtp_starttls: bool = True
+    oidc_issuer: str = ""
+    oidc_client_id: str = ""
+    oidc_client_secret: str = ""
+    oidc_scopes: str = "openid email profile"
+    oidc_group_claim: str = "groups"
+    oidc_role_map: str = ""
+    oidc_default_role: str = "viewer"
+    oidc_allowed_domains: str = ""
 
     @property
     def db_path(self) -> Path:
@@ -51,6 +76,10 @@ class Settings:
     @property
     def uploads_dir(self) -> Path:
         return self.media_dir / ".uploads"
+
+    @property
+    def oidc_enabled(self) -> bool:
+        return bool(self.oidc_issuer and self.oidc_client_id)
 
     def ensure_dirs(self) -> None:
         for path in (self.media_dir, self.transcripts_dir, self.uploads_dir):
@@ -109,3 +138,7 @@ def validate(settings: Settings) -> None:
         raise SettingsError("KTL_JOB_LEASE_SECONDS må være minst 2.")
     if settings.max_upload_bytes < 1:
         raise SettingsError("KTL_MAX_UPLOAD_BYTES må være et positivt tall.")
+    if settings.oidc_default_role not in ("viewer", "organiser", "admin"):
+        raise SettingsError("KTL_OIDC_DEFAULT_ROLE må være viewer, organiser eller admin.")
+    if settings.session_hours < 1 or settings.login_max_attempts < 1:
+        raise SettingsError("KTL_SESSION_HOURS og KTL_LOGIN_MAX_ATTEMPTS må være minst 1.")

@@ -68,14 +68,57 @@ _M001_CORE = """
         );
 """
 
-# Append only: a migration that has shipped is never edited.
-MIGRATIONS: list[str] = [_M001_CORE]
+_M002_ACCOUNTS = """
+CREATE TABLE users (
+    id INTEGER PRIMARY KEY,
+    email TEXT NOT NULL UNIQUE COLLATE NOCASE,
+    name TEXT NOT NULL DEFAULT '',
+    role TEXT NOT NULL DEFAULT 'viewer',
+    department TEXT NOT NULL DEFAULT '',
+    password_hash TEXT,
+    oidc_subject TEXT UNIQUE,
+    active INTEGER NOT NULL DEFAULT 1,
+    created_at TEXT NOT NULL,
+    last_login_at TEXT
+);
+CREATE TABLE sessions (
+    token_hash TEXT PRIMARY KEY,
+    user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    created_at REAL NOT NULL,
+    expires_at REAL NOT NULL
+);
+CREATE INDEX sessions_user ON sessions(user_id);
+CREATE TABLE password_tokens (
+    token_hash TEXT PRIMARY KEY,
+    user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    purpose TEXT NOT NULL,
+    expires_at REAL NOT NULL,
+    used_at REAL
+);
+CREATE TABLE login_attempts (
+    id INTEGER PRIMARY KEY,
+    key TEXT NOT NULL,
+    at REAL NOT NULL
+);
+CREATE INDEX login_attempts_key ON login_attempts(key, at);
+CREATE TABLE audit_log (
+    id INTEGER PRIMARY KEY,
+    at TEXT NOT NULL,
+    user_id INTEGER REFERENCES users(id) ON DELETE SET NULL,
+    actor TEXT NOT NULL,
+    action TEXT NOT NULL,
+    target TEXT NOT NULL DEFAULT '',
+    detail TEXT NOT NULL DEFAULT ''
+);
+ALTER TABLE talks ADD COLUMN organiser_id INTEGER REFERENCES users(id) ON DELETE SET NULL;
+"""
 
 
 def all_migrations() -> list[str]:
+    """Every migration in the order it runs. Append only: a shipped migration never changes."""
     from server import search  # the search schema lives beside the code that queries it
 
-    return MIGRATIONS + list(search.MIGRATIONS)
+    return [_M001_CORE, search.MIGRATIONS[0], _M002_ACCOUNTS]
 
 
 def connect(path: Path) -> sqlite_utils.Database:

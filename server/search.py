@@ -379,10 +379,16 @@ _YEAR_SQL = "CAST(substr(coalesce(t.starts_at, t.created_at), 1, 4) AS INTEGER)"
 
 
 def _filters(
-    department: str | None, year: int | None, visibilities: Collection[str]
+    department: str | None,
+    year: int | None,
+    visibilities: Collection[str],
+    allowed: tuple[str, dict] | None = None,
 ) -> tuple[str, dict]:
     params: dict = {f"vis{i}": v for i, v in enumerate(visibilities)}
     sql = [f"t.visibility IN ({', '.join(':' + name for name in params)})"]
+    if allowed is not None:  # the viewer's access rule, an SQL condition on talks t
+        sql.append(f"({allowed[0]})")
+        params.update(allowed[1])
     if department is not None:
         sql.append("t.department = :department")
         params["department"] = department
@@ -455,16 +461,21 @@ def search(
     department: str | None = None,
     year: int | None = None,
     visibilities: Collection[str] = ("public", "internal"),
+    allowed: tuple[str, dict] | None = None,
     limit_talks: int = 20,
     hits_per_talk: int = 5,
 ) -> SearchResults:
-    """Talks matching every word/phrase of the query, best first (see the module doc)."""
+    """Talks matching every word/phrase of the query, best first (see the module doc).
+
+    `allowed` is an extra SQL condition on the talks table (alias t) with named parameters:
+    the viewer's access rule (see server.access.visible_talks_sql).
+    """
     shown, terms = _clean(query), parse_query(query)
     if not terms:
         return SearchResults(shown, [], MSG_EMPTY)
     groups = []
     if visibilities:
-        where, params = _filters(department, year, visibilities)
+        where, params = _filters(department, year, visibilities, allowed)
         groups = _search(db, terms, where, params, limit_talks, hits_per_talk)
     if not groups:
         short = shown if len(shown) <= 60 else shown[:59] + "…"
@@ -540,11 +551,18 @@ def _when(talk: sqlite3.Row) -> float:
     return float(re.sub(r"\D", "", talk["starts_at"] or talk["created_at"] or "")[:12] or 0)
 
 
-def departments(db: sqlite_utils.Database) -> list[str]:
-    sql = "SELECT DISTINCT department FROM talks WHERE department != '' ORDER BY department"
-    return [row[0] for row in db.execute(sql)]
+def departments(db: sqlite_utils.Database, allowed: tuple[str, dict] = ("1", {})) -> list[str]:
+    """Departments of the talks the viewer may see (`allowed` as in search)."""
+    sql = (
+        f"SELECT DISTINCT department FROM talks t WHERE department != '' AND ({allowed[0]}) "
+        "ORDER BY department"
+    )
+    return [row[0] for row in db.execute(sql, allowed[1])]
 
 
-def years(db: sqlite_utils.Database) -> list[int]:
-    sql = f"SELECT DISTINCT {_YEAR_SQL} AS y FROM talks t WHERE y > 0 ORDER BY y DESC"
-    return [row[0] for row in db.execute(sql)]
+def years(db: sqlite_utils.Database, allowed: tuple[str, dict] = ("1", {})) -> list[int]:
+    sql = (
+        f"SELECT DISTINCT {_YEAR_SQL} AS y FROM talks t WHERE y > 0 AND ({allowed[0]}) "
+        "ORDER BY y DESC"
+    )
+    return [row[0] for row in db.execute(sql, allowed[1])]

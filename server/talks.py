@@ -11,7 +11,8 @@ from pathlib import Path
 
 import sqlite_utils
 
-from server import search, tus
+from server import accounts, search, tus
+from server.accounts import User
 from server.config import LANGUAGES, VISIBILITIES, Settings
 from server.pipeline import jobs, probe
 
@@ -100,24 +101,45 @@ def _unique_slug(db: sqlite_utils.Database, title: str) -> str:
     return slug
 
 
-def create(db: sqlite_utils.Database, data: TalkInput) -> dict:
-    """Validate and insert a talk; returns the row."""
+def create(db: sqlite_utils.Database, data: TalkInput, actor: User | None = None) -> dict:
+    """Validate and insert a talk, organised by `actor`; returns the row."""
     clean = validate(data)
     stamp = jobs.now_iso()
     with db.conn:
         cursor = db.execute(
             "INSERT INTO talks (slug, title, speaker, department, starts_at, description, "
-            "language, visibility, status, created_at, updated_at) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'planned', ?, ?)",
+            "language, visibility, status, created_at, updated_at, organiser_id) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'planned', ?, ?, ?)",
             [
                 _unique_slug(db, clean.title), clean.title, clean.speaker, clean.department,
                 clean.starts_at or None, clean.description, clean.language, clean.visibility,
-                stamp, stamp,
+                stamp, stamp, actor.id if actor else None,
             ],
         )  # fmt: skip
         talk_id = int(cursor.lastrowid)
         search.index_talk_metadata(db, talk_id)
+        accounts.audit(db, actor, "opprettet foredrag", clean.title, clean.visibility)
     return get(db, talk_id)
+
+
+def update(db: sqlite_utils.Database, talk: dict, data: TalkInput, actor: User | None) -> dict:
+    """Save edited fields (the language is kept once a recording exists)."""
+    clean = validate(data)
+    language = talk["language"] if recording(db, talk["id"]) else clean.language
+    with db.conn:
+        db.execute(
+            "UPDATE talks SET title = ?, speaker = ?, department = ?, starts_at = ?, "
+            "description = ?, language = ?, visibility = ?, updated_at = ? WHERE id = ?",
+            [clean.title, clean.speaker, clean.department, clean.starts_at or None,
+             clean.description, language, clean.visibility, jobs.now_iso(), talk["id"]],
+        )  # fmt: skip
+        search.index_talk_metadata(db, talk["id"])
+        action = "endret foredrag"
+        if talk["visibility"] == "draft" and clean.visibility != "draft":
+            action = "publiserte foredrag"
+        detail = f"synlighet {talk['visibility']}→{clean.visibility}"
+        accounts.audit(db, actor, action, clean.title, detail)
+    return get(db, talk["id"])
 
 
 def get(db: sqlite_utils.Database, talk_id: int) -> dict | None:
@@ -174,11 +196,20 @@ def attach_recording(
 
 
 def attach_upload(
-    db: sqlite_utils.Database, settings: Settings, talk_id: int, upload_id: str
+    db: sqlite_utils.Database,
+    settings: Settings,
+    talk_id: int,
+    upload_id: str,
+    owner_id: int | None,
 ) -> dict:
-    """Take over a completed resumable upload as the talk's recording (see attach_recording)."""
+    """Take over a completed resumable upload as the talk's recording (see attach_recording).
+
+    Only the person who uploaded the file can attach it.
+    """
     upload = tus.get(db, upload_id) if tus.valid_id(upload_id) else None
-    if upload is None:
+    if upload is None or upload.metadata.get("ktl_owner") != (
+        str(owner_id) if owner_id is not None else None
+    ):
         raise RecordingError(
             "Fant ikke opplastingen. Velg filen på nytt og last den opp igjen.", status=404
         )
@@ -228,31 +259,49 @@ def _store(
     return recording(db, talk["id"])
 
 
+Allowed = tuple[str, dict]  # the viewer's access rule as SQL on talks t (server.access)
+EVERYONE: Allowed = ("1", {})
+
+
 def list_talks(
-    db: sqlite_utils.Database, where: str = "1", params: list | None = None, order: str = ""
+    db: sqlite_utils.Database,
+    where: str = "1",
+    params: dict | None = None,
+    order: str = "",
+    allowed: Allowed = EVERYONE,
+    limit: int = 500,
 ) -> list[dict]:
-    order = order or "COALESCE(starts_at, created_at) DESC"
-    rows = db.execute(f"SELECT * FROM talks WHERE {where} ORDER BY {order}", params or [])
-    return [dict(r) for r in rows]
+    order = order or "COALESCE(t.starts_at, t.created_at) DESC"
+    sql = (
+        f"SELECT t.* FROM talks t WHERE ({where}) AND ({allowed[0]}) "
+        f"ORDER BY {order} LIMIT {int(limit)}"
+    )
+    return [dict(r) for r in db.execute(sql, {**(params or {}), **allowed[1]})]
 
 
-def upcoming(db: sqlite_utils.Database, now: str) -> list[dict]:
-    return list_talks(db, "status = 'planned' AND starts_at >= ?", [now], "starts_at ASC")
+def upcoming(db: sqlite_utils.Database, now: str, allowed: Allowed = EVERYONE) -> list[dict]:
+    where = "t.status = 'planned' AND t.starts_at >= :now"
+    return list_talks(db, where, {"now": now}, "t.starts_at ASC", allowed)
 
 
-def recent(db: sqlite_utils.Database, limit: int = 12) -> list[dict]:
-    return list_talks(db, "status = 'ready'")[:limit]
+def recent(db: sqlite_utils.Database, allowed: Allowed = EVERYONE, limit: int = 12) -> list[dict]:
+    return list_talks(db, "t.status = 'ready'", allowed=allowed, limit=limit)
 
 
-def archive(db: sqlite_utils.Database, year: int | None, department: str | None) -> list[dict]:
-    clauses, params = ["status = 'ready'"], []
+def archive(
+    db: sqlite_utils.Database,
+    year: int | None,
+    department: str | None,
+    allowed: Allowed = EVERYONE,
+) -> list[dict]:
+    clauses, params = ["t.status = 'ready'"], {}
     if year:
-        clauses.append("substr(COALESCE(starts_at, created_at), 1, 4) = ?")
-        params.append(f"{year:04d}")
+        clauses.append("substr(COALESCE(t.starts_at, t.created_at), 1, 4) = :year")
+        params["year"] = f"{year:04d}"
     if department:
-        clauses.append("department = ?")
-        params.append(department)
-    return list_talks(db, " AND ".join(clauses), params)
+        clauses.append("t.department = :department")
+        params["department"] = department
+    return list_talks(db, " AND ".join(clauses), params, allowed=allowed)
 
 
 def set_status(db: sqlite_utils.Database, talk_id: int, status: str) -> None:
@@ -262,9 +311,14 @@ def set_status(db: sqlite_utils.Database, talk_id: int, status: str) -> None:
     )
 
 
-def delete(db: sqlite_utils.Database, settings: Settings, talk_id: int) -> None:
+def delete(
+    db: sqlite_utils.Database, settings: Settings, talk_id: int, actor: User | None = None
+) -> None:
     """Remove a talk with its rows, index entries and files."""
+    talk = get(db, talk_id)
     with db.conn:
+        if talk is not None and actor is not None:
+            accounts.audit(db, actor, "slettet foredrag", talk["title"])
         search.remove_talk(db, talk_id)
         db.execute("DELETE FROM jobs WHERE talk_id = ?", [talk_id])
         db.execute("DELETE FROM recordings WHERE talk_id = ?", [talk_id])

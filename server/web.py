@@ -16,6 +16,7 @@ from starlette.responses import Response
 from starlette.templating import Jinja2Templates
 
 from server import db as database
+from server.access import Viewer
 from server.config import LANGUAGES, VISIBILITIES, Settings
 
 TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
@@ -93,8 +94,18 @@ def build_templates() -> Jinja2Templates:
     return Jinja2Templates(env=env)
 
 
+def viewer_of(request: Request) -> Viewer:
+    return getattr(request.state, "viewer", None) or Viewer(None)
+
+
 def render(request: Request, name: str, context: dict, status: int = 200) -> Response:
     templates: Jinja2Templates = request.app.state.templates
+    context = {
+        "viewer": viewer_of(request),
+        "csrf_token": getattr(request.state, "csrf_token", ""),
+        "oidc_enabled": settings_of(request).oidc_enabled,
+        **context,
+    }
     return templates.TemplateResponse(request, name, context, status_code=status)
 
 

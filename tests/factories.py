@@ -79,7 +79,7 @@ def silent_video(dest: Path, seconds: float = 2.0) -> Path:
     return dest
 
 
-def talk(db: sqlite_utils.Database, **overrides: str) -> dict:
+def talk(db: sqlite_utils.Database, organiser=None, **overrides: str) -> dict:
     data = {"title": "Bli kjent med biblioteket", "speaker": "Ola", "department": "Kultur",
             "language": "en", "visibility": "public", **overrides}  # fmt: skip
-    return talks.create(db, talks.TalkInput(**data))
+    return talks.create(db, talks.TalkInput(**data), organiser)

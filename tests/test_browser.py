@@ -14,7 +14,10 @@ from urllib.parse import parse_qs, urlparse
 
 import pytest
 
+from server import db as database
+from server import search, talks, transcript
 from tests import factories
+from tests.webclient import PASSWORD, make_user
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
 CHROMIUM = "/usr/bin/chromium"
@@ -46,9 +49,9 @@ def _wait_until_up(url: str, process: subprocess.Popen, timeout: float = 30) -> 
 
 
 @pytest.fixture
-def server(tmp_path: Path):
+def server(settings, tmp_path: Path):
     port = _free_port()
-    env = {**os.environ, "KTL_DATA_DIR": str(tmp_path / "data"), "KTL_WORKER_POLL_SECONDS": "0.3"}
+    env = {**os.environ, "KTL_DATA_DIR": str(settings.data_dir), "KTL_WORKER_POLL_SECONDS": "0.3"}
     log = (tmp_path / "serve.log").open("w")
     process = subprocess.Popen(
         [sys.executable, "-m", "server.cli", "serve", "--port", str(port)],
@@ -78,12 +81,22 @@ def page():
         browser.close()
 
 
-def test_upload_search_and_play_from_the_spoken_second(server, page, tmp_path):
+def _sign_in(page, base: str, email: str) -> None:
+    page.goto(base + "/logg-inn")
+    page.fill("#email", email)
+    page.fill("#password", PASSWORD)
+    page.click("main form button[type=submit]")
+    page.wait_for_url(base + "/")
+
+
+def test_upload_search_and_play_from_the_spoken_second(server, settings, page, tmp_path):
+    make_user(settings, "organiser")
     speech = factories.speech_wav(tmp_path / "speech.wav")
     recording = factories.video(tmp_path / "elsykler.mp4", audio=speech, seconds=12)
     dialogs: list[str] = []
     page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
 
+    _sign_in(page, server, "organiser@kommune.no")
     page.goto(server + "/talks/ny")
     page.fill("#title", "Elsykler på biblioteket")
     page.fill("#speaker", "Ola Nordmann")
@@ -121,4 +134,46 @@ def test_upload_search_and_play_from_the_spoken_second(server, page, tmp_path):
     assert state["time"] > first, "the video is playing"
     assert state["mode"] == "showing" and state["cues"] > 0, "captions are loaded and shown"
     assert state["current"], "the transcript follows playback"
+    assert dialogs == []
+
+
+XSS = '<script>alert("x")</script><img src=x onerror=alert(1)>"\'><svg onload=alert(2)>'
+
+
+def _xss_talk(settings) -> dict:
+    """A talk whose every user-editable field, and its transcript, holds script payloads."""
+    with database.session(settings.db_path) as db:
+        admin = make_user(settings, "admin", name=f"Ada {XSS}", department=XSS)
+        fields = talks.TalkInput(
+            title=f"Bli kjent med XSS {XSS}", speaker=XSS, department=f"IT {XSS}",
+            description=f"Om sikkerhet {XSS}", language="nb", visibility="public",
+        )  # fmt: skip
+        talk = talks.create(db, fields, admin)
+        segments = (transcript.Segment(1.0, 3.0, f"sikkerhet {XSS}"),)
+        folder = settings.transcripts_dir / str(talk["id"])
+        transcript.write_all(folder, transcript.Transcript(language="nb", segments=segments))
+        search.index_talk(db, talk["id"], segments, "nb")
+        with db.conn:
+            talks.set_status(db, talk["id"], "ready")
+    return talk
+
+
+def test_script_in_every_field_renders_as_text(server, settings, page):
+    talk = _xss_talk(settings)
+    dialogs: list[str] = []
+    page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+    _sign_in(page, server, "admin@kommune.no")
+    pages = ["/", "/arkiv", f"/talks/{talk['slug']}", "/sok?q=sikkerhet", "/admin/brukere",
+             "/admin/logg"]  # fmt: skip
+    for path in pages:
+        page.goto(server + path)
+        injected = page.evaluate(
+            "() => document.querySelectorAll('main img[src=x], main svg[onload], "
+            "main script').length"
+        )
+        assert injected == 0, f"markup from user input became elements on {path}"
+        assert 'alert("x")' in page.inner_text("main"), f"the payload shows as text on {path}"
+    page.goto(server + f"/talks/{talk['slug']}/rediger")
+    assert page.input_value("#speaker") == XSS, "form fields hold the text as typed"
+    assert page.input_value("#description") == f"Om sikkerhet {XSS}"
     assert dialogs == []

@@ -12,32 +12,42 @@ from server import transcript
 from server.app import create_app
 from server.pipeline import jobs
 from tests import factories
+from tests.webclient import csrf, login, make_user, post
 
 
 @pytest.fixture
 def client(settings):
+    """A client signed in as an organiser."""
+    make_user(settings, "organiser")
     with TestClient(create_app(settings), follow_redirects=False) as test_client:
+        assert login(test_client, "organiser@kommune.no").status_code == 303
         yield test_client
 
 
 def _create(client, **fields) -> str:
     form = {"title": "Bli kjent med NAV", "language": "nb", "visibility": "public", **fields}
-    response = client.post("/talks", data=form)
+    response = post(client, "/talks", form)
     assert response.status_code == 303, response.text
     return response.headers["location"].split("#")[0]
 
 
 def _tus_upload(client, data: bytes, filename: str) -> str:
     meta = "filename " + base64.b64encode(filename.encode()).decode()
-    headers = {"Tus-Resumable": "1.0.0", "Upload-Length": str(len(data)), "Upload-Metadata": meta}
+    token = csrf(client)
+    headers = {"Tus-Resumable": "1.0.0", "Upload-Length": str(len(data)),
+               "Upload-Metadata": meta, "X-CSRF-Token": token}  # fmt: skip
     created = client.post("/uploads/", headers=headers)
     assert created.status_code == 201
     location = created.headers["location"]
-    patch = client.patch(location, content=data, headers={
-        "Tus-Resumable": "1.0.0", "Upload-Offset": "0",
-        "Content-Type": "application/offset+octet-stream"})  # fmt: skip
-    assert patch.status_code == 204
+    patch_headers = {"Tus-Resumable": "1.0.0", "Upload-Offset": "0", "X-CSRF-Token": token,
+                     "Content-Type": "application/offset+octet-stream"}  # fmt: skip
+    assert client.patch(location, content=data, headers=patch_headers).status_code == 204
     return location.rstrip("/").rsplit("/", 1)[-1]
+
+
+def _attach(client, url: str, body):
+    kwargs = {"json": body} if isinstance(body, dict) else {"content": body}
+    return client.post(f"{url}/opptak", headers={"X-CSRF-Token": csrf(client)}, **kwargs)
 
 
 def test_front_page_is_norwegian_and_has_search(client):
@@ -48,9 +58,7 @@ def test_front_page_is_norwegian_and_has_search(client):
 
 
 def test_create_talk_validates_in_norwegian(client):
-    response = client.post(
-        "/talks", data={"title": "  ", "starts_at": "i morgen", "language": "de"}
-    )
+    response = post(client, "/talks", {"title": "  ", "starts_at": "i morgen", "language": "de"})
     assert response.status_code == 422
     assert "Skriv en tittel på foredraget." in response.text
     assert "Skriv dato og klokkeslett" in response.text
@@ -70,7 +78,7 @@ def test_created_talk_page_offers_upload(client):
 def test_unknown_talk_is_a_norwegian_404(client):
     page = client.get("/talks/finnes-ikke")
     assert page.status_code == 404
-    assert "Foredraget finnes ikke" in page.text
+    assert "Fant ikke foredraget" in page.text
     assert client.get("/talks/finnes-ikke/status.json").json()["error"]
 
 
@@ -86,14 +94,14 @@ def test_upload_attach_queues_processing(client, settings, tmp_path):
     url = _create(client)
     source = factories.video(tmp_path / "talk.mp4", seconds=2)
     upload_id = _tus_upload(client, source.read_bytes(), "talk.mp4")
-    response = client.post(f"{url}/opptak", json={"upload_id": upload_id})
+    response = _attach(client, url, {"upload_id": upload_id})
     assert response.status_code == 201, response.text
     assert response.json()["url"] == url
     status = client.get(f"{url}/status.json").json()
     assert status["talk_status"] == "processing" and status["job_state"] == "queued"
     assert [s["state"] for s in status["stages"]] == ["waiting"] * 3
     assert not list(settings.uploads_dir.iterdir()), "the upload was moved into place"
-    again = client.post(f"{url}/opptak", json={"upload_id": upload_id})
+    again = _attach(client, url, {"upload_id": upload_id})
     assert again.status_code == 404
 
 
@@ -101,7 +109,7 @@ def test_upload_attach_queues_processing(client, settings, tmp_path):
 def test_uploaded_pdf_is_refused_with_a_message_and_removed(client, settings):
     url = _create(client)
     upload_id = _tus_upload(client, b"%PDF-1.4\n%%EOF\n" * 100, "notat.pdf")
-    response = client.post(f"{url}/opptak", json={"upload_id": upload_id})
+    response = _attach(client, url, {"upload_id": upload_id})
     assert response.status_code == 422
     assert "«notat.pdf» er ikke et lyd- eller videoopptak" in response.json()["error"]
     assert not list(settings.uploads_dir.iterdir())
@@ -112,12 +120,12 @@ def test_uploaded_pdf_is_refused_with_a_message_and_removed(client, settings):
 
 def test_attach_without_upload_is_refused(client):
     url = _create(client)
-    assert client.post(f"{url}/opptak", json={}).status_code == 404
-    assert client.post(f"{url}/opptak", content=b"not json").status_code == 404
+    assert _attach(client, url, {}).status_code == 404
+    assert _attach(client, url, b"not json").status_code == 404
 
 
 def test_downloads_and_media_paths(client, settings, db):
-    talk = factories.talk(db)
+    talk = factories.talk(db, visibility="public")
     folder = settings.transcripts_dir / str(talk["id"])
     segments = (transcript.Segment(0.5, 2.0, "Hei <alle>"),)
     transcript.write_all(folder, transcript.Transcript(language="nb", segments=segments))
@@ -137,13 +145,15 @@ def test_downloads_and_media_paths(client, settings, db):
 
 
 def test_retry_requeues_a_failed_job(client, settings, db):
-    talk = factories.talk(db)
+    from server import accounts
+
+    talk = factories.talk(db, organiser=accounts.by_email(db, "organiser@kommune.no"))
     with db.conn:
         job_id = jobs.enqueue(db, talk["id"])
         db.execute("UPDATE jobs SET state='failed', error='Kunne ikke pakke' WHERE id=?", [job_id])
         db.execute("UPDATE talks SET status='failed' WHERE id=?", [talk["id"]])
     page = client.get(f"/talks/{talk['slug']}")
     assert "Kunne ikke pakke" in page.text and "Prøv igjen" in page.text
-    response = client.post(f"/talks/{talk['slug']}/prov-igjen")
+    response = post(client, f"/talks/{talk['slug']}/prov-igjen")
     assert response.status_code == 303
     assert jobs.get(db, job_id).state == "queued"

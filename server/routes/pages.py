@@ -7,7 +7,8 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from server import search, talks
-from server.web import now_oslo, open_db, render
+from server.access import visible_talks_sql
+from server.web import now_oslo, open_db, render, viewer_of
 
 
 def _int(value: str | None) -> int | None:
@@ -15,11 +16,17 @@ def _int(value: str | None) -> int | None:
 
 
 def front(request: Request) -> Response:
+    viewer = viewer_of(request)
+    allowed = visible_talks_sql(viewer)
     with open_db(request) as db:
         context = {
-            "upcoming": talks.upcoming(db, now_oslo()),
-            "recent": talks.recent(db),
-            "in_progress": talks.list_talks(db, "status IN ('processing', 'failed')"),
+            "upcoming": talks.upcoming(db, now_oslo(), allowed),
+            "recent": talks.recent(db, allowed),
+            "in_progress": talks.list_talks(
+                db, "t.status IN ('processing', 'failed')", allowed=allowed, limit=20
+            )
+            if viewer.at_least("organiser")
+            else [],
         }
     return render(request, "pages/front.html", context)
 
@@ -27,11 +34,12 @@ def front(request: Request) -> Response:
 def archive(request: Request) -> Response:
     year = _int(request.query_params.get("year"))
     department = request.query_params.get("department") or None
+    allowed = visible_talks_sql(viewer_of(request))
     with open_db(request) as db:
         context = {
-            "talks": talks.archive(db, year, department),
-            "years": search.years(db),
-            "departments": search.departments(db),
+            "talks": talks.archive(db, year, department, allowed),
+            "years": search.years(db, allowed),
+            "departments": search.departments(db, allowed),
             "year": year,
             "department": department,
         }

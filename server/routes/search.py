@@ -9,7 +9,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from server import search
-from server.web import in_thread, render
+from server.access import VISIBILITIES, visible_talks_sql
+from server.web import in_thread, render, viewer_of
 
 
 def _filters(request: Request) -> tuple[str, str | None, int | None]:
@@ -21,10 +22,21 @@ def _filters(request: Request) -> tuple[str, str | None, int | None]:
     return query, department, year
 
 
+def _search(db, request: Request, query: str, department: str | None, year: int | None):
+    """Search only the talks this viewer may see (guests: public; staff: also internal)."""
+    allowed = visible_talks_sql(viewer_of(request))
+    return search.search(
+        db, query, department=department, year=year, visibilities=VISIBILITIES, allowed=allowed
+    )
+
+
 async def search_page(request: Request) -> Response:
     query, department, year = _filters(request)
-    results = await in_thread(request, search.search, query, department=department, year=year)
-    filters = await in_thread(request, lambda db: (search.departments(db), search.years(db)))
+    results = await in_thread(request, _search, request, query, department, year)
+    allowed = visible_talks_sql(viewer_of(request))
+    filters = await in_thread(
+        request, lambda db: (search.departments(db, allowed), search.years(db, allowed))
+    )
     context = {
         "results": results,
         "q": query,
@@ -38,7 +50,7 @@ async def search_page(request: Request) -> Response:
 
 async def search_json(request: Request) -> Response:
     query, department, year = _filters(request)
-    results = await in_thread(request, search.search, query, department=department, year=year)
+    results = await in_thread(request, _search, request, query, department, year)
     hits = [
         {
             "talk_id": group.talk_id,

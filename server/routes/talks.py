@@ -1,8 +1,6 @@
-"""Talk pages: create, watch, follow processing, attach an uploaded recording, downloads.
-
-Organiser-only handlers are listed in ORGANISER_ROUTES so access control can wrap them in
-one place when accounts arrive.
-"""
+"""Talk pages: create, edit, watch, follow processing, attach an uploaded recording,
+downloads. Who may reach each route is decided in server.access.RULES (by route name);
+the guard has already put the talk on request.state.talk for talk routes."""
 
 from __future__ import annotations
 
@@ -11,10 +9,11 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from server import talks, transcript, tus
+from server import accounts, talks, transcript, tus
+from server.access import can_edit
 from server.pipeline import jobs
 from server.pipeline.worker import STAGE_LABELS
-from server.web import in_thread, open_db, render, settings_of
+from server.web import in_thread, open_db, render, settings_of, viewer_of
 
 DOWNLOADS = {
     "json": "application/json",
@@ -33,11 +32,8 @@ FORM_FIELDS = (
 )
 
 
-def _talk_or_404(db, key: str) -> dict:
-    talk = talks.find(db, key)
-    if talk is None:
-        raise HTTPException(404, "Foredraget finnes ikke. Søk etter det, eller se i arkivet.")
-    return talk
+def _form(data) -> dict:
+    return {name: str(data.get(name, "")) for name in FORM_FIELDS}
 
 
 def new_form(request: Request) -> Response:
@@ -47,14 +43,45 @@ def new_form(request: Request) -> Response:
 
 
 async def create(request: Request) -> Response:
-    data = await request.form()
-    form = {name: str(data.get(name, "")) for name in FORM_FIELDS}
+    form = _form(await request.form())
+    actor = viewer_of(request).user
     try:
-        talk = await in_thread(request, talks.create, talks.TalkInput(**form))
+        talk = await in_thread(request, talks.create, talks.TalkInput(**form), actor)
     except talks.ValidationError as exc:
         context = {"form": form, "errors": exc.errors}
         return render(request, "talks/new.html", context, status=422)
     return RedirectResponse(f"/talks/{talk['slug']}#opptak", status_code=303)
+
+
+def _edit_context(talk: dict, form: dict, errors: dict) -> dict:
+    return {
+        "form": form, "errors": errors, "talk": talk, "action": f"/talks/{talk['slug']}/rediger",
+        "heading": "Rediger foredraget", "submit": "Lagre endringene",
+    }  # fmt: skip
+
+
+def edit_form(request: Request) -> Response:
+    talk = request.state.talk
+    form = {name: talk[name] or "" for name in FORM_FIELDS}
+    return render(request, "talks/edit.html", _edit_context(talk, form, {}))
+
+
+async def update(request: Request) -> Response:
+    talk = request.state.talk
+    form = _form(await request.form())
+    actor = viewer_of(request).user
+    try:
+        saved = await in_thread(request, talks.update, talk, talks.TalkInput(**form), actor)
+    except talks.ValidationError as exc:
+        return render(request, "talks/edit.html", _edit_context(talk, form, exc.errors), 422)
+    return RedirectResponse(f"/talks/{saved['slug']}", status_code=303)
+
+
+def delete(request: Request) -> Response:
+    talk = request.state.talk
+    with open_db(request) as db:
+        talks.delete(db, settings_of(request), talk["id"], viewer_of(request).user)
+    return RedirectResponse("/", status_code=303)
 
 
 def _start_time(request: Request) -> float:
@@ -71,11 +98,12 @@ def _segments(request: Request, talk: dict) -> list[transcript.Segment]:
 
 
 def page(request: Request) -> Response:
+    talk = request.state.talk
     with open_db(request) as db:
-        talk = _talk_or_404(db, request.path_params["key"])
         recording = talks.recording(db, talk["id"])
         status = processing_status(db, talk)
     context = {
+        "can_edit": can_edit(viewer_of(request), talk),
         "talk": talk,
         "recording": recording,
         "status": status,
@@ -109,17 +137,19 @@ def processing_status(db, talk: dict) -> dict:
 
 def status_json(request: Request) -> Response:
     with open_db(request) as db:
-        talk = _talk_or_404(db, request.path_params["key"])
-        return JSONResponse(processing_status(db, talk), headers={"Cache-Control": "no-store"})
+        status = processing_status(db, request.state.talk)
+    return JSONResponse(status, headers={"Cache-Control": "no-store"})
 
 
 def retry(request: Request) -> Response:
+    talk = request.state.talk
     with open_db(request) as db:
-        talk = _talk_or_404(db, request.path_params["key"])
         job = jobs.latest_for_talk(db, talk["id"])
         with db.conn:
             if job and jobs.retry(db, job.id):
                 talks.set_status(db, talk["id"], "processing")
+                accounts.audit(db, viewer_of(request).user, "startet behandling på nytt",
+                               talk["title"])  # fmt: skip
     return RedirectResponse(f"/talks/{talk['slug']}", status_code=303)
 
 
@@ -131,10 +161,13 @@ async def attach(request: Request) -> Response:
     except ValueError:
         upload_id = ""
     settings = settings_of(request)
+    talk = request.state.talk
+    user = viewer_of(request).user
 
     def work(db) -> dict:
-        talk = _talk_or_404(db, request.path_params["key"])
-        talks.attach_upload(db, settings, talk["id"], upload_id)
+        talks.attach_upload(db, settings, talk["id"], upload_id, user.id if user else None)
+        with db.conn:
+            accounts.audit(db, user, "lastet opp opptak", talk["title"])
         return talk
 
     try:
@@ -150,8 +183,7 @@ def download(request: Request) -> Response:
     fmt = request.path_params["fmt"]
     if fmt not in DOWNLOADS:
         raise HTTPException(404)
-    with open_db(request) as db:
-        talk = _talk_or_404(db, request.path_params["key"])
+    talk = request.state.talk
     path = talks.transcript_dir(settings_of(request), talk["id"]) / f"transcript.{fmt}"
     if not path.is_file():
         raise HTTPException(404, "Transkripsjonen er ikke klar ennå.")
@@ -165,8 +197,8 @@ def download(request: Request) -> Response:
 
 
 def original(request: Request) -> Response:
+    talk = request.state.talk
     with open_db(request) as db:
-        talk = _talk_or_404(db, request.path_params["key"])
         rec = talks.recording(db, talk["id"])
     if rec is None:
         raise HTTPException(404, "Foredraget har ikke noe opptak ennå.")
@@ -174,14 +206,14 @@ def original(request: Request) -> Response:
     return FileResponse(path, filename=rec["original_name"])
 
 
-ORGANISER_ROUTES = [
+routes = [
     Route("/talks/ny", new_form, name="talk_new"),
     Route("/talks", create, methods=["POST"], name="talk_create"),
+    Route("/talks/{key}/rediger", edit_form, name="talk_edit"),
+    Route("/talks/{key}/rediger", update, methods=["POST"], name="talk_update"),
+    Route("/talks/{key}/slett", delete, methods=["POST"], name="talk_delete"),
     Route("/talks/{key}/opptak", attach, methods=["POST"], name="talk_attach"),
     Route("/talks/{key}/prov-igjen", retry, methods=["POST"], name="talk_retry"),
-]
-routes = [
-    *ORGANISER_ROUTES,
     Route("/talks/{key}", page, name="talk"),
     Route("/talks/{key}/status.json", status_json, name="talk_status"),
     Route("/talks/{key}/transcript.{fmt}", download, name="talk_download"),

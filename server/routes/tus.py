@@ -74,6 +74,22 @@ def _int_header(request: Request, name: str) -> int | None:
     return int(raw) if raw.isascii() and raw.isdigit() else None
 
 
+OWNER_KEY = "ktl_owner"
+
+
+def _user_id(request: Request) -> str | None:
+    """The signed-in uploader (set by the auth middleware); uploads are bound to their owner."""
+    viewer = getattr(request.state, "viewer", None)
+    return str(viewer.user.id) if viewer is not None and viewer.user is not None else None
+
+
+def _owned(request: Request, upload: tus.Upload) -> tus.Upload:
+    owner = upload.metadata.get(OWNER_KEY)
+    if owner is not None and owner != _user_id(request):
+        raise tus.UploadError(404, tus.GONE)
+    return upload
+
+
 def _error(status: int, message: str, headers: dict[str, str] | None = None) -> Response:
     return PlainTextResponse(message, status_code=status, headers={**RESUMABLE, **(headers or {})})
 
@@ -92,6 +108,9 @@ async def _create(request: Request, settings: Settings, conn: sqlite_utils.Datab
     if length is None:
         raise tus.UploadError(400, tus.BAD_LENGTH)
     metadata = parse_metadata(request.headers.get("upload-metadata", ""))
+    metadata.pop(OWNER_KEY, None)
+    if (owner := _user_id(request)) is not None:
+        metadata[OWNER_KEY] = owner
     upload = await run_in_threadpool(tus.create, conn, settings, length, metadata)
     headers = {
         **RESUMABLE,
@@ -103,14 +122,16 @@ async def _create(request: Request, settings: Settings, conn: sqlite_utils.Datab
 
 async def _head(request: Request, settings: Settings, conn: sqlite_utils.Database) -> Response:
     upload = await run_in_threadpool(tus.require, conn, request.path_params["upload_id"])
+    _owned(request, upload)
     headers = {
         **RESUMABLE,
         "Upload-Offset": str(upload.offset),
         "Upload-Length": str(upload.length),
         "Cache-Control": "no-store",
     }
-    if upload.metadata:
-        headers["Upload-Metadata"] = encode_metadata(upload.metadata)
+    shown = {k: v for k, v in upload.metadata.items() if k != OWNER_KEY}
+    if shown:
+        headers["Upload-Metadata"] = encode_metadata(shown)
     if not upload.complete:
         headers["Upload-Expires"] = http_date(upload.expires_at)
     return Response(status_code=200, headers=headers)
@@ -122,7 +143,9 @@ async def _patch(request: Request, settings: Settings, conn: sqlite_utils.Databa
     offset = _int_header(request, "upload-offset")
     if offset is None:
         return _error(400, BAD_OFFSET)
-    upload = await run_in_threadpool(tus.require, conn, request.path_params["upload_id"])
+    upload = _owned(
+        request, await run_in_threadpool(tus.require, conn, request.path_params["upload_id"])
+    )
     declared = _int_header(request, "content-length")
     if declared is not None and offset + declared > upload.length:
         raise tus.UploadError(413, tus.TOO_LONG)
@@ -138,6 +161,7 @@ async def _patch(request: Request, settings: Settings, conn: sqlite_utils.Databa
 
 
 async def _delete(request: Request, settings: Settings, conn: sqlite_utils.Database) -> Response:
+    _owned(request, await run_in_threadpool(tus.require, conn, request.path_params["upload_id"]))
     await run_in_threadpool(tus.terminate, conn, settings, request.path_params["upload_id"])
     return Response(status_code=204, headers=RESUMABLE)
 

@@ -7,6 +7,8 @@
   var bar = document.getElementById("upload-progress");
   var statusText = document.getElementById("upload-status");
   var errorBox = document.getElementById("upload-error");
+  var csrfMeta = document.querySelector('meta[name="csrf-token"]');
+  var csrf = csrfMeta ? csrfMeta.content : "";
 
   function showError(message) {
     errorBox.textContent = message;
@@ -22,7 +24,7 @@
     var uploadId = uploadUrl.split("/").filter(Boolean).pop();
     return fetch(section.dataset.attachUrl, {
       method: "POST",
-      headers: { "Content-Type": "application/json", Accept: "application/json" },
+      headers: { "Content-Type": "application/json", Accept: "application/json", "X-CSRF-Token": csrf },
       body: JSON.stringify({ upload_id: uploadId })
     }).then(function (response) {
       return response.json().then(function (body) {
@@ -43,6 +45,7 @@
     var upload = new window.tus.Upload(file, {
       endpoint: section.dataset.endpoint,
       chunkSize: 16 * 1024 * 1024,
+      headers: { "X-CSRF-Token": csrf },
       retryDelays: [0, 1000, 3000, 5000, 10000, 20000, 30000, 60000],
       removeFingerprintOnSuccess: true,
       metadata: { filename: file.name, filetype: file.type || "" },

@@ -1,0 +1,97 @@
+"""Wraps every route's endpoint with its access rule from server.access.RULES.
+
+A talk the viewer may not see answers 404 whatever the reason (it may not exist, it may
+be internal or a draft), so that guessing URLs tells nothing. A guest who needs to sign
+in for a page is sent to the login page.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from urllib.parse import quote
+
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import BaseRoute, Mount, Route
+
+from server import access, talks
+from server.web import open_db
+
+TALK_NOT_FOUND = (
+    "Fant ikke foredraget. Er det internt, må du logge inn for å se det; "
+    "ellers kan du søke etter det eller se i arkivet."
+)
+FORBIDDEN = "Du har ikke tilgang til dette. Spør en administrator om du trenger tilgang."
+
+
+class MissingRule(RuntimeError):
+    """A route has no access rule: add one to server.access.RULES."""
+
+
+def _talk(request: Request) -> dict | None:
+    params = request.path_params
+    with open_db(request) as db:
+        if "talk_id" in params:
+            return talks.get(db, int(params["talk_id"]))
+        return talks.find(db, str(params["key"]))
+
+
+def _denied(request: Request, viewer: access.Viewer) -> Response:
+    if viewer.signed_in:
+        raise HTTPException(403, FORBIDDEN)
+    if request.method == "GET" and "text/html" in request.headers.get("accept", ""):
+        target = quote(request.url.path + ("?" + request.url.query if request.url.query else ""))
+        return RedirectResponse(f"/logg-inn?neste={target}", status_code=303)
+    raise HTTPException(401, "Du må logge inn for å gjøre dette.")
+
+
+async def _check(request: Request, rule: str) -> Response | None:
+    viewer: access.Viewer = request.state.viewer
+    if not access.allows(rule, viewer):
+        return _denied(request, viewer)
+    if rule not in (access.TALK_VIEW, access.TALK_EDIT):
+        return None
+    talk = await run_in_threadpool(_talk, request)
+    if talk is None or not access.can_view(viewer, talk):
+        raise HTTPException(404, TALK_NOT_FOUND)
+    if rule == access.TALK_EDIT and not access.can_edit(viewer, talk):
+        return _denied(request, viewer)
+    request.state.talk = talk
+    return None
+
+
+def guarded(endpoint: Callable, rule: str) -> Callable:
+    is_async = inspect.iscoroutinefunction(endpoint)
+
+    async def guard(request: Request) -> Response:
+        refusal = await _check(request, rule)
+        if refusal is not None:
+            return refusal
+        if is_async:
+            return await endpoint(request)
+        return await run_in_threadpool(endpoint, request)
+
+    guard.__name__ = getattr(endpoint, "__name__", "endpoint")
+    return guard
+
+
+def protect(routes: list[BaseRoute]) -> list[BaseRoute]:
+    """The same routes, each endpoint wrapped with its rule; a route without one is an error."""
+    result: list[BaseRoute] = []
+    for route in routes:
+        name = getattr(route, "name", None)
+        if name not in access.RULES:
+            raise MissingRule(f"route {name!r} ({getattr(route, 'path', '?')}) has no rule")
+        if isinstance(route, Route):
+            methods = sorted(route.methods - {"HEAD"}) if route.methods else None
+            route = Route(
+                route.path, guarded(route.endpoint, access.RULES[name]), methods=methods,
+                name=name,
+            )  # fmt: skip
+        elif not isinstance(route, Mount) or access.RULES[name] != access.PUBLIC:
+            raise MissingRule(f"route {name!r} cannot be guarded")
+        result.append(route)
+    return result

@@ -1,0 +1,230 @@
+"""Every route × every kind of person × every visibility: allowed or denied.
+
+The expectations below are the specification, written independently of server.access:
+each route name maps to a policy, each policy says who gets in. The test fails when the
+app has a route that is not listed here, so a new route cannot ship without a decision.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+from starlette.routing import Mount, Route
+from starlette.testclient import TestClient
+
+from server import accounts, search, talks, transcript, tus
+from server import db as database
+from server.app import create_app
+from server.middleware import ANON_COOKIE, SESSION_COOKIE, csrf_token
+from tests.webclient import make_user
+
+PEOPLE = ("guest", "viewer", "organiser", "other_organiser", "admin")
+VISIBILITIES = ("public", "internal", "draft")
+
+
+def _sees(person: str, visibility: str) -> bool:
+    return {
+        "public": True,
+        "internal": person != "guest",
+        "draft": person in ("organiser", "admin"),  # the talk's own organiser and admins
+    }[visibility]
+
+
+def _edits(person: str, visibility: str) -> bool:
+    return person in ("organiser", "admin")
+
+
+POLICIES = {
+    "anyone": lambda person, visibility: True,
+    "see talk": _sees,
+    "edit talk": _edits,
+    "organisers": lambda person, visibility: person in ("organiser", "other_organiser", "admin"),
+    "uploader": lambda person, visibility: person == "organiser",  # uploads are personal
+    "admins": lambda person, visibility: person == "admin",
+}
+ROUTES = {
+    "front": "anyone", "archive": "anyone", "search": "anyone", "search_json": "anyone",
+    "static": "anyone", "login": "anyone", "login_submit": "anyone", "logout": "anyone",
+    "forgot": "anyone", "forgot_submit": "anyone", "password_link": "anyone",
+    "password_link_submit": "anyone", "oidc_start": "anyone", "oidc_callback": "anyone",
+    "talk": "see talk", "talk_status": "see talk", "talk_download": "see talk",
+    "talk_original": "see talk", "vod": "see talk",
+    "talk_edit": "edit talk", "talk_update": "edit talk", "talk_delete": "edit talk",
+    "talk_attach": "edit talk", "talk_retry": "edit talk",
+    "talk_new": "organisers", "talk_create": "organisers", "tus_collection": "organisers",
+    "tus_upload": "uploader",
+    "admin_users": "admins", "admin_user_create": "admins", "admin_user": "admins",
+    "admin_user_update": "admins", "admin_user_reset": "admins", "admin_audit": "admins",
+}  # fmt: skip
+# Describing the tus server (OPTIONS) and refusing a plain POST are not about one upload.
+METHOD_POLICIES = {("tus_upload", "OPTIONS"): "organisers", ("tus_upload", "POST"): "organisers"}
+TALK_SCOPED = {name for name, policy in ROUTES.items() if policy in ("see talk", "edit talk")}
+VOD_FILES = ("master.m3u8", "stream_0/index.m3u8", "stream_0/seg_00000.ts", "poster.jpg")
+
+
+def _media(settings, talk: dict) -> None:
+    vod = settings.media_dir / str(talk["id"]) / "vod"
+    (vod / "stream_0").mkdir(parents=True)
+    for name in VOD_FILES:
+        (vod / name).write_bytes(b"#EXTM3U\n" if name.endswith(".m3u8") else b"\x00" * 64)
+    (settings.media_dir / str(talk["id"]) / "original.mp4").write_bytes(b"\x00" * 64)
+    segments = (transcript.Segment(0.0, 2.0, "hei"),)
+    transcript.write_all(
+        settings.transcripts_dir / str(talk["id"]),
+        transcript.Transcript(language="nb", segments=segments),
+    )
+
+
+def _talk(db, settings, owner: accounts.User, visibility: str, title: str) -> dict:
+    talk = talks.create(db, talks.TalkInput(title=title, visibility=visibility), owner)
+    with db.conn:
+        db.execute(
+            "INSERT INTO recordings (talk_id, original_name, path, size, duration, has_video, "
+            "created_at) VALUES (?, 'opptak.mp4', 'original.mp4', 64, 2.0, 1, '2026-01-01')",
+            [talk["id"]],
+        )
+        talks.set_status(db, talk["id"], "ready")
+    _media(settings, talk)
+    search.index_talk(db, talk["id"], (transcript.Segment(0.0, 2.0, "hei"),), "nb")
+    return talks.get(db, talk["id"])
+
+
+@pytest.fixture
+def world(settings):
+    users = {
+        "viewer": make_user(settings, "viewer"),
+        "organiser": make_user(settings, "organiser"),
+        "other_organiser": make_user(settings, "organiser", email="annen@kommune.no"),
+        "admin": make_user(settings, "admin"),
+        "target": make_user(settings, "viewer", email="maal@kommune.no"),  # edited by admin routes
+    }
+    with database.session(settings.db_path) as db:
+        talks_by_visibility = {
+            v: _talk(db, settings, users["organiser"], v, f"Foredrag {v}") for v in VISIBILITIES
+        }
+        upload = tus.create(db, settings, 10, {"ktl_owner": str(users["organiser"].id)})
+    app = create_app(settings)
+    with TestClient(app, follow_redirects=False) as client:
+        yield {"users": users, "talks": talks_by_visibility, "upload": upload.id,
+               "client": client, "app": app, "settings": settings}  # fmt: skip
+
+
+def _path(route: Route, world: dict, talk: dict, variant: str) -> str:
+    values = {
+        "key": talk["slug"], "talk_id": talk["id"], "fmt": variant, "path": variant,
+        "upload_id": world["upload"], "token": "x" * 43, "user_id": world["users"]["target"].id,
+    }  # fmt: skip
+    return route.path_format.format(**{k: values[k] for k in route.param_convertors})
+
+
+def _variants(name: str) -> tuple[str, ...]:
+    return {"talk_download": ("json", "vtt", "srt", "txt"), "vod": VOD_FILES}.get(name, ("",))
+
+
+def _request(world: dict, person: str, method: str, url: str):
+    settings, app, client = world["settings"], world["app"], world["client"]
+    anon = "matrix-anon"
+    token = None
+    if person != "guest":
+        with database.session(settings.db_path) as db:
+            token = accounts.start_session(db, world["users"][person].id, 1)
+    client.cookies.clear()
+    client.cookies.set(ANON_COOKIE, anon)
+    if token:
+        client.cookies.set(SESSION_COOKIE, token)
+    headers = {
+        "X-CSRF-Token": csrf_token(app.state.secret, token, anon),
+        "Accept": "text/html",
+        "Tus-Resumable": "1.0.0",
+    }
+    if method == "PATCH":
+        headers.update({"Content-Type": "application/offset+octet-stream", "Upload-Offset": "0"})
+    if method == "POST" and url == "/uploads/":
+        headers["Upload-Length"] = "10"
+    return client.request(method, url, headers=headers, content=b"" if method != "PATCH" else b"x")
+
+
+def _denied(response) -> bool:
+    """The guard's answers: sign in first, not for you, or (for a talk) nothing here."""
+    body = response.text
+    if response.status_code == 401 and "Du må logge inn" in body:
+        return True
+    if response.status_code == 403 and "Du har ikke tilgang" in body:
+        return True
+    if response.status_code == 303 and response.headers["location"].startswith("/logg-inn"):
+        return True
+    return response.status_code == 404 and (
+        "Fant ikke foredraget" in body or "Opplastingen finnes ikke" in body
+    )
+
+
+def _cases(app_routes):
+    for route in app_routes:
+        if isinstance(route, Mount):
+            continue
+        for method in sorted(route.methods - {"HEAD"}):
+            yield route, method
+
+
+def test_every_route_has_a_policy_here(settings):
+    names = {route.name for route in create_app(settings).routes}
+    assert names == set(ROUTES), "add the new route to ROUTES with who may use it"
+
+
+def test_access_matrix(world):
+    failures = []
+    for route, method in _cases(world["app"].routes):
+        visibilities = VISIBILITIES if route.name in TALK_SCOPED else ("public",)
+        for person, visibility, variant in itertools.product(
+            PEOPLE, visibilities, _variants(route.name)
+        ):
+            talk = world["talks"][visibility]
+            if route.name == "talk_delete":  # a talk of its own, so the others stay
+                with database.session(world["settings"].db_path) as db:
+                    owner = world["users"]["organiser"]
+                    talk = _talk(db, world["settings"], owner, visibility, "Slettes")
+            if route.name == "tus_upload":  # a fresh upload each time (DELETE removes it)
+                with database.session(world["settings"].db_path) as db:
+                    owner = str(world["users"]["organiser"].id)
+                    world["upload"] = tus.create(db, world["settings"], 10, {"ktl_owner": owner}).id
+            url = _path(route, world, talk, variant)
+            response = _request(world, person, method, url)
+            policy = METHOD_POLICIES.get((route.name, method), ROUTES[route.name])
+            expected = POLICIES[policy](person, visibility)
+            assert response.status_code < 500, f"{method} {url} as {person}: server error"
+            if _denied(response) == expected:
+                failures.append(f"{method} {url} as {person} ({visibility}): "
+                                f"{response.status_code}, expected "
+                                f"{'allowed' if expected else 'denied'}")  # fmt: skip
+    assert failures == [], "\n".join(failures)
+
+
+def test_static_files_are_public(world):
+    for person in PEOPLE:
+        response = _request(world, person, "GET", "/static/css/site.css")
+        assert response.status_code == 200
+
+
+def test_denied_talk_media_is_404_not_403(world):
+    """Guessing an internal talk's media URL tells a guest nothing: the same 404 as nothing."""
+    internal = world["talks"]["internal"]
+    for path in VOD_FILES:
+        response = _request(world, "guest", "GET", f"/media/{internal['id']}/vod/{path}")
+        missing = _request(world, "guest", "GET", f"/media/999999/vod/{path}")
+        assert response.status_code == missing.status_code == 404
+    for url in (f"/talks/{internal['slug']}/transcript.vtt", f"/talks/{internal['slug']}/original"):
+        assert _request(world, "guest", "GET", url).status_code == 404
+
+
+def test_search_shows_only_what_the_person_may_see(world):
+    for person, expected in [
+        ("guest", {"public"}), ("viewer", {"public", "internal"}),
+        ("other_organiser", {"public", "internal"}),
+        ("organiser", {"public", "internal", "draft"}), ("admin", set(VISIBILITIES)),
+    ]:  # fmt: skip
+        body = _request(world, person, "GET", "/sok.json?q=foredrag").json()
+        titles = {talk["title"].split()[-1] for talk in body["talks"]}
+        assert titles == expected, person
+        hits = _request(world, person, "GET", "/sok.json?q=hei").json()["hits"]
+        assert {h["title"].split()[-1] for h in hits} == expected, person
