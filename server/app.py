@@ -20,7 +20,8 @@ from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 
 from server import db as database
-from server.config import Settings
+from server import oidc as sso
+from server.config import Settings, SettingsError
 from server.guard import protect
 from server.middleware import AuthMiddleware, CSRFMiddleware, SecurityHeadersMiddleware
 from server.routes import admin, auth, media, oidc, pages, search, talks, tus
@@ -120,6 +121,10 @@ def all_routes() -> list:
 
 
 def create_app(settings: Settings) -> Starlette:
+    try:
+        sso.check_settings(settings)
+    except sso.OIDCError as exc:
+        raise SettingsError(str(exc)) from exc
     app = Starlette(
         routes=protect(all_routes()),
         lifespan=lifespan,
