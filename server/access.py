@@ -60,6 +60,20 @@ RULES: dict[str, str] = {
     "admin_user_update": ADMIN,
     "admin_user_reset": ADMIN,
     "admin_audit": ADMIN,
+    # transcripts: editor, versions, review (server/routes/editor.py)
+    "transcript_editor": TALK_EDIT,
+    "transcript_save": TALK_EDIT,
+    "transcript_versions": TALK_EDIT,
+    "transcript_restore": TALK_EDIT,
+    "transcript_review": TALK_EDIT,
+    "transcript_retranscribe": TALK_EDIT,
+    "transcript_accept": TALK_EDIT,
+    # vocabulary (server/routes/vocabulary.py)
+    "vocabulary": ADMIN,
+    "vocabulary_update": ADMIN,
+    "talk_vocabulary_update": TALK_EDIT,
+    # interface language (server/routes/language.py)
+    "set_language": PUBLIC,
 }
 
 

@@ -24,7 +24,19 @@ from server import oidc as sso
 from server.config import Settings, SettingsError
 from server.guard import protect
 from server.middleware import AuthMiddleware, CSRFMiddleware, SecurityHeadersMiddleware
-from server.routes import admin, auth, media, oidc, pages, search, talks, tus
+from server.routes import (
+    admin,
+    auth,
+    editor,
+    language,
+    media,
+    oidc,
+    pages,
+    search,
+    talks,
+    tus,
+    vocabulary,
+)
 from server.web import build_templates, render, wants_json
 
 log = logging.getLogger("ktl.app")
@@ -116,6 +128,9 @@ def all_routes() -> list:
         *auth.routes,
         *oidc.routes,
         *admin.routes,
+        *editor.routes,
+        *vocabulary.routes,
+        *language.routes,
         Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
     ]
 

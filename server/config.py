@@ -60,6 +60,8 @@ class Settings:
     oidc_role_map: str = ""
     oidc_default_role: str = "viewer"
     oidc_allowed_domains: str = ""
+    captions_publish: str = "immediately"
+    vocabulary_prompt: bool = True
 
     @property
     def db_path(self) -> Path:
@@ -140,5 +142,7 @@ def validate(settings: Settings) -> None:
         raise SettingsError("KTL_MAX_UPLOAD_BYTES må være et positivt tall.")
     if settings.oidc_default_role not in ("viewer", "organiser", "admin"):
         raise SettingsError("KTL_OIDC_DEFAULT_ROLE må være viewer, organiser eller admin.")
+    if settings.captions_publish not in ("immediately", "reviewed"):
+        raise SettingsError("KTL_CAPTIONS_PUBLISH må være immediately eller reviewed.")
     if settings.session_hours < 1 or settings.login_max_attempts < 1:
         raise SettingsError("KTL_SESSION_HOURS og KTL_LOGIN_MAX_ATTEMPTS må være minst 1.")

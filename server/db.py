@@ -114,11 +114,37 @@ ALTER TABLE talks ADD COLUMN organiser_id INTEGER REFERENCES users(id) ON DELETE
 """
 
 
+_M003_TRANSCRIPTS = """
+ALTER TABLE talks ADD COLUMN transcript_state TEXT NOT NULL DEFAULT 'machine';
+ALTER TABLE talks ADD COLUMN transcript_version INTEGER NOT NULL DEFAULT 0;
+CREATE TABLE transcript_versions (
+    id INTEGER PRIMARY KEY,
+    talk_id INTEGER NOT NULL REFERENCES talks(id) ON DELETE CASCADE,
+    version INTEGER NOT NULL,
+    status TEXT NOT NULL DEFAULT 'old',
+    author_id INTEGER REFERENCES users(id) ON DELETE SET NULL,
+    author TEXT NOT NULL DEFAULT '',
+    model TEXT NOT NULL DEFAULT '',
+    note TEXT NOT NULL DEFAULT '',
+    created_at TEXT NOT NULL,
+    UNIQUE (talk_id, version)
+);
+CREATE TABLE vocabulary (
+    id INTEGER PRIMARY KEY,
+    talk_id INTEGER REFERENCES talks(id) ON DELETE CASCADE,
+    term TEXT NOT NULL,
+    created_at TEXT NOT NULL
+);
+CREATE UNIQUE INDEX vocabulary_term ON vocabulary(COALESCE(talk_id, 0), term);
+ALTER TABLE users ADD COLUMN locale TEXT NOT NULL DEFAULT 'nb';
+"""
+
+
 def all_migrations() -> list[str]:
     """Every migration in the order it runs. Append only: a shipped migration never changes."""
     from server import search  # the search schema lives beside the code that queries it
 
-    return [_M001_CORE, search.MIGRATIONS[0], _M002_ACCOUNTS]
+    return [_M001_CORE, search.MIGRATIONS[0], _M002_ACCOUNTS, _M003_TRANSCRIPTS]
 
 
 def connect(path: Path) -> sqlite_utils.Database:

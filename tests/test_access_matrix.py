@@ -56,6 +56,12 @@ ROUTES = {
     "tus_upload": "uploader",
     "admin_users": "admins", "admin_user_create": "admins", "admin_user": "admins",
     "admin_user_update": "admins", "admin_user_reset": "admins", "admin_audit": "admins",
+    "transcript_editor": "edit talk", "transcript_save": "edit talk",
+    "transcript_versions": "edit talk", "transcript_restore": "edit talk",
+    "transcript_review": "edit talk", "transcript_retranscribe": "edit talk",
+    "transcript_accept": "edit talk",
+    "vocabulary": "admins", "vocabulary_update": "admins", "talk_vocabulary_update": "edit talk",
+    "set_language": "anyone",
 }  # fmt: skip
 # Describing the tus server (OPTIONS) and refusing a plain POST are not about one upload.
 METHOD_POLICIES = {("tus_upload", "OPTIONS"): "organisers", ("tus_upload", "POST"): "organisers"}
@@ -114,6 +120,7 @@ def _path(route: Route, world: dict, talk: dict, variant: str) -> str:
     values = {
         "key": talk["slug"], "talk_id": talk["id"], "fmt": variant, "path": variant,
         "upload_id": world["upload"], "token": "x" * 43, "user_id": world["users"]["target"].id,
+        "version": 1,
     }  # fmt: skip
     return route.path_format.format(**{k: values[k] for k in route.param_convertors})
 
