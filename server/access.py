@@ -137,3 +137,13 @@ def visible_talks_sql(viewer: Viewer, alias: str = "t") -> tuple[str, dict]:
         f"({p}visibility = 'draft' AND {p}organiser_id = :viewer_id))",
         {"viewer_id": viewer.user.id},
     )
+
+
+def editable_talks_sql(viewer: Viewer, alias: str = "t") -> tuple[str, dict]:
+    """An SQL condition selecting the talks this viewer may edit (see can_edit)."""
+    p = f"{alias}." if alias else ""
+    if viewer.user is None or viewer.user.role == "viewer":
+        return "0", {}
+    if viewer.user.role == "admin":
+        return "1", {}
+    return f"{p}organiser_id = :editor_id", {"editor_id": viewer.user.id}

@@ -1,4 +1,4 @@
-"""ktl serve | worker | import | reindex | demo | model install."""
+"""ktl serve | worker | import | reindex | demo | model install | models."""
 
 from __future__ import annotations
 
@@ -69,6 +69,18 @@ def cmd_model_install(args: argparse.Namespace) -> int:
         return 0
     path = transcribe.install_base_model(settings.model_cache_dir)
     print(f"Whisper base er på plass og verifisert i {path}")
+    return 0
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    from server.pipeline import models
+
+    settings = _settings(args)
+    rep = models.report(settings)
+    print("\n".join(models.format_report(rep)))
+    if rep.error:
+        print(f"Feil: {rep.error}", file=sys.stderr)
+        return 2
     return 0
 
 
@@ -172,6 +184,9 @@ def build_parser() -> argparse.ArgumentParser:
     model = sub.add_parser("model", help="Whisper-modellen")
     model.add_argument("action", choices=["install"])
     model.set_defaults(func=cmd_model_install)
+    sub.add_parser(
+        "models", help="vis Whisper-modellen i bruk og modellene som finnes"
+    ).set_defaults(func=cmd_models)
     imp = sub.add_parser("import", help="legg inn et opptak fra disk")
     imp.add_argument("path")
     imp.add_argument("--title", required=True)

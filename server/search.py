@@ -462,13 +462,16 @@ def search(
     year: int | None = None,
     visibilities: Collection[str] = ("public", "internal"),
     allowed: tuple[str, dict] | None = None,
+    transcripts_allowed: tuple[str, dict] | None = None,
     limit_talks: int = 20,
     hits_per_talk: int = 5,
 ) -> SearchResults:
     """Talks matching every word/phrase of the query, best first (see the module doc).
 
     `allowed` is an extra SQL condition on the talks table (alias t) with named parameters:
-    the viewer's access rule (see server.access.visible_talks_sql).
+    the viewer's access rule (see server.access.visible_talks_sql). `transcripts_allowed`
+    narrows further which talks' transcripts may give hits (unreviewed transcripts when
+    captions are published only after review); titles and descriptions still match.
     """
     shown, terms = _clean(query), parse_query(query)
     if not terms:
@@ -476,7 +479,11 @@ def search(
     groups = []
     if visibilities:
         where, params = _filters(department, year, visibilities, allowed)
-        groups = _search(db, terms, where, params, limit_talks, hits_per_talk)
+        segment_where = where
+        if transcripts_allowed is not None:
+            segment_where = f"{where} AND ({transcripts_allowed[0]})"
+            params = {**params, **transcripts_allowed[1]}
+        groups = _search(db, terms, (where, segment_where), params, limit_talks, hits_per_talk)
     if not groups:
         short = shown if len(shown) <= 60 else shown[:59] + "…"
         return SearchResults(shown, [], MSG_NOTHING.format(query=short))
@@ -484,11 +491,17 @@ def search(
 
 
 def _search(
-    db: sqlite_utils.Database, terms: list[_Term], where: str, params: dict, limit: int, hits: int
+    db: sqlite_utils.Database,
+    terms: list[_Term],
+    wheres: tuple[str, str],
+    params: dict,
+    limit: int,
+    hits: int,
 ) -> list[TalkHits]:
+    where, segment_where = wheres  # talks in general / talks whose transcripts may match
     expr = match_expression(terms)
     params = {**params, "expr": expr}
-    per_talk, partial = _candidates(db, where, params)
+    per_talk, partial = _candidates(db, segment_where, params)
     meta = {row[0] for row in db.execute(_TALKS_SQL.format(where=where), params)}
     ids = sorted(set(per_talk) | meta)
     talks = db.execute(f"SELECT * FROM talks WHERE id IN ({','.join('?' * len(ids))})", ids)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import contextvars
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -10,12 +11,14 @@ from zoneinfo import ZoneInfo
 
 import jinja2
 import sqlite_utils
+from markupsafe import Markup
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.templating import Jinja2Templates
 
 from server import db as database
+from server import i18n
 from server.access import Viewer
 from server.config import LANGUAGES, VISIBILITIES, Settings
 
@@ -24,6 +27,10 @@ OSLO = ZoneInfo("Europe/Oslo")
 MONTHS = (
     "januar", "februar", "mars", "april", "mai", "juni",
     "juli", "august", "september", "oktober", "november", "desember",
+)  # fmt: skip
+MONTHS_EN = (
+    "January", "February", "March", "April", "May", "June",
+    "July", "August", "September", "October", "November", "December",
 )  # fmt: skip
 STATUS_LABELS = {
     "planned": "Kommer",
@@ -62,10 +69,13 @@ def _to_oslo(value: str | None) -> datetime | None:
     return moment.astimezone(OSLO)
 
 
-def format_date(value: str | None, with_time: bool = True) -> str:
+def format_date(value: str | None, with_time: bool = True, lang: str = "nb") -> str:
     moment = _to_oslo(value)
     if moment is None:
         return ""
+    if lang == "en":
+        text = f"{moment.day} {MONTHS_EN[moment.month - 1]} {moment.year}"
+        return f"{text}, {moment:%H:%M}" if with_time else text
     text = f"{moment.day}. {MONTHS[moment.month - 1]} {moment.year}"
     return f"{text} kl. {moment:%H.%M}" if with_time else text
 
@@ -81,14 +91,48 @@ def now_oslo() -> str:
     return datetime.now(UTC).astimezone(OSLO).strftime("%Y-%m-%dT%H:%M")
 
 
+# The translations of the render in progress. A ContextVar is private to each thread and
+# each asyncio task, so concurrent renders in other languages never see each other's.
+_CURRENT: contextvars.ContextVar = contextvars.ContextVar("ktl_translations", default=None)
+
+
+def _current():
+    return _CURRENT.get() or i18n.translations(i18n.DEFAULT)
+
+
+def _finish(context, text: str, variables: dict) -> str:
+    """As Jinja's newstyle gettext: autoescape-aware, %(name)s filled from keyword args."""
+    if context.eval_ctx.autoescape:
+        text = Markup(text)
+    return text % variables
+
+
+@jinja2.pass_context
+def _gettext(context, message: str, **variables) -> str:
+    return _finish(context, _current().gettext(message), variables)
+
+
+@jinja2.pass_context
+def _ngettext(context, singular: str, plural: str, num: int, **variables) -> str:
+    variables.setdefault("num", num)
+    return _finish(context, _current().ngettext(singular, plural, num), variables)
+
+
+@jinja2.pass_context
+def _date_filter(context, value: str | None, with_time: bool = True) -> str:
+    return format_date(value, with_time, context.get("ui_lang", i18n.DEFAULT))
+
+
 def build_templates() -> Jinja2Templates:
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(TEMPLATES_DIR),
         autoescape=True,
         extensions=["jinja2.ext.i18n"],
     )
-    env.install_null_translations(newstyle=True)  # one translation layer; nb is the source
-    env.filters["date"] = format_date
+    # One translation layer; nb is the source. gettext/ngettext read the translations of
+    # the current render from a ContextVar that render() sets (see _CURRENT).
+    env.install_gettext_callables(_gettext, _ngettext, newstyle=True)
+    env.filters["date"] = _date_filter
     env.filters["clock"] = format_clock
     env.globals.update(LANGUAGES=LANGUAGES, VISIBILITIES=VISIBILITIES, STATUS_LABELS=STATUS_LABELS)
     return Jinja2Templates(env=env)
@@ -98,15 +142,34 @@ def viewer_of(request: Request) -> Viewer:
     return getattr(request.state, "viewer", None) or Viewer(None)
 
 
+def _translated(labels: dict, translations) -> dict:
+    return {key: translations.gettext(label) for key, label in labels.items()}
+
+
 def render(request: Request, name: str, context: dict, status: int = 200) -> Response:
     templates: Jinja2Templates = request.app.state.templates
+    lang = i18n.language_of(request)
+    translations = i18n.translations(lang)
     context = {
         "viewer": viewer_of(request),
         "csrf_token": getattr(request.state, "csrf_token", ""),
         "oidc_enabled": settings_of(request).oidc_enabled,
+        "ui_lang": lang,
+        "LANGUAGES": _translated(LANGUAGES, translations),
+        "VISIBILITIES": _translated(VISIBILITIES, translations),
+        "STATUS_LABELS": _translated(STATUS_LABELS, translations),
         **context,
     }
-    return templates.TemplateResponse(request, name, context, status_code=status)
+    if isinstance(context.get("roles"), dict):
+        context["roles"] = _translated(context["roles"], translations)
+    token = _CURRENT.set(translations)
+    try:  # Starlette renders the template here, inside the constructor
+        response = templates.TemplateResponse(request, name, context, status_code=status)
+    finally:
+        _CURRENT.reset(token)
+    response.headers.setdefault("content-language", lang)
+    response.headers.setdefault("vary", "Cookie, Accept-Language")
+    return response
 
 
 def wants_json(request: Request) -> bool:

@@ -140,3 +140,24 @@ def test_failed_stage_is_shown_and_retry_finishes(settings, worker, db, tmp_path
     worker.run_once()
     assert jobs.latest_for_talk(db, talk["id"]).state == "done"
     assert talks.get(db, talk["id"])["status"] == "ready"
+
+
+def test_retranscribe_with_another_model_waits_for_acceptance(settings, worker, db, tmp_path):
+    """The new transcript is a pending version; the current one stays until it is accepted."""
+    from server import editing
+
+    speech = factories.speech_wav(tmp_path / "speech.wav")
+    talk = _process(settings, worker, factories.audio_only(tmp_path / "t.m4a", audio=speech))
+    folder = settings.transcripts_dir / str(talk["id"])
+    before = (folder / "transcript.json").read_text()
+    editing.request_retranscribe(db, settings, talk["id"], "base", None)
+    assert worker.run_once() is True
+    job = jobs.latest_for_talk(db, talk["id"])
+    assert (job.kind, job.state) == ("retranscribe", "done")
+    waiting = editing.pending(db, settings, talk["id"])
+    assert waiting is not None and waiting.model == "base"
+    assert (folder / "transcript.json").read_text() == before, "current kept until accepted"
+    version = editing.accept_pending(db, settings, talk["id"], 0, None)
+    assert version >= 1 and editing.pending(db, settings, talk["id"]) is None
+    assert "bicycles" in editing.load_current(settings, talk["id"]).text.lower()
+    assert talks.get(db, talk["id"])["status"] == "ready"

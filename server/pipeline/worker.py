@@ -1,4 +1,10 @@
-"""The worker: claims jobs and runs their stages (package, transcribe, index).
+"""The worker: claims jobs and runs them by kind; a 'process' job runs its stages
+(package, transcribe, index).
+
+Job kinds: ``Worker.KINDS`` maps a job's kind to the method that runs it. Adding a kind is
+one method plus one entry; the method raises StageError/ModelError for a failure the
+organiser should read, and finishes the job itself (see ``_run_process``). A kind with no
+entry fails the job with a clear message instead of being retried forever.
 
 Each stage writes into a scratch folder named after the job and moves its result into
 place at the end, so a worker killed at any moment leaves either the old state or the new
@@ -15,11 +21,12 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import ClassVar
 
 import sqlite_utils
 
 from server import db as database
-from server import search, talks, transcript, tus
+from server import editing, search, talks, transcript, tus, vocabulary
 from server.config import Settings
 from server.pipeline import ffargs, jobs, runner
 from server.pipeline.transcribe import Engine, FasterWhisperEngine, ModelError
@@ -43,10 +50,17 @@ class LeaseLost(RuntimeError):
 
 
 class Worker:
+    # job kind -> the method that runs it, (db, job) -> None
+    KINDS: ClassVar[dict[str, str]] = {
+        jobs.PROCESS: "_run_process",
+        "retranscribe": "_run_retranscribe",
+    }
+
     def __init__(self, settings: Settings, engine_factory: Callable[[], Engine] | None = None):
         self.settings = settings
         self.name = f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
         self._engine: Engine | None = None
+        self._engines: dict[str, Engine] = {}
         self._engine_factory = engine_factory or (lambda: FasterWhisperEngine(settings))
         self.stop_event = threading.Event()
 
@@ -89,18 +103,15 @@ class Worker:
     def _give_up(self, db: sqlite_utils.Database, job: jobs.Job) -> None:
         with db.conn:
             jobs.fail(db, job.id, self.name, "Behandlingen stoppet flere ganger uten å bli ferdig.")
-            talks.set_status(db, job.talk_id, "failed")
+            if job.kind == jobs.PROCESS:  # other kinds leave a ready talk as it is
+                talks.set_status(db, job.talk_id, "failed")
 
     def _run(self, db: sqlite_utils.Database, job: jobs.Job) -> None:
         try:
-            for stage in jobs.STAGES:
-                if stage in job.stages_done:
-                    continue
-                self._stage(db, job, stage)
-            with db.conn:
-                if jobs.finish(db, job.id, self.name):
-                    talks.set_status(db, job.talk_id, "ready")
-            log.info("Jobb %s for foredrag %s er ferdig", job.id, job.talk_id)
+            method = self.KINDS.get(job.kind)
+            if method is None:
+                raise StageError(f"Ukjent jobbtype «{job.kind}»; jobben kan ikke kjøres.")
+            getattr(self, method)(db, job)
         except LeaseLost:
             log.warning("Jobb %s ble tatt over av en annen arbeider", job.id)
         except (StageError, ModelError) as exc:
@@ -109,9 +120,46 @@ class Worker:
             log.exception("Jobb %s feilet", job.id)
             self._failed(db, job, "Det oppstod en uventet feil under behandlingen.")
 
+    def _run_process(self, db: sqlite_utils.Database, job: jobs.Job) -> None:
+        """A new recording: package, transcribe and index, then the talk is ready."""
+        for stage in jobs.STAGES:
+            if stage in job.stages_done:
+                continue
+            self._stage(db, job, stage)
+        with db.conn:
+            if jobs.finish(db, job.id, self.name):
+                talks.set_status(db, job.talk_id, "ready")
+        log.info("Jobb %s for foredrag %s er ferdig", job.id, job.talk_id)
+
+    def _run_retranscribe(self, db: sqlite_utils.Database, job: jobs.Job) -> None:
+        """Transcribe again with another model into a pending version (server/editing.py);
+        the current transcript stays until an organiser accepts the new one."""
+        model = editing.requested_model(db, job.talk_id)
+        talk, rec = talks.get(db, job.talk_id), talks.recording(db, job.talk_id)
+        if model is not None and talk is not None and rec is not None:
+            jobs.report(db, job, self.name, "transcribe", 0.0)
+
+            def progress(share: float) -> None:
+                jobs.report(db, job, self.name, "transcribe", share)
+
+            result = self._whisper(db, job, talk, rec, progress, self._engine_for(model))
+            editing.store_pending(db, self.settings, talk["id"], result, model)
+        with db.conn:
+            jobs.finish(db, job.id, self.name)
+        log.info(
+            "Ny transkripsjon av foredrag %s med %s er klar til godkjenning", job.talk_id, model
+        )
+
+    def _engine_for(self, model: str) -> Engine:
+        if model == self.settings.whisper_model:
+            return self.engine
+        if model not in self._engines:
+            self._engines[model] = FasterWhisperEngine(self.settings.replace(whisper_model=model))
+        return self._engines[model]
+
     def _failed(self, db: sqlite_utils.Database, job: jobs.Job, message: str) -> None:
         with db.conn:
-            if jobs.fail(db, job.id, self.name, message):
+            if jobs.fail(db, job.id, self.name, message) and job.kind == jobs.PROCESS:
                 talks.set_status(db, job.talk_id, "failed")
 
     def _stage(self, db: sqlite_utils.Database, job: jobs.Job, stage: str) -> None:
@@ -150,23 +198,30 @@ class Worker:
         _replace_dir(scratch, folder / "vod")
 
     def _transcribe(self, db, job, talk, rec, progress) -> None:
+        result = self._whisper(db, job, talk, rec, progress, self.engine)
+        # File by file (each atomic), so edited versions in versions/ are kept.
+        transcript.write_all(talks.transcript_dir(self.settings, talk["id"]), result)
+
+    def _whisper(self, db, job, talk, rec, progress, engine: Engine) -> transcript.Transcript:
+        """16 kHz audio from the original, through Whisper with the talk's vocabulary."""
         folder = talks.media_dir(self.settings, talk["id"])
         scratch = self._scratch(folder, job)
         try:
             wav = scratch / "audio.wav"
             _ffmpeg(ffargs.extract_audio(folder / rec["path"], wav), rec["duration"], None)
-            result = self.engine.transcribe(wav, talk["language"], rec["duration"], progress)
-            log.info(
-                "Foredrag %s: %d segmenter fra %.0f s lyd (%d byte)",
-                talk["id"], len(result.segments), rec["duration"], wav.stat().st_size,
-            )  # fmt: skip
-            out = self._scratch(self.settings.transcripts_dir, job)
-            transcript.write_all(out, result)
-            _replace_dir(out, talks.transcript_dir(self.settings, talk["id"]))
+            terms = vocabulary.terms_for_talk(db, talk["id"])
+            result = engine.transcribe(
+                wav, talk["language"], rec["duration"], progress, vocabulary=terms
+            )
         except runner.FFmpegError as exc:
             raise StageError(f"Kunne ikke hente ut lyden fra opptaket: {exc.detail}") from exc
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
+        log.info(
+            "Foredrag %s: %d segmenter fra %.0f s lyd, %d ord i ordlisten",
+            talk["id"], len(result.segments), rec["duration"], len(terms),
+        )  # fmt: skip
+        return result
 
     def _index(self, db, job, talk, rec, progress) -> None:
         path = talks.transcript_dir(self.settings, talk["id"]) / "transcript.json"

@@ -1,31 +1,225 @@
-"""Transcript editor, versions and review state (being written)."""
+"""Transcript editor, versions, review state and re-transcription (server.editing does the
+work). Who may reach each route is decided in server.access.RULES (TALK_EDIT for all); the
+guard has already put the talk on request.state.talk."""
+
+from __future__ import annotations
+
+import json
 
 from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
+from server import editing, talks
+from server.web import in_thread, render, settings_of, viewer_of, wants_json
 
-def _todo(request):
-    raise HTTPException(404, "Ikke tilgjengelig ennå.")
+MAX_JSON_BYTES = 8 << 20
+SAVED = "Lagret som versjon {version}."
+
+
+def _talk_url(talk: dict, tail: str = "") -> str:
+    return f"/talks/{talk['slug']}/transkripsjon{tail}"
+
+
+def _is_json(request: Request) -> bool:
+    return request.headers.get("content-type", "").split(";")[0].strip() == "application/json"
+
+
+def _refuse(request: Request, exc: editing.EditError) -> Response:
+    if wants_json(request) or _is_json(request):
+        body = {"error": exc.message, "errors": exc.errors}
+        return JSONResponse(body, status_code=exc.status)
+    raise HTTPException(exc.status, exc.message)
+
+
+def _segment_json(segments) -> str:
+    """What editor.js needs: times, text and word timestamps (for splitting at a word), as
+    JSON that is safe inside <script type="application/json">."""
+    data = [
+        {"start": s.start, "end": s.end, "text": s.text,
+         "words": [[w.start, w.end, w.word] for w in s.words]}
+        for s in segments
+    ]  # fmt: skip
+    text = json.dumps(data, ensure_ascii=False)
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
+def _editor_context(db, request: Request) -> dict:
+    settings = settings_of(request)
+    talk = request.state.talk
+    current = editing.load_current(settings, talk["id"])
+    fresh = talks.get(db, talk["id"]) or talk
+    return {
+        "talk": fresh,
+        "segments": current.segments,
+        "segments_json": _segment_json(current.segments),
+        "model": current.model,
+        "state_label": editing.STATE_LABELS.get(fresh["transcript_state"], ""),
+        "pending": editing.pending(db, settings, talk["id"]),
+        "pending_error": editing.retranscribe_error(db, talk["id"]),
+        "default_model": settings.whisper_model,
+        "captions_publish": settings.captions_publish,
+        "saved": request.query_params.get("lagret", ""),
+    }
+
+
+async def editor(request: Request) -> Response:
+    if request.state.talk["status"] != "ready":
+        raise HTTPException(404, editing.NOT_READY)
+    try:
+        context = await in_thread(request, _editor_context, request)
+    except editing.EditError as exc:
+        return _refuse(request, exc)
+    return render(request, "editor/editor.html", context)
+
+
+async def _edited(request: Request) -> tuple[object, object, str]:
+    """(segments, base version, note) from JSON, or from the plain form without script."""
+    if _is_json(request):
+        body = await request.body()
+        if len(body) > MAX_JSON_BYTES:
+            raise editing.EditError("Transkripsjonen er for stor til å lagres på én gang.")
+        try:
+            data = json.loads(body)
+        except ValueError:
+            raise editing.EditError("Kunne ikke lese det som ble sendt. Prøv igjen.") from None
+        if not isinstance(data, dict):
+            raise editing.EditError("Kunne ikke lese det som ble sendt. Prøv igjen.")
+        return data.get("segments"), data.get("base_version"), str(data.get("note") or "")
+    form = await request.form()
+    starts, ends, texts = (form.getlist(name) for name in ("start", "end", "text"))
+    if not len(starts) == len(ends) == len(texts):
+        raise editing.EditError("Skjemaet var ufullstendig. Last siden på nytt og prøv igjen.")
+    segments = [
+        {"start": s, "end": e, "text": t} for s, e, t in zip(starts, ends, texts, strict=True)
+    ]
+    return segments, form.get("base_version"), str(form.get("note") or "")
+
+
+async def save(request: Request) -> Response:
+    talk = request.state.talk
+    settings, actor = settings_of(request), viewer_of(request).user
+    try:
+        raw_segments, raw_base, note = await _edited(request)
+        segments = editing.parse_segments(raw_segments)
+        base = editing.parse_base(raw_base)
+        version = await in_thread(
+            request, editing.save, settings, talk["id"], segments, base, actor, note
+        )
+    except editing.EditError as exc:
+        return _refuse(request, exc)
+    if _is_json(request):
+        return JSONResponse(
+            {"ok": True, "version": version, "message": SAVED.format(version=version)}
+        )
+    return RedirectResponse(_talk_url(talk, f"?lagret={version}"), status_code=303)
+
+
+def _versions_context(db, request: Request) -> dict:
+    settings = settings_of(request)
+    talk = talks.get(db, request.state.talk["id"]) or request.state.talk
+    listed = editing.versions(db, talk)
+    shown_raw = request.query_params.get("vis", "")
+    shown = int(shown_raw) if shown_raw.isdigit() else None
+    preview = None
+    if shown is not None and any(v.version == shown and v.has_file for v in listed):
+        try:
+            preview = editing.load_version(settings, talk, shown)
+        except editing.EditError:
+            preview = None
+    return {
+        "talk": talk,
+        "versions": listed,
+        "pending": editing.pending(db, settings, talk["id"]),
+        "pending_error": editing.retranscribe_error(db, talk["id"]),
+        "shown": shown if preview else None,
+        "preview": preview,
+        "state_label": editing.STATE_LABELS.get(talk["transcript_state"], ""),
+    }
+
+
+async def versions(request: Request) -> Response:
+    context = await in_thread(request, _versions_context, request)
+    return render(request, "editor/versions.html", context)
+
+
+async def restore(request: Request) -> Response:
+    talk = request.state.talk
+    version = request.path_params["version"]
+    form = await request.form()
+    try:
+        base = editing.parse_base(form.get("base_version"))
+        number = await in_thread(
+            request, editing.restore, settings_of(request), talk["id"], version, base,
+            viewer_of(request).user,
+        )  # fmt: skip
+    except editing.EditError as exc:
+        return _refuse(request, exc)
+    return RedirectResponse(_talk_url(talk, f"?lagret={number}"), status_code=303)
+
+
+async def review(request: Request) -> Response:
+    talk = request.state.talk
+    form = await request.form()
+    state = str(form.get("state", ""))
+    try:
+        await in_thread(request, editing.set_state, talk["id"], state, viewer_of(request).user)
+    except editing.EditError as exc:
+        return _refuse(request, exc)
+    target = str(form.get("next", ""))
+    if target != "talk":
+        return RedirectResponse(_talk_url(talk), status_code=303)
+    return RedirectResponse(f"/talks/{talk['slug']}", status_code=303)
+
+
+async def retranscribe(request: Request) -> Response:
+    talk = request.state.talk
+    form = await request.form()
+    try:
+        await in_thread(
+            request, editing.request_retranscribe, settings_of(request), talk["id"],
+            str(form.get("model", "")), viewer_of(request).user,
+        )  # fmt: skip
+    except editing.EditError as exc:
+        return _refuse(request, exc)
+    return RedirectResponse(_talk_url(talk, "/versjoner"), status_code=303)
+
+
+async def accept(request: Request) -> Response:
+    """Accept (handling=godta, the default) or discard (handling=forkast) the pending version."""
+    talk = request.state.talk
+    form = await request.form()
+    settings, actor = settings_of(request), viewer_of(request).user
+    try:
+        if form.get("handling") == "forkast":
+            await in_thread(request, editing.discard_pending, settings, talk["id"], actor)
+            return RedirectResponse(_talk_url(talk, "/versjoner"), status_code=303)
+        base = editing.parse_base(form.get("base_version"))
+        number = await in_thread(request, editing.accept_pending, settings, talk["id"], base, actor)
+    except editing.EditError as exc:
+        return _refuse(request, exc)
+    return RedirectResponse(_talk_url(talk, f"?lagret={number}"), status_code=303)
 
 
 routes = [
-    Route("/talks/{key}/transkripsjon", _todo, name="transcript_editor"),
-    Route("/talks/{key}/transkripsjon", _todo, methods=["POST"], name="transcript_save"),
-    Route("/talks/{key}/transkripsjon/versjoner", _todo, name="transcript_versions"),
+    Route("/talks/{key}/transkripsjon", editor, name="transcript_editor"),
+    Route("/talks/{key}/transkripsjon", save, methods=["POST"], name="transcript_save"),
+    Route("/talks/{key}/transkripsjon/versjoner", versions, name="transcript_versions"),
     Route(
         "/talks/{key}/transkripsjon/versjoner/{version:int}",
-        _todo,
+        restore,
         methods=["POST"],
         name="transcript_restore",
     ),
     Route(
-        "/talks/{key}/transkripsjon/kontrollert", _todo, methods=["POST"], name="transcript_review"
+        "/talks/{key}/transkripsjon/kontrollert", review, methods=["POST"], name="transcript_review"
     ),
     Route(
         "/talks/{key}/transkripsjon/ny-modell",
-        _todo,
+        retranscribe,
         methods=["POST"],
         name="transcript_retranscribe",
     ),
-    Route("/talks/{key}/transkripsjon/godta", _todo, methods=["POST"], name="transcript_accept"),
+    Route("/talks/{key}/transkripsjon/godta", accept, methods=["POST"], name="transcript_accept"),
 ]

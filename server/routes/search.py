@@ -9,8 +9,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from server import search
-from server.access import VISIBILITIES, visible_talks_sql
-from server.web import in_thread, render, viewer_of
+from server.access import VISIBILITIES, editable_talks_sql, visible_talks_sql
+from server.web import in_thread, render, settings_of, viewer_of
 
 
 def _filters(request: Request) -> tuple[str, str | None, int | None]:
@@ -23,11 +23,17 @@ def _filters(request: Request) -> tuple[str, str | None, int | None]:
 
 
 def _search(db, request: Request, query: str, department: str | None, year: int | None):
-    """Search only the talks this viewer may see (guests: public; staff: also internal)."""
-    allowed = visible_talks_sql(viewer_of(request))
+    """Search only the talks this viewer may see (guests: public; staff: also internal),
+    and, when captions wait for review, only reviewed transcripts (or the viewer's own)."""
+    viewer = viewer_of(request)
+    transcripts = None
+    if settings_of(request).captions_publish == "reviewed":
+        own, params = editable_talks_sql(viewer)
+        transcripts = (f"t.transcript_state = 'reviewed' OR {own}", params)
     return search.search(
-        db, query, department=department, year=year, visibilities=VISIBILITIES, allowed=allowed
-    )
+        db, query, department=department, year=year, visibilities=VISIBILITIES,
+        allowed=visible_talks_sql(viewer), transcripts_allowed=transcripts,
+    )  # fmt: skip
 
 
 async def search_page(request: Request) -> Response:

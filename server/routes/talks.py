@@ -9,7 +9,7 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from server import accounts, talks, transcript, tus
+from server import accounts, editing, talks, transcript, tus
 from server.access import can_edit
 from server.pipeline import jobs
 from server.pipeline.worker import STAGE_LABELS
@@ -102,12 +102,15 @@ def page(request: Request) -> Response:
     with open_db(request) as db:
         recording = talks.recording(db, talk["id"])
         status = processing_status(db, talk)
+    editor = can_edit(viewer_of(request), talk)
+    visible = editing.transcript_visible(settings_of(request), talk, editor)
     context = {
-        "can_edit": can_edit(viewer_of(request), talk),
+        "can_edit": editor,
+        "transcript_visible": visible,
         "talk": talk,
         "recording": recording,
         "status": status,
-        "segments": _segments(request, talk) if talk["status"] == "ready" else [],
+        "segments": _segments(request, talk) if talk["status"] == "ready" and visible else [],
         "start": _start_time(request),
         "downloads": list(DOWNLOADS),
     }
@@ -184,6 +187,9 @@ def download(request: Request) -> Response:
     if fmt not in DOWNLOADS:
         raise HTTPException(404)
     talk = request.state.talk
+    editor = can_edit(viewer_of(request), talk)
+    if not editing.transcript_visible(settings_of(request), talk, editor):
+        raise HTTPException(404, editing.NOT_REVIEWED)
     path = talks.transcript_dir(settings_of(request), talk["id"]) / f"transcript.{fmt}"
     if not path.is_file():
         raise HTTPException(404, "Transkripsjonen er ikke klar ennå.")

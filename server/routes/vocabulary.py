@@ -1,15 +1,161 @@
-"""Vocabulary of names and terms for Whisper (being written)."""
+"""Vocabulary of names and terms for Whisper: the admin page and the per-talk endpoint.
+
+`POST /talks/{key}/ordliste` takes a form (`term` to add, or `remove`; optional `neste`,
+a local path to go back to) and answers 303, or a JSON body `{"term": ...}` /
+`{"remove": ...}` (with the X-CSRF-Token header), or a form sent with
+`Accept: application/json`, and then answers JSON:
+`{"ok": true, "term", "action": "added"|"removed"|"exists", "message", "terms": [the
+talk's own terms]}` (201 when added, else 200), or
+`{"ok": false, "error"}` with 400/404/422.
+"""
+
+from __future__ import annotations
+
+import json
 
 from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
+from server import vocabulary
+from server.web import in_thread, render, viewer_of, wants_json
 
-def _todo(request):
-    raise HTTPException(404, "Ikke tilgjengelig ennå.")
+MAX_JSON_BYTES = 16 * 1024
+FIELDS = ("term", "remove", "talk", "neste")
+BAD_JSON = 'Send JSON som {"term": "ordet"} eller {"remove": "ordet"}.'
+BAD_TALK = "Velg et foredrag fra listen."
+
+
+class BadRequest(vocabulary.VocabularyError):
+    status = 400
+
+
+def _is_json(request: Request) -> bool:
+    kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    return kind == "application/json"
+
+
+def _answer_json(request: Request) -> bool:
+    """A JSON body, or a form sent by fetch with `Accept: application/json`, gets JSON."""
+    return _is_json(request) or wants_json(request)
+
+
+async def _input(request: Request) -> dict[str, str]:
+    if _is_json(request):
+        if int(request.headers.get("content-length") or 0) > MAX_JSON_BYTES:
+            raise BadRequest(BAD_JSON)
+        body = await request.body()
+        try:
+            data = json.loads(body) if len(body) <= MAX_JSON_BYTES else None
+        except ValueError:
+            data = None
+        if not isinstance(data, dict):
+            raise BadRequest(BAD_JSON)
+    else:
+        data = dict(await request.form())
+    return {k: str(data[k]) for k in FIELDS if data.get(k) is not None}
+
+
+def _change(db, data: dict[str, str], talk_id: int | None, actor) -> vocabulary.Change:
+    if data.get("remove"):
+        return vocabulary.remove_term(db, data["remove"], talk_id, actor)
+    return vocabulary.add_term(db, data.get("term", ""), talk_id, actor)
+
+
+def _local(path: str, fallback: str) -> str:
+    """Only paths on this site, so `neste` cannot send anyone elsewhere."""
+    path = path.strip()
+    if not path.startswith("/") or path.startswith(("//", "/\\")) or any(c in path for c in "\r\n"):
+        return fallback
+    return path
+
+
+def _json(change: vocabulary.Change, terms: list[vocabulary.Term]) -> JSONResponse:
+    status = 201 if change.action == "added" else 200
+    body = {"ok": True, "term": change.term, "action": change.action,
+            "message": change.message, "terms": [t.term for t in terms]}  # fmt: skip
+    return JSONResponse(body, status_code=status)
+
+
+def _json_error(exc: vocabulary.VocabularyError) -> JSONResponse:
+    return JSONResponse({"ok": False, "error": str(exc)}, status_code=exc.status)
+
+
+def _page_context(db) -> dict:
+    return {
+        "site_terms": vocabulary.site_terms(db),
+        "groups": vocabulary.terms_by_talk(db),
+        "talk_choices": vocabulary.talk_choices(db),
+        "max_term": vocabulary.MAX_TERM,
+    }
+
+
+async def page(request: Request) -> Response:
+    context = await in_thread(request, _page_context)
+    return render(request, "vocabulary/page.html", context)
+
+
+async def update(request: Request) -> Response:
+    """Admin: add or remove a site-wide term, or (field `talk`) a term of any talk."""
+    actor = viewer_of(request).user
+    as_json = _answer_json(request)
+    data: dict[str, str] = {}
+    try:
+        data = await _input(request)
+        talk_id = _talk_id(data.get("talk", ""))
+
+        def work(db):
+            change = _change(db, data, talk_id, actor)
+            terms = vocabulary.talk_terms(db, talk_id) if talk_id else vocabulary.site_terms(db)
+            return change, terms, _page_context(db)
+
+        change, terms, context = await in_thread(request, work)
+    except vocabulary.VocabularyError as exc:
+        if as_json:
+            return _json_error(exc)
+        context = await in_thread(request, _page_context)
+        context.update(error=str(exc), form=data)
+        return render(request, "vocabulary/page.html", context, status=exc.status)
+    if as_json:
+        return _json(change, terms)
+    return render(request, "vocabulary/page.html", {**context, "message": change.message})
+
+
+def _talk_id(raw: str) -> int | None:
+    if not raw.strip():
+        return None
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise vocabulary.VocabularyError(BAD_TALK) from exc
+
+
+async def talk_update(request: Request) -> Response:
+    """The talk's organiser or an admin: add or remove one of the talk's own terms."""
+    talk = request.state.talk  # put there by the guard (TALK_EDIT)
+    actor = viewer_of(request).user
+    as_json = _answer_json(request)
+    try:
+        data = await _input(request)
+
+        def work(db):
+            change = _change(db, data, talk["id"], actor)
+            return change, vocabulary.talk_terms(db, talk["id"])
+
+        change, terms = await in_thread(request, work)
+    except vocabulary.VocabularyError as exc:
+        if as_json:
+            return _json_error(exc)
+        raise HTTPException(exc.status, str(exc)) from exc
+    if as_json:
+        return _json(change, terms)
+    target = _local(data.get("neste", ""), f"/talks/{talk['slug']}")
+    return RedirectResponse(target, status_code=303)
 
 
 routes = [
-    Route("/admin/ordliste", _todo, name="vocabulary"),
-    Route("/admin/ordliste", _todo, methods=["POST"], name="vocabulary_update"),
-    Route("/talks/{key}/ordliste", _todo, methods=["POST"], name="talk_vocabulary_update"),
+    Route("/admin/ordliste", page, name="vocabulary"),
+    Route("/admin/ordliste", update, methods=["POST"], name="vocabulary_update"),
+    Route("/talks/{key}/ordliste", talk_update, methods=["POST"], name="talk_vocabulary_update"),
 ]

@@ -31,7 +31,7 @@
     video.addEventListener("loadedmetadata", onReady, { once: true });
   }
 
-  // Captions: on by default, toggled by the button.
+  // Captions: on by default, toggled by the button (its labels come from the page, translated).
   var toggle = document.getElementById("captions-toggle");
   function captionTrack() { return video.textTracks && video.textTracks[0]; }
   function setCaptions(on) {
@@ -39,7 +39,7 @@
     if (track) track.mode = on ? "showing" : "hidden";
     if (toggle) {
       toggle.setAttribute("aria-pressed", on ? "true" : "false");
-      toggle.textContent = on ? "Teksting på" : "Teksting av";
+      toggle.textContent = on ? (toggle.dataset.on || "Teksting på") : (toggle.dataset.off || "Teksting av");
     }
   }
   setCaptions(true);
@@ -48,6 +48,38 @@
       setCaptions(toggle.getAttribute("aria-pressed") !== "true");
     });
   }
+
+  // Caption size and colours: classes on the video that site.css styles with ::cue (no
+  // inline styles: the CSP forbids them), remembered in localStorage.
+  var CAPTION_SETTINGS = {
+    size: { select: "caption-size", values: ["normal", "large", "xlarge"], key: "ktl.captionSize" },
+    colours: { select: "caption-colours", values: ["white", "yellow", "black"], key: "ktl.captionColours" }
+  };
+  function remembered(key) {
+    try { return window.localStorage.getItem(key); } catch (e) { return null; }
+  }
+  function remember(key, value) {
+    try { window.localStorage.setItem(key, value); } catch (e) { /* private mode: not kept */ }
+  }
+  function applyCaptionSetting(name, value) {
+    var setting = CAPTION_SETTINGS[name];
+    if (setting.values.indexOf(value) < 0) value = setting.values[0];
+    setting.values.forEach(function (v) { video.classList.remove("cue-" + name + "-" + v); });
+    video.classList.add("cue-" + name + "-" + value);
+    return value;
+  }
+  Object.keys(CAPTION_SETTINGS).forEach(function (name) {
+    var setting = CAPTION_SETTINGS[name];
+    var value = applyCaptionSetting(name, remembered(setting.key));
+    var select = document.getElementById(setting.select);
+    if (!select) return;
+    select.value = value;
+    select.addEventListener("change", function () {
+      remember(setting.key, applyCaptionSetting(name, select.value));
+    });
+  });
+  var settingsBox = document.getElementById("caption-settings");
+  if (settingsBox) settingsBox.hidden = false;
 
   // Transcript panel: click a line to jump; the current line follows playback.
   var list = document.getElementById("transcript-lines");

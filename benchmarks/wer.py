@@ -1,0 +1,263 @@
+"""Word error rate of a Whisper model on your own recordings, with the project's settings.
+
+    .venv/bin/python benchmarks/wer.py --pairs DIR [--model PATH] [--language nb|nn|en]
+                                       [--term NAME ...]
+    .venv/bin/python benchmarks/wer.py --demo
+
+DIR holds pairs: ``name.wav`` (or .mp3, .m4a, .mp4, .mkv, .webm, .ogg, .flac, .mov) and
+``name.txt``, the reference transcript. The model is ``--model`` (a CTranslate2 folder, a
+folder name in the model cache, or ``base``), else KTL_WHISPER_MODEL, else the packaged
+``base``; device, compute type, beam size and VAD are the ones the worker uses (KTL_*).
+``--term`` passes vocabulary, as the worker does with the talk's terms. ``--demo`` makes
+two English espeak-ng clips with known text and runs on them, so it works without data.
+
+Prints per file: WER, words in the reference, seconds of audio, real-time factor (Whisper
+time / audio time, with the model already loaded; audio extraction is not counted); then
+the overall WER (all edits / all reference words, not a mean of per-file figures) and RTF.
+
+Normalisation (both reference and hypothesis, in ``normalise``):
+- Unicode NFKC, lower case;
+- a decimal comma or point between digits is kept as "." ("1,5" and "1.5" match);
+  apostrophes are dropped ("don't" → "dont"); all other punctuation becomes a space
+  (hyphens too, so "twenty-one" is two words);
+- number words are written as digits, per language: Norwegian (bokmål and nynorsk) or
+  English 0–20 and the tens 30–90, a tens word followed by a unit ("tjue fem",
+  "twenty five") and Norwegian one-word compounds ("tjuefem", "femogtjue") → "25".
+  Left alone on purpose: Norwegian "en", "ei", "et" (nearly always articles, not "one");
+  hundreds and beyond; ordinals;
+- whitespace collapsed.
+
+WER is the word-level Levenshtein distance (substitutions + deletions + insertions) divided
+by the number of reference words. It is written here (twenty lines of dynamic programming)
+rather than taken from jiwer: no new dependency for a script, and the normalisation above
+is the part that matters and is specific to Norwegian.
+
+Not a test: it prints figures; nothing asserts a quality.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+import tempfile
+import time
+import unicodedata
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+MEDIA_SUFFIXES = (".wav", ".mp3", ".m4a", ".mp4", ".mkv", ".webm", ".ogg", ".flac", ".mov")
+
+_UNITS_NO = {
+    "null": 0, "én": 1, "éin": 1, "ett": 1, "eitt": 1, "to": 2, "tre": 3, "fire": 4,
+    "fem": 5, "seks": 6, "sju": 7, "syv": 7, "åtte": 8, "ni": 9,
+}  # fmt: skip
+_TEENS_NO = {
+    "ti": 10, "elleve": 11, "tolv": 12, "tretten": 13, "fjorten": 14, "femten": 15,
+    "seksten": 16, "sytten": 17, "atten": 18, "nitten": 19,
+}  # fmt: skip
+_TENS_NO = {
+    "tjue": 20, "tjuge": 20, "tyve": 20, "tretti": 30, "tredve": 30, "førti": 40,
+    "femti": 50, "seksti": 60, "sytti": 70, "åtti": 80, "nitti": 90,
+}  # fmt: skip
+_UNITS_EN = {
+    "zero": 0, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6,
+    "seven": 7, "eight": 8, "nine": 9,
+}  # fmt: skip
+_TEENS_EN = {
+    "ten": 10, "eleven": 11, "twelve": 12, "thirteen": 13, "fourteen": 14, "fifteen": 15,
+    "sixteen": 16, "seventeen": 17, "eighteen": 18, "nineteen": 19,
+}  # fmt: skip
+_TENS_EN = {
+    "twenty": 20, "thirty": 30, "forty": 40, "fifty": 50, "sixty": 60, "seventy": 70,
+    "eighty": 80, "ninety": 90,
+}  # fmt: skip
+# Units that may follow a tens word ("tjueen", "twenty one"); "en"/"ein"/"one" count here.
+_TAIL_NO = {**{k: v for k, v in _UNITS_NO.items() if v}, "en": 1, "ein": 1}
+_TAIL_EN = {k: v for k, v in _UNITS_EN.items() if v}
+
+_DECIMAL = re.compile(r"(?<=\d)[.,](?=\d)")
+_APOSTROPHE = re.compile(r"['’]")
+_NOT_WORD = re.compile(r"[^\w.]+|(?<!\d)\.|\.(?!\d)|_")
+
+
+def _tables(language: str) -> tuple[dict[str, int], dict[str, int], dict[str, int]]:
+    if language == "en":
+        return {**_UNITS_EN, **_TEENS_EN, **_TENS_EN}, _TENS_EN, _TAIL_EN
+    return {**_UNITS_NO, **_TEENS_NO, **_TENS_NO}, _TENS_NO, _TAIL_NO
+
+
+def _compound(word: str, tens: dict[str, int], tail: dict[str, int]) -> int | None:
+    """Norwegian one-word numbers: "tjuefem" (tens+unit) and "femogtjue" (unit+og+tens)."""
+    for ten, value in tens.items():
+        if word.startswith(ten) and word[len(ten) :] in tail:
+            return value + tail[word[len(ten) :]]
+        if word.endswith("og" + ten) and word[: -len(ten) - 2] in tail:
+            return value + tail[word[: -len(ten) - 2]]
+    return None
+
+
+def _numbers(words: list[str], language: str) -> list[str]:
+    single, tens, tail = _tables(language)
+    out: list[str] = []
+    i = 0
+    while i < len(words):
+        word = words[i]
+        if word in tens and i + 1 < len(words) and words[i + 1] in tail:
+            out.append(str(tens[word] + tail[words[i + 1]]))
+            i += 2
+            continue
+        value = single.get(word)
+        if value is None and language != "en":
+            value = _compound(word, tens, tail)
+        out.append(word if value is None else str(value))
+        i += 1
+    return out
+
+
+def normalise(text: str, language: str = "nb") -> list[str]:
+    """The words compared: lower case, no punctuation, number words as digits."""
+    text = unicodedata.normalize("NFKC", text).lower()
+    text = _APOSTROPHE.sub("", _DECIMAL.sub(".", text))
+    words = _NOT_WORD.sub(" ", text).split()
+    return _numbers(words, language)
+
+
+def edit_distance(reference: Sequence[str], hypothesis: Sequence[str]) -> int:
+    """Word-level Levenshtein distance: substitutions + deletions + insertions."""
+    previous = list(range(len(hypothesis) + 1))
+    for i, ref_word in enumerate(reference, start=1):
+        current = [i]
+        for j, hyp_word in enumerate(hypothesis, start=1):
+            current.append(
+                min(
+                    previous[j] + 1,  # deletion
+                    current[j - 1] + 1,  # insertion
+                    previous[j - 1] + (ref_word != hyp_word),  # substitution or match
+                )
+            )
+        previous = current
+    return previous[-1]
+
+
+def wer(reference: str, hypothesis: str, language: str = "nb") -> float:
+    ref, hyp = normalise(reference, language), normalise(hypothesis, language)
+    if not ref:
+        return 0.0 if not hyp else 1.0
+    return edit_distance(ref, hyp) / len(ref)
+
+
+@dataclass(frozen=True)
+class Result:
+    name: str
+    edits: int
+    ref_words: int
+    audio_s: float
+    whisper_s: float
+    hypothesis: str
+
+    @property
+    def wer(self) -> float:
+        return self.edits / self.ref_words if self.ref_words else 0.0
+
+    @property
+    def rtf(self) -> float:
+        return self.whisper_s / self.audio_s if self.audio_s else 0.0
+
+
+def find_pairs(folder: Path) -> list[tuple[Path, Path]]:
+    pairs = []
+    for media in sorted(folder.iterdir()):
+        reference = media.with_suffix(".txt")
+        if media.suffix.lower() in MEDIA_SUFFIXES and reference.is_file():
+            pairs.append((media, reference))
+    return pairs
+
+
+def demo_pairs(folder: Path) -> list[tuple[Path, Path]]:
+    from tests import factories
+
+    texts = {"library": factories.ENGLISH_SPEECH, "planning": factories.LONG_ENGLISH_SPEECH}
+    pairs = []
+    for name, text in texts.items():
+        (folder / f"{name}.txt").write_text(text, encoding="utf-8")
+        pairs.append((factories.speech_wav(folder / f"{name}.wav", text), folder / f"{name}.txt"))
+    return pairs
+
+
+def run(pairs, settings, language: str, terms: Sequence[str], scratch: Path) -> list[Result]:
+    from server.pipeline import ffargs, runner
+    from server.pipeline.transcribe import FasterWhisperEngine
+
+    engine = FasterWhisperEngine(settings)
+    print(f"Modell: {engine.model_path} ({settings.whisper_device}, "
+          f"{settings.whisper_compute_type}, beam {settings.whisper_beam_size})")  # fmt: skip
+    results = []
+    for media, reference in pairs:
+        wav = scratch / f"{media.stem}.16k.wav"
+        runner.run(ffargs.extract_audio(media, wav))  # as the worker does
+        start = time.perf_counter()
+        out = engine.transcribe(wav, language, 0.0, lambda share: None, vocabulary=terms)
+        elapsed = time.perf_counter() - start
+        ref = normalise(reference.read_text(encoding="utf-8"), language)
+        hyp = normalise(out.text, language)
+        results.append(
+            Result(media.name, edit_distance(ref, hyp), len(ref), out.duration, elapsed, out.text)
+        )
+    return results
+
+
+def report(results: list[Result]) -> None:
+    print(f"{'fil':<28} {'WER':>7} {'ord':>6} {'lyd s':>7} {'RTF':>6}")
+    for r in results:
+        print(f"{r.name:<28} {r.wer:>7.1%} {r.ref_words:>6} {r.audio_s:>7.1f} {r.rtf:>6.3f}")
+    edits = sum(r.edits for r in results)
+    words = sum(r.ref_words for r in results)
+    audio = sum(r.audio_s for r in results)
+    spent = sum(r.whisper_s for r in results)
+    overall = edits / words if words else 0.0
+    rtf = spent / audio if audio else 0.0
+    print(f"{'samlet':<28} {overall:>7.1%} {words:>6} {audio:>7.1f} {rtf:>6.3f}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--pairs", type=Path, help="folder with name.wav|mp3|mp4… + name.txt")
+    parser.add_argument("--demo", action="store_true", help="two English espeak-ng clips")
+    parser.add_argument("--model", help="model folder (default KTL_WHISPER_MODEL or base)")
+    parser.add_argument("--language", choices=("nb", "nn", "en"), help="default nb (demo: en)")
+    parser.add_argument("--term", action="append", default=[], help="vocabulary (repeatable)")
+    parser.add_argument("--show", action="store_true", help="print each hypothesis too")
+    args = parser.parse_args(argv)
+    if not args.demo and not args.pairs:
+        parser.error("give --pairs DIR or --demo")
+
+    from server.config import load_settings
+    from server.pipeline.transcribe import ModelError
+
+    overrides = {"whisper_model": args.model} if args.model else {}
+    settings = load_settings(**overrides)
+    language = args.language or ("en" if args.demo else "nb")
+    with tempfile.TemporaryDirectory() as tmp:
+        scratch = Path(tmp)
+        pairs = demo_pairs(scratch) if args.demo else find_pairs(args.pairs)
+        if not pairs:
+            print(f"Fant ingen par (opptak + .txt med samme navn) i {args.pairs}", file=sys.stderr)
+            return 2
+        try:
+            results = run(pairs, settings, language, args.term, scratch)
+        except ModelError as exc:
+            print(f"Feil: {exc}", file=sys.stderr)
+            return 2
+    report(results)
+    if args.show:
+        for r in results:
+            print(f"\n{r.name}: {r.hypothesis}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
