@@ -19,6 +19,7 @@ ORGANISER = "organiser"  # organisers and admins
 ADMIN = "admin"
 TALK_VIEW = "talk:view"  # whoever may see that talk (by its visibility)
 TALK_EDIT = "talk:edit"  # that talk's organiser, or an admin
+TALK_MEMBER = "talk:member"  # signed in and may see the talk (results belong to people)
 UPLOAD = "upload"  # tus uploads: organisers and admins (the upload is bound to its owner)
 
 RULES: dict[str, str] = {
@@ -74,6 +75,35 @@ RULES: dict[str, str] = {
     "talk_vocabulary_update": TALK_EDIT,
     # interface language (server/routes/language.py)
     "set_language": PUBLIC,
+    # quizzes (server/routes/quizzes.py)
+    "quiz_edit": TALK_EDIT,
+    "quiz_update": TALK_EDIT,
+    "quiz_question_save": TALK_EDIT,
+    "quiz_question_delete": TALK_EDIT,
+    "quiz_reorder": TALK_EDIT,
+    "quiz_suggest": TALK_EDIT,
+    "quiz_preview": TALK_EDIT,
+    "quiz": TALK_MEMBER,
+    "quiz_submit": TALK_MEMBER,
+    "quiz_timed_json": TALK_MEMBER,
+    "quiz_timed_answer": TALK_MEMBER,
+    # watch progress, completion, reports (server/routes/progress.py)
+    "progress_report": TALK_MEMBER,
+    "my_modules": SIGNED_IN,
+    "talk_results": TALK_EDIT,
+    "reports": ADMIN,
+    "reports_department": ADMIN,
+    "reports_csv": ADMIN,
+    # programme, feeds, sign-up, attendance (server/routes/programme.py)
+    "programme": PUBLIC,
+    "programme_ics": PUBLIC,
+    "programme_department_ics": PUBLIC,
+    "signup": TALK_MEMBER,
+    "attendance": TALK_EDIT,
+    "attendance_register": TALK_EDIT,
+    "attendance_qr": TALK_EDIT,
+    "checkin": TALK_MEMBER,
+    "checkin_submit": TALK_MEMBER,
 }
 
 
@@ -116,6 +146,8 @@ def allows(rule: str, viewer: Viewer) -> bool:
     """The part of a rule that does not depend on a talk."""
     if rule in (PUBLIC, TALK_VIEW, TALK_EDIT):
         return True
+    if rule == TALK_MEMBER:
+        return viewer.signed_in
     if rule == SIGNED_IN:
         return viewer.signed_in
     if rule in (ORGANISER, UPLOAD):

@@ -32,6 +32,9 @@ from server.routes import (
     media,
     oidc,
     pages,
+    programme,
+    progress,
+    quizzes,
     search,
     talks,
     tus,
@@ -131,6 +134,9 @@ def all_routes() -> list:
         *editor.routes,
         *vocabulary.routes,
         *language.routes,
+        *quizzes.routes,
+        *progress.routes,
+        *programme.routes,
         Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
     ]
 

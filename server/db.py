@@ -140,11 +140,79 @@ ALTER TABLE users ADD COLUMN locale TEXT NOT NULL DEFAULT 'nb';
 """
 
 
+_M004_MODULES = """
+ALTER TABLE talks ADD COLUMN room TEXT NOT NULL DEFAULT '';
+ALTER TABLE talks ADD COLUMN capacity INTEGER;
+ALTER TABLE talks ADD COLUMN attendance_code TEXT;
+CREATE TABLE quizzes (
+    talk_id INTEGER PRIMARY KEY REFERENCES talks(id) ON DELETE CASCADE,
+    pass_mark INTEGER NOT NULL DEFAULT 80,
+    retries_allowed INTEGER NOT NULL DEFAULT 1,
+    published INTEGER NOT NULL DEFAULT 0,
+    updated_at TEXT NOT NULL
+);
+CREATE TABLE questions (
+    id INTEGER PRIMARY KEY,
+    talk_id INTEGER NOT NULL REFERENCES talks(id) ON DELETE CASCADE,
+    position INTEGER NOT NULL,
+    kind TEXT NOT NULL,
+    text TEXT NOT NULL,
+    explanation TEXT NOT NULL DEFAULT '',
+    at_seconds REAL,
+    options TEXT NOT NULL DEFAULT '[]',
+    created_at TEXT NOT NULL
+);
+CREATE INDEX questions_talk ON questions(talk_id, position);
+CREATE TABLE attempts (
+    id INTEGER PRIMARY KEY,
+    talk_id INTEGER NOT NULL REFERENCES talks(id) ON DELETE CASCADE,
+    user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    started_at TEXT NOT NULL,
+    submitted_at TEXT,
+    score REAL,
+    passed INTEGER,
+    answers TEXT NOT NULL DEFAULT '{}'
+);
+CREATE INDEX attempts_user ON attempts(user_id, talk_id);
+CREATE TABLE watch_progress (
+    user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    talk_id INTEGER NOT NULL REFERENCES talks(id) ON DELETE CASCADE,
+    intervals TEXT NOT NULL DEFAULT '[]',
+    watched_seconds REAL NOT NULL DEFAULT 0,
+    duration REAL NOT NULL DEFAULT 0,
+    position REAL NOT NULL DEFAULT 0,
+    updated_at TEXT NOT NULL,
+    PRIMARY KEY (user_id, talk_id)
+);
+CREATE TABLE signups (
+    user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    talk_id INTEGER NOT NULL REFERENCES talks(id) ON DELETE CASCADE,
+    mode TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    PRIMARY KEY (user_id, talk_id)
+);
+CREATE TABLE attendance (
+    user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    talk_id INTEGER NOT NULL REFERENCES talks(id) ON DELETE CASCADE,
+    how TEXT NOT NULL,
+    registered_by INTEGER REFERENCES users(id) ON DELETE SET NULL,
+    at TEXT NOT NULL,
+    PRIMARY KEY (user_id, talk_id)
+);
+CREATE TABLE completions (
+    user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    talk_id INTEGER NOT NULL REFERENCES talks(id) ON DELETE CASCADE,
+    completed_at TEXT NOT NULL,
+    PRIMARY KEY (user_id, talk_id)
+);
+"""
+
+
 def all_migrations() -> list[str]:
     """Every migration in the order it runs. Append only: a shipped migration never changes."""
     from server import search  # the search schema lives beside the code that queries it
 
-    return [_M001_CORE, search.MIGRATIONS[0], _M002_ACCOUNTS, _M003_TRANSCRIPTS]
+    return [_M001_CORE, search.MIGRATIONS[0], _M002_ACCOUNTS, _M003_TRANSCRIPTS, _M004_MODULES]
 
 
 def connect(path: Path) -> sqlite_utils.Database:

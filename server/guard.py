@@ -52,7 +52,7 @@ async def _check(request: Request, rule: str) -> Response | None:
     viewer: access.Viewer = request.state.viewer
     if not access.allows(rule, viewer):
         return _denied(request, viewer)
-    if rule not in (access.TALK_VIEW, access.TALK_EDIT):
+    if rule not in (access.TALK_VIEW, access.TALK_EDIT, access.TALK_MEMBER):
         return None
     talk = await run_in_threadpool(_talk, request)
     if talk is None or not access.can_view(viewer, talk):

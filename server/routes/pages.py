@@ -6,7 +6,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from server import search, talks
+from server import progress, search, talks
 from server.access import visible_talks_sql
 from server.web import now_oslo, open_db, render, viewer_of
 
@@ -27,6 +27,7 @@ def front(request: Request) -> Response:
             )
             if viewer.at_least("organiser")
             else [],
+            **progress.front_context(db, viewer),
         }
     return render(request, "pages/front.html", context)
 

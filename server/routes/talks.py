@@ -9,7 +9,7 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from server import accounts, editing, talks, transcript, tus
+from server import accounts, editing, programme, progress, quizzes, talks, transcript, tus
 from server.access import can_edit
 from server.pipeline import jobs
 from server.pipeline.worker import STAGE_LABELS
@@ -99,10 +99,16 @@ def _segments(request: Request, talk: dict) -> list[transcript.Segment]:
 
 def page(request: Request) -> Response:
     talk = request.state.talk
+    viewer = viewer_of(request)
     with open_db(request) as db:
         recording = talks.recording(db, talk["id"])
         status = processing_status(db, talk)
-    editor = can_edit(viewer_of(request), talk)
+        extras = {
+            **programme.page_context(db, viewer, talk),
+            **quizzes.page_context(db, viewer, talk),
+            **progress.page_context(db, viewer, talk),
+        }
+    editor = can_edit(viewer, talk)
     visible = editing.transcript_visible(settings_of(request), talk, editor)
     context = {
         "can_edit": editor,
@@ -113,6 +119,7 @@ def page(request: Request) -> Response:
         "segments": _segments(request, talk) if talk["status"] == "ready" and visible else [],
         "start": _start_time(request),
         "downloads": list(DOWNLOADS),
+        **extras,
     }
     return render(request, "talks/page.html", context)
 
