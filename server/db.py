@@ -242,6 +242,23 @@ def migrate(db: sqlite_utils.Database) -> int:
 
 
 @contextmanager
+def write_transaction(db: sqlite_utils.Database) -> Iterator[sqlite3.Connection]:
+    """One write transaction taken at once (BEGIN IMMEDIATE), committed or rolled back as a
+    whole; inside an open transaction it simply joins it."""
+    conn = db.conn
+    if conn.in_transaction:
+        yield conn
+        return
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield conn
+    except BaseException:
+        conn.rollback()
+        raise
+    conn.commit()
+
+
+@contextmanager
 def session(path: Path) -> Iterator[sqlite_utils.Database]:
     db = connect(path)
     try:

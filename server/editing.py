@@ -25,10 +25,8 @@ from __future__ import annotations
 import json
 import math
 import re
-import sqlite3
 import unicodedata
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -37,6 +35,7 @@ import sqlite_utils
 from server import accounts, search, talks, transcript
 from server.accounts import User
 from server.config import Settings
+from server.db import write_transaction
 from server.pipeline import jobs
 from server.transcript import Segment, Transcript
 
@@ -214,18 +213,6 @@ def carry_words(old: Sequence[Segment], new: Sequence[Segment]) -> tuple[Segment
 # ---------------------------------------------------------------- transactions and files
 
 
-@contextmanager
-def _immediate(db: sqlite_utils.Database) -> Iterator[sqlite3.Connection]:
-    conn = db.conn
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        yield conn
-    except BaseException:
-        conn.rollback()
-        raise
-    conn.commit()
-
-
 def _talk(db: sqlite_utils.Database, talk_id: int) -> dict:
     talk = talks.get(db, talk_id)
     if talk is None:
@@ -336,7 +323,7 @@ def save(
 
     Raises ConflictError when the current version is no longer `base_version`."""
     note = clean_note(note) or "Rettet transkripsjonen"
-    with _immediate(db):
+    with write_transaction(db):
         talk = _talk(db, talk_id)
         _check_base(db, talk, base_version)
         previous = _keep_current(db, settings, talk)
@@ -354,7 +341,7 @@ def restore(
     base_version: int, actor: User | None,
 ) -> int:  # fmt: skip
     """Make an old version's content current again, as a new version; returns its number."""
-    with _immediate(db):
+    with write_transaction(db):
         talk = _talk(db, talk_id)
         _check_base(db, talk, base_version)
         previous = _keep_current(db, settings, talk)
@@ -395,7 +382,7 @@ def set_state(db: sqlite_utils.Database, talk_id: int, state: str, actor: User |
     """Mark the transcript reviewed ('reviewed') or back to machine-made ('machine')."""
     if state not in STATE_LABELS:
         raise EditError("Velg om transkripsjonen er kontrollert eller maskinlaget.")
-    with _immediate(db):
+    with write_transaction(db):
         talk = _talk(db, talk_id)
         if talk["transcript_state"] == state:
             return
@@ -437,7 +424,7 @@ def request_retranscribe(
     """Queue a 'retranscribe' job and record the request as a pending version row (without a
     file until the worker calls store_pending). Returns the job id."""
     model = clean_model(model)
-    with _immediate(db):
+    with write_transaction(db):
         talk = _talk(db, talk_id)
         load_current(settings, talk_id)
         if pending(db, settings, talk_id) is not None:
@@ -479,7 +466,7 @@ def store_pending(
 
     Fills the requested pending row (or makes one); returns its version number."""
     result = replace(result, model=result.model or model)
-    with _immediate(db):
+    with write_transaction(db):
         talk = _talk(db, talk_id)
         row = db.execute(
             "SELECT * FROM transcript_versions WHERE talk_id = ? AND status = 'pending'",
@@ -504,7 +491,7 @@ def accept_pending(
 ) -> int:  # fmt: skip
     """The pending transcript becomes current (the newest number); the state goes back to
     'machine' since nobody has reviewed the new text. Returns the version number."""
-    with _immediate(db):
+    with write_transaction(db):
         talk = _talk(db, talk_id)
         waiting = pending(db, settings, talk_id)
         if waiting is None or not waiting.has_file:
@@ -534,7 +521,7 @@ def discard_pending(
     db: sqlite_utils.Database, settings: Settings, talk_id: int, actor: User | None
 ) -> None:
     """Throw the pending transcript (or request) away; a request still queued is cancelled."""
-    with _immediate(db):
+    with write_transaction(db):
         talk = _talk(db, talk_id)
         waiting = pending(db, settings, talk_id)
         if waiting is None:

@@ -39,7 +39,6 @@ import threading
 import unicodedata
 from bisect import bisect_right
 from collections.abc import Collection, Iterable, Iterator, Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass
 from itertools import accumulate
 from pathlib import Path
@@ -48,6 +47,7 @@ import sqlite_utils
 import Stemmer
 
 from server import transcript
+from server.db import write_transaction
 
 _M001_SEARCH = """
 CREATE TABLE search_segments (
@@ -148,22 +148,6 @@ def _stems(words: list[str], language: str) -> str:
     return " " + " ".join(_stemmer(language).stemWords(words)) + " "
 
 
-@contextmanager
-def _write(db: sqlite_utils.Database) -> Iterator[sqlite3.Connection]:
-    """One transaction (or the caller's, if one is open)."""
-    conn = db.conn
-    if conn.in_transaction:
-        yield conn
-        return
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        yield conn
-    except BaseException:
-        conn.rollback()
-        raise
-    conn.commit()
-
-
 def _insert(conn: sqlite3.Connection, talk_id: int, segments: Sequence, language: str) -> int:
     rows = []
     for idx, seg in enumerate(segments):
@@ -178,7 +162,7 @@ def index_talk(
     db: sqlite_utils.Database, talk_id: int, segments: Sequence[transcript.Segment], language: str
 ) -> None:
     """Replace the talk's segments in the index, in one transaction."""
-    with _write(db) as conn:
+    with write_transaction(db) as conn:
         conn.execute("DELETE FROM search_segments WHERE talk_id = ?", (talk_id,))
         _insert(conn, talk_id, segments, language)
 
@@ -187,14 +171,14 @@ def index_many(
     db: sqlite_utils.Database, items: Iterable[tuple[int, Sequence[transcript.Segment], str]]
 ) -> int:
     """Add (talk_id, segments, language) items in one transaction; returns segments added."""
-    with _write(db) as conn:
+    with write_transaction(db) as conn:
         return sum(_insert(conn, *item) for item in items)
 
 
 def index_talk_metadata(db: sqlite_utils.Database, talk_id: int) -> None:
     """(Re)index title, speaker, department and description from the talks row."""
     talk = db.execute("SELECT * FROM talks WHERE id = ?", [talk_id]).fetchone()
-    with _write(db) as conn:
+    with write_transaction(db) as conn:
         conn.execute("DELETE FROM search_talks WHERE talk_id = ?", (talk_id,))
         if talk is None:
             return
@@ -207,7 +191,7 @@ def index_talk_metadata(db: sqlite_utils.Database, talk_id: int) -> None:
 
 
 def remove_talk(db: sqlite_utils.Database, talk_id: int) -> None:
-    with _write(db) as conn:
+    with write_transaction(db) as conn:
         conn.execute("DELETE FROM search_segments WHERE talk_id = ?", (talk_id,))
         conn.execute("DELETE FROM search_talks WHERE talk_id = ?", (talk_id,))
 
@@ -231,7 +215,7 @@ def reindex_all(db: sqlite_utils.Database, transcripts_dir: Path) -> int:
     from their own SQL in the schema; the FTS index is rebuilt once (faster than a
     million trigger calls). Unreadable transcript files are logged and skipped.
     """
-    with _write(db) as conn:
+    with write_transaction(db) as conn:
         sql = "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name = ?"
         triggers = conn.execute(sql, ("search_segments",)).fetchall()
         for name, _ in triggers:

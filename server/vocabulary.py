@@ -12,16 +12,14 @@ transcription engine caps how many it passes to Whisper, and the cap drops from 
 
 from __future__ import annotations
 
-import sqlite3
 import unicodedata
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 
 import sqlite_utils
 
 from server import accounts
 from server.accounts import User
+from server.db import write_transaction
 from server.pipeline.jobs import now_iso
 
 MAX_TERM = 80
@@ -80,19 +78,6 @@ def clean_term(raw: object) -> str:
 
 def _key(term: str) -> str:
     return term.casefold()
-
-
-@contextmanager
-def _immediate(db: sqlite_utils.Database) -> Iterator[sqlite3.Connection]:
-    """One write transaction taken up front, so check-then-insert cannot race."""
-    conn = db.conn
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        yield conn
-    except BaseException:
-        conn.rollback()
-        raise
-    conn.commit()
 
 
 def _scope_sql(talk_id: int | None) -> tuple[str, list]:
@@ -160,7 +145,7 @@ def add_term(
 ) -> Change:
     """Add a term to the site-wide list (talk_id None) or to a talk's list."""
     text = clean_term(raw)
-    with _immediate(db):
+    with write_transaction(db):
         label = _scope_label(db, talk_id)
         existing = _rows(db, talk_id)
         same = _find(existing, text)
@@ -186,7 +171,7 @@ def remove_term(
 ) -> Change:
     """Remove a term (matched regardless of case) from one scope."""
     text = clean_term(raw)
-    with _immediate(db):
+    with write_transaction(db):
         label = _scope_label(db, talk_id)
         found = _find(_rows(db, talk_id), text)
         if found is None:
