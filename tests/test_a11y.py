@@ -7,9 +7,6 @@ HLS rendition made by the real pipeline (ffmpeg + Whisper) from a generated clip
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -20,7 +17,7 @@ from server import db as database
 from server.config import load_settings
 from server.pipeline.worker import Worker
 from tests import factories
-from tests.test_browser import CHROMIUM, CHROMIUM_ARGS, _free_port, _wait_until_up
+from tests.liveserver import CHROMIUM, CHROMIUM_ARGS, serve
 from tests.webclient import PASSWORD, make_user
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
@@ -73,21 +70,9 @@ def site(tmp_path_factory, engine):
 @pytest.fixture(scope="module")
 def server(site, tmp_path_factory):
     settings = site["settings"]
-    port = _free_port()
-    env = {**os.environ, "KTL_DATA_DIR": str(settings.data_dir), "KTL_EMBEDDED_WORKER": "0"}
-    log = (tmp_path_factory.mktemp("a11y-log") / "serve.log").open("w")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "server.cli", "serve", "--port", str(port)],
-        env=env, stdout=log, stderr=subprocess.STDOUT,
-    )  # fmt: skip
-    base = f"http://127.0.0.1:{port}"
-    try:
-        _wait_until_up(base + "/", process)
+    log = tmp_path_factory.mktemp("a11y-log") / "serve.log"
+    with serve(settings.data_dir, log, KTL_EMBEDDED_WORKER="0") as base:
         yield base
-    finally:
-        process.terminate()
-        process.wait(timeout=20)
-        log.close()
 
 
 @pytest.fixture(scope="module")

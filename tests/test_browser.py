@@ -3,12 +3,6 @@
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
@@ -17,62 +11,23 @@ import pytest
 from server import db as database
 from server import search, talks, transcript
 from tests import factories
+from tests.liveserver import CHROMIUM, CHROMIUM_ARGS, require_chromium, serve
 from tests.webclient import PASSWORD, make_user
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync", "--no-first-run",
-    # The test stands in for a person who clicked the search hit; let the page start playing.
-    "--autoplay-policy=no-user-gesture-required",
-]  # fmt: skip
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _wait_until_up(url: str, process: subprocess.Popen, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail("ktl serve exited early")
-        try:
-            urllib.request.urlopen(url, timeout=1).close()
-            return
-        except OSError:
-            time.sleep(0.2)
-    pytest.fail("ktl serve did not start")
 
 
 @pytest.fixture
 def server(settings, tmp_path: Path):
-    port = _free_port()
-    env = {**os.environ, "KTL_DATA_DIR": str(settings.data_dir), "KTL_WORKER_POLL_SECONDS": "0.3"}
-    log = (tmp_path / "serve.log").open("w")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "server.cli", "serve", "--port", str(port)],
-        env=env, stdout=log, stderr=subprocess.STDOUT,
-    )  # fmt: skip
-    base = f"http://127.0.0.1:{port}"
-    try:
-        _wait_until_up(base + "/", process)
+    with serve(settings.data_dir, tmp_path / "serve.log", KTL_WORKER_POLL_SECONDS="0.3") as base:
         yield base
-    finally:
-        process.terminate()
-        process.wait(timeout=20)
-        log.close()
 
 
 @pytest.fixture
 def page():
     from playwright.sync_api import sync_playwright
 
-    if not Path(CHROMIUM).exists():
-        pytest.fail("Debian's chromium is missing: run bash scripts/install.sh --dev")
+    require_chromium()
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         context = browser.new_context()
