@@ -11,7 +11,6 @@ from zoneinfo import ZoneInfo
 
 import jinja2
 import sqlite_utils
-from markupsafe import Markup
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
@@ -100,22 +99,13 @@ def _current():
     return _CURRENT.get() or i18n.translations(i18n.DEFAULT)
 
 
-def _finish(context, text: str, variables: dict) -> str:
-    """As Jinja's newstyle gettext: autoescape-aware, %(name)s filled from keyword args."""
-    if context.eval_ctx.autoescape:
-        text = Markup(text)
-    return text % variables
+def _gettext(message: str) -> str:
+    # Jinja's newstyle wrapper escapes and fills %(name)s from the keyword arguments.
+    return _current().gettext(message)
 
 
-@jinja2.pass_context
-def _gettext(context, message: str, **variables) -> str:
-    return _finish(context, _current().gettext(message), variables)
-
-
-@jinja2.pass_context
-def _ngettext(context, singular: str, plural: str, num: int, **variables) -> str:
-    variables.setdefault("num", num)
-    return _finish(context, _current().ngettext(singular, plural, num), variables)
+def _ngettext(singular: str, plural: str, num: int) -> str:
+    return _current().ngettext(singular, plural, num)
 
 
 @jinja2.pass_context

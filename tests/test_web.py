@@ -157,3 +157,22 @@ def test_retry_requeues_a_failed_job(client, settings, db):
     response = post(client, f"/talks/{talk['slug']}/prov-igjen")
     assert response.status_code == 303
     assert jobs.get(db, job_id).state == "queued"
+
+
+def test_search_page_counts_the_hits_not_shown(client, db):
+    """A talk with more hits than shown says how many more (a translated, formatted string)."""
+    from server import search, talks
+
+    talk = factories.talk(db, visibility="public")
+    segments = tuple(
+        transcript.Segment(i * 3.0, i * 3.0 + 2.0, f"Sykkelen nummer {i} står i kjelleren.")
+        for i in range(8)
+    )
+    search.index_talk(db, talk["id"], segments, "nb")
+    with db.conn:
+        talks.set_status(db, talk["id"], "ready")
+    page = client.get("/sok", params={"q": "kjelleren"})
+    assert page.status_code == 200
+    assert "og 3 treff til i dette foredraget" in page.text
+    english = client.get("/sok", params={"q": "kjelleren"}, headers={"Accept-Language": "en"})
+    assert english.status_code == 200
