@@ -1,10 +1,126 @@
-"""Quizzes: questions, scoring on the server, attempts (domain, no HTTP)."""
+"""Quizzes: questions, scoring on the server, attempts (domain, no HTTP).
+
+Options are stored as JSON ``[{"text": ..., "correct": true|false}, ...]``; an answer is a
+sorted list of option indexes (choice kinds) or a text (reflection). Attempt answers are
+``{"<question id>": answer}``. Correctness never leaves this module except through
+``Result`` (after submitting) and ``record_answer`` (after answering a timed question).
+"""
 
 from __future__ import annotations
 
+import json
+import re
+from dataclasses import dataclass, field
+
 import sqlite_utils
 
-from server.access import Viewer
+from server import accounts
+from server.access import Viewer, can_edit
+from server.pipeline.jobs import now_iso
+
+SINGLE, MULTIPLE, TRUEFALSE, REFLECTION = "single", "multiple", "truefalse", "reflection"
+KINDS = (SINGLE, MULTIPLE, TRUEFALSE, REFLECTION)
+TRUEFALSE_OPTIONS = ("Sant", "Usant")
+MAX_TEXT, MAX_OPTION, MAX_OPTIONS, MAX_ANSWER = 1000, 300, 8, 5000
+DEFAULT_PASS_MARK = 80
+_CLOCK = re.compile(r"^(?:(\d+):)?(\d+):(\d{1,2}(?:[.,]\d+)?)$|^(\d+(?:[.,]\d+)?)$")
+
+NOT_PUBLISHED = "Quizen til dette foredraget er ikke publisert ennå."
+RETRY_REFUSED = "Du har allerede levert denne quizen, og arrangøren tillater ikke nye forsøk."
+BAD_ANSWER = "Svaret kunne ikke leses. Velg et av alternativene og prøv igjen."
+NO_QUESTION = "Fant ikke spørsmålet. Last siden på nytt og prøv igjen."
+
+
+class ValidationError(ValueError):
+    """Input that cannot be saved; `errors` maps field name to a Norwegian sentence."""
+
+    def __init__(self, errors: dict[str, str]) -> None:
+        super().__init__("; ".join(errors.values()))
+        self.errors = errors
+
+
+class QuizError(ValueError):
+    """A participant action that is refused; the message is for the participant."""
+
+    def __init__(self, message: str, status: int = 409) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+@dataclass(frozen=True)
+class Option:
+    text: str
+    correct: bool = False
+
+
+@dataclass(frozen=True)
+class Question:
+    id: int
+    position: int
+    kind: str
+    text: str
+    explanation: str = ""
+    at_seconds: float | None = None
+    options: tuple[Option, ...] = ()
+
+    @property
+    def scored(self) -> bool:
+        return self.kind != REFLECTION
+
+    def public(self) -> dict:
+        """What a participant may see before answering: no correctness, no explanation."""
+        return {
+            "id": self.id, "kind": self.kind, "text": self.text, "at_seconds": self.at_seconds,
+            "options": [o.text for o in self.options],
+        }  # fmt: skip
+
+
+@dataclass(frozen=True)
+class QuizSettings:
+    pass_mark: int = DEFAULT_PASS_MARK
+    retries_allowed: bool = True
+    published: bool = False
+
+
+@dataclass(frozen=True)
+class Item:
+    question: Question
+    answer: list[int] | str | None
+    correct: bool | None  # None: reflection, not scored
+
+
+@dataclass(frozen=True)
+class Result:
+    score: float  # correct scored questions / scored questions, 0..1
+    passed: bool
+    items: list[Item] = field(default_factory=list)
+
+    @property
+    def percent(self) -> int:
+        return round(self.score * 100)
+
+
+# ---------------------------------------------------------------- reading
+
+
+def settings(db: sqlite_utils.Database, talk_id: int) -> QuizSettings:
+    row = db.execute("SELECT * FROM quizzes WHERE talk_id = ?", [talk_id]).fetchone()
+    if row is None:
+        return QuizSettings()
+    return QuizSettings(row["pass_mark"], bool(row["retries_allowed"]), bool(row["published"]))
+
+
+def _question(row) -> Question:
+    options = tuple(Option(str(o["text"]), bool(o["correct"])) for o in json.loads(row["options"]))
+    return Question(row["id"], row["position"], row["kind"], row["text"], row["explanation"],
+                    row["at_seconds"], options)  # fmt: skip
+
+
+def questions(db: sqlite_utils.Database, talk_id: int) -> list[Question]:
+    rows = db.execute(
+        "SELECT * FROM questions WHERE talk_id = ? ORDER BY position, id", [talk_id]
+    ).fetchall()
+    return [_question(r) for r in rows]
 
 
 def has_quiz(db: sqlite_utils.Database, talk_id: int) -> bool:
@@ -26,6 +142,371 @@ def passed(db: sqlite_utils.Database, user_id: int, talk_id: int) -> str | None:
     return row[0] if row else None
 
 
+def best_score(db: sqlite_utils.Database, user_id: int, talk_id: int) -> float | None:
+    row = db.execute(
+        "SELECT MAX(score) FROM attempts WHERE user_id = ? AND talk_id = ? "
+        "AND submitted_at IS NOT NULL",
+        [user_id, talk_id],
+    ).fetchone()
+    return row[0] if row else None
+
+
 def page_context(db: sqlite_utils.Database, viewer: Viewer, talk: dict) -> dict:
     """What the talk page shows about the quiz (template talks/_quiz_box.html)."""
-    return {}
+    published = has_quiz(db, talk["id"])
+    editor = can_edit(viewer, talk)
+    box = {"published": published, "can_edit": editor, "count": 0, "timed": False,
+           "best": None, "passed_at": None}  # fmt: skip
+    if published or editor:
+        listed = questions(db, talk["id"])
+        box["count"] = len(listed)
+        box["timed"] = published and any(q.at_seconds is not None for q in listed)
+    if published and viewer.user is not None:
+        best = best_score(db, viewer.user.id, talk["id"])
+        box["best"] = None if best is None else round(best * 100)
+        box["passed_at"] = passed(db, viewer.user.id, talk["id"])
+    return {"quiz_box": box}
+
+
+# ---------------------------------------------------------------- authoring
+
+
+def parse_time(raw: str) -> float | None:
+    """Seconds from "90", "1:30" or "1:02:03"; None for empty; ValueError otherwise."""
+    text = (raw or "").strip()
+    if not text:
+        return None
+    match = _CLOCK.match(text)
+    if not match:
+        raise ValueError(text)
+    hours, minutes, seconds, plain = match.groups()
+    if plain is not None:
+        return float(plain.replace(",", "."))
+    if float(seconds.replace(",", ".")) >= 60:
+        raise ValueError(text)
+    return int(hours or 0) * 3600 + int(minutes) * 60 + float(seconds.replace(",", "."))
+
+
+def _clean(value: object, limit: int) -> str:
+    return str(value or "").replace("\x00", "").strip()[:limit]
+
+
+@dataclass(frozen=True)
+class QuestionInput:
+    kind: str
+    text: str
+    explanation: str = ""
+    at: str = ""
+    options: tuple[str, ...] = ()  # choice kinds: texts in order (empty ones are dropped)
+    correct: tuple[int, ...] = ()  # indexes into `options`; true/false: 0 = Sant, 1 = Usant
+
+
+def validate_question(data: QuestionInput) -> tuple[str, str, str, float | None, list[Option]]:
+    """(kind, text, explanation, at_seconds, options), or ValidationError in Norwegian."""
+    errors: dict[str, str] = {}
+    kind = data.kind if data.kind in KINDS else ""
+    if not kind:
+        errors["kind"] = "Velg hva slags spørsmål det er."
+    text = _clean(data.text, MAX_TEXT)
+    if not text:
+        errors["text"] = "Skriv selve spørsmålet."
+    try:
+        at_seconds = parse_time(data.at)
+    except ValueError:
+        at_seconds = None
+        errors["at"] = (
+            "Skriv tidspunktet i videoen som sekunder (90) eller minutter:sekunder (1:30)."
+        )
+    options = _options(kind, data, errors)
+    if errors:
+        raise ValidationError(errors)
+    return kind, text, _clean(data.explanation, MAX_TEXT), at_seconds, options
+
+
+def _options(kind: str, data: QuestionInput, errors: dict[str, str]) -> list[Option]:
+    if kind == REFLECTION or not kind:
+        return []
+    if kind == TRUEFALSE:
+        if len(set(data.correct)) != 1 or data.correct[0] not in (0, 1):
+            errors["correct"] = "Velg om påstanden er sann eller usann."
+            return []
+        return [Option(t, i == data.correct[0]) for i, t in enumerate(TRUEFALSE_OPTIONS)]
+    options = []
+    for index, raw in enumerate(data.options):
+        text = _clean(raw, MAX_OPTION)
+        if text:
+            options.append(Option(text, index in data.correct))
+        elif index in data.correct:
+            errors["correct"] = "Et alternativ som er merket som riktig, mangler tekst."
+    right = sum(o.correct for o in options)
+    if len(options) < 2:
+        errors["options"] = "Et flervalgsspørsmål trenger minst to svaralternativer."
+    elif len(options) > MAX_OPTIONS:
+        errors["options"] = f"Et spørsmål kan ha høyst {MAX_OPTIONS} svaralternativer."
+    if "correct" not in errors and kind == SINGLE and right != 1:
+        errors["correct"] = "Merk nøyaktig ett riktig svar når bare ett svar skal velges."
+    if "correct" not in errors and kind == MULTIPLE and right < 1:
+        errors["correct"] = "Merk minst ett riktig svar."
+    return options
+
+
+def _options_json(options: list[Option]) -> str:
+    return json.dumps([{"text": o.text, "correct": o.correct} for o in options], ensure_ascii=False)
+
+
+def save_settings(db, talk: dict, pass_mark: str, retries: bool, publish: bool, actor) -> None:
+    try:
+        mark = int(str(pass_mark).strip())
+    except ValueError:
+        mark = -1
+    errors = {}
+    if not 0 <= mark <= 100:
+        errors["pass_mark"] = "Beståttgrensen må være et helt tall fra 0 til 100."
+    if publish and not any(q.scored for q in questions(db, talk["id"])):
+        errors["published"] = (
+            "Legg til minst ett spørsmål med riktig svar før du publiserer quizen."
+        )
+    if errors:
+        raise ValidationError(errors)
+    with db.conn:
+        db.execute(
+            "INSERT INTO quizzes (talk_id, pass_mark, retries_allowed, published, updated_at) "
+            "VALUES (?, ?, ?, ?, ?) ON CONFLICT(talk_id) DO UPDATE SET pass_mark = excluded."
+            "pass_mark, retries_allowed = excluded.retries_allowed, published = excluded."
+            "published, updated_at = excluded.updated_at",
+            [talk["id"], mark, int(retries), int(publish), now_iso()],
+        )
+        detail = f"beståttgrense {mark} %, nye forsøk {'ja' if retries else 'nei'}, " + (
+            "publisert" if publish else "ikke publisert"
+        )
+        accounts.audit(db, actor, "endret quizinnstillinger", talk["title"], detail)
+
+
+def _ensure_quiz(db: sqlite_utils.Database, talk_id: int) -> None:
+    db.execute(
+        "INSERT OR IGNORE INTO quizzes (talk_id, pass_mark, retries_allowed, published, "
+        "updated_at) VALUES (?, ?, 1, 0, ?)",
+        [talk_id, DEFAULT_PASS_MARK, now_iso()],
+    )
+
+
+def save_question(
+    db, talk: dict, data: QuestionInput, actor, question_id: int | None = None
+) -> int:
+    """Create (question_id None) or change a question; returns its id."""
+    kind, text, explanation, at_seconds, options = validate_question(data)
+    values = [kind, text, explanation, at_seconds, _options_json(options)]
+    with db.conn:
+        _ensure_quiz(db, talk["id"])
+        if question_id is None:
+            row = db.execute(
+                "SELECT COALESCE(MAX(position), 0) + 1 FROM questions WHERE talk_id = ?",
+                [talk["id"]],
+            ).fetchone()
+            cursor = db.execute(
+                "INSERT INTO questions (kind, text, explanation, at_seconds, options, talk_id, "
+                "position, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                [*values, talk["id"], row[0], now_iso()],
+            )
+            question_id, action = cursor.lastrowid, "la til quizspørsmål"
+        else:
+            cursor = db.execute(
+                "UPDATE questions SET kind = ?, text = ?, explanation = ?, at_seconds = ?, "
+                "options = ? WHERE id = ? AND talk_id = ?",
+                [*values, question_id, talk["id"]],
+            )
+            if cursor.rowcount == 0:
+                raise QuizError(NO_QUESTION, 404)
+            action = "endret quizspørsmål"
+        _touch(db, talk["id"])
+        accounts.audit(db, actor, action, talk["title"], text)
+    return question_id
+
+
+def _touch(db: sqlite_utils.Database, talk_id: int) -> None:
+    db.execute("UPDATE quizzes SET updated_at = ? WHERE talk_id = ?", [now_iso(), talk_id])
+
+
+def delete_question(db: sqlite_utils.Database, talk: dict, question_id: int, actor) -> None:
+    with db.conn:
+        row = db.execute(
+            "SELECT text FROM questions WHERE id = ? AND talk_id = ?", [question_id, talk["id"]]
+        ).fetchone()
+        if row is None:
+            raise QuizError(NO_QUESTION, 404)
+        db.execute("DELETE FROM questions WHERE id = ?", [question_id])
+        _touch(db, talk["id"])
+        accounts.audit(db, actor, "slettet quizspørsmål", talk["title"], row["text"])
+
+
+def move_question(db, talk: dict, question_id: int, direction: str, actor) -> None:
+    """Swap the question with its neighbour above ("up") or below ("down")."""
+    order = [q.id for q in questions(db, talk["id"])]
+    if question_id not in order or direction not in ("up", "down"):
+        raise QuizError(NO_QUESTION, 404)
+    index = order.index(question_id)
+    other = index - 1 if direction == "up" else index + 1
+    if not 0 <= other < len(order):
+        return
+    order[index], order[other] = order[other], order[index]
+    with db.conn:
+        for position, qid in enumerate(order, start=1):
+            db.execute("UPDATE questions SET position = ? WHERE id = ?", [position, qid])
+        _touch(db, talk["id"])
+        where = "opp" if direction == "up" else "ned"
+        accounts.audit(db, actor, "flyttet quizspørsmål", talk["title"], f"{question_id} {where}")
+
+
+# ---------------------------------------------------------------- answering and scoring
+
+
+def parse_answer(question: Question, raw: object) -> list[int] | str:
+    """An answer as stored: sorted option indexes, or a text; ValueError when unreadable."""
+    if question.kind == REFLECTION:
+        if isinstance(raw, list):
+            raw = " ".join(str(r) for r in raw)
+        return _clean(raw, MAX_ANSWER)
+    values = raw if isinstance(raw, list) else [raw]
+    indexes = set()
+    for value in values:
+        if isinstance(value, bool) or not str(value).strip().isdigit():
+            raise ValueError(BAD_ANSWER)
+        index = int(str(value).strip())
+        if index >= len(question.options):
+            raise ValueError(BAD_ANSWER)
+        indexes.add(index)
+    if question.kind != MULTIPLE and len(indexes) > 1:
+        raise ValueError(BAD_ANSWER)
+    return sorted(indexes)
+
+
+def is_correct(question: Question, answer: object) -> bool | None:
+    """Single/true-false: the right option; multiple: exactly the right set; reflection: None."""
+    if not question.scored:
+        return None
+    right = {i for i, o in enumerate(question.options) if o.correct}
+    chosen = set(answer) if isinstance(answer, list) else set()
+    return bool(right) and chosen == right
+
+
+def score(listed: list[Question], answers: dict, pass_mark: int) -> Result:
+    items = [Item(q, answers.get(str(q.id)), None) for q in listed]
+    items = [Item(i.question, i.answer, is_correct(i.question, i.answer)) for i in items]
+    scored = [i for i in items if i.correct is not None]
+    value = sum(1 for i in scored if i.correct) / len(scored) if scored else 0.0
+    return Result(value, bool(scored) and value * 100 >= pass_mark, items)
+
+
+def _require_quiz(db: sqlite_utils.Database, talk_id: int) -> QuizSettings:
+    if not has_quiz(db, talk_id):
+        raise QuizError(NOT_PUBLISHED, 404)
+    return settings(db, talk_id)
+
+
+def _submitted(db: sqlite_utils.Database, user_id: int, talk_id: int) -> bool:
+    row = db.execute(
+        "SELECT 1 FROM attempts WHERE user_id = ? AND talk_id = ? AND submitted_at IS NOT NULL",
+        [user_id, talk_id],
+    ).fetchone()
+    return row is not None
+
+
+def may_take(db: sqlite_utils.Database, user_id: int, talk_id: int) -> bool:
+    return settings(db, talk_id).retries_allowed or not _submitted(db, user_id, talk_id)
+
+
+def open_attempt(db: sqlite_utils.Database, user_id: int, talk_id: int) -> dict | None:
+    row = db.execute(
+        "SELECT * FROM attempts WHERE user_id = ? AND talk_id = ? AND submitted_at IS NULL "
+        "ORDER BY id DESC LIMIT 1",
+        [user_id, talk_id],
+    ).fetchone()
+    return dict(row) if row else None
+
+
+def open_answers(db: sqlite_utils.Database, user_id: int, talk_id: int) -> dict:
+    attempt = open_attempt(db, user_id, talk_id)
+    return json.loads(attempt["answers"]) if attempt else {}
+
+
+def record_answer(db, user_id: int, talk_id: int, question_id: object, raw: object) -> dict:
+    """A timed answer into the person's open attempt; returns {correct, explanation}."""
+    _require_quiz(db, talk_id)
+    question = next((q for q in questions(db, talk_id) if str(q.id) == str(question_id)), None)
+    if question is None:
+        raise QuizError(NO_QUESTION, 404)
+    try:
+        answer = parse_answer(question, raw)
+    except ValueError:
+        raise QuizError(BAD_ANSWER, 400) from None
+    with db.conn:
+        if not may_take(db, user_id, talk_id):
+            raise QuizError(RETRY_REFUSED)
+        attempt = open_attempt(db, user_id, talk_id)
+        if attempt is None:
+            db.execute(
+                "INSERT INTO attempts (talk_id, user_id, started_at, answers) VALUES (?, ?, ?, ?)",
+                [talk_id, user_id, now_iso(), json.dumps({str(question.id): answer})],
+            )
+        else:
+            answers = {**json.loads(attempt["answers"]), str(question.id): answer}
+            db.execute(
+                "UPDATE attempts SET answers = ? WHERE id = ?",
+                [json.dumps(answers, ensure_ascii=False), attempt["id"]],
+            )
+    return {"correct": is_correct(question, answer), "explanation": question.explanation}
+
+
+def submit(db: sqlite_utils.Database, user_id: int, talk_id: int, form: dict) -> int:
+    """Score and close the attempt; `form` maps question id (str) to a raw answer. Answers
+    given earlier (timed questions) count where the form has none. Returns the attempt id."""
+    quiz = _require_quiz(db, talk_id)
+    listed = questions(db, talk_id)
+    with db.conn:
+        if not may_take(db, user_id, talk_id):
+            raise QuizError(RETRY_REFUSED)
+        attempt = open_attempt(db, user_id, talk_id)
+        answers = json.loads(attempt["answers"]) if attempt else {}
+        for question in listed:
+            raw = form.get(str(question.id))
+            if raw in (None, [], ""):
+                continue
+            try:
+                answers[str(question.id)] = parse_answer(question, raw)
+            except ValueError:
+                raise QuizError(BAD_ANSWER, 400) from None
+        answers = {k: v for k, v in answers.items() if k in {str(q.id) for q in listed}}
+        result = score(listed, answers, quiz.pass_mark)
+        values = [
+            now_iso(),
+            result.score,
+            int(result.passed),
+            json.dumps(answers, ensure_ascii=False),
+        ]
+        if attempt is None:
+            cursor = db.execute(
+                "INSERT INTO attempts (submitted_at, score, passed, answers, talk_id, user_id, "
+                "started_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [*values, talk_id, user_id, now_iso()],
+            )
+            return cursor.lastrowid
+        db.execute(
+            "UPDATE attempts SET submitted_at = ?, score = ?, passed = ?, answers = ? WHERE id = ?",
+            [*values, attempt["id"]],
+        )
+        return attempt["id"]
+
+
+def attempt_result(db, user_id: int, talk_id: int, attempt_id: int | None = None) -> Result | None:
+    """The scored result of one of the person's submitted attempts (default: the latest)."""
+    sql = "SELECT * FROM attempts WHERE user_id = ? AND talk_id = ? AND submitted_at IS NOT NULL"
+    params: list = [user_id, talk_id]
+    if attempt_id is not None:
+        sql, params = sql + " AND id = ?", [*params, attempt_id]
+    row = db.execute(sql + " ORDER BY id DESC LIMIT 1", params).fetchone()
+    if row is None:
+        return None
+    full = score(
+        questions(db, talk_id), json.loads(row["answers"]), settings(db, talk_id).pass_mark
+    )
+    return Result(row["score"], bool(row["passed"]), full.items)  # as scored when submitted
