@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from axe_playwright_python.sync_playwright import Axe
 
-from server import cli, search, talks, transcript
+from server import cli, quizzes, search, talks, transcript
 from server import db as database
 from server.config import load_settings
 from server.pipeline.worker import Worker
@@ -53,6 +53,13 @@ def site(tmp_path_factory, engine):
         folder = settings.transcripts_dir / str(ready["id"])
         transcript.write_all(folder, transcript.Transcript(language="en", segments=SEGMENTS))
         search.index_talk(db, ready["id"], SEGMENTS, "en")
+        question = quizzes.QuestionInput(
+            kind="single", text="Where are the bicycles charged?", at="0:02",
+            explanation="In the basement.", options=("In the basement", "On the roof"),
+            correct=(0,),
+        )  # fmt: skip
+        quizzes.save_question(db, ready, question, users["admin"])
+        quizzes.save_settings(db, ready, "80", True, True, users["admin"])
     processing = cli.import_recording(
         settings, clip, talks.TalkInput(title="Byggesak forklart", visibility="public")
     )
@@ -187,6 +194,12 @@ def test_admin_pages_pass_axe(server, site, page):
     slug = site["ready"]["slug"]
     visit(page, server + f"/talks/{slug}/transkripsjon", "the transcript editor")
     visit(page, server + f"/talks/{slug}/transkripsjon/versjoner", "transcript versions")
+    visit(page, server + f"/talks/{slug}/quiz/rediger", "quiz authoring")
+    visit(page, server + f"/talks/{slug}/quiz/forhandsvisning", "quiz preview")
+    visit(page, server + f"/talks/{slug}/quiz", "taking the quiz")
+    page.click("#quiz-submit")
+    page.wait_for_selector("#resultat")
+    assert_accessible(page, "quiz result")
 
 
 def _tab_to(page, selector: str, limit: int = 60) -> None:
