@@ -45,6 +45,8 @@ class TalkInput:
     description: str = ""
     language: str = "nb"
     visibility: str = "internal"
+    room: str = ""
+    capacity: str | int | None = None  # seats in the room; empty means no limit
 
 
 def _clean(value: str, limit: int) -> str:
@@ -60,6 +62,14 @@ def _check_starts_at(value: str) -> str | None:
         return ""
 
 
+def _check_capacity(value: str | int | None) -> int | str | None:
+    """A positive whole number, None for no limit, or "" when it is not valid."""
+    text = str(value if value is not None else "").strip()
+    if not text:
+        return None
+    return int(text) if text.isdigit() and 0 < int(text) <= 100000 else ""
+
+
 def validate(data: TalkInput) -> TalkInput:
     errors: dict[str, str] = {}
     title = _clean(data.title, MAX_TITLE)
@@ -72,6 +82,11 @@ def validate(data: TalkInput) -> TalkInput:
     starts_at = _check_starts_at(data.starts_at.strip())
     if starts_at == "":
         errors["starts_at"] = "Skriv dato og klokkeslett som 2026-12-03 11:30."
+    capacity = _check_capacity(data.capacity)
+    if capacity == "":
+        errors["capacity"] = (
+            "Skriv antall plasser i salen som et helt tall over 0, eller la feltet stå tomt."
+        )
     if errors:
         raise ValidationError(errors)
     return TalkInput(
@@ -82,6 +97,8 @@ def validate(data: TalkInput) -> TalkInput:
         description=_clean(data.description, MAX_TEXT),
         language=data.language,
         visibility=data.visibility,
+        room=_clean(data.room, MAX_TITLE),
+        capacity=capacity,
     )
 
 
@@ -108,12 +125,13 @@ def create(db: sqlite_utils.Database, data: TalkInput, actor: User | None = None
     with db.conn:
         cursor = db.execute(
             "INSERT INTO talks (slug, title, speaker, department, starts_at, description, "
-            "language, visibility, status, created_at, updated_at, organiser_id) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'planned', ?, ?, ?)",
+            "language, visibility, status, created_at, updated_at, organiser_id, room, "
+            "capacity) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'planned', ?, ?, ?, ?, ?)",
             [
                 _unique_slug(db, clean.title), clean.title, clean.speaker, clean.department,
                 clean.starts_at or None, clean.description, clean.language, clean.visibility,
-                stamp, stamp, actor.id if actor else None,
+                stamp, stamp, actor.id if actor else None, clean.room, clean.capacity,
             ],
         )  # fmt: skip
         talk_id = int(cursor.lastrowid)
@@ -129,9 +147,11 @@ def update(db: sqlite_utils.Database, talk: dict, data: TalkInput, actor: User |
     with db.conn:
         db.execute(
             "UPDATE talks SET title = ?, speaker = ?, department = ?, starts_at = ?, "
-            "description = ?, language = ?, visibility = ?, updated_at = ? WHERE id = ?",
+            "description = ?, language = ?, visibility = ?, updated_at = ?, room = ?, "
+            "capacity = ? WHERE id = ?",
             [clean.title, clean.speaker, clean.department, clean.starts_at or None,
-             clean.description, language, clean.visibility, jobs.now_iso(), talk["id"]],
+             clean.description, language, clean.visibility, jobs.now_iso(), clean.room,
+             clean.capacity, talk["id"]],
         )  # fmt: skip
         search.index_talk_metadata(db, talk["id"])
         action = "endret foredrag"

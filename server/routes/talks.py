@@ -29,6 +29,8 @@ FORM_FIELDS = (
     "description",
     "language",
     "visibility",
+    "room",
+    "capacity",
 )
 
 
