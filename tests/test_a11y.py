@@ -194,6 +194,9 @@ def test_admin_pages_pass_axe(server, site, page):
     slug = site["ready"]["slug"]
     visit(page, server + f"/talks/{slug}/transkripsjon", "the transcript editor")
     visit(page, server + f"/talks/{slug}/transkripsjon/versjoner", "transcript versions")
+    visit(page, server + "/program", "the programme")
+    planned = site["planned"]["slug"]
+    visit(page, server + f"/talks/{planned}/oppmote", "attendance with QR code")
     visit(page, server + f"/talks/{slug}/quiz/rediger", "quiz authoring")
     visit(page, server + f"/talks/{slug}/quiz/forhandsvisning", "quiz preview")
     visit(page, server + f"/talks/{slug}/quiz", "taking the quiz")
