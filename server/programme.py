@@ -183,9 +183,7 @@ def code_matches(talk: dict, code: str) -> bool:
 
 
 def _refresh(db: sqlite_utils.Database, user_id: int, talk_id: int) -> None:
-    refresh = getattr(progress, "refresh_completion", None)
-    if refresh is not None:
-        refresh(db, user_id, talk_id)
+    progress.refresh_completion(db, user_id, talk_id)
 
 
 def register(db: sqlite_utils.Database, user_id: int, talk: dict, how: str, by: User | None) -> str:

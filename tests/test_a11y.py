@@ -203,6 +203,14 @@ def test_admin_pages_pass_axe(server, site, page):
     page.click("#quiz-submit")
     page.wait_for_selector("#resultat")
     assert_accessible(page, "quiz result")
+    visit(page, server + "/mine-moduler", "my modules")
+    assert page.locator("table.modules tbody tr").count() >= 1
+    visit(page, server + f"/talks/{slug}/resultater", "results of a talk with charts")
+    assert page.locator("svg.chart-questions").count() == 1
+    visit(page, server + "/rapporter", "reports: departments × talks")
+    page.locator("table.report-matrix tbody th a").first.click()
+    page.wait_for_selector("table.report-people, main p")
+    assert_accessible(page, "reports: one department")
 
 
 def _tab_to(page, selector: str, limit: int = 60) -> None:

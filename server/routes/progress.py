@@ -1,18 +1,82 @@
-"""Watch progress, "Mine moduler", results and reports (being written)."""
+"""Watch progress, "Mine moduler", results and reports. Thin handlers over
+server.progress and server.reports; the guard has put the talk on request.state.talk."""
 
-from starlette.exceptions import HTTPException
+from __future__ import annotations
+
+import json
+from urllib.parse import quote
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from server import progress, reports
+from server.progress import ProgressError
+from server.web import in_thread, open_db, render, viewer_of
 
-def _todo(request):
-    raise HTTPException(404, "Ikke tilgjengelig ennå.")
+MAX_BODY = 64 * 1024
+
+
+async def report(request: Request) -> Response:
+    talk, user = request.state.talk, viewer_of(request).user
+    raw = await request.body()
+    try:
+        payload = json.loads(raw) if raw and len(raw) <= MAX_BODY else None
+    except (ValueError, UnicodeDecodeError):
+        payload = None
+    try:
+        result = await in_thread(request, progress.record, user.id, talk["id"], payload)
+    except ProgressError as exc:
+        return JSONResponse({"error": str(exc)}, status_code=exc.status)
+    return JSONResponse(result, headers={"cache-control": "no-store"})
+
+
+def my_modules(request: Request) -> Response:
+    with open_db(request) as db:
+        modules = progress.my_modules(db, viewer_of(request))
+    return render(request, "progress/mine.html", {"modules": modules})
+
+
+def talk_results(request: Request) -> Response:
+    talk = request.state.talk
+    with open_db(request) as db:
+        results = reports.talk_results(db, talk["id"])
+    return render(request, "progress/results.html", {"talk": talk, "results": results})
+
+
+def reports_page(request: Request) -> Response:
+    with open_db(request) as db:
+        matrix = reports.matrix(db)
+    links = {d: quote(reports.department_key(d), safe="") for d, _ in matrix.departments}
+    return render(request, "progress/reports.html", {"matrix": matrix, "links": links})
+
+
+def reports_department(request: Request) -> Response:
+    department = reports.department_of_key(request.path_params["department"])
+    with open_db(request) as db:
+        rows = reports.person_rows(db, department)
+    context = {"department": department, "rows": rows}
+    return render(request, "progress/department.html", context)
+
+
+def reports_csv(request: Request) -> Response:
+    with open_db(request) as db:
+        text = reports.csv_text(db)
+    return Response(
+        text.encode("utf-8"),
+        media_type="text/csv; charset=utf-8",
+        headers={
+            "content-disposition": 'attachment; filename="fullforing.csv"',
+            "cache-control": "no-store",
+        },
+    )
 
 
 routes = [
-    Route("/talks/{key}/fremdrift", _todo, methods=["POST"], name="progress_report"),
-    Route("/mine-moduler", _todo, name="my_modules"),
-    Route("/talks/{key}/resultater", _todo, name="talk_results"),
-    Route("/rapporter", _todo, name="reports"),
-    Route("/rapporter/avdeling/{department}", _todo, name="reports_department"),
-    Route("/rapporter.csv", _todo, name="reports_csv"),
+    Route("/talks/{key}/fremdrift", report, methods=["POST"], name="progress_report"),
+    Route("/mine-moduler", my_modules, name="my_modules"),
+    Route("/talks/{key}/resultater", talk_results, name="talk_results"),
+    Route("/rapporter", reports_page, name="reports"),
+    Route("/rapporter/avdeling/{department}", reports_department, name="reports_department"),
+    Route("/rapporter.csv", reports_csv, name="reports_csv"),
 ]

@@ -10,7 +10,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from server import quizzes, suggest
+from server import progress, quizzes, suggest
 from server.quizzes import QuestionInput, QuizError, ValidationError
 from server.web import in_thread, open_db, render, viewer_of
 
@@ -207,6 +207,7 @@ async def take_submit(request: Request) -> Response:
             result = quizzes.attempt_result(db, user.id, talk["id"])
             context = _take_context(request, db, result=result, refused=str(exc))
         return render(request, "quizzes/take.html", context, status=409)
+    await in_thread(request, progress.refresh_completion, user.id, talk["id"])
     return RedirectResponse(f"/talks/{talk['slug']}/quiz?forsok={attempt}", status_code=303)
 
 

@@ -5,6 +5,8 @@
   if (!video) return;
   var start = parseFloat(video.dataset.start || "0") || 0;
   var src = video.dataset.src;
+  // Where this person left off (js/progress.js records it); an address with ?t= wins.
+  var resume = start > 0 ? 0 : parseFloat(video.dataset.resume || "0") || 0;
 
   function seekAndPlay(seconds) {
     video.currentTime = seconds;
@@ -14,10 +16,11 @@
 
   function onReady() {
     if (start > 0) seekAndPlay(start);
+    else if (resume > 0 && video.currentTime < 1) video.currentTime = resume;
   }
 
   if (window.Hls && window.Hls.isSupported()) {
-    var hls = new window.Hls({ startPosition: start > 0 ? start : -1 });
+    var hls = new window.Hls({ startPosition: start > 0 ? start : resume > 0 ? resume : -1 });
     hls.loadSource(src);
     hls.attachMedia(video);
     hls.on(window.Hls.Events.MANIFEST_PARSED, onReady);
