@@ -104,6 +104,18 @@ RULES: dict[str, str] = {
     "attendance_qr": TALK_EDIT,
     "checkin": TALK_MEMBER,
     "checkin_submit": TALK_MEMBER,
+    # live broadcasts (server/routes/live.py)
+    "live_page": TALK_EDIT,
+    "live_encoder": TALK_EDIT,
+    "live_passphrase": TALK_EDIT,
+    "live_end": TALK_EDIT,
+    "live_ingest": TALK_EDIT,
+    "live_playlist": TALK_VIEW,
+    "live_events": TALK_VIEW,
+    "live_segment": TALK_VIEW,
+    "live_ask": TALK_MEMBER,
+    "live_questions": TALK_EDIT,
+    "live_answered": TALK_EDIT,
 }
 
 

@@ -23,12 +23,15 @@ from server import db as database
 from server import oidc as sso
 from server.config import Settings, SettingsError
 from server.guard import protect
+from server.live.captions import LiveCaptioner, WhisperWindows
+from server.live.manager import LiveManager
 from server.middleware import AuthMiddleware, CSRFMiddleware, SecurityHeadersMiddleware
 from server.routes import (
     admin,
     auth,
     editor,
     language,
+    live,
     media,
     oidc,
     pages,
@@ -64,11 +67,21 @@ def _worker_env(settings: Settings) -> dict[str, str]:
     return env
 
 
+def live_manager(settings: Settings) -> LiveManager:
+    """Live broadcasts run in this process; captions load Whisper at the first broadcast."""
+    if not settings.live_captions:
+        return LiveManager(settings)
+    windows = WhisperWindows(settings)
+    return LiveManager(settings, lambda manager, rt: LiveCaptioner(manager, rt, windows))
+
+
 @contextlib.asynccontextmanager
 async def lifespan(app: Starlette) -> AsyncIterator[None]:
     settings: Settings = app.state.settings
     settings.ensure_dirs()
     database.init(settings.db_path)
+    app.state.live = live_manager(settings)
+    await app.state.live.startup()
     worker = None
     if settings.embedded_worker:
         worker = subprocess.Popen(
@@ -78,6 +91,7 @@ async def lifespan(app: Starlette) -> AsyncIterator[None]:
     try:
         yield
     finally:
+        await app.state.live.shutdown()
         if worker is not None:
             worker.terminate()
             try:
@@ -137,6 +151,7 @@ def all_routes() -> list:
         *quizzes.routes,
         *progress.routes,
         *programme.routes,
+        *live.routes,
         Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
     ]
 

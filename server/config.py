@@ -62,6 +62,11 @@ class Settings:
     oidc_allowed_domains: str = ""
     captions_publish: str = "immediately"
     vocabulary_prompt: bool = True
+    live_grace_seconds: int = 300
+    srt_bind: str = "0.0.0.0"
+    srt_ports: str = "9000-9019"
+    srt_host: str = ""
+    live_captions: bool = True
 
     @property
     def db_path(self) -> Path:
@@ -86,6 +91,18 @@ class Settings:
     def ensure_dirs(self) -> None:
         for path in (self.media_dir, self.transcripts_dir, self.uploads_dir):
             path.mkdir(parents=True, exist_ok=True)
+
+    def srt_port_range(self) -> tuple[int, int]:
+        """KTL_SRT_PORTS as (first, last); one port or FIRST-LAST."""
+        first, _, last = self.srt_ports.partition("-")
+        try:
+            low, high = int(first), int(last or first)
+        except ValueError:
+            message = "KTL_SRT_PORTS må være en port eller et område, f.eks. 9000-9019."
+            raise SettingsError(message) from None
+        if not 0 < low <= high < 65536:
+            raise SettingsError("KTL_SRT_PORTS må være porter mellom 1 og 65535, minste først.")
+        return low, high
 
     def replace(self, **changes: object) -> Settings:
         return dataclasses.replace(self, **changes)
@@ -144,5 +161,8 @@ def validate(settings: Settings) -> None:
         raise SettingsError("KTL_OIDC_DEFAULT_ROLE må være viewer, organiser eller admin.")
     if settings.captions_publish not in ("immediately", "reviewed"):
         raise SettingsError("KTL_CAPTIONS_PUBLISH må være immediately eller reviewed.")
+    if settings.live_grace_seconds < 0:
+        raise SettingsError("KTL_LIVE_GRACE_SECONDS kan ikke være negativ.")
+    settings.srt_port_range()
     if settings.session_hours < 1 or settings.login_max_attempts < 1:
         raise SettingsError("KTL_SESSION_HOURS og KTL_LOGIN_MAX_ATTEMPTS må være minst 1.")

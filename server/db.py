@@ -208,11 +208,39 @@ CREATE TABLE completions (
 """
 
 
+_M005_LIVE = """
+CREATE TABLE broadcasts (
+    talk_id INTEGER PRIMARY KEY REFERENCES talks(id) ON DELETE CASCADE,
+    state TEXT NOT NULL DEFAULT 'idle',
+    source TEXT NOT NULL DEFAULT '',
+    srt_passphrase TEXT NOT NULL,
+    parts INTEGER NOT NULL DEFAULT 0,
+    started_at TEXT,
+    interrupted_at TEXT,
+    ended_at TEXT,
+    message TEXT NOT NULL DEFAULT '',
+    updated_at TEXT NOT NULL
+);
+CREATE TABLE live_questions (
+    id INTEGER PRIMARY KEY,
+    talk_id INTEGER NOT NULL REFERENCES talks(id) ON DELETE CASCADE,
+    user_id INTEGER REFERENCES users(id) ON DELETE SET NULL,
+    text TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    answered_at TEXT
+);
+CREATE INDEX live_questions_talk ON live_questions(talk_id, id);
+"""
+
+
 def all_migrations() -> list[str]:
     """Every migration in the order it runs. Append only: a shipped migration never changes."""
     from server import search  # the search schema lives beside the code that queries it
 
-    return [_M001_CORE, search.MIGRATIONS[0], _M002_ACCOUNTS, _M003_TRANSCRIPTS, _M004_MODULES]
+    return [
+        _M001_CORE, search.MIGRATIONS[0], _M002_ACCOUNTS, _M003_TRANSCRIPTS, _M004_MODULES,
+        _M005_LIVE,
+    ]  # fmt: skip
 
 
 def connect(path: Path) -> sqlite_utils.Database:

@@ -15,9 +15,12 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
-from starlette.routing import BaseRoute, Mount, Route
+from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
+from starlette.websockets import WebSocket
 
 from server import access, talks
+from server import db as database
+from server.middleware import same_origin_websocket
 from server.web import open_db
 
 TALK_NOT_FOUND = (
@@ -78,6 +81,36 @@ def guarded(endpoint: Callable, rule: str) -> Callable:
     return guard
 
 
+CLOSE_FORBIDDEN = 4403  # WebSocket close codes before accept: the handshake gets a 403
+
+
+def _ws_talk(websocket: WebSocket) -> dict | None:
+    with database.session(websocket.app.state.settings.db_path) as db:
+        return talks.find(db, str(websocket.path_params["key"]))
+
+
+def guarded_websocket(endpoint: Callable, rule: str) -> Callable:
+    """The same rules for a WebSocket: refused (closed before accept) unless it comes from
+    this site and the person may; a talk they may not edit is refused the same way."""
+
+    async def guard(websocket: WebSocket) -> None:
+        viewer: access.Viewer = websocket.scope["state"]["viewer"]
+        allowed = same_origin_websocket(websocket.scope) and access.allows(rule, viewer)
+        talk = await run_in_threadpool(_ws_talk, websocket) if allowed else None
+        if rule in (access.TALK_VIEW, access.TALK_EDIT, access.TALK_MEMBER):
+            allowed = allowed and talk is not None and access.can_view(viewer, talk)
+            if rule == access.TALK_EDIT:
+                allowed = allowed and access.can_edit(viewer, talk)
+        if not allowed:
+            await websocket.close(code=CLOSE_FORBIDDEN)
+            return
+        websocket.state.talk = talk
+        await endpoint(websocket)
+
+    guard.__name__ = getattr(endpoint, "__name__", "endpoint")
+    return guard
+
+
 def protect(routes: list[BaseRoute]) -> list[BaseRoute]:
     """The same routes, each endpoint wrapped with its rule; a route without one is an error."""
     result: list[BaseRoute] = []
@@ -91,6 +124,9 @@ def protect(routes: list[BaseRoute]) -> list[BaseRoute]:
                 route.path, guarded(route.endpoint, access.RULES[name]), methods=methods,
                 name=name,
             )  # fmt: skip
+        elif isinstance(route, WebSocketRoute):
+            endpoint = guarded_websocket(route.endpoint, access.RULES[name])
+            route = WebSocketRoute(route.path, endpoint, name=name)
         elif not isinstance(route, Mount) or access.RULES[name] != access.PUBLIC:
             raise MissingRule(f"route {name!r} cannot be guarded")
         result.append(route)

@@ -67,7 +67,7 @@ class AuthMiddleware:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] not in ("http", "websocket"):
             return await self.app(scope, receive, send)
         settings = scope["app"].state.settings
         cookies = _cookies(scope)
@@ -82,6 +82,8 @@ class AuthMiddleware:
         state["session_token"] = token if user else None
         state["csrf_token"] = csrf_token(scope["app"].state.secret, state["session_token"], anon)
         state["anon"] = anon
+        if scope["type"] == "websocket":  # no cookies are set on a WebSocket handshake
+            return await self.app(scope, receive, send)
 
         async def send_with_cookie(message: Message) -> None:
             if message["type"] == "http.response.start" and new_anon:
@@ -126,6 +128,13 @@ class CSRFMiddleware:
         if not field or not hmac.compare_digest(field, expected):
             return await _refuse(scope, send)
         await self.app(scope, _replay(messages, receive), send)
+
+
+def same_origin_websocket(scope: Scope) -> bool:
+    """A WebSocket handshake from a page of this site (browsers always send Origin on
+    them, so a missing one is refused: no cross-site WebSocket hijacking)."""
+    headers = dict(scope["headers"])
+    return b"origin" in headers and _same_origin(headers)
 
 
 def _same_origin(headers: dict[bytes, bytes]) -> bool:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import itertools
 
 import pytest
-from starlette.routing import Mount, Route
+from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.testclient import TestClient
 
 from server import accounts, search, talks, transcript, tus
@@ -73,6 +73,10 @@ ROUTES = {
     "programme": "anyone", "programme_ics": "anyone", "programme_department_ics": "anyone",
     "signup": "member", "attendance": "edit talk", "attendance_register": "edit talk",
     "attendance_qr": "edit talk", "checkin": "member", "checkin_submit": "member",
+    "live_page": "edit talk", "live_encoder": "edit talk", "live_passphrase": "edit talk",
+    "live_end": "edit talk", "live_ingest": "edit talk", "live_playlist": "see talk",
+    "live_events": "see talk", "live_segment": "see talk", "live_ask": "member",
+    "live_questions": "edit talk", "live_answered": "edit talk",
 }  # fmt: skip
 # Describing the tus server (OPTIONS) and refusing a plain POST are not about one upload.
 METHOD_POLICIES = {("tus_upload", "OPTIONS"): "organisers", ("tus_upload", "POST"): "organisers"}
@@ -134,6 +138,7 @@ def _path(route: Route, world: dict, talk: dict, variant: str) -> str:
         "key": talk["slug"], "talk_id": talk["id"], "fmt": variant, "path": variant,
         "upload_id": world["upload"], "token": "x" * 43, "user_id": world["users"]["target"].id,
         "version": 1, "question_id": 1, "department": "Kultur", "code": "feil-kode",
+        "qid": 1, "part": "part-0001", "name": "seg-00001.ts",
     }  # fmt: skip
     return route.path_format.format(**{k: values[k] for k in route.param_convertors})
 
@@ -181,7 +186,7 @@ def _denied(response) -> bool:
 
 def _cases(app_routes):
     for route in app_routes:
-        if isinstance(route, Mount):
+        if isinstance(route, Mount | WebSocketRoute):  # WebSockets: test_websocket_matrix
             continue
         for method in sorted(route.methods - {"HEAD"}):
             yield route, method
@@ -218,6 +223,45 @@ def test_access_matrix(world):
                                 f"{response.status_code}, expected "
                                 f"{'allowed' if expected else 'denied'}")  # fmt: skip
     assert failures == [], "\n".join(failures)
+
+
+def _connect(world: dict, person: str, url: str, origin: str = "http://testserver"):
+    """Open a WebSocket as the person; returns the first message, or the close code when
+    the handshake was refused."""
+    from starlette.websockets import WebSocketDisconnect
+
+    client = world["client"]
+    client.cookies.clear()
+    if person != "guest":
+        with database.session(world["settings"].db_path) as db:
+            client.cookies.set(
+                SESSION_COOKIE, accounts.start_session(db, world["users"][person].id, 1)
+            )
+    try:
+        with client.websocket_connect(url, headers={"origin": origin}) as ws:
+            ws.send_json({"type": "hello", "stream": "matrix"})
+            return ws.receive_json()
+    except WebSocketDisconnect as exc:
+        return exc.code
+
+
+def test_websocket_matrix(world):
+    """Sending live from the browser: the talk's organiser and admins only, from this site."""
+    routes = [r for r in world["app"].routes if isinstance(r, WebSocketRoute)]
+    assert {r.name for r in routes} == {"live_ingest"}
+    failures = []
+    for route, person, visibility in itertools.product(routes, PEOPLE, VISIBILITIES):
+        url = _path(route, world, world["talks"][visibility], "")
+        answer = _connect(world, person, url)
+        expected = POLICIES[ROUTES[route.name]](person, visibility)
+        # allowed: the handshake is accepted (this talk already has a recording: refused
+        # inside the protocol with a Norwegian message); denied: closed before accept
+        allowed = isinstance(answer, dict) and "allerede et opptak" in answer.get("message", "")
+        if allowed != expected or (not allowed and answer != 4403):
+            failures.append(f"{url} as {person} ({visibility}): {answer}")
+    assert failures == [], "\n".join(failures)
+    url = _path(routes[0], world, world["talks"]["public"], "")
+    assert _connect(world, "admin", url, origin="https://evil.example") == 4403
 
 
 def test_static_files_are_public(world):

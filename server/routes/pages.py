@@ -8,6 +8,7 @@ from starlette.routing import Route
 
 from server import progress, search, talks
 from server.access import visible_talks_sql
+from server.live import broadcasts
 from server.web import now_oslo, open_db, render, viewer_of
 
 
@@ -27,6 +28,7 @@ def front(request: Request) -> Response:
             )
             if viewer.at_least("organiser")
             else [],
+            "live_now": broadcasts.live_talks(db, allowed),
             **progress.front_context(db, viewer),
         }
     return render(request, "pages/front.html", context)

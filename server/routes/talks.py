@@ -11,6 +11,7 @@ from starlette.routing import Route
 
 from server import accounts, editing, programme, progress, quizzes, talks, transcript, tus
 from server.access import can_edit
+from server.live import broadcasts
 from server.pipeline import jobs
 from server.pipeline.worker import STAGE_LABELS
 from server.web import in_thread, open_db, render, settings_of, viewer_of
@@ -109,6 +110,7 @@ def page(request: Request) -> Response:
             **programme.page_context(db, viewer, talk),
             **quizzes.page_context(db, viewer, talk),
             **progress.page_context(db, viewer, talk),
+            **broadcasts.watch_context(db, talk),
         }
     editor = can_edit(viewer, talk)
     visible = editing.transcript_visible(settings_of(request), talk, editor)
@@ -121,6 +123,7 @@ def page(request: Request) -> Response:
         "segments": _segments(request, talk) if talk["status"] == "ready" and visible else [],
         "start": _start_time(request),
         "downloads": list(DOWNLOADS),
+        "asked": request.query_params.get("spurt") == "1",
         **extras,
     }
     return render(request, "talks/page.html", context)

@@ -1,0 +1,448 @@
+"""The running side of live broadcasts, in the web server's event loop.
+
+One `Runtime` per talk on air holds the ffmpeg process of the current part, the browser
+stream it is fed from (or the SRT listener), the grace timer, the viewers and the event
+subscribers. Rows in `broadcasts` (server.live.broadcasts) say what the pages show; the
+files under media/<talk>/live/part-NNNN/ are the truth about what was received.
+
+Reconnects: a browser that comes back with the same stream id continues the same ffmpeg
+process (the page resends what was not acknowledged); a new stream, or an encoder that
+connects again, starts a new part. When the grace period runs out, or the organiser ends
+the broadcast, the parts are joined and handed to the normal pipeline.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import shutil
+import signal
+import socket
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from server import db as database
+from server import talks
+from server.config import Settings
+from server.live import broadcasts, ffargs
+from server.live.broadcasts import LiveError
+from server.live.playlist import PartReader, Segment, live_playlist
+from server.pipeline import runner
+
+log = logging.getLogger("ktl.live")
+
+POLL_SECONDS = 0.25
+VIEWER_SECONDS = 15  # a viewer counts while they fetched the playlist this recently
+STATE_EVERY = 5.0  # seconds between state events (viewer count) to subscribers
+STOP_SECONDS = 15
+CAPTION_MEMORY = 20  # recent captions sent to someone who joins late
+
+NO_PORT = (
+    "Ingen ledig port for SRT-mottak. Avslutt en annen sending, eller be IT utvide KTL_SRT_PORTS."
+)
+OUT_OF_ORDER = "Sendingen kom i feil rekkefølge. Siden kobler til igjen og sender resten på nytt."
+NOT_ON_AIR = "Foredraget sendes ikke nå."
+JOIN_FAILED = (
+    "Opptaket fra sendingen kunne ikke settes sammen, men delene er tatt vare på. "
+    "Prøv «Avslutt sending» igjen, eller kontakt IT."
+)
+
+
+@dataclass
+class Part:
+    name: str
+    folder: Path
+    process: asyncio.subprocess.Process
+    source: str  # "browser" or "srt"
+    stream: str = ""  # the browser's stream id
+    received: int = -1  # the browser's last chunk written to ffmpeg
+
+
+@dataclass
+class Runtime:
+    talk_id: int
+    folder: Path  # media/<talk>/live
+    state: str = broadcasts.IDLE
+    part: Part | None = None
+    srt_port: int | None = None
+    grace: asyncio.Task | None = None
+    monitor: asyncio.Task | None = None
+    captioner: object | None = None
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    viewers: dict[str, float] = field(default_factory=dict)
+    subscribers: set[asyncio.Queue] = field(default_factory=set)
+    captions: list[dict] = field(default_factory=list)
+
+    def part_folders(self) -> list[Path]:
+        return sorted(p for p in self.folder.glob("part-*") if p.is_dir())
+
+
+def _port_free(bind: str, port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        try:
+            sock.bind((bind, port))
+        except OSError:
+            return False
+    return True
+
+
+def _join_parts(settings: Settings, talk_id: int, folders: list[Path], reader: PartReader):
+    """Join every segment of every part into one MP4 and attach it as the talk's
+    recording (which queues the normal pipeline). Returns False when nothing was received."""
+    live = talks.media_dir(settings, talk_id) / "live"
+    pieces = []
+    for folder in folders:
+        segments = reader.segments(folder / ffargs.PLAYLIST)
+        if not segments:
+            continue
+        piece = live / f"{folder.name}.ts"
+        with piece.open("wb") as out:
+            for segment in segments:
+                with (folder / segment.name).open("rb") as handle:
+                    shutil.copyfileobj(handle, out, 1 << 20)
+        pieces.append(piece)
+    if not pieces:
+        return False
+    listing = live / "parts.ffconcat"
+    listing.write_text("ffconcat version 1.0\n" + "".join(f"file '{p}'\n" for p in pieces))
+    recording = live / "recording.mp4"
+    runner.run(ffargs.join_parts(listing, recording))
+    with database.session(settings.db_path) as db:
+        talks.attach_recording(db, settings, talk_id, recording, "direkte.mp4")
+    return True
+
+
+class LiveManager:
+    def __init__(self, settings: Settings, captions_factory=None) -> None:
+        self.settings = settings
+        self.runtimes: dict[int, Runtime] = {}
+        self.reader = PartReader()
+        self.captions_factory = captions_factory
+
+    # ------------------------------------------------------------ helpers
+
+    async def _db(self, func, *args, **kwargs):
+        def call():
+            with database.session(self.settings.db_path) as db:
+                return func(db, *args, **kwargs)
+
+        return await asyncio.to_thread(call)
+
+    def runtime(self, talk_id: int) -> Runtime:
+        if talk_id not in self.runtimes:
+            folder = talks.media_dir(self.settings, talk_id) / "live"
+            self.runtimes[talk_id] = Runtime(talk_id, folder)
+        return self.runtimes[talk_id]
+
+    def parts(self, talk_id: int) -> list[list[Segment]]:
+        runtime = self.runtime(talk_id)
+        return [self.reader.segments(f / ffargs.PLAYLIST) for f in runtime.part_folders()]
+
+    async def _set_state(self, runtime: Runtime, state: str, **fields: object) -> None:
+        runtime.state = state
+        await self._db(broadcasts.set_state, runtime.talk_id, state, **fields)
+        self.publish(runtime, self.state_event(runtime))
+
+    # ------------------------------------------------------------ starting parts
+
+    async def _start_part(self, runtime: Runtime, source: str, args_for) -> Part:
+        runtime.folder.mkdir(parents=True, exist_ok=True)
+        number = len(runtime.part_folders()) + 1
+        name = f"part-{number:04d}"
+        folder = runtime.folder / name
+        folder.mkdir()
+        log_file = (runtime.folder / f"{name}.log").open("ab")
+        process = await asyncio.create_subprocess_exec(
+            *args_for(folder),
+            stdin=asyncio.subprocess.PIPE if source == "browser" else asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.DEVNULL, stderr=log_file,
+            preexec_fn=runner._die_with_parent if sys.platform == "linux" else None,
+        )  # fmt: skip
+        log_file.close()
+        part = Part(name, folder, process, source)
+        runtime.part = part
+        await self._db(broadcasts.update, runtime.talk_id, source=source)
+        self._ensure_monitor(runtime)
+        return part
+
+    async def _stop_part(self, runtime: Runtime) -> None:
+        part, runtime.part = runtime.part, None
+        if part is None:
+            return
+        process = part.process
+        if process.returncode is None:
+            if part.source == "browser" and process.stdin is not None:
+                with contextlib.suppress(Exception):
+                    process.stdin.close()
+            else:
+                with contextlib.suppress(ProcessLookupError):
+                    process.send_signal(signal.SIGINT)
+            try:
+                await asyncio.wait_for(process.wait(), STOP_SECONDS)
+            except TimeoutError:
+                process.kill()
+                await process.wait()
+        self._drop_if_empty(part.folder)
+
+    def _drop_if_empty(self, folder: Path) -> None:
+        if folder.is_dir() and not self.reader.segments(folder / ffargs.PLAYLIST):
+            shutil.rmtree(folder, ignore_errors=True)
+
+    # ------------------------------------------------------------ the browser path
+
+    async def browser_hello(self, talk: dict, stream: str) -> int:
+        """A browser connects with its stream id; returns the last chunk already written
+        (-1: send from the start). A new stream starts a new part."""
+        runtime = self.runtime(talk["id"])
+        async with runtime.lock:
+            await self._check_can_send(runtime, talk)
+            part = runtime.part
+            same = part and part.source == "browser" and part.stream == stream
+            if same and part.process.returncode is None:
+                self._cancel_grace(runtime)
+                return part.received
+            await self._stop_part(runtime)
+            part = await self._start_part(runtime, "browser", ffargs.browser_ingest)
+            part.stream = stream
+            self._cancel_grace(runtime)
+            return -1
+
+    async def browser_chunk(self, talk_id: int, stream: str, seq: int, data: bytes) -> int:
+        runtime = self.runtime(talk_id)
+        part = runtime.part
+        if part is None or part.stream != stream or part.process.stdin is None:
+            raise LiveError(NOT_ON_AIR)
+        if seq <= part.received:
+            return part.received  # sent again after a reconnect: already written
+        if seq != part.received + 1:
+            raise LiveError(OUT_OF_ORDER)
+        try:
+            part.process.stdin.write(data)
+            await part.process.stdin.drain()
+        except (BrokenPipeError, ConnectionResetError):
+            raise LiveError(await self._ffmpeg_failure(part)) from None
+        part.received = seq
+        return seq
+
+    async def _ffmpeg_failure(self, part: Part) -> str:
+        log.warning("ffmpeg for %s stopped: see %s.log", part.folder, part.name)
+        return "Serveren kunne ikke lese videoen fra nettleseren. Prøv en annen nettleser."
+
+    async def browser_gone(self, talk_id: int, stream: str) -> None:
+        """The WebSocket closed without an end: wait for the publisher (grace period)."""
+        runtime = self.runtime(talk_id)
+        part = runtime.part
+        if (
+            part is None
+            or part.stream != stream
+            or runtime.state in (broadcasts.ENDING, broadcasts.ENDED)
+        ):
+            return
+        await self._interrupted(runtime)
+
+    # ------------------------------------------------------------ the encoder path
+
+    async def open_srt(self, talk: dict) -> int:
+        """Start an SRT listener for the talk (if none runs); returns its port."""
+        runtime = self.runtime(talk["id"])
+        async with runtime.lock:
+            await self._check_can_send(runtime, talk)
+            if runtime.part and runtime.part.source == "srt" and runtime.srt_port:
+                return runtime.srt_port
+            port = runtime.srt_port or self._free_port()
+            runtime.srt_port = port
+            await self._start_srt(runtime, talk["id"])
+            return port
+
+    async def _start_srt(self, runtime: Runtime, talk_id: int) -> None:
+        row = await self._db(broadcasts.get, talk_id)
+        bind, port = self.settings.srt_bind, runtime.srt_port
+        await self._start_part(
+            runtime, "srt", lambda f: ffargs.srt_ingest(bind, port, row["srt_passphrase"], f)
+        )
+
+    def _free_port(self) -> int:
+        used = {r.srt_port for r in self.runtimes.values() if r.srt_port}
+        first, last = self.settings.srt_port_range()
+        for port in range(first, last + 1):
+            if port not in used and _port_free(self.settings.srt_bind, port):
+                return port
+        raise LiveError(NO_PORT, 503)
+
+    # ------------------------------------------------------------ state, grace, end
+
+    async def _check_can_send(self, runtime: Runtime, talk: dict) -> None:
+        row = await self._db(broadcasts.ensure, talk)
+        if row["state"] in (broadcasts.ENDING, broadcasts.ENDED):
+            raise LiveError(broadcasts.ALREADY_ENDED)
+        current = await self._db(talks.get, talk["id"])
+        if current is None or current["status"] != "planned":
+            raise LiveError(broadcasts.NOT_PLANNED)
+        runtime.state = row["state"]
+
+    async def _interrupted(self, runtime: Runtime) -> None:
+        if runtime.state == broadcasts.LIVE:
+            await self._set_state(runtime, broadcasts.INTERRUPTED)
+        if runtime.grace is None and runtime.state == broadcasts.INTERRUPTED:
+            runtime.grace = asyncio.create_task(self._grace(runtime))
+
+    async def _grace(self, runtime: Runtime) -> None:
+        await asyncio.sleep(self.settings.live_grace_seconds)
+        runtime.grace = None
+        log.info("Sending %s: fristen gikk ut, avslutter", runtime.talk_id)
+        await self.end(runtime.talk_id)
+
+    def _cancel_grace(self, runtime: Runtime) -> None:
+        if runtime.grace is not None:
+            runtime.grace.cancel()
+            runtime.grace = None
+
+    async def end(self, talk_id: int) -> bool:
+        """End the broadcast: stop ingest, join the parts, queue the pipeline. Returns
+        whether anything had been received."""
+        runtime = self.runtime(talk_id)
+        async with runtime.lock:
+            self._cancel_grace(runtime)
+            row = await self._db(broadcasts.get, talk_id)
+            if row is None or row["state"] == broadcasts.ENDED:
+                return row is not None
+            await self._stop_part(runtime)
+            runtime.srt_port = None
+            if runtime.captioner is not None:
+                runtime.captioner.stop()
+                runtime.captioner = None
+            folders = runtime.part_folders()
+            if not any(self.reader.segments(f / ffargs.PLAYLIST) for f in folders):
+                await self._set_state(runtime, broadcasts.IDLE)
+                return False
+            await self._set_state(runtime, broadcasts.ENDING)
+            try:
+                await asyncio.to_thread(_join_parts, self.settings, talk_id, folders, self.reader)
+            except Exception as exc:  # keep every part; the organiser can try again
+                log.exception("Sending %s: kunne ikke sette sammen delene", talk_id)
+                await self._set_state(runtime, broadcasts.INTERRUPTED, message=JOIN_FAILED)
+                raise LiveError(JOIN_FAILED, 500) from exc
+            await self._set_state(runtime, broadcasts.ENDED, message="")
+            shutil.rmtree(runtime.folder, ignore_errors=True)
+            self._stop_monitor(runtime)
+            return True
+
+    # ------------------------------------------------------------ watching the parts
+
+    def _ensure_monitor(self, runtime: Runtime) -> None:
+        if runtime.monitor is None or runtime.monitor.done():
+            runtime.monitor = asyncio.create_task(self._watch(runtime))
+
+    def _stop_monitor(self, runtime: Runtime) -> None:
+        if runtime.monitor is not None and runtime.monitor is not asyncio.current_task():
+            runtime.monitor.cancel()
+        runtime.monitor = None
+
+    async def _watch(self, runtime: Runtime) -> None:
+        """Notices the first segment of a part (→ live), a part whose ffmpeg stopped
+        (→ interrupted; an SRT listener is opened again), and sends the viewer count."""
+        last_state_event = 0.0
+        seen_segments = -1
+        while runtime.state not in (broadcasts.ENDED,):
+            await asyncio.sleep(POLL_SECONDS)
+            part = runtime.part
+            if part is not None:
+                count = len(self.reader.segments(part.folder / ffargs.PLAYLIST))
+                if (
+                    count > 0
+                    and count != seen_segments
+                    and runtime.state in (broadcasts.IDLE, broadcasts.INTERRUPTED)
+                ):
+                    self._cancel_grace(runtime)
+                    received = sum(1 for part in self.parts(runtime.talk_id) if part)
+                    await self._set_state(runtime, broadcasts.LIVE, message="", parts=received)
+                    self._start_captions(runtime)
+                seen_segments = count
+                if part.process.returncode is not None and runtime.part is part:
+                    await self._part_exited(runtime, part)
+                    seen_segments = -1
+            if time.monotonic() - last_state_event > STATE_EVERY and runtime.subscribers:
+                last_state_event = time.monotonic()
+                self.publish(runtime, self.state_event(runtime))
+
+    async def _part_exited(self, runtime: Runtime, part: Part) -> None:
+        async with runtime.lock:
+            if runtime.part is not part:
+                return
+            runtime.part = None
+            self._drop_if_empty(part.folder)
+            await self._interrupted(runtime)
+            if part.source == "srt" and runtime.srt_port and runtime.state != broadcasts.ENDING:
+                await self._start_srt(runtime, runtime.talk_id)  # the encoder may come back
+
+    def _start_captions(self, runtime: Runtime) -> None:
+        if self.captions_factory is None or runtime.captioner is not None:
+            return
+        runtime.captioner = self.captions_factory(self, runtime)
+
+    # ------------------------------------------------------------ viewers and events
+
+    def playlist(self, talk_id: int, viewer_key: str) -> str:
+        runtime = self.runtime(talk_id)
+        if viewer_key:
+            runtime.viewers[viewer_key] = time.monotonic()
+        return live_playlist(self.parts(talk_id), ended=runtime.state == broadcasts.ENDED)
+
+    def viewer_count(self, runtime: Runtime) -> int:
+        cutoff = time.monotonic() - VIEWER_SECONDS
+        for key in [k for k, t in runtime.viewers.items() if t < cutoff]:
+            del runtime.viewers[key]
+        return len(runtime.viewers)
+
+    def state_event(self, runtime: Runtime) -> dict:
+        return {"type": "state", "state": runtime.state, "viewers": self.viewer_count(runtime)}
+
+    def subscribe(self, talk_id: int) -> asyncio.Queue:
+        runtime = self.runtime(talk_id)
+        queue: asyncio.Queue = asyncio.Queue(maxsize=100)
+        runtime.subscribers.add(queue)
+        return queue
+
+    def unsubscribe(self, talk_id: int, queue: asyncio.Queue) -> None:
+        self.runtime(talk_id).subscribers.discard(queue)
+
+    def publish(self, runtime: Runtime, event: dict) -> None:
+        if event.get("type") == "caption":
+            runtime.captions = [*runtime.captions, event][-CAPTION_MEMORY:]
+        for queue in list(runtime.subscribers):
+            with contextlib.suppress(asyncio.QueueFull):  # a stuck client misses events
+                queue.put_nowait(event)
+
+    # ------------------------------------------------------------ server start and stop
+
+    async def startup(self) -> None:
+        """Broadcasts that were on air when the server stopped wait for their publisher
+        for a new grace period (their parts are on disk)."""
+        for row in await self._db(broadcasts.on_air):
+            runtime = self.runtime(row["talk_id"])
+            runtime.state = row["state"]
+            if row["state"] == broadcasts.ENDING:
+                runtime.state = broadcasts.INTERRUPTED
+                await self._db(broadcasts.set_state, row["talk_id"], runtime.state)
+            elif row["state"] == broadcasts.LIVE:
+                await self._set_state(runtime, broadcasts.INTERRUPTED)
+            runtime.grace = asyncio.create_task(self._grace(runtime))
+            self._ensure_monitor(runtime)
+
+    async def shutdown(self) -> None:
+        for runtime in self.runtimes.values():
+            self._cancel_grace(runtime)
+            self._stop_monitor(runtime)
+            if runtime.captioner is not None:
+                runtime.captioner.stop()
+            part, runtime.part = runtime.part, None
+            if part and part.process.returncode is None:
+                part.process.terminate()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(part.process.wait(), 5)
+            for queue in runtime.subscribers:
+                with contextlib.suppress(asyncio.QueueFull):
+                    queue.put_nowait(None)

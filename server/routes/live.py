@@ -1,0 +1,293 @@
+"""Live broadcasts: the organiser's page, ingest from the browser (WebSocket) and from an
+encoder (SRT), the viewers' playlist, segments and events, and questions. Thin handlers
+over server.live; the guard has put the talk on request.state.talk."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+from urllib.parse import urlsplit
+
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import (
+    FileResponse,
+    JSONResponse,
+    RedirectResponse,
+    Response,
+    StreamingResponse,
+)
+from starlette.routing import Route, WebSocketRoute
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from server.live import broadcasts, ffargs
+from server.live.broadcasts import LiveError
+from server.live.manager import LiveManager
+from server.web import in_thread, render, settings_of, viewer_of, wants_json
+
+PART = re.compile(r"part-\d{4}")
+SEGMENT = re.compile(r"seg-\d{5}\.ts")
+EVENTS_KEEPALIVE = 15.0
+EVENTS_MAX_SECONDS = 600.0  # the browser's EventSource reconnects by itself
+CLOSE_REFUSED = 4409
+MAX_CHUNK = 8 * 1024 * 1024
+
+
+def manager_of(request: Request | WebSocket) -> LiveManager:
+    return request.app.state.live
+
+
+def _srt_host(request: Request) -> str:
+    settings = settings_of(request)
+    if settings.srt_host:
+        return settings.srt_host
+    if settings.public_url:
+        return urlsplit(settings.public_url).hostname or request.url.hostname or "localhost"
+    return request.url.hostname or "localhost"
+
+
+# ---------------------------------------------------------------- the organiser's page
+
+
+async def page(request: Request) -> Response:
+    talk = request.state.talk
+    row = await in_thread(request, broadcasts.ensure, talk)
+    runtime = manager_of(request).runtime(talk["id"])
+    port = runtime.srt_port
+    context = {
+        "talk": talk,
+        "broadcast": row,
+        "srt_url": ffargs.srt_url(_srt_host(request), port, row["srt_passphrase"], "caller")
+        if port
+        else "",
+        "srt_port": port,
+        "questions": await in_thread(request, broadcasts.questions, talk["id"]),
+        "can_send": talk["status"] == "planned" and row["state"] != broadcasts.ENDED,
+    }
+    return render(request, "live/organiser.html", context)
+
+
+def _back(request: Request, message: str | None = None, status: int = 303) -> Response:
+    if wants_json(request):
+        return JSONResponse({"error": message} if message else {"ok": True}, status_code=status)
+    return RedirectResponse(f"/talks/{request.state.talk['slug']}/direkte", status_code=303)
+
+
+async def open_encoder(request: Request) -> Response:
+    try:
+        await manager_of(request).open_srt(request.state.talk)
+    except LiveError as exc:
+        raise HTTPException(exc.status, str(exc)) from None
+    return _back(request)
+
+
+async def new_passphrase(request: Request) -> Response:
+    talk = request.state.talk
+    if manager_of(request).runtime(talk["id"]).part is not None:
+        raise HTTPException(409, "Passfrasen kan ikke byttes mens mottaket er åpent.")
+    await in_thread(request, broadcasts.ensure, talk)
+    await in_thread(request, broadcasts.new_srt_passphrase, talk["id"])
+    return _back(request)
+
+
+async def end(request: Request) -> Response:
+    talk = request.state.talk
+    try:
+        await manager_of(request).end(talk["id"])
+    except LiveError as exc:
+        raise HTTPException(exc.status, str(exc)) from None
+    if wants_json(request):
+        return JSONResponse({"ok": True})
+    return RedirectResponse(f"/talks/{talk['slug']}", status_code=303)
+
+
+# ---------------------------------------------------------------- sending from the browser
+
+
+async def ingest(websocket: WebSocket) -> None:
+    """Protocol: the page sends {"type": "hello", "stream": ID}; the server answers
+    {"type": "ready", "received": N} (the last chunk it has, -1 for none); then binary
+    messages, each a 4-byte big-endian sequence number and a MediaRecorder chunk, each
+    acknowledged with {"type": "ack", "received": N}; {"type": "end"} ends the broadcast."""
+    manager, talk = manager_of(websocket), websocket.state.talk
+    await websocket.accept()
+    stream = ""
+    try:
+        hello = await websocket.receive_json()
+        stream = str(hello.get("stream", ""))[:64] if isinstance(hello, dict) else ""
+        if not stream:
+            raise LiveError("Nettleseren sendte ikke en gyldig start på sendingen.", 400)
+        received = await manager.browser_hello(talk, stream)
+        await websocket.send_json({"type": "ready", "received": received})
+        while True:
+            message = await websocket.receive()
+            if message["type"] == "websocket.disconnect":
+                break
+            if message.get("bytes"):
+                data = message["bytes"]
+                if len(data) < 5 or len(data) > MAX_CHUNK:
+                    raise LiveError("En del av sendingen var ødelagt.", 400)
+                seq = int.from_bytes(data[:4], "big")
+                received = await manager.browser_chunk(talk["id"], stream, seq, data[4:])
+                await websocket.send_json({"type": "ack", "received": received})
+            elif message.get("text") and json.loads(message["text"]).get("type") == "end":
+                stream = ""  # ended on purpose: no grace period
+                await manager.end(talk["id"])
+                await websocket.send_json({"type": "ended"})
+                await websocket.close()
+                return
+    except WebSocketDisconnect:
+        pass
+    except (LiveError, ValueError) as exc:
+        message = str(exc) if isinstance(exc, LiveError) else "Ugyldig melding fra nettleseren."
+        await _refuse(websocket, message)
+    finally:
+        if stream:
+            await manager.browser_gone(talk["id"], stream)
+
+
+async def _refuse(websocket: WebSocket, message: str) -> None:
+    try:
+        await websocket.send_json({"type": "error", "message": message})
+        await websocket.close(code=CLOSE_REFUSED)
+    except (WebSocketDisconnect, RuntimeError):
+        pass
+
+
+# ---------------------------------------------------------------- watching
+
+
+def _viewer_key(request: Request) -> str:
+    viewer = viewer_of(request)
+    return f"u{viewer.user.id}" if viewer.user else f"a{request.state.anon}"
+
+
+async def playlist(request: Request) -> Response:
+    talk = request.state.talk
+    text = manager_of(request).playlist(talk["id"], _viewer_key(request))
+    return Response(
+        text,
+        media_type="application/vnd.apple.mpegurl",
+        headers={"cache-control": "no-cache, no-store"},
+    )
+
+
+async def segment(request: Request) -> Response:
+    part, name = request.path_params["part"], request.path_params["name"]
+    if not PART.fullmatch(part) or not SEGMENT.fullmatch(name):
+        raise HTTPException(404)
+    path = manager_of(request).runtime(request.state.talk["id"]).folder / part / name
+    if not path.is_file():
+        raise HTTPException(404, "Denne delen av sendingen finnes ikke lenger.")
+    private = request.state.talk["visibility"] != "public"
+    cache = "private, max-age=300" if private else "public, max-age=300"
+    return FileResponse(path, media_type="video/mp2t", headers={"cache-control": cache})
+
+
+async def events(request: Request) -> Response:
+    """Server-sent events: `state` (live, interrupted, ended ... and the viewer count) and
+    `caption` (a line of live captions)."""
+    manager, talk = manager_of(request), request.state.talk
+    runtime = manager.runtime(talk["id"])
+    row = await in_thread(request, broadcasts.get, talk["id"])
+    waiting = talk["status"] == "planned" and row is not None and row["state"] != broadcasts.ENDED
+    queue = manager.subscribe(talk["id"])
+
+    async def stream():
+        try:
+            yield "retry: 5000\n\n"
+            yield _sse(manager.state_event(runtime))
+            if not waiting:  # nothing on air or coming: the page stops listening
+                return
+            for caption in runtime.captions[-3:]:
+                yield _sse(caption)
+            deadline = asyncio.get_running_loop().time() + EVENTS_MAX_SECONDS
+            while asyncio.get_running_loop().time() < deadline:
+                try:
+                    event = await asyncio.wait_for(queue.get(), EVENTS_KEEPALIVE)
+                except TimeoutError:
+                    yield ": keepalive\n\n"
+                    continue
+                if event is None:
+                    return
+                yield _sse(event)
+        finally:
+            manager.unsubscribe(talk["id"], queue)
+
+    headers = {"cache-control": "no-cache, no-store", "x-accel-buffering": "no"}
+    return StreamingResponse(stream(), media_type="text/event-stream", headers=headers)
+
+
+def _sse(event: dict) -> str:
+    return f"event: {event['type']}\ndata: {json.dumps(event, ensure_ascii=False)}\n\n"
+
+
+# ---------------------------------------------------------------- questions
+
+
+async def ask(request: Request) -> Response:
+    talk, user = request.state.talk, viewer_of(request).user
+    if "json" in request.headers.get("content-type", ""):
+        try:
+            text = (await request.json()).get("text", "")
+        except (ValueError, AttributeError):
+            text = ""
+    else:
+        text = (await request.form()).get("text", "")
+    try:
+        question = await in_thread(request, broadcasts.ask, talk["id"], user.id, str(text))
+    except LiveError as exc:
+        if wants_json(request) or "json" in request.headers.get("content-type", ""):
+            return JSONResponse({"error": str(exc)}, status_code=exc.status)
+        raise HTTPException(exc.status, str(exc)) from None
+    if wants_json(request) or "json" in request.headers.get("content-type", ""):
+        return JSONResponse({"id": question["id"], "text": question["text"]}, status_code=201)
+    return RedirectResponse(f"/talks/{talk['slug']}?spurt=1#sporsmal", status_code=303)
+
+
+async def question_list(request: Request) -> Response:
+    rows = await in_thread(request, broadcasts.questions, request.state.talk["id"])
+    keep = ("id", "text", "asker", "created_at", "answered_at")
+    return JSONResponse(
+        {"questions": [{k: r[k] for k in keep} for r in rows]},
+        headers={"cache-control": "no-store"},
+    )
+
+
+async def answered(request: Request) -> Response:
+    talk = request.state.talk
+    form = await request.form()
+    done = form.get("answered", "1") != "0"
+    try:
+        await in_thread(
+            request, broadcasts.mark_answered, talk["id"], request.path_params["qid"], done
+        )
+    except LiveError as exc:
+        raise HTTPException(exc.status, str(exc)) from None
+    return _back(request)
+
+
+routes = [
+    Route("/talks/{key}/direkte", page, name="live_page"),
+    Route("/talks/{key}/direkte/koder", open_encoder, methods=["POST"], name="live_encoder"),
+    Route(
+        "/talks/{key}/direkte/ny-passfrase",
+        new_passphrase,
+        methods=["POST"],
+        name="live_passphrase",
+    ),
+    Route("/talks/{key}/direkte/avslutt", end, methods=["POST"], name="live_end"),
+    WebSocketRoute("/talks/{key}/direkte/sender", ingest, name="live_ingest"),
+    Route("/live/{key}/index.m3u8", playlist, name="live_playlist"),
+    Route("/live/{key}/hendelser", events, name="live_events"),
+    Route("/live/{key}/{part}/{name}", segment, name="live_segment"),
+    Route("/talks/{key}/sporsmal", ask, methods=["POST"], name="live_ask"),
+    Route("/talks/{key}/sporsmal.json", question_list, name="live_questions"),
+    Route(
+        "/talks/{key}/sporsmal/{qid:int}/besvart",
+        answered,
+        methods=["POST"],
+        name="live_answered",
+    ),
+]
