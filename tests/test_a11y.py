@@ -176,6 +176,10 @@ def test_organiser_pages_pass_axe(server, site, page):
     assert page.locator("#recording-file").count() == 1
     visit(page, server + f"/talks/{site['processing']['slug']}", "a talk being processed")
     assert page.locator("section.processing").count() == 1
+    visit(page, server + f"/talks/{site['planned']['slug']}/direkte", "going live")
+    assert page.locator("#live-start").count() == 1
+    visit(page, server + f"/talks/{site['planned']['slug']}", "a talk about to go live")
+    assert page.locator("#live-join").count() == 1
     visit(page, server + "/talks/ny", "the new talk form")
     page.fill("#title", "   ")
     page.fill("#starts_at", "")

@@ -220,6 +220,36 @@ def test_an_encoder_that_comes_back_within_the_grace_period_continues_the_record
     assert parts == 2
 
 
+@pytest.mark.integration
+def test_live_captions_reach_viewers_while_the_talk_goes_on(settings, tmp_path):
+    """Real Whisper on the live audio: an encoder sends espeak-ng speech, a viewer's
+    event stream receives caption lines with words that were said, before the end."""
+    organiser = make_user(settings, "organiser")
+    with database.session(settings.db_path) as db:
+        talk = talks.create(
+            db, talks.TalkInput(title="Teksting", visibility="public", language="en"), organiser
+        )
+    speech = factories.speech_wav(tmp_path / "speech.wav", factories.LONG_ENGLISH_SPEECH)
+    env = {"KTL_SRT_BIND": "127.0.0.1", "KTL_SRT_PORTS": str(free_port())}
+    said = set(re.findall(r"[a-z]+", factories.LONG_ENGLISH_SPEECH.lower()))
+    with serve(settings.data_dir, tmp_path / "serve.log", **env) as base:
+        client, token = _sign_in(base, organiser.email)
+        publisher = _publish(_open_encoder(client, token, talk["slug"]), 30, audio=speech)
+        client.close()
+        lines = []
+        with httpx.stream("GET", f"{base}/live/{talk['slug']}/hendelser", timeout=60) as events:
+            for line in events.iter_lines():
+                if line.startswith("data:") and '"caption"' in line:
+                    lines.append(json.loads(line[5:])["text"])
+                    if len(lines) >= 3:
+                        break
+        assert publisher.poll() is None, "captions arrived while the talk was going on"
+        publisher.kill()
+        publisher.communicate()
+    words = set(re.findall(r"[a-z]+", " ".join(lines).lower()))
+    assert len(words & said) >= 3, lines
+
+
 # ---------------------------------------------------------------- the browser protocol
 
 
