@@ -17,7 +17,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from server import db as database
-from server import talks
+from server import programme, talks
 from server.app import create_app
 from server.live import broadcasts, captions, ffargs, playlist
 from server.live.playlist import Segment
@@ -89,6 +89,13 @@ def test_caption_windows_cut_in_a_pause():
     assert captions.cut_point(audio[: int(2 * rate)]) is None, "too short: wait"
     assert captions.cut_point(np.full(int(5 * rate), 0.3, dtype=np.float32)) is None, "no pause"
     assert captions.cut_point(np.full(int(7 * rate), 0.3, dtype=np.float32)) is not None
+
+
+def test_watching_half_the_broadcast_live_counts_as_attending():
+    from server.live.manager import live_attendees
+
+    assert live_attendees({1: 50.0, 2: 49.0, 3: 120.0}, 100.0) == [1, 3]
+    assert live_attendees({1: 50.0}, 0.0) == []
 
 
 # ---------------------------------------------------------------- with a real server
@@ -207,7 +214,8 @@ def test_an_encoder_that_comes_back_within_the_grace_period_continues_the_record
     _publish(url, 8).communicate(timeout=40)
     _wait(lambda: _state(settings, talk["id"]) == "interrupted", 20, "the interruption")
     page = httpx.get(f"{base}/talks/{talk['slug']}").text
-    assert "Sendingen er straks tilbake" in page
+    notice = re.search(r'<p id="live-notice"[^>]*>([^<]*)<', page)
+    assert "hidden" not in notice.group(0) and notice.group(1) == "Sendingen er straks tilbake"
     _publish(url, 8).communicate(timeout=40)  # the same address again, within 12 s
     assert "#EXT-X-DISCONTINUITY" in _playlist(base, talk["slug"])
     # Nobody ends it: when the grace period runs out, the parts become one recording.
@@ -350,6 +358,8 @@ def test_questions_while_live(settings):
         assert listed[0]["answered_at"] and listed[1]["answered_at"] is None
         page = client.get(f"/talks/{slug}/direkte").text
         assert "Gjelder dette også skolene?" in page and "Marker som ubesvart" in page
+        refused = post(client, f"/talks/{slug}/slett")
+        assert refused.status_code == 409 and "Avslutt sendingen" in refused.text
 
 
 def test_settings_for_live_are_checked():
@@ -409,13 +419,16 @@ def test_going_live_from_the_browser_and_watching(settings, tmp_path):
             "() => Number(document.getElementById('live-viewers').textContent) >= 1",
             timeout=15_000,
         )
-        watcher.wait_for_timeout(6000)  # some more speech
+        watcher.wait_for_timeout(12_000)  # watching most of the broadcast: attended live
         sender.click("#live-stop")
         sender.wait_for_url(f"{base}/talks/{talk['slug']}", timeout=60_000)
         browser.close()
         _wait(lambda: _talk_row(settings, talk["id"])[0]["status"] == "ready", 240, "the pipeline")
     _, recording = _talk_row(settings, talk["id"])
     assert recording["duration"] >= 8 and recording["has_video"]
+    with database.session(settings.db_path) as db:
+        viewer = db.execute("SELECT id FROM users WHERE email = 'viewer@kommune.no'").fetchone()
+        assert programme.attended(db, viewer[0], talk["id"]), "watching live counts as attending"
     words = json.loads((settings.transcripts_dir / str(talk["id"]) / "transcript.json").read_text())
     text = " ".join(s["text"] for s in words["segments"]).lower()
     assert len(text.split()) >= 5, text

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from server import db as database
-from server import talks
+from server import programme, talks
 from server.config import Settings
 from server.live import broadcasts, ffargs
 from server.live.broadcasts import LiveError
@@ -39,6 +39,8 @@ VIEWER_SECONDS = 15  # a viewer counts while they fetched the playlist this rece
 STATE_EVERY = 5.0  # seconds between state events (viewer count) to subscribers
 STOP_SECONDS = 15
 CAPTION_MEMORY = 20  # recent captions sent to someone who joins late
+WATCH_GAP = 10.0  # seconds between two playlist fetches that still count as watching
+ATTEND_SHARE = 0.5  # signed-in viewers who watched this share live attended (programme)
 
 NO_PORT = (
     "Ingen ledig port for SRT-mottak. Avslutt en annen sending, eller be IT utvide KTL_SRT_PORTS."
@@ -75,6 +77,8 @@ class Runtime:
     viewers: dict[str, float] = field(default_factory=dict)
     subscribers: set[asyncio.Queue] = field(default_factory=set)
     captions: list[dict] = field(default_factory=list)
+    watching: dict[int, float] = field(default_factory=dict)  # user id → seconds watched live
+    last_fetch: dict[int, float] = field(default_factory=dict)
 
     def part_folders(self) -> list[Path]:
         return sorted(p for p in self.folder.glob("part-*") if p.is_dir())
@@ -113,6 +117,20 @@ def _join_parts(settings: Settings, talk_id: int, folders: list[Path], reader: P
     with database.session(settings.db_path) as db:
         talks.attach_recording(db, settings, talk_id, recording, "direkte.mp4")
     return True
+
+
+def live_attendees(watching: dict[int, float], length: float) -> list[int]:
+    """Signed-in viewers who watched at least ATTEND_SHARE of the broadcast live."""
+    return sorted(
+        u for u, seconds in watching.items() if length and seconds >= ATTEND_SHARE * length
+    )
+
+
+def _register_live_attendance(db, talk_id: int, user_ids: list[int]) -> None:
+    """Watching live counts as attending (and so as having seen the talk)."""
+    talk = talks.get(db, talk_id)
+    for user_id in user_ids:
+        programme.register(db, user_id, talk, "live", None)
 
 
 class LiveManager:
@@ -319,6 +337,10 @@ class LiveManager:
                 await self._set_state(runtime, broadcasts.IDLE)
                 return False
             await self._set_state(runtime, broadcasts.ENDING)
+            length = sum(s.duration for part in self.parts(talk_id) for s in part)
+            attendees = live_attendees(runtime.watching, length)
+            if attendees:
+                await self._db(_register_live_attendance, talk_id, attendees)
             try:
                 await asyncio.to_thread(_join_parts, self.settings, talk_id, folders, self.reader)
             except Exception as exc:  # keep every part; the organiser can try again
@@ -385,10 +407,16 @@ class LiveManager:
 
     # ------------------------------------------------------------ viewers and events
 
-    def playlist(self, talk_id: int, viewer_key: str) -> str:
+    def playlist(self, talk_id: int, viewer_key: str, user_id: int | None = None) -> str:
         runtime = self.runtime(talk_id)
+        now = time.monotonic()
         if viewer_key:
-            runtime.viewers[viewer_key] = time.monotonic()
+            runtime.viewers[viewer_key] = now
+        if user_id is not None and runtime.state == broadcasts.LIVE:
+            last = runtime.last_fetch.get(user_id)
+            if last is not None and now - last <= WATCH_GAP:
+                runtime.watching[user_id] = runtime.watching.get(user_id, 0.0) + now - last
+            runtime.last_fetch[user_id] = now
         return live_playlist(self.parts(talk_id), ended=runtime.state == broadcasts.ENDED)
 
     def viewer_count(self, runtime: Runtime) -> int:
@@ -415,6 +443,17 @@ class LiveManager:
         for queue in list(runtime.subscribers):
             with contextlib.suppress(asyncio.QueueFull):  # a stuck client misses events
                 queue.put_nowait(event)
+
+    async def forget(self, talk_id: int) -> None:
+        """Stop whatever runs for a talk that is being deleted (not on air)."""
+        runtime = self.runtimes.pop(talk_id, None)
+        if runtime is None:
+            return
+        self._cancel_grace(runtime)
+        self._stop_monitor(runtime)
+        if runtime.captioner is not None:
+            runtime.captioner.stop()
+        await self._stop_part(runtime)
 
     # ------------------------------------------------------------ server start and stop
 

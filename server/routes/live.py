@@ -165,7 +165,8 @@ def _viewer_key(request: Request) -> str:
 
 async def playlist(request: Request) -> Response:
     talk = request.state.talk
-    text = manager_of(request).playlist(talk["id"], _viewer_key(request))
+    user = viewer_of(request).user
+    text = manager_of(request).playlist(talk["id"], _viewer_key(request), user and user.id)
     return Response(
         text,
         media_type="application/vnd.apple.mpegurl",

@@ -80,10 +80,15 @@ async def update(request: Request) -> Response:
     return RedirectResponse(f"/talks/{saved['slug']}", status_code=303)
 
 
-def delete(request: Request) -> Response:
+async def delete(request: Request) -> Response:
     talk = request.state.talk
-    with open_db(request) as db:
-        talks.delete(db, settings_of(request), talk["id"], viewer_of(request).user)
+    row = await in_thread(request, broadcasts.get, talk["id"])
+    if row and row["state"] in (*broadcasts.ON_AIR, broadcasts.ENDING):
+        raise HTTPException(409, "Foredraget sendes direkte. Avslutt sendingen før du sletter det.")
+    await request.app.state.live.forget(talk["id"])  # an open SRT receiver, if any
+    await in_thread(
+        request, talks.delete, settings_of(request), talk["id"], viewer_of(request).user
+    )
     return RedirectResponse("/", status_code=303)
 
 
