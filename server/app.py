@@ -23,7 +23,7 @@ from server import db as database
 from server import oidc as sso
 from server.config import Settings, SettingsError
 from server.guard import protect
-from server.live.captions import LiveCaptioner, WhisperWindows
+from server.live.captions import LiveCaptioner
 from server.live.manager import LiveManager
 from server.middleware import AuthMiddleware, CSRFMiddleware, SecurityHeadersMiddleware
 from server.routes import (
@@ -68,11 +68,8 @@ def _worker_env(settings: Settings) -> dict[str, str]:
 
 
 def live_manager(settings: Settings) -> LiveManager:
-    """Live broadcasts run in this process; captions load Whisper at the first broadcast."""
-    if not settings.live_captions:
-        return LiveManager(settings)
-    windows = WhisperWindows(settings)
-    return LiveManager(settings, lambda manager, rt: LiveCaptioner(manager, rt, windows))
+    """Live broadcasts run in this process; live captions in a child process each."""
+    return LiveManager(settings, LiveCaptioner if settings.live_captions else None)
 
 
 @contextlib.asynccontextmanager

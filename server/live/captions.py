@@ -1,9 +1,15 @@
 """Live captions: Whisper on the broadcast's audio in short windows.
 
-The captioner reads the live segments as they appear (the same files the viewers get),
+Whisper runs in a child process per broadcast (`python -m server.live.captions FOLDER
+LANGUAGE`), so its Python work never competes with the web server's event loop for the
+GIL (measured: with Whisper in the web process, live media requests were served at about
+half the rate). The child reads the live segments as they appear (the same files the viewers get),
 decodes their audio to 16 kHz mono, and whenever at least MIN_WINDOW seconds are waiting
 it cuts at the quietest tenth of a second after MIN_WINDOW (so words are rarely split;
-at most MAX_WINDOW seconds) and transcribes that window with beam 1 in a thread. Each
+at most MAX_WINDOW seconds) and transcribes that window in a thread with beam 1 and no
+temperature fallback (one decoding pass, so the time per window is bounded). When more
+than BEHIND seconds are waiting, it skips to the newest audio instead of falling further
+behind. Each
 recognised line goes to the viewers as a caption event with its time on the broadcast's
 timeline. The full-quality transcript is made from the recording afterwards, as for any
 upload; these captions are not kept.
@@ -13,15 +19,22 @@ from __future__ import annotations
 
 import asyncio
 import io
+import json
 import logging
-import threading
+import os
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 
 from server import db as database
 from server import talks
 from server.config import Settings
-from server.live import broadcasts, ffargs
+from server.live.ffargs import PLAYLIST
+from server.live.playlist import PartReader, Segment
+from server.pipeline import runner
 from server.pipeline.transcribe import WHISPER_LANGUAGE
 
 log = logging.getLogger("ktl.live.captions")
@@ -29,6 +42,7 @@ log = logging.getLogger("ktl.live.captions")
 RATE = 16_000
 MIN_WINDOW = 3.0  # seconds of audio before a window is cut
 MAX_WINDOW = 6.0
+BEHIND = 2 * MAX_WINDOW
 FRAME = 0.1
 POLL_SECONDS = 0.3
 
@@ -51,34 +65,38 @@ def cut_point(audio: np.ndarray, rate: int = RATE) -> int | None:
     return start + quietest * frame + frame // 2
 
 
+def catch_up(audio: np.ndarray, rate: int = RATE) -> tuple[np.ndarray, float]:
+    """When the machine cannot keep up (more than BEHIND seconds waiting), skip to the
+    newest MAX_WINDOW: late captions are no help. Returns the audio and the seconds
+    skipped."""
+    if len(audio) <= BEHIND * rate:
+        return audio, 0.0
+    keep = int(MAX_WINDOW * rate)
+    log.warning("Direkteteksting henger etter: hopper over %.1f s", (len(audio) - keep) / rate)
+    return audio[-keep:], (len(audio) - keep) / rate
+
+
 class WhisperWindows:
-    """One Whisper model for all live captions of this process, loaded at first use."""
+    """The Whisper model of the captioning process."""
 
     def __init__(self, settings: Settings) -> None:
+        from faster_whisper import WhisperModel
+
+        from server.pipeline.transcribe import resolve_model
+
         self.settings = settings
-        self._model = None
-        self._lock = threading.Lock()
-
-    def _load(self):
-        with self._lock:
-            if self._model is None:
-                from faster_whisper import WhisperModel
-
-                from server.pipeline.transcribe import resolve_model
-
-                self._model = WhisperModel(
-                    resolve_model(self.settings), device=self.settings.whisper_device,
-                    compute_type=self.settings.whisper_compute_type,
-                    cpu_threads=self.settings.whisper_threads, local_files_only=True,
-                )  # fmt: skip
-            return self._model
+        self.model = WhisperModel(
+            resolve_model(settings), device=settings.whisper_device,
+            compute_type=settings.whisper_compute_type, cpu_threads=settings.whisper_threads,
+            local_files_only=True,
+        )  # fmt: skip
 
     def transcribe(self, audio: np.ndarray, language: str) -> list[tuple[float, float, str]]:
-        model = self._load()
+        model = self.model
         whisper_language = self.settings.whisper_language or WHISPER_LANGUAGE.get(language, "no")
         segments, _ = model.transcribe(
             audio, language=whisper_language, beam_size=1, vad_filter=True,
-            condition_on_previous_text=False,
+            condition_on_previous_text=False, temperature=0.0,  # one pass: bounded time
         )  # fmt: skip
         return [(s.start, s.end, s.text.strip()) for s in segments if s.text.strip()]
 
@@ -89,15 +107,61 @@ def decode(data: bytes) -> np.ndarray:
     return decode_audio(io.BytesIO(data), sampling_rate=RATE)
 
 
-class LiveCaptioner:
-    """Follows one broadcast's segments; started by the manager when it goes live."""
+def _segments(folder: Path, reader: PartReader) -> list[tuple[Path, Segment]]:
+    parts = sorted(p for p in folder.glob("part-*") if p.is_dir())
+    return [(part, segment) for part in parts for segment in reader.segments(part / PLAYLIST)]
 
-    def __init__(self, manager, runtime, windows: WhisperWindows) -> None:
-        self.manager, self.runtime, self.windows = manager, runtime, windows
+
+def _read(fresh: list[tuple[Path, Segment]]) -> bytes:
+    chunks = []
+    for part, segment in fresh:
+        try:
+            chunks.append((part / segment.name).read_bytes())
+        except FileNotFoundError:
+            continue
+    return b"".join(chunks)
+
+
+def follow(folder: Path, language: str, windows: WhisperWindows, emit: Callable[[dict], None]):
+    """Caption a broadcast's live folder until it disappears (the broadcast was joined
+    into a recording) or the process is stopped."""
+    reader = PartReader()
+    consumed = 0  # segments read so far, over all parts
+    waiting = np.zeros(0, dtype=np.float32)
+    offset = 0.0  # the broadcast time where `waiting` starts
+    while folder.is_dir():
+        time.sleep(POLL_SECONDS)
+        flat = _segments(folder, reader)
+        if len(flat) > consumed:
+            data = _read(flat[consumed:])
+            consumed = len(flat)
+            if data:
+                waiting = np.concatenate([waiting, decode(data)])
+        waiting, skipped = catch_up(waiting)
+        offset += skipped
+        cut = cut_point(waiting)
+        if cut is None:
+            continue
+        window, waiting = waiting[:cut], waiting[cut:]
+        for start, end, text in windows.transcribe(window, language):
+            emit({"type": "caption", "start": round(offset + start, 2),
+                  "end": round(offset + end, 2), "text": text})  # fmt: skip
+        offset += cut / RATE
+
+
+class LiveCaptioner:
+    """The web server's side: starts the captioning process when a broadcast goes live and
+    hands each line it prints to the viewers."""
+
+    def __init__(self, manager, runtime) -> None:
+        self.manager, self.runtime = manager, runtime
+        self.process: asyncio.subprocess.Process | None = None
         self.task = asyncio.create_task(self._run())
 
     def stop(self) -> None:
         self.task.cancel()
+        if self.process is not None and self.process.returncode is None:
+            self.process.kill()
 
     async def _language(self) -> str:
         def read():
@@ -108,46 +172,58 @@ class LiveCaptioner:
         return await asyncio.to_thread(read)
 
     async def _run(self) -> None:
-        language = await self._language()
-        consumed = 0  # segments read so far, over all parts
-        waiting = np.zeros(0, dtype=np.float32)
-        offset = 0.0  # the broadcast time where `waiting` starts
+        settings = self.manager.settings
+        env = {**os.environ, **settings_env(settings)}
+        self.process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "server.live.captions", str(self.runtime.folder),
+            await self._language(), stdout=asyncio.subprocess.PIPE, env=env,
+            preexec_fn=runner._die_with_parent if sys.platform == "linux" else None,
+        )  # fmt: skip
         try:
-            while self.runtime.state != broadcasts.ENDED:
-                await asyncio.sleep(POLL_SECONDS)
-                flat = [(f, s) for f, part in self._parts() for s in part]
-                if len(flat) > consumed:
-                    fresh = flat[consumed:]
-                    consumed = len(flat)
-                    data = await asyncio.to_thread(_read, fresh)
-                    if data:
-                        waiting = np.concatenate([waiting, await asyncio.to_thread(decode, data)])
-                cut = cut_point(waiting)
-                if cut is None:
+            assert self.process.stdout is not None
+            async for line in self.process.stdout:
+                try:
+                    event = json.loads(line)
+                except ValueError:
                     continue
-                window, waiting = waiting[:cut], waiting[cut:]
-                lines = await asyncio.to_thread(self.windows.transcribe, window, language)
-                for start, end, text in lines:
-                    self.manager.publish(
-                        self.runtime, {"type": "caption", "start": round(offset + start, 2),
-                                       "end": round(offset + end, 2), "text": text},
-                    )  # fmt: skip
-                offset += cut / RATE
-        except asyncio.CancelledError:
-            raise
-        except Exception:  # captions are a bonus: the broadcast goes on without them
-            log.exception("Direkteteksting stoppet for foredrag %s", self.runtime.talk_id)
-
-    def _parts(self):
-        folders = self.runtime.part_folders()
-        return [(f, self.manager.reader.segments(f / ffargs.PLAYLIST)) for f in folders]
+                self.manager.publish(self.runtime, event)
+        finally:
+            if self.process.returncode is None:
+                self.process.kill()
+            await self.process.wait()
 
 
-def _read(fresh) -> bytes:
-    chunks = []
-    for folder, segment in fresh:
-        try:
-            chunks.append((folder / segment.name).read_bytes())
-        except FileNotFoundError:
-            continue
-    return b"".join(chunks)
+def settings_env(settings: Settings) -> dict[str, str]:
+    """The Whisper settings for the captioning process."""
+    return {
+        "KTL_WHISPER_MODEL": settings.whisper_model,
+        "KTL_MODEL_CACHE_DIR": str(settings.model_cache_dir),
+        "KTL_WHISPER_DEVICE": settings.whisper_device,
+        "KTL_WHISPER_COMPUTE_TYPE": settings.whisper_compute_type,
+        "KTL_WHISPER_THREADS": str(settings.whisper_threads),
+        "KTL_WHISPER_LANGUAGE": settings.whisper_language,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m server.live.captions FOLDER LANGUAGE`: caption lines as JSON, one a line."""
+    from server.config import load_settings
+
+    folder, language = (argv if argv is not None else sys.argv[1:])[:2]
+    windows = WhisperWindows(load_settings())
+
+    def emit(event: dict) -> None:
+        print(json.dumps(event, ensure_ascii=False), flush=True)
+
+    try:
+        follow(Path(folder), language, windows, emit)
+    except KeyboardInterrupt:
+        return 0
+    except Exception:  # captions are a bonus: the broadcast goes on without them
+        log.exception("Direkteteksting stoppet for %s", folder)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
