@@ -1,7 +1,9 @@
 // Going live from the browser (templates/live/organiser.html): camera, microphone and/or
 // screen through MediaRecorder, 500 ms chunks over a WebSocket, each numbered. Chunks stay
 // here until the server acknowledges them, so after a dropped connection the page connects
-// again with the same stream id and sends what the server did not get. Also: the preview,
+// again with the same stream id and sends what the server did not get (and if the server
+// lost more than that, e.g. after a restart, starts a new recording, which the server keeps
+// as a new part of the same broadcast). Also: the preview,
 // the microphone level, the broadcast's state and viewers (server-sent events), and the
 // audience's questions (polled).
 (function () {
@@ -97,6 +99,11 @@
     socket.onmessage = function (event) {
       var message = JSON.parse(event.data);
       if (message.type === "ready") {
+        var lowestHeld = pending.length ? pending[0][0] : nextSeq;
+        if (lowestHeld > message.received + 1) {
+          restartRecorder(); // the server lost what we no longer hold (e.g. it restarted)
+          return;
+        }
         ready = true;
         retryDelay = 500;
         acknowledged(message.received);
@@ -123,6 +130,44 @@
     };
   }
 
+  function newStreamId() {
+    return Array.from(window.crypto.getRandomValues(new Uint8Array(12)),
+      function (b) { return b.toString(16).padStart(2, "0"); }).join("");
+  }
+
+  // A new recording (with its own header) as a new part of the same broadcast.
+  function restartRecorder() {
+    if (recorder) {
+      recorder.ondataavailable = null;
+      recorder.onstop = null;
+      if (recorder.state !== "inactive") recorder.stop();
+    }
+    pending = [];
+    nextSeq = 0;
+    sentThrough = -1;
+    chain = Promise.resolve();
+    streamId = newStreamId();
+    startRecorder();
+    if (socket) socket.send(JSON.stringify({ type: "hello", stream: streamId }));
+  }
+
+  function startRecorder() {
+    var options = { videoBitsPerSecond: 2500000, audioBitsPerSecond: 128000 };
+    var type = mimeType();
+    if (type) options.mimeType = type;
+    recorder = new MediaRecorder(media, options);
+    recorder.ondataavailable = function (event) {
+      if (!event.data || !event.data.size) return;
+      var seq = nextSeq++;
+      chain = chain.then(function () { return event.data.arrayBuffer(); }).then(function (buffer) {
+        pending.push([seq, buffer]);
+        pump();
+      });
+    };
+    recorder.onstop = function () { chain.then(function () { ending = true; pump(); }); };
+    recorder.start(500);
+  }
+
   function done() {
     finished = true;
     if (media) media.getTracks().forEach(function (track) { track.stop(); });
@@ -147,22 +192,8 @@
     preview.srcObject = media;
     preview.play().catch(function () {});
     meter(media);
-    streamId = Array.from(window.crypto.getRandomValues(new Uint8Array(12)),
-      function (b) { return b.toString(16).padStart(2, "0"); }).join("");
-    var options = { videoBitsPerSecond: 2500000, audioBitsPerSecond: 128000 };
-    var type = mimeType();
-    if (type) options.mimeType = type;
-    recorder = new MediaRecorder(media, options);
-    recorder.ondataavailable = function (event) {
-      if (!event.data || !event.data.size) return;
-      var seq = nextSeq++;
-      chain = chain.then(function () { return event.data.arrayBuffer(); }).then(function (buffer) {
-        pending.push([seq, buffer]);
-        pump();
-      });
-    };
-    recorder.onstop = function () { chain.then(function () { ending = true; pump(); }); };
-    recorder.start(500);
+    streamId = newStreamId();
+    startRecorder();
     say(text.connecting);
     connect();
     startButton.hidden = true;
