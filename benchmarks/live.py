@@ -264,6 +264,7 @@ def bench_load(base: str, world: World, scratch: Path, viewers: int, seconds: fl
         folder = world.data / "media" / str(world.ids["load"]) / "live" / "part-0001"
         with _static_server(folder, scratch) as static_base:
             static = asyncio.run(_load_run(static_base + "/stream.m3u8", viewers, seconds))
+            capacity = _capacity(playlist, static_base, folder) if shutil.which("wrk") else None
         sizes = [p.stat().st_size for p in folder.glob("seg-*.ts")]
     finally:
         _stop(publisher)
@@ -276,11 +277,57 @@ def bench_load(base: str, world: World, scratch: Path, viewers: int, seconds: fl
         for p, label in ((0.5, "p50"), (0.99, "p99")):
             ratio = _pct(app.latencies, p) / _pct(static.latencies, p)
             print(f"  ratio app/static {label}: {ratio:.2f}")
+    _print_capacity(capacity)
     print(
         f"  note: the {viewers} viewers run in one Python process on the same "
         f"{os.cpu_count()}-core machine as the server, its ffmpeg, the publisher and live "
         "captions, so the client's own queueing is in both figures."
     )
+
+
+WRK_SECONDS = 15
+WRK_CONNECTIONS = 200
+
+
+def _wrk(url: str) -> dict[str, str]:
+    """Requests/s and latency percentiles from wrk (a C load generator: the client costs
+    far less than the server, unlike the Python viewers above)."""
+    out = subprocess.run(
+        ["wrk", "-t2", f"-c{WRK_CONNECTIONS}", f"-d{WRK_SECONDS}s", "--latency", url],
+        capture_output=True, text=True, timeout=WRK_SECONDS + 30,
+    ).stdout  # fmt: skip
+    figures = {"rps": re.search(r"Requests/sec:\s+([\d.]+)", out)}
+    for p in ("50%", "99%"):
+        figures[p] = re.search(rf"^\s+{p}\s+(\S+)", out, re.M)
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)|Socket errors: (.*)", out)
+    result = {k: m.group(1) if m else "?" for k, m in figures.items()}
+    result["errors"] = errors.group(0) if errors else "none"
+    return result
+
+
+def _capacity(playlist: str, static_base: str, folder: Path) -> dict[str, dict]:
+    newest = sorted(folder.glob("seg-*.ts"))[-2].name  # complete, and still in the window
+    app_segment = urljoin(playlist, f"part-0001/{newest}")
+    return {
+        "segment, app": _wrk(app_segment),
+        "segment, static": _wrk(f"{static_base}/{newest}"),
+        "playlist, app": _wrk(playlist),
+        "playlist, static": _wrk(f"{static_base}/stream.m3u8"),
+    }
+
+
+def _print_capacity(capacity: dict[str, dict] | None) -> None:
+    if capacity is None:
+        print("  capacity: wrk is not installed (apt install wrk) - skipped")
+        return
+    print(f"  capacity with wrk ({WRK_CONNECTIONS} connections, {WRK_SECONDS} s, one URL each):")
+    for name, figures in capacity.items():
+        print(f"    {name:18s} {figures['rps']:>9s} requests/s  p50 {figures['50%']:>8s}"
+              f"  p99 {figures['99%']:>8s}  errors: {figures['errors']}")  # fmt: skip
+    for kind in ("segment", "playlist"):
+        app, static = capacity[f"{kind}, app"]["rps"], capacity[f"{kind}, static"]["rps"]
+        if app != "?" and static != "?":
+            print(f"    {kind}: app/static throughput {float(app) / float(static):.2f}")
 
 
 # ---------------------------------------------------------------- caption delay

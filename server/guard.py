@@ -8,6 +8,7 @@ in for a page is sent to the login page.
 from __future__ import annotations
 
 import inspect
+import time
 from collections.abc import Callable
 from urllib.parse import quote
 
@@ -34,12 +35,36 @@ class MissingRule(RuntimeError):
     """A route has no access rule: add one to server.access.RULES."""
 
 
+# Media requests (segments, playlists) come many times a second from every viewer: their
+# talk is looked up at most once per MEDIA_TALK_SECONDS per app (a changed visibility
+# reaches media within that time; pages always read the talk afresh).
+MEDIA_ROUTES = frozenset({"vod", "live_playlist", "live_segment"})
+MEDIA_TALK_SECONDS = 2.0
+
+
 def _talk(request: Request) -> dict | None:
     params = request.path_params
     with open_db(request) as db:
         if "talk_id" in params:
             return talks.get(db, int(params["talk_id"]))
         return talks.find(db, str(params["key"]))
+
+
+async def _media_talk(request: Request) -> dict | None:
+    cache = getattr(request.app.state, "media_talks", None)
+    if cache is None:
+        cache = request.app.state.media_talks = {}
+    params = request.path_params
+    key = f"{params.get('talk_id', '')}:{params.get('key', '')}"
+    now = time.monotonic()
+    cached = cache.get(key)
+    if cached and cached[0] > now:
+        return cached[1]
+    talk = await run_in_threadpool(_talk, request)
+    if len(cache) > 1000:
+        cache.clear()
+    cache[key] = (now + MEDIA_TALK_SECONDS, talk)
+    return talk
 
 
 def _denied(request: Request, viewer: access.Viewer) -> Response:
@@ -51,13 +76,13 @@ def _denied(request: Request, viewer: access.Viewer) -> Response:
     raise HTTPException(401, "Du må logge inn for å gjøre dette.")
 
 
-async def _check(request: Request, rule: str) -> Response | None:
+async def _check(request: Request, rule: str, media: bool = False) -> Response | None:
     viewer: access.Viewer = request.state.viewer
     if not access.allows(rule, viewer):
         return _denied(request, viewer)
     if rule not in (access.TALK_VIEW, access.TALK_EDIT, access.TALK_MEMBER):
         return None
-    talk = await run_in_threadpool(_talk, request)
+    talk = await (_media_talk(request) if media else run_in_threadpool(_talk, request))
     if talk is None or not access.can_view(viewer, talk):
         raise HTTPException(404, TALK_NOT_FOUND)
     if rule == access.TALK_EDIT and not access.can_edit(viewer, talk):
@@ -66,11 +91,11 @@ async def _check(request: Request, rule: str) -> Response | None:
     return None
 
 
-def guarded(endpoint: Callable, rule: str) -> Callable:
+def guarded(endpoint: Callable, rule: str, media: bool = False) -> Callable:
     is_async = inspect.iscoroutinefunction(endpoint)
 
     async def guard(request: Request) -> Response:
-        refusal = await _check(request, rule)
+        refusal = await _check(request, rule, media)
         if refusal is not None:
             return refusal
         if is_async:
@@ -121,7 +146,8 @@ def protect(routes: list[BaseRoute]) -> list[BaseRoute]:
         if isinstance(route, Route):
             methods = sorted(route.methods - {"HEAD"}) if route.methods else None
             route = Route(
-                route.path, guarded(route.endpoint, access.RULES[name]), methods=methods,
+                route.path, guarded(route.endpoint, access.RULES[name], name in MEDIA_ROUTES),
+                methods=methods,
                 name=name,
             )  # fmt: skip
         elif isinstance(route, WebSocketRoute):

@@ -38,6 +38,7 @@ POLL_SECONDS = 0.25
 VIEWER_SECONDS = 15  # a viewer counts while they fetched the playlist this recently
 STATE_EVERY = 5.0  # seconds between state events (viewer count) to subscribers
 STOP_SECONDS = 15
+SEGMENT_MEMORY = 48  # live segments kept in memory (about 7 MB at 720p), all talks
 CAPTION_MEMORY = 20  # recent captions sent to someone who joins late
 WATCH_GAP = 10.0  # seconds between two playlist fetches that still count as watching
 ATTEND_SHARE = 0.5  # signed-in viewers who watched this share live attended (programme)
@@ -139,6 +140,7 @@ class LiveManager:
         self.runtimes: dict[int, Runtime] = {}
         self.reader = PartReader()
         self.captions_factory = captions_factory
+        self.segments: dict[tuple[int, str, str], bytes] = {}  # oldest first
 
     # ------------------------------------------------------------ helpers
 
@@ -418,6 +420,25 @@ class LiveManager:
                 runtime.watching[user_id] = runtime.watching.get(user_id, 0.0) + now - last
             runtime.last_fetch[user_id] = now
         return live_playlist(self.parts(talk_id), ended=runtime.state == broadcasts.ENDED)
+
+    def cached_segment(self, talk_id: int, part: str, name: str) -> bytes | None:
+        return self.segments.get((talk_id, part, name))
+
+    def segment(self, talk_id: int, part: str, name: str) -> bytes | None:
+        """A live segment's bytes, from memory after the first viewer asked (every viewer
+        asks for the same few; a segment never changes once it is in the playlist)."""
+        key = (talk_id, part, name)
+        data = self.segments.get(key)
+        if data is None:
+            path = self.runtime(talk_id).folder / part / name
+            try:
+                data = path.read_bytes()
+            except (FileNotFoundError, IsADirectoryError):
+                return None
+            self.segments[key] = data
+            while len(self.segments) > SEGMENT_MEMORY:
+                self.segments.pop(next(iter(self.segments)))
+        return data
 
     def viewer_count(self, runtime: Runtime) -> int:
         cutoff = time.monotonic() - VIEWER_SECONDS

@@ -12,7 +12,6 @@ from urllib.parse import urlsplit
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import (
-    FileResponse,
     JSONResponse,
     RedirectResponse,
     Response,
@@ -178,12 +177,15 @@ async def segment(request: Request) -> Response:
     part, name = request.path_params["part"], request.path_params["name"]
     if not PART.fullmatch(part) or not SEGMENT.fullmatch(name):
         raise HTTPException(404)
-    path = manager_of(request).runtime(request.state.talk["id"]).folder / part / name
-    if not path.is_file():
+    manager, talk_id = manager_of(request), request.state.talk["id"]
+    data = manager.cached_segment(talk_id, part, name)
+    if data is None:
+        data = await asyncio.to_thread(manager.segment, talk_id, part, name)
+    if data is None:
         raise HTTPException(404, "Denne delen av sendingen finnes ikke lenger.")
     private = request.state.talk["visibility"] != "public"
     cache = "private, max-age=300" if private else "public, max-age=300"
-    return FileResponse(path, media_type="video/mp2t", headers={"cache-control": cache})
+    return Response(data, media_type="video/mp2t", headers={"cache-control": cache})
 
 
 async def events(request: Request) -> Response:
