@@ -62,6 +62,7 @@ class Part:
     source: str  # "browser" or "srt"
     stream: str = ""  # the browser's stream id
     received: int = -1  # the browser's last chunk written to ffmpeg
+    connections: int = 0  # open WebSockets feeding this part (a reconnect may overlap)
 
 
 @dataclass
@@ -223,10 +224,11 @@ class LiveManager:
             same = part and part.source == "browser" and part.stream == stream
             if same and part.process.returncode is None:
                 self._cancel_grace(runtime)
+                part.connections += 1
                 return part.received
             await self._stop_part(runtime)
             part = await self._start_part(runtime, "browser", ffargs.browser_ingest)
-            part.stream = stream
+            part.stream, part.connections = stream, 1
             self._cancel_grace(runtime)
             return -1
 
@@ -255,12 +257,11 @@ class LiveManager:
         """The WebSocket closed without an end: wait for the publisher (grace period)."""
         runtime = self.runtime(talk_id)
         part = runtime.part
-        if (
-            part is None
-            or part.stream != stream
-            or runtime.state in (broadcasts.ENDING, broadcasts.ENDED)
-        ):
+        if part is None or part.stream != stream:
             return
+        part.connections -= 1
+        if part.connections > 0 or runtime.state in (broadcasts.ENDING, broadcasts.ENDED):
+            return  # the browser is already back on another connection
         await self._interrupted(runtime)
 
     # ------------------------------------------------------------ the encoder path
