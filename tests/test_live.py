@@ -169,6 +169,19 @@ def live(settings, tmp_path):
             client.close()
 
 
+def _browser_hello(live: dict) -> str:
+    """What the server answers a browser that wants to start sending (a real WebSocket
+    client with the organiser's session)."""
+    from websockets.sync.client import connect
+
+    url = live["base"].replace("http://", "ws://") + f"/talks/{live['talk']['slug']}"
+    cookies = "; ".join(f"{k}={v}" for k, v in live["client"].cookies.items())
+    headers = {"Origin": live["base"], "Cookie": cookies}
+    with connect(url + "/direkte/sender", additional_headers=headers) as ws:
+        ws.send(json.dumps({"type": "hello", "stream": "nettleser"}))
+        return ws.recv(timeout=10)
+
+
 def _playlist(base: str, slug: str) -> str:
     return httpx.get(f"{base}/live/{slug}/index.m3u8", timeout=10).text
 
@@ -191,6 +204,7 @@ def test_srt_wrong_passphrase_is_refused_right_one_goes_live_and_is_kept(live):
     _wait(lambda: _playlist(base, talk["slug"]).count("#EXTINF") > first, 10, "more segments")
     front = httpx.get(base + "/").text
     assert "Direkte nå" in front and talk["title"] in front
+    assert "En koder sender allerede" in _browser_hello(live), "one source at a time"
     segment = re.findall(r"^part-\d{4}/seg-\d{5}\.ts$", _playlist(base, talk["slug"]), re.M)[-1]
     media = httpx.get(f"{base}/live/{talk['slug']}/{segment}")
     assert media.status_code == 200 and media.content[:1] == b"\x47", "an MPEG-TS segment"
@@ -288,7 +302,7 @@ def test_a_dropped_websocket_resends_what_was_not_acknowledged(settings, tmp_pat
     app = create_app(settings.replace(live_captions=False, live_grace_seconds=60))
     url = f"/talks/{talk['slug']}/direkte/sender"
     with TestClient(app) as client:
-        from tests.webclient import login
+        from tests.webclient import login, post
 
         login(client, organiser.email)
         origin = {"origin": "http://testserver"}
@@ -299,6 +313,8 @@ def test_a_dropped_websocket_resends_what_was_not_acknowledged(settings, tmp_pat
                 ws.send_bytes(_frame(seq, chunks[seq]))
                 assert ws.receive_json()["received"] == seq
             ws.send_bytes(_frame(half, chunks[half]))  # sent, the answer never read
+            encoder = post(client, f"/talks/{talk['slug']}/direkte/koder")
+            assert encoder.status_code == 409 and "Det sendes fra en nettleser" in encoder.text
         with client.websocket_connect(url, headers=origin) as ws:
             ws.send_json({"type": "hello", "stream": "abc"})
             ready = ws.receive_json()

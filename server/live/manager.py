@@ -48,6 +48,10 @@ NO_PORT = (
 )
 OUT_OF_ORDER = "Sendingen kom i feil rekkefølge. Siden kobler til igjen og sender resten på nytt."
 NOT_ON_AIR = "Foredraget sendes ikke nå."
+ENCODER_SENDING = "En koder sender allerede dette foredraget. Avslutt den sendingen først."
+BROWSER_SENDING = (
+    "Det sendes fra en nettleser nå. Avslutt den sendingen før du åpner mottak for en koder."
+)
 JOIN_FAILED = (
     "Opptaket fra sendingen kunne ikke settes sammen, men delene er tatt vare på. "
     "Prøv «Avslutt sending» igjen, eller kontakt IT."
@@ -208,6 +212,11 @@ class LiveManager:
                 await process.wait()
         self._drop_if_empty(part.folder)
 
+    def _receiving(self, part: Part) -> bool:
+        """An encoder is connected to this part: its ffmpeg runs and has written segments."""
+        written = self.reader.segments(part.folder / ffargs.PLAYLIST)
+        return part.process.returncode is None and bool(written)
+
     def _drop_if_empty(self, folder: Path) -> None:
         if folder.is_dir() and not self.reader.segments(folder / ffargs.PLAYLIST):
             shutil.rmtree(folder, ignore_errors=True)
@@ -221,6 +230,8 @@ class LiveManager:
         async with runtime.lock:
             await self._check_can_send(runtime, talk)
             part = runtime.part
+            if part and part.source == "srt" and self._receiving(part):
+                raise LiveError(ENCODER_SENDING)
             same = part and part.source == "browser" and part.stream == stream
             if same and part.process.returncode is None:
                 self._cancel_grace(runtime)
@@ -273,6 +284,8 @@ class LiveManager:
             await self._check_can_send(runtime, talk)
             if runtime.part and runtime.part.source == "srt" and runtime.srt_port:
                 return runtime.srt_port
+            if runtime.part and runtime.part.process.returncode is None:
+                raise LiveError(BROWSER_SENDING)
             port = runtime.srt_port or self._free_port()
             runtime.srt_port = port
             await self._start_srt(runtime, talk["id"])

@@ -198,6 +198,8 @@
     connect();
     startButton.hidden = true;
     stopButton.hidden = false;
+    var encoder = document.querySelector(".send-encoder");
+    if (encoder) encoder.hidden = true; // one source at a time
     stopButton.focus();
   }
 
