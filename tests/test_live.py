@@ -422,9 +422,9 @@ def test_going_live_from_the_browser_and_watching(settings, tmp_path):
 
         watcher = browser.new_context().new_page()
         sign_in_page(watcher, base, "viewer@kommune.no")
-        watcher.goto(f"{base}/talks/{talk['slug']}")
+        watcher.goto(base + "/")
+        watcher.click("a.live-link")  # "Direkte nå" on the front page: one click to watch
         watcher.wait_for_selector("#live-badge:not([hidden])", timeout=15_000)
-        watcher.click("#live-join")
         watcher.wait_for_function(
             "() => document.getElementById('live-video').currentTime > 2", timeout=30_000
         )

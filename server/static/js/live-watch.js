@@ -75,6 +75,14 @@
     }
   }
 
+  // Arriving from "Direkte nå" (?direkte=1) is the click: play at once, muted, as browsers
+  // allow without another gesture (the player's own button turns the sound on).
+  if (new URLSearchParams(window.location.search).get("direkte") === "1") {
+    wanted = true;
+    video.muted = true;
+    join.hidden = true;
+  }
+
   join.addEventListener("click", function () {
     wanted = true;
     join.hidden = true;
