@@ -272,6 +272,37 @@ def test_live_captions_reach_viewers_while_the_talk_goes_on(settings, tmp_path):
     assert len(words & said) >= 3, lines
 
 
+@pytest.mark.browser
+def test_a_viewer_sees_the_interruption_and_playback_recovers_on_its_own(live):
+    """A viewer in Chromium: the encoder drops out ("Sendingen er straks tilbake"), comes
+    back within the grace period, and the same page plays on without a reload."""
+    from playwright.sync_api import sync_playwright
+
+    from tests.liveserver import CHROMIUM, CHROMIUM_ARGS, require_chromium
+
+    require_chromium()
+    base, talk = live["base"], live["talk"]
+    url = _open_encoder(live["client"], live["token"], talk["slug"])
+    first = _publish(url, 12)
+    video = "document.getElementById('live-video')"
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page(locale="nb-NO")
+        page.goto(f"{base}/talks/{talk['slug']}?direkte=1")
+        page.wait_for_function(f"() => {video}.currentTime > 2", timeout=30_000)
+        first.communicate(timeout=40)
+        page.wait_for_selector("#live-notice:not([hidden])", timeout=20_000)
+        assert page.inner_text("#live-notice") == "Sendingen er straks tilbake"
+        stalled = page.evaluate(f"{video}.currentTime")
+        second = _publish(url, 20)
+        page.wait_for_selector("#live-notice", state="hidden", timeout=20_000)
+        page.wait_for_function(f"() => {video}.currentTime > {stalled} + 4", timeout=40_000)
+        assert page.evaluate("performance.getEntriesByType('navigation').length") == 1
+        browser.close()
+    second.kill()
+    second.communicate()
+
+
 # ---------------------------------------------------------------- the browser protocol
 
 
