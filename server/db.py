@@ -214,6 +214,7 @@ CREATE TABLE broadcasts (
     state TEXT NOT NULL DEFAULT 'idle',
     source TEXT NOT NULL DEFAULT '',
     srt_passphrase TEXT NOT NULL,
+    srt_port INTEGER,
     parts INTEGER NOT NULL DEFAULT 0,
     started_at TEXT,
     interrupted_at TEXT,

@@ -367,6 +367,37 @@ def test_a_dropped_websocket_resends_what_was_not_acknowledged(settings, tmp_pat
         assert broadcasts.get(db, talk["id"])["parts"] == 1
 
 
+def test_a_second_browser_is_refused_for_good_while_the_first_sends(settings):
+    from starlette.websockets import WebSocketDisconnect
+
+    from tests.webclient import login
+
+    organiser = make_user(settings, "organiser")
+    with database.session(settings.db_path) as db:
+        talk = talks.create(db, talks.TalkInput(title="To faner"), organiser)
+    app = create_app(settings.replace(live_captions=False))
+    url, origin = f"/talks/{talk['slug']}/direkte/sender", {"origin": "http://testserver"}
+    with TestClient(app) as client:
+        login(client, organiser.email)
+        with client.websocket_connect(url, headers=origin) as first:
+            first.send_json({"type": "hello", "stream": "fane-1"})
+            assert first.receive_json()["received"] == -1
+            with client.websocket_connect(url, headers=origin) as second:
+                second.send_json({"type": "hello", "stream": "fane-2"})
+                refusal = second.receive_json()
+                assert "annen nettleser" in refusal["message"]
+                with pytest.raises(WebSocketDisconnect) as closed:
+                    second.receive_json()
+                assert closed.value.code == 4410, "the page must not connect again"
+            first.send_text("ikke json")
+            assert first.receive_json()["type"] == "error"
+        live_dir = settings.media_dir / str(talk["id"]) / "live"
+        _wait(lambda: not [p for p in live_dir.glob("part-*") if p.is_dir()], 10,
+              "the part of a browser that left before sending anything to go")  # fmt: skip
+        with database.session(settings.db_path) as db:
+            assert broadcasts.get(db, talk["id"])["state"] == "idle"
+
+
 # ---------------------------------------------------------------- questions
 
 
@@ -407,6 +438,9 @@ def test_questions_while_live(settings):
         assert "Gjelder dette også skolene?" in page and "Marker som ubesvart" in page
         refused = post(client, f"/talks/{slug}/slett")
         assert refused.status_code == 409 and "Avslutt sendingen" in refused.text
+        attach = client.post(f"/talks/{slug}/opptak", json={"upload_id": "x"},
+                             headers={"X-CSRF-Token": CSRF.search(page).group(1)})  # fmt: skip
+        assert attach.status_code == 409 and "sendes direkte" in attach.json()["error"]
 
 
 def test_settings_for_live_are_checked():

@@ -64,7 +64,7 @@ def new_srt_passphrase(db: sqlite_utils.Database, talk_id: int) -> dict:
     return get(db, talk_id)
 
 
-_COLUMNS = {"state", "source", "parts", "interrupted_at", "ended_at", "message"}
+_COLUMNS = {"state", "source", "srt_port", "parts", "interrupted_at", "ended_at", "message"}
 
 
 def update(db: sqlite_utils.Database, talk_id: int, **fields: object) -> None:

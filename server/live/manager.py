@@ -38,6 +38,8 @@ POLL_SECONDS = 0.25
 VIEWER_SECONDS = 15  # a viewer counts while they fetched the playlist this recently
 STATE_EVERY = 5.0  # seconds between state events (viewer count) to subscribers
 STOP_SECONDS = 15
+SRT_QUICK_EXIT = 2.0  # seconds: a listener that stops this fast did not start
+SRT_MAX_FAILURES = 3
 SEGMENT_MEMORY = 48  # live segments kept in memory (about 7 MB at 720p), all talks
 CAPTION_MEMORY = 20  # recent captions sent to someone who joins late
 WATCH_GAP = 10.0  # seconds between two playlist fetches that still count as watching
@@ -48,6 +50,8 @@ NO_PORT = (
 )
 OUT_OF_ORDER = "Sendingen kom i feil rekkefølge. Siden kobler til igjen og sender resten på nytt."
 NOT_ON_AIR = "Foredraget sendes ikke nå."
+OTHER_BROWSER = "Det sendes allerede fra en annen nettleser. Avslutt den sendingen først."
+SRT_FAILED = "Mottaket for koderen kunne ikke startes. Se serverloggen, eller kontakt IT."
 ENCODER_SENDING = "En koder sender allerede dette foredraget. Avslutt den sendingen først."
 BROWSER_SENDING = (
     "Det sendes fra en nettleser nå. Avslutt den sendingen før du åpner mottak for en koder."
@@ -67,6 +71,7 @@ class Part:
     stream: str = ""  # the browser's stream id
     received: int = -1  # the browser's last chunk written to ffmpeg
     connections: int = 0  # open WebSockets feeding this part (a reconnect may overlap)
+    started: float = field(default_factory=time.monotonic)
 
 
 @dataclass
@@ -76,6 +81,8 @@ class Runtime:
     state: str = broadcasts.IDLE
     part: Part | None = None
     srt_port: int | None = None
+    srt_failures: int = 0  # SRT listeners in a row that stopped at once
+    pruned: float = 0.0  # when the viewer list was last pruned
     grace: asyncio.Task | None = None
     monitor: asyncio.Task | None = None
     captioner: object | None = None
@@ -123,6 +130,13 @@ def _join_parts(settings: Settings, talk_id: int, folders: list[Path], reader: P
     with database.session(settings.db_path) as db:
         talks.attach_recording(db, settings, talk_id, recording, "direkte.mp4")
     return True
+
+
+def _read_file(path: Path) -> bytes | None:
+    try:
+        return path.read_bytes()
+    except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+        return None
 
 
 def live_attendees(watching: dict[int, float], length: float) -> list[int]:
@@ -179,14 +193,19 @@ class LiveManager:
         name = f"part-{number:04d}"
         folder = runtime.folder / name
         folder.mkdir()
-        log_file = (runtime.folder / f"{name}.log").open("ab")
-        process = await asyncio.create_subprocess_exec(
-            *args_for(folder),
-            stdin=asyncio.subprocess.PIPE if source == "browser" else asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.DEVNULL, stderr=log_file,
-            preexec_fn=runner._die_with_parent if sys.platform == "linux" else None,
-        )  # fmt: skip
-        log_file.close()
+        try:
+            with (runtime.folder / f"{name}.log").open("ab") as log_file:
+                process = await asyncio.create_subprocess_exec(
+                    *args_for(folder),
+                    stdin=asyncio.subprocess.PIPE if source == "browser"
+                    else asyncio.subprocess.DEVNULL,
+                    stdout=asyncio.subprocess.DEVNULL, stderr=log_file,
+                    preexec_fn=runner._die_with_parent if sys.platform == "linux" else None,
+                )  # fmt: skip
+        except OSError as exc:
+            shutil.rmtree(folder, ignore_errors=True)
+            log.exception("ffmpeg kunne ikke startes for %s", folder)
+            raise LiveError("Serveren kunne ikke starte ffmpeg. Kontakt IT.", 500) from exc
         part = Part(name, folder, process, source)
         runtime.part = part
         await self._db(broadcasts.update, runtime.talk_id, source=source)
@@ -237,7 +256,10 @@ class LiveManager:
                 self._cancel_grace(runtime)
                 part.connections += 1
                 return part.received
+            if part and part.source == "browser" and part.connections > 0:
+                raise LiveError(OTHER_BROWSER)
             await self._stop_part(runtime)
+            runtime.srt_port = None  # a browser takes over from an idle encoder receiver
             part = await self._start_part(runtime, "browser", ffargs.browser_ingest)
             part.stream, part.connections = stream, 1
             self._cancel_grace(runtime)
@@ -254,10 +276,10 @@ class LiveManager:
             raise LiveError(OUT_OF_ORDER)
         try:
             part.process.stdin.write(data)
+            part.received = seq  # before drain: a resend on another connection is skipped
             await part.process.stdin.drain()
         except (BrokenPipeError, ConnectionResetError):
             raise LiveError(await self._ffmpeg_failure(part)) from None
-        part.received = seq
         return seq
 
     async def _ffmpeg_failure(self, part: Part) -> str:
@@ -273,6 +295,11 @@ class LiveManager:
         part.connections -= 1
         if part.connections > 0 or runtime.state in (broadcasts.ENDING, broadcasts.ENDED):
             return  # the browser is already back on another connection
+        if runtime.state == broadcasts.IDLE and part.received < 0:  # left before sending
+            async with runtime.lock:
+                if runtime.part is part and part.connections <= 0:
+                    await self._stop_part(runtime)
+            return
         await self._interrupted(runtime)
 
     # ------------------------------------------------------------ the encoder path
@@ -284,10 +311,13 @@ class LiveManager:
             await self._check_can_send(runtime, talk)
             if runtime.part and runtime.part.source == "srt" and runtime.srt_port:
                 return runtime.srt_port
-            if runtime.part and runtime.part.process.returncode is None:
+            part = runtime.part
+            if part and part.process.returncode is None and part.connections > 0:
                 raise LiveError(BROWSER_SENDING)
+            await self._stop_part(runtime)  # a browser part nobody feeds any more
             port = runtime.srt_port or self._free_port()
-            runtime.srt_port = port
+            runtime.srt_port, runtime.srt_failures = port, 0
+            await self._db(broadcasts.update, talk["id"], srt_port=port)
             await self._start_srt(runtime, talk["id"])
             return port
 
@@ -318,27 +348,38 @@ class LiveManager:
         runtime.state = row["state"]
 
     async def _interrupted(self, runtime: Runtime) -> None:
+        """The publisher left: viewers are told, and the grace period starts (also when
+        media was received but had not reached the viewers yet)."""
         if runtime.state == broadcasts.LIVE:
             await self._set_state(runtime, broadcasts.INTERRUPTED)
-        if runtime.grace is None and runtime.state == broadcasts.INTERRUPTED:
+        waiting = runtime.state in (broadcasts.INTERRUPTED, broadcasts.IDLE)
+        if runtime.grace is None and waiting:
             runtime.grace = asyncio.create_task(self._grace(runtime))
 
     async def _grace(self, runtime: Runtime) -> None:
         await asyncio.sleep(self.settings.live_grace_seconds)
         runtime.grace = None
+        if runtime.state == broadcasts.LIVE or (runtime.part and runtime.part.connections > 0):
+            return  # the publisher came back meanwhile
         log.info("Sending %s: fristen gikk ut, avslutter", runtime.talk_id)
-        await self.end(runtime.talk_id)
+        # A failed join is logged by end(); the parts are kept and the state says so.
+        with contextlib.suppress(LiveError):
+            await self.end(runtime.talk_id, only_if_waiting=True)
 
     def _cancel_grace(self, runtime: Runtime) -> None:
         if runtime.grace is not None:
             runtime.grace.cancel()
             runtime.grace = None
 
-    async def end(self, talk_id: int) -> bool:
+    async def end(self, talk_id: int, only_if_waiting: bool = False) -> bool:
         """End the broadcast: stop ingest, join the parts, queue the pipeline. Returns
-        whether anything had been received."""
+        whether anything had been received. `only_if_waiting` (the grace period ran out):
+        not if the publisher came back while this waited for the lock."""
         runtime = self.runtime(talk_id)
         async with runtime.lock:
+            back = runtime.part is not None and runtime.part.connections > 0
+            if only_if_waiting and (runtime.state == broadcasts.LIVE or back):
+                return False
             self._cancel_grace(runtime)
             row = await self._db(broadcasts.get, talk_id)
             if row is None or row["state"] == broadcasts.ENDED:
@@ -351,6 +392,7 @@ class LiveManager:
             folders = runtime.part_folders()
             if not any(self.reader.segments(f / ffargs.PLAYLIST) for f in folders):
                 await self._set_state(runtime, broadcasts.IDLE)
+                self._stop_monitor(runtime)
                 return False
             await self._set_state(runtime, broadcasts.ENDING)
             length = sum(s.duration for part in self.parts(talk_id) for s in part)
@@ -411,10 +453,20 @@ class LiveManager:
             if runtime.part is not part:
                 return
             runtime.part = None
+            received = bool(self.reader.segments(part.folder / ffargs.PLAYLIST))
             self._drop_if_empty(part.folder)
             await self._interrupted(runtime)
-            if part.source == "srt" and runtime.srt_port and runtime.state != broadcasts.ENDING:
-                await self._start_srt(runtime, runtime.talk_id)  # the encoder may come back
+            if part.source != "srt" or not runtime.srt_port or runtime.state == broadcasts.ENDING:
+                return
+            quick = not received and time.monotonic() - part.started < SRT_QUICK_EXIT
+            runtime.srt_failures = runtime.srt_failures + 1 if quick else 0
+            if runtime.srt_failures >= SRT_MAX_FAILURES:
+                log.error("SRT-mottaket for foredrag %s stopper straks", runtime.talk_id)
+                runtime.srt_port = None
+                await self._db(broadcasts.update, runtime.talk_id, message=SRT_FAILED)
+                return
+            await asyncio.sleep(SRT_QUICK_EXIT * runtime.srt_failures)
+            await self._start_srt(runtime, runtime.talk_id)  # the encoder may come back
 
     def _start_captions(self, runtime: Runtime) -> None:
         if self.captions_factory is None or runtime.captioner is not None:
@@ -428,6 +480,9 @@ class LiveManager:
         now = time.monotonic()
         if viewer_key:
             runtime.viewers[viewer_key] = now
+        if now - runtime.pruned > VIEWER_SECONDS:
+            runtime.pruned = now
+            self.viewer_count(runtime)
         if user_id is not None and runtime.state == broadcasts.LIVE:
             last = runtime.last_fetch.get(user_id)
             if last is not None and now - last <= WATCH_GAP:
@@ -435,23 +490,19 @@ class LiveManager:
             runtime.last_fetch[user_id] = now
         return live_playlist(self.parts(talk_id), ended=runtime.state == broadcasts.ENDED)
 
-    def cached_segment(self, talk_id: int, part: str, name: str) -> bytes | None:
-        return self.segments.get((talk_id, part, name))
-
-    def segment(self, talk_id: int, part: str, name: str) -> bytes | None:
+    async def segment(self, talk_id: int, part: str, name: str) -> bytes | None:
         """A live segment's bytes, from memory after the first viewer asked (every viewer
-        asks for the same few; a segment never changes once it is in the playlist)."""
+        asks for the same few; a segment never changes once it is in the playlist). The
+        file is read in a thread; the memory is changed only here, on the event loop."""
         key = (talk_id, part, name)
         data = self.segments.get(key)
         if data is None:
-            path = self.runtime(talk_id).folder / part / name
-            try:
-                data = path.read_bytes()
-            except (FileNotFoundError, IsADirectoryError):
+            data = await asyncio.to_thread(_read_file, self.runtime(talk_id).folder / part / name)
+            if data is None:
                 return None
             self.segments[key] = data
             while len(self.segments) > SEGMENT_MEMORY:
-                self.segments.pop(next(iter(self.segments)))
+                self.segments.pop(next(iter(self.segments)), None)
         return data
 
     def viewer_count(self, runtime: Runtime) -> int:
@@ -505,6 +556,10 @@ class LiveManager:
                 await self._set_state(runtime, broadcasts.INTERRUPTED)
             runtime.grace = asyncio.create_task(self._grace(runtime))
             self._ensure_monitor(runtime)
+            if row["source"] == "srt" and row["srt_port"]:  # the encoder calls the same port
+                runtime.srt_port = row["srt_port"]
+                with contextlib.suppress(LiveError):
+                    await self._start_srt(runtime, row["talk_id"])
 
     async def shutdown(self) -> None:
         for runtime in self.runtimes.values():

@@ -29,7 +29,8 @@ PART = re.compile(r"part-\d{4}")
 SEGMENT = re.compile(r"seg-\d{5}\.ts")
 EVENTS_KEEPALIVE = 15.0
 EVENTS_MAX_SECONDS = 600.0  # the browser's EventSource reconnects by itself
-CLOSE_REFUSED = 4409
+CLOSE_REFUSED = 4409  # connect again and resend
+CLOSE_FINAL = 4410  # do not connect again (ended, not planned, another source is sending)
 MAX_CHUNK = 8 * 1024 * 1024
 
 
@@ -67,9 +68,9 @@ async def page(request: Request) -> Response:
     return render(request, "live/organiser.html", context)
 
 
-def _back(request: Request, message: str | None = None, status: int = 303) -> Response:
+def _back(request: Request) -> Response:
     if wants_json(request):
-        return JSONResponse({"error": message} if message else {"ok": True}, status_code=status)
+        return JSONResponse({"ok": True})
     return RedirectResponse(f"/talks/{request.state.talk['slug']}/direkte", status_code=303)
 
 
@@ -108,48 +109,80 @@ async def ingest(websocket: WebSocket) -> None:
     """Protocol: the page sends {"type": "hello", "stream": ID}; the server answers
     {"type": "ready", "received": N} (the last chunk it has, -1 for none); then binary
     messages, each a 4-byte big-endian sequence number and a MediaRecorder chunk, each
-    acknowledged with {"type": "ack", "received": N}; {"type": "end"} ends the broadcast."""
+    acknowledged with {"type": "ack", "received": N}; a new hello (a new recording) may
+    come on the same connection; {"type": "end"} ends the broadcast. A refused hello
+    closes with CLOSE_FINAL (the page stops); other refusals with CLOSE_REFUSED (the page
+    connects again and resends)."""
     manager, talk = manager_of(websocket), websocket.state.talk
     await websocket.accept()
     stream = ""
     try:
-        hello = await websocket.receive_json()
-        stream = str(hello.get("stream", ""))[:64] if isinstance(hello, dict) else ""
-        if not stream:
-            raise LiveError("Nettleseren sendte ikke en gyldig start på sendingen.", 400)
-        received = await manager.browser_hello(talk, stream)
-        await websocket.send_json({"type": "ready", "received": received})
         while True:
             message = await websocket.receive()
             if message["type"] == "websocket.disconnect":
                 break
-            if message.get("bytes"):
-                data = message["bytes"]
-                if len(data) < 5 or len(data) > MAX_CHUNK:
-                    raise LiveError("En del av sendingen var ødelagt.", 400)
-                seq = int.from_bytes(data[:4], "big")
-                received = await manager.browser_chunk(talk["id"], stream, seq, data[4:])
+            if message.get("bytes") is not None:
+                if not stream:
+                    raise LiveError(BAD_MESSAGE, 400)
+                received = await _chunk(manager, talk, stream, message["bytes"])
                 await websocket.send_json({"type": "ack", "received": received})
-            elif message.get("text") and json.loads(message["text"]).get("type") == "end":
+                continue
+            command = _command(message.get("text"))
+            if command.get("type") == "hello":
+                new = str(command.get("stream", ""))[:64]
+                if not new:
+                    raise LiveError(BAD_MESSAGE, 400)
+                if stream and stream != new:  # a new recording on this connection
+                    await manager.browser_gone(talk["id"], stream)
+                    stream = ""
+                try:
+                    received = await manager.browser_hello(talk, new)
+                except LiveError as exc:
+                    await _refuse(websocket, str(exc), CLOSE_FINAL)
+                    return
+                stream = new
+                await websocket.send_json({"type": "ready", "received": received})
+            elif command.get("type") == "end":
                 stream = ""  # ended on purpose: no grace period
                 await manager.end(talk["id"])
                 await websocket.send_json({"type": "ended"})
                 await websocket.close()
                 return
+            else:
+                raise LiveError(BAD_MESSAGE, 400)
     except WebSocketDisconnect:
         pass
-    except (LiveError, ValueError) as exc:
-        message = str(exc) if isinstance(exc, LiveError) else "Ugyldig melding fra nettleseren."
-        await _refuse(websocket, message)
+    except LiveError as exc:
+        await _refuse(websocket, str(exc), CLOSE_REFUSED)
     finally:
-        if stream:
-            await manager.browser_gone(talk["id"], stream)
+        if stream:  # shielded: the bookkeeping finishes even if this handler is cancelled
+            await asyncio.shield(manager.browser_gone(talk["id"], stream))
 
 
-async def _refuse(websocket: WebSocket, message: str) -> None:
+BAD_MESSAGE = "Nettleseren sendte en melding serveren ikke forstår. Last siden på nytt."
+
+
+def _command(text: str | None) -> dict:
+    try:
+        command = json.loads(text or "")
+    except ValueError:
+        raise LiveError(BAD_MESSAGE, 400) from None
+    if not isinstance(command, dict):
+        raise LiveError(BAD_MESSAGE, 400)
+    return command
+
+
+async def _chunk(manager: LiveManager, talk: dict, stream: str, data: bytes) -> int:
+    if len(data) < 5 or len(data) > MAX_CHUNK:
+        raise LiveError("En del av sendingen var ødelagt.", 400)
+    seq = int.from_bytes(data[:4], "big")
+    return await manager.browser_chunk(talk["id"], stream, seq, data[4:])
+
+
+async def _refuse(websocket: WebSocket, message: str, code: int) -> None:
     try:
         await websocket.send_json({"type": "error", "message": message})
-        await websocket.close(code=CLOSE_REFUSED)
+        await websocket.close(code=code)
     except (WebSocketDisconnect, RuntimeError):
         pass
 
@@ -177,10 +210,7 @@ async def segment(request: Request) -> Response:
     part, name = request.path_params["part"], request.path_params["name"]
     if not PART.fullmatch(part) or not SEGMENT.fullmatch(name):
         raise HTTPException(404)
-    manager, talk_id = manager_of(request), request.state.talk["id"]
-    data = manager.cached_segment(talk_id, part, name)
-    if data is None:
-        data = await asyncio.to_thread(manager.segment, talk_id, part, name)
+    data = await manager_of(request).segment(request.state.talk["id"], part, name)
     if data is None:
         raise HTTPException(404, "Denne delen av sendingen finnes ikke lenger.")
     private = request.state.talk["visibility"] != "public"

@@ -80,11 +80,18 @@ async def update(request: Request) -> Response:
     return RedirectResponse(f"/talks/{saved['slug']}", status_code=303)
 
 
+ON_AIR = "Foredraget sendes direkte. Avslutt sendingen først; opptaket kommer da av seg selv."
+
+
+def _on_air(db, talk_id: int) -> bool:
+    row = broadcasts.get(db, talk_id)
+    return row is not None and row["state"] in (*broadcasts.ON_AIR, broadcasts.ENDING)
+
+
 async def delete(request: Request) -> Response:
     talk = request.state.talk
-    row = await in_thread(request, broadcasts.get, talk["id"])
-    if row and row["state"] in (*broadcasts.ON_AIR, broadcasts.ENDING):
-        raise HTTPException(409, "Foredraget sendes direkte. Avslutt sendingen før du sletter det.")
+    if await in_thread(request, _on_air, talk["id"]):
+        raise HTTPException(409, ON_AIR)
     await request.app.state.live.forget(talk["id"])  # an open SRT receiver, if any
     await in_thread(
         request, talks.delete, settings_of(request), talk["id"], viewer_of(request).user
@@ -183,6 +190,8 @@ async def attach(request: Request) -> Response:
     settings = settings_of(request)
     talk = request.state.talk
     user = viewer_of(request).user
+    if await in_thread(request, _on_air, talk["id"]):
+        return JSONResponse({"error": ON_AIR}, status_code=409)
 
     def work(db) -> dict:
         talks.attach_upload(db, settings, talk["id"], upload_id, user.id if user else None)

@@ -124,6 +124,7 @@
       ready = false;
       if (finished) return;
       if (event.code === 4403) { say(text.forbidden); return; }
+      if (event.code === 4410) { stopSending(); return; } // refused for good: message shown
       say(text.reconnecting);
       window.setTimeout(connect, retryDelay);
       retryDelay = Math.min(retryDelay * 2, 5000);
@@ -166,6 +167,13 @@
     };
     recorder.onstop = function () { chain.then(function () { ending = true; pump(); }); };
     recorder.start(500);
+  }
+
+  function stopSending() {
+    finished = true;
+    if (recorder && recorder.state !== "inactive") recorder.stop();
+    if (media) media.getTracks().forEach(function (track) { track.stop(); });
+    if (stopButton) stopButton.hidden = true;
   }
 
   function done() {
