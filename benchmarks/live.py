@@ -1,6 +1,7 @@
 """Live broadcasting, measured end to end on 127.0.0.1 in one run.
 
-    .venv/bin/python benchmarks/live.py [--viewers 500] [--seconds 60] [--parts load,captions,glass]
+    .venv/bin/python benchmarks/live.py [--viewers 500] [--seconds 60]
+        [--parts load,captions,glass,join] [--join-minutes 30]
 
 Starts the real server (`ktl serve`, live captions on, no pipeline worker) on a fresh data
 folder with an organiser and three public talks, then:
@@ -22,6 +23,9 @@ folder with an organiser and three public talks, then:
   (MediaRecorder over the WebSocket); a second Chromium opens the talk page and clicks
   "Se direkte" (hls.js); the viewer page draws the playing video to a canvas, reads the
   barcode, and compares it with its own Date.now() (same machine, same clock).
+
+- join: the end of a broadcast: --join-minutes (30) of 1-s segments made by ffmpeg's hls
+  muxer (640x360) joined into the recording's MP4 as the server does.
 
 Each broadcast is ended after its part, so its captioner stops (live captions do run on
 the load run's tone, as they would on a real talk). Not a test: nothing is asserted.
@@ -62,7 +66,7 @@ from tests.factories import LONG_ENGLISH_SPEECH, speech_wav  # noqa: E402
 from tests.liveserver import CHROMIUM, CHROMIUM_ARGS, free_port, serve  # noqa: E402
 from tests.webclient import PASSWORD, make_user  # noqa: E402
 
-PARTS = ("load", "captions", "glass")
+PARTS = ("load", "captions", "glass", "join")
 STATIC_APP = """
 from starlette.applications import Starlette
 from starlette.routing import Mount
@@ -330,6 +334,38 @@ def _print_capacity(capacity: dict[str, dict] | None) -> None:
             print(f"    {kind}: app/static throughput {float(app) / float(static):.2f}")
 
 
+# ---------------------------------------------------------------- joining the parts
+
+
+def bench_join(scratch: Path, minutes: float) -> None:
+    """How long the end of a broadcast takes: the segments of a talk of this length
+    (made by ffmpeg's hls muxer as the live path does, 640x360) joined into the MP4."""
+    from server.live.manager import join_segments
+    from server.live.playlist import PartReader
+
+    print(f"\nJoining a {minutes:.0f}-minute broadcast into its recording")
+    live = scratch / "join"
+    part = live / "part-0001"
+    part.mkdir(parents=True)
+    subprocess.run(
+        ["ffmpeg", "-hide_banner", "-loglevel", "error", "-f", "lavfi",
+         "-i", "testsrc2=size=640x360:rate=25", "-f", "lavfi", "-i", "sine=frequency=440",
+         "-t", str(minutes * 60), "-c:v", "libx264", "-preset", "ultrafast",
+         "-force_key_frames", "expr:gte(t,n_forced*1)", "-c:a", "aac", "-f", "hls",
+         "-hls_time", "1", "-hls_list_size", "0", "-hls_segment_type", "mpegts",
+         "-hls_segment_filename", str(part / "seg-%05d.ts"), str(part / "stream.m3u8")],
+        check=True,
+    )  # fmt: skip
+    size = sum(p.stat().st_size for p in part.glob("seg-*.ts"))
+    started = time.perf_counter()
+    recording = join_segments([part], PartReader(), live)
+    seconds = time.perf_counter() - started
+    count = len(list(part.glob("seg-*.ts")))
+    print(f"  {count} segments, {size / 1e6:.0f} MB → {recording.stat().st_size / 1e6:.0f} MB MP4"
+          f" in {seconds:.1f} s")  # fmt: skip
+    shutil.rmtree(live, ignore_errors=True)
+
+
 # ---------------------------------------------------------------- caption delay
 
 
@@ -502,8 +538,9 @@ def main() -> None:
     parser.add_argument("--viewers", type=int, default=500)
     parser.add_argument("--seconds", type=float, default=60)
     parser.add_argument("--samples", type=int, default=20, help="glass-to-glass readings")
-    parser.add_argument("--parts", default=",".join(PARTS), help="any of load,captions,glass")
+    parser.add_argument("--parts", default=",".join(PARTS), help="any of load,captions,glass,join")
     parser.add_argument("--keep", action="store_true", help="keep the data folder and log")
+    parser.add_argument("--join-minutes", type=float, default=30, help="length for the join part")
     args = parser.parse_args()
     wanted = [p for p in args.parts.split(",") if p in PARTS]
     scratch = Path(tempfile.mkdtemp(prefix="ktl-live-bench-"))
@@ -524,6 +561,8 @@ def main() -> None:
                         bench_load(base, world, scratch, args.viewers, args.seconds)
                     elif part == "captions":
                         bench_captions(base, world, scratch)
+                    elif part == "join":
+                        bench_join(scratch, args.join_minutes)
                     else:
                         bench_glass(base, world, args.samples)
                 except Exception as exc:  # report and go on with the next part

@@ -106,10 +106,10 @@ def _port_free(bind: str, port: int) -> bool:
     return True
 
 
-def _join_parts(settings: Settings, talk_id: int, folders: list[Path], reader: PartReader):
-    """Join every segment of every part into one MP4 and attach it as the talk's
-    recording (which queues the normal pipeline). Returns False when nothing was received."""
-    live = talks.media_dir(settings, talk_id) / "live"
+def join_segments(folders: list[Path], reader: PartReader, live: Path) -> Path | None:
+    """Every segment of every part, in order, joined into live/recording.mp4 without
+    re-encoding (each part's segments concatenated, then the parts with ffmpeg's concat
+    demuxer). None when nothing was received."""
     pieces = []
     for folder in folders:
         segments = reader.segments(folder / ffargs.PLAYLIST)
@@ -122,11 +122,20 @@ def _join_parts(settings: Settings, talk_id: int, folders: list[Path], reader: P
                     shutil.copyfileobj(handle, out, 1 << 20)
         pieces.append(piece)
     if not pieces:
-        return False
+        return None
     listing = live / "parts.ffconcat"
     listing.write_text("ffconcat version 1.0\n" + "".join(f"file '{p}'\n" for p in pieces))
     recording = live / "recording.mp4"
     runner.run(ffargs.join_parts(listing, recording))
+    return recording
+
+
+def _join_parts(settings: Settings, talk_id: int, folders: list[Path], reader: PartReader):
+    """Join the parts and attach the result as the talk's recording (which queues the
+    normal pipeline). Returns False when nothing was received."""
+    recording = join_segments(folders, reader, talks.media_dir(settings, talk_id) / "live")
+    if recording is None:
+        return False
     with database.session(settings.db_path) as db:
         talks.attach_recording(db, settings, talk_id, recording, "direkte.mp4")
     return True
