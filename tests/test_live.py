@@ -303,6 +303,57 @@ def test_a_viewer_sees_the_interruption_and_playback_recovers_on_its_own(live):
     second.communicate()
 
 
+@pytest.mark.browser
+def test_the_page_resends_after_its_websocket_drops(settings, tmp_path):
+    """Chromium sends; its WebSocket is cut in the middle (Playwright routes the socket and
+    closes both ends); the page connects again, resends what was not acknowledged, and the
+    broadcast goes on in the same part: one recording covering the whole time."""
+    from playwright.sync_api import sync_playwright
+
+    from tests.liveserver import CHROMIUM, CHROMIUM_ARGS, require_chromium
+    from tests.test_browser import _sign_in as sign_in_page
+
+    require_chromium()
+    organiser = make_user(settings, "organiser")
+    with database.session(settings.db_path) as db:
+        talk = talks.create(db, talks.TalkInput(title="Ustabilt nett"), organiser)
+    fake = ["--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream"]
+    sockets = []
+
+    def route(ws):
+        sockets.append((ws, ws.connect_to_server()))  # messages pass through both ways
+
+    env = {"KTL_LIVE_CAPTIONS": "false", "KTL_EMBEDDED_WORKER": "false"}
+    with serve(settings.data_dir, tmp_path / "serve.log", **env) as base, sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS + fake)
+        page = browser.new_page(locale="nb-NO")
+        sign_in_page(page, base, organiser.email)
+        page.route_web_socket(re.compile(r".*/direkte/sender$"), route)
+        page.goto(f"{base}/talks/{talk['slug']}/direkte")
+        started = time.monotonic()
+        page.click("#live-start")
+        page.wait_for_selector("#live-state.state-live", timeout=30_000)
+        page.wait_for_timeout(3000)
+        ws, server = sockets[0]
+        server.close()  # the network drops: the server's side ...
+        ws.close(code=4000, reason="nett borte")  # ... and the page's side
+        page.wait_for_function(
+            "() => document.getElementById('send-status').textContent.includes('Sender')",
+            timeout=20_000,
+        )  # fmt: skip
+        assert len(sockets) >= 2, "the page connected again"
+        page.wait_for_timeout(4000)
+        page.click("#live-stop")
+        page.wait_for_url(f"{base}/talks/{talk['slug']}", timeout=60_000)
+        sent = time.monotonic() - started
+        browser.close()
+    row, recording = _talk_row(settings, talk["id"])
+    assert row["status"] == "processing" and recording is not None
+    assert recording["duration"] >= 0.6 * sent, (recording["duration"], sent)
+    with database.session(settings.db_path) as db:
+        assert broadcasts.get(db, talk["id"])["parts"] == 1, "the same part went on"
+
+
 # ---------------------------------------------------------------- the browser protocol
 
 
