@@ -67,6 +67,26 @@ def video(
     return dest
 
 
+def hls_media(db: sqlite_utils.Database, settings, talk: dict, scratch: Path, seconds: int) -> dict:
+    """Real on-demand HLS (a test picture and a tone, remuxed by ffmpeg; no Whisper) in
+    place of whatever media a ready talk has, and the recording's length to match."""
+    vod = settings.media_dir / str(talk["id"]) / "vod"
+    for old in vod.rglob("*"):
+        if old.is_file():
+            old.unlink()
+    clip = video(scratch / "clip.mp4", seconds=seconds, size="320x180")
+    ffmpeg("-i", str(clip), "-c", "copy", "-f", "hls", "-hls_time", "2",
+           "-hls_playlist_type", "vod",
+           "-hls_segment_filename", str(vod / "stream_0" / "seg_%05d.ts"),
+           str(vod / "stream_0" / "index.m3u8"))  # fmt: skip
+    (vod / "master.m3u8").write_text(
+        "#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=400000,RESOLUTION=320x180\nstream_0/index.m3u8\n"
+    )
+    with db.conn:
+        db.execute("UPDATE recordings SET duration = ? WHERE talk_id = ?", [seconds, talk["id"]])
+    return talk
+
+
 def audio_only(dest: Path, audio: Path | None = None, seconds: float = 3.0) -> Path:
     source = ["-i", str(audio)] if audio else ["-f", "lavfi", "-i", f"sine=duration={seconds}"]
     ffmpeg(*source, str(dest))

@@ -471,6 +471,11 @@ def test_questions_while_live(settings):
         assert 'id="question-form"' in page and 'id="live-join"' in page
         empty = post(client, f"/talks/{slug}/sporsmal", {"text": "   "})
         assert empty.status_code == 422 and "Skriv et spørsmål" in empty.text
+        token = {"X-CSRF-Token": CSRF.search(page).group(1), "Accept": "application/json"}
+        scripted = client.post(f"/talks/{slug}/sporsmal", json={"text": ""}, headers=token)
+        assert scripted.status_code == 422 and "Skriv et spørsmål" in scripted.json()["error"]
+        sent = client.post(f"/talks/{slug}/sporsmal", json={"text": "Fra skriptet?"}, headers=token)
+        assert sent.status_code == 201 and sent.json()["text"] == "Fra skriptet?"
         for text in ("Hvem bestemmer budsjettet?", "Gjelder dette også skolene?"):
             assert post(client, f"/talks/{slug}/sporsmal", {"text": text}).status_code == 303
         assert client.get(f"/talks/{slug}/sporsmal.json").status_code == 403
@@ -478,13 +483,13 @@ def test_questions_while_live(settings):
 
         login(client, organiser.email)
         listed = client.get(f"/talks/{slug}/sporsmal.json").json()["questions"]
-        assert [q["text"] for q in listed] == ["Hvem bestemmer budsjettet?",
+        assert [q["text"] for q in listed] == ["Fra skriptet?", "Hvem bestemmer budsjettet?",
                                               "Gjelder dette også skolene?"]  # fmt: skip
         assert listed[0]["asker"] == "Viewer" and listed[0]["answered_at"] is None
-        done = post(client, f"/talks/{slug}/sporsmal/{listed[0]['id']}/besvart", {"answered": "1"})
+        done = post(client, f"/talks/{slug}/sporsmal/{listed[1]['id']}/besvart", {"answered": "1"})
         assert done.status_code == 303
         listed = client.get(f"/talks/{slug}/sporsmal.json").json()["questions"]
-        assert listed[0]["answered_at"] and listed[1]["answered_at"] is None
+        assert listed[1]["answered_at"] and listed[2]["answered_at"] is None
         page = client.get(f"/talks/{slug}/direkte").text
         assert "Gjelder dette også skolene?" in page and "Marker som ubesvart" in page
         refused = post(client, f"/talks/{slug}/slett")

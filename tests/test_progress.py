@@ -431,21 +431,7 @@ def _hls_talk(db, settings, organiser, tmp_path, seconds: int = 12) -> dict:
     from tests import factories
 
     talk = _talk(db, settings, organiser, "internal", "Fremdrift i nettleseren")
-    vod = settings.media_dir / str(talk["id"]) / "vod"
-    for old in vod.rglob("*"):
-        if old.is_file():
-            old.unlink()
-    clip = factories.video(tmp_path / "clip.mp4", seconds=seconds, size="320x180")
-    factories.ffmpeg("-i", str(clip), "-c", "copy", "-f", "hls", "-hls_time", "2",
-                     "-hls_playlist_type", "vod",
-                     "-hls_segment_filename", str(vod / "stream_0" / "seg_%05d.ts"),
-                     str(vod / "stream_0" / "index.m3u8"))  # fmt: skip
-    (vod / "master.m3u8").write_text(
-        "#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=400000,RESOLUTION=320x180\nstream_0/index.m3u8\n"
-    )
-    with db.conn:
-        db.execute("UPDATE recordings SET duration = ? WHERE talk_id = ?", [seconds, talk["id"]])
-    return talk
+    return factories.hls_media(db, settings, talk, tmp_path, seconds)
 
 
 @pytest.mark.browser

@@ -533,23 +533,11 @@ def test_question_text_and_options_are_escaped(env):
 
 
 def _hls_talk(db, settings, organiser, tmp_path):
-    """A ready public talk with real HLS (ffmpeg, a tone; no Whisper) and a timed question."""
+    """A ready talk with real HLS (ffmpeg, a tone; no Whisper) and a timed question."""
     from tests import factories
 
     talk = _talk(db, settings, organiser, "internal", "Spørsmål underveis")
-    vod = settings.media_dir / str(talk["id"]) / "vod"
-    for old in vod.rglob("*"):
-        if old.is_file():
-            old.unlink()
-    clip = factories.video(tmp_path / "clip.mp4", seconds=8, size="320x180")
-    factories.ffmpeg("-i", str(clip), "-c", "copy", "-f", "hls", "-hls_time", "2",
-                     "-hls_playlist_type", "vod",
-                     "-hls_segment_filename", str(vod / "stream_0" / "seg_%05d.ts"),
-                     str(vod / "stream_0" / "index.m3u8"))  # fmt: skip
-    (vod / "master.m3u8").write_text(
-        "#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=400000,RESOLUTION=320x180\nstream_0/index.m3u8\n"
-    )
-    return talk
+    return factories.hls_media(db, settings, talk, tmp_path, 8)
 
 
 @pytest.mark.browser

@@ -52,6 +52,7 @@ OUT_OF_ORDER = "Sendingen kom i feil rekkefølge. Siden kobler til igjen og send
 NOT_ON_AIR = "Foredraget sendes ikke nå."
 OTHER_BROWSER = "Det sendes allerede fra en annen nettleser. Avslutt den sendingen først."
 SRT_FAILED = "Mottaket for koderen kunne ikke startes. Se serverloggen, eller kontakt IT."
+BROWSER_UNREADABLE = "Serveren kunne ikke lese videoen fra nettleseren. Prøv en annen nettleser."
 ENCODER_SENDING = "En koder sender allerede dette foredraget. Avslutt den sendingen først."
 BROWSER_SENDING = (
     "Det sendes fra en nettleser nå. Avslutt den sendingen før du åpner mottak for en koder."
@@ -288,12 +289,9 @@ class LiveManager:
             part.received = seq  # before drain: a resend on another connection is skipped
             await part.process.stdin.drain()
         except (BrokenPipeError, ConnectionResetError):
-            raise LiveError(await self._ffmpeg_failure(part)) from None
+            log.warning("ffmpeg for %s stopped: see %s.log", part.folder, part.name)
+            raise LiveError(BROWSER_UNREADABLE) from None
         return seq
-
-    async def _ffmpeg_failure(self, part: Part) -> str:
-        log.warning("ffmpeg for %s stopped: see %s.log", part.folder, part.name)
-        return "Serveren kunne ikke lese videoen fra nettleseren. Prøv en annen nettleser."
 
     async def browser_gone(self, talk_id: int, stream: str) -> None:
         """The WebSocket closed without an end: wait for the publisher (grace period)."""

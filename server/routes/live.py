@@ -260,8 +260,10 @@ def _sse(event: dict) -> str:
 
 
 async def ask(request: Request) -> Response:
+    """A question from the page's script (JSON) or from the plain form."""
     talk, user = request.state.talk, viewer_of(request).user
-    if "json" in request.headers.get("content-type", ""):
+    sent_json = "json" in request.headers.get("content-type", "")
+    if sent_json:
         try:
             text = (await request.json()).get("text", "")
         except (ValueError, AttributeError):
@@ -270,11 +272,9 @@ async def ask(request: Request) -> Response:
         text = (await request.form()).get("text", "")
     try:
         question = await in_thread(request, broadcasts.ask, talk["id"], user.id, str(text))
-    except LiveError as exc:
-        if wants_json(request) or "json" in request.headers.get("content-type", ""):
-            return JSONResponse({"error": str(exc)}, status_code=exc.status)
+    except LiveError as exc:  # the error handler answers JSON to the script, a page to a form
         raise HTTPException(exc.status, str(exc)) from None
-    if wants_json(request) or "json" in request.headers.get("content-type", ""):
+    if sent_json or wants_json(request):
         return JSONResponse({"id": question["id"], "text": question["text"]}, status_code=201)
     return RedirectResponse(f"/talks/{talk['slug']}?spurt=1#sporsmal", status_code=303)
 
