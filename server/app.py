@@ -129,6 +129,9 @@ def secret_key(settings: Settings) -> bytes:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as handle:
             handle.write(secrets.token_hex(32))
+    elif path.stat().st_mode & 0o077:
+        log.warning("%s kunne leses av andre; bare eieren har tilgang nå", path)
+        path.chmod(0o600)
     return path.read_text().strip().encode()
 
 

@@ -1,0 +1,63 @@
+"""What the server writes into its data folder stays private: the key that signs every
+session is owner-only, and nothing a real run writes is picked up by git (the data folder is
+the checkout by default, so one `git add .` must not publish it)."""
+
+from __future__ import annotations
+
+import shutil
+import stat
+import subprocess
+from pathlib import Path
+
+import pytest
+from starlette.testclient import TestClient
+
+from server import talks
+from server.app import create_app
+from server.cli import import_recording
+from tests import factories
+from tests.conftest import need
+
+REPO = Path(__file__).resolve().parent.parent
+
+pytestmark = pytest.mark.integration
+
+
+def _git(cwd: Path, *args: str) -> str:
+    return subprocess.run(
+        ["git", *args], cwd=cwd, check=True, capture_output=True, text=True
+    ).stdout
+
+
+def test_a_real_run_in_a_checkout_leaves_nothing_for_git(settings, worker, tmp_path):
+    need("git", "ffmpeg", "espeak-ng")
+    checkout = settings.data_dir
+    _git(checkout, "init", "-q")
+    shutil.copy(REPO / ".gitignore", checkout / ".gitignore")
+    for folder in ("media", "transcripts"):
+        (checkout / folder / ".gitkeep").touch()
+    speech = factories.speech_wav(tmp_path / "speech.wav")
+    source = factories.video(tmp_path / "talk.mp4", audio=speech, seconds=3, size="160x90")
+    talk = import_recording(
+        settings, source, talks.TalkInput(title="Privat", language="en", visibility="public")
+    )
+    while worker.run_once():
+        pass
+    with TestClient(create_app(settings)) as client:  # the lifespan writes what serve writes
+        assert client.get(f"/talks/{talk['slug']}").status_code == 200
+
+    key = checkout / "secret.key"
+    assert key.is_file() and stat.S_IMODE(key.stat().st_mode) == 0o600
+    assert (checkout / "transcripts" / str(talk["id"]) / "transcript.json").is_file()
+    untracked = _git(checkout, "status", "--porcelain", "--untracked-files=all").split("\n")
+    untracked = sorted(line[3:] for line in untracked if line)
+    assert untracked == [".gitignore", "media/.gitkeep", "transcripts/.gitkeep"]
+
+
+def test_a_key_file_readable_by_others_is_made_owner_only(settings):
+    key = settings.data_dir / "secret.key"
+    key.write_text("a" * 64)
+    key.chmod(0o644)
+    app = create_app(settings)
+    assert app.state.secret == b"a" * 64
+    assert stat.S_IMODE(key.stat().st_mode) == 0o600
