@@ -15,6 +15,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from dataclasses import dataclass, field
 
 import sqlite_utils
@@ -24,7 +25,11 @@ from server.web import format_date
 
 NO_DEPARTMENT = "-"  # the path segment for people without a department
 SLICES = 20
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+# A cell (or a part of one after a separator some spreadsheet locale splits on: Norwegian
+# Excel splits on ";") that starts with one of these is run as a formula; a "'" before it
+# makes it text.
+_FORMULA = re.compile(r"(^|[,;])( *)(?=[=+\-@\t\r])")
+SEPARATORS = {"komma": ",", "semikolon": ";"}
 
 # Talks in reports: ready ones that people can take (drafts are left out).
 _REPORT_TALKS = "t.status = 'ready' AND t.visibility != 'draft'"
@@ -138,9 +143,10 @@ def person_rows(db: sqlite_utils.Database, department: str | None = None) -> lis
     ]
 
 
-def _safe(value: str) -> str:
-    """A cell that spreadsheet programs will not run as a formula."""
-    return "'" + value if value.startswith(FORMULA_START) else value
+def safe_cell(value: object) -> str:
+    """A cell that no spreadsheet program runs as a formula, whichever separator it splits
+    on: a formula-like start of the cell, or of any part after a "," or ";", gets a "'"."""
+    return _FORMULA.sub(lambda m: f"{m.group(1)}{m.group(2)}'", str(value))
 
 
 CSV_HEADER = (
@@ -155,23 +161,21 @@ QUIZ_CSV = {
 }
 
 
-def csv_text(db: sqlite_utils.Database) -> str:
-    """Every person × talk as CSV (comma separated, quoted where needed, BOM first so that
-    Excel reads it as UTF-8)."""
+def csv_text(db: sqlite_utils.Database, delimiter: str = ",") -> str:
+    """Every person × talk as CSV: every cell quoted and made formula-safe, BOM first so that
+    Excel reads it as UTF-8. `delimiter` ";" suits Excel in a Norwegian locale."""
     out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\r\n")
+    writer = csv.writer(out, delimiter=delimiter, quoting=csv.QUOTE_ALL, lineterminator="\r\n")
     writer.writerow(CSV_HEADER)
     for row in person_rows(db):
         person, talk, state = row["person"], row["talk"], row["status"]
         when = talk["starts_at"] or talk["created_at"]
-        writer.writerow(
-            [
-                _safe(person["name"]), _safe(person["email"]), _safe(person["department"]),
-                _safe(talk["title"]), format_date(when, with_time=False), state.percent,
-                QUIZ_CSV[state.quiz],
-                format_date(state.completed_at, with_time=False) if state.completed_at else "",
-            ]
-        )  # fmt: skip
+        cells = [
+            person["name"], person["email"], person["department"], talk["title"],
+            format_date(when, with_time=False), state.percent, QUIZ_CSV[state.quiz],
+            format_date(state.completed_at, with_time=False) if state.completed_at else "",
+        ]  # fmt: skip
+        writer.writerow([safe_cell(cell) for cell in cells])
     return "\ufeff" + out.getvalue()
 
 

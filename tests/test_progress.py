@@ -336,6 +336,38 @@ def test_csv_export(env):
     assert by_key[("tricky@kommune.no", env["talk"]["title"])][0] == 'Berg, Kari "KB"'
     assert by_key[("formel@kommune.no", env["talk"]["title"])][0] == "'=HYPERLINK(1)"
     assert '"Berg, Kari ""KB"""' in response.content.decode("utf-8-sig")
+    body = response.content.decode("utf-8-sig")
+    assert all(line.startswith('"') for line in body.splitlines()), "every cell quoted"
+
+
+@pytest.mark.parametrize(
+    ("value", "safe"),
+    [
+        ("=1+1", "'=1+1"), ("+47 22", "'+47 22"), ("-2", "'-2"), ("@SUM(A1)", "'@SUM(A1)"),
+        ("\t=1", "'\t=1"), ("\r=1", "'\r=1"), ("Ola;=1+1;", "Ola;'=1+1;"),
+        ("Ola, =cmd|' /C calc'!A0", "Ola, '=cmd|' /C calc'!A0"), ("Hansen-Berg", "Hansen-Berg"),
+        ("kari@kommune.no", "kari@kommune.no"), ("", ""), (95, "95"),
+    ],
+)  # fmt: skip
+def test_csv_cells_are_never_formulas(value, safe):
+    assert reports.safe_cell(value) == safe
+
+
+@pytest.mark.parametrize(("query", "delimiter"), [("", ","), ("?skilletegn=semikolon", ";")])
+def test_csv_for_norwegian_excel(env, query, delimiter):
+    """Excel in a Norwegian locale splits on ";": a name that hides a formula after a ";"
+    must not become a formula cell there, in either file."""
+    with _db(env) as db:
+        accounts.create_user(db, "semi@kommune.no", "Ola;=1+1;", department="Kultur")
+    response = _as(env, "admin").get("/rapporter.csv" + query)
+    assert response.status_code == 200
+    text = response.content.decode("utf-8-sig")
+    rows = list(csv.reader(io.StringIO(text), delimiter=delimiter))
+    assert rows[0][:2] == ["Navn", "E-post"] and len(rows[0]) == 8
+    names = {row[0] for row in rows[1:]}
+    assert "Ola;'=1+1;" in names
+    for cell in (part for line in text.splitlines() for part in line.split(";")):
+        assert not cell.lstrip('" ').startswith(("=", "+", "@")), cell
 
 
 # ---------------------------------------------------------------- per-talk results

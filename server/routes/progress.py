@@ -60,13 +60,18 @@ def reports_department(request: Request) -> Response:
 
 
 def reports_csv(request: Request) -> Response:
+    """`?skilletegn=semikolon` gives the ";"-separated file Excel in a Norwegian locale opens
+    into columns; the default is comma separated."""
+    choice = request.query_params.get("skilletegn", "komma")
+    delimiter = reports.SEPARATORS.get(choice, ",")
     with open_db(request) as db:
-        text = reports.csv_text(db)
+        text = reports.csv_text(db, delimiter)
+    name = "fullforing-semikolon.csv" if delimiter == ";" else "fullforing.csv"
     return Response(
         text.encode("utf-8"),
         media_type="text/csv; charset=utf-8",
         headers={
-            "content-disposition": 'attachment; filename="fullforing.csv"',
+            "content-disposition": f'attachment; filename="{name}"',
             "cache-control": "no-store",
         },
     )
