@@ -144,7 +144,9 @@ def protect(routes: list[BaseRoute]) -> list[BaseRoute]:
         if name not in access.RULES:
             raise MissingRule(f"route {name!r} ({getattr(route, 'path', '?')}) has no rule")
         if isinstance(route, Route):
-            methods = sorted(route.methods - {"HEAD"}) if route.methods else None
+            # All of the route's methods: HEAD too (Starlette adds it to GET routes, but the
+            # tus upload resource answers HEAD without GET, and resuming depends on it).
+            methods = sorted(route.methods) if route.methods else None
             route = Route(
                 route.path, guarded(route.endpoint, access.RULES[name], name in MEDIA_ROUTES),
                 methods=methods,
