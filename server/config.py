@@ -67,6 +67,7 @@ class Settings:
     srt_ports: str = "9000-9019"
     srt_host: str = ""
     live_captions: bool = True
+    checkin_margin_minutes: int = 30  # QR check-in opens/closes this long before/after
 
     @property
     def db_path(self) -> Path:

@@ -8,6 +8,7 @@ room | live) is what the completion logic reads through `attended`.
 
 from __future__ import annotations
 
+import re
 import secrets
 from datetime import datetime, timedelta
 
@@ -17,7 +18,7 @@ from server import accounts, progress, talks
 from server.access import Viewer, can_edit
 from server.accounts import User
 from server.pipeline import jobs
-from server.web import now_oslo
+from server.web import format_date, now_oslo
 
 MODES = ("room", "live", "later")
 HOWS = ("room", "live")
@@ -27,6 +28,18 @@ CLOSED = "Påmeldingen er stengt: foredraget er allerede holdt."
 BAD_MODE = "Velg i salen, direkte på nett eller ser opptaket senere."
 BAD_CODE = "Innsjekkingskoden stemmer ikke. Skann QR-koden i salen på nytt, eller spør arrangøren."
 NO_USER = "Fant ingen aktiv bruker med e-postadressen {email}. Sjekk stavemåten."
+CHECKIN_EARLY = (
+    "Innsjekkingen åpner {margin} minutter før foredraget starter ({opens}). "
+    "Skann QR-koden igjen da."
+)
+CHECKIN_CLOSED = (
+    "Innsjekkingen er stengt: den var åpen til {closes}. "
+    "Var du der, kan arrangøren registrere deg."
+)
+CHECKIN_UNDATED = (
+    "Innsjekkingen er ikke åpen: foredraget har ikke fått dato og klokkeslett ennå."
+)
+CHECKIN_PATH = re.compile(r"/talks/([^/?#]+)/innsjekk/([^/?#]+)")
 
 
 class SignupError(ValueError):
@@ -54,6 +67,34 @@ def ends_at(talk: dict) -> str | None:
         return None
     start = datetime.fromisoformat(talk["starts_at"])
     return (start + timedelta(minutes=TALK_MINUTES)).strftime("%Y-%m-%dT%H:%M")
+
+
+def checkin_window(talk: dict, margin_minutes: int) -> tuple[str, str] | None:
+    """When QR check-in counts (Oslo time, minutes): from `margin_minutes` before the
+    start to as long after the end; None for a talk without a time."""
+    if not talk.get("starts_at"):
+        return None
+    start = datetime.fromisoformat(talk["starts_at"])
+    margin = timedelta(minutes=max(0, margin_minutes))
+    end = start + timedelta(minutes=TALK_MINUTES)
+    return _minute(start - margin), _minute(end + margin)
+
+
+def _minute(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M")
+
+
+def checkin_refusal(talk: dict, now: str, margin_minutes: int) -> str | None:
+    """Why QR check-in does not count at `now` (Oslo time, minutes), or None when it does."""
+    window = checkin_window(talk, margin_minutes)
+    if window is None:
+        return CHECKIN_UNDATED
+    opens, closes = window
+    if now < opens:
+        return CHECKIN_EARLY.format(margin=max(0, margin_minutes), opens=format_date(opens))
+    if now > closes:
+        return CHECKIN_CLOSED.format(closes=format_date(closes))
+    return None
 
 
 def is_upcoming(talk: dict, now: str) -> bool:
@@ -226,11 +267,27 @@ def unregister(db: sqlite_utils.Database, user_id: int, talk: dict, by: User) ->
     _refresh(db, user_id, talk["id"])
 
 
-def check_in(db: sqlite_utils.Database, user: User, talk: dict, code: str) -> str:
-    """Self check-in from the QR code in the room."""
+def check_in(
+    db: sqlite_utils.Database, user: User, talk: dict, code: str, now: str, margin_minutes: int
+) -> str:
+    """Self check-in from the QR code in the room; counts only around the talk's time
+    (the organiser's registration on the attendance page counts at any time)."""
     if not code_matches(talk, code):
         raise SignupError(BAD_CODE, 404)
+    refusal = checkin_refusal(talk, now, margin_minutes)
+    if refusal:
+        raise SignupError(refusal, 409)
     return register(db, user.id, talk, "room", user)
+
+
+def checkin_talk(db: sqlite_utils.Database, path: str) -> dict | None:
+    """The talk a check-in link (`/talks/<key>/innsjekk/<code>`) is for, when the code is
+    right: the login page then says what signing in is for."""
+    match = CHECKIN_PATH.fullmatch(path)
+    if match is None:
+        return None
+    talk = talks.find(db, match.group(1))
+    return talk if talk and code_matches(talk, match.group(2)) else None
 
 
 # --- the programme page ----------------------------------------------------------------

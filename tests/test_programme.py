@@ -14,6 +14,7 @@ from starlette.testclient import TestClient
 from server import accounts, ics, programme, talks
 from server import db as database
 from server.app import create_app
+from server.web import now_oslo
 from tests.webclient import login, make_user, post
 
 WINTER = "2030-12-03T11:30"  # CET: 10:30 UTC
@@ -358,7 +359,7 @@ def test_organiser_registers_attendance_and_it_is_audited(settings, client, peop
 
 
 def test_qr_check_in(settings, client, people):
-    talk = _talk(settings, people["organiser"])
+    talk = _talk(settings, people["organiser"], starts_at=now_oslo())  # check-in is open
     viewer = people["viewer"]
     _as(client, people["organiser"].email)
     client.get(f"/talks/{talk['slug']}/oppmote")
@@ -445,6 +446,6 @@ def test_attendance_refreshes_completion_when_progress_offers_it(settings, peopl
     viewer = people["viewer"]
     with database.session(settings.db_path) as db:
         code = programme.ensure_code(db, talk)
-        programme.check_in(db, viewer, talks.get(db, talk["id"]), code)
+        programme.check_in(db, viewer, talks.get(db, talk["id"]), code, "2030-12-03T11:40", 30)
         programme.register(db, people["admin"].id, talk, "live", people["organiser"])
     assert calls == [(viewer.id, talk["id"]), (people["admin"].id, talk["id"])]

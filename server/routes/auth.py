@@ -6,9 +6,9 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from server import accounts, mail
+from server import accounts, mail, programme
 from server.middleware import SESSION_COOKIE, cookie_header
-from server.web import in_thread, render, settings_of
+from server.web import in_thread, open_db, render, settings_of
 
 WRONG = "Feil e-postadresse eller passord. Sjekk at du skrev riktig, eller bruk «Glemt passord»."
 TOO_MANY = (
@@ -41,10 +41,16 @@ async def start_session(request: Request, user: accounts.User, target: str) -> R
     return response
 
 
+def _purpose(db, target: str) -> dict:
+    """Where to go after signing in, and what for when the page says so (a scanned
+    check-in QR code)."""
+    return {"next": target, "checkin_talk": programme.checkin_talk(db, target)}
+
+
 def login_form(request: Request) -> Response:
-    return render(
-        request, "auth/login.html", {"next": safe_next(request.query_params.get("neste"))}
-    )
+    with open_db(request) as db:
+        context = _purpose(db, safe_next(request.query_params.get("neste")))
+    return render(request, "auth/login.html", context)
 
 
 def _keys(request: Request, email: str) -> list[str]:
@@ -58,7 +64,7 @@ async def login(request: Request) -> Response:
     target = safe_next(str(form.get("neste", "")))
     settings = settings_of(request)
     keys = _keys(request, email)
-    context = {"next": target, "email": email}
+    context = {**await in_thread(request, _purpose, target), "email": email}
     limit, window = settings.login_max_attempts, settings.login_window_minutes
     if await in_thread(request, accounts.too_many_attempts, keys, limit, window):
         context["error"] = TOO_MANY.format(minutes=window)

@@ -117,6 +117,7 @@ def _attendance_context(db, request: Request, talk: dict) -> dict:
         "people": programme.people(db, talk["id"]),
         "capacity": talk.get("capacity"),
         "checkin_url": f"{_base(request)}/talks/{talk['slug']}/innsjekk/{code}",
+        "checkin_window": programme.checkin_window(talk, _margin(request)),
         "registered": request.query_params.get("registrert"),
         "error": None,
         "email": "",
@@ -198,18 +199,32 @@ def _check_code(request: Request) -> dict:
     return talk
 
 
-def checkin(request: Request) -> Response:
-    talk = _check_code(request)
+def _margin(request: Request) -> int:
+    return settings_of(request).checkin_margin_minutes
+
+
+def _checkin_page(request: Request, talk: dict, refusal: str | None, status: int = 200):
     user = viewer_of(request).user
     with open_db(request) as db:
         at = programme.attended(db, user.id, talk["id"])
-    return render(request, "programme/checkin.html", {"talk": talk, "attended_at": at})
+    context = {"talk": talk, "attended_at": at, "refusal": refusal}
+    return render(request, "programme/checkin.html", context, status=status)
+
+
+def checkin(request: Request) -> Response:
+    talk = _check_code(request)
+    refusal = programme.checkin_refusal(talk, now_oslo(), _margin(request))
+    return _checkin_page(request, talk, refusal)
 
 
 def checkin_submit(request: Request) -> Response:
     talk = _check_code(request)
-    with open_db(request) as db:
-        programme.check_in(db, viewer_of(request).user, talk, request.path_params["code"])
+    user, code = viewer_of(request).user, request.path_params["code"]
+    try:
+        with open_db(request) as db:
+            programme.check_in(db, user, talk, code, now_oslo(), _margin(request))
+    except programme.SignupError as exc:
+        return _checkin_page(request, talk, str(exc), exc.status)
     return RedirectResponse(request.url.path, status_code=303)
 
 
