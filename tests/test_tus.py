@@ -1,20 +1,24 @@
 """tus 1.0 resumable uploads: the store in server.tus and the protocol in server.routes.tus.
 
-Protocol tests run the real tuspy client (and raw httpx requests) against a real uvicorn
-server in a thread on 127.0.0.1; the store is tested directly on a real SQLite file.
+Protocol tests run the real tuspy client (and raw httpx requests) against the app as
+`ktl serve` builds it (create_app: auth, CSRF and the access guard) under uvicorn in a thread
+on 127.0.0.1, as a signed-in organiser; the store is tested directly on a real SQLite file.
 """
 
 from __future__ import annotations
 
+import contextlib
 import email.utils
+import fcntl
 import hashlib
 import io
 import os
+import re
 import socket
 import threading
 import time
 import tracemalloc
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,34 +27,49 @@ import httpx
 import pytest
 import sqlite_utils
 import uvicorn
-from starlette.applications import Starlette
 from tusclient import client as tus_client
+from tusclient.exceptions import TusUploadFailed
 
 from server import db, tus
+from server.app import create_app
 from server.config import Settings, load_settings
 from server.routes import tus as tus_routes
+from tests.webclient import PASSWORD, make_user
 
 MB = 1024 * 1024
 TUS = {"Tus-Resumable": "1.0.0"}
 OCTETS = {**TUS, "Content-Type": "application/offset+octet-stream"}
+_CSRF_META = re.compile(r'<meta name="csrf-token" content="([0-9a-f]+)">')
 
 
 @dataclass
 class Server:
     url: str
     settings: Settings
+    headers: dict[str, str]  # the signed-in organiser's session cookie and CSRF token
+    owner: str  # the organiser's user id, as uploads record it
+
+    @property
+    def port(self) -> int:
+        return int(self.url.rsplit(":", 1)[1])
 
     @property
     def endpoint(self) -> str:
         return f"{self.url}/uploads/"
 
-    def http(self) -> httpx.Client:
-        return httpx.Client(base_url=self.url, timeout=30)
+    def http(self, headers: dict[str, str] | None = None) -> httpx.Client:
+        """A client as the organiser, or with the given headers (e.g. {} for a guest)."""
+        chosen = self.headers if headers is None else headers
+        return httpx.Client(base_url=self.url, timeout=30, headers=chosen)
+
+    def tus(self, endpoint: str | None = None) -> tus_client.TusClient:
+        return tus_client.TusClient(endpoint or self.endpoint, headers=self.headers)
 
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
     settings = load_settings(env={}, data_dir=tmp_path, max_upload_bytes=300 * MB)
+    settings = settings.replace(embedded_worker=False)
     settings.ensure_dirs()
     db.init(settings.db_path)
     return settings
@@ -62,11 +81,26 @@ def conn(settings: Settings) -> Iterator[sqlite_utils.Database]:
         yield database
 
 
-@pytest.fixture
-def server(settings: Settings) -> Iterator[Server]:
-    app = Starlette(routes=tus_routes.routes)
-    app.state.settings = settings
-    config = uvicorn.Config(app, lifespan="off", ws="none", log_config=None, log_level="warning")
+def sign_in(base: str, settings: Settings, role: str, email: str) -> tuple[dict[str, str], str]:
+    """Headers that make a request come from a new signed-in user (session cookie and CSRF
+    token), and the user's id."""
+    user = make_user(settings, role, email)
+    with httpx.Client(base_url=base, timeout=30) as http:
+        token = _CSRF_META.search(http.get("/logg-inn").text).group(1)
+        form = {"email": email, "password": PASSWORD, "csrf_token": token}
+        assert http.post("/logg-inn", data=form).status_code == 303
+        token = _CSRF_META.search(http.get("/logg-inn").text).group(1)  # the session's own
+        cookie = "; ".join(f"{name}={value}" for name, value in http.cookies.items())
+    assert "ktl_session=" in cookie
+    return {"Cookie": cookie, "X-CSRF-Token": token}, str(user.id)
+
+
+@contextlib.contextmanager
+def running(settings: Settings) -> Iterator[str]:
+    """create_app(settings) under uvicorn, lifespan included, as `ktl serve` runs it."""
+    config = uvicorn.Config(
+        create_app(settings), lifespan="on", log_config=None, log_level="warning"
+    )
     uvicorn_server = uvicorn.Server(config)
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.bind(("127.0.0.1", 0))
@@ -77,12 +111,118 @@ def server(settings: Settings) -> Iterator[Server]:
         while not uvicorn_server.started:
             assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
             time.sleep(0.01)
-        yield Server(f"http://127.0.0.1:{sock.getsockname()[1]}", settings)
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
     finally:
         uvicorn_server.should_exit = True
         thread.join(timeout=10)
         sock.close()
     assert not thread.is_alive()
+
+
+@pytest.fixture
+def server(settings: Settings) -> Iterator[Server]:
+    with running(settings) as base:
+        headers, owner = sign_in(base, settings, "organiser", "organiser@kommune.no")
+        yield Server(base, settings, headers, owner)
+
+
+class CuttingProxy:
+    """A TCP proxy on 127.0.0.1 in front of the server: counts the bytes clients send, and
+    can stop forwarding after a budget and then drop every connection, as a network does."""
+
+    def __init__(self, target_port: int) -> None:
+        self.target_port = target_port
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.sent = 0  # bytes from clients to the server, headers included
+        self._budget: int | None = None
+        self._ready: Callable[[], bool] = lambda: True
+        self._lock = threading.Lock()
+        self._open: list[socket.socket] = []
+        self._threads = [threading.Thread(target=self._accept, daemon=True)]
+        self._threads[0].start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def cut_after(self, budget: int, ready: Callable[[], bool]) -> None:
+        """Forward `budget` bytes, then wait until `ready()` and drop all connections."""
+        self._budget, self._ready = budget, ready
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            upstream = socket.create_connection(("127.0.0.1", self.target_port))
+            with self._lock:
+                self._open += [client, upstream]
+            for source, sink, counted in ((client, upstream, True), (upstream, client, False)):
+                thread = threading.Thread(target=self._pump, args=(source, sink, counted))
+                thread.daemon = True
+                thread.start()
+                self._threads.append(thread)
+
+    def _pump(self, source: socket.socket, sink: socket.socket, counted: bool) -> None:
+        with contextlib.suppress(OSError):
+            while True:
+                size = 64 * 1024
+                if counted and self._budget is not None:
+                    size = min(size, self._budget - self.sent)
+                    if size <= 0:
+                        return self._cut()
+                data = source.recv(size)
+                if not data:
+                    break
+                if counted:
+                    self.sent += len(data)
+                sink.sendall(data)
+            sink.shutdown(socket.SHUT_WR)
+
+    def _cut(self) -> None:
+        deadline = time.monotonic() + 30
+        while not self._ready() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        self._budget = None
+        self._close_all()
+
+    def _close_all(self) -> None:
+        with self._lock:
+            sockets, self._open = self._open, []
+        for sock in sockets:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+            sock.close()
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            self.listener.shutdown(socket.SHUT_RDWR)  # wakes accept()
+        self.listener.close()
+        self._close_all()
+        for thread in self._threads:
+            thread.join(timeout=10)
+
+
+@pytest.fixture
+def proxy(server: Server) -> Iterator[CuttingProxy]:
+    proxy = CuttingProxy(server.port)
+    yield proxy
+    proxy.close()
+
+
+class CountingStream(io.BytesIO):
+    """The file as tuspy reads it, counting the bytes it reads (and so sends)."""
+
+    def __init__(self, data: bytes) -> None:
+        super().__init__(data)
+        self.read_bytes = 0
+
+    def read(self, size: int | None = -1) -> bytes:
+        chunk = super().read(size)
+        self.read_bytes += len(chunk)
+        return chunk
 
 
 def sha256(data: bytes | Path) -> str:
@@ -127,14 +267,15 @@ def test_options_describes_the_server(server: Server) -> None:
 
 def test_tuspy_uploads_a_file_in_small_chunks(server: Server, conn) -> None:
     data = os.urandom(3 * MB + 123)
-    uploader = tus_client.TusClient(server.endpoint).uploader(
+    uploader = server.tus().uploader(
         file_stream=io.BytesIO(data), chunk_size=256 * 1024, metadata={"filename": "møte å.mp4"}
     )
     uploader.upload()
     assert uploader.url.startswith(server.endpoint)  # Location is absolute
     path = tus.take_completed(conn, server.settings, upload_id(uploader.url))
     assert sha256(path) == sha256(data)
-    assert tus.get(conn, upload_id(uploader.url)).metadata == {"filename": "møte å.mp4"}
+    stored = tus.get(conn, upload_id(uploader.url)).metadata
+    assert stored == {"filename": "møte å.mp4", tus_routes.OWNER_KEY: server.owner}
     with server.http() as http:
         head = http.head(uploader.url, headers=TUS)
     assert head.headers["upload-offset"] == head.headers["upload-length"] == str(len(data))
@@ -144,13 +285,105 @@ def test_tuspy_uploads_a_file_in_small_chunks(server: Server, conn) -> None:
 
 def test_resume_continues_from_the_server_offset(server: Server, conn) -> None:
     data = os.urandom(2 * MB + 7)
-    client = tus_client.TusClient(server.endpoint)
+    client = server.tus()
     first = client.uploader(file_stream=io.BytesIO(data), chunk_size=128 * 1024)
     first.upload(stop_at=MB)
     second = client.uploader(file_stream=io.BytesIO(data), url=first.url, chunk_size=200_000)
     assert second.offset == MB  # asked the server with HEAD
     second.upload()
     assert sha256(tus.take_completed(conn, server.settings, upload_id(first.url))) == sha256(data)
+
+
+def part_bytes(settings: Settings) -> int:
+    """What the server has written to part files so far (one upload in these tests)."""
+    return sum(path.stat().st_size for path in settings.uploads_dir.glob("*.part"))
+
+
+def resting_offset(server: Server, url: str) -> int:
+    """The upload's offset once no request holds it (the cut request has been committed)."""
+    path = tus.part_path(server.settings, upload_id(url))
+    deadline = time.monotonic() + 10
+    while True:
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            break
+        except BlockingIOError:
+            assert time.monotonic() < deadline, "the cut request still holds the upload"
+            time.sleep(0.02)
+        finally:
+            os.close(fd)
+    with server.http() as http:
+        head = http.head(url, headers=TUS)
+    assert head.status_code == 200, head.text
+    return int(head.headers["upload-offset"])
+
+
+def test_tuspy_resumes_after_the_connection_is_cut(server: Server, proxy, conn) -> None:
+    data = os.urandom(8 * MB + 5)
+    endpoint = f"{proxy.url}/uploads/"
+    # One PATCH for the whole file; the network drops once the server has written 1 MB.
+    proxy.cut_after(3 * MB, ready=lambda: part_bytes(server.settings) >= MB)
+    first = server.tus(endpoint).uploader(file_stream=io.BytesIO(data))
+    with pytest.raises(TusUploadFailed):
+        first.upload()
+    offset = resting_offset(server, first.url)
+    assert MB <= offset < 3 * MB, "the server kept what arrived before the cut"
+
+    proxy.sent = 0
+    stream = CountingStream(data)
+    second = server.tus(endpoint).uploader(file_stream=stream, url=first.url, chunk_size=MB)
+    assert second.offset == offset  # from HEAD through the whole app
+    second.upload()
+    assert stream.read_bytes == len(data) - offset, "only the missing bytes were sent"
+    headers_only = proxy.sent - (len(data) - offset)
+    assert 0 < headers_only < 16 * 1024, f"{proxy.sent} bytes on the wire for the rest"
+    path = tus.take_completed(conn, server.settings, upload_id(first.url))
+    assert sha256(path) == sha256(data)
+    assert list(server.settings.uploads_dir.iterdir()) == [path], "exactly one file"
+    assert row_count(conn) == 1
+
+
+def test_another_person_s_upload_is_not_found(server: Server, conn) -> None:
+    with server.http() as http:
+        url = create(http, 100)
+        assert http.patch(url, headers={**OCTETS, "Upload-Offset": "0"}, content=b"a" * 10)
+    other, _ = sign_in(server.url, server.settings, "organiser", "annen@kommune.no")
+    attempts = [
+        ("HEAD", TUS, b""),
+        ("PATCH", {**OCTETS, "Upload-Offset": "10"}, b"b" * 10),
+        ("DELETE", TUS, b""),
+        ("POST", {**OCTETS, "Upload-Offset": "10", "X-HTTP-Method-Override": "PATCH"}, b"b"),
+    ]
+    with server.http(other) as http:
+        for method, headers, body in attempts:
+            response = http.request(method, url, headers=headers, content=body)
+            assert response.status_code == 404, method
+            assert method == "HEAD" or response.text == tus.GONE
+    assert tus.get(conn, upload_id(url)).offset == 10
+    assert tus.part_path(server.settings, upload_id(url)).read_bytes() == b"a" * 10
+
+
+def test_uploads_need_an_organiser_session_and_the_csrf_token(server: Server, conn) -> None:
+    with server.http() as http:
+        url = create(http, 100)
+    staff, _ = sign_in(server.url, server.settings, "viewer", "ansatt@kommune.no")
+    patch = {**OCTETS, "Upload-Offset": "0"}
+    with server.http({}) as guest:
+        assert guest.head(url, headers=TUS).status_code == 401  # the guard: sign in first
+        refused = guest.patch(url, headers=patch, content=b"x")
+        assert refused.status_code == 403 and "Last siden på nytt" in refused.text  # no token
+    with server.http(staff) as http:
+        refused = http.head(url, headers=TUS)
+        assert refused.status_code == 403 and "upload-offset" not in refused.headers
+        assert http.post("/uploads/", headers={**TUS, "Upload-Length": "1"}).status_code == 403
+    without_token = {"Cookie": server.headers["Cookie"]}
+    with server.http(without_token) as http:
+        assert http.patch(url, headers=patch, content=b"x").status_code == 403
+    cross_site = {**server.headers, "Origin": "https://evil.example"}
+    with server.http(cross_site) as http:
+        assert http.patch(url, headers=patch, content=b"x").status_code == 403
+    assert tus.get(conn, upload_id(url)).offset == 0 and row_count(conn) == 1
 
 
 def test_broken_connection_keeps_what_arrived(server: Server, conn) -> None:
@@ -161,6 +394,8 @@ def test_broken_connection_keeps_what_arrived(server: Server, conn) -> None:
         request = (
             f"PATCH /uploads/{upload_id(url)} HTTP/1.1\r\nHost: {host}\r\n"
             "Tus-Resumable: 1.0.0\r\nContent-Type: application/offset+octet-stream\r\n"
+            f"Cookie: {server.headers['Cookie']}\r\n"
+            f"X-CSRF-Token: {server.headers['X-CSRF-Token']}\r\n"
             f"Upload-Offset: 0\r\nContent-Length: {len(data)}\r\n\r\n"
         ).encode()
         with socket.create_connection((host, int(port))) as raw:
@@ -255,7 +490,7 @@ def test_method_override_and_bad_requests(server: Server) -> None:
 
 
 def test_empty_file(server: Server, conn) -> None:
-    uploader = tus_client.TusClient(server.endpoint).uploader(file_stream=io.BytesIO(b""))
+    uploader = server.tus().uploader(file_stream=io.BytesIO(b""))
     uploader.upload()
     assert tus.take_completed(conn, server.settings, upload_id(uploader.url)).stat().st_size == 0
 
@@ -268,9 +503,7 @@ def test_large_upload_in_constant_memory(server: Server, conn, tmp_path: Path) -
     tracemalloc.start()
     try:
         with source.open("rb") as stream:  # the first half with tuspy in 8 MB requests
-            uploader = tus_client.TusClient(server.endpoint).uploader(
-                file_stream=stream, chunk_size=8 * MB
-            )
+            uploader = server.tus().uploader(file_stream=stream, chunk_size=8 * MB)
             uploader.upload(stop_at=100 * MB)
         chunked_peak = tracemalloc.get_traced_memory()[1]
         tracemalloc.reset_peak()
