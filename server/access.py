@@ -191,3 +191,18 @@ def editable_talks_sql(viewer: Viewer, alias: str = "t") -> tuple[str, dict]:
     if viewer.user.role == "admin":
         return "1", {}
     return f"{p}organiser_id = :editor_id", {"editor_id": viewer.user.id}
+
+
+def may(viewer: Viewer, route: str, talk: dict | None = None) -> bool:
+    """Whether the viewer may use the named route: its rule above, on `talk` for the
+    rules about one talk. Pages use it (as `can`) to offer only what the person may do."""
+    rule = RULES[route]
+    if not allows(rule, viewer):
+        return False
+    if rule not in (TALK_VIEW, TALK_EDIT, TALK_MEMBER):
+        return True
+    if talk is None:
+        raise ValueError(f"route {route!r} is about one talk: pass the talk")
+    if not can_view(viewer, talk):
+        return False
+    return rule != TALK_EDIT or can_edit(viewer, talk)

@@ -18,7 +18,7 @@ from starlette.templating import Jinja2Templates
 
 from server import db as database
 from server import i18n
-from server.access import Viewer
+from server.access import Viewer, may
 from server.config import LANGUAGES, VISIBILITIES, Settings
 
 TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
@@ -113,6 +113,13 @@ def _date_filter(context, value: str | None, with_time: bool = True) -> str:
     return format_date(value, with_time, context.get("ui_lang", i18n.DEFAULT))
 
 
+@jinja2.pass_context
+def _can(context, route: str, talk: dict | None = None) -> bool:
+    """`can('talk_new')`, `can('talk_results', talk)`: whether the viewer of this page may
+    use that route (server.access.RULES), so pages offer only what leads somewhere."""
+    return may(context.get("viewer") or Viewer(None), route, talk)
+
+
 def build_templates() -> Jinja2Templates:
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(TEMPLATES_DIR),
@@ -124,6 +131,7 @@ def build_templates() -> Jinja2Templates:
     env.install_gettext_callables(_gettext, _ngettext, newstyle=True)
     env.filters["date"] = _date_filter
     env.filters["clock"] = format_clock
+    env.globals["can"] = _can
     env.globals.update(LANGUAGES=LANGUAGES, VISIBILITIES=VISIBILITIES, STATUS_LABELS=STATUS_LABELS)
     return Jinja2Templates(env=env)
 

@@ -4,12 +4,15 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from html.parser import HTMLParser
+from urllib.parse import urljoin, urlsplit
 
 import pytest
+from starlette.routing import Match
 from starlette.testclient import TestClient
 
+from server import access, programme, quizzes, search, talks, transcript
 from server import db as database
-from server import programme, talks
 from server.app import create_app
 from server.config import load_settings
 from server.web import OSLO
@@ -150,3 +153,178 @@ def test_a_signed_out_scan_gets_a_login_page_for_checking_in(settings, client, p
     )
     assert signed_in.status_code == 303 and signed_in.headers["location"] == url
     assert "Bekreft at jeg er i salen" in client.get(url).text
+
+
+# --- 3. Pages offer only what the person may use ----------------------------------------
+
+ROLES = ("guest", "viewer", "organiser", "other", "admin")
+MAIN_PAGES = ("/", "/arkiv", "/program", "/sok?q=hei", "/mine-moduler")
+
+
+class _Links(HTMLParser):
+    """Every link (a href) and form (action, method) on a page."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.found: list[tuple[str, str]] = []  # (method, url)
+
+    def handle_starttag(self, tag: str, attrs: list) -> None:
+        attributes = dict(attrs)
+        if tag == "a" and attributes.get("href"):
+            self.found.append(("GET", attributes["href"]))
+        elif tag == "form":
+            method = (attributes.get("method") or "get").upper()
+            self.found.append((method, attributes.get("action") or ""))
+
+
+def _links(page_url: str, html: str) -> list[tuple[str, str]]:
+    parser = _Links()
+    parser.feed(html)
+    result = []
+    for method, raw in parser.found:
+        url = urlsplit(urljoin("http://testserver" + page_url, raw))
+        if url.scheme in ("http", "https") and url.netloc == "testserver":
+            result.append((method, url.path + (f"?{url.query}" if url.query else "")))
+    return result
+
+
+def _route(app, path: str, method: str) -> tuple[str | None, dict]:
+    scope = {"type": "http", "path": path, "method": method, "root_path": ""}
+    for route in app.routes:
+        match, child = route.matches(scope)
+        if match == Match.FULL:
+            return route.name, child.get("path_params", {})
+    return None, {}
+
+
+def _talk_of(settings, params: dict) -> dict | None:
+    with database.session(settings.db_path) as db:
+        if "key" in params:
+            return talks.find(db, str(params["key"]))
+        if "talk_id" in params:
+            return talks.get(db, int(params["talk_id"]))
+    return None
+
+
+def _ready_talk(settings, owner, title: str, visibility: str) -> dict:
+    """A talk with a recording, a transcript in the index and a published quiz."""
+    with database.session(settings.db_path) as db:
+        talk = talks.create(db, talks.TalkInput(title=title, visibility=visibility), owner)
+        with db.conn:
+            db.execute(
+                "INSERT INTO recordings (talk_id, original_name, path, size, duration, "
+                "has_video, created_at) VALUES (?, 'opptak.mp4', 'original.mp4', 64, 2.0, 1, "
+                "'2026-01-01T10:00:00+00:00')",
+                [talk["id"]],
+            )
+            talks.set_status(db, talk["id"], "ready")
+        media = settings.media_dir / str(talk["id"])
+        media.mkdir(parents=True, exist_ok=True)
+        (media / "original.mp4").write_bytes(b"\x00" * 64)
+        segments = (transcript.Segment(0.0, 2.0, "hei og velkommen"),)
+        transcript.write_all(
+            settings.transcripts_dir / str(talk["id"]),
+            transcript.Transcript(language="nb", segments=segments),
+        )
+        search.index_talk(db, talk["id"], segments, "nb")
+        question = quizzes.QuestionInput(kind=quizzes.TRUEFALSE, text="Var det hei?", correct=(0,))
+        quizzes.save_question(db, talk, question, owner)
+        quizzes.save_settings(db, talk, "50", True, True, owner)
+        return talks.get(db, talk["id"])
+
+
+@pytest.fixture
+def world(settings, people):
+    organiser, other = people["organiser"], people["other"]
+    made = [
+        _talk(
+            settings,
+            organiser,
+            title="Kommer snart",
+            visibility="public",
+            starts_at=_oslo_in(7 * 24 * 60),
+            room="Kantina",
+        ),
+        _talk(settings, other, title="Intern plan", starts_at=_oslo_in(3 * 24 * 60)),
+        _talk(settings, organiser, title="Utkast", visibility="draft", starts_at=""),
+        _ready_talk(settings, organiser, "Klart opptak", "public"),
+        _ready_talk(settings, other, "Internt opptak", "internal"),
+    ]
+    return {"talks": made, "people": people}
+
+
+def _viewer(people: dict, role: str) -> access.Viewer:
+    return access.Viewer(None if role == "guest" else people[role])
+
+
+def _denied(response, url: str) -> bool:
+    if response.status_code in (401, 403):
+        return True
+    location = response.headers.get("location", "")
+    return (
+        response.status_code in (302, 303)
+        and location.startswith("/logg-inn")
+        and not (url.startswith("/logg-inn"))
+    )
+
+
+def _walk(settings, app, client, people, role: str, pages: list[str]) -> list[str]:
+    viewer, problems, fetched = _viewer(people, role), [], set()
+    for page_url in pages:
+        page = client.get(page_url)
+        assert page.status_code == 200, f"{page_url} as {role}: {page.status_code}"
+        for method, url in _links(page_url, page.text):
+            path = urlsplit(url).path
+            name, params = _route(app, path, method)
+            if name is None:
+                problems.append(f"{role} on {page_url}: {method} {url} leads nowhere")
+                continue
+            if not access.may(viewer, name, _talk_of(settings, params)):
+                problems.append(f"{role} on {page_url}: {method} {url} ({name}) is not for them")
+            if method == "GET" and url not in fetched and name != "static":
+                fetched.add(url)
+                if _denied(client.get(url), url):
+                    problems.append(f"{role} on {page_url}: {url} answers 'no access'")
+    return problems
+
+
+def test_pages_offer_only_what_each_role_may_use(settings, client, world):
+    people, app = world["people"], client.app
+    problems = []
+    for role in ROLES:
+        client.cookies.clear()
+        if role != "guest":
+            _as(client, people[role])
+        viewer = _viewer(people, role)
+        pages = [p for p in MAIN_PAGES if role != "guest" or p != "/mine-moduler"]
+        pages += [f"/talks/{t['slug']}" for t in world["talks"] if access.can_view(viewer, t)]
+        problems += _walk(settings, app, client, people, role, pages)
+    assert problems == [], "\n".join(problems)
+
+
+def test_an_empty_front_page_offers_a_new_talk_only_to_organisers(settings, client, people):
+    for role in ROLES:
+        client.cookies.clear()
+        if role != "guest":
+            _as(client, people[role])
+        page = client.get("/").text
+        assert "Ingen foredrag er satt opp ennå." in page
+        offered = "Legg inn et nytt foredrag" in page
+        assert offered == (role in ("organiser", "other", "admin")), role
+        assert _walk(settings, client.app, client, people, role, ["/"]) == []
+
+
+def test_what_each_role_is_offered_on_a_talk_it_may_edit_or_not(settings, client, world):
+    people = world["people"]
+    ready = next(t for t in world["talks"] if t["title"] == "Klart opptak")
+    url = f"/talks/{ready['slug']}"
+    expected = {"guest": False, "viewer": False, "other": False, "organiser": True, "admin": True}
+    for role, editor in expected.items():
+        client.cookies.clear()
+        if role != "guest":
+            _as(client, people[role])
+        page = client.get(url).text
+        for link in ("/rediger", "/transkripsjon", "/quiz/rediger"):
+            assert (f'href="{url}{link}"' in page) == editor, (role, link)
+        assert ('href="/talks/ny"' in page) == (role in ("organiser", "other", "admin")), role
+        assert ('href="/rapporter"' in page) == (role == "admin"), role
