@@ -328,3 +328,22 @@ def test_what_each_role_is_offered_on_a_talk_it_may_edit_or_not(settings, client
             assert (f'href="{url}{link}"' in page) == editor, (role, link)
         assert ('href="/talks/ny"' in page) == (role in ("organiser", "other", "admin")), role
         assert ('href="/rapporter"' in page) == (role == "admin"), role
+
+
+# --- 2. The per-talk results page is linked ---------------------------------------------
+
+
+def test_the_results_page_is_linked_for_those_who_may_see_it(settings, client, world):
+    people = world["people"]
+    ready = next(t for t in world["talks"] if t["title"] == "Klart opptak")
+    results = f"/talks/{ready['slug']}/resultater"
+    link = f'href="{results}"'
+    for role in ("viewer", "other"):
+        _as(client, people[role])
+        assert link not in client.get(f"/talks/{ready['slug']}").text, role
+    for role in ("organiser", "admin"):
+        _as(client, people[role])
+        assert link in client.get(f"/talks/{ready['slug']}").text, role
+        assert link in client.get(f"/talks/{ready['slug']}/quiz/rediger").text, role
+        assert client.get(results).status_code == 200
+    assert link in client.get("/rapporter").text  # the admin's reports
