@@ -347,3 +347,82 @@ def test_the_results_page_is_linked_for_those_who_may_see_it(settings, client, w
         assert link in client.get(f"/talks/{ready['slug']}/quiz/rediger").text, role
         assert client.get(results).status_code == 200
     assert link in client.get("/rapporter").text  # the admin's reports
+
+
+# --- 4. Every time in Europe/Oslo ----------------------------------------------------------
+
+SEASONS = [  # stored UTC, then how pages write it in Oslo (CET in winter, CEST in summer)
+    ("2026-01-15T04:12:00+00:00", "15. januar 2026 kl. 05.12", "15. januar 2026", "kl. 04.12"),
+    ("2026-06-30T22:30:00+00:00", "1. juli 2026 kl. 00.30", "1. juli 2026", "30. juni"),
+]
+
+
+def _stamp_everything(settings, talk: dict, people: dict, at: str) -> None:
+    """A live question, an audit entry, a transcript version, attendance, completion and a
+    passed quiz, all stored at `at` (UTC)."""
+    viewer, organiser = people["viewer"], people["organiser"]
+    with database.session(settings.db_path) as db, db.conn:
+        db.execute(
+            "INSERT INTO live_questions (talk_id, user_id, text, created_at) VALUES (?, ?, ?, ?)",
+            [talk["id"], viewer.id, "Når er fristen?", at],
+        )
+        db.execute(
+            "INSERT INTO audit_log (at, user_id, actor, action, target) VALUES (?, ?, ?, ?, ?)",
+            [at, organiser.id, organiser.email, "endret foredrag", talk["title"]],
+        )
+        db.execute(
+            "INSERT INTO transcript_versions (talk_id, version, status, author, model, "
+            "created_at) VALUES (?, 1, 'current', 'Whisper', 'base', ?)",
+            [talk["id"], at],
+        )
+        db.execute(
+            "INSERT INTO attendance (user_id, talk_id, how, registered_by, at) "
+            "VALUES (?, ?, 'room', ?, ?)",
+            [viewer.id, talk["id"], organiser.id, at],
+        )
+        db.execute(
+            "INSERT INTO attempts (talk_id, user_id, started_at, submitted_at, score, passed) "
+            "VALUES (?, ?, ?, ?, 1.0, 1)",
+            [talk["id"], viewer.id, at, at],
+        )
+        db.execute(
+            "INSERT INTO completions (user_id, talk_id, completed_at) VALUES (?, ?, ?)",
+            [viewer.id, talk["id"], at],
+        )
+
+
+@pytest.mark.parametrize(("stored", "oslo", "oslo_date", "utc_text"), SEASONS)
+def test_stored_utc_times_show_in_oslo_time_on_every_page(
+    settings, client, people, stored, oslo, oslo_date, utc_text
+):
+    talk = _ready_talk(settings, people["organiser"], "Klart opptak", "internal")
+    _stamp_everything(settings, talk, people, stored)
+    slug = talk["slug"]
+    with database.session(settings.db_path) as db:
+        code = programme.ensure_code(db, talk)
+    full = {  # page: who looks
+        f"/talks/{slug}/direkte": "organiser",
+        "/admin/logg": "admin",
+        f"/talks/{slug}/transkripsjon/versjoner": "organiser",
+        f"/talks/{slug}/oppmote": "organiser",
+        f"/talks/{slug}": "viewer",
+        f"/talks/{slug}/innsjekk/{code}": "viewer",
+    }
+    for url, role in full.items():
+        _as(client, people[role])
+        page = client.get(url)
+        assert page.status_code == 200, url
+        assert oslo in page.text, f"{url} shows the time in Oslo"
+        assert utc_text not in page.text, f"{url} shows UTC"
+    _as(client, people["organiser"])
+    listed = client.get(f"/talks/{slug}/sporsmal.json").json()["questions"]
+    assert listed[0]["when"] == oslo, "the organiser's page refreshes questions in Oslo time"
+    _as(client, people["viewer"])
+    modules = client.get("/mine-moduler").text
+    assert f"Fullført {oslo_date}" in modules and f"Deltok {oslo_date}" in modules
+    assert f"Bestått {oslo_date}" in client.get(f"/talks/{slug}").text
+    _as(client, people["admin"])
+    reports = client.get("/rapporter").text
+    departments = {u for _m, u in _links("/rapporter", reports) if "/rapporter/avdeling/" in u}
+    pages = [client.get(url).text for url in departments]
+    assert any(f"Fullført {oslo_date}" in page for page in pages), "the department report"

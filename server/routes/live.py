@@ -9,6 +9,7 @@ import json
 import re
 from urllib.parse import urlsplit
 
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import (
@@ -20,10 +21,11 @@ from starlette.responses import (
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from server.i18n import language_of
 from server.live import broadcasts, ffargs
 from server.live.broadcasts import LiveError
 from server.live.manager import LiveManager
-from server.web import in_thread, render, settings_of, viewer_of, wants_json
+from server.web import format_date, in_thread, render, settings_of, viewer_of, wants_json
 
 PART = re.compile(r"part-\d{4}")
 SEGMENT = re.compile(r"seg-\d{5}\.ts")
@@ -280,10 +282,14 @@ async def ask(request: Request) -> Response:
 
 
 async def question_list(request: Request) -> Response:
+    """The questions, each with `when`: the time asked as pages show it (Oslo time)."""
     rows = await in_thread(request, broadcasts.questions, request.state.talk["id"])
+    lang = await run_in_threadpool(language_of, request)
     keep = ("id", "text", "asker", "created_at", "answered_at")
+    listed = [{**{k: r[k] for k in keep}, "when": format_date(r["created_at"], lang=lang)}
+              for r in rows]  # fmt: skip
     return JSONResponse(
-        {"questions": [{k: r[k] for k in keep} for r in rows]},
+        {"questions": listed},
         headers={"cache-control": "no-store"},
     )
 

@@ -252,7 +252,7 @@
       body.textContent = q.text;
       var meta = document.createElement("p");
       meta.className = "meta";
-      meta.textContent = q.asker + " · " + new Date(q.created_at).toLocaleTimeString("nb-NO");
+      meta.textContent = q.asker + " · " + q.when; // Oslo time, as the server writes it
       var button = document.createElement("button");
       button.type = "button";
       button.className = "link-button";
