@@ -426,3 +426,40 @@ def test_stored_utc_times_show_in_oslo_time_on_every_page(
     departments = {u for _m, u in _links("/rapporter", reports) if "/rapporter/avdeling/" in u}
     pages = [client.get(url).text for url in departments]
     assert any(f"Fullført {oslo_date}" in page for page in pages), "the department report"
+
+
+# --- 5. Rooms and calendars -------------------------------------------------------------
+
+
+def test_the_talk_page_shows_the_room(settings, client, people):
+    with_room = _talk(settings, people["organiser"], title="I salen", room="Kantina, 2. etg.")
+    without = _talk(settings, people["organiser"], title="Uten rom")
+    _as(client, people["viewer"])
+    assert "Rom: Kantina, 2. etg." in client.get(f"/talks/{with_room['slug']}").text
+    assert "Rom:" not in client.get(f"/talks/{without['slug']}").text
+
+
+def test_the_programme_offers_calendar_subscriptions_to_copy(settings, client, people):
+    _talk(settings, people["organiser"], title="Åpent", visibility="public",
+          department="Kultur og idrett", starts_at=_oslo_in(24 * 60))  # fmt: skip
+    page = client.get("/program").text
+    assert 'href="webcal://testserver/program.ics"' in page
+    assert 'value="http://testserver/program.ics"' in page
+    department = "/program/Kultur%20og%20idrett.ics"
+    assert f'href="webcal://testserver{department}"' in page
+    assert f'value="http://testserver{department}"' in page
+    assert page.count('data-copy="feed-') == 2 and "/static/js/copy.js" in page
+    for path in ("/program.ics", department):
+        feed = client.get(path)
+        assert feed.status_code == 200 and feed.headers["content-type"].startswith("text/calendar")
+        assert "Åpent" in feed.text
+
+
+def test_the_talk_form_says_internal_talks_stay_out_of_the_public_calendar(
+    settings, client, people
+):
+    talk = _talk(settings, people["organiser"], title="Internt")
+    _as(client, people["organiser"])
+    for url in ("/talks/ny", f"/talks/{talk['slug']}/rediger"):
+        page = client.get(url).text
+        assert "Bare foredrag som er åpne for alle, kommer med i kalenderen" in page, url

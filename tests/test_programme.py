@@ -169,7 +169,7 @@ def test_programme_groups_coming_talks_by_month_for_the_viewer(settings, client,
     assert "11.30" in page
     assert "Internt foredrag" not in page and "Gammelt foredrag" not in page
     assert 'href="/program.ics"' in page
-    assert 'href="/program/Kultur%20og%20idrett.ics"' in page
+    assert 'href="webcal://testserver/program/Kultur%20og%20idrett.ics"' in page
     assert 'href="/arkiv?year=2020"' in page
     assert 'href="/arkiv?department=Kultur%20og%20idrett"' in page
     _as(client, people["viewer"].email)

@@ -36,6 +36,17 @@ def feed_url(department: str | None = None) -> str:
     return "/program.ics" if department is None else f"/program/{quote(department, safe='')}.ics"
 
 
+def _feeds(request: Request, departments: list[str]) -> list[dict]:
+    """Each calendar feed: its https address to copy and its webcal:// address, which
+    calendar programs open as a subscription (not a one-off import)."""
+    base = _base(request)
+    host = base.split("://", 1)[-1]
+    return [
+        {"name": name, "url": base + feed_url(name), "webcal": f"webcal://{host}{feed_url(name)}"}
+        for name in [None, *departments]
+    ]
+
+
 def page(request: Request) -> Response:
     allowed = visible_talks_sql(viewer_of(request))
     today = datetime.now(UTC).astimezone(OSLO).strftime("%Y-%m-%d")
@@ -48,7 +59,7 @@ def page(request: Request) -> Response:
             "undated": programme.undated(db, allowed),
             "years": search.years(db, allowed),
             "departments": search.departments(db, allowed),
-            "feeds": [(d, feed_url(d)) for d in search.departments(db, PUBLIC_ONLY)],
+            "feeds": _feeds(request, search.departments(db, PUBLIC_ONLY)),
             "base": _base(request),
         }
     return render(request, "programme/index.html", context)
