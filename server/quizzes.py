@@ -4,6 +4,14 @@ Options are stored as JSON ``[{"text": ..., "correct": true|false}, ...]``; an a
 sorted list of option indexes (choice kinds) or a text (reflection). Attempt answers are
 ``{"<question id>": answer}``. Correctness never leaves this module except through
 ``Result`` (after submitting) and ``record_answer`` (after answering a timed question).
+
+Timed answers are no answer oracle. ``record_answer`` takes only a question with a moment
+in the video, only into the person's open attempt (made by the first timed answer), and
+only once: the answer is then part of that attempt and neither a second timed answer nor
+the quiz form changes it. So revealing correctness and the explanation at once is safe:
+with retries off it commits the one attempt that counts, and with retries on it can only
+inform a later attempt, which a retry (and the result page) allows anyway. Questions
+without a moment are answered in the form only, and revealed only after submitting.
 """
 
 from __future__ import annotations
@@ -16,6 +24,7 @@ import sqlite_utils
 
 from server import accounts
 from server.access import Viewer, can_edit
+from server.db import write_transaction
 from server.pipeline.jobs import now_iso
 
 SINGLE, MULTIPLE, TRUEFALSE, REFLECTION = "single", "multiple", "truefalse", "reflection"
@@ -29,6 +38,11 @@ NOT_PUBLISHED = "Quizen til dette foredraget er ikke publisert ennå."
 RETRY_REFUSED = "Du har allerede levert denne quizen, og arrangøren tillater ikke nye forsøk."
 BAD_ANSWER = "Svaret kunne ikke leses. Velg et av alternativene og prøv igjen."
 NO_QUESTION = "Fant ikke spørsmålet. Last siden på nytt og prøv igjen."
+NO_TIMED = "Fant ikke dette spørsmålet underveis i videoen. Last siden på nytt og prøv igjen."
+ALREADY_ANSWERED = (
+    "Du har allerede svart på dette spørsmålet. Svaret ditt står, og teller når du leverer quizen."
+)
+NO_CHOICE = "Velg et svar først, og prøv igjen."
 
 
 class ValidationError(ValueError):
@@ -429,27 +443,40 @@ def open_answers(db: sqlite_utils.Database, user_id: int, talk_id: int) -> dict:
     return json.loads(attempt["answers"]) if attempt else {}
 
 
+def _timed_question(db: sqlite_utils.Database, talk_id: int, question_id: object) -> Question:
+    """The talk's question with a moment in the video that `question_id` names, or 404."""
+    key = "" if isinstance(question_id, bool) else str(question_id).strip()
+    timed = {str(q.id): q for q in questions(db, talk_id) if q.at_seconds is not None}
+    if key not in timed:
+        raise QuizError(NO_TIMED, 404)
+    return timed[key]
+
+
 def record_answer(db, user_id: int, talk_id: int, question_id: object, raw: object) -> dict:
-    """A timed answer into the person's open attempt; returns {correct, explanation}."""
+    """A timed answer into the person's open attempt (made here if there is none), once per
+    question and attempt; returns {correct, explanation} (see the module's docstring)."""
     _require_quiz(db, talk_id)
-    question = next((q for q in questions(db, talk_id) if str(q.id) == str(question_id)), None)
-    if question is None:
-        raise QuizError(NO_QUESTION, 404)
+    question = _timed_question(db, talk_id, question_id)
     try:
         answer = parse_answer(question, raw)
     except ValueError:
-        raise QuizError(BAD_ANSWER, 400) from None
-    with db.conn:
+        raise QuizError(BAD_ANSWER, 422) from None
+    if answer in ("", []):
+        raise QuizError(NO_CHOICE, 422)
+    with write_transaction(db):
         if not may_take(db, user_id, talk_id):
             raise QuizError(RETRY_REFUSED)
         attempt = open_attempt(db, user_id, talk_id)
+        answers = json.loads(attempt["answers"]) if attempt else {}
+        if str(question.id) in answers:
+            raise QuizError(ALREADY_ANSWERED)
+        answers[str(question.id)] = answer
         if attempt is None:
             db.execute(
                 "INSERT INTO attempts (talk_id, user_id, started_at, answers) VALUES (?, ?, ?, ?)",
-                [talk_id, user_id, now_iso(), json.dumps({str(question.id): answer})],
+                [talk_id, user_id, now_iso(), json.dumps(answers, ensure_ascii=False)],
             )
         else:
-            answers = {**json.loads(attempt["answers"]), str(question.id): answer}
             db.execute(
                 "UPDATE attempts SET answers = ? WHERE id = ?",
                 [json.dumps(answers, ensure_ascii=False), attempt["id"]],
@@ -457,25 +484,37 @@ def record_answer(db, user_id: int, talk_id: int, question_id: object, raw: obje
     return {"correct": is_correct(question, answer), "explanation": question.explanation}
 
 
-def submit(db: sqlite_utils.Database, user_id: int, talk_id: int, form: dict) -> int:
+def _merge(listed: list[Question], stored: dict, form: dict) -> dict:
+    """The attempt's answers: those stored (timed answers, locked) and, for the other
+    questions, what the form gives; empty answers are left out. BAD_ANSWER (400) if a form
+    answer cannot be read."""
+    answers = {}
+    for question in listed:
+        key = str(question.id)
+        if key in stored:
+            answers[key] = stored[key]
+            continue
+        raw = form.get(key)
+        try:
+            answer = None if raw in (None, [], "") else parse_answer(question, raw)
+        except ValueError:
+            raise QuizError(BAD_ANSWER, 400) from None
+        if answer not in (None, "", []):
+            answers[key] = answer
+    return answers
+
+
+def submit(db, user_id: int, talk_id: int, form: dict) -> int:
     """Score and close the attempt; `form` maps question id (str) to a raw answer. Answers
-    given earlier (timed questions) count where the form has none. Returns the attempt id."""
+    already in the open attempt (timed questions) stand; the form cannot change them.
+    Returns the attempt id."""
     quiz = _require_quiz(db, talk_id)
     listed = questions(db, talk_id)
-    with db.conn:
+    with write_transaction(db):
         if not may_take(db, user_id, talk_id):
             raise QuizError(RETRY_REFUSED)
         attempt = open_attempt(db, user_id, talk_id)
-        answers = json.loads(attempt["answers"]) if attempt else {}
-        for question in listed:
-            raw = form.get(str(question.id))
-            if raw in (None, [], ""):
-                continue
-            try:
-                answers[str(question.id)] = parse_answer(question, raw)
-            except ValueError:
-                raise QuizError(BAD_ANSWER, 400) from None
-        answers = {k: v for k, v in answers.items() if k in {str(q.id) for q in listed}}
+        answers = _merge(listed, json.loads(attempt["answers"]) if attempt else {}, form)
         result = score(listed, answers, quiz.pass_mark)
         values = [
             now_iso(),

@@ -161,7 +161,8 @@ def _take_context(request: Request, db, **extra) -> dict:
     return {
         "talk": talk, "settings": quizzes.settings(db, talk["id"]),
         "questions": [q.public() for q in quizzes.questions(db, talk["id"])],
-        "answers": {}, "preview": False, "result": None, "refused": None, **extra,
+        "answers": {}, "locked": set(), "preview": False, "result": None, "refused": None,
+        **extra,
     }  # fmt: skip
 
 
@@ -190,8 +191,9 @@ def take(request: Request) -> Response:
             result = quizzes.attempt_result(db, user.id, talk["id"])
             context = _take_context(request, db, result=result, refused=quizzes.RETRY_REFUSED)
             return render(request, "quizzes/take.html", context)
-        answers = quizzes.open_answers(db, user.id, talk["id"])
-        return render(request, "quizzes/take.html", _take_context(request, db, answers=answers))
+        answers = quizzes.open_answers(db, user.id, talk["id"])  # timed answers: locked
+        context = _take_context(request, db, answers=answers, locked=set(answers))
+        return render(request, "quizzes/take.html", context)
 
 
 async def take_submit(request: Request) -> Response:

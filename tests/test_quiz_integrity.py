@@ -1,0 +1,129 @@
+"""The quiz is no answer oracle: timed answers only for timed questions of the open attempt,
+once; the quiz form cannot change them."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+from starlette.testclient import TestClient
+
+from server import db as database
+from server import quizzes
+from server.app import create_app
+from tests.test_access_matrix import _talk
+from tests.test_quizzes import _add, _q
+from tests.webclient import csrf, login, make_user, post
+
+SECRET = "Forklaringen som ikke skal lekke"
+
+
+@pytest.fixture(params=[True, False], ids=["retries", "no-retries"])
+def quiz(request, settings):
+    """A quiz of five questions, two of them timed (1 and 3), with or without retries."""
+    organiser = make_user(settings, "organiser")
+    viewer = make_user(settings, "viewer")
+    with database.session(settings.db_path) as db:
+        talk = _talk(db, settings, organiser, "internal", "Byggesak for alle")
+        ids = _add(
+            db, talk, organiser,
+            _q("single", "Hvor mange uker?", ["To", "Tre", "Fire"], [0], at="0:01",
+               explanation=SECRET + " 1"),
+            _q("multiple", "Hva må søknaden ha?", ["Tegninger", "Plan", "Kake"], [0, 1],
+               explanation=SECRET + " 2"),
+            _q("truefalse", "Garasjer tar en dag.", correct=[1], at="0:05",
+               explanation=SECRET + " 3"),
+            _q("truefalse", "Naboer varsles.", correct=[0], explanation=SECRET + " 4"),
+            _q("reflection", "Hva tar du med deg?", explanation=SECRET + " 5"),
+            retries=request.param,
+        )  # fmt: skip
+        other = _talk(db, settings, organiser, "internal", "Et annet foredrag")
+        foreign = _add(db, other, organiser, _q("single", "Annet?", ["A", "B"], [0], at="2"))
+    with TestClient(create_app(settings), follow_redirects=False) as client:
+        login(client, viewer.email)
+        yield {"client": client, "talk": talk, "ids": ids, "foreign": foreign[0],
+               "viewer": viewer, "settings": settings}  # fmt: skip
+
+
+def _answer(client, slug: str, question_id, answer):
+    return client.post(f"/talks/{slug}/quiz/svar", json={"question_id": question_id,
+                       "answer": answer}, headers={"X-CSRF-Token": csrf(client)})  # fmt: skip
+
+
+def _attempts(settings) -> list[dict]:
+    with database.session(settings.db_path) as db:
+        return [dict(r) for r in db.execute("SELECT * FROM attempts ORDER BY id")]
+
+
+def test_probing_every_question_leaks_nothing_and_changes_nothing(quiz):
+    client, slug, ids = quiz["client"], quiz["talk"]["slug"], quiz["ids"]
+    # The first timed answers: question 1 wrong (Tre), question 3 right (Usant).
+    first = _answer(client, slug, ids[0], 1)
+    assert first.status_code == 200
+    assert first.json() == {"correct": False, "explanation": SECRET + " 1"}
+    assert _answer(client, slug, ids[2], 1).json() == {"correct": True,
+                                                       "explanation": SECRET + " 3"}  # fmt: skip
+    # Probe everything, again and again, with every answer there is.
+    probes = {ids[0]: [0, 1, 2, [0], "0"], ids[1]: [[0, 1], [0], 2, [0, 1, 2]],
+              ids[2]: [0, 1, [1]], ids[3]: [0, 1], ids[4]: ["Tanker", "Andre tanker"]}  # fmt: skip
+    for _round in range(2):
+        for question_id, answers in probes.items():
+            timed = question_id in (ids[0], ids[2])
+            for answer in answers:
+                reply = _answer(client, slug, question_id, answer)
+                assert reply.status_code == (409 if timed else 404), (question_id, answer)
+                body = reply.json()
+                assert set(body) == {"error"}, "no correctness, no explanation"
+                assert SECRET not in reply.text
+                expected = "allerede svart" if timed else "Fant ikke dette spørsmålet"
+                assert expected in body["error"]
+    # Garbage and a timed question of another talk: refused with a sentence, nothing stored.
+    for garbage in ("abc", "", -1, 10**30, quiz["foreign"]):
+        reply = _answer(client, slug, garbage, 0)
+        assert reply.status_code == 404, garbage
+        assert "Last siden på nytt" in reply.json()["error"]
+    for wrong_type in (None, True, 1.5, [ids[0]], {"id": ids[0]}):  # the shared JSON reader
+        reply = _answer(client, slug, wrong_type, 0)
+        assert reply.status_code in (400, 404, 422), wrong_type
+        assert "Last siden på nytt" in reply.json()["error"]
+    (attempt,) = _attempts(quiz["settings"])
+    assert attempt["submitted_at"] is None
+    assert json.loads(attempt["answers"]) == {str(ids[0]): [1], str(ids[2]): [1]}, "no overwrite"
+    # The form shows the timed answers as answered and locked, the others open.
+    page = client.get(f"/talks/{slug}/quiz").text
+    assert SECRET not in page
+    locked = re.findall(
+        r'<fieldset class="quiz-question locked" disabled>\s*<legend[^>]*>(\d)', page
+    )
+    assert locked == ["1", "3"]
+    assert f'name="q{ids[0]}" value="1" checked' in page
+    assert f'name="q{ids[2]}" value="1" checked' in page
+    # Submitting the right answer for question 1 in the form does not change it.
+    done = post(client, f"/talks/{slug}/quiz", {
+        f"q{ids[0]}": "0", f"q{ids[1]}": ["0", "1"], f"q{ids[2]}": "0", f"q{ids[3]}": "0",
+        f"q{ids[4]}": "Mye"})  # fmt: skip
+    assert done.status_code == 303
+    (attempt,) = _attempts(quiz["settings"])
+    answers = json.loads(attempt["answers"])
+    assert answers[str(ids[0])] == [1] and answers[str(ids[2])] == [1], "the first timed answers"
+    assert attempt["score"] == pytest.approx(3 / 4) and attempt["passed"] == 0, "80 % to pass"
+    result = client.get(done.headers["location"]).text
+    assert "Ikke bestått" in result and "75 %" in result
+
+
+def test_after_submitting_timed_answers_belong_to_a_new_attempt_or_none(quiz):
+    client, slug, ids = quiz["client"], quiz["talk"]["slug"], quiz["ids"]
+    form = {f"q{i}": "0" for i in ids[:4]} | {f"q{ids[1]}": ["0", "1"], "lever_likevel": "1"}
+    assert post(client, f"/talks/{slug}/quiz", form).status_code == 303
+    reply = _answer(client, slug, ids[0], 1)
+    with database.session(quiz["settings"].db_path) as db:
+        retries = quizzes.settings(db, quiz["talk"]["id"]).retries_allowed
+    if retries:  # the quiz's rules decide
+        assert reply.status_code == 200, "a retry starts with this timed answer"
+        first, second = _attempts(quiz["settings"])
+        assert json.loads(first["answers"])[str(ids[0])] == [0], "the submitted one is untouched"
+        assert json.loads(second["answers"]) == {str(ids[0]): [1]}
+    else:
+        assert reply.status_code == 409 and "tillater ikke nye forsøk" in reply.json()["error"]
+        assert len(_attempts(quiz["settings"])) == 1
