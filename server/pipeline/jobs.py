@@ -1,13 +1,19 @@
 """A durable job queue in SQLite: claim with a lease, extend it by heartbeat.
 
-A worker that dies leaves its lease to run out; the next worker claims the job again and
-skips the stages already recorded as done. Finishing is conditional on still holding the
-lease, so a job is finished exactly once.
+A worker that dies leaves its lease to run out (or its supervisor expires it at once, see
+``expire_leases``); the next worker claims the job again and skips the stages already
+recorded as done. Finishing is conditional on still holding the lease, so a job is finished
+exactly once.
+
+``attempts`` counts the claims of the job's current stage: a claim adds one, a finished
+stage sets it back to one (the claim goes on with the next stage). A job that keeps dying
+at the same stage is given up after MAX_ATTEMPTS claims; a job that moves forward never is.
 """
 
 from __future__ import annotations
 
 import json
+import socket
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -31,6 +37,12 @@ class Job:
     attempts: int
     worker: str | None
     error: str | None
+    lease_until: float | None = None
+
+    def stalled(self, now: float | None = None) -> bool:
+        """Running, but its worker stopped extending the lease: it waits for a free worker."""
+        now = time.time() if now is None else now
+        return self.state == "running" and self.lease_until is not None and self.lease_until < now
 
 
 def now_iso() -> str:
@@ -49,7 +61,13 @@ def _job(row: object) -> Job:
         attempts=row["attempts"],
         worker=row["worker"],
         error=row["error"],
+        lease_until=row["lease_until"],
     )
+
+
+def worker_prefix(pid: int) -> str:
+    """The start of the name of every worker that runs in process ``pid`` on this host."""
+    return f"{socket.gethostname()}:{pid}:"
 
 
 def enqueue(db: sqlite_utils.Database, talk_id: int, kind: str = PROCESS) -> int:
@@ -63,13 +81,14 @@ def enqueue(db: sqlite_utils.Database, talk_id: int, kind: str = PROCESS) -> int
 
 
 def claim(db: sqlite_utils.Database, worker: str, lease_seconds: float) -> Job | None:
-    """Take the oldest queued job, or one whose worker's lease ran out."""
+    """Take the oldest queued job, or one whose worker's lease ran out (its unfinished stage
+    starts over, so its progress does too)."""
     now = time.time()
     with db.conn:
         row = db.execute(
             """
             UPDATE jobs SET state = 'running', worker = ?, lease_until = ?,
-                attempts = attempts + 1, updated_at = ?
+                attempts = attempts + 1, progress = 0, updated_at = ?
             WHERE id = (
                 SELECT id FROM jobs
                 WHERE state = 'queued' OR (state = 'running' AND lease_until < ?)
@@ -92,6 +111,17 @@ def heartbeat(db: sqlite_utils.Database, job: Job, worker: str, lease_seconds: f
     return cursor.rowcount == 1
 
 
+def expire_leases(db: sqlite_utils.Database, prefix: str) -> int:
+    """End the leases of a worker process that is known to be dead, so that the next worker
+    takes its jobs over at once instead of waiting for the leases to run out."""
+    with db.conn:
+        cursor = db.execute(
+            "UPDATE jobs SET lease_until = 0 WHERE state = 'running' AND substr(worker, 1, ?) = ?",
+            [len(prefix), prefix],
+        )
+    return cursor.rowcount
+
+
 def report(db: sqlite_utils.Database, job: Job, worker: str, stage: str, progress: float) -> None:
     with db.conn:
         db.execute(
@@ -102,13 +132,14 @@ def report(db: sqlite_utils.Database, job: Job, worker: str, stage: str, progres
 
 
 def stage_done(db: sqlite_utils.Database, job_id: int, worker: str, stage: str) -> bool:
-    """Record a finished stage; False when this worker no longer holds the job."""
+    """Record a finished stage; False when this worker no longer holds the job. The count of
+    attempts starts again for the next stage."""
     row = db.execute("SELECT stages_done FROM jobs WHERE id = ?", [job_id]).fetchone()
     done = json.loads(row["stages_done"]) if row else []
     if stage not in done:
         done.append(stage)
     cursor = db.execute(
-        "UPDATE jobs SET stages_done = ?, progress = 1, updated_at = ? "
+        "UPDATE jobs SET stages_done = ?, progress = 1, attempts = 1, updated_at = ? "
         "WHERE id = ? AND worker = ? AND state = 'running'",
         [json.dumps(done), now_iso(), job_id, worker],
     )
@@ -137,13 +168,33 @@ def fail(db: sqlite_utils.Database, job_id: int, worker: str | None, message: st
 
 
 def retry(db: sqlite_utils.Database, job_id: int) -> bool:
-    """Queue a failed job again; the stages already done are kept."""
+    """Queue a failed job again, or a running one whose worker stopped extending its lease;
+    the stages already done are kept. False when the job is neither (it is healthy)."""
     cursor = db.execute(
         "UPDATE jobs SET state = 'queued', error = NULL, attempts = 0, worker = NULL, "
-        "updated_at = ? WHERE id = ? AND state = 'failed'",
-        [now_iso(), job_id],
+        "lease_until = NULL, progress = 0, updated_at = ? WHERE id = ? "
+        "AND (state = 'failed' OR (state = 'running' AND lease_until < ?))",
+        [now_iso(), job_id, time.time()],
     )
     return cursor.rowcount == 1
+
+
+def can_retry(job: Job | None) -> bool:
+    return job is not None and (job.state == "failed" or job.stalled())
+
+
+def why_not_retry(job: Job | None) -> str:
+    """Why a job cannot be started again (see ``retry``), as a sentence for the organiser."""
+    if job is None:
+        return "Foredraget har ikke noe opptak som kan behandles. Last opp et opptak først."
+    if job.state == "done":
+        return "Opptaket er allerede ferdig behandlet; det er ikke noe å prøve igjen."
+    if job.state == "queued":
+        return "Behandlingen står allerede i kø og starter når en arbeider er ledig."
+    return (
+        "Behandlingen er i gang og går som den skal, så den kan ikke startes på nytt nå. "
+        "Last siden på nytt for å se hvor langt den har kommet."
+    )
 
 
 def latest_for_talk(db: sqlite_utils.Database, talk_id: int) -> Job | None:

@@ -16,7 +16,6 @@ from __future__ import annotations
 import logging
 import os
 import shutil
-import socket
 import threading
 import time
 from collections.abc import Callable
@@ -58,7 +57,7 @@ class Worker:
 
     def __init__(self, settings: Settings, engine_factory: Callable[[], Engine] | None = None):
         self.settings = settings
-        self.name = f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
+        self.name = f"{jobs.worker_prefix(os.getpid())}{id(self):x}"
         self._engine: Engine | None = None
         self._engines: dict[str, Engine] = {}
         self._engine_factory = engine_factory or (lambda: FasterWhisperEngine(settings))
@@ -101,8 +100,10 @@ class Worker:
         return True
 
     def _give_up(self, db: sqlite_utils.Database, job: jobs.Job) -> None:
+        """The job's worker died MAX_ATTEMPTS times at the same stage: stop trying."""
+        log.error("Jobb %s: gir opp etter %s forsøk på %s", job.id, jobs.MAX_ATTEMPTS, job.stage)
         with db.conn:
-            jobs.fail(db, job.id, self.name, "Behandlingen stoppet flere ganger uten å bli ferdig.")
+            jobs.fail(db, job.id, self.name, give_up_message(job.stage))
             if job.kind == jobs.PROCESS:  # other kinds leave a ready talk as it is
                 talks.set_status(db, job.talk_id, "failed")
 
@@ -181,7 +182,7 @@ class Worker:
     def _scratch(self, folder: Path, job: jobs.Job) -> Path:
         for old in folder.glob(f"{SCRATCH}{job.talk_id}-*"):
             shutil.rmtree(old, ignore_errors=True)
-        scratch = folder / f"{SCRATCH}{job.talk_id}-{job.id}-{job.attempts}"
+        scratch = folder / f"{SCRATCH}{job.talk_id}-{job.id}-{os.getpid()}"
         scratch.mkdir(parents=True)
         return scratch
 
@@ -228,6 +229,15 @@ class Worker:
         result = transcript.load(path)
         search.index_talk(db, talk["id"], result.segments, talk["language"])
         progress(1.0)
+
+
+def give_up_message(stage: str | None) -> str:
+    where = f"«{STAGE_LABELS[stage]}»" if stage in STAGE_LABELS else "behandlingen"
+    return (
+        f"Behandlingen stoppet {jobs.MAX_ATTEMPTS} ganger under {where} uten å komme videre, "
+        "så arbeideren har gitt opp. Trykk «Prøv igjen»; stopper den igjen, kan opptaket være "
+        "skadet eller serveren ha for lite minne. Kontakt IT."
+    )
 
 
 def package_args(source: Path, out_dir: Path, rec: dict) -> list[str]:

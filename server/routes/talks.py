@@ -141,8 +141,14 @@ def page(request: Request) -> Response:
     return render(request, "talks/page.html", context)
 
 
+WAITING_FOR_WORKER = "Venter på en ledig arbeider"
+
+
 def processing_status(db, talk: dict) -> dict:
+    """The job's stages for the page and status.json. A running job whose lease ran out (its
+    worker died) waits for a free worker: its stage is 'stalled', with no progress figure."""
     job = jobs.latest_for_talk(db, talk["id"])
+    stalled = bool(job and job.stalled())
     stages = []
     for name in jobs.STAGES:
         state = "waiting"
@@ -150,15 +156,19 @@ def processing_status(db, talk: dict) -> dict:
             state = "done"
         elif job and job.stage == name:
             state = {"running": "running", "failed": "failed"}.get(job.state, "waiting")
+            state = "stalled" if stalled else state
         progress = 1.0 if state == "done" else (job.progress if state == "running" else 0.0)
+        shown = None if state == "stalled" else round(progress, 3)
         stages.append({"name": name, "label": STAGE_LABELS[name], "state": state,
-                       "progress": round(progress, 3)})  # fmt: skip
+                       "progress": shown})  # fmt: skip
     return {
         "talk_status": talk["status"],
         "job_state": job.state if job else None,
+        "waiting_for_worker": stalled,
+        "notice": WAITING_FOR_WORKER if stalled else None,
         "stages": stages,
         "error": job.error if job else None,
-        "can_retry": bool(job and job.state == "failed"),
+        "can_retry": jobs.can_retry(job),
     }
 
 
@@ -169,14 +179,18 @@ def status_json(request: Request) -> Response:
 
 
 def retry(request: Request) -> Response:
+    """Start a failed job again, or one stuck since its worker died; 409 for a healthy one."""
     talk = request.state.talk
     with open_db(request) as db:
         job = jobs.latest_for_talk(db, talk["id"])
         with db.conn:
-            if job and jobs.retry(db, job.id):
+            requeued = job is not None and jobs.retry(db, job.id)
+            if requeued:
                 talks.set_status(db, talk["id"], "processing")
                 accounts.audit(db, viewer_of(request).user, "startet behandling på nytt",
                                talk["title"])  # fmt: skip
+        if not requeued:  # read again: a worker may have just taken the job over
+            raise HTTPException(409, jobs.why_not_retry(jobs.latest_for_talk(db, talk["id"])))
     return RedirectResponse(f"/talks/{talk['slug']}", status_code=303)
 
 

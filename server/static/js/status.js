@@ -4,16 +4,30 @@
   var section = document.querySelector("[data-status-url]");
   if (!section) return;
   var url = section.dataset.statusUrl;
-  var names = { done: "ferdig", running: "pågår", waiting: "venter", failed: "feilet" };
+
+  // The state names come translated from the page (data-state-done, ...).
+  function stateName(state) {
+    return section.getAttribute("data-state-" + state) || state;
+  }
+
+  function show(id, visible) {
+    var element = document.getElementById(id);
+    if (element) element.hidden = !visible;
+  }
 
   function render(status) {
     status.stages.forEach(function (stage) {
       var item = section.querySelector('[data-stage="' + stage.name + '"]');
       if (!item) return;
       item.className = "stage stage-" + stage.state;
-      item.querySelector("progress").value = stage.progress;
-      item.querySelector(".state").textContent = names[stage.state] || stage.state;
+      var bar = item.querySelector("progress");
+      // No figure while the job waits for a worker: an indeterminate bar, not a frozen one.
+      if (stage.progress === null) bar.removeAttribute("value");
+      else bar.value = stage.progress;
+      item.querySelector(".state").textContent = stateName(stage.state);
     });
+    show("stage-waiting", status.waiting_for_worker);
+    show("stage-retry", status.can_retry);
     var box = document.getElementById("stage-error");
     if (status.error) {
       document.getElementById("stage-error-text").textContent = status.error;
