@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import os
 import secrets
-import subprocess
-import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -26,6 +25,7 @@ from server.guard import protect
 from server.live.captions import LiveCaptioner
 from server.live.manager import LiveManager
 from server.middleware import AuthMiddleware, CSRFMiddleware, SecurityHeadersMiddleware
+from server.pipeline.supervisor import embedded_worker
 from server.routes import (
     admin,
     auth,
@@ -58,15 +58,6 @@ HTTP_MESSAGES = {
 }
 
 
-def _worker_env(settings: Settings) -> dict[str, str]:
-    env = dict(os.environ)
-    env["KTL_DATA_DIR"] = str(settings.data_dir)
-    env["KTL_WHISPER_MODEL"] = settings.whisper_model
-    env["KTL_MODEL_CACHE_DIR"] = str(settings.model_cache_dir)
-    env["KTL_JOB_LEASE_SECONDS"] = str(settings.job_lease_seconds)
-    return env
-
-
 def live_manager(settings: Settings) -> LiveManager:
     """Live broadcasts run in this process; live captions in a child process each."""
     return LiveManager(settings, LiveCaptioner if settings.live_captions else None)
@@ -79,23 +70,15 @@ async def lifespan(app: Starlette) -> AsyncIterator[None]:
     database.init(settings.db_path)
     app.state.live = live_manager(settings)
     await app.state.live.startup()
-    worker = None
-    if settings.embedded_worker:
-        worker = subprocess.Popen(
-            [sys.executable, "-m", "server.cli", "worker"], env=_worker_env(settings)
-        )
-        log.info("Startet arbeider (pid %s)", worker.pid)
+    worker = embedded_worker(settings) if settings.embedded_worker else None
+    if worker is not None:
+        worker.start()  # restarted whenever it dies, until shutdown
     try:
         yield
     finally:
         await app.state.live.shutdown()
         if worker is not None:
-            worker.terminate()
-            try:
-                worker.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                worker.kill()
-                worker.wait()
+            await asyncio.to_thread(worker.stop)
 
 
 async def http_error(request: Request, exc: Exception) -> Response:

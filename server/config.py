@@ -38,6 +38,7 @@ class Settings:
     upload_expiry_hours: int = 24
     job_lease_seconds: int = 60
     worker_poll_seconds: float = 1.0
+    worker_restart_max_seconds: float = 30.0  # longest pause before restarting a dead worker
     default_language: str = "nb"
     secret_key: str = ""
     cookie_secure: bool = False
@@ -156,6 +157,8 @@ def validate(settings: Settings) -> None:
         raise SettingsError("KTL_WHISPER_BEAM_SIZE må være minst 1.")
     if settings.job_lease_seconds < 2:
         raise SettingsError("KTL_JOB_LEASE_SECONDS må være minst 2.")
+    if settings.worker_restart_max_seconds <= 0:
+        raise SettingsError("KTL_WORKER_RESTART_MAX_SECONDS må være et positivt antall sekunder.")
     if settings.max_upload_bytes < 1:
         raise SettingsError("KTL_MAX_UPLOAD_BYTES må være et positivt tall.")
     if settings.oidc_default_role not in ("viewer", "organiser", "admin"):
