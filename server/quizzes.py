@@ -43,6 +43,7 @@ ALREADY_ANSWERED = (
     "Du har allerede svart på dette spørsmålet. Svaret ditt står, og teller når du leverer quizen."
 )
 NO_CHOICE = "Velg et svar først, og prøv igjen."
+UNANSWERED = "Noen spørsmål er ikke besvart. Svar på dem, eller lever likevel."
 
 
 class ValidationError(ValueError):
@@ -59,6 +60,15 @@ class QuizError(ValueError):
     def __init__(self, message: str, status: int = 409) -> None:
         super().__init__(message)
         self.status = status
+
+
+class Incomplete(QuizError):
+    """A submission with unanswered questions and no "submit anyway": nothing is saved; the
+    form is shown again with `numbers` (1-based, as on the page) and the `answers` given."""
+
+    def __init__(self, numbers: list[int], answers: dict) -> None:
+        super().__init__(UNANSWERED, 422)
+        self.numbers, self.answers = numbers, answers
 
 
 @dataclass(frozen=True)
@@ -341,7 +351,8 @@ def _touch(db: sqlite_utils.Database, talk_id: int) -> None:
     db.execute("UPDATE quizzes SET updated_at = ? WHERE talk_id = ?", [now_iso(), talk_id])
 
 
-def delete_question(db: sqlite_utils.Database, talk: dict, question_id: int, actor) -> None:
+def delete_question(db: sqlite_utils.Database, talk: dict, question_id: int, actor) -> str:
+    """Deletes the question; returns its text."""
     with db.conn:
         row = db.execute(
             "SELECT text FROM questions WHERE id = ? AND talk_id = ?", [question_id, talk["id"]]
@@ -351,6 +362,7 @@ def delete_question(db: sqlite_utils.Database, talk: dict, question_id: int, act
         db.execute("DELETE FROM questions WHERE id = ?", [question_id])
         _touch(db, talk["id"])
         accounts.audit(db, actor, "slettet quizspørsmål", talk["title"], row["text"])
+    return row["text"]
 
 
 def move_question(db, talk: dict, question_id: int, direction: str, actor) -> None:
@@ -504,10 +516,10 @@ def _merge(listed: list[Question], stored: dict, form: dict) -> dict:
     return answers
 
 
-def submit(db, user_id: int, talk_id: int, form: dict) -> int:
+def submit(db, user_id: int, talk_id: int, form: dict, anyway: bool = False) -> int:
     """Score and close the attempt; `form` maps question id (str) to a raw answer. Answers
     already in the open attempt (timed questions) stand; the form cannot change them.
-    Returns the attempt id."""
+    Unanswered questions raise Incomplete unless `anyway`. Returns the attempt id."""
     quiz = _require_quiz(db, talk_id)
     listed = questions(db, talk_id)
     with write_transaction(db):
@@ -515,6 +527,9 @@ def submit(db, user_id: int, talk_id: int, form: dict) -> int:
             raise QuizError(RETRY_REFUSED)
         attempt = open_attempt(db, user_id, talk_id)
         answers = _merge(listed, json.loads(attempt["answers"]) if attempt else {}, form)
+        missing = [n for n, q in enumerate(listed, start=1) if str(q.id) not in answers]
+        if missing and not anyway:
+            raise Incomplete(missing, answers)
         result = score(listed, answers, quiz.pass_mark)
         values = [
             now_iso(),

@@ -7,7 +7,9 @@ an attendance registered without a refresh still counts.
 Per-question statistics read `questions` and `attempts` directly. Attempt answers are
 `{"<question id>": answer}`: a list of option indexes for the choice kinds (a single index,
 or digits as text, are tolerated too) and a text for reflection questions. Each person's
-first submitted attempt counts, so retries do not hide which questions were hard.
+first submitted attempt counts, so retries do not hide which questions were hard, and in it
+only the questions the person answered: a question left unanswered (submitted with "Lever
+likevel") is neither right nor wrong, so a question's share is right answers / answers.
 """
 
 from __future__ import annotations
@@ -275,7 +277,8 @@ def _question_stats(db, talk_id: int, attempts: list[dict]) -> tuple[list, list]
     ).fetchall()
     stats, reflections = [], []
     for row in rows:
-        given = [a["answers"][str(row["id"])] for a in attempts if str(row["id"]) in a["answers"]]
+        given = [a["answers"].get(str(row["id"])) for a in attempts]
+        given = [g for g in given if g not in (None, "", [])]  # answered questions only
         if row["kind"] == "reflection":
             texts = [str(g).strip() for g in given if str(g).strip()]
             if texts:
@@ -283,7 +286,7 @@ def _question_stats(db, talk_id: int, attempts: list[dict]) -> tuple[list, list]
             continue
         options = json.loads(row["options"] or "[]")
         correct = sum(1 for g in given if answer_correct(options, g))
-        stats.append(QuestionStat(row["id"], row["text"], len(attempts), correct))
+        stats.append(QuestionStat(row["id"], row["text"], len(given), correct))
     return stats, reflections
 
 

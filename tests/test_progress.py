@@ -415,7 +415,8 @@ def test_talk_results_numbers_and_charts(env):
     assert results.retention[0] == 1.0 and results.retention[-1] == 0.5
     assert (results.takers, results.passers) == (3, 2)
     assert results.pass_rate == pytest.approx(2 / 3)
-    assert [(q.correct, q.answered, q.percent) for q in results.questions] == [(1, 3, 33)]
+    # the admin's empty attempt answered nothing: neither right nor wrong
+    assert [(q.correct, q.answered, q.percent) for q in results.questions] == [(1, 2, 50)]
     assert results.reflections == [("Hva tar du med deg?", ["Mye om kulturskolen"])]
     page = _as(env, "organiser").get(f"/talks/{talk['slug']}/resultater")
     assert page.status_code == 200

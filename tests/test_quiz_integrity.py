@@ -1,5 +1,6 @@
 """The quiz is no answer oracle: timed answers only for timed questions of the open attempt,
-once; the quiz form cannot change them."""
+once; the quiz form cannot change them. Unanswered questions are named before submitting
+and count neither right nor wrong in the per-question results."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from server import db as database
-from server import quizzes
+from server import quizzes, reports
 from server.app import create_app
 from tests.test_access_matrix import _talk
 from tests.test_quizzes import _add, _q
@@ -127,3 +128,54 @@ def test_after_submitting_timed_answers_belong_to_a_new_attempt_or_none(quiz):
     else:
         assert reply.status_code == 409 and "tillater ikke nye forsøk" in reply.json()["error"]
         assert len(_attempts(quiz["settings"])) == 1
+
+
+def test_unanswered_questions_are_named_and_the_answers_kept(quiz):
+    client, slug, ids = quiz["client"], quiz["talk"]["slug"], quiz["ids"]
+    assert _answer(client, slug, ids[2], 1).status_code == 200  # question 3, timed
+    form = {f"q{ids[0]}": "2", f"q{ids[3]}": "0"}  # questions 2 and 5 left out
+    page = post(client, f"/talks/{slug}/quiz", form)
+    assert page.status_code == 422
+    assert "Du har ikke svart på spørsmål 2 og 5." in page.text
+    assert 'id="quiz-confirm"' in page.text and "Lever likevel" in page.text
+    assert f'name="q{ids[0]}" value="2" checked' in page.text, "the answers given are kept"
+    assert f'name="q{ids[3]}" value="0" checked' in page.text
+    assert f'name="q{ids[2]}" value="1" checked' in page.text and "locked" in page.text
+    assert SECRET not in page.text
+    (attempt,) = _attempts(quiz["settings"])
+    assert attempt["submitted_at"] is None, "nothing is submitted"
+    assert json.loads(attempt["answers"]) == {str(ids[2]): [1]}, "nor stored"
+    one = post(client, f"/talks/{slug}/quiz", {**form, f"q{ids[1]}": ["0"]})
+    assert one.status_code == 422 and "Du har ikke svart på spørsmål 5. Svar på det" in one.text
+    done = post(client, f"/talks/{slug}/quiz", {**form, "lever_likevel": "1"})
+    assert done.status_code == 303
+    (attempt,) = _attempts(quiz["settings"])
+    answers = json.loads(attempt["answers"])
+    assert set(answers) == {str(ids[0]), str(ids[2]), str(ids[3])}
+    assert attempt["score"] == pytest.approx(2 / 4), "an unanswered question scores nothing"
+
+
+def test_three_unanswered_are_listed_with_commas(quiz):
+    client, slug, ids = quiz["client"], quiz["talk"]["slug"], quiz["ids"]
+    page = post(client, f"/talks/{slug}/quiz", {f"q{ids[1]}": ["1"], f"q{ids[3]}": "1"})
+    assert page.status_code == 422
+    assert "Du har ikke svart på spørsmål 1, 3 og 5." in page.text
+
+
+def test_per_question_results_count_answered_questions_only(quiz):
+    """Person A submits with questions 2 and 4 unanswered ("Lever likevel"), then retries
+    with everything right; person B answers everything in the first attempt. Question 2's
+    share is B's answer only, not A's missing answer counted as wrong."""
+    client, slug, ids, talk = quiz["client"], quiz["talk"]["slug"], quiz["ids"], quiz["talk"]
+    partial = {f"q{ids[0]}": "0", f"q{ids[2]}": "1", "lever_likevel": "1"}
+    assert post(client, f"/talks/{slug}/quiz", partial).status_code == 303
+    other = make_user(quiz["settings"], "viewer", email="b@kommune.no")
+    login(client, other.email)
+    full = {f"q{ids[0]}": "1", f"q{ids[1]}": ["0", "1"], f"q{ids[2]}": "1", f"q{ids[3]}": "1",
+            f"q{ids[4]}": "Mye"}  # fmt: skip
+    assert post(client, f"/talks/{slug}/quiz", full).status_code == 303
+    with database.session(quiz["settings"].db_path) as db:
+        results = reports.talk_results(db, talk["id"])
+    shares = [(q.correct, q.answered) for q in results.questions]
+    assert shares == [(1, 2), (1, 1), (2, 2), (0, 1)]
+    assert results.takers == 2

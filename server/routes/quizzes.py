@@ -161,8 +161,8 @@ def _take_context(request: Request, db, **extra) -> dict:
     return {
         "talk": talk, "settings": quizzes.settings(db, talk["id"]),
         "questions": [q.public() for q in quizzes.questions(db, talk["id"])],
-        "answers": {}, "locked": set(), "preview": False, "result": None, "refused": None,
-        **extra,
+        "answers": {}, "locked": set(), "missing": [], "preview": False, "result": None,
+        "refused": None, **extra,
     }  # fmt: skip
 
 
@@ -200,8 +200,16 @@ async def take_submit(request: Request) -> Response:
     talk, user = request.state.talk, viewer_of(request).user
     form = await request.form()
     answers = {key[1:]: form.getlist(key) for key in form if key.startswith("q")}
+    anyway = "lever_likevel" in form
     try:
-        attempt = await in_thread(request, quizzes.submit, user.id, talk["id"], answers)
+        attempt = await in_thread(request, quizzes.submit, user.id, talk["id"], answers, anyway)
+    except quizzes.Incomplete as exc:
+        with open_db(request) as db:
+            locked = set(quizzes.open_answers(db, user.id, talk["id"]))
+            context = _take_context(
+                request, db, answers=exc.answers, locked=locked, missing=exc.numbers
+            )
+        return render(request, "quizzes/take.html", context, status=422)
     except QuizError as exc:
         if exc.status != 409:
             raise HTTPException(exc.status, str(exc)) from None
