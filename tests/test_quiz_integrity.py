@@ -1,6 +1,7 @@
 """The quiz is no answer oracle: timed answers only for timed questions of the open attempt,
 once; the quiz form cannot change them. Unanswered questions are named before submitting
-and count neither right nor wrong in the per-question results."""
+and count neither right nor wrong in the per-question results. A person who left at an
+unanswered timed question is asked it when coming back (browser)."""
 
 from __future__ import annotations
 
@@ -179,3 +180,62 @@ def test_per_question_results_count_answered_questions_only(quiz):
     shares = [(q.correct, q.answered) for q in results.questions]
     assert shares == [(1, 2), (1, 1), (2, 2), (0, 1)]
     assert results.takers == 2
+
+
+# ---------------------------------------------------------------- coming back (browser)
+
+
+@pytest.mark.browser
+def test_coming_back_asks_the_timed_question_left_at_in_a_browser(settings, tmp_path):
+    """A viewer leaves while the player waits at a timed question; coming back, playback
+    resumes where the viewer left (past the question's moment), and the question is asked
+    before the video plays on."""
+    from playwright.sync_api import sync_playwright
+
+    from server import progress
+    from tests import factories
+    from tests.liveserver import CHROMIUM, CHROMIUM_ARGS, require_chromium, serve
+    from tests.test_browser import _sign_in
+
+    require_chromium()
+    organiser = make_user(settings, "organiser")
+    viewer = make_user(settings, "viewer")
+    with database.session(settings.db_path) as db:
+        talk = _talk(db, settings, organiser, "internal", "Spørsmål når du kommer tilbake")
+        talk = factories.hls_media(db, settings, talk, tmp_path, 8)
+        (question,) = _add(db, talk, organiser,
+                           _q("single", "Hvilken farge?", ["Rød", "Blå"], [1], at="2"))  # fmt: skip
+    url = f"/talks/{talk['slug']}"
+    video = "document.getElementById('video')"
+    with serve(settings.data_dir, tmp_path / "serve.log") as base, sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page()
+        _sign_in(page, base, viewer.email)
+        page.goto(base + url)
+        with page.expect_response(lambda r: r.url.endswith("/fremdrift"), timeout=30_000) as sent:
+            page.evaluate(f"{video}.play(); null")
+            page.wait_for_selector("#timed-question", state="visible", timeout=20_000)
+        assert sent.value.status == 200, "the position at the pause is stored"
+        page.goto("about:blank")  # the viewer leaves without answering
+        with database.session(settings.db_path) as db:
+            position = progress.stored(db, viewer.id, talk["id"])["position"]
+        assert position >= 2, "stopped at the question's moment"
+
+        page.goto(base + url)
+        page.wait_for_function(f"() => {video}.currentTime >= {position - 0.5}", timeout=20_000)
+        page.evaluate(f"{video}.play(); null")
+        panel = page.wait_for_selector("#timed-question", state="visible", timeout=20_000)
+        assert "Hvilken farge?" in panel.inner_text()
+        assert page.evaluate(f"{video}.paused"), "asked before playing on"
+        assert page.evaluate(f"{video}.currentTime") >= position - 0.5, "resumed, not rewound"
+        page.get_by_label("Blå").check()
+        page.click("#timed-answer")
+        page.wait_for_selector("#timed-continue", state="visible")
+        assert "Riktig!" in page.inner_text(".timed-feedback")
+        page.click("#timed-continue")
+        page.wait_for_function(f"() => !{video}.paused")
+        answered = page.evaluate(
+            f"fetch('{url}/quiz.json').then(r => r.json()).then(b => b.answered)"
+        )
+        assert answered == [str(question)]
+        browser.close()

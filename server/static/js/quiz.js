@@ -2,6 +2,8 @@
 // question in a panel beside the player, posts the answer (the server says whether it
 // was right) and lets the viewer continue. Correctness is never sent to the page before
 // answering. Loaded only for signed-in viewers when the quiz has timed questions.
+// Coming back (player.js resumes where the person left off), an unanswered question whose
+// moment lies before that position is asked first, when playback starts.
 (function () {
   "use strict";
   var video = document.getElementById("video");
@@ -15,6 +17,10 @@
   var panel = null;
   var current = null;
   var last = null;
+  // Where player.js resumes: the stored position, unless an address with ?t= says otherwise.
+  var resumeAt = (parseFloat(video.dataset.start || "0") || 0) > 0
+    ? 0 : parseFloat(video.dataset.resume || "0") || 0;
+  var missedAsked = false;
 
   function el(tag, attrs, text) {
     var node = document.createElement(tag);
@@ -148,6 +154,19 @@
   });
   video.addEventListener("seeked", function () { last = Math.max(0, video.currentTime - 0.01); });
 
+  // Resuming past a question's moment skips it (`due` sees only moments played through), so
+  // the first unanswered one before the resume position is asked once playback starts.
+  function askMissed() {
+    if (missedAsked || current || !questions.length || video.paused) return;
+    missedAsked = true;
+    for (var i = 0; i < questions.length; i += 1) {
+      var q = questions[i];
+      if (!done[q.id] && q.at_seconds <= resumeAt) { open(q); return; }
+    }
+  }
+  video.addEventListener("play", askMissed);
+  video.addEventListener("playing", askMissed);
+
   fetch(data.dataset.url, { credentials: "same-origin", headers: { Accept: "application/json" } })
     .then(function (response) { return response.ok ? response.json() : null; })
     .then(function (body) {
@@ -155,6 +174,7 @@
       answerUrl = body.answer_url;
       (body.answered || []).forEach(function (id) { done[id] = true; });
       questions = body.questions.slice().sort(function (a, b) { return a.at_seconds - b.at_seconds; });
+      askMissed();
     })
     .catch(function () { /* no timed questions: the video plays as usual */ });
 }());
