@@ -131,6 +131,35 @@ def test_after_submitting_timed_answers_belong_to_a_new_attempt_or_none(quiz):
         assert len(_attempts(quiz["settings"])) == 1
 
 
+def test_simultaneous_timed_answers_are_taken_once(quiz):
+    """Eight answers to the same timed question at the same moment, each on its own
+    connection (as the server's threads have): one is taken, the others refused, and one
+    open attempt holds it."""
+    import threading
+
+    talk_id, user_id, question = quiz["talk"]["id"], quiz["viewer"].id, quiz["ids"][0]
+    barrier, outcomes = threading.Barrier(8), []
+
+    def answer(choice: int) -> None:
+        with database.session(quiz["settings"].db_path) as db:
+            barrier.wait()
+            try:
+                quizzes.record_answer(db, user_id, talk_id, question, choice % 3)
+                outcomes.append(("taken", choice % 3))
+            except quizzes.QuizError as exc:
+                outcomes.append((exc.status, None))
+
+    threads = [threading.Thread(target=answer, args=(n,)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    taken = [choice for state, choice in outcomes if state == "taken"]
+    assert len(taken) == 1 and sorted(s for s, _ in outcomes if s != "taken") == [409] * 7
+    (attempt,) = _attempts(quiz["settings"])
+    assert json.loads(attempt["answers"]) == {str(question): [taken[0]]}
+
+
 def test_unanswered_questions_are_named_and_the_answers_kept(quiz):
     client, slug, ids = quiz["client"], quiz["talk"]["slug"], quiz["ids"]
     assert _answer(client, slug, ids[2], 1).status_code == 200  # question 3, timed
