@@ -9,6 +9,8 @@ import ffmpeg
 
 GLOBAL = ["-hide_banner", "-nostdin", "-y", "-loglevel", "error", "-nostats"]
 PROGRESS = ["-progress", "pipe:1"]
+# checks: errors on stderr, the time reached as `out_time_us=` on stdout
+CHECK = ["ffmpeg", "-hide_banner", "-nostdin", "-loglevel", "error", "-nostats", *PROGRESS]
 HLS_SEGMENT_SECONDS = 6
 AUDIO_BITRATE = "128k"
 
@@ -50,23 +52,39 @@ def _command(stream: ffmpeg.nodes.OutputStream) -> list[str]:
     return ["ffmpeg", *GLOBAL, *PROGRESS, *stream.get_args()]
 
 
-def hls_remux(src: Path, out_dir: Path, copy_audio: bool) -> list[str]:
+def _audio_options(copy_audio: bool) -> dict[str, object]:
+    return {"c:a": "copy"} if copy_audio else {"c:a": "aac", "b:a": AUDIO_BITRATE, "ac": 2}
+
+
+def _advertised(option: str, bitrate: int | None) -> dict[str, object]:
+    """The master playlist's BANDWIDTH for a copied stream. Copied from a container that
+    stores no per-stream bitrate (Matroska, MPEG-TS), a stream has none, and ffmpeg then
+    leaves the master playlist without its variant; the source's overall bitrate is used
+    (unknown: the top rung's, as a single variant's figure only needs to be there)."""
+    return {option: str(bitrate) if bitrate else LADDER[0].max_rate}
+
+
+def hls_remux(src: Path, out_dir: Path, copy_audio: bool, bitrate: int | None = None) -> list[str]:
     """H.264 video is copied as is; audio is copied when it is AAC, otherwise encoded."""
     source = ffmpeg.input(str(src))
-    audio_opts = {"c:a": "copy"} if copy_audio else {"c:a": "aac", "b:a": AUDIO_BITRATE, "ac": 2}
     out = ffmpeg.output(
         source["v:0"],
         source["a:0"],
         str(out_dir / "stream_%v" / "index.m3u8"),
-        **{"c:v": "copy", **audio_opts, **_hls_options(out_dir, "v:0,a:0")},
+        **{"c:v": "copy", **_advertised("b:v", bitrate), **_audio_options(copy_audio)},
+        **_hls_options(out_dir, "v:0,a:0"),
     )
     return _command(out)
 
 
-def hls_ladder(src: Path, out_dir: Path, rungs: tuple[Rung, ...]) -> list[str]:
-    """Transcode a small H.264/AAC ladder, one variant stream per rung, with a master playlist."""
+def hls_ladder(
+    src: Path, out_dir: Path, rungs: tuple[Rung, ...], deinterlace: bool = False
+) -> list[str]:
+    """Transcode a small H.264/AAC ladder, one variant stream per rung, with a master playlist.
+    Interlaced video (camcorders' 1080i) is deinterlaced first: browsers show it combed."""
     source = ffmpeg.input(str(src))
-    split = source["v:0"].filter_multi_output("split", len(rungs))
+    video = source["v:0"].filter("yadif") if deinterlace else source["v:0"]
+    split = video.filter_multi_output("split", len(rungs))
     streams: list[object] = []
     options: dict[str, object] = {
         "c:v": "libx264",
@@ -93,14 +111,14 @@ def hls_ladder(src: Path, out_dir: Path, rungs: tuple[Rung, ...]) -> list[str]:
     return _command(out)
 
 
-def hls_audio(src: Path, out_dir: Path, copy_audio: bool) -> list[str]:
+def hls_audio(src: Path, out_dir: Path, copy_audio: bool, bitrate: int | None = None) -> list[str]:
     """Audio-only talks: one audio rendition."""
     source = ffmpeg.input(str(src))
-    audio_opts = {"c:a": "copy"} if copy_audio else {"c:a": "aac", "b:a": AUDIO_BITRATE, "ac": 2}
+    advertised = _advertised("b:a", bitrate) if copy_audio else {}
     out = ffmpeg.output(
         source["a:0"],
         str(out_dir / "stream_%v" / "index.m3u8"),
-        **{**audio_opts, **_hls_options(out_dir, "a:0")},
+        **{**_audio_options(copy_audio), **advertised, **_hls_options(out_dir, "a:0")},
     )
     return _command(out)
 
@@ -125,11 +143,22 @@ def extract_audio(src: Path, dest: Path) -> list[str]:
     return _command(out)
 
 
-def decode_check(src: Path, from_end_seconds: float) -> list[str]:
-    """Decode the last seconds of a file: a truncated recording fails here."""
-    stream = ffmpeg.input(str(src), sseof=f"-{from_end_seconds:.3f}")
-    out = ffmpeg.output(stream, "-", f="null")
-    return ["ffmpeg", "-hide_banner", "-nostdin", "-loglevel", "error", *out.get_args()]
+def decode_check(src: Path, from_seconds: float, audio: bool, video: bool) -> list[str]:
+    """Decode the streams the pipeline uses from `from_seconds` (the last few seconds) to
+    the end: a truncated recording fails here. Only the video's keyframes are decoded: in
+    a container without an index (MPEG-TS) the seek lands between keyframes, and frames
+    that refer to pictures before it would be reported as errors."""
+    stream = ffmpeg.input(str(src), ss=f"{from_seconds:.3f}", skip_frame="nokey")
+    picked = [stream[kind] for kind, wanted in (("a:0", audio), ("v:0", video)) if wanted]
+    out = ffmpeg.output(*picked, "-", f="null")
+    return [*CHECK, *out.get_args()]
+
+
+def measure_duration(src: Path, audio: bool) -> list[str]:
+    """Copy one stream to nowhere and report the time reached (`out_time_us=` on stdout)."""
+    stream = ffmpeg.input(str(src))
+    out = ffmpeg.output(stream["a:0" if audio else "v:0"], "-", f="null", c="copy")
+    return [*CHECK, *out.get_args()]
 
 
 def probe(src: Path) -> list[str]:

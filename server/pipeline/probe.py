@@ -1,17 +1,36 @@
-"""Validate an uploaded file with ffprobe and describe what it holds."""
+"""Validate an uploaded file with ffprobe and describe what it holds.
+
+What is accepted is decided by what ffprobe finds in the file, not by its name or container:
+any file ffmpeg can read is a recording when it has a sound track that decodes to the end
+(FLAC, WMA, AVCHD, AVI, FLV, ... as well as mp4). Pictures, subtitles, data and damaged
+files are refused with a sentence that says why.
+"""
 
 from __future__ import annotations
 
 import json
 import subprocess
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from server.pipeline import ffargs, runner
 
-ACCEPTED = "mp4, mov, mkv, webm, m4a, mp3, wav eller ogg"
-FORMATS = {"mov", "mp4", "m4a", "3gp", "matroska", "webm", "mp3", "wav", "ogg"}
+ACCEPTED = (
+    "Vi tar imot video- og lydopptak fra mobil, kamera, videokamera, møteverktøy og "
+    "lydopptaker, for eksempel mp4, mov, mts, avi, wmv, mkv, webm, mp3, m4a, wav, flac, "
+    "wma eller ogg."
+)
 MIN_SECONDS = 0.5
+# Containers whose H.264/AAC streams are copied into HLS as they are. Others (AVI, ASF:
+# no presentation timestamps, so B-frames come out of order) are transcoded.
+COPYABLE_FORMATS = {"mov", "mp4", "matroska", "webm", "mpegts", "flv", "aac"}
+# Demuxers for still pictures (ffprobe calls a PNG a one-frame video): png_pipe, jpeg_pipe, ...
+PICTURE_FORMATS = {"image2", "gif", "apng", "ico", "webp", "jpegxl"}
+INTERLACED = {"tt", "bb", "tb", "bt"}
+# Raw streams without an index (ADTS AAC, MP3 without a Xing header, AC-3): ffprobe
+# guesses their length from the first frames' bitrate, so it is measured instead.
+GUESSED_DURATION = {"aac", "mp3", "ac3", "eac3"}
 
 
 class MediaError(ValueError):
@@ -29,6 +48,25 @@ class MediaInfo:
     width: int | None
     height: int | None
     pix_fmt: str | None
+    interlaced: bool = False
+    audio_channels: int | None = None
+    bit_rate: int | None = None  # the whole file's, bit/s
+
+    @classmethod
+    def from_row(cls, rec: Mapping) -> MediaInfo:
+        """A recordings row; its container is not stored, so it is trusted to allow copying."""
+        fields = ("video_codec", "audio_codec", "width", "height", "pix_fmt")
+        return cls(
+            format_name=rec.get("format_name") or "mp4",
+            duration=float(rec.get("duration") or 0.0),
+            has_video=bool(rec.get("has_video")),
+            has_audio=True,  # a stored recording always has sound (inspect requires it)
+            **{name: rec.get(name) for name in fields},
+        )
+
+    @property
+    def container_allows_copy(self) -> bool:
+        return bool(COPYABLE_FORMATS.intersection(self.format_name.split(",")))
 
     @property
     def h264_video(self) -> bool:
@@ -38,11 +76,30 @@ class MediaInfo:
     def aac_audio(self) -> bool:
         return self.audio_codec == "aac"
 
+    @property
+    def copy_video(self) -> bool:
+        """Progressive 8-bit 4:2:0 H.264 in a container with timestamps goes into HLS as is."""
+        return self.h264_video and not self.interlaced and self.container_allows_copy
+
+    @property
+    def copy_audio(self) -> bool:
+        """Mono or stereo AAC is copied; everything else (WMA, FLAC, AC-3, ...) becomes AAC."""
+        stereo_at_most = self.audio_channels is None or self.audio_channels <= 2
+        return self.aac_audio and stereo_at_most and self.container_allows_copy
+
+    @property
+    def picture(self) -> bool:
+        name = self.format_name
+        return not self.has_audio and (name.endswith("_pipe") or name in PICTURE_FORMATS)
+
 
 def _not_media(name: str) -> MediaError:
+    return MediaError(f"«{name}» er ikke et lyd- eller videoopptak vi kan lese. {ACCEPTED}")
+
+
+def _picture(name: str) -> MediaError:
     return MediaError(
-        f"«{name}» er ikke et lyd- eller videoopptak vi kan lese. "
-        f"Last opp en fil i formatet {ACCEPTED}."
+        f"«{name}» er et bilde, ikke et opptak. Last opp video- eller lydopptaket av foredraget."
     )
 
 
@@ -62,24 +119,40 @@ def _ffprobe(path: Path, name: str) -> dict:
 
 
 def _first(streams: list[dict], kind: str) -> dict | None:
-    return next((s for s in streams if s.get("codec_type") == kind), None)
+    """The first stream of a kind whose codec ffprobe knows (a cover picture is no video)."""
+    return next(
+        (
+            s
+            for s in streams
+            if s.get("codec_type") == kind
+            and s.get("codec_name") not in (None, "", "none", "unknown")
+            and not s.get("disposition", {}).get("attached_pic")
+        ),
+        None,
+    )
+
+
+def _number(value: object) -> float:
+    try:
+        return float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return 0.0
 
 
 def _describe(data: dict) -> MediaInfo:
     streams = data.get("streams", [])
-    video = next(
-        (
-            s
-            for s in streams
-            if s.get("codec_type") == "video" and not s.get("disposition", {}).get("attached_pic")
-        ),
-        None,
-    )
-    audio = _first(streams, "audio")
+    video, audio = _first(streams, "video"), _first(streams, "audio")
     fmt = data.get("format", {})
+    # A format without a duration (a live-recorded WebM) may still know its streams' lengths.
+    duration = _number(fmt.get("duration")) or max(
+        (_number(s.get("duration")) for s in streams), default=0.0
+    )
+    size = _number(fmt.get("size"))
+    bit_rate = _number(fmt.get("bit_rate")) or (size * 8 / duration if duration else 0.0)
     return MediaInfo(
         format_name=fmt.get("format_name", ""),
-        duration=float(fmt.get("duration") or 0.0),
+        duration=duration,
+        bit_rate=round(bit_rate) or None,
         has_video=video is not None,
         has_audio=audio is not None,
         video_codec=video.get("codec_name") if video else None,
@@ -87,31 +160,63 @@ def _describe(data: dict) -> MediaInfo:
         width=video.get("width") if video else None,
         height=video.get("height") if video else None,
         pix_fmt=video.get("pix_fmt") if video else None,
+        interlaced=bool(video) and video.get("field_order") in INTERLACED,
+        audio_channels=audio.get("channels") if audio else None,
     )
 
 
-def _decodes_to_the_end(path: Path, duration: float) -> bool:
-    result = runner.run_capture(ffargs.decode_check(path, min(3.0, duration)), timeout=300)
-    return result.returncode == 0 and not result.stderr.strip()
+def describe(path: Path, name: str = "opptaket") -> MediaInfo:
+    """What ffprobe finds in a file, without checking that it decodes (see inspect)."""
+    return _describe(_ffprobe(path, name))
+
+
+def _time_reached(progress: str) -> float:
+    """The last `out_time_us=` of ffmpeg's -progress output, in seconds."""
+    times = [line.split("=", 1)[1] for line in progress.splitlines()
+             if line.startswith("out_time_us=")]  # fmt: skip
+    return max((_number(t) / 1_000_000 for t in times), default=0.0)
+
+
+def _measured_duration(path: Path, info: MediaInfo) -> float:
+    """Read the whole file (copying, not decoding) to find a length its header lacks."""
+    args = ffargs.measure_duration(path, audio=info.has_audio)
+    return _time_reached(runner.run_capture(args, timeout=300).stdout)
+
+
+def _check_decodes_to_the_end(path: Path, name: str, info: MediaInfo) -> None:
+    """Decode the last seconds; a file whose header promises more than it holds decodes
+    nothing there (or with errors)."""
+    start = max(0.0, info.duration - 3.0)
+    args = ffargs.decode_check(path, start, audio=info.has_audio, video=info.has_video)
+    result = runner.run_capture(args, timeout=300)
+    if "Decoder (codec" in result.stderr:  # a codec ffmpeg knows the name of but cannot play
+        raise _not_media(name)
+    decoded = _time_reached(result.stdout)
+    too_little = decoded < min(1.0, (info.duration - start) / 2)
+    if result.returncode != 0 or result.stderr.strip() or too_little:
+        raise MediaError(
+            f"«{name}» er skadet eller ufullstendig og kan ikke spilles av til slutt. "
+            "Last opp hele opptaket på nytt."
+        )
 
 
 def inspect(path: Path, name: str, need_audio: bool = True) -> MediaInfo:
     """Describe a recording, or raise MediaError saying in Norwegian what is wrong with it."""
     if not path.is_file() or path.stat().st_size == 0:
         raise MediaError(f"«{name}» er tom (0 byte). Velg opptaket på nytt og last det opp igjen.")
-    info = _describe(_ffprobe(path, name))
-    if not FORMATS.intersection(info.format_name.split(",")):
-        raise _not_media(name)
-    if not (info.has_audio or info.has_video) or info.duration < MIN_SECONDS:
+    info = describe(path, name)
+    if info.picture:
+        raise _picture(name)
+    if not (info.has_audio or info.has_video):  # subtitles, text, data only
         raise _not_media(name)
     if need_audio and not info.has_audio:
         raise MediaError(
             f"«{name}» har ikke noe lydspor, så vi kan ikke lage transkripsjon og teksting. "
             "Last opp et opptak med lyd."
         )
-    if not _decodes_to_the_end(path, info.duration):
-        raise MediaError(
-            f"«{name}» er skadet eller ufullstendig og kan ikke spilles av til slutt. "
-            "Last opp hele opptaket på nytt."
-        )
+    if not info.duration or info.format_name in GUESSED_DURATION:
+        info = replace(info, duration=_measured_duration(path, info))
+    if info.duration < MIN_SECONDS:
+        raise _not_media(name)
+    _check_decodes_to_the_end(path, name, info)
     return info

@@ -27,7 +27,7 @@ import sqlite_utils
 from server import db as database
 from server import editing, search, talks, transcript, tus, vocabulary
 from server.config import Settings
-from server.pipeline import ffargs, jobs, runner
+from server.pipeline import ffargs, jobs, probe, runner
 from server.pipeline.transcribe import Engine, FasterWhisperEngine, ModelError
 
 log = logging.getLogger("ktl.worker")
@@ -191,11 +191,13 @@ class Worker:
         scratch = self._scratch(folder, job)
         source = folder / rec["path"]
         try:
-            _ffmpeg(package_args(source, scratch, rec), rec["duration"], progress)
+            media = probe.describe(source)  # container, interlacing: not in the row
+            _ffmpeg(package_args(source, scratch, media), rec["duration"], progress)
             _ffmpeg(poster_args(source, scratch / "poster.jpg", rec), None, None)
-        except runner.FFmpegError as exc:
+        except (runner.FFmpegError, probe.MediaError) as exc:
             shutil.rmtree(scratch, ignore_errors=True)
-            raise StageError(f"Kunne ikke pakke opptaket for avspilling: {exc.detail}") from exc
+            detail = getattr(exc, "detail", str(exc))
+            raise StageError(f"Kunne ikke pakke opptaket for avspilling: {detail}") from exc
         _replace_dir(scratch, folder / "vod")
 
     def _transcribe(self, db, job, talk, rec, progress) -> None:
@@ -240,13 +242,16 @@ def give_up_message(stage: str | None) -> str:
     )
 
 
-def package_args(source: Path, out_dir: Path, rec: dict) -> list[str]:
-    copy_audio = rec["audio_codec"] == "aac"
-    if not rec["has_video"]:
-        return ffargs.hls_audio(source, out_dir, copy_audio)
-    if rec["video_codec"] == "h264" and rec["pix_fmt"] in ("yuv420p", "yuvj420p"):
-        return ffargs.hls_remux(source, out_dir, copy_audio)
-    return ffargs.hls_ladder(source, out_dir, ffargs.ladder_for(rec["height"]))
+def package_args(source: Path, out_dir: Path, media: probe.MediaInfo | dict) -> list[str]:
+    """Remux when the streams are H.264/AAC in a container that keeps timestamps, otherwise
+    transcode (see MediaInfo.copy_video/copy_audio). A recordings row is accepted too."""
+    info = media if isinstance(media, probe.MediaInfo) else probe.MediaInfo.from_row(media)
+    if not info.has_video:
+        return ffargs.hls_audio(source, out_dir, info.copy_audio, info.bit_rate)
+    if info.copy_video:
+        return ffargs.hls_remux(source, out_dir, info.copy_audio, info.bit_rate)
+    rungs = ffargs.ladder_for(info.height)
+    return ffargs.hls_ladder(source, out_dir, rungs, deinterlace=info.interlaced)
 
 
 def poster_args(source: Path, dest: Path, rec: dict) -> list[str]:
