@@ -99,6 +99,30 @@ def silent_video(dest: Path, seconds: float = 2.0) -> Path:
     return dest
 
 
+def sound(
+    dest: Path, audio: Path, acodec: str, seconds: float = 3.0, extra: tuple[str, ...] = ()
+) -> Path:
+    """The first seconds of `audio` encoded with `acodec`, in the container dest's suffix
+    implies (or the `-f` in extra)."""
+    ffmpeg("-i", str(audio), "-t", str(seconds), "-c:a", acodec, *extra, str(dest))
+    return dest
+
+
+def picture(dest: Path, frames: int = 1) -> Path:
+    """A still picture (png, jpg, gif by the suffix); with frames > 1 an animated GIF."""
+    ffmpeg("-f", "lavfi", "-i", "testsrc2=size=160x90:rate=10", "-frames:v", str(frames),
+           str(dest))  # fmt: skip
+    return dest
+
+
+def data_only(dest: Path, seconds: float = 2.0) -> Path:
+    """An MPEG-TS whose one stream is data: PCM has no MPEG-TS mapping, so the muxer writes
+    it as a private stream that ffprobe reports as codec_type data."""
+    ffmpeg("-f", "lavfi", "-i", f"sine=duration={seconds}", "-c:a", "pcm_s16le",
+           "-f", "mpegts", str(dest))  # fmt: skip
+    return dest
+
+
 def talk(db: sqlite_utils.Database, organiser=None, **overrides: str) -> dict:
     data = {"title": "Bli kjent med biblioteket", "speaker": "Ola", "department": "Kultur",
             "language": "en", "visibility": "public", **overrides}  # fmt: skip

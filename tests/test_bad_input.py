@@ -56,6 +56,20 @@ def _no_audio(path: Path) -> Path:
     return factories.silent_video(path)
 
 
+def _subtitles(path: Path) -> Path:
+    path.write_text("1\n00:00:01,000 --> 00:00:04,000\nVelkommen til lunsjforedraget.\n\n")
+    return path
+
+
+def _text(path: Path) -> Path:
+    path.write_text("Notater fra lunsjforedraget.\n" * 50)
+    return path
+
+
+def _animated_gif(path: Path) -> Path:
+    return factories.picture(path, frames=20)
+
+
 CASES = {
     "pdf": ("rapport.pdf", _pdf, "er ikke et lyd- eller videoopptak"),
     "zip": ("opptak.zip", _zip, "er ikke et lyd- eller videoopptak"),
@@ -64,6 +78,12 @@ CASES = {
     "truncated": ("halv.mp4", _truncated, "ufullstendig"),
     "truncated_faststart": ("halv2.mp4", _truncated_faststart, "ufullstendig"),
     "no_audio": ("stille.mp4", _no_audio, "har ikke noe lydspor"),
+    "png": ("lysbilde.png", factories.picture, "er et bilde, ikke et opptak"),
+    "jpeg": ("foto.jpg", factories.picture, "er et bilde, ikke et opptak"),
+    "gif": ("animasjon.gif", _animated_gif, "er et bilde, ikke et opptak"),
+    "subtitles": ("teksting.srt", _subtitles, "er ikke et lyd- eller videoopptak"),
+    "text": ("notater.txt", _text, "er ikke et lyd- eller videoopptak"),
+    "data_only": ("data.ts", factories.data_only, "er ikke et lyd- eller videoopptak"),
 }
 
 
@@ -85,6 +105,9 @@ def test_bad_upload_is_refused_and_leaves_nothing(case, settings, db, tmp_path):
         talks.attach_recording(db, settings, talk["id"], upload, name)
     assert expected in str(caught.value)
     assert name in str(caught.value)
+    if "ikke et lyd- eller videoopptak" in expected:
+        assert "video- og lydopptak" in str(caught.value), "the refusal says what is taken"
+        assert "mts" in str(caught.value) and "flac" in str(caught.value)
     assert caught.value.status == 422
     assert _leftovers(settings) == []
     assert _counts(db) == {"recordings": 0, "jobs": 0, "uploads": 0}
