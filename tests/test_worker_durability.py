@@ -95,7 +95,7 @@ KILLS = 20
 SEED = 20240611
 SERVE_ENV = {
     "KTL_EMBEDDED_WORKER": "1", "KTL_JOB_LEASE_SECONDS": "3", "KTL_WORKER_POLL_SECONDS": "0.2",
-    "KTL_WORKER_RESTART_MAX_SECONDS": "2", "KTL_LIVE_CAPTIONS": "0",
+    "KTL_WORKER_RESTART_MAX_SECONDS": "1", "KTL_LIVE_CAPTIONS": "0",
 }  # fmt: skip
 
 
@@ -266,8 +266,10 @@ def test_serve_keeps_its_worker_alive_through_twenty_kills(settings, tmp_path):
                 kills += [kill] if kill else []
             _until(lambda: not _unfinished(db), "every job finishes", timeout=180)
         assert _serve_pid() == serve_pid and _proc(serve_pid)[0] != "Z", "the same `ktl serve`"
-        assert _worker_pid(serve_pid), "a live worker at the end"
+        last_worker = _worker_pid(serve_pid)
+        assert last_worker, "a live worker at the end"
         assert urllib.request.urlopen(base + "/").status == 200
+    assert _proc(last_worker) is None, "stopping `ktl serve` stopped and reaped its worker"
     _check_talks(settings, talk_ids)
     log = log_path.read_text()
     assert log.count("stoppet (signal SIGKILL)") >= KILLS, "each death is logged"
