@@ -32,7 +32,7 @@ from pathlib import Path
 
 import sqlite_utils
 
-from server import accounts, search, talks, transcript
+from server import accounts, parse, search, talks, transcript
 from server.accounts import User
 from server.config import Settings
 from server.db import write_transaction
@@ -189,10 +189,10 @@ def parse_segments(raw: object) -> tuple[Segment, ...]:
 
 
 def parse_base(raw: object) -> int:
-    try:
-        return int(str(raw))
-    except ValueError:
-        raise EditError("Mangler versjonen du redigerte. Last siden på nytt.") from None
+    base = parse.integer(raw, 0, parse.MAX_ID)
+    if base is None:
+        raise EditError("Mangler versjonen du redigerte. Last siden på nytt.")
+    return base
 
 
 def clean_note(note: object) -> str:

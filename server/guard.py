@@ -19,7 +19,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 from starlette.websockets import WebSocket
 
-from server import access, talks
+from server import access, parse, talks
 from server import db as database
 from server.middleware import same_origin_websocket
 from server.web import open_db
@@ -91,10 +91,17 @@ async def _check(request: Request, rule: str, media: bool = False) -> Response |
     return None
 
 
+def _ids_in_range(params: dict) -> bool:
+    numbers = (v for v in params.values() if isinstance(v, int))  # ids, version 0 and up
+    return all(parse.integer(v, 0, parse.MAX_ID) is not None for v in numbers)
+
+
 def guarded(endpoint: Callable, rule: str, media: bool = False) -> Callable:
     is_async = inspect.iscoroutinefunction(endpoint)
 
     async def guard(request: Request) -> Response:
+        if not _ids_in_range(request.path_params):
+            raise HTTPException(404)  # {x:int} takes any ASCII digits; SQLite stops at 2**63-1
         refusal = await _check(request, rule, media)
         if refusal is not None:
             return refusal

@@ -11,13 +11,14 @@ from pathlib import Path
 
 import sqlite_utils
 
-from server import accounts, search, tus
+from server import accounts, parse, search, tus
 from server.accounts import User
 from server.config import LANGUAGES, VISIBILITIES, Settings
 from server.pipeline import jobs, probe
 
 MAX_TITLE = 200
 MAX_TEXT = 5000
+MAX_CAPACITY = 100_000
 
 
 class ValidationError(ValueError):
@@ -67,7 +68,8 @@ def _check_capacity(value: str | int | None) -> int | str | None:
     text = str(value if value is not None else "").strip()
     if not text:
         return None
-    return int(text) if text.isdigit() and 0 < int(text) <= 100000 else ""
+    number = parse.integer(text, 1, MAX_CAPACITY)
+    return "" if number is None else number
 
 
 def validate(data: TalkInput) -> TalkInput:
@@ -170,8 +172,9 @@ def get(db: sqlite_utils.Database, talk_id: int) -> dict | None:
 def find(db: sqlite_utils.Database, key: str) -> dict | None:
     """A talk by slug or by numeric id."""
     row = db.execute("SELECT * FROM talks WHERE slug = ?", [key]).fetchone()
-    if row is None and key.isdigit():
-        row = db.execute("SELECT * FROM talks WHERE id = ?", [int(key)]).fetchone()
+    talk_id = parse.identifier(key)
+    if row is None and talk_id is not None:
+        row = db.execute("SELECT * FROM talks WHERE id = ?", [talk_id]).fetchone()
     return dict(row) if row else None
 
 

@@ -12,12 +12,13 @@ from zoneinfo import ZoneInfo
 import jinja2
 import sqlite_utils
 from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.templating import Jinja2Templates
 
 from server import db as database
-from server import i18n
+from server import i18n, parse
 from server.access import Viewer, may
 from server.config import LANGUAGES, VISIBILITIES, Settings
 
@@ -174,3 +175,20 @@ def wants_json(request: Request) -> bool:
     return request.url.path.endswith(".json") or "application/json" in request.headers.get(
         "accept", ""
     )
+
+
+def int_param(raw: object, low: int, high: int, message: str) -> int | None:
+    """An optional whole number from a query or form value (server.parse.integer): None
+    when empty, HTTP 400 with `message` when it is not ASCII digits within low..high."""
+    if raw is None or str(raw).strip() == "":
+        return None
+    value = parse.integer(raw, low, high)
+    if value is None:
+        raise HTTPException(400, message)
+    return value
+
+
+def int_params(values: list, low: int, high: int, message: str) -> list[int]:
+    """Every value of a repeated field as a whole number (empty ones skipped); else 400."""
+    numbers = (int_param(v, low, high, message) for v in values)
+    return [n for n in numbers if n is not None]

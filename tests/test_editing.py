@@ -211,7 +211,7 @@ def test_search_reflects_the_edit_at_once(settings, db, talk, organiser):
         ([{"start": 2, "end": 3, "text": "b"}, {"start": 1, "end": 2, "text": "a"}],
          "starter før segmentet foran"),
         ("ikke en liste", "Fant ingen segmenter"),
-        ([{"start": float("nan"), "end": 2, "text": "a"}], "negativ"),
+        ([{"start": float("nan"), "end": 2, "text": "a"}], "Kunne ikke lese"),  # not JSON
     ],
 )  # fmt: skip
 def test_invalid_segments_get_norwegian_messages(settings, db, talk, client, segments, message):

@@ -121,7 +121,8 @@ def test_uploaded_pdf_is_refused_with_a_message_and_removed(client, settings):
 def test_attach_without_upload_is_refused(client):
     url = _create(client)
     assert _attach(client, url, {}).status_code == 404
-    assert _attach(client, url, b"not json").status_code == 404
+    unreadable = _attach(client, url, b"not json")
+    assert unreadable.status_code == 400 and "Kunne ikke lese" in unreadable.json()["error"]
 
 
 def test_downloads_and_media_paths(client, settings, db):

@@ -11,11 +11,13 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from server import editing, talks
-from server.web import in_thread, render, settings_of, viewer_of, wants_json
+from server import editing, parse, talks
+from server.web import in_thread, int_param, render, settings_of, viewer_of, wants_json
 
 MAX_JSON_BYTES = 8 << 20
 SAVED = "Lagret som versjon {version}."
+EDITED = {"base_version": (int, str), "note": (str, type(None))}  # segments: editing.py
+BAD_VERSION = "Versjonen må være et helt tall. Velg en versjon i listen."
 
 
 def _talk_url(talk: dict, tail: str = "") -> str:
@@ -81,11 +83,9 @@ async def _edited(request: Request) -> tuple[object, object, str]:
         if len(body) > MAX_JSON_BYTES:
             raise editing.EditError("Transkripsjonen er for stor til å lagres på én gang.")
         try:
-            data = json.loads(body)
-        except ValueError:
-            raise editing.EditError("Kunne ikke lese det som ble sendt. Prøv igjen.") from None
-        if not isinstance(data, dict):
-            raise editing.EditError("Kunne ikke lese det som ble sendt. Prøv igjen.")
+            data = parse.json_object(body, EDITED)
+        except parse.InputError as exc:
+            raise editing.EditError(str(exc)) from None
         return data.get("segments"), data.get("base_version"), str(data.get("note") or "")
     form = await request.form()
     starts, ends, texts = (form.getlist(name) for name in ("start", "end", "text"))
@@ -121,7 +121,7 @@ def _versions_context(db, request: Request) -> dict:
     talk = talks.get(db, request.state.talk["id"]) or request.state.talk
     listed = editing.versions(db, talk)
     shown_raw = request.query_params.get("vis", "")
-    shown = int(shown_raw) if shown_raw.isdigit() else None
+    shown = int_param(shown_raw, 0, parse.MAX_ID, BAD_VERSION)
     preview = None
     if shown is not None and any(v.version == shown and v.has_file for v in listed):
         try:

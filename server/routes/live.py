@@ -21,6 +21,7 @@ from starlette.responses import (
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from server import parse
 from server.i18n import language_of
 from server.live import broadcasts, ffargs
 from server.live.broadcasts import LiveError
@@ -166,12 +167,9 @@ BAD_MESSAGE = "Nettleseren sendte en melding serveren ikke forstår. Last siden 
 
 def _command(text: str | None) -> dict:
     try:
-        command = json.loads(text or "")
-    except ValueError:
+        return parse.json_object(text or "")
+    except parse.InputError:
         raise LiveError(BAD_MESSAGE, 400) from None
-    if not isinstance(command, dict):
-        raise LiveError(BAD_MESSAGE, 400)
-    return command
 
 
 async def _chunk(manager: LiveManager, talk: dict, stream: str, data: bytes) -> int:
@@ -267,9 +265,9 @@ async def ask(request: Request) -> Response:
     sent_json = "json" in request.headers.get("content-type", "")
     if sent_json:
         try:
-            text = (await request.json()).get("text", "")
-        except (ValueError, AttributeError):
-            text = ""
+            text = parse.json_object(await request.body(), {"text": str}).get("text", "")
+        except parse.InputError as exc:
+            raise HTTPException(exc.status, str(exc)) from None
     else:
         text = (await request.form()).get("text", "")
     try:

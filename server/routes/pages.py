@@ -6,14 +6,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from server import progress, search, talks
+from server import parse, progress, search, talks
 from server.access import visible_talks_sql
 from server.live import broadcasts
-from server.web import now_oslo, open_db, render, viewer_of
-
-
-def _int(value: str | None) -> int | None:
-    return int(value) if value and value.isdigit() and len(value) <= 4 else None
+from server.web import int_param, now_oslo, open_db, render, viewer_of
 
 
 def front(request: Request) -> Response:
@@ -35,7 +31,7 @@ def front(request: Request) -> Response:
 
 
 def archive(request: Request) -> Response:
-    year = _int(request.query_params.get("year"))
+    year = int_param(request.query_params.get("year"), *parse.YEARS, parse.BAD_YEAR)
     department = request.query_params.get("department") or None
     allowed = visible_talks_sql(viewer_of(request))
     with open_db(request) as db:

@@ -18,14 +18,25 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from server import i18n, ics, programme, search
+from server import i18n, ics, parse, programme, search
 from server.access import visible_talks_sql
-from server.web import MONTHS, MONTHS_EN, OSLO, now_oslo, open_db, render, settings_of, viewer_of
+from server.web import (
+    MONTHS,
+    MONTHS_EN,
+    OSLO,
+    int_params,
+    now_oslo,
+    open_db,
+    render,
+    settings_of,
+    viewer_of,
+)
 
 PUBLIC_ONLY = ("t.visibility = 'public'", {})  # what the feeds list (see server.ics)
 
 
 QR_TITLE = "QR-kode for innsjekking"
+BAD_PERSON = "Personene må velges i listen. Last siden på nytt og prøv igjen."
 
 
 def _base(request: Request) -> str:
@@ -142,7 +153,7 @@ def attendance(request: Request) -> Response:
 
 
 def _ids(values: list) -> list[int]:
-    return [int(v) for v in values if str(v).isdigit()]
+    return int_params(values, 1, parse.MAX_ID, BAD_PERSON)
 
 
 async def attendance_register(request: Request) -> Response:

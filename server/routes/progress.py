@@ -3,30 +3,27 @@ server.progress and server.reports; the guard has put the talk on request.state.
 
 from __future__ import annotations
 
-import json
 from urllib.parse import quote
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from server import progress, reports
+from server import parse, progress, reports
 from server.progress import ProgressError
 from server.web import in_thread, open_db, render, viewer_of
 
 MAX_BODY = 64 * 1024
+NUMBER = (int, float, type(None))  # the player sends null for an unknown duration (NaN)
+REPORT = {"intervals": list, "position": NUMBER, "duration": NUMBER}
 
 
 async def report(request: Request) -> Response:
     talk, user = request.state.talk, viewer_of(request).user
-    raw = await request.body()
     try:
-        payload = json.loads(raw) if raw and len(raw) <= MAX_BODY else None
-    except (ValueError, UnicodeDecodeError):
-        payload = None
-    try:
+        payload = parse.json_object(await request.body(), REPORT, limit=MAX_BODY)
         result = await in_thread(request, progress.record, user.id, talk["id"], payload)
-    except ProgressError as exc:
+    except (parse.InputError, ProgressError) as exc:
         return JSONResponse({"error": str(exc)}, status_code=exc.status)
     return JSONResponse(result, headers={"cache-control": "no-store"})
 

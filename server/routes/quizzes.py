@@ -3,18 +3,19 @@ server.quizzes and server.suggest; the guard has put the talk on request.state.t
 
 from __future__ import annotations
 
-import json
-
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from server import progress, quizzes, suggest
+from server import parse, progress, quizzes, suggest
 from server.quizzes import QuestionInput, QuizError, ValidationError
-from server.web import in_thread, open_db, render, viewer_of
+from server.web import in_thread, int_param, int_params, open_db, render, viewer_of
 
 BLANK_OPTIONS = 4  # empty option rows on a new question
+BAD_OPTION = "Svaralternativene må velges i listen. Last siden på nytt og prøv igjen."
+TIMED_ANSWER = {"question_id": (int, str), "answer": (int, str, list, type(None))}
+BAD_NUMBER = "Adressen eller skjemaet har et ugyldig nummer. Last siden på nytt og prøv igjen."
 
 
 def _edit_url(talk: dict, anchor: str = "") -> str:
@@ -74,7 +75,7 @@ async def update(request: Request) -> Response:
 
 
 def _indexes(values: list) -> tuple[int, ...]:
-    return tuple(int(v) for v in values if str(v).strip().isdigit())
+    return tuple(int_params(values, 0, quizzes.MAX_OPTIONS, BAD_OPTION))
 
 
 def _input(form) -> QuestionInput:
@@ -90,8 +91,7 @@ def _input(form) -> QuestionInput:
 
 
 def _question_id(raw: object) -> int | None:
-    text = str(raw or "").strip()
-    return int(text) if text.isdigit() else None
+    return int_param(raw, 1, parse.MAX_ID, BAD_NUMBER)
 
 
 async def question_save(request: Request) -> Response:
@@ -237,10 +237,10 @@ def timed_json(request: Request) -> Response:
 async def timed_answer(request: Request) -> Response:
     talk, user = request.state.talk, viewer_of(request).user
     try:
-        body = json.loads(await request.body() or b"null")
-    except (ValueError, UnicodeDecodeError):
-        body = None
-    if not isinstance(body, dict) or "question_id" not in body:
+        body = parse.json_object(await request.body(), TIMED_ANSWER)
+    except parse.InputError as exc:
+        return JSONResponse({"error": str(exc)}, status_code=exc.status)
+    if "question_id" not in body:
         return JSONResponse({"error": quizzes.BAD_ANSWER}, status_code=400)
     args = (user.id, talk["id"], body["question_id"], body.get("answer"))
     try:

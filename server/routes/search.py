@@ -8,17 +8,16 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from server import search
+from server import parse, search
 from server.access import VISIBILITIES, editable_talks_sql, visible_talks_sql
-from server.web import in_thread, render, settings_of, viewer_of
+from server.web import in_thread, int_param, render, settings_of, viewer_of
 
 
 def _filters(request: Request) -> tuple[str, str | None, int | None]:
     params = request.query_params
     query = params.get("q", "")[:500]
     department = params.get("department") or None
-    year_text = params.get("year", "")
-    year = int(year_text) if year_text.isdigit() and len(year_text) == 4 else None
+    year = int_param(params.get("year"), *parse.YEARS, parse.BAD_YEAR)
     return query, department, year
 
 

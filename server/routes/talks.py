@@ -9,7 +9,7 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from server import accounts, editing, programme, progress, quizzes, talks, transcript, tus
+from server import accounts, editing, parse, programme, progress, quizzes, talks, transcript, tus
 from server.access import can_edit
 from server.live import broadcasts
 from server.pipeline import jobs
@@ -197,10 +197,9 @@ def retry(request: Request) -> Response:
 async def attach(request: Request) -> Response:
     """The page calls this when its tus upload is complete: probe, move into place, queue."""
     try:
-        body = await request.json()
-        upload_id = str(body.get("upload_id", ""))
-    except ValueError:
-        upload_id = ""
+        upload_id = parse.json_object(await request.body(), {"upload_id": str}).get("upload_id", "")
+    except parse.InputError as exc:
+        return JSONResponse({"error": str(exc)}, status_code=exc.status)
     settings = settings_of(request)
     talk = request.state.talk
     user = viewer_of(request).user

@@ -19,7 +19,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
-from server import db, tus
+from server import db, parse, tus
 from server.config import Settings
 
 TUS_VERSION = "1.0.0"
@@ -70,8 +70,7 @@ def encode_metadata(metadata: dict[str, str]) -> str:
 
 
 def _int_header(request: Request, name: str) -> int | None:
-    raw = request.headers.get(name, "")
-    return int(raw) if raw.isascii() and raw.isdigit() else None
+    return parse.integer(request.headers.get(name, ""), 0, parse.MAX_ID)
 
 
 OWNER_KEY = "ktl_owner"

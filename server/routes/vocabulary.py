@@ -11,18 +11,17 @@ talk's own terms]}` (201 when added, else 200), or
 
 from __future__ import annotations
 
-import json
-
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from server import vocabulary
+from server import parse, vocabulary
 from server.web import in_thread, render, viewer_of, wants_json
 
 MAX_JSON_BYTES = 16 * 1024
 FIELDS = ("term", "remove", "talk", "neste")
+JSON_SHAPE = {"term": str, "remove": str, "talk": (str, int), "neste": str}
 BAD_JSON = 'Send JSON som {"term": "ordet"} eller {"remove": "ordet"}.'
 BAD_TALK = "Velg et foredrag fra listen."
 
@@ -43,15 +42,10 @@ def _answer_json(request: Request) -> bool:
 
 async def _input(request: Request) -> dict[str, str]:
     if _is_json(request):
-        if int(request.headers.get("content-length") or 0) > MAX_JSON_BYTES:
-            raise BadRequest(BAD_JSON)
-        body = await request.body()
         try:
-            data = json.loads(body) if len(body) <= MAX_JSON_BYTES else None
-        except ValueError:
-            data = None
-        if not isinstance(data, dict):
-            raise BadRequest(BAD_JSON)
+            data = parse.json_object(await request.body(), JSON_SHAPE, limit=MAX_JSON_BYTES)
+        except parse.InputError:
+            raise BadRequest(BAD_JSON) from None
     else:
         data = dict(await request.form())
     return {k: str(data[k]) for k in FIELDS if data.get(k) is not None}
@@ -125,10 +119,10 @@ async def update(request: Request) -> Response:
 def _talk_id(raw: str) -> int | None:
     if not raw.strip():
         return None
-    try:
-        return int(raw)
-    except ValueError as exc:
-        raise vocabulary.VocabularyError(BAD_TALK) from exc
+    talk_id = parse.identifier(raw)
+    if talk_id is None:
+        raise vocabulary.VocabularyError(BAD_TALK)
+    return talk_id
 
 
 async def talk_update(request: Request) -> Response:
