@@ -159,9 +159,32 @@ def update(db: sqlite_utils.Database, talk: dict, data: TalkInput, actor: User |
         action = "endret foredrag"
         if talk["visibility"] == "draft" and clean.visibility != "draft":
             action = "publiserte foredrag"
-        detail = f"synlighet {talk['visibility']}→{clean.visibility}"
-        accounts.audit(db, actor, action, clean.title, detail)
+        accounts.audit(db, actor, action, clean.title, changes(talk, get(db, talk["id"])))
     return get(db, talk["id"])
+
+
+# What the audit log calls each field of the talk form.
+AUDITED_FIELDS = {
+    "title": "tittel", "speaker": "foredragsholder", "department": "avdeling",
+    "starts_at": "tidspunkt", "room": "rom", "capacity": "plasser", "language": "språk",
+    "visibility": "synlighet", "description": "beskrivelse",
+}  # fmt: skip
+
+
+def changes(before: dict, after: dict) -> str:
+    """Exactly the fields that changed, for the audit log: "tidspunkt 2030-12-03T11:30→
+    2030-12-04T11:30; rom –→Kantina" (a changed description is only named)."""
+    parts = []
+    for name, label in AUDITED_FIELDS.items():
+        old, new = (_shown(value.get(name)) for value in (before, after))
+        if old == new:
+            continue
+        parts.append(f"{label} endret" if name == "description" else f"{label} {old}→{new}")
+    return "; ".join(parts) or "ingen endringer"
+
+
+def _shown(value: object) -> str:
+    return "–" if value is None or value == "" else str(value)
 
 
 def get(db: sqlite_utils.Database, talk_id: int) -> dict | None:

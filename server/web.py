@@ -21,6 +21,7 @@ from server import db as database
 from server import i18n, parse
 from server.access import Viewer, may
 from server.config import LANGUAGES, VISIBILITIES, Settings
+from server.flash import clear_messages, take_messages
 
 TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
 OSLO = ZoneInfo("Europe/Oslo")
@@ -157,6 +158,7 @@ def render(request: Request, name: str, context: dict, status: int = 200) -> Res
         "LANGUAGES": _translated(LANGUAGES, translations),
         "VISIBILITIES": _translated(VISIBILITIES, translations),
         "STATUS_LABELS": _translated(STATUS_LABELS, translations),
+        "flash_messages": take_messages(request, translations),
         **context,
     }
     if isinstance(context.get("roles"), dict):
@@ -166,6 +168,7 @@ def render(request: Request, name: str, context: dict, status: int = 200) -> Res
         response = templates.TemplateResponse(request, name, context, status_code=status)
     finally:
         _CURRENT.reset(token)
+    clear_messages(request, response)
     response.headers.setdefault("content-language", lang)
     response.headers.setdefault("vary", "Cookie, Accept-Language")
     return response

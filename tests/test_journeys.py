@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import json
+import re
 from datetime import UTC, datetime, timedelta
 from html.parser import HTMLParser
 from urllib.parse import urljoin, urlsplit
@@ -463,3 +465,101 @@ def test_the_talk_form_says_internal_talks_stay_out_of_the_public_calendar(
     for url in ("/talks/ny", f"/talks/{talk['slug']}/rediger"):
         page = client.get(url).text
         assert "Bare foredrag som er åpne for alle, kommer med i kalenderen" in page, url
+
+
+# --- 6. Destructive actions ask first and say what happened ------------------------------
+
+FORM = {
+    "title": "Barnevern for alle", "speaker": "", "department": "", "starts_at": "2030-12-03T11:30",
+    "description": "", "language": "nb", "visibility": "internal", "room": "", "capacity": "",
+}  # fmt: skip
+
+
+def _audit_details(settings, action: str) -> list[str]:
+    with database.session(settings.db_path) as db:
+        rows = db.execute("SELECT detail FROM audit_log WHERE action = ? ORDER BY id", [action])
+        return [row[0] for row in rows]
+
+
+def test_every_page_loads_the_confirmation_module(settings, client, people):
+    page = client.get("/").text
+    assert '<script src="http://testserver/static/js/confirm.js" defer></script>' in page
+    assert client.get("/static/js/confirm.js").status_code == 200
+
+
+def test_deleting_a_talk_asks_first_then_says_it_is_deleted(settings, client, people):
+    talk = _talk(settings, people["organiser"], title="Gammelt «tema»", starts_at="")
+    _as(client, people["organiser"])
+    edit = client.get(f"/talks/{talk['slug']}/rediger").text
+    assert 'data-confirm-field="bekreftet"' in edit
+    assert 'data-confirm="Slette «Gammelt «tema»» for godt?' in edit.replace("&#34;", '"')
+    asked = post(client, f"/talks/{talk['slug']}/slett")  # without the page's script
+    assert asked.status_code == 200 and "Slette «Gammelt «tema»»?" in asked.text
+    assert 'name="bekreftet" value="1"' in asked.text
+    assert client.get(f"/talks/{talk['slug']}").status_code == 200, "nothing deleted yet"
+    done = post(client, f"/talks/{talk['slug']}/slett", {"bekreftet": "1"})
+    assert done.status_code == 303 and done.headers["location"] == "/"
+    front = client.get("/").text
+    assert "Foredraget «Gammelt «tema»» er slettet." in front
+    assert "er slettet" not in client.get("/").text, "said once"
+    assert client.get(f"/talks/{talk['slug']}").status_code == 404
+
+
+def test_saving_a_talk_says_so_and_the_audit_lists_exactly_what_changed(settings, client, people):
+    talk = _talk(settings, people["organiser"], starts_at=FORM["starts_at"])
+    url = f"/talks/{talk['slug']}/rediger"
+    _as(client, people["organiser"])
+    saved = post(client, url, {**FORM, "starts_at": "2030-12-04T12:00"})
+    assert saved.status_code == 303
+    page = client.get(saved.headers["location"]).text
+    assert "Endringene er lagret." in page
+    assert "kommer ikke med i kalenderen alle kan abonnere på" in page  # internal
+    post(client, url, {**FORM, "starts_at": "2030-12-04T12:00"})
+    post(client, url, {**FORM, "starts_at": "2030-12-04T12:00", "room": "Kantina",
+                       "visibility": "public", "description": "Nytt innhold"})  # fmt: skip
+    page = client.get(f"/talks/{talk['slug']}").text
+    assert "Endringene er lagret." in page and "kommer ikke med i kalenderen" not in page
+    assert _audit_details(settings, "endret foredrag") == [
+        "tidspunkt 2030-12-03T11:30→2030-12-04T12:00",
+        "ingen endringer",
+        "rom –→Kantina; synlighet internal→public; beskrivelse endret",
+    ]
+    _as(client, people["admin"])
+    log = client.get("/admin/logg").text
+    assert "tidspunkt 2030-12-03T11:30→2030-12-04T12:00" in log
+    assert "synlighet internal→internal" not in log
+
+
+def test_a_new_internal_talk_is_said_to_stay_out_of_the_public_calendar(settings, client, people):
+    _as(client, people["organiser"])
+    created = post(client, "/talks", {**FORM, "title": "Nytt internt"})
+    assert created.status_code == 303
+    page = client.get(created.headers["location"].split("#")[0]).text
+    assert "Foredraget er lagret." in page
+    assert "kommer ikke med i kalenderen alle kan abonnere på" in page
+
+
+def test_deleting_a_quiz_question_asks_first_and_says_so(settings, client, people):
+    talk = _ready_talk(settings, people["organiser"], "Klart opptak", "internal")
+    _as(client, people["organiser"])
+    editor = client.get(f"/talks/{talk['slug']}/quiz/rediger").text
+    assert 'data-confirm="Slette spørsmålet «Var det hei?»?"' in editor
+    with database.session(settings.db_path) as db:
+        question = quizzes.questions(db, talk["id"])[0]
+    response = post(client, f"/talks/{talk['slug']}/quiz/sporsmal/{question.id}/slett")
+    assert response.status_code == 303
+    page = client.get(response.headers["location"].split("#")[0]).text
+    assert "Spørsmålet «Var det hei?» er slettet." in page
+
+
+def test_ending_a_broadcast_asks_first_and_the_talk_page_says_it_ended(settings, client, people):
+    talk = _talk(settings, people["organiser"], starts_at=_oslo_in(0))
+    _as(client, people["organiser"])
+    live = client.get(f"/talks/{talk['slug']}/direkte").text
+    messages = json.loads(re.search(r'id="live-messages">(.*?)</script>', live, re.S).group(1))
+    assert messages["confirm_end"].startswith("Avslutte sendingen nå?")
+    page = client.get(f"/talks/{talk['slug']}?melding=sending-avsluttet").text
+    assert "Sendingen er avsluttet. Opptaket blir behandlet" in page
+    assert "Sendingen er avsluttet. Opptaket" not in client.get(f"/talks/{talk['slug']}").text
+    for forged in ("?melding=talk_deleted", "?melding=%3Cb%3E"):
+        assert 'class="notice flash"' not in client.get(f"/talks/{talk['slug']}{forged}").text

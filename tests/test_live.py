@@ -213,6 +213,8 @@ def test_srt_wrong_passphrase_is_refused_right_one_goes_live_and_is_kept(live):
     response = live["client"].post(f"/talks/{talk['slug']}/direkte/avslutt",
                                    data={"csrf_token": live["token"]})  # fmt: skip
     assert response.status_code == 303
+    said = live["client"].get(response.headers["location"]).text
+    assert "Sendingen er avsluttet. Opptaket blir behandlet" in said
     row, recording = _talk_row(settings, talk["id"])
     assert row["status"] in ("processing", "ready") and recording is not None
     assert 11 <= recording["duration"] <= 15.5, recording
@@ -343,8 +345,13 @@ def test_the_page_resends_after_its_websocket_drops(settings, tmp_path):
         )  # fmt: skip
         assert len(sockets) >= 2, "the page connected again"
         page.wait_for_timeout(4000)
+        asked = []  # "Avslutt sending" asks first
+        page.once("dialog", lambda dialog: (asked.append(dialog.message), dialog.accept()))
         page.click("#live-stop")
-        page.wait_for_url(f"{base}/talks/{talk['slug']}", timeout=60_000)
+        ended = f"{base}/talks/{talk['slug']}?melding=sending-avsluttet"
+        page.wait_for_url(ended, timeout=60_000)
+        assert asked and asked[0].startswith("Avslutte sendingen nå?")
+        assert "Sendingen er avsluttet." in page.inner_text("main")
         sent = time.monotonic() - started
         browser.close()
     row, recording = _talk_row(settings, talk["id"])
@@ -557,8 +564,10 @@ def test_going_live_from_the_browser_and_watching(settings, tmp_path):
             timeout=15_000,
         )
         watcher.wait_for_timeout(12_000)  # watching most of the broadcast: attended live
+        sender.once("dialog", lambda dialog: dialog.accept())  # "Avslutt sending" asks first
         sender.click("#live-stop")
-        sender.wait_for_url(f"{base}/talks/{talk['slug']}", timeout=60_000)
+        ended = f"{base}/talks/{talk['slug']}?melding=sending-avsluttet"
+        sender.wait_for_url(ended, timeout=60_000)
         browser.close()
         _wait(lambda: _talk_row(settings, talk["id"])[0]["status"] == "ready", 240, "the pipeline")
     _, recording = _talk_row(settings, talk["id"])

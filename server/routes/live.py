@@ -22,6 +22,7 @@ from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from server import parse
+from server.flash import flash
 from server.i18n import language_of
 from server.live import broadcasts, ffargs
 from server.live.broadcasts import LiveError
@@ -97,12 +98,13 @@ async def new_passphrase(request: Request) -> Response:
 async def end(request: Request) -> Response:
     talk = request.state.talk
     try:
-        await manager_of(request).end(talk["id"])
+        ended = await manager_of(request).end(talk["id"])
     except LiveError as exc:
         raise HTTPException(exc.status, str(exc)) from None
     if wants_json(request):
         return JSONResponse({"ok": True})
-    return RedirectResponse(f"/talks/{talk['slug']}", status_code=303)
+    back = RedirectResponse(f"/talks/{talk['slug']}", status_code=303)
+    return flash(request, back, "broadcast_ended") if ended else back
 
 
 # ---------------------------------------------------------------- sending from the browser

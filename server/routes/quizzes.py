@@ -9,6 +9,7 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from server import parse, progress, quizzes, suggest
+from server.flash import flash
 from server.quizzes import QuestionInput, QuizError, ValidationError
 from server.web import in_thread, int_param, int_params, open_db, render, viewer_of
 
@@ -119,12 +120,13 @@ def question_delete(request: Request) -> Response:
     talk = request.state.talk
     with open_db(request) as db:
         try:
-            quizzes.delete_question(
+            text = quizzes.delete_question(
                 db, talk, request.path_params["question_id"], viewer_of(request).user
             )
         except QuizError as exc:
             raise HTTPException(exc.status, str(exc)) from None
-    return RedirectResponse(_edit_url(talk, "sporsmal"), status_code=303)
+    response = RedirectResponse(_edit_url(talk, "sporsmal"), status_code=303)
+    return flash(request, response, "question_deleted", text=text)
 
 
 async def reorder(request: Request) -> Response:

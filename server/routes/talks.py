@@ -11,6 +11,7 @@ from starlette.routing import Route
 
 from server import accounts, editing, parse, programme, progress, quizzes, talks, transcript, tus
 from server.access import can_edit
+from server.flash import flash
 from server.live import broadcasts
 from server.pipeline import jobs
 from server.pipeline.worker import STAGE_LABELS
@@ -53,7 +54,13 @@ async def create(request: Request) -> Response:
     except talks.ValidationError as exc:
         context = {"form": form, "errors": exc.errors}
         return render(request, "talks/new.html", context, status=422)
-    return RedirectResponse(f"/talks/{talk['slug']}#opptak", status_code=303)
+    response = RedirectResponse(f"/talks/{talk['slug']}#opptak", status_code=303)
+    return flash(request, response, *_saved("talk_created", talk))
+
+
+def _saved(message: str, talk: dict) -> tuple[str, ...]:
+    """What the page says after saving: saved, and whether the public calendar shows it."""
+    return (message,) if talk["visibility"] == "public" else (message, "not_in_feed")
 
 
 def _edit_context(talk: dict, form: dict, errors: dict) -> dict:
@@ -77,7 +84,8 @@ async def update(request: Request) -> Response:
         saved = await in_thread(request, talks.update, talk, talks.TalkInput(**form), actor)
     except talks.ValidationError as exc:
         return render(request, "talks/edit.html", _edit_context(talk, form, exc.errors), 422)
-    return RedirectResponse(f"/talks/{saved['slug']}", status_code=303)
+    response = RedirectResponse(f"/talks/{saved['slug']}", status_code=303)
+    return flash(request, response, *_saved("talk_saved", saved))
 
 
 ON_AIR = "Foredraget sendes direkte. Avslutt sendingen først; opptaket kommer da av seg selv."
@@ -92,11 +100,14 @@ async def delete(request: Request) -> Response:
     talk = request.state.talk
     if await in_thread(request, _on_air, talk["id"]):
         raise HTTPException(409, ON_AIR)
+    if (await request.form()).get("bekreftet") != "1":  # asked in the page, or ask here
+        return render(request, "talks/delete.html", {"talk": talk})
     await request.app.state.live.forget(talk["id"])  # an open SRT receiver, if any
     await in_thread(
         request, talks.delete, settings_of(request), talk["id"], viewer_of(request).user
     )
-    return RedirectResponse("/", status_code=303)
+    home = RedirectResponse("/", status_code=303)
+    return flash(request, home, "talk_deleted", title=talk["title"])
 
 
 def _start_time(request: Request) -> float:

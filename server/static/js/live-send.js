@@ -182,7 +182,9 @@
     say(text.ended);
     if (stopButton) stopButton.hidden = true;
     if (socket) socket.close();
-    window.setTimeout(function () { window.location.href = data.dataset.talkUrl; }, 1500);
+    window.setTimeout(function () {
+      window.location.href = data.dataset.talkUrl + "?melding=sending-avsluttet";
+    }, 1500);
   }
 
   async function start() {
@@ -214,6 +216,7 @@
   if (startButton) startButton.addEventListener("click", start);
   if (stopButton) {
     stopButton.addEventListener("click", function () {
+      if (!window.confirm(text.confirm_end)) return;
       stopButton.disabled = true;
       say(text.ending);
       if (recorder && recorder.state !== "inactive") recorder.stop();
