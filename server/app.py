@@ -24,7 +24,13 @@ from server.config import Settings, SettingsError
 from server.guard import protect
 from server.live.captions import LiveCaptioner
 from server.live.manager import LiveManager
-from server.middleware import AuthMiddleware, CSRFMiddleware, SecurityHeadersMiddleware
+from server.middleware import (
+    AuthMiddleware,
+    BodyLimitMiddleware,
+    CSRFMiddleware,
+    ProxyHeadersMiddleware,
+    SecurityHeadersMiddleware,
+)
 from server.pipeline.supervisor import embedded_worker
 from server.routes import (
     admin,
@@ -148,8 +154,10 @@ def create_app(settings: Settings) -> Starlette:
         routes=protect(all_routes()),
         lifespan=lifespan,
         middleware=[
+            Middleware(ProxyHeadersMiddleware, proxies=settings.trusted_proxies),
             Middleware(SecurityHeadersMiddleware, secure=settings.cookie_secure),
             Middleware(AuthMiddleware),
+            Middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes),
             Middleware(CSRFMiddleware),
         ],
         exception_handlers={HTTPException: http_error, Exception: http_error},

@@ -39,7 +39,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
     settings = _settings(args)
     app = create_app(settings)
     print(f"Kunnskap til lunsj kjører på http://{settings.host}:{settings.port}/", flush=True)
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level="info")
+    # X-Forwarded-* are applied by the app (ProxyHeadersMiddleware, KTL_TRUSTED_PROXIES).
+    # uvicorn's own handling is on by default and trusts 127.0.0.1 (or $FORWARDED_ALLOW_IPS):
+    # it would rewrite the client before the app sees the peer, so it is off.
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level="info", proxy_headers=False)
     return 0
 
 

@@ -7,6 +7,8 @@ import os
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
+from server import parse
+
 LANGUAGES = {"nb": "Norsk bokmål", "nn": "Norsk nynorsk", "en": "Engelsk"}
 VISIBILITIES = {
     "public": "Åpen for alle, også uten innlogging",
@@ -35,6 +37,8 @@ class Settings:
         default_factory=lambda: Path.home() / ".cache" / "kunnskap-til-lunsj" / "models"
     )
     max_upload_bytes: int = 50 * 1024**3
+    max_body_bytes: int = 8 * 1024**2  # every other request body (forms, JSON)
+    trusted_proxies: str = ""  # addresses/CIDRs whose X-Forwarded-* headers count
     upload_expiry_hours: int = 24
     job_lease_seconds: int = 60
     worker_poll_seconds: float = 1.0
@@ -161,6 +165,13 @@ def validate(settings: Settings) -> None:
         raise SettingsError("KTL_WORKER_RESTART_MAX_SECONDS må være et positivt antall sekunder.")
     if settings.max_upload_bytes < 1:
         raise SettingsError("KTL_MAX_UPLOAD_BYTES må være et positivt tall.")
+    if settings.max_body_bytes < 1024:
+        raise SettingsError("KTL_MAX_BODY_BYTES må være minst 1024.")
+    try:
+        parse.networks(settings.trusted_proxies)
+    except ValueError as exc:
+        message = f"KTL_TRUSTED_PROXIES: «{exc}» er ikke en IP-adresse eller et nett (CIDR)."
+        raise SettingsError(message) from None
     if settings.oidc_default_role not in ("viewer", "organiser", "admin"):
         raise SettingsError("KTL_OIDC_DEFAULT_ROLE må være viewer, organiser eller admin.")
     if settings.captions_publish not in ("immediately", "reviewed"):

@@ -1,4 +1,4 @@
-"""Pure ASGI middleware: who is asking, CSRF protection, security headers.
+"""Pure ASGI middleware: proxies, who is asking, CSRF protection, body size, security headers.
 
 Pure ASGI (not BaseHTTPMiddleware) so that request bodies, such as multi-GB tus uploads,
 stream through untouched.
@@ -14,11 +14,16 @@ from urllib.parse import parse_qs, urlsplit
 
 from anyio import to_thread
 from starlette.datastructures import MutableHeaders
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from server import accounts
+from server import accounts, parse
 from server import db as database
 from server.access import Viewer
+from server.tus import format_size
+from server.web import wants_json
 
 SESSION_COOKIE = "ktl_session"
 ANON_COOKIE = "ktl_anon"
@@ -33,6 +38,12 @@ CSP = (
 )
 CSRF_MESSAGE = (
     "Skjemaet var for gammelt eller kom fra en annen side. Last siden på nytt og prøv igjen."
+)
+FORWARDED = frozenset({b"x-forwarded-for", b"x-forwarded-proto", b"x-forwarded-host"})
+UPLOADS_PREFIX = "/uploads/"  # tus: its own limit, KTL_MAX_UPLOAD_BYTES (server.tus)
+BODY_TOO_LARGE = (
+    "Det du sendte er for stort (mer enn {size}). Send mindre om gangen, "
+    "eller last siden på nytt og prøv igjen."
 )
 
 
@@ -141,7 +152,7 @@ def _same_origin(headers: dict[bytes, bytes]) -> bool:
     origin = headers.get(b"origin")
     if not origin or origin == b"null":
         return origin is None
-    host = headers.get(b"x-forwarded-host") or headers.get(b"host", b"")
+    host = headers.get(b"host", b"")  # from a trusted proxy: its X-Forwarded-Host
     return urlsplit(origin.decode("latin-1")).netloc == host.decode("latin-1")
 
 
@@ -198,3 +209,97 @@ class SecurityHeadersMiddleware:
             await send(message)
 
         await self.app(scope, receive, with_headers)
+
+
+class ProxyHeadersMiddleware:
+    """X-Forwarded-For, -Proto and -Host count only when the direct peer is one of the
+    trusted proxies (KTL_TRUSTED_PROXIES): then they become the client address, the scheme
+    and the Host header. From anyone else they are removed, so nothing later can be fooled."""
+
+    def __init__(self, app: ASGIApp, proxies: str = "") -> None:
+        self.app = app
+        self.networks = parse.networks(proxies)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket"):
+            return await self.app(scope, receive, send)
+        forwarded = {k: v.decode("latin-1") for k, v in scope["headers"] if k in FORWARDED}
+        if forwarded:
+            peer = (scope.get("client") or ("", 0))[0]
+            if parse.address_in(peer, self.networks):
+                scope = self._apply(scope, forwarded)
+            else:
+                kept = [(k, v) for k, v in scope["headers"] if k not in FORWARDED]
+                scope = {**scope, "headers": kept}
+        await self.app(scope, receive, send)
+
+    def _apply(self, scope: Scope, forwarded: dict[bytes, str]) -> Scope:
+        scope = dict(scope)
+        proto = forwarded.get(b"x-forwarded-proto", "").split(",")[-1].strip().lower()
+        if proto in ("http", "https"):
+            scope["scheme"] = proto.replace("http", "ws") if scope["type"] == "websocket" else proto
+        hops = [h.strip() for h in forwarded.get(b"x-forwarded-for", "").split(",") if h.strip()]
+        client = next((h for h in reversed(hops) if not parse.address_in(h, self.networks)), None)
+        if client or hops:
+            scope["client"] = (client or hops[0], 0)
+        host = forwarded.get(b"x-forwarded-host", "").split(",")[-1].strip()
+        if host:
+            kept = [(k, v) for k, v in scope["headers"] if k != b"host"]
+            scope["headers"] = [*kept, (b"host", host.encode("latin-1"))]
+        return scope
+
+
+class BodyTooLarge(Exception):
+    """Raised from receive() when a body passes the limit (not a ValueError: handlers that
+    catch unreadable input must not swallow it)."""
+
+
+class BodyLimitMiddleware:
+    """One limit on request bodies (KTL_MAX_BODY_BYTES) for everything but tus uploads
+    (/uploads/, limited by KTL_MAX_UPLOAD_BYTES in server.tus): a too large Content-Length
+    is refused before a byte is read; a chunked body is counted as it streams in and
+    refused the moment it passes the limit. The answer is 413 through the app's error
+    handler (a page, or JSON for scripts)."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"].startswith(UPLOADS_PREFIX):
+            return await self.app(scope, receive, send)
+        declared = parse.integer(dict(scope["headers"]).get(b"content-length"), 0, parse.MAX_ID)
+        if declared is not None and declared > self.max_bytes:
+            return await self._refuse(scope, send)
+        received, started = 0, False
+
+        async def counted() -> Message:
+            nonlocal received
+            message = await receive()
+            received += len(message.get("body", b""))
+            if received > self.max_bytes:
+                raise BodyTooLarge
+            return message
+
+        async def watched(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, counted, watched)
+        except BodyTooLarge:
+            if not started:
+                await self._refuse(scope, send)
+
+    async def _refuse(self, scope: Scope, send: Send) -> None:
+        request = Request(scope)
+        message = BODY_TOO_LARGE.format(size=format_size(self.max_bytes))
+        kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if kind == "application/json" or wants_json(request):
+            response = JSONResponse({"error": message}, status_code=413)
+        else:  # the app's own error page (server.app.http_error)
+            handler = scope["app"].exception_handlers[HTTPException]
+            response = await handler(request, HTTPException(413, message))
+        response.headers["connection"] = "close"  # the rest of the body is not read
+        await response(scope, _noop_receive, send)
