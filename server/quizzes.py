@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 
 import sqlite_utils
 
-from server import accounts
+from server import accounts, parse
 from server.access import Viewer, can_edit
 from server.db import write_transaction
 from server.pipeline.jobs import now_iso
@@ -279,10 +279,8 @@ def _options_json(options: list[Option]) -> str:
 
 
 def save_settings(db, talk: dict, pass_mark: str, retries: bool, publish: bool, actor) -> None:
-    try:
-        mark = int(str(pass_mark).strip())
-    except ValueError:
-        mark = -1
+    mark = parse.integer(str(pass_mark), 0, 100)
+    mark = -1 if mark is None else mark
     errors = {}
     if not 0 <= mark <= 100:
         errors["pass_mark"] = "Beståttgrensen må være et helt tall fra 0 til 100."
@@ -395,10 +393,8 @@ def parse_answer(question: Question, raw: object) -> list[int] | str:
     values = raw if isinstance(raw, list) else [raw]
     indexes = set()
     for value in values:
-        if isinstance(value, bool) or not str(value).strip().isdigit():
-            raise ValueError(BAD_ANSWER)
-        index = int(str(value).strip())
-        if index >= len(question.options):
+        index = parse.integer(value if isinstance(value, int) else str(value), 0, MAX_OPTIONS)
+        if index is None or index >= len(question.options):
             raise ValueError(BAD_ANSWER)
         indexes.add(index)
     if question.kind != MULTIPLE and len(indexes) > 1:
