@@ -10,6 +10,7 @@ import pytest
 
 from server import talks
 from server.cli import import_recording
+from server.pipeline import probe
 from tests import factories
 
 pytestmark = pytest.mark.integration
@@ -123,3 +124,19 @@ def test_bad_import_creates_no_talk(case, settings, db, tmp_path):
     assert db.execute("SELECT COUNT(*) FROM talks").fetchone()[0] == 0
     assert _leftovers(settings) == []
     assert source.is_file(), "import never deletes the caller's own file"
+
+
+def test_check_that_takes_too_long_is_refused_and_leaves_nothing(
+    settings, db, tmp_path, monkeypatch
+):
+    """A file ffmpeg cannot read through within the limit (here: a limit of zero seconds)
+    gets a sentence instead of a server error, and the upload is removed."""
+    monkeypatch.setattr(probe, "CHECK_SECONDS", 0)
+    talk = factories.talk(db)
+    source = factories.audio_only(tmp_path / "lang.mp3", seconds=4)
+    upload = source.rename(settings.uploads_dir / "upload.part")
+    with pytest.raises(talks.RecordingError, match="i tide") as caught:
+        talks.attach_recording(db, settings, talk["id"], upload, "lang.mp3")
+    assert caught.value.status == 422
+    assert not upload.exists() and _leftovers(settings) == []
+    assert _counts(db) == {"recordings": 0, "jobs": 0, "uploads": 0}

@@ -22,6 +22,7 @@ ACCEPTED = (
     "wma eller ogg."
 )
 MIN_SECONDS = 0.5
+CHECK_SECONDS = 300
 # Containers whose H.264/AAC streams are copied into HLS as they are. Others (AVI, ASF:
 # no presentation timestamps, so B-frames come out of order) are transcoded.
 COPYABLE_FORMATS = {"mov", "mp4", "matroska", "webm", "mpegts", "flv", "aac"}
@@ -177,10 +178,20 @@ def _time_reached(progress: str) -> float:
     return max((_number(t) / 1_000_000 for t in times), default=0.0)
 
 
-def _measured_duration(path: Path, info: MediaInfo) -> float:
+def _check(args: list[str], name: str) -> subprocess.CompletedProcess[str]:
+    try:
+        return runner.run_capture(args, timeout=CHECK_SECONDS)
+    except subprocess.TimeoutExpired as exc:
+        raise MediaError(
+            f"Vi klarte ikke å lese gjennom «{name}» i tide. Prøv igjen senere, eller lagre "
+            "opptaket som mp4 og last det opp på nytt."
+        ) from exc
+
+
+def _measured_duration(path: Path, name: str, info: MediaInfo) -> float:
     """Read the whole file (copying, not decoding) to find a length its header lacks."""
     args = ffargs.measure_duration(path, audio=info.has_audio)
-    return _time_reached(runner.run_capture(args, timeout=300).stdout)
+    return _time_reached(_check(args, name).stdout)
 
 
 def _check_decodes_to_the_end(path: Path, name: str, info: MediaInfo) -> None:
@@ -188,7 +199,7 @@ def _check_decodes_to_the_end(path: Path, name: str, info: MediaInfo) -> None:
     nothing there (or with errors)."""
     start = max(0.0, info.duration - 3.0)
     args = ffargs.decode_check(path, start, audio=info.has_audio, video=info.has_video)
-    result = runner.run_capture(args, timeout=300)
+    result = _check(args, name)
     if "Decoder (codec" in result.stderr:  # a codec ffmpeg knows the name of but cannot play
         raise _not_media(name)
     decoded = _time_reached(result.stdout)
@@ -215,7 +226,7 @@ def inspect(path: Path, name: str, need_audio: bool = True) -> MediaInfo:
             "Last opp et opptak med lyd."
         )
     if not info.duration or info.format_name in GUESSED_DURATION:
-        info = replace(info, duration=_measured_duration(path, info))
+        info = replace(info, duration=_measured_duration(path, name, info))
     if info.duration < MIN_SECONDS:
         raise _not_media(name)
     _check_decodes_to_the_end(path, name, info)
