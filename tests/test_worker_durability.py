@@ -275,3 +275,16 @@ def test_serve_keeps_its_worker_alive_through_twenty_kills(settings, tmp_path):
     assert log.count("stoppet (signal SIGKILL)") >= KILLS, "each death is logged"
     assert log.count("Startet arbeider") > KILLS, "and each restart"
     print("\n" + _figures(kills, talk_ids))
+
+
+def test_the_embedded_worker_goes_with_a_killed_serve(settings, tmp_path):
+    """`ktl serve` killed without a shutdown leaves no orphan worker behind."""
+    with liveserver.serve(settings.data_dir, tmp_path / "serve.log", KTL_EMBEDDED_WORKER="1"):
+        serve_pid = _serve_pid()
+        worker = _until(lambda: _worker_pid(serve_pid), "the embedded worker starts", timeout=30)
+        os.kill(serve_pid, signal.SIGKILL)
+        try:
+            _until(lambda: _proc(worker) is None or _proc(worker)[0] == "Z", "the worker ends", 30)
+        finally:  # an orphan left by a failure here is ended, not left running
+            if "server.cli worker" in (_proc(worker) or ("", ""))[1]:
+                os.kill(worker, signal.SIGKILL)

@@ -15,6 +15,7 @@ shutdown stops the worker in order, and a stop reaches the worker's ffmpeg child
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import logging
 import os
 import signal
@@ -33,6 +34,8 @@ log = logging.getLogger("ktl.supervisor")
 FIRST_DELAY = 1.0
 STEADY_SECONDS = 60.0
 STOP_TIMEOUT = 10.0
+PARENT_ENV = "KTL_SUPERVISOR_PID"  # set for the embedded worker only; not a setting
+PR_SET_PDEATHSIG = 1
 
 
 @dataclass
@@ -156,8 +159,21 @@ def _describe(code: int) -> str:
     return f"kode {code}"
 
 
+def end_with_supervisor() -> None:
+    """Called by the worker: an embedded worker ends with the `ktl serve` that started it,
+    also one killed without a shutdown, instead of living on as an orphan (Linux: the
+    parent-death signal; the parent is the supervisor's thread, which outlives the child)."""
+    parent = os.environ.get(PARENT_ENV)
+    if not parent or sys.platform != "linux":
+        return
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    if os.getppid() != int(parent):  # it was gone before the signal was asked for
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
 def worker_env(settings: Settings) -> dict[str, str]:
     env = dict(os.environ)
+    env[PARENT_ENV] = str(os.getpid())
     env["KTL_DATA_DIR"] = str(settings.data_dir)
     env["KTL_WHISPER_MODEL"] = settings.whisper_model
     env["KTL_MODEL_CACHE_DIR"] = str(settings.model_cache_dir)

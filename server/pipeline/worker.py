@@ -27,7 +27,7 @@ import sqlite_utils
 from server import db as database
 from server import editing, search, talks, transcript, tus, vocabulary
 from server.config import Settings
-from server.pipeline import ffargs, jobs, probe, runner
+from server.pipeline import ffargs, jobs, probe, runner, supervisor
 from server.pipeline.transcribe import Engine, FasterWhisperEngine, ModelError
 
 log = logging.getLogger("ktl.worker")
@@ -70,6 +70,7 @@ class Worker:
         return self._engine
 
     def run_forever(self) -> None:
+        supervisor.end_with_supervisor()  # `ktl serve`'s own worker goes when it goes
         log.info("Arbeideren %s venter på jobber", self.name)
         next_cleanup = 0.0
         while not self.stop_event.is_set():
