@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import email.utils
-import fcntl
 import hashlib
 import io
 import os
@@ -18,7 +17,7 @@ import socket
 import threading
 import time
 import tracemalloc
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,6 +33,7 @@ from server import db, tus
 from server.app import create_app
 from server.config import Settings, load_settings
 from server.routes import tus as tus_routes
+from tests.netcut import CuttingProxy, part_bytes, wait_unlocked
 from tests.webclient import PASSWORD, make_user
 
 MB = 1024 * 1024
@@ -126,85 +126,6 @@ def server(settings: Settings) -> Iterator[Server]:
         yield Server(base, settings, headers, owner)
 
 
-class CuttingProxy:
-    """A TCP proxy on 127.0.0.1 in front of the server: counts the bytes clients send, and
-    can stop forwarding after a budget and then drop every connection, as a network does."""
-
-    def __init__(self, target_port: int) -> None:
-        self.target_port = target_port
-        self.listener = socket.create_server(("127.0.0.1", 0))
-        self.port = self.listener.getsockname()[1]
-        self.sent = 0  # bytes from clients to the server, headers included
-        self._budget: int | None = None
-        self._ready: Callable[[], bool] = lambda: True
-        self._lock = threading.Lock()
-        self._open: list[socket.socket] = []
-        self._threads = [threading.Thread(target=self._accept, daemon=True)]
-        self._threads[0].start()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def cut_after(self, budget: int, ready: Callable[[], bool]) -> None:
-        """Forward `budget` bytes, then wait until `ready()` and drop all connections."""
-        self._budget, self._ready = budget, ready
-
-    def _accept(self) -> None:
-        while True:
-            try:
-                client, _ = self.listener.accept()
-            except OSError:
-                return
-            upstream = socket.create_connection(("127.0.0.1", self.target_port))
-            with self._lock:
-                self._open += [client, upstream]
-            for source, sink, counted in ((client, upstream, True), (upstream, client, False)):
-                thread = threading.Thread(target=self._pump, args=(source, sink, counted))
-                thread.daemon = True
-                thread.start()
-                self._threads.append(thread)
-
-    def _pump(self, source: socket.socket, sink: socket.socket, counted: bool) -> None:
-        with contextlib.suppress(OSError):
-            while True:
-                size = 64 * 1024
-                if counted and self._budget is not None:
-                    size = min(size, self._budget - self.sent)
-                    if size <= 0:
-                        return self._cut()
-                data = source.recv(size)
-                if not data:
-                    break
-                if counted:
-                    self.sent += len(data)
-                sink.sendall(data)
-            sink.shutdown(socket.SHUT_WR)
-
-    def _cut(self) -> None:
-        deadline = time.monotonic() + 30
-        while not self._ready() and time.monotonic() < deadline:
-            time.sleep(0.01)
-        self._budget = None
-        self._close_all()
-
-    def _close_all(self) -> None:
-        with self._lock:
-            sockets, self._open = self._open, []
-        for sock in sockets:
-            with contextlib.suppress(OSError):
-                sock.shutdown(socket.SHUT_RDWR)
-            sock.close()
-
-    def close(self) -> None:
-        with contextlib.suppress(OSError):
-            self.listener.shutdown(socket.SHUT_RDWR)  # wakes accept()
-        self.listener.close()
-        self._close_all()
-        for thread in self._threads:
-            thread.join(timeout=10)
-
-
 @pytest.fixture
 def proxy(server: Server) -> Iterator[CuttingProxy]:
     proxy = CuttingProxy(server.port)
@@ -294,25 +215,9 @@ def test_resume_continues_from_the_server_offset(server: Server, conn) -> None:
     assert sha256(tus.take_completed(conn, server.settings, upload_id(first.url))) == sha256(data)
 
 
-def part_bytes(settings: Settings) -> int:
-    """What the server has written to part files so far (one upload in these tests)."""
-    return sum(path.stat().st_size for path in settings.uploads_dir.glob("*.part"))
-
-
 def resting_offset(server: Server, url: str) -> int:
     """The upload's offset once no request holds it (the cut request has been committed)."""
-    path = tus.part_path(server.settings, upload_id(url))
-    deadline = time.monotonic() + 10
-    while True:
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            break
-        except BlockingIOError:
-            assert time.monotonic() < deadline, "the cut request still holds the upload"
-            time.sleep(0.02)
-        finally:
-            os.close(fd)
+    wait_unlocked(tus.part_path(server.settings, upload_id(url)))
     with server.http() as http:
         head = http.head(url, headers=TUS)
     assert head.status_code == 200, head.text
@@ -323,7 +228,7 @@ def test_tuspy_resumes_after_the_connection_is_cut(server: Server, proxy, conn) 
     data = os.urandom(8 * MB + 5)
     endpoint = f"{proxy.url}/uploads/"
     # One PATCH for the whole file; the network drops once the server has written 1 MB.
-    proxy.cut_after(3 * MB, ready=lambda: part_bytes(server.settings) >= MB)
+    proxy.cut_after(3 * MB, ready=lambda: part_bytes(server.settings.uploads_dir) >= MB)
     first = server.tus(endpoint).uploader(file_stream=io.BytesIO(data))
     with pytest.raises(TusUploadFailed):
         first.upload()
@@ -338,6 +243,8 @@ def test_tuspy_resumes_after_the_connection_is_cut(server: Server, proxy, conn) 
     assert stream.read_bytes == len(data) - offset, "only the missing bytes were sent"
     headers_only = proxy.sent - (len(data) - offset)
     assert 0 < headers_only < 16 * 1024, f"{proxy.sent} bytes on the wire for the rest"
+    print(f"\ntuspy: cut at {offset} of {len(data)}; the resumed run read {stream.read_bytes} "
+          f"bytes of the file and sent {proxy.sent} on the wire")  # fmt: skip
     path = tus.take_completed(conn, server.settings, upload_id(first.url))
     assert sha256(path) == sha256(data)
     assert list(server.settings.uploads_dir.iterdir()) == [path], "exactly one file"
@@ -444,6 +351,7 @@ def test_offset_mismatch_is_409(server: Server) -> None:
         response = http.patch(url, headers={**OCTETS, "Upload-Offset": "5"}, content=b"b" * 10)
         assert response.status_code == 409 and "10 byte" in response.text
         assert response.headers["content-type"].startswith("text/plain")
+        assert response.headers["connection"] == "close", "stop sending a refused body"
         assert http.head(url, headers=TUS).headers["upload-offset"] == "10"
 
 

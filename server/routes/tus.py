@@ -203,7 +203,13 @@ async def collection(request: Request) -> Response:
 
 
 async def resource(request: Request) -> Response:
-    return await _dispatch(request, {"HEAD": _head, "PATCH": _patch, "DELETE": _delete})
+    response = await _dispatch(request, {"HEAD": _head, "PATCH": _patch, "DELETE": _delete})
+    if _method(request) == "PATCH" and response.status_code >= 400:
+        # A refused PATCH body is not read on: close the connection so that the client stops
+        # sending it. Chromium resends a chunk after a dropped keep-alive connection and,
+        # kept open, would push all of it (up to chunkSize) before it reads the 409.
+        response.headers["Connection"] = "close"
+    return response
 
 
 routes: list[Route] = [

@@ -1,4 +1,9 @@
 // Talk page without a recording: resumable upload (tus), then attach it to the talk.
+// tus-js-client keeps the upload's URL in localStorage under the file's fingerprint, so a
+// dropped connection, a reload or choosing the same file again continues from the byte the
+// server has (HEAD), instead of sending the whole file again. The entry is removed once the
+// recording is attached, not when the last byte is sent: if attaching fails on the way, the
+// same file chosen again goes straight to attaching.
 (function () {
   "use strict";
   var section = document.querySelector("section.upload[data-endpoint]");
@@ -19,9 +24,18 @@
     input.value = "";
   }
 
-  function attach(uploadUrl) {
+  function forget(upload) {
+    var storage = upload.options.urlStorage;
+    return upload.findPreviousUploads().then(function (previous) {
+      return Promise.all(previous.map(function (entry) {
+        return storage.removeUpload(entry.urlStorageKey);
+      }));
+    }).catch(function () { /* a stale entry only costs a HEAD next time */ });
+  }
+
+  function attach(upload) {
     statusText.textContent = "Opplastingen er ferdig. Sjekker filen …";
-    var uploadId = uploadUrl.split("/").filter(Boolean).pop();
+    var uploadId = upload.url.split("/").filter(Boolean).pop();
     return fetch(section.dataset.attachUrl, {
       method: "POST",
       headers: { "Content-Type": "application/json", Accept: "application/json", "X-CSRF-Token": csrf },
@@ -30,11 +44,18 @@
       return response.json().then(function (body) {
         if (!response.ok) return showError(body.error || "Filen kunne ikke tas i bruk.");
         statusText.textContent = "Filen er godtatt. Behandlingen starter …";
-        window.location.href = body.url;
+        return forget(upload).then(function () { window.location.href = body.url; });
       });
     }).catch(function () {
       showError("Fikk ikke kontakt med serveren. Sjekk nettverket og prøv igjen.");
     });
+  }
+
+  // tus-js-client does not retry while the browser is offline; go on once it is back.
+  function resumeWhenOnline(upload) {
+    statusText.textContent =
+      "Nettverket er borte. Opplastingen fortsetter der den slapp når du er tilbake på nett.";
+    window.addEventListener("online", function () { upload.start(); }, { once: true });
   }
 
   function start(file) {
@@ -47,7 +68,7 @@
       chunkSize: 16 * 1024 * 1024,
       headers: { "X-CSRF-Token": csrf },
       retryDelays: [0, 1000, 3000, 5000, 10000, 20000, 30000, 60000],
-      removeFingerprintOnSuccess: true,
+      removeFingerprintOnSuccess: false,  // forget() after attaching instead
       metadata: { filename: file.name, filetype: file.type || "" },
       onProgress: function (sent, total) {
         var share = total ? (sent / total) * 100 : 0;
@@ -55,12 +76,16 @@
         statusText.textContent = "Laster opp: " + share.toFixed(1).replace(".", ",") + " %";
       },
       onError: function (error) {
-        var body = error && error.originalResponse && error.originalResponse.getBody();
-        showError(body || "Opplastingen stoppet. Velg filen igjen for å fortsette der den slapp.");
+        if (navigator.onLine === false) return resumeWhenOnline(upload);
+        var response = error && error.originalResponse;
+        showError((response && response.getBody()) ||
+          "Opplastingen stoppet. Velg filen igjen for å fortsette der den slapp.");
       },
-      onSuccess: function () { attach(upload.url); }
+      onSuccess: function () { attach(upload); }
     });
     upload.findPreviousUploads().then(function (previous) {
+      // The newest entry for this file: an older one may have expired on the server.
+      previous.sort(function (a, b) { return Date.parse(b.creationTime) - Date.parse(a.creationTime); });
       if (previous.length) upload.resumeFromPreviousUpload(previous[0]);
       upload.start();
     });
