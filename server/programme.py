@@ -33,12 +33,9 @@ CHECKIN_EARLY = (
     "Skann QR-koden igjen da."
 )
 CHECKIN_CLOSED = (
-    "Innsjekkingen er stengt: den var åpen til {closes}. "
-    "Var du der, kan arrangøren registrere deg."
+    "Innsjekkingen er stengt: den var åpen til {closes}. Var du der, kan arrangøren registrere deg."
 )
-CHECKIN_UNDATED = (
-    "Innsjekkingen er ikke åpen: foredraget har ikke fått dato og klokkeslett ennå."
-)
+CHECKIN_UNDATED = "Innsjekkingen er ikke åpen: foredraget har ikke fått dato og klokkeslett ennå."
 CHECKIN_PATH = re.compile(r"/talks/([^/?#]+)/innsjekk/([^/?#]+)")
 
 
