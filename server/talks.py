@@ -326,7 +326,11 @@ def list_talks(
 
 
 def upcoming(db: sqlite_utils.Database, now: str, allowed: Allowed = EVERYONE) -> list[dict]:
-    where = "t.status = 'planned' AND t.starts_at >= :now"
+    """Planned talks still to come: one on air, or whose broadcast is over, has happened."""
+    where = (
+        "t.status = 'planned' AND t.starts_at >= :now AND t.id NOT IN "
+        "(SELECT talk_id FROM broadcasts WHERE state != 'idle')"
+    )
     return list_talks(db, where, {"now": now}, "t.starts_at ASC", allowed)
 
 

@@ -13,6 +13,10 @@
   var status = document.getElementById("live-status");
   var viewers = document.getElementById("live-viewers");
   var captions = document.getElementById("live-captions");
+  var player = document.getElementById("live-player");
+  var controls = document.getElementById("live-controls");
+  var questionFields = document.getElementById("question-fields");
+  var questionClosed = document.getElementById("question-closed");
   var text = JSON.parse(document.getElementById("live-watch-messages").textContent);
   var playlist = box.dataset.playlist;
   var hls = null, state = "", wanted = false, lastTime = -1, stalledFor = 0;
@@ -59,17 +63,32 @@
     }
   }, 2000);
 
+  // Questions are taken while the talk is on air; before and after, the form says why not.
+  function questionsOpen(next) {
+    if (!questionFields) return;
+    var open = next === "live" || next === "interrupted";
+    questionFields.disabled = !open;
+    questionClosed.hidden = open;
+    if (open) questionFields.removeAttribute("aria-describedby");
+    else questionFields.setAttribute("aria-describedby", "question-closed");
+    questionClosed.textContent = next === "idle" ? text.questions_later : text.questions_over;
+  }
+
   function applyState(next) {
     state = next;
+    var over = next === "ending" || next === "ended";
     badge.hidden = next !== "live";
     waitingLabel.hidden = next === "live";
     notice.hidden = next !== "interrupted";
+    player.hidden = over;  // after the end only the recording's state is shown
+    controls.hidden = over;
+    questionsOpen(next);
     if (next === "idle") status.textContent = text.idle;
-    else if (next === "ending" || next === "ended") status.textContent = text.ended;
+    else if (over) status.textContent = text.ended;
     else status.textContent = "";
     if (next === "live" && wanted) startPlayer();
+    if (over) { stopPlayer(); video.pause(); }
     if (next === "ended") {
-      stopPlayer();
       // The page shows the recording being processed (and later the recording) by itself.
       window.setTimeout(function () { window.location.reload(); }, 2000);
     }
