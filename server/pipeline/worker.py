@@ -37,6 +37,11 @@ STAGE_LABELS = {
     "index": "Gjør innholdet søkbart",
 }
 SCRATCH = ".work-"
+# Whisper's first figure comes when its first 30 s window is decoded, seconds after the
+# stage starts (the model loads first). Until then the stage reports 0 while the model loads
+# and the audio is extracted, then this mark once Whisper has begun; the page shows a
+# moving bar until a real figure comes (server.routes.talks.processing_status).
+TRANSCRIBE_STARTED = 0.001
 CLEANUP_INTERVAL = 600.0
 
 
@@ -214,6 +219,7 @@ class Worker:
             wav = scratch / "audio.wav"
             _ffmpeg(ffargs.extract_audio(folder / rec["path"], wav), rec["duration"], None)
             terms = vocabulary.terms_for_talk(db, talk["id"])
+            progress(TRANSCRIBE_STARTED)  # the model is loaded and the audio is out
             result = engine.transcribe(
                 wav, talk["language"], rec["duration"], progress, vocabulary=terms
             )

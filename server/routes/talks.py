@@ -14,7 +14,7 @@ from server.access import can_edit
 from server.flash import flash
 from server.live import broadcasts
 from server.pipeline import jobs
-from server.pipeline.worker import STAGE_LABELS
+from server.pipeline.worker import STAGE_LABELS, TRANSCRIBE_STARTED
 from server.web import in_thread, open_db, render, settings_of, viewer_of
 
 DOWNLOADS = {
@@ -170,6 +170,9 @@ def processing_status(db, talk: dict) -> dict:
             state = "stalled" if stalled else state
         progress = 1.0 if state == "done" else (job.progress if state == "running" else 0.0)
         shown = None if state == "stalled" else round(progress, 3)
+        if state == "running" and progress <= TRANSCRIBE_STARTED:  # no figure yet: a moving bar
+            shown = None
+            state = "loading" if name == "transcribe" and progress == 0 else state
         stages.append({"name": name, "label": STAGE_LABELS[name], "state": state,
                        "progress": shown})  # fmt: skip
     return {
