@@ -16,10 +16,11 @@ import sqlite_utils
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
+from server.i18n import N_
 from server.pipeline.jobs import now_iso
 
 ROLES = ("viewer", "organiser", "admin")
-ROLE_LABELS = {"viewer": "Ansatt", "organiser": "Arrangør", "admin": "Administrator"}
+ROLE_LABELS = {"viewer": N_("Ansatt"), "organiser": N_("Arrangør"), "admin": N_("Administrator")}
 RANK = {"guest": 0, "viewer": 1, "organiser": 2, "admin": 3}
 MIN_PASSWORD = 10
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -39,6 +40,7 @@ class User:
     role: str
     department: str
     active: bool
+    invited: bool = False  # has neither set a password nor signed in yet
 
     def at_least(self, role: str) -> bool:
         return RANK[self.role] >= RANK[role]
@@ -52,6 +54,7 @@ def _user(row: object) -> User:
         role=row["role"],
         department=row["department"],
         active=bool(row["active"]),
+        invited=row["password_hash"] is None and row["last_login_at"] is None,
     )
 
 
@@ -61,7 +64,7 @@ def digest(token: str) -> str:
 
 def check_password_strength(password: str) -> None:
     if len(password) < MIN_PASSWORD:
-        raise AccountError(f"Passordet må ha minst {MIN_PASSWORD} tegn.")
+        raise AccountError(N_("Passordet må ha minst %(count)s tegn.") % {"count": MIN_PASSWORD})
 
 
 def hash_password(password: str) -> str:
@@ -72,13 +75,15 @@ def hash_password(password: str) -> str:
 def normalise_email(email: str) -> str:
     email = email.strip().lower()
     if not _EMAIL.match(email) or len(email) > 254:
-        raise AccountError("Skriv en gyldig e-postadresse, for eksempel ola.nordmann@kommune.no.")
+        raise AccountError(
+            N_("Skriv en gyldig e-postadresse, for eksempel ola.nordmann@kommune.no.")
+        )
     return email
 
 
 def _check_role(role: str) -> str:
     if role not in ROLES:
-        raise AccountError("Rollen må være viewer (ansatt), organiser (arrangør) eller admin.")
+        raise AccountError(N_("Rollen må være viewer (ansatt), organiser (arrangør) eller admin."))
     return role
 
 
@@ -94,7 +99,8 @@ def create_user(
     email = normalise_email(email)
     _check_role(role)
     if db.execute("SELECT 1 FROM users WHERE email = ?", [email]).fetchone():
-        raise AccountError(f"Det finnes allerede en bruker med e-postadressen {email}.")
+        taken = N_("Det finnes allerede en bruker med e-postadressen %(email)s.")
+        raise AccountError(taken % {"email": email})
     password_hash = hash_password(password) if password else None
     with db.conn:
         cursor = db.execute(
@@ -226,8 +232,10 @@ def use_password_link(db: sqlite_utils.Database, token: str, password: str) -> U
     user = link_user(db, token)
     if user is None:
         raise AccountError(
-            "Lenken er brukt eller utløpt. Be om en ny lenke fra «Glemt passord» eller en "
-            "administrator."
+            N_(
+                "Lenken er brukt eller utløpt. Be om en ny lenke fra «Glemt passord» eller en "
+                "administrator."
+            )
         )
     check_password_strength(password)
     with db.conn:
@@ -236,7 +244,7 @@ def use_password_link(db: sqlite_utils.Database, token: str, password: str) -> U
             [time.time(), digest(token)],
         )
         if cursor.rowcount != 1:
-            raise AccountError("Lenken er allerede brukt. Be om en ny lenke.")
+            raise AccountError(N_("Lenken er allerede brukt. Be om en ny lenke."))
         db.execute(
             "UPDATE users SET password_hash = ? WHERE id = ?", [_hasher.hash(password), user.id]
         )
@@ -290,5 +298,10 @@ def audit(
 
 
 def audit_entries(db: sqlite_utils.Database, limit: int = 500) -> list[dict]:
-    rows = db.execute("SELECT * FROM audit_log ORDER BY id DESC LIMIT ?", [limit])
+    """Newest first, each with `actor_name`: the person's name now (None for the system)."""
+    rows = db.execute(
+        "SELECT a.*, NULLIF(u.name, '') AS actor_name FROM audit_log a "
+        "LEFT JOIN users u ON u.id = a.user_id ORDER BY a.id DESC LIMIT ?",
+        [limit],
+    )
     return [dict(r) for r in rows]

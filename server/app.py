@@ -19,9 +19,11 @@ from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 
 from server import db as database
+from server import i18n
 from server import oidc as sso
 from server.config import Settings, SettingsError
 from server.guard import protect
+from server.i18n import N_
 from server.live.captions import LiveCaptioner
 from server.live.manager import LiveManager
 from server.middleware import (
@@ -55,12 +57,12 @@ log = logging.getLogger("ktl.app")
 STATIC_DIR = Path(__file__).parent / "static"
 
 HTTP_MESSAGES = {
-    401: "Du må logge inn for å gjøre dette.",
-    403: "Du har ikke tilgang til dette.",
-    404: "Siden finnes ikke. Sjekk adressen, eller gå til forsiden og søk etter foredraget.",
-    405: "Denne handlingen er ikke tillatt her.",
-    413: "Filen er for stor.",
-    500: "Noe gikk galt hos oss. Prøv igjen om litt; vedvarer feilen, kontakt IT.",
+    401: N_("Du må logge inn for å gjøre dette."),
+    403: N_("Du har ikke tilgang til dette."),
+    404: N_("Siden finnes ikke. Sjekk adressen, eller gå til forsiden og søk etter foredraget."),
+    405: N_("Denne handlingen er ikke tillatt her."),
+    413: N_("Filen er for stor."),
+    500: N_("Noe gikk galt hos oss. Prøv igjen om litt; vedvarer feilen, kontakt IT."),
 }
 
 
@@ -91,7 +93,7 @@ async def http_error(request: Request, exc: Exception) -> Response:
     status = exc.status_code if isinstance(exc, HTTPException) else 500
     detail = exc.detail if isinstance(exc, HTTPException) else None
     message = detail if detail and detail != _default_phrase(status) else None
-    message = message or HTTP_MESSAGES.get(status, HTTP_MESSAGES[500])
+    message = i18n.text_for(request, message or HTTP_MESSAGES.get(status, HTTP_MESSAGES[500]))
     if status >= 500:
         log.exception("Feil i %s %s", request.method, request.url.path, exc_info=exc)
     if wants_json(request):

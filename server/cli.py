@@ -17,6 +17,7 @@ from tqdm import tqdm
 from server import accounts, search, talks
 from server import db as database
 from server.config import LANGUAGES, VISIBILITIES, Settings, SettingsError, load_settings
+from server.i18n import N_
 from server.pipeline import jobs, transcribe
 
 
@@ -117,7 +118,7 @@ def wait_for(settings: Settings, talk_id: int, bar: tqdm | None) -> dict:
         while True:
             job = jobs.latest_for_talk(db, talk_id)
             if job is None:
-                raise RuntimeError("Fant ingen jobb for foredraget.")
+                raise RuntimeError(N_("Fant ingen jobb for foredraget."))
             if bar is not None:
                 done = len(job.stages_done) + (job.progress if job.state == "running" else 0)
                 bar.n = round(min(done, len(jobs.STAGES)) / len(jobs.STAGES) * 100, 1)
@@ -229,7 +230,7 @@ def cmd_user_add(args: argparse.Namespace) -> int:
             print(f"Feil: {exc}", file=sys.stderr)
             return 2
         with db.conn:
-            accounts.audit(db, None, "la til bruker (ktl user add)", user.email, user.role)
+            accounts.audit(db, None, N_("la til bruker (ktl user add)"), user.email, user.role)
         print(f"La til {user.email} som {accounts.ROLE_LABELS[user.role].lower()}.")
         if password is None:
             token = accounts.make_password_link(db, user.id, "invite", settings.password_link_hours)

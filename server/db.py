@@ -233,6 +233,14 @@ CREATE TABLE live_questions (
 CREATE INDEX live_questions_talk ON live_questions(talk_id, id);
 """
 
+# users.locale defaults to 'nb', so whether a person chose a language is kept apart: an
+# account that never chose takes the browser's language (cookie, Accept-Language) at its
+# first sign-in (server.i18n.adopt_browser_language).
+_M006_LOCALE_CHOSEN = """
+ALTER TABLE users ADD COLUMN locale_chosen INTEGER NOT NULL DEFAULT 0;
+UPDATE users SET locale_chosen = 1 WHERE locale != 'nb';
+"""
+
 
 def all_migrations() -> list[str]:
     """Every migration in the order it runs. Append only: a shipped migration never changes."""
@@ -240,7 +248,7 @@ def all_migrations() -> list[str]:
 
     return [
         _M001_CORE, search.MIGRATIONS[0], _M002_ACCOUNTS, _M003_TRANSCRIPTS, _M004_MODULES,
-        _M005_LIVE,
+        _M005_LIVE, _M006_LOCALE_CHOSEN,
     ]  # fmt: skip
 
 

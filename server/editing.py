@@ -36,20 +36,26 @@ from server import accounts, parse, search, talks, transcript
 from server.accounts import User
 from server.config import Settings
 from server.db import write_transaction
+from server.i18n import N_
 from server.pipeline import jobs
 from server.transcript import Segment, Transcript
 
 RETRANSCRIBE = "retranscribe"
 MACHINE, REVIEWED = "machine", "reviewed"
-STATE_LABELS = {MACHINE: "maskinlaget", REVIEWED: "kontrollert"}
+STATE_LABELS = {MACHINE: N_("maskinlaget"), REVIEWED: N_("kontrollert")}
 MAX_SEGMENTS = 20_000
 MAX_SEGMENT_TEXT = 1_000
 MAX_NOTE = 300
 MAX_MODEL = 200
 MAX_SECONDS = 24 * 3600.0
-MACHINE_AUTHOR = "Maskin (Whisper)"
-NOT_READY = "Transkripsjonen er ikke klar ennå. Vent til behandlingen er ferdig."
-NOT_REVIEWED = "Transkripsjonen er ikke kontrollert ennå."
+# Messages, version notes and audit texts are msgids (values filled in with %(name)s);
+# they are translated where they are shown (server.i18n.translate).
+MACHINE_AUTHOR = N_("Maskin (Whisper)")
+NOT_READY = N_("Transkripsjonen er ikke klar ennå. Vent til behandlingen er ferdig.")
+NOT_REVIEWED = N_("Transkripsjonen er ikke kontrollert ennå.")
+NO_VERSION = N_("Fant ikke versjon %(version)s av transkripsjonen.")
+WITH_MODEL = N_("med modellen %(model)s")
+READY_NOTE = N_("Ny transkripsjon med modellen %(model)s, klar til gjennomsyn")
 _SPACE = re.compile(r"\s+")
 
 
@@ -114,7 +120,7 @@ def load_version(settings: Settings, talk: dict, version: int) -> Transcript:
         return transcript.load(path)
     if version == talk["transcript_version"]:
         return load_current(settings, talk["id"])
-    raise NotReady(f"Fant ikke versjon {version} av transkripsjonen.")
+    raise NotReady(NO_VERSION % {"version": version})
 
 
 def transcript_visible(settings: Settings, talk: dict, can_edit: bool) -> bool:
@@ -132,13 +138,13 @@ def _number(value: object, label: str, errors: list[str]) -> float:
     try:
         number = float(value)  # type: ignore[arg-type]
     except (TypeError, ValueError):
-        errors.append(f"{label} må være et tall (sekunder).")
+        errors.append(N_("%(label)s må være et tall (sekunder).") % {"label": label})
         return 0.0
     if not math.isfinite(number) or number < 0:
-        errors.append(f"{label} kan ikke være negativ.")
+        errors.append(N_("%(label)s kan ikke være negativ.") % {"label": label})
         return 0.0
     if number > MAX_SECONDS:
-        errors.append(f"{label} er lenger enn et døgn.")
+        errors.append(N_("%(label)s er lenger enn et døgn.") % {"label": label})
     return round(number, 3)
 
 
@@ -150,40 +156,46 @@ def clean_text(text: str) -> str:
 
 
 def _segment(raw: object, number: int, errors: list[str]) -> Segment | None:
+    at = {"number": number}
     if not isinstance(raw, dict):
-        errors.append(f"Segment {number} mangler start, slutt eller tekst.")
+        errors.append(N_("Segment %(number)s mangler start, slutt eller tekst.") % at)
         return None
-    start = _number(raw.get("start"), f"Segment {number}: starttiden", errors)
-    end = _number(raw.get("end"), f"Segment {number}: sluttiden", errors)
+    start = _number(raw.get("start"), N_("Segment %(number)s: starttiden") % at, errors)
+    end = _number(raw.get("end"), N_("Segment %(number)s: sluttiden") % at, errors)
     text = clean_text(str(raw.get("text") or ""))
     if start >= end:
-        errors.append(f"Segment {number}: starttiden må være før sluttiden.")
+        errors.append(N_("Segment %(number)s: starttiden må være før sluttiden.") % at)
     if not text:
-        errors.append(f"Segment {number} er tomt. Skriv tekst, eller slå det sammen med et annet.")
-    if len(text) > MAX_SEGMENT_TEXT:
         errors.append(
-            f"Segment {number} er for langt ({len(text)} tegn, høyst {MAX_SEGMENT_TEXT}). "
-            "Del det i flere."
+            N_("Segment %(number)s er tomt. Skriv tekst, eller slå det sammen med et annet.") % at
         )
+    if len(text) > MAX_SEGMENT_TEXT:
+        too_long = N_(
+            "Segment %(number)s er for langt (%(length)s tegn, høyst %(limit)s). Del det i flere."
+        )
+        errors.append(too_long % {**at, "length": len(text), "limit": MAX_SEGMENT_TEXT})
     return Segment(start=start, end=end, text=text)
 
 
 def parse_segments(raw: object) -> tuple[Segment, ...]:
     """Validate edited segments ({start, end, text} each); raises EditError listing all faults."""
     if not isinstance(raw, list):
-        raise EditError("Fant ingen segmenter å lagre. Last siden på nytt og prøv igjen.")
+        raise EditError(N_("Fant ingen segmenter å lagre. Last siden på nytt og prøv igjen."))
     if len(raw) > MAX_SEGMENTS:
-        raise EditError(f"Transkripsjonen har for mange segmenter (høyst {MAX_SEGMENTS}).")
+        too_many = N_("Transkripsjonen har for mange segmenter (høyst %(limit)s).")
+        raise EditError(too_many % {"limit": MAX_SEGMENTS})
     errors: list[str] = []
     segments = [_segment(item, number, errors) for number, item in enumerate(raw, start=1)]
     for number in range(2, len(segments) + 1):
         before, seg = segments[number - 2], segments[number - 1]
         if before and seg and seg.start < before.start:
-            errors.append(f"Segment {number} starter før segmentet foran. Rett tidene.")
+            early = N_("Segment %(number)s starter før segmentet foran. Rett tidene.")
+            errors.append(early % {"number": number})
     if errors:
-        summary = "Transkripsjonen ble ikke lagret. " + errors[0]
+        summary = N_("Transkripsjonen ble ikke lagret. %(first)s") % {"first": errors[0]}
         if len(errors) > 1:
-            summary += f" (og {len(errors) - 1} feil til)"
+            more = N_("Transkripsjonen ble ikke lagret. %(first)s (og %(more)s feil til)")
+            summary = more % {"first": errors[0], "more": len(errors) - 1}
         raise EditError(summary, errors)
     return tuple(s for s in segments if s is not None)
 
@@ -191,7 +203,7 @@ def parse_segments(raw: object) -> tuple[Segment, ...]:
 def parse_base(raw: object) -> int:
     base = parse.integer(raw, 0, parse.MAX_ID)
     if base is None:
-        raise EditError("Mangler versjonen du redigerte. Last siden på nytt.")
+        raise EditError(N_("Mangler versjonen du redigerte. Last siden på nytt."))
     return base
 
 
@@ -216,7 +228,7 @@ def carry_words(old: Sequence[Segment], new: Sequence[Segment]) -> tuple[Segment
 def _talk(db: sqlite_utils.Database, talk_id: int) -> dict:
     talk = talks.get(db, talk_id)
     if talk is None:
-        raise NotReady("Foredraget finnes ikke lenger.")
+        raise NotReady(N_("Foredraget finnes ikke lenger."))
     return talk
 
 
@@ -232,12 +244,13 @@ def _check_base(db: sqlite_utils.Database, talk: dict, base: int) -> None:
     if base == current:
         return
     row = _row(db, talk["id"], current) or {}
-    who = row.get("author") or "en annen"
-    raise ConflictError(
-        f"Transkripsjonen er endret av {who} mens du redigerte (du redigerte versjon {base}, "
-        f"nå er versjon {current} gjeldende). Endringene dine er ikke lagret, men står "
+    who = row.get("author") or N_("en annen")
+    changed = N_(
+        "Transkripsjonen er endret av %(who)s mens du redigerte (du redigerte versjon %(base)s, "
+        "nå er versjon %(current)s gjeldende). Endringene dine er ikke lagret, men står "
         "fortsatt i skjemaet: kopier dem, åpne den nye versjonen og gjør dem der."
     )
+    raise ConflictError(changed % {"who": who, "base": base, "current": current})
 
 
 def _next_number(db: sqlite_utils.Database, talk: dict, exclude_id: int | None = None) -> int:
@@ -322,7 +335,7 @@ def save(
     """Save edited segments as a new current version; returns its number.
 
     Raises ConflictError when the current version is no longer `base_version`."""
-    note = clean_note(note) or "Rettet transkripsjonen"
+    note = clean_note(note) or N_("Rettet transkripsjonen")
     with write_transaction(db):
         talk = _talk(db, talk_id)
         _check_base(db, talk, base_version)
@@ -331,8 +344,8 @@ def save(
         edited = replace(previous, segments=carry_words(previous.segments, segments))
         _insert_version(db, talk_id, number, "current", actor, previous.model, note)
         _make_current(db, settings, talk, edited, number, previous)
-        accounts.audit(db, actor, "redigerte transkripsjon", talk["title"],
-                       f"versjon {number}: {note}")  # fmt: skip
+        detail = N_("versjon %(number)s: %(note)s") % {"number": number, "note": note}
+        accounts.audit(db, actor, N_("redigerte transkripsjon"), talk["title"], detail)
     return number
 
 
@@ -347,14 +360,15 @@ def restore(
         previous = _keep_current(db, settings, talk)
         row = _row(db, talk_id, version)
         if row is None or row["status"] == "pending":
-            raise NotReady(f"Fant ikke versjon {version} av transkripsjonen.")
+            raise NotReady(NO_VERSION % {"version": version})
         old = load_version(settings, talk, version)
         number = _next_number(db, talk)
-        note = f"Gjenopprettet versjon {version}"
+        note = N_("Gjenopprettet versjon %(version)s") % {"version": version}
         _insert_version(db, talk_id, number, "current", actor, old.model, note)
         _make_current(db, settings, talk, old, number, previous)
-        accounts.audit(db, actor, "gjenopprettet transkripsjon", talk["title"],
-                       f"versjon {version} som versjon {number}")  # fmt: skip
+        detail = N_("versjon %(version)s som versjon %(number)s")
+        accounts.audit(db, actor, N_("gjenopprettet transkripsjon"), talk["title"],
+                       detail % {"version": version, "number": number})  # fmt: skip
     return number
 
 
@@ -370,7 +384,7 @@ def versions(db: sqlite_utils.Database, talk: dict) -> list[Version]:
     if not any(v.version == talk["transcript_version"] for v in result):
         result.append(
             Version(talk["transcript_version"], "current", MACHINE_AUTHOR, "",
-                    "Maskinlaget transkripsjon", talk["updated_at"])
+                    N_("Maskinlaget transkripsjon"), talk["updated_at"])
         )  # fmt: skip
     return result
 
@@ -381,7 +395,7 @@ def versions(db: sqlite_utils.Database, talk: dict) -> list[Version]:
 def set_state(db: sqlite_utils.Database, talk_id: int, state: str, actor: User | None) -> None:
     """Mark the transcript reviewed ('reviewed') or back to machine-made ('machine')."""
     if state not in STATE_LABELS:
-        raise EditError("Velg om transkripsjonen er kontrollert eller maskinlaget.")
+        raise EditError(N_("Velg om transkripsjonen er kontrollert eller maskinlaget."))
     with write_transaction(db):
         talk = _talk(db, talk_id)
         if talk["transcript_state"] == state:
@@ -390,8 +404,9 @@ def set_state(db: sqlite_utils.Database, talk_id: int, state: str, actor: User |
             "UPDATE talks SET transcript_state = ?, updated_at = ? WHERE id = ?",
             [state, jobs.now_iso(), talk_id],
         )
-        action = f"markerte transkripsjonen som {STATE_LABELS[state]}"
-        accounts.audit(db, actor, action, talk["title"], f"versjon {talk['transcript_version']}")
+        action = N_("markerte transkripsjonen som %(state)s") % {"state": STATE_LABELS[state]}
+        detail = N_("gjeldende versjon %(number)s") % {"number": talk["transcript_version"]}
+        accounts.audit(db, actor, action, talk["title"], detail)
 
 
 # ---------------------------------------------------------------- re-transcription
@@ -400,9 +415,10 @@ def set_state(db: sqlite_utils.Database, talk_id: int, state: str, actor: User |
 def clean_model(model: object) -> str:
     text = clean_text(str(model or ""))
     if not text:
-        raise EditError("Skriv navnet på modellen som skal transkribere på nytt.")
+        raise EditError(N_("Velg modellen som skal transkribere på nytt."))
     if len(text) > MAX_MODEL:
-        raise EditError(f"Modellnavnet er for langt (høyst {MAX_MODEL} tegn).")
+        too_long = N_("Modellnavnet er for langt (høyst %(limit)s tegn).")
+        raise EditError(too_long % {"limit": MAX_MODEL})
     return text
 
 
@@ -428,13 +444,15 @@ def request_retranscribe(
         talk = _talk(db, talk_id)
         load_current(settings, talk_id)
         if pending(db, settings, talk_id) is not None:
-            raise ConflictError(
+            waiting = N_(
                 "Det finnes allerede en ny transkripsjon som venter. Godta eller forkast den først."
             )
-        note = f"Venter på ny transkripsjon med modellen {model}"
+            raise ConflictError(waiting)
+        note = N_("Venter på ny transkripsjon med modellen %(model)s") % {"model": model}
         _insert_version(db, talk_id, _next_number(db, talk), "pending", actor, model, note)
         job_id = jobs.enqueue(db, talk_id, kind=RETRANSCRIBE)
-        accounts.audit(db, actor, "ba om ny transkripsjon", talk["title"], f"modell {model}")
+        accounts.audit(db, actor, N_("ba om ny transkripsjon"), talk["title"],
+                       WITH_MODEL % {"model": model})  # fmt: skip
     return job_id
 
 
@@ -479,8 +497,7 @@ def store_pending(
         db.execute(
             "UPDATE transcript_versions SET model = ?, note = ?, created_at = ? "
             "WHERE talk_id = ? AND version = ?",
-            [model, f"Ny transkripsjon med modellen {model}, klar til gjennomsyn",
-             jobs.now_iso(), talk_id, number],
+            [model, READY_NOTE % {"model": model}, jobs.now_iso(), talk_id, number],
         )  # fmt: skip
     return number
 
@@ -495,13 +512,13 @@ def accept_pending(
         talk = _talk(db, talk_id)
         waiting = pending(db, settings, talk_id)
         if waiting is None or not waiting.has_file:
-            raise NotReady("Det finnes ingen ny transkripsjon som er klar til å godtas.")
+            raise NotReady(N_("Det finnes ingen ny transkripsjon som er klar til å godtas."))
         _check_base(db, talk, base_version)
         previous = _keep_current(db, settings, talk)
         new = transcript.load(version_path(settings, talk_id, waiting.version))
         row = _row(db, talk_id, waiting.version) or {}
         number = _next_number(db, talk, exclude_id=row.get("id"))
-        note = f"Ny transkripsjon med modellen {waiting.model} (godtatt)"
+        note = N_("Ny transkripsjon med modellen %(model)s (godtatt)") % {"model": waiting.model}
         db.execute(
             "UPDATE transcript_versions SET version = ?, status = 'current', author_id = ?, "
             "author = ?, note = ?, created_at = ? WHERE id = ?",
@@ -510,8 +527,9 @@ def accept_pending(
         )  # fmt: skip
         db.execute("UPDATE talks SET transcript_state = 'machine' WHERE id = ?", [talk_id])
         _make_current(db, settings, talk, new, number, previous)
-        accounts.audit(db, actor, "godtok ny transkripsjon", talk["title"],
-                       f"modell {waiting.model}, versjon {number}")  # fmt: skip
+        detail = N_("med modellen %(model)s, versjon %(number)s")
+        accounts.audit(db, actor, N_("godtok ny transkripsjon"), talk["title"],
+                       detail % {"model": waiting.model, "number": number})  # fmt: skip
     if number != waiting.version:  # renumbered to stay the newest: drop the pending file
         version_path(settings, talk_id, waiting.version).unlink(missing_ok=True)
     return number
@@ -525,7 +543,7 @@ def discard_pending(
         talk = _talk(db, talk_id)
         waiting = pending(db, settings, talk_id)
         if waiting is None:
-            raise NotReady("Det finnes ingen ny transkripsjon å forkaste.")
+            raise NotReady(N_("Det finnes ingen ny transkripsjon å forkaste."))
         db.execute(
             "DELETE FROM transcript_versions WHERE talk_id = ? AND version = ?",
             [talk_id, waiting.version],
@@ -535,6 +553,6 @@ def discard_pending(
             "updated_at = ? WHERE talk_id = ? AND kind = ? AND state = 'queued'",
             [jobs.now_iso(), jobs.now_iso(), talk_id, RETRANSCRIBE],
         )
-        accounts.audit(db, actor, "forkastet ny transkripsjon", talk["title"],
-                       f"modell {waiting.model}")  # fmt: skip
+        accounts.audit(db, actor, N_("forkastet ny transkripsjon"), talk["title"],
+                       WITH_MODEL % {"model": waiting.model})  # fmt: skip
     version_path(settings, talk_id, waiting.version).unlink(missing_ok=True)

@@ -21,14 +21,16 @@ from starlette.websockets import WebSocket
 
 from server import access, parse, talks
 from server import db as database
+from server.i18n import N_
 from server.middleware import same_origin_websocket
 from server.web import open_db
 
-TALK_NOT_FOUND = (
+TALK_NOT_FOUND = N_(
     "Fant ikke foredraget. Er det internt, må du logge inn for å se det; "
     "ellers kan du søke etter det eller se i arkivet."
 )
-FORBIDDEN = "Du har ikke tilgang til dette. Spør en administrator om du trenger tilgang."
+FORBIDDEN = N_("Du har ikke tilgang til dette. Spør en administrator om du trenger tilgang.")
+SIGN_IN = N_("Du må logge inn for å gjøre dette.")
 
 
 class MissingRule(RuntimeError):
@@ -73,7 +75,7 @@ def _denied(request: Request, viewer: access.Viewer) -> Response:
     if request.method == "GET" and "text/html" in request.headers.get("accept", ""):
         target = quote(request.url.path + ("?" + request.url.query if request.url.query else ""))
         return RedirectResponse(f"/logg-inn?neste={target}", status_code=303)
-    raise HTTPException(401, "Du må logge inn for å gjøre dette.")
+    raise HTTPException(401, SIGN_IN)
 
 
 async def _check(request: Request, rule: str, media: bool = False) -> Response | None:

@@ -19,9 +19,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from server import accounts, parse
+from server import accounts, i18n, parse
 from server import db as database
 from server.access import Viewer
+from server.i18n import N_
 from server.tus import format_size
 from server.web import wants_json
 
@@ -36,12 +37,12 @@ CSP = (
     "media-src 'self' blob:; worker-src 'self' blob:; connect-src 'self'; font-src 'self'; "
     "object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'"
 )
-CSRF_MESSAGE = (
+CSRF_MESSAGE = N_(
     "Skjemaet var for gammelt eller kom fra en annen side. Last siden på nytt og prøv igjen."
 )
 FORWARDED = frozenset({b"x-forwarded-for", b"x-forwarded-proto", b"x-forwarded-host"})
 UPLOADS_PREFIX = "/uploads/"  # tus: its own limit, KTL_MAX_UPLOAD_BYTES (server.tus)
-BODY_TOO_LARGE = (
+BODY_TOO_LARGE = N_(
     "Det du sendte er for stort (mer enn {size}). Send mindre om gangen, "
     "eller last siden på nytt og prøv igjen."
 )
@@ -179,7 +180,8 @@ def _replay(messages: list[Message], receive: Receive) -> Receive:
 async def _refuse(scope: Scope, send: Send) -> None:
     from starlette.responses import PlainTextResponse
 
-    response = PlainTextResponse(CSRF_MESSAGE, status_code=403)
+    message = i18n.text_for(Request(scope), CSRF_MESSAGE)  # the viewer is known by now
+    response = PlainTextResponse(message, status_code=403)
     await response(scope, _noop_receive, send)
 
 
@@ -297,7 +299,7 @@ class BodyLimitMiddleware:
         message = BODY_TOO_LARGE.format(size=format_size(self.max_bytes))
         kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if kind == "application/json" or wants_json(request):
-            response = JSONResponse({"error": message}, status_code=413)
+            response = JSONResponse({"error": i18n.text_for(request, message)}, status_code=413)
         else:  # the app's own error page (server.app.http_error)
             handler = scope["app"].exception_handlers[HTTPException]
             response = await handler(request, HTTPException(413, message))

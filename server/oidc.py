@@ -35,6 +35,7 @@ from joserfc.jwk import KeySet
 
 from server import accounts
 from server.config import Settings
+from server.i18n import N_
 
 log = logging.getLogger("ktl.oidc")
 
@@ -45,56 +46,58 @@ TIMEOUT = 10.0
 SIGNING_ALGS = {"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512",
                 "EdDSA"}  # fmt: skip
 
-NOT_CONFIGURED = (
+NOT_CONFIGURED = N_(
     "Innlogging med organisasjonskonto er ikke satt opp her. Logg inn med e-post og passord, "
     "eller kontakt en administrator."
 )
-UNREACHABLE = (
+UNREACHABLE = N_(
     "Vi fikk ikke kontakt med innloggingstjenesten til organisasjonen. Prøv igjen om litt; "
     "vedvarer feilen, kontakt IT."
 )
-MISCONFIGURED = (
+MISCONFIGURED = N_(
     "Innlogging med organisasjonskonto er feil satt opp ({detail}). Logg inn med e-post og "
     "passord, og be IT rette oppsettet."
 )
-EXPIRED = (
+EXPIRED = N_(
     "Innloggingen tok for lang tid, eller ble startet i en annen nettleser. Gå tilbake til "
     "innloggingssiden og prøv igjen."
 )
-BAD_STATE = (
+BAD_STATE = N_(
     "Vi kunne ikke bekrefte at innloggingen ble startet her (ugyldig tilstand). Gå tilbake "
     "til innloggingssiden og start innloggingen på nytt."
 )
-CANCELLED = (
+CANCELLED = N_(
     "Innloggingen ble avbrutt, eller kontoen din fikk ikke tilgang hos innloggingstjenesten. "
     "Prøv igjen; mener du at du skal ha tilgang, kontakt IT."
 )
-PROVIDER_ERROR = (
+PROVIDER_ERROR = N_(
     "Innloggingstjenesten avviste innloggingen ({code}). Prøv igjen; vedvarer feilen, kontakt IT."
 )
-INVALID = (
+INVALID = N_(
     "Vi kunne ikke bekrefte svaret fra innloggingstjenesten. Start innloggingen på nytt; "
     "vedvarer feilen, kontakt IT."
 )
-DEACTIVATED = "Kontoen din er deaktivert. Kontakt en administrator hvis du trenger tilgang igjen."
-NO_EMAIL = (
+DEACTIVATED = N_(
+    "Kontoen din er deaktivert. Kontakt en administrator hvis du trenger tilgang igjen."
+)
+NO_EMAIL = N_(
     "Innloggingstjenesten sendte ingen e-postadresse for kontoen din, så vi kan ikke logge deg "
     "inn. Be IT sørge for at organisasjonskontoen din har en e-postadresse."
 )
-UNVERIFIED = (
+UNVERIFIED = N_(
     "Innloggingstjenesten har ikke bekreftet e-postadressen din ({email}), så vi kan ikke "
     "knytte den til en konto her. Bekreft adressen, eller kontakt en administrator."
 )
-WRONG_DOMAIN = (
+WRONG_DOMAIN = N_(
     "Innlogging med organisasjonskonto er bare åpen for e-postadresser på {domains}, og "
     "{email} er ikke en av dem. Bruk organisasjonskontoen din, eller kontakt en administrator."
 )
-LINKED_ELSEWHERE = (
+LINKED_ELSEWHERE = N_(
     "E-postadressen {email} er allerede knyttet til en annen organisasjonskonto. Kontakt en "
     "administrator."
 )
 
-CANNOT_CREATE = (
+CANNOT_CREATE = N_(
     "Vi kunne ikke opprette en konto for {email}. Prøv igjen; vedvarer feilen, kontakt en "
     "administrator."
 )
@@ -399,7 +402,7 @@ def _check_domain(settings: Settings, email: str) -> None:
     domains = allowed_domains(settings.oidc_allowed_domains)
     if domains and email.rpartition("@")[2] not in domains:
         listed = ", ".join(domains)
-        raise OIDCError(WRONG_DOMAIN.format(domains=listed, email=email or "(ingen)"), 403)
+        raise OIDCError(WRONG_DOMAIN.format(domains=listed, email=email or N_("(ingen)")), 403)
 
 
 def _by_subject(db: sqlite_utils.Database, subject: str) -> accounts.User | None:
@@ -417,14 +420,14 @@ def _link(db: sqlite_utils.Database, user: accounts.User, person: Identity) -> N
     with db.conn:
         db.execute("UPDATE users SET oidc_subject = ? WHERE id = ? AND oidc_subject IS NULL",
                    [person.subject, user.id])  # fmt: skip
-        accounts.audit(db, user, "koblet kontoen til organisasjonskonto", user.email)
+        accounts.audit(db, user, N_("koblet kontoen til organisasjonskonto"), user.email)
 
 
 def _create(db: sqlite_utils.Database, settings: Settings, person: Identity) -> accounts.User:
     role = mapped_role(settings, person.groups) or settings.oidc_default_role
     user = accounts.create_user(db, person.email, person.name, role, oidc_subject=person.subject)
     with db.conn:
-        accounts.audit(db, None, "opprettet bruker ved innlogging med organisasjonskonto",
+        accounts.audit(db, None, N_("opprettet bruker ved innlogging med organisasjonskonto"),
                        user.email, f"rolle {role}")  # fmt: skip
     return user
 
@@ -447,7 +450,7 @@ def _refresh(db: sqlite_utils.Database, settings: Settings, user: accounts.User,
     if role != user.role:
         with db.conn:
             detail = f"rolle {user.role}→{role} fra gruppene i organisasjonskontoen"
-            accounts.audit(db, None, "endret rolle ved innlogging", user.email, detail)
+            accounts.audit(db, None, N_("endret rolle ved innlogging"), user.email, detail)
     return updated
 
 

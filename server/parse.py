@@ -13,17 +13,19 @@ import json
 import math
 import re
 
+from server.i18n import N_
+
 MAX_ID = 2**63 - 1
 YEARS = (1000, 9999)
 MAX_JSON_DEPTH = 16
 _DIGITS = re.compile(r"-?[0-9]{1,25}")  # [0-9] is ASCII only, unlike \d or str.isdigit()
 
-BAD_YEAR = "Året må være et årstall med fire sifre, for eksempel 2024."
-BAD_JSON = "Kunne ikke lese det som ble sendt. Last siden på nytt og prøv igjen."
-NOT_OBJECT = "Det som ble sendt, har feil form. Last siden på nytt og prøv igjen."
-TOO_LARGE = "Det som ble sendt, er for stort. Send mindre om gangen."
-TOO_DEEP = "Det som ble sendt, er nøstet for dypt. Send en enklere struktur."
-WRONG_TYPE = "Feltet «{name}» har feil type. Last siden på nytt og prøv igjen."
+BAD_YEAR = N_("Året må være et årstall med fire sifre, for eksempel 2024.")
+BAD_JSON = N_("Kunne ikke lese det som ble sendt. Last siden på nytt og prøv igjen.")
+NOT_OBJECT = N_("Det som ble sendt, har feil form. Last siden på nytt og prøv igjen.")
+TOO_LARGE = N_("Det som ble sendt, er for stort. Send mindre om gangen.")
+TOO_DEEP = N_("Det som ble sendt, er nøstet for dypt. Send en enklere struktur.")
+WRONG_TYPE = N_("Feltet «{name}» har feil type. Last siden på nytt og prøv igjen.")
 
 
 class InputError(ValueError):

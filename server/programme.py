@@ -17,25 +17,32 @@ import sqlite_utils
 from server import accounts, progress, talks
 from server.access import Viewer, can_edit
 from server.accounts import User
+from server.i18n import N_
 from server.pipeline import jobs
 from server.web import format_date, now_oslo
 
 MODES = ("room", "live", "later")
 HOWS = ("room", "live")
 TALK_MINUTES = 30
-ROOM_FULL = "Salen er full. Du kan fortsatt melde deg på direkte på nett eller se opptaket senere."
-CLOSED = "Påmeldingen er stengt: foredraget er allerede holdt."
-BAD_MODE = "Velg i salen, direkte på nett eller ser opptaket senere."
-BAD_CODE = "Innsjekkingskoden stemmer ikke. Skann QR-koden i salen på nytt, eller spør arrangøren."
-NO_USER = "Fant ingen aktiv bruker med e-postadressen {email}. Sjekk stavemåten."
-CHECKIN_EARLY = (
+ROOM_FULL = N_(
+    "Salen er full. Du kan fortsatt melde deg på direkte på nett eller se opptaket senere."
+)
+CLOSED = N_("Påmeldingen er stengt: foredraget er allerede holdt.")
+BAD_MODE = N_("Velg i salen, direkte på nett eller ser opptaket senere.")
+BAD_CODE = N_(
+    "Innsjekkingskoden stemmer ikke. Skann QR-koden i salen på nytt, eller spør arrangøren."
+)
+NO_USER = N_("Fant ingen aktiv bruker med e-postadressen {email}. Sjekk stavemåten.")
+CHECKIN_EARLY = N_(
     "Innsjekkingen åpner {margin} minutter før foredraget starter ({opens}). "
     "Skann QR-koden igjen da."
 )
-CHECKIN_CLOSED = (
+CHECKIN_CLOSED = N_(
     "Innsjekkingen er stengt: den var åpen til {closes}. Var du der, kan arrangøren registrere deg."
 )
-CHECKIN_UNDATED = "Innsjekkingen er ikke åpen: foredraget har ikke fått dato og klokkeslett ennå."
+CHECKIN_UNDATED = N_(
+    "Innsjekkingen er ikke åpen: foredraget har ikke fått dato og klokkeslett ennå."
+)
 CHECKIN_PATH = re.compile(r"/talks/([^/?#]+)/innsjekk/([^/?#]+)")
 
 
@@ -227,7 +234,7 @@ def _refresh(db: sqlite_utils.Database, user_id: int, talk_id: int) -> None:
 def register(db: sqlite_utils.Database, user_id: int, talk: dict, how: str, by: User | None) -> str:
     """Record that the person was there (the first registration's time is kept)."""
     if how not in HOWS:
-        raise SignupError("Velg om personen var i salen eller fulgte direkte.", 422)
+        raise SignupError(N_("Velg om personen var i salen eller fulgte direkte."), 422)
     with db.conn:
         db.execute(
             "INSERT INTO attendance (user_id, talk_id, how, registered_by, at) "
@@ -237,7 +244,7 @@ def register(db: sqlite_utils.Database, user_id: int, talk: dict, how: str, by: 
         if by is not None and by.id != user_id:
             person = accounts.get(db, user_id)
             detail = f"{person.email if person else user_id} ({how})"
-            accounts.audit(db, by, "registrerte oppmøte", talk["title"], detail)
+            accounts.audit(db, by, N_("registrerte oppmøte"), talk["title"], detail)
     _refresh(db, user_id, talk["id"])
     return attended(db, user_id, talk["id"]) or ""
 
@@ -260,7 +267,7 @@ def unregister(db: sqlite_utils.Database, user_id: int, talk: dict, by: User) ->
         if cursor.rowcount:
             person = accounts.get(db, user_id)
             detail = person.email if person else str(user_id)
-            accounts.audit(db, by, "fjernet oppmøte", talk["title"], detail)
+            accounts.audit(db, by, N_("fjernet oppmøte"), talk["title"], detail)
     _refresh(db, user_id, talk["id"])
 
 

@@ -25,6 +25,7 @@ import sqlite_utils
 from server import accounts, parse
 from server.access import Viewer, can_edit
 from server.db import write_transaction
+from server.i18n import N_
 from server.pipeline.jobs import now_iso
 
 SINGLE, MULTIPLE, TRUEFALSE, REFLECTION = "single", "multiple", "truefalse", "reflection"
@@ -34,16 +35,16 @@ MAX_TEXT, MAX_OPTION, MAX_OPTIONS, MAX_ANSWER = 1000, 300, 8, 5000
 DEFAULT_PASS_MARK = 80
 _CLOCK = re.compile(r"^(?:(\d+):)?(\d+):(\d{1,2}(?:[.,]\d+)?)$|^(\d+(?:[.,]\d+)?)$")
 
-NOT_PUBLISHED = "Quizen til dette foredraget er ikke publisert ennå."
-RETRY_REFUSED = "Du har allerede levert denne quizen, og arrangøren tillater ikke nye forsøk."
-BAD_ANSWER = "Svaret kunne ikke leses. Velg et av alternativene og prøv igjen."
-NO_QUESTION = "Fant ikke spørsmålet. Last siden på nytt og prøv igjen."
-NO_TIMED = "Fant ikke dette spørsmålet underveis i videoen. Last siden på nytt og prøv igjen."
-ALREADY_ANSWERED = (
+NOT_PUBLISHED = N_("Quizen til dette foredraget er ikke publisert ennå.")
+RETRY_REFUSED = N_("Du har allerede levert denne quizen, og arrangøren tillater ikke nye forsøk.")
+BAD_ANSWER = N_("Svaret kunne ikke leses. Velg et av alternativene og prøv igjen.")
+NO_QUESTION = N_("Fant ikke spørsmålet. Last siden på nytt og prøv igjen.")
+NO_TIMED = N_("Fant ikke dette spørsmålet underveis i videoen. Last siden på nytt og prøv igjen.")
+ALREADY_ANSWERED = N_(
     "Du har allerede svart på dette spørsmålet. Svaret ditt står, og teller når du leverer quizen."
 )
-NO_CHOICE = "Velg et svar først, og prøv igjen."
-UNANSWERED = "Noen spørsmål er ikke besvart. Svar på dem, eller lever likevel."
+NO_CHOICE = N_("Velg et svar først, og prøv igjen.")
+UNANSWERED = N_("Noen spørsmål er ikke besvart. Svar på dem, eller lever likevel.")
 
 
 class ValidationError(ValueError):
@@ -230,15 +231,15 @@ def validate_question(data: QuestionInput) -> tuple[str, str, str, float | None,
     errors: dict[str, str] = {}
     kind = data.kind if data.kind in KINDS else ""
     if not kind:
-        errors["kind"] = "Velg hva slags spørsmål det er."
+        errors["kind"] = N_("Velg hva slags spørsmål det er.")
     text = _clean(data.text, MAX_TEXT)
     if not text:
-        errors["text"] = "Skriv selve spørsmålet."
+        errors["text"] = N_("Skriv selve spørsmålet.")
     try:
         at_seconds = parse_time(data.at)
     except ValueError:
         at_seconds = None
-        errors["at"] = (
+        errors["at"] = N_(
             "Skriv tidspunktet i videoen som sekunder (90) eller minutter:sekunder (1:30)."
         )
     options = _options(kind, data, errors)
@@ -252,7 +253,7 @@ def _options(kind: str, data: QuestionInput, errors: dict[str, str]) -> list[Opt
         return []
     if kind == TRUEFALSE:
         if len(set(data.correct)) != 1 or data.correct[0] not in (0, 1):
-            errors["correct"] = "Velg om påstanden er sann eller usann."
+            errors["correct"] = N_("Velg om påstanden er sann eller usann.")
             return []
         return [Option(t, i == data.correct[0]) for i, t in enumerate(TRUEFALSE_OPTIONS)]
     options = []
@@ -261,14 +262,15 @@ def _options(kind: str, data: QuestionInput, errors: dict[str, str]) -> list[Opt
         if text:
             options.append(Option(text, index in data.correct))
         elif index in data.correct:
-            errors["correct"] = "Et alternativ som er merket som riktig, mangler tekst."
+            errors["correct"] = N_("Et alternativ som er merket som riktig, mangler tekst.")
     right = sum(o.correct for o in options)
     if len(options) < 2:
-        errors["options"] = "Et flervalgsspørsmål trenger minst to svaralternativer."
+        errors["options"] = N_("Et flervalgsspørsmål trenger minst to svaralternativer.")
     elif len(options) > MAX_OPTIONS:
-        errors["options"] = f"Et spørsmål kan ha høyst {MAX_OPTIONS} svaralternativer."
+        too_many = N_("Et spørsmål kan ha høyst %(count)s svaralternativer.")
+        errors["options"] = too_many % {"count": MAX_OPTIONS}
     if "correct" not in errors and kind == SINGLE and right != 1:
-        errors["correct"] = "Merk nøyaktig ett riktig svar når bare ett svar skal velges."
+        errors["correct"] = N_("Merk nøyaktig ett riktig svar når bare ett svar skal velges.")
     if "correct" not in errors and kind == MULTIPLE and right < 1:
         errors["correct"] = "Merk minst ett riktig svar."
     return options
@@ -283,9 +285,9 @@ def save_settings(db, talk: dict, pass_mark: str, retries: bool, publish: bool, 
     mark = -1 if mark is None else mark
     errors = {}
     if not 0 <= mark <= 100:
-        errors["pass_mark"] = "Beståttgrensen må være et helt tall fra 0 til 100."
+        errors["pass_mark"] = N_("Beståttgrensen må være et helt tall fra 0 til 100.")
     if publish and not any(q.scored for q in questions(db, talk["id"])):
-        errors["published"] = (
+        errors["published"] = N_(
             "Legg til minst ett spørsmål med riktig svar før du publiserer quizen."
         )
     if errors:
@@ -298,10 +300,12 @@ def save_settings(db, talk: dict, pass_mark: str, retries: bool, publish: bool, 
             "published, updated_at = excluded.updated_at",
             [talk["id"], mark, int(retries), int(publish), now_iso()],
         )
-        detail = f"beståttgrense {mark} %, nye forsøk {'ja' if retries else 'nei'}, " + (
-            "publisert" if publish else "ikke publisert"
-        )
-        accounts.audit(db, actor, "endret quizinnstillinger", talk["title"], detail)
+        detail = N_("beståttgrense %(mark)s %%, nye forsøk %(retries)s, %(published)s") % {
+            "mark": mark,
+            "retries": N_("ja") if retries else N_("nei"),
+            "published": N_("publisert") if publish else N_("ikke publisert"),
+        }
+        accounts.audit(db, actor, N_("endret quizinnstillinger"), talk["title"], detail)
 
 
 def _ensure_quiz(db: sqlite_utils.Database, talk_id: int) -> None:
@@ -330,7 +334,7 @@ def save_question(
                 "position, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 [*values, talk["id"], row[0], now_iso()],
             )
-            question_id, action = cursor.lastrowid, "la til quizspørsmål"
+            question_id, action = cursor.lastrowid, N_("la til quizspørsmål")
         else:
             cursor = db.execute(
                 "UPDATE questions SET kind = ?, text = ?, explanation = ?, at_seconds = ?, "
@@ -339,7 +343,7 @@ def save_question(
             )
             if cursor.rowcount == 0:
                 raise QuizError(NO_QUESTION, 404)
-            action = "endret quizspørsmål"
+            action = N_("endret quizspørsmål")
         _touch(db, talk["id"])
         accounts.audit(db, actor, action, talk["title"], text)
     return question_id
@@ -359,7 +363,7 @@ def delete_question(db: sqlite_utils.Database, talk: dict, question_id: int, act
             raise QuizError(NO_QUESTION, 404)
         db.execute("DELETE FROM questions WHERE id = ?", [question_id])
         _touch(db, talk["id"])
-        accounts.audit(db, actor, "slettet quizspørsmål", talk["title"], row["text"])
+        accounts.audit(db, actor, N_("slettet quizspørsmål"), talk["title"], row["text"])
     return row["text"]
 
 
@@ -377,8 +381,9 @@ def move_question(db, talk: dict, question_id: int, direction: str, actor) -> No
         for position, qid in enumerate(order, start=1):
             db.execute("UPDATE questions SET position = ? WHERE id = ?", [position, qid])
         _touch(db, talk["id"])
-        where = "opp" if direction == "up" else "ned"
-        accounts.audit(db, actor, "flyttet quizspørsmål", talk["title"], f"{question_id} {where}")
+        where = N_("opp") if direction == "up" else N_("ned")
+        moved = N_("flyttet quizspørsmål")
+        accounts.audit(db, actor, moved, talk["title"], f"{question_id} {where}")
 
 
 # ---------------------------------------------------------------- answering and scoring

@@ -22,7 +22,8 @@ from dataclasses import dataclass, field
 
 import sqlite_utils
 
-from server import progress, quizzes
+from server import i18n, progress, quizzes
+from server.i18n import N_
 from server.web import format_date
 
 NO_DEPARTMENT = "-"  # the path segment for people without a department
@@ -151,31 +152,33 @@ def safe_cell(value: object) -> str:
     return _FORMULA.sub(lambda m: f"{m.group(1)}{m.group(2)}'", str(value))
 
 
+# Headers and values are msgids: the file is in the language of the person who asks for it.
 CSV_HEADER = (
-    "Navn", "E-post", "Avdeling", "Foredrag", "Dato", "Andel sett (%)", "Quiz bestått",
-    "Fullført",
+    N_("Navn"), N_("E-post"), N_("Avdeling"), N_("Foredrag"), N_("Dato"),
+    N_("Andel sett (%)"), N_("Quiz bestått"), N_("Fullført"),
 )  # fmt: skip
 QUIZ_CSV = {
-    progress.QUIZ_NONE: "ingen quiz",
-    progress.QUIZ_PASSED: "ja",
-    progress.QUIZ_FAILED: "nei",
-    progress.QUIZ_NOT_TAKEN: "nei",
+    progress.QUIZ_NONE: N_("ingen quiz"),
+    progress.QUIZ_PASSED: N_("ja"),
+    progress.QUIZ_FAILED: N_("nei"),
+    progress.QUIZ_NOT_TAKEN: N_("nei"),
 }
 
 
-def csv_text(db: sqlite_utils.Database, delimiter: str = ",") -> str:
-    """Every person × talk as CSV: every cell quoted and made formula-safe, BOM first so that
-    Excel reads it as UTF-8. `delimiter` ";" suits Excel in a Norwegian locale."""
+def csv_text(db: sqlite_utils.Database, delimiter: str = ",", lang: str = i18n.DEFAULT) -> str:
+    """Every person × talk as CSV in `lang`: every cell quoted and made formula-safe, BOM
+    first so that Excel reads it as UTF-8. `delimiter` ";" suits Excel in a Norwegian locale."""
+    text = i18n.translations(lang).gettext
     out = io.StringIO()
     writer = csv.writer(out, delimiter=delimiter, quoting=csv.QUOTE_ALL, lineterminator="\r\n")
-    writer.writerow(CSV_HEADER)
+    writer.writerow([text(header) for header in CSV_HEADER])
     for row in person_rows(db):
         person, talk, state = row["person"], row["talk"], row["status"]
         when = talk["starts_at"] or talk["created_at"]
         cells = [
             person["name"], person["email"], person["department"], talk["title"],
-            format_date(when, with_time=False), state.percent, QUIZ_CSV[state.quiz],
-            format_date(state.completed_at, with_time=False) if state.completed_at else "",
+            format_date(when, False, lang), state.percent, text(QUIZ_CSV[state.quiz]),
+            format_date(state.completed_at, False, lang) if state.completed_at else "",
         ]  # fmt: skip
         writer.writerow([safe_cell(cell) for cell in cells])
     return "\ufeff" + out.getvalue()

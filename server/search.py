@@ -48,6 +48,7 @@ import Stemmer
 
 from server import transcript
 from server.db import write_transaction
+from server.i18n import N_
 
 _M001_SEARCH = """
 CREATE TABLE search_segments (
@@ -81,8 +82,9 @@ END;
 # Append only: a migration that has shipped is never edited.
 MIGRATIONS: list[str] = [_M001_SEARCH]
 
-MSG_EMPTY = "Skriv ett eller flere ord for å søke."
-MSG_NOTHING = "Fant ingenting for «{query}». Prøv et annet ord eller fjern filtrene."
+# Messages are msgids (the query filled in), translated where they are shown.
+MSG_EMPTY = N_("Skriv ett eller flere ord for å søke.")
+MSG_NOTHING = N_("Fant ingenting for «{query}». Prøv et annet ord eller fjern filtrene.")
 
 _TOKEN = re.compile(r"[^\W_]+")
 _MAX_QUERY_CHARS, _MAX_TERMS, _MAX_NEEDLE = 500, 8, 32

@@ -8,25 +8,34 @@ import unicodedata
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import sqlite_utils
 
 from server import accounts, parse, search, tus
 from server.accounts import User
 from server.config import LANGUAGES, VISIBILITIES, Settings
+from server.i18n import N_
 from server.pipeline import jobs, probe
 
 MAX_TITLE = 200
 MAX_TEXT = 5000
 MAX_CAPACITY = 100_000
+OSLO = ZoneInfo("Europe/Oslo")
+PAST_DATE = N_(
+    "Datoen har vært. Kryss av for «Lagre likevel» hvis foredraget allerede er holdt "
+    "(for eksempel for å legge inn opptaket av det), eller velg en ny dato."
+)
 
 
 class ValidationError(ValueError):
-    """Form input that cannot be saved; `errors` maps field name to a Norwegian sentence."""
+    """Form input that cannot be saved; `errors` maps field name to a Norwegian sentence
+    (a msgid, translated where it is shown). `past_date`: only the past date stopped it."""
 
     def __init__(self, errors: dict[str, str]) -> None:
         super().__init__("; ".join(errors.values()))
         self.errors = errors
+        self.past_date = errors.get("starts_at") == PAST_DATE
 
 
 class RecordingError(ValueError):
@@ -48,6 +57,9 @@ class TalkInput:
     visibility: str = "internal"
     room: str = ""
     capacity: str | int | None = None  # seats in the room; empty means no limit
+    # A date in the past is saved only when confirmed (the form's «Lagre likevel»); code
+    # that imports old talks (ktl import, tests) does not ask.
+    confirm_past: bool = True
 
 
 def _clean(value: str, limit: int) -> str:
@@ -72,21 +84,33 @@ def _check_capacity(value: str | int | None) -> int | str | None:
     return "" if number is None else number
 
 
-def validate(data: TalkInput) -> TalkInput:
+def _in_the_past(starts_at: str | None, previous: str | None) -> bool:
+    """A newly chosen time that has already been (an unchanged old date is not asked again)."""
+    if not starts_at or starts_at == previous:
+        return False
+    return starts_at < datetime.now(OSLO).strftime("%Y-%m-%dT%H:%M")
+
+
+def validate(data: TalkInput, previous_starts_at: str | None = None) -> TalkInput:
     errors: dict[str, str] = {}
     title = _clean(data.title, MAX_TITLE)
     if not title:
-        errors["title"] = "Skriv en tittel på foredraget."
+        errors["title"] = N_("Skriv en tittel på foredraget.")
     if data.language not in LANGUAGES:
-        errors["language"] = "Velg språket det snakkes på: bokmål, nynorsk eller engelsk."
+        errors["language"] = N_("Velg språket det snakkes på: bokmål, nynorsk eller engelsk.")
     if data.visibility not in VISIBILITIES:
-        errors["visibility"] = "Velg om foredraget er åpent for alle eller bare for ansatte."
+        errors["visibility"] = N_("Velg om foredraget er åpent for alle eller bare for ansatte.")
     starts_at = _check_starts_at(data.starts_at.strip())
     if starts_at == "":
-        errors["starts_at"] = "Skriv dato og klokkeslett som 2026-12-03 11:30."
+        errors["starts_at"] = N_(
+            "Velg dato og klokkeslett i datovelgeren, eller la feltet stå tomt hvis tiden "
+            "ikke er bestemt ennå."
+        )
+    elif not data.confirm_past and _in_the_past(starts_at, previous_starts_at):
+        errors["starts_at"] = PAST_DATE
     capacity = _check_capacity(data.capacity)
     if capacity == "":
-        errors["capacity"] = (
+        errors["capacity"] = N_(
             "Skriv antall plasser i salen som et helt tall over 0, eller la feltet stå tomt."
         )
     if errors:
@@ -138,13 +162,13 @@ def create(db: sqlite_utils.Database, data: TalkInput, actor: User | None = None
         )  # fmt: skip
         talk_id = int(cursor.lastrowid)
         search.index_talk_metadata(db, talk_id)
-        accounts.audit(db, actor, "opprettet foredrag", clean.title, clean.visibility)
+        accounts.audit(db, actor, N_("opprettet foredrag"), clean.title, clean.visibility)
     return get(db, talk_id)
 
 
 def update(db: sqlite_utils.Database, talk: dict, data: TalkInput, actor: User | None) -> dict:
     """Save edited fields (the language is kept once a recording exists)."""
-    clean = validate(data)
+    clean = validate(data, talk["starts_at"])
     language = talk["language"] if recording(db, talk["id"]) else clean.language
     with db.conn:
         db.execute(
@@ -156,19 +180,21 @@ def update(db: sqlite_utils.Database, talk: dict, data: TalkInput, actor: User |
              clean.capacity, talk["id"]],
         )  # fmt: skip
         search.index_talk_metadata(db, talk["id"])
-        action = "endret foredrag"
+        action = N_("endret foredrag")
         if talk["visibility"] == "draft" and clean.visibility != "draft":
-            action = "publiserte foredrag"
+            action = N_("publiserte foredrag")
         accounts.audit(db, actor, action, clean.title, changes(talk, get(db, talk["id"])))
     return get(db, talk["id"])
 
 
 # What the audit log calls each field of the talk form.
 AUDITED_FIELDS = {
-    "title": "tittel", "speaker": "foredragsholder", "department": "avdeling",
-    "starts_at": "tidspunkt", "room": "rom", "capacity": "plasser", "language": "språk",
-    "visibility": "synlighet", "description": "beskrivelse",
+    "title": N_("tittel"), "speaker": N_("foredragsholder"), "department": N_("avdeling"),
+    "starts_at": N_("tidspunkt"), "room": N_("rom"), "capacity": N_("plasser"),
+    "language": N_("språk"), "visibility": N_("synlighet"), "description": N_("beskrivelse"),
 }  # fmt: skip
+NO_CHANGES = N_("ingen endringer")
+DESCRIPTION_CHANGED = N_("beskrivelse endret")
 
 
 def changes(before: dict, after: dict) -> str:
@@ -179,8 +205,8 @@ def changes(before: dict, after: dict) -> str:
         old, new = (_shown(value.get(name)) for value in (before, after))
         if old == new:
             continue
-        parts.append(f"{label} endret" if name == "description" else f"{label} {old}→{new}")
-    return "; ".join(parts) or "ingen endringer"
+        parts.append(DESCRIPTION_CHANGED if name == "description" else f"{label} {old}→{new}")
+    return "; ".join(parts) or NO_CHANGES
 
 
 def _shown(value: object) -> str:
@@ -229,9 +255,9 @@ def attach_recording(
     try:
         talk = get(db, talk_id)
         if talk is None:
-            raise RecordingError("Foredraget finnes ikke lenger.", status=404)
+            raise RecordingError(N_("Foredraget finnes ikke lenger."), status=404)
         if recording(db, talk_id) is not None:
-            raise RecordingError("Foredraget har allerede et opptak.", status=409)
+            raise RecordingError(N_("Foredraget har allerede et opptak."), status=409)
         info = probe.inspect(source, original_name)
     except (probe.MediaError, RecordingError) as exc:
         source.unlink(missing_ok=True)
@@ -257,7 +283,7 @@ def attach_upload(
         str(owner_id) if owner_id is not None else None
     ):
         raise RecordingError(
-            "Fant ikke opplastingen. Velg filen på nytt og last den opp igjen.", status=404
+            N_("Fant ikke opplastingen. Velg filen på nytt og last den opp igjen."), status=404
         )
     path = tus.take_completed(db, settings, upload_id)
     try:
@@ -368,7 +394,7 @@ def delete(
     talk = get(db, talk_id)
     with db.conn:
         if talk is not None and actor is not None:
-            accounts.audit(db, actor, "slettet foredrag", talk["title"])
+            accounts.audit(db, actor, N_("slettet foredrag"), talk["title"])
         search.remove_talk(db, talk_id)
         db.execute("DELETE FROM jobs WHERE talk_id = ?", [talk_id])
         db.execute("DELETE FROM recordings WHERE talk_id = ?", [talk_id])

@@ -32,18 +32,30 @@ import sqlite_utils
 from anyio import to_thread
 
 from server.config import Settings
+from server.i18n import N_
 
-AGAIN = "Velg filen på nytt for å starte en ny opplasting."
-GONE = f"Opplastingen finnes ikke lenger. {AGAIN}"
-EXPIRED = f"Opplastingen har stått stille for lenge og er slettet. {AGAIN}"
-TOO_LONG = f"Det kom mer data enn filstørrelsen som ble oppgitt da opplastingen startet. {AGAIN}"
-BAD_LENGTH = "Filstørrelsen mangler eller er ugyldig. Last inn siden på nytt og prøv igjen."
-BUSY = (
+# Messages are msgids (values filled in); the routes translate them for the request.
+GONE = N_("Opplastingen finnes ikke lenger. Velg filen på nytt for å starte en ny opplasting.")
+EXPIRED = N_(
+    "Opplastingen har stått stille for lenge og er slettet. "
+    "Velg filen på nytt for å starte en ny opplasting."
+)
+TOO_LONG = N_(
+    "Det kom mer data enn filstørrelsen som ble oppgitt da opplastingen startet. "
+    "Velg filen på nytt for å starte en ny opplasting."
+)
+BAD_LENGTH = N_("Filstørrelsen mangler eller er ugyldig. Last inn siden på nytt og prøv igjen.")
+BUSY = N_(
     "Denne filen lastes allerede opp i en annen forespørsel. "
     "Vent til den er ferdig, eller lukk den andre fanen og prøv igjen."
 )
-NO_SPACE = "Serveren har ikke nok ledig lagringsplass til filen. Kontakt en administrator."
-NOT_COMPLETE = "Opplastingen er ikke ferdig ennå. Vent til hele filen er lastet opp."
+NO_SPACE = N_("Serveren har ikke nok ledig lagringsplass til filen. Kontakt en administrator.")
+NOT_COMPLETE = N_("Opplastingen er ikke ferdig ennå. Vent til hele filen er lastet opp.")
+TOO_BIG = N_("Filen er større enn grensen på %(limit)s. Velg en mindre fil.")
+CONFLICT = N_(
+    "Opplastingen var ute av takt med serveren, som har mottatt %(offset)s byte. "
+    "Prøv igjen, så fortsetter opplastingen der den stoppet."
+)
 
 _ID = re.compile(r"[A-Za-z0-9_-]{16,64}")
 _FULL_DISK = {errno.ENOSPC, errno.EDQUOT}
@@ -94,7 +106,7 @@ def format_size(size: int) -> str:
 
 def too_big(settings: Settings) -> UploadError:
     limit = format_size(settings.max_upload_bytes)
-    return UploadError(413, f"Filen er større enn grensen på {limit}. Velg en mindre fil.")
+    return UploadError(413, TOO_BIG % {"limit": limit})
 
 
 def valid_id(upload_id: str) -> bool:
@@ -265,10 +277,7 @@ async def append(
 
 
 def conflict(offset: int) -> str:
-    return (
-        f"Opplastingen var ute av takt med serveren, som har mottatt {offset} byte. "
-        "Prøv igjen, så fortsetter opplastingen der den stoppet."
-    )
+    return CONFLICT % {"offset": offset}
 
 
 def discard(db: sqlite_utils.Database, upload_id: str) -> None:

@@ -20,11 +20,12 @@ import sqlite_utils
 from server import accounts
 from server.accounts import User
 from server.db import write_transaction
+from server.i18n import N_
 from server.pipeline.jobs import now_iso
 
 MAX_TERM = 80
 MAX_TERMS = 300  # per scope: far more than Whisper's prompt can hold, but bounded
-SITE_LABEL = "felles ordliste"
+SITE_LABEL = N_("felles ordliste")
 
 
 class VocabularyError(ValueError):
@@ -70,9 +71,10 @@ def clean_term(raw: object) -> str:
     text = "".join(" " if unicodedata.category(ch)[0] in "CZ" else ch for ch in text)
     text = " ".join(text.split())
     if not text:
-        raise VocabularyError("Skriv et ord eller et navn som skal inn i ordlisten.")
+        raise VocabularyError(N_("Skriv et ord eller et navn som skal inn i ordlisten."))
     if len(text) > MAX_TERM:
-        raise VocabularyError(f"Et ord i ordlisten kan ha høyst {MAX_TERM} tegn.")
+        too_long = N_("Et ord i ordlisten kan ha høyst %(count)s tegn.")
+        raise VocabularyError(too_long % {"count": MAX_TERM})
     return text
 
 
@@ -132,8 +134,8 @@ def _scope_label(db: sqlite_utils.Database, talk_id: int | None) -> str:
         return SITE_LABEL
     row = db.execute("SELECT title FROM talks WHERE id = ?", [talk_id]).fetchone()
     if row is None:
-        raise NotInVocabulary("Foredraget finnes ikke lenger.")
-    return f"ordlisten til «{row['title']}»"
+        raise NotInVocabulary(N_("Foredraget finnes ikke lenger."))
+    return N_("ordlisten til «%(title)s»") % {"title": row["title"]}
 
 
 def _find(terms: list[Term], text: str) -> Term | None:
@@ -150,20 +152,21 @@ def add_term(
         existing = _rows(db, talk_id)
         same = _find(existing, text)
         if same is not None:
-            return Change(same.term, "exists", f"«{same.term}» står allerede i {label}.")
+            exists = N_("«%(term)s» står allerede i %(list)s.")
+            return Change(same.term, "exists", exists % {"term": same.term, "list": label})
         if talk_id is not None and (shared := _find(_rows(db, None), text)) is not None:
-            message = f"«{shared.term}» står allerede i den felles ordlisten."
+            message = N_("«%(term)s» står allerede i den felles ordlisten.") % {"term": shared.term}
             return Change(shared.term, "exists", message)
         if len(existing) >= MAX_TERMS:
-            raise VocabularyError(
-                f"Ordlisten har allerede {MAX_TERMS} ord. Fjern noen før du legger til flere."
-            )
+            full = N_("Ordlisten har allerede %(count)s ord. Fjern noen før du legger til flere.")
+            raise VocabularyError(full % {"count": MAX_TERMS})
         db.execute(
             "INSERT INTO vocabulary (talk_id, term, created_at) VALUES (?, ?, ?)",
             [talk_id, text, now_iso()],
         )
-        accounts.audit(db, actor, "la til ord i ordlisten", label, text)
-    return Change(text, "added", f"«{text}» er lagt til i {label}.")
+        accounts.audit(db, actor, N_("la til ord i ordlisten"), label, text)
+    added = N_("«%(term)s» er lagt til i %(list)s.")
+    return Change(text, "added", added % {"term": text, "list": label})
 
 
 def remove_term(
@@ -175,10 +178,12 @@ def remove_term(
         label = _scope_label(db, talk_id)
         found = _find(_rows(db, talk_id), text)
         if found is None:
-            raise NotInVocabulary(f"«{text}» står ikke i {label}.")
+            missing = N_("«%(term)s» står ikke i %(list)s.")
+            raise NotInVocabulary(missing % {"term": text, "list": label})
         db.execute("DELETE FROM vocabulary WHERE id = ?", [found.id])
-        accounts.audit(db, actor, "fjernet ord fra ordlisten", label, found.term)
-    return Change(found.term, "removed", f"«{found.term}» er fjernet fra {label}.")
+        accounts.audit(db, actor, N_("fjernet ord fra ordlisten"), label, found.term)
+    removed = N_("«%(term)s» er fjernet fra %(list)s.")
+    return Change(found.term, "removed", removed % {"term": found.term, "list": label})
 
 
 def talk_choices(db: sqlite_utils.Database, limit: int = 500) -> list[dict]:

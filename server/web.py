@@ -116,6 +116,12 @@ def _date_filter(context, value: str | None, with_time: bool = True) -> str:
 
 
 @jinja2.pass_context
+def _translate_filter(context, value: str | None) -> str:
+    """`{{ stage.label|tr }}`: a message made in Python, in the page's language."""
+    return i18n.translate(value or "", context.get("ui_lang", i18n.DEFAULT))
+
+
+@jinja2.pass_context
 def _can(context, route: str, talk: dict | None = None) -> bool:
     """`can('talk_new')`, `can('talk_results', talk)`: whether the viewer of this page may
     use that route (server.access.RULES), so pages offer only what leads somewhere."""
@@ -133,6 +139,7 @@ def build_templates() -> Jinja2Templates:
     env.install_gettext_callables(_gettext, _ngettext, newstyle=True)
     env.filters["date"] = _date_filter
     env.filters["clock"] = format_clock
+    env.filters["tr"] = _translate_filter
     env.globals["can"] = _can
     env.globals.update(LANGUAGES=LANGUAGES, VISIBILITIES=VISIBILITIES, STATUS_LABELS=STATUS_LABELS)
     return Jinja2Templates(env=env)
@@ -144,6 +151,21 @@ def viewer_of(request: Request) -> Viewer:
 
 def _translated(labels: dict, translations) -> dict:
     return {key: translations.gettext(label) for key, label in labels.items()}
+
+
+# Context keys that carry messages made in Python (errors raised by domain code); they are
+# translated here, at render, with the page's language (see server.i18n.translate).
+MESSAGE_KEYS = ("error", "message", "refused", "refusal", "pending_error", "notice")
+MESSAGE_DICTS = ("errors", "settings_errors")
+
+
+def _translate_messages(context: dict, lang: str) -> None:
+    for key in MESSAGE_KEYS:
+        if isinstance(context.get(key), str):
+            context[key] = i18n.translate(context[key], lang)
+    for key in MESSAGE_DICTS:
+        if isinstance(context.get(key), dict):
+            context[key] = {k: i18n.translate(str(v), lang) for k, v in context[key].items()}
 
 
 def render(request: Request, name: str, context: dict, status: int = 200) -> Response:
@@ -163,6 +185,7 @@ def render(request: Request, name: str, context: dict, status: int = 200) -> Res
     }
     if isinstance(context.get("roles"), dict):
         context["roles"] = _translated(context["roles"], translations)
+    _translate_messages(context, lang)
     token = _CURRENT.set(translations)
     try:  # Starlette renders the template here, inside the constructor
         response = templates.TemplateResponse(request, name, context, status_code=status)

@@ -30,7 +30,7 @@ def page():
     require_chromium()
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        context = browser.new_context()
+        context = browser.new_context(locale="nb-NO")  # pages in Norwegian, as read below
         yield context.new_page()
         context.close()
         browser.close()

@@ -483,7 +483,7 @@ def test_progress_is_recorded_and_resumed_in_a_browser(settings, tmp_path):
     video = "document.getElementById('video')"
     with serve(settings.data_dir, tmp_path / "serve.log") as base, sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        page = browser.new_page()
+        page = browser.new_page(locale="nb-NO")
         _sign_in(page, base, viewer.email)
         page.goto(base + url)
         page.evaluate(f"{video}.play(); null")
@@ -529,7 +529,7 @@ def test_watch_answer_pass_and_the_module_is_complete_in_a_browser(settings, tmp
     video = "document.getElementById('video')"
     with serve(settings.data_dir, tmp_path / "serve.log") as base, sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        page = browser.new_page()
+        page = browser.new_page(locale="nb-NO")
         _sign_in(page, base, viewer.email)
         page.goto(base + url)
         page.evaluate(f"{video}.play(); null")
@@ -549,7 +549,7 @@ def test_watch_answer_pass_and_the_module_is_complete_in_a_browser(settings, tmp
         row = page.locator("tr.module", has_text=talk["title"])
         assert "Fullført" in row.inner_text(), row.inner_text()
 
-        other = browser.new_context().new_page()
+        other = browser.new_context(locale="nb-NO").new_page()
         _sign_in(other, base, organiser.email)
         other.goto(base + url + "/resultater")
         assert other.inner_text("dd.takers") == "1"

@@ -238,7 +238,7 @@ def test_coming_back_asks_the_timed_question_left_at_in_a_browser(settings, tmp_
     video = "document.getElementById('video')"
     with serve(settings.data_dir, tmp_path / "serve.log") as base, sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        page = browser.new_page()
+        page = browser.new_page(locale="nb-NO")
         _sign_in(page, base, viewer.email)
         page.goto(base + url)
         with page.expect_response(lambda r: r.url.endswith("/fremdrift"), timeout=30_000) as sent:

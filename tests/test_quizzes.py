@@ -558,7 +558,7 @@ def test_timed_question_pauses_the_video_in_a_browser(settings, tmp_path):
     url = f"/talks/{talk['slug']}"
     with serve(settings.data_dir, tmp_path / "serve.log") as base, sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        page = browser.new_page()
+        page = browser.new_page(locale="nb-NO")
         _sign_in(page, base, "viewer@kommune.no")
         page.goto(base + url)
         page.evaluate("document.getElementById('video').play(); null")

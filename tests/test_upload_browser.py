@@ -88,7 +88,7 @@ def page(site: Site):
     require_chromium()
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        context = browser.new_context()
+        context = browser.new_context(locale="nb-NO")
         page = context.new_page()
         page.goto(site.base + "/logg-inn")
         page.fill("#email", "organiser@kommune.no")

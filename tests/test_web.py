@@ -61,7 +61,7 @@ def test_create_talk_validates_in_norwegian(client):
     response = post(client, "/talks", {"title": "  ", "starts_at": "i morgen", "language": "de"})
     assert response.status_code == 422
     assert "Skriv en tittel på foredraget." in response.text
-    assert "Skriv dato og klokkeslett" in response.text
+    assert "Velg dato og klokkeslett i datovelgeren" in response.text
     assert "Velg språket det snakkes på" in response.text
     assert 'value="i morgen"' in response.text, "what was typed is kept"
 

@@ -12,6 +12,7 @@ import secrets
 import sqlite_utils
 
 from server import talks
+from server.i18n import N_
 from server.pipeline.jobs import now_iso
 
 IDLE, LIVE, INTERRUPTED, ENDING, ENDED = "idle", "live", "interrupted", "ending", "ended"
@@ -27,11 +28,13 @@ class LiveError(ValueError):
         self.status = status
 
 
-NOT_PLANNED = "Foredraget har allerede et opptak, så det kan ikke sendes direkte."
-ALREADY_ENDED = "Sendingen er avsluttet. Opptaket blir behandlet og kommer på foredragssiden."
-QUESTION_EMPTY = "Skriv et spørsmål før du sender."
-QUESTION_TOO_LONG = f"Spørsmålet er for langt. Hold det under {QUESTION_MAX} tegn."
-QUESTION_NOT_LIVE = "Spørsmål kan bare sendes mens foredraget sendes direkte."
+NOT_PLANNED = N_("Foredraget har allerede et opptak, så det kan ikke sendes direkte.")
+ALREADY_ENDED = N_("Sendingen er avsluttet. Opptaket blir behandlet og kommer på foredragssiden.")
+QUESTION_EMPTY = N_("Skriv et spørsmål før du sender.")
+QUESTION_TOO_LONG = N_("Spørsmålet er for langt. Hold det under %(count)s tegn.") % {
+    "count": QUESTION_MAX
+}
+QUESTION_NOT_LIVE = N_("Spørsmål kan bare sendes mens foredraget sendes direkte.")
 
 
 def new_passphrase() -> str:
@@ -174,4 +177,4 @@ def mark_answered(db: sqlite_utils.Database, talk_id: int, question_id: int, ans
             [now_iso() if answered else None, question_id, talk_id],
         )
     if cursor.rowcount == 0:
-        raise LiveError("Fant ikke spørsmålet.", 404)
+        raise LiveError(N_("Fant ikke spørsmålet."), 404)

@@ -27,6 +27,7 @@ from pathlib import Path
 from server import db as database
 from server import programme, talks
 from server.config import Settings
+from server.i18n import N_
 from server.live import broadcasts, ffargs
 from server.live.broadcasts import LiveError
 from server.live.playlist import PartReader, Segment, live_playlist
@@ -45,19 +46,23 @@ CAPTION_MEMORY = 20  # recent captions sent to someone who joins late
 WATCH_GAP = 10.0  # seconds between two playlist fetches that still count as watching
 ATTEND_SHARE = 0.5  # signed-in viewers who watched this share live attended (programme)
 
-NO_PORT = (
+NO_PORT = N_(
     "Ingen ledig port for SRT-mottak. Avslutt en annen sending, eller be IT utvide KTL_SRT_PORTS."
 )
-OUT_OF_ORDER = "Sendingen kom i feil rekkefølge. Siden kobler til igjen og sender resten på nytt."
-NOT_ON_AIR = "Foredraget sendes ikke nå."
-OTHER_BROWSER = "Det sendes allerede fra en annen nettleser. Avslutt den sendingen først."
-SRT_FAILED = "Mottaket for koderen kunne ikke startes. Se serverloggen, eller kontakt IT."
-BROWSER_UNREADABLE = "Serveren kunne ikke lese videoen fra nettleseren. Prøv en annen nettleser."
-ENCODER_SENDING = "En koder sender allerede dette foredraget. Avslutt den sendingen først."
-BROWSER_SENDING = (
+OUT_OF_ORDER = N_(
+    "Sendingen kom i feil rekkefølge. Siden kobler til igjen og sender resten på nytt."
+)
+NOT_ON_AIR = N_("Foredraget sendes ikke nå.")
+OTHER_BROWSER = N_("Det sendes allerede fra en annen nettleser. Avslutt den sendingen først.")
+SRT_FAILED = N_("Mottaket for koderen kunne ikke startes. Se serverloggen, eller kontakt IT.")
+BROWSER_UNREADABLE = N_(
+    "Serveren kunne ikke lese videoen fra nettleseren. Prøv en annen nettleser."
+)
+ENCODER_SENDING = N_("En koder sender allerede dette foredraget. Avslutt den sendingen først.")
+BROWSER_SENDING = N_(
     "Det sendes fra en nettleser nå. Avslutt den sendingen før du åpner mottak for en koder."
 )
-JOIN_FAILED = (
+JOIN_FAILED = N_(
     "Opptaket fra sendingen kunne ikke settes sammen, men delene er tatt vare på. "
     "Prøv «Avslutt sending» igjen, eller kontakt IT."
 )
@@ -215,7 +220,7 @@ class LiveManager:
         except OSError as exc:
             shutil.rmtree(folder, ignore_errors=True)
             log.exception("ffmpeg kunne ikke startes for %s", folder)
-            raise LiveError("Serveren kunne ikke starte ffmpeg. Kontakt IT.", 500) from exc
+            raise LiveError(N_("Serveren kunne ikke starte ffmpeg. Kontakt IT."), 500) from exc
         part = Part(name, folder, process, source)
         runtime.part = part
         await self._db(broadcasts.update, runtime.talk_id, source=source)

@@ -20,6 +20,8 @@ from datetime import UTC, datetime
 
 import sqlite_utils
 
+from server.i18n import N_
+
 PROCESS = "process"
 STAGES = ("package", "transcribe", "index")
 MAX_ATTEMPTS = 3
@@ -186,12 +188,12 @@ def can_retry(job: Job | None) -> bool:
 def why_not_retry(job: Job | None) -> str:
     """Why a job cannot be started again (see ``retry``), as a sentence for the organiser."""
     if job is None:
-        return "Foredraget har ikke noe opptak som kan behandles. Last opp et opptak først."
+        return N_("Foredraget har ikke noe opptak som kan behandles. Last opp et opptak først.")
     if job.state == "done":
-        return "Opptaket er allerede ferdig behandlet; det er ikke noe å prøve igjen."
+        return N_("Opptaket er allerede ferdig behandlet; det er ikke noe å prøve igjen.")
     if job.state == "queued":
-        return "Behandlingen står allerede i kø og starter når en arbeider er ledig."
-    return (
+        return N_("Behandlingen står allerede i kø og starter når en arbeider er ledig.")
+    return N_(
         "Behandlingen er i gang og går som den skal, så den kan ikke startes på nytt nå. "
         "Last siden på nytt for å se hvor langt den har kommet."
     )

@@ -143,3 +143,16 @@ def format_report(rep: ModelReport) -> list[str]:
         lines.append(f"  {mark} {model.path}  {_size(model.size)}{suffix}")
     lines += ["", "* = i bruk. Velg en annen med KTL_WHISPER_MODEL=<mappe eller mappenavn>."]
     return lines
+
+
+def choices(settings: Settings) -> list[tuple[str, str]]:
+    """The models a re-transcription can use, as (value for KTL_WHISPER_MODEL-style names,
+    label): the configured one first, the packaged base model when it is installed, and
+    every model folder in the model cache. Cheap: no checksums, nothing loaded."""
+    found: dict[str, str] = {settings.whisper_model: Path(settings.whisper_model).name}
+    if base_state(settings.model_cache_dir, check_sha=False).installed:
+        found.setdefault("base", "base")
+    for path in find_models(settings.model_cache_dir):
+        if path.name != transcribe.BASE_DIR:
+            found.setdefault(str(path), path.name)
+    return list(found.items())

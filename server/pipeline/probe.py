@@ -14,12 +14,34 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from server.i18n import N_
 from server.pipeline import ffargs, runner
 
-ACCEPTED = (
+# Messages are msgids with the file's name filled in; they are translated where shown.
+ACCEPTED = N_(
     "Vi tar imot video- og lydopptak fra mobil, kamera, videokamera, møteverktøy og "
     "lydopptaker, for eksempel mp4, mov, mts, avi, wmv, mkv, webm, mp3, m4a, wav, flac, "
     "wma eller ogg."
+)
+NOT_MEDIA = N_("«%(name)s» er ikke et lyd- eller videoopptak vi kan lese. %(accepted)s")
+PICTURE = N_(
+    "«%(name)s» er et bilde, ikke et opptak. Last opp video- eller lydopptaket av foredraget."
+)
+TRUNCATED = N_(
+    "«%(name)s» er ufullstendig (slutten av filen mangler). Last opp hele opptaket på nytt."
+)
+TOO_SLOW = N_(
+    "Vi klarte ikke å lese gjennom «%(name)s» i tide. Prøv igjen senere, eller lagre "
+    "opptaket som mp4 og last det opp på nytt."
+)
+DAMAGED = N_(
+    "«%(name)s» er skadet eller ufullstendig og kan ikke spilles av til slutt. "
+    "Last opp hele opptaket på nytt."
+)
+EMPTY = N_("«%(name)s» er tom (0 byte). Velg opptaket på nytt og last det opp igjen.")
+NO_AUDIO = N_(
+    "«%(name)s» har ikke noe lydspor, så vi kan ikke lage transkripsjon og teksting. "
+    "Last opp et opptak med lyd."
 )
 MIN_SECONDS = 0.5
 CHECK_SECONDS = 300
@@ -95,13 +117,11 @@ class MediaInfo:
 
 
 def _not_media(name: str) -> MediaError:
-    return MediaError(f"«{name}» er ikke et lyd- eller videoopptak vi kan lese. {ACCEPTED}")
+    return MediaError(NOT_MEDIA % {"name": name, "accepted": ACCEPTED})
 
 
 def _picture(name: str) -> MediaError:
-    return MediaError(
-        f"«{name}» er et bilde, ikke et opptak. Last opp video- eller lydopptaket av foredraget."
-    )
+    return MediaError(PICTURE % {"name": name})
 
 
 def _ffprobe(path: Path, name: str) -> dict:
@@ -111,10 +131,7 @@ def _ffprobe(path: Path, name: str) -> dict:
         raise _not_media(name) from exc
     if result.returncode != 0:
         if "moov atom not found" in result.stderr:
-            raise MediaError(
-                f"«{name}» er ufullstendig (slutten av filen mangler). "
-                "Last opp hele opptaket på nytt."
-            )
+            raise MediaError(TRUNCATED % {"name": name})
         raise _not_media(name)
     return json.loads(result.stdout or "{}")
 
@@ -182,10 +199,7 @@ def _check(args: list[str], name: str) -> subprocess.CompletedProcess[str]:
     try:
         return runner.run_capture(args, timeout=CHECK_SECONDS)
     except subprocess.TimeoutExpired as exc:
-        raise MediaError(
-            f"Vi klarte ikke å lese gjennom «{name}» i tide. Prøv igjen senere, eller lagre "
-            "opptaket som mp4 og last det opp på nytt."
-        ) from exc
+        raise MediaError(TOO_SLOW % {"name": name}) from exc
 
 
 def _measured_duration(path: Path, name: str, info: MediaInfo) -> float:
@@ -205,26 +219,20 @@ def _check_decodes_to_the_end(path: Path, name: str, info: MediaInfo) -> None:
     decoded = _time_reached(result.stdout)
     too_little = decoded < min(1.0, (info.duration - start) / 2)
     if result.returncode != 0 or result.stderr.strip() or too_little:
-        raise MediaError(
-            f"«{name}» er skadet eller ufullstendig og kan ikke spilles av til slutt. "
-            "Last opp hele opptaket på nytt."
-        )
+        raise MediaError(DAMAGED % {"name": name})
 
 
 def inspect(path: Path, name: str, need_audio: bool = True) -> MediaInfo:
     """Describe a recording, or raise MediaError saying in Norwegian what is wrong with it."""
     if not path.is_file() or path.stat().st_size == 0:
-        raise MediaError(f"«{name}» er tom (0 byte). Velg opptaket på nytt og last det opp igjen.")
+        raise MediaError(EMPTY % {"name": name})
     info = describe(path, name)
     if info.picture:
         raise _picture(name)
     if not (info.has_audio or info.has_video):  # subtitles, text, data only
         raise _not_media(name)
     if need_audio and not info.has_audio:
-        raise MediaError(
-            f"«{name}» har ikke noe lydspor, så vi kan ikke lage transkripsjon og teksting. "
-            "Last opp et opptak med lyd."
-        )
+        raise MediaError(NO_AUDIO % {"name": name})
     if not info.duration or info.format_name in GUESSED_DURATION:
         info = replace(info, duration=_measured_duration(path, name, info))
     if info.duration < MIN_SECONDS:

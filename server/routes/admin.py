@@ -7,11 +7,15 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from server import accounts, mail
+from server import accounts, i18n, mail, talks
+from server.config import LANGUAGES, VISIBILITIES
+from server.i18n import N_
 from server.routes.auth import public_base
 from server.web import in_thread, render, settings_of, viewer_of
 
-LAST_ADMIN = "Du kan ikke fjerne den siste aktive administratoren. Gjør en annen til admin først."
+LAST_ADMIN = N_(
+    "Du kan ikke fjerne den siste aktive administratoren. Gjør en annen til admin først."
+)
 
 
 def _form_user(form) -> dict:
@@ -53,7 +57,7 @@ async def create_user(request: Request) -> Response:
         user = accounts.create_user(db, form["email"], form["name"], form["role"],
                                     form["department"])  # fmt: skip
         with db.conn:
-            accounts.audit(db, actor, "inviterte bruker", user.email, f"rolle {user.role}")
+            accounts.audit(db, actor, N_("inviterte bruker"), user.email, f"rolle {user.role}")
         return user
 
     try:
@@ -66,7 +70,7 @@ async def create_user(request: Request) -> Response:
 def _user_or_404(db, user_id: int) -> accounts.User:
     user = accounts.get(db, user_id)
     if user is None:
-        raise HTTPException(404, "Brukeren finnes ikke.")
+        raise HTTPException(404, N_("Brukeren finnes ikke."))
     return user
 
 
@@ -95,8 +99,8 @@ async def update_user(request: Request) -> Response:
         updated = accounts.update_user(db, user.id, data["name"], data["role"],
                                        data["department"], active)  # fmt: skip
         with db.conn:
-            change = f"rolle {user.role}→{updated.role}, aktiv {user.active}→{updated.active}"
-            accounts.audit(db, actor, "endret bruker", user.email, change)
+            change = f"rolle {user.role}→{updated.role}; aktiv {user.active}→{updated.active}"
+            accounts.audit(db, actor, N_("endret bruker"), user.email, change)
         return updated
 
     try:
@@ -115,7 +119,7 @@ async def reset_password(request: Request) -> Response:
 
     def log(db) -> None:
         with db.conn:
-            accounts.audit(db, actor, "lagde lenke for nytt passord", user.email)
+            accounts.audit(db, actor, N_("lagde lenke for nytt passord"), user.email)
 
     await in_thread(request, log)
     context = {"user": user, "roles": accounts.ROLE_LABELS,
@@ -123,8 +127,40 @@ async def reset_password(request: Request) -> Response:
     return render(request, "admin/user.html", context)
 
 
+# The audit log keeps what happened as written then (actions and details are msgids, values
+# are codes); the page shows names, labels and the reader's language.
+SYSTEM = N_("Systemet")
+YES_NO = {"True": N_("ja"), "False": N_("nei")}
+FIELD_CODES = {
+    "rolle": accounts.ROLE_LABELS, "aktiv": YES_NO, "synlighet": VISIBILITIES,
+    "språk": LANGUAGES,
+}  # fmt: skip
+FIELD_WORDS = {"rolle": N_("rolle"), "aktiv": N_("aktiv"),
+               **{label: label for label in talks.AUDITED_FIELDS.values()}}  # fmt: skip
+
+
+def _detail_part(part: str, lang: str) -> str:
+    """'rolle viewer→admin' → 'role Staff member→Administrator'; 'internal' → its label."""
+    field, _, values = part.partition(" ")
+    if field in FIELD_WORDS and values and part not in (talks.DESCRIPTION_CHANGED,):
+        codes = FIELD_CODES.get(field, {})
+        shown = "→".join(i18n.translate(codes.get(v, v), lang) for v in values.split("→"))
+        return f"{i18n.translate(FIELD_WORDS[field], lang)} {shown}"
+    if part in VISIBILITIES:
+        return i18n.translate(VISIBILITIES[part], lang)
+    return i18n.translate(part, lang)
+
+
+def audit_view(entry: dict, lang: str) -> dict:
+    detail = "; ".join(_detail_part(p, lang) for p in entry["detail"].split("; ") if p)
+    actor = entry["actor_name"] or (SYSTEM if entry["actor"] == "system" else entry["actor"])
+    return {**entry, "actor": i18n.translate(actor, lang), "detail": detail,
+            "action": i18n.translate(entry["action"], lang)}  # fmt: skip
+
+
 async def audit_log(request: Request) -> Response:
-    entries = await in_thread(request, accounts.audit_entries)
+    lang = i18n.language_of(request)
+    entries = [audit_view(e, lang) for e in await in_thread(request, accounts.audit_entries)]
     return render(request, "admin/audit.html", {"entries": entries})
 
 

@@ -6,20 +6,23 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from server import accounts, mail, programme
+from server import accounts, i18n, mail, programme
+from server.i18n import N_
 from server.middleware import SESSION_COOKIE, cookie_header
 from server.web import in_thread, open_db, render, settings_of
 
-WRONG = "Feil e-postadresse eller passord. Sjekk at du skrev riktig, eller bruk «Glemt passord»."
-TOO_MANY = (
+WRONG = N_(
+    "Feil e-postadresse eller passord. Sjekk at du skrev riktig, eller bruk «Glemt passord»."
+)
+TOO_MANY = N_(
     "For mange mislykkede forsøk på å logge inn. Vent {minutes} minutter og prøv igjen, "
     "eller bruk «Glemt passord»."
 )
-SENT = (
+SENT = N_(
     "Hvis adressen hører til en bruker hos oss, får du snart en e-post med en lenke for å "
     "velge nytt passord. Uten e-postserver gir en administrator deg lenken."
 )
-MISMATCH = "Passordene er ikke like. Skriv det samme passordet i begge feltene."
+MISMATCH = N_("Passordene er ikke like. Skriv det samme passordet i begge feltene.")
 
 
 def safe_next(target: str | None) -> str:
@@ -33,6 +36,8 @@ async def start_session(request: Request, user: accounts.User, target: str) -> R
     """Start a new session (a new id at every login) and send the browser on."""
     settings = settings_of(request)
     token = await in_thread(request, accounts.start_session, user.id, settings.session_hours)
+    cookie, accept = request.cookies.get(i18n.COOKIE), request.headers.get("accept-language")
+    await in_thread(request, i18n.adopt_browser_language, user.id, cookie, accept)
     response = RedirectResponse(safe_next(target), status_code=303)
     response.headers.append(
         "set-cookie",

@@ -11,13 +11,15 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from server import editing, parse, talks
+from server import editing, i18n, parse, talks, textdiff
+from server.i18n import N_
+from server.pipeline import models
 from server.web import in_thread, int_param, render, settings_of, viewer_of, wants_json
 
 MAX_JSON_BYTES = 8 << 20
-SAVED = "Lagret som versjon {version}."
+SAVED = N_("Lagret som versjon {version}.")
 EDITED = {"base_version": (int, str), "note": (str, type(None))}  # segments: editing.py
-BAD_VERSION = "Versjonen må være et helt tall. Velg en versjon i listen."
+BAD_VERSION = N_("Versjonen må være et helt tall. Velg en versjon i listen.")
 
 
 def _talk_url(talk: dict, tail: str = "") -> str:
@@ -30,7 +32,10 @@ def _is_json(request: Request) -> bool:
 
 def _refuse(request: Request, exc: editing.EditError) -> Response:
     if wants_json(request) or _is_json(request):
-        body = {"error": exc.message, "errors": exc.errors}
+        body = {
+            "error": i18n.text_for(request, exc.message),
+            "errors": [i18n.text_for(request, error) for error in exc.errors],
+        }
         return JSONResponse(body, status_code=exc.status)
     raise HTTPException(exc.status, exc.message)
 
@@ -61,6 +66,7 @@ def _editor_context(db, request: Request) -> dict:
         "pending": editing.pending(db, settings, talk["id"]),
         "pending_error": editing.retranscribe_error(db, talk["id"]),
         "default_model": settings.whisper_model,
+        "model_choices": models.choices(settings),
         "captions_publish": settings.captions_publish,
         "saved": request.query_params.get("lagret", ""),
     }
@@ -81,7 +87,7 @@ async def _edited(request: Request) -> tuple[object, object, str]:
     if _is_json(request):
         body = await request.body()
         if len(body) > MAX_JSON_BYTES:
-            raise editing.EditError("Transkripsjonen er for stor til å lagres på én gang.")
+            raise editing.EditError(N_("Transkripsjonen er for stor til å lagres på én gang."))
         try:
             data = parse.json_object(body, EDITED)
         except parse.InputError as exc:
@@ -90,7 +96,7 @@ async def _edited(request: Request) -> tuple[object, object, str]:
     form = await request.form()
     starts, ends, texts = (form.getlist(name) for name in ("start", "end", "text"))
     if not len(starts) == len(ends) == len(texts):
-        raise editing.EditError("Skjemaet var ufullstendig. Last siden på nytt og prøv igjen.")
+        raise editing.EditError(N_("Skjemaet var ufullstendig. Last siden på nytt og prøv igjen."))
     segments = [
         {"start": s, "end": e, "text": t} for s, e, t in zip(starts, ends, texts, strict=True)
     ]
@@ -111,7 +117,11 @@ async def save(request: Request) -> Response:
         return _refuse(request, exc)
     if _is_json(request):
         return JSONResponse(
-            {"ok": True, "version": version, "message": SAVED.format(version=version)}
+            {
+                "ok": True,
+                "version": version,
+                "message": i18n.text_for(request, SAVED.format(version=version)),
+            }
         )
     return RedirectResponse(_talk_url(talk, f"?lagret={version}"), status_code=303)
 
@@ -129,6 +139,7 @@ def _versions_context(db, request: Request) -> dict:
         except editing.EditError:
             preview = None
     return {
+        **_difference(settings, talk, listed, shown if preview else None, preview),
         "talk": talk,
         "versions": listed,
         "pending": editing.pending(db, settings, talk["id"]),
@@ -137,6 +148,18 @@ def _versions_context(db, request: Request) -> dict:
         "preview": preview,
         "state_label": editing.STATE_LABELS.get(talk["transcript_state"], ""),
     }
+
+
+def _difference(settings, talk: dict, listed: list, shown: int | None, preview) -> dict:
+    """The shown version's changes from the version before it (the newest older one)."""
+    older = [v.version for v in listed if shown is not None and v.version < shown and v.has_file]
+    if not older or preview is None:
+        return {"before": None, "changes": []}
+    try:
+        earlier = editing.load_version(settings, talk, max(older))
+    except editing.EditError:
+        return {"before": None, "changes": []}
+    return {"before": max(older), "changes": textdiff.changes(earlier.segments, preview.segments)}
 
 
 async def versions(request: Request) -> Response:

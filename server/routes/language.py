@@ -8,9 +8,10 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from server import i18n
+from server.i18n import N_
 from server.web import in_thread, settings_of, viewer_of
 
-UNKNOWN = "Ukjent språk. Velg norsk (nb) eller engelsk (en)."
+UNKNOWN = N_("Ukjent språk. Velg norsk (nb) eller engelsk (en).")
 
 
 async def set_language(request: Request) -> Response:

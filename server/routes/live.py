@@ -21,9 +21,9 @@ from starlette.responses import (
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from server import parse
+from server import i18n, parse
 from server.flash import flash
-from server.i18n import language_of
+from server.i18n import N_, language_of
 from server.live import broadcasts, ffargs
 from server.live.broadcasts import LiveError
 from server.live.manager import LiveManager
@@ -89,7 +89,7 @@ async def open_encoder(request: Request) -> Response:
 async def new_passphrase(request: Request) -> Response:
     talk = request.state.talk
     if manager_of(request).runtime(talk["id"]).part is not None:
-        raise HTTPException(409, "Passfrasen kan ikke byttes mens mottaket er åpent.")
+        raise HTTPException(409, N_("Passfrasen kan ikke byttes mens mottaket er åpent."))
     await in_thread(request, broadcasts.ensure, talk)
     await in_thread(request, broadcasts.new_srt_passphrase, talk["id"])
     return _back(request)
@@ -164,7 +164,7 @@ async def ingest(websocket: WebSocket) -> None:
             await asyncio.shield(manager.browser_gone(talk["id"], stream))
 
 
-BAD_MESSAGE = "Nettleseren sendte en melding serveren ikke forstår. Last siden på nytt."
+BAD_MESSAGE = N_("Nettleseren sendte en melding serveren ikke forstår. Last siden på nytt.")
 
 
 def _command(text: str | None) -> dict:
@@ -176,14 +176,15 @@ def _command(text: str | None) -> dict:
 
 async def _chunk(manager: LiveManager, talk: dict, stream: str, data: bytes) -> int:
     if len(data) < 5 or len(data) > MAX_CHUNK:
-        raise LiveError("En del av sendingen var ødelagt.", 400)
+        raise LiveError(N_("En del av sendingen var ødelagt."), 400)
     seq = int.from_bytes(data[:4], "big")
     return await manager.browser_chunk(talk["id"], stream, seq, data[4:])
 
 
 async def _refuse(websocket: WebSocket, message: str, code: int) -> None:
     try:
-        await websocket.send_json({"type": "error", "message": message})
+        text = i18n.text_for(websocket, message)
+        await websocket.send_json({"type": "error", "message": text})
         await websocket.close(code=code)
     except (WebSocketDisconnect, RuntimeError):
         pass
@@ -214,7 +215,7 @@ async def segment(request: Request) -> Response:
         raise HTTPException(404)
     data = await manager_of(request).segment(request.state.talk["id"], part, name)
     if data is None:
-        raise HTTPException(404, "Denne delen av sendingen finnes ikke lenger.")
+        raise HTTPException(404, N_("Denne delen av sendingen finnes ikke lenger."))
     private = request.state.talk["visibility"] != "public"
     cache = "private, max-age=300" if private else "public, max-age=300"
     return Response(data, media_type="video/mp2t", headers={"cache-control": cache})

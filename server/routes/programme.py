@@ -20,6 +20,7 @@ from starlette.routing import Route
 
 from server import i18n, ics, parse, programme, search
 from server.access import visible_talks_sql
+from server.i18n import N_
 from server.web import (
     MONTHS,
     MONTHS_EN,
@@ -36,7 +37,7 @@ PUBLIC_ONLY = ("t.visibility = 'public'", {})  # what the feeds list (see server
 
 
 QR_TITLE = "QR-kode for innsjekking"
-BAD_PERSON = "Personene må velges i listen. Last siden på nytt og prøv igjen."
+BAD_PERSON = N_("Personene må velges i listen. Last siden på nytt og prøv igjen.")
 
 
 def _base(request: Request) -> str:

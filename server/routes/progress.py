@@ -9,7 +9,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from server import parse, progress, reports
+from server import i18n, parse, progress, reports
 from server.progress import ProgressError
 from server.web import in_thread, open_db, render, viewer_of
 
@@ -24,7 +24,7 @@ async def report(request: Request) -> Response:
         payload = parse.json_object(await request.body(), REPORT, limit=MAX_BODY)
         result = await in_thread(request, progress.record, user.id, talk["id"], payload)
     except (parse.InputError, ProgressError) as exc:
-        return JSONResponse({"error": str(exc)}, status_code=exc.status)
+        return JSONResponse({"error": i18n.text_for(request, str(exc))}, status_code=exc.status)
     return JSONResponse(result, headers={"cache-control": "no-store"})
 
 
@@ -62,7 +62,7 @@ def reports_csv(request: Request) -> Response:
     choice = request.query_params.get("skilletegn", "komma")
     delimiter = reports.SEPARATORS.get(choice, ",")
     with open_db(request) as db:
-        text = reports.csv_text(db, delimiter)
+        text = reports.csv_text(db, delimiter, i18n.language_of(request))
     name = "fullforing-semikolon.csv" if delimiter == ";" else "fullforing.csv"
     return Response(
         text.encode("utf-8"),

@@ -8,15 +8,16 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from server import parse, progress, quizzes, suggest
+from server import i18n, parse, progress, quizzes, suggest
 from server.flash import flash
+from server.i18n import N_
 from server.quizzes import QuestionInput, QuizError, ValidationError
 from server.web import in_thread, int_param, int_params, open_db, render, viewer_of
 
 BLANK_OPTIONS = 4  # empty option rows on a new question
-BAD_OPTION = "Svaralternativene må velges i listen. Last siden på nytt og prøv igjen."
+BAD_OPTION = N_("Svaralternativene må velges i listen. Last siden på nytt og prøv igjen.")
 TIMED_ANSWER = {"question_id": (int, str), "answer": (int, str, list, type(None))}
-BAD_NUMBER = "Adressen eller skjemaet har et ugyldig nummer. Last siden på nytt og prøv igjen."
+BAD_NUMBER = N_("Adressen eller skjemaet har et ugyldig nummer. Last siden på nytt og prøv igjen.")
 
 
 def _edit_url(talk: dict, anchor: str = "") -> str:
@@ -186,7 +187,7 @@ def take(request: Request) -> Response:
         if attempt is not None:
             result = quizzes.attempt_result(db, user.id, talk["id"], attempt)
             if result is None:
-                raise HTTPException(404, "Fant ikke dette forsøket.")
+                raise HTTPException(404, N_("Fant ikke dette forsøket."))
             context = _take_context(request, db, result=result, attempt_id=attempt)
             return render(request, "quizzes/take.html", context)
         if not quizzes.may_take(db, user.id, talk["id"]):
@@ -241,14 +242,15 @@ async def timed_answer(request: Request) -> Response:
     try:
         body = parse.json_object(await request.body(), TIMED_ANSWER)
     except parse.InputError as exc:
-        return JSONResponse({"error": str(exc)}, status_code=exc.status)
+        return JSONResponse({"error": i18n.text_for(request, str(exc))}, status_code=exc.status)
     if "question_id" not in body:
-        return JSONResponse({"error": quizzes.BAD_ANSWER}, status_code=400)
+        message = i18n.text_for(request, quizzes.BAD_ANSWER)
+        return JSONResponse({"error": message}, status_code=400)
     args = (user.id, talk["id"], body["question_id"], body.get("answer"))
     try:
         outcome = await in_thread(request, quizzes.record_answer, *args)
     except QuizError as exc:
-        return JSONResponse({"error": str(exc)}, status_code=exc.status)
+        return JSONResponse({"error": i18n.text_for(request, str(exc))}, status_code=exc.status)
     return JSONResponse(outcome)
 
 

@@ -8,7 +8,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from server import parse, search
+from server import i18n, parse, search
 from server.access import VISIBILITIES, editable_talks_sql, visible_talks_sql
 from server.web import in_thread, int_param, render, settings_of, viewer_of
 
@@ -69,7 +69,8 @@ async def search_json(request: Request) -> Response:
         for hit in group.hits
     ]
     talks = [{k: v for k, v in asdict(group).items() if k != "hits"} for group in results.groups]
-    return JSONResponse({"query": query, "message": results.message, "hits": hits, "talks": talks})
+    message = i18n.text_for(request, results.message) if results.message else None
+    return JSONResponse({"query": query, "message": message, "hits": hits, "talks": talks})
 
 
 routes = [

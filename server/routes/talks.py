@@ -9,9 +9,21 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from server import accounts, editing, parse, programme, progress, quizzes, talks, transcript, tus
+from server import (
+    accounts,
+    editing,
+    i18n,
+    parse,
+    programme,
+    progress,
+    quizzes,
+    talks,
+    transcript,
+    tus,
+)
 from server.access import can_edit
 from server.flash import flash
+from server.i18n import N_
 from server.live import broadcasts
 from server.pipeline import jobs
 from server.pipeline.worker import STAGE_LABELS, TRANSCRIBE_STARTED
@@ -40,6 +52,11 @@ def _form(data) -> dict:
     return {name: str(data.get(name, "")) for name in FORM_FIELDS}
 
 
+def _input(form: dict, data) -> talks.TalkInput:
+    """The form as TalkInput; a date in the past is taken only with «Lagre likevel» ticked."""
+    return talks.TalkInput(**form, confirm_past=data.get("likevel") == "1")
+
+
 def new_form(request: Request) -> Response:
     settings = settings_of(request)
     form = {"language": settings.default_language, "visibility": "internal"}
@@ -47,12 +64,13 @@ def new_form(request: Request) -> Response:
 
 
 async def create(request: Request) -> Response:
-    form = _form(await request.form())
+    data = await request.form()
+    form = _form(data)
     actor = viewer_of(request).user
     try:
-        talk = await in_thread(request, talks.create, talks.TalkInput(**form), actor)
+        talk = await in_thread(request, talks.create, _input(form, data), actor)
     except talks.ValidationError as exc:
-        context = {"form": form, "errors": exc.errors}
+        context = {"form": form, "errors": exc.errors, "past_date": exc.past_date}
         return render(request, "talks/new.html", context, status=422)
     response = RedirectResponse(f"/talks/{talk['slug']}#opptak", status_code=303)
     return flash(request, response, *_saved("talk_created", talk))
@@ -63,10 +81,11 @@ def _saved(message: str, talk: dict) -> tuple[str, ...]:
     return (message,) if talk["visibility"] == "public" else (message, "not_in_feed")
 
 
-def _edit_context(talk: dict, form: dict, errors: dict) -> dict:
+def _edit_context(talk: dict, form: dict, errors: dict, past_date: bool = False) -> dict:
     return {
         "form": form, "errors": errors, "talk": talk, "action": f"/talks/{talk['slug']}/rediger",
-        "heading": "Rediger foredraget", "submit": "Lagre endringene",
+        "heading": N_("Rediger foredraget"), "submit": N_("Lagre endringene"),
+        "past_date": past_date,
     }  # fmt: skip
 
 
@@ -78,17 +97,19 @@ def edit_form(request: Request) -> Response:
 
 async def update(request: Request) -> Response:
     talk = request.state.talk
-    form = _form(await request.form())
+    data = await request.form()
+    form = _form(data)
     actor = viewer_of(request).user
     try:
-        saved = await in_thread(request, talks.update, talk, talks.TalkInput(**form), actor)
+        saved = await in_thread(request, talks.update, talk, _input(form, data), actor)
     except talks.ValidationError as exc:
-        return render(request, "talks/edit.html", _edit_context(talk, form, exc.errors), 422)
+        context = _edit_context(talk, form, exc.errors, exc.past_date)
+        return render(request, "talks/edit.html", context, 422)
     response = RedirectResponse(f"/talks/{saved['slug']}", status_code=303)
     return flash(request, response, *_saved("talk_saved", saved))
 
 
-ON_AIR = "Foredraget sendes direkte. Avslutt sendingen først; opptaket kommer da av seg selv."
+ON_AIR = N_("Foredraget sendes direkte. Avslutt sendingen først; opptaket kommer da av seg selv.")
 
 
 def _on_air(db, talk_id: int) -> bool:
@@ -142,7 +163,7 @@ def page(request: Request) -> Response:
         "transcript_visible": visible,
         "talk": talk,
         "recording": recording,
-        "status": status,
+        "status": translated_status(request, status),
         "segments": _segments(request, talk) if talk["status"] == "ready" and visible else [],
         "start": _start_time(request),
         "downloads": list(DOWNLOADS),
@@ -152,7 +173,7 @@ def page(request: Request) -> Response:
     return render(request, "talks/page.html", context)
 
 
-WAITING_FOR_WORKER = "Venter på en ledig arbeider"
+WAITING_FOR_WORKER = N_("Venter på en ledig arbeider")
 
 
 def processing_status(db, talk: dict) -> dict:
@@ -186,10 +207,18 @@ def processing_status(db, talk: dict) -> dict:
     }
 
 
+def translated_status(request: Request, status: dict) -> dict:
+    """The stage labels, notice and error of `status` in the language of the request."""
+    lang = i18n.language_of(request)
+    stages = [{**s, "label": i18n.translate(s["label"], lang)} for s in status["stages"]]
+    texts = {key: i18n.translate(status[key] or "", lang) or None for key in ("notice", "error")}
+    return {**status, "stages": stages, **texts}
+
+
 def status_json(request: Request) -> Response:
     with open_db(request) as db:
         status = processing_status(db, request.state.talk)
-    return JSONResponse(status, headers={"Cache-Control": "no-store"})
+    return JSONResponse(translated_status(request, status), headers={"Cache-Control": "no-store"})
 
 
 def retry(request: Request) -> Response:
@@ -201,7 +230,7 @@ def retry(request: Request) -> Response:
             requeued = job is not None and jobs.retry(db, job.id)
             if requeued:
                 talks.set_status(db, talk["id"], "processing")
-                accounts.audit(db, viewer_of(request).user, "startet behandling på nytt",
+                accounts.audit(db, viewer_of(request).user, N_("startet behandling på nytt"),
                                talk["title"])  # fmt: skip
         if not requeued:  # read again: a worker may have just taken the job over
             raise HTTPException(409, jobs.why_not_retry(jobs.latest_for_talk(db, talk["id"])))
@@ -213,25 +242,25 @@ async def attach(request: Request) -> Response:
     try:
         upload_id = parse.json_object(await request.body(), {"upload_id": str}).get("upload_id", "")
     except parse.InputError as exc:
-        return JSONResponse({"error": str(exc)}, status_code=exc.status)
+        return JSONResponse({"error": i18n.text_for(request, str(exc))}, status_code=exc.status)
     settings = settings_of(request)
     talk = request.state.talk
     user = viewer_of(request).user
     if await in_thread(request, _on_air, talk["id"]):
-        return JSONResponse({"error": ON_AIR}, status_code=409)
+        return JSONResponse({"error": i18n.text_for(request, ON_AIR)}, status_code=409)
 
     def work(db) -> dict:
         talks.attach_upload(db, settings, talk["id"], upload_id, user.id if user else None)
         with db.conn:
-            accounts.audit(db, user, "lastet opp opptak", talk["title"])
+            accounts.audit(db, user, N_("lastet opp opptak"), talk["title"])
         return talk
 
     try:
         talk = await in_thread(request, work)
     except talks.RecordingError as exc:
-        return JSONResponse({"error": str(exc)}, status_code=exc.status)
+        return JSONResponse({"error": i18n.text_for(request, str(exc))}, status_code=exc.status)
     except tus.UploadError as exc:
-        return JSONResponse({"error": exc.message}, status_code=exc.status)
+        return JSONResponse({"error": i18n.text_for(request, exc.message)}, status_code=exc.status)
     return JSONResponse({"ok": True, "url": f"/talks/{talk['slug']}"}, status_code=201)
 
 
@@ -245,7 +274,7 @@ def download(request: Request) -> Response:
         raise HTTPException(404, editing.NOT_REVIEWED)
     path = talks.transcript_dir(settings_of(request), talk["id"]) / f"transcript.{fmt}"
     if not path.is_file():
-        raise HTTPException(404, "Transkripsjonen er ikke klar ennå.")
+        raise HTTPException(404, N_("Transkripsjonen er ikke klar ennå."))
     disposition = "inline" if request.query_params.get("inline") else "attachment"
     return FileResponse(
         path,
@@ -260,7 +289,7 @@ def original(request: Request) -> Response:
     with open_db(request) as db:
         rec = talks.recording(db, talk["id"])
     if rec is None:
-        raise HTTPException(404, "Foredraget har ikke noe opptak ennå.")
+        raise HTTPException(404, N_("Foredraget har ikke noe opptak ennå."))
     path = talks.media_dir(settings_of(request), talk["id"]) / rec["path"]
     return FileResponse(path, filename=rec["original_name"])
 

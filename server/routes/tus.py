@@ -19,7 +19,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
-from server import db, parse, tus
+from server import db, i18n, parse, tus
 from server.config import Settings
 
 TUS_VERSION = "1.0.0"
@@ -28,15 +28,22 @@ OFFSET_TYPE = "application/offset+octet-stream"
 MAX_METADATA = 4096
 RESUMABLE = {"Tus-Resumable": TUS_VERSION}
 
-RELOAD = "Last inn siden på nytt og prøv igjen."
-WRONG_VERSION = (
-    f"Opplastingen bruker en versjon av tus-protokollen som serveren ikke støtter "
-    f"(serveren støtter {TUS_VERSION}). {RELOAD}"
+# Messages are msgids (values filled in), translated by _error() for the request.
+WRONG_VERSION = i18n.N_(
+    "Opplastingen bruker en versjon av tus-protokollen som serveren ikke støtter "
+    "(serveren støtter %(version)s). Last inn siden på nytt og prøv igjen."
+) % {"version": TUS_VERSION}
+WRONG_TYPE = i18n.N_(
+    "Opplastingen sendte data med feil innholdstype (må være %(type)s). "
+    "Last inn siden på nytt og prøv igjen."
+) % {"type": OFFSET_TYPE}
+BAD_OFFSET = i18n.N_(
+    "Opplastingen mangler en gyldig posisjon (Upload-Offset). Last inn siden på nytt og prøv igjen."
 )
-WRONG_TYPE = f"Opplastingen sendte data med feil innholdstype (må være {OFFSET_TYPE}). {RELOAD}"
-BAD_OFFSET = f"Opplastingen mangler en gyldig posisjon (Upload-Offset). {RELOAD}"
-BAD_METADATA = f"Opplastingen har ugyldige metadata (Upload-Metadata). {RELOAD}"
-NOT_ALLOWED = "Denne handlingen er ikke tillatt for opplastinger."
+BAD_METADATA = i18n.N_(
+    "Opplastingen har ugyldige metadata (Upload-Metadata). Last inn siden på nytt og prøv igjen."
+)
+NOT_ALLOWED = i18n.N_("Denne handlingen er ikke tillatt for opplastinger.")
 
 Handler = Callable[[Request, Settings, sqlite_utils.Database], Awaitable[Response]]
 
@@ -89,8 +96,12 @@ def _owned(request: Request, upload: tus.Upload) -> tus.Upload:
     return upload
 
 
-def _error(status: int, message: str, headers: dict[str, str] | None = None) -> Response:
-    return PlainTextResponse(message, status_code=status, headers={**RESUMABLE, **(headers or {})})
+def _error(
+    request: Request, status: int, message: str, headers: dict[str, str] | None = None
+) -> Response:
+    """A refusal with its sentence as the body (tus-js-client shows it), in the page's language."""
+    text = i18n.text_for(request, message)
+    return PlainTextResponse(text, status_code=status, headers={**RESUMABLE, **(headers or {})})
 
 
 @contextlib.asynccontextmanager
@@ -138,10 +149,10 @@ async def _head(request: Request, settings: Settings, conn: sqlite_utils.Databas
 
 async def _patch(request: Request, settings: Settings, conn: sqlite_utils.Database) -> Response:
     if request.headers.get("content-type", "").partition(";")[0].strip().lower() != OFFSET_TYPE:
-        return _error(415, WRONG_TYPE)
+        return _error(request, 415, WRONG_TYPE)
     offset = _int_header(request, "upload-offset")
     if offset is None:
-        return _error(400, BAD_OFFSET)
+        return _error(request, 400, BAD_OFFSET)
     upload = _owned(
         request, await run_in_threadpool(tus.require, conn, request.path_params["upload_id"])
     )
@@ -188,14 +199,14 @@ async def _dispatch(request: Request, handlers: dict[str, Handler]) -> Response:
     handler = handlers.get(method)
     if handler is None:
         allow = ", ".join(["OPTIONS", *handlers])
-        return _error(405, NOT_ALLOWED, {"Allow": allow})
+        return _error(request, 405, NOT_ALLOWED, {"Allow": allow})
     if request.headers.get("tus-resumable") != TUS_VERSION:
-        return _error(412, WRONG_VERSION, {"Tus-Version": TUS_VERSION})
+        return _error(request, 412, WRONG_VERSION, {"Tus-Version": TUS_VERSION})
     try:
         async with _database(settings) as conn:
             return await handler(request, settings, conn)
     except tus.UploadError as exc:
-        return _error(exc.status, exc.message)
+        return _error(request, exc.status, exc.message)
 
 
 async def collection(request: Request) -> Response:

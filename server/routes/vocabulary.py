@@ -16,14 +16,15 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from server import parse, vocabulary
+from server import i18n, parse, vocabulary
+from server.i18n import N_
 from server.web import in_thread, render, viewer_of, wants_json
 
 MAX_JSON_BYTES = 16 * 1024
 FIELDS = ("term", "remove", "talk", "neste")
 JSON_SHAPE = {"term": str, "remove": str, "talk": (str, int), "neste": str}
-BAD_JSON = 'Send JSON som {"term": "ordet"} eller {"remove": "ordet"}.'
-BAD_TALK = "Velg et foredrag fra listen."
+BAD_JSON = N_('Send JSON som {"term": "ordet"} eller {"remove": "ordet"}.')
+BAD_TALK = N_("Velg et foredrag fra listen.")
 
 
 class BadRequest(vocabulary.VocabularyError):
@@ -65,15 +66,17 @@ def _local(path: str, fallback: str) -> str:
     return path
 
 
-def _json(change: vocabulary.Change, terms: list[vocabulary.Term]) -> JSONResponse:
+def _json(request: Request, change: vocabulary.Change, terms: list) -> JSONResponse:
     status = 201 if change.action == "added" else 200
     body = {"ok": True, "term": change.term, "action": change.action,
-            "message": change.message, "terms": [t.term for t in terms]}  # fmt: skip
+            "message": i18n.text_for(request, change.message),
+            "terms": [t.term for t in terms]}  # fmt: skip
     return JSONResponse(body, status_code=status)
 
 
-def _json_error(exc: vocabulary.VocabularyError) -> JSONResponse:
-    return JSONResponse({"ok": False, "error": str(exc)}, status_code=exc.status)
+def _json_error(request: Request, exc: vocabulary.VocabularyError) -> JSONResponse:
+    body = {"ok": False, "error": i18n.text_for(request, str(exc))}
+    return JSONResponse(body, status_code=exc.status)
 
 
 def _page_context(db) -> dict:
@@ -107,12 +110,12 @@ async def update(request: Request) -> Response:
         change, terms, context = await in_thread(request, work)
     except vocabulary.VocabularyError as exc:
         if as_json:
-            return _json_error(exc)
+            return _json_error(request, exc)
         context = await in_thread(request, _page_context)
         context.update(error=str(exc), form=data)
         return render(request, "vocabulary/page.html", context, status=exc.status)
     if as_json:
-        return _json(change, terms)
+        return _json(request, change, terms)
     return render(request, "vocabulary/page.html", {**context, "message": change.message})
 
 
@@ -140,10 +143,10 @@ async def talk_update(request: Request) -> Response:
         change, terms = await in_thread(request, work)
     except vocabulary.VocabularyError as exc:
         if as_json:
-            return _json_error(exc)
+            return _json_error(request, exc)
         raise HTTPException(exc.status, str(exc)) from exc
     if as_json:
-        return _json(change, terms)
+        return _json(request, change, terms)
     target = _local(data.get("neste", ""), f"/talks/{talk['slug']}")
     return RedirectResponse(target, status_code=303)
 

@@ -15,6 +15,13 @@
   var current = null; // the row being worked on
   var stopAt = null; // when playing one segment: where to pause
   var dirty = false;
+  // The page's sentences in its language (editor.html, #editor-messages); {name} is filled in.
+  var messages = JSON.parse((document.getElementById("editor-messages") || {}).textContent || "{}");
+  function t(key, values) {
+    return (messages[key] || key).replace(/\{(\w+)\}/g, function (all, name) {
+      return values && name in values ? values[name] : all;
+    });
+  }
 
   // ------------------------------------------------------------ rows
 
@@ -36,7 +43,7 @@
       area.id = "text-" + n;
       var label = row.querySelector("label.visually-hidden");
       label.setAttribute("for", area.id);
-      label.textContent = "Tekst i segment " + n;
+      label.textContent = t("segmentText", { number: n });
       row.querySelector(".seg-number").textContent = n;
     });
   }
@@ -50,7 +57,7 @@
 
   function changed() {
     dirty = true;
-    say("Ulagrede endringer.", false);
+    say(t("unsaved"), false);
   }
 
   function say(message, isError) {
@@ -115,7 +122,7 @@
     var at = area.selectionStart;
     var before = text.slice(0, at), after = text.slice(at);
     if (!before.trim() || !after.trim()) {
-      say("Sett markøren inne i teksten, der segmentet skal deles.", true);
+      say(t("splitWhere"), true);
       return;
     }
     var time = splitTime(row, before, text);
@@ -139,7 +146,7 @@
 
   function merge(row) {
     var next = row.nextElementSibling;
-    if (!next) { say("Det siste segmentet har ikke noe neste segment å slå sammen med.", true); return; }
+    if (!next) { say(t("mergeLast"), true); return; }
     var area = field(row, "text");
     var join = area.value.trim().length;
     area.value = (area.value.trim() + " " + field(next, "text").value.trim()).trim();
@@ -195,7 +202,7 @@
 
   function findNext() {
     var re = pattern("g");
-    if (!re) { findStatus.textContent = "Skriv det du vil finne."; return false; }
+    if (!re) { findStatus.textContent = t("findWhat"); return false; }
     var all = rows();
     var startRow = current ? all.indexOf(current) : 0;
     var area = current ? field(current, "text") : null;
@@ -209,11 +216,11 @@
         activate(row);
         text.focus();
         text.setSelectionRange(match.index, match.index + match[0].length);
-        findStatus.textContent = "Funnet i segment " + (all.indexOf(row) + 1) + ".";
+        findStatus.textContent = t("foundIn", { number: all.indexOf(row) + 1 });
         return true;
       }
     }
-    findStatus.textContent = "Fant ikke «" + find.value + "».";
+    findStatus.textContent = t("notFound", { text: find.value });
     return false;
   }
 
@@ -234,7 +241,7 @@
 
   function replaceAll() {
     var re = pattern("g");
-    if (!re) { findStatus.textContent = "Skriv det du vil finne."; return; }
+    if (!re) { findStatus.textContent = t("findWhat"); return; }
     var count = 0;
     rows().forEach(function (row) {
       var area = field(row, "text");
@@ -243,15 +250,15 @@
     });
     if (count) changed();
     findStatus.textContent = count
-      ? "Erstattet " + count + (count === 1 ? " forekomst." : " forekomster.") + " Husk å lagre."
-      : "Fant ikke «" + find.value + "».";
+      ? t(count === 1 ? "replacedOne" : "replacedMany", { count: count })
+      : t("notFound", { text: find.value });
     updateVocabulary();
   }
 
   function updateVocabulary() {
     var term = replaceWith.value.trim();
     vocabularyButton.disabled = !term;
-    vocabularyButton.textContent = term ? "Legg til «" + term + "» i ordlisten" : "Legg til i ordlisten";
+    vocabularyButton.textContent = term ? t("addTerm", { term: term }) : t("addToList");
   }
 
   function addVocabulary() {
@@ -266,10 +273,10 @@
     }).then(function (response) {
       if (response.ok) { findStatus.textContent = "«" + term + "» er lagt til i ordlisten for dette foredraget."; return; }
       return response.json().catch(function () { return {}; }).then(function (body) {
-        findStatus.textContent = body.error || "Kunne ikke legge «" + term + "» til i ordlisten. Prøv igjen senere.";
+        findStatus.textContent = body.error || t("addFailed", { term: term });
       });
     }).catch(function () {
-      findStatus.textContent = "Fikk ikke kontakt med serveren. Prøv igjen.";
+      findStatus.textContent = t("offline");
     });
   }
 
@@ -306,7 +313,7 @@
   }
 
   function showErrors(body) {
-    say(body.error || "Kunne ikke lagre. Prøv igjen.", true);
+    say(body.error || t("saveFailed"), true);
     if (body.errors && body.errors.length > 1) {
       var ul = document.createElement("ul");
       body.errors.forEach(function (text) {
@@ -321,7 +328,7 @@
   function save() {
     var payload = { base_version: parseInt(baseInput.value, 10), segments: collect(),
                     note: document.getElementById("note").value };
-    say("Lagrer …", false);
+    say(t("saving"), false);
     fetch(form.action, {
       method: "POST",
       headers: { "X-CSRF-Token": csrf, "Accept": "application/json", "Content-Type": "application/json" },
@@ -343,7 +350,7 @@
         refreshCaptions(body.version);
       });
     }).catch(function () {
-      say("Fikk ikke kontakt med serveren. Endringene er ikke lagret; prøv igjen.", true);
+      say(t("saveOffline"), true);
     });
   }
 

@@ -14,6 +14,8 @@
   var errorBox = document.getElementById("upload-error");
   var csrfMeta = document.querySelector('meta[name="csrf-token"]');
   var csrf = csrfMeta ? csrfMeta.content : "";
+  // The sentences come from the page, in its language (data-msg-* on the section).
+  function t(name) { return section.getAttribute("data-msg-" + name) || ""; }
 
   function showError(message) {
     errorBox.textContent = message;
@@ -34,7 +36,7 @@
   }
 
   function attach(upload) {
-    statusText.textContent = "Opplastingen er ferdig. Sjekker filen …";
+    statusText.textContent = t("checking");
     var uploadId = upload.url.split("/").filter(Boolean).pop();
     return fetch(section.dataset.attachUrl, {
       method: "POST",
@@ -42,19 +44,18 @@
       body: JSON.stringify({ upload_id: uploadId })
     }).then(function (response) {
       return response.json().then(function (body) {
-        if (!response.ok) return showError(body.error || "Filen kunne ikke tas i bruk.");
-        statusText.textContent = "Filen er godtatt. Behandlingen starter …";
+        if (!response.ok) return showError(body.error || t("refused"));
+        statusText.textContent = t("accepted");
         return forget(upload).then(function () { window.location.href = body.url; });
       });
     }).catch(function () {
-      showError("Fikk ikke kontakt med serveren. Sjekk nettverket og prøv igjen.");
+      showError(t("unreachable"));
     });
   }
 
   // tus-js-client does not retry while the browser is offline; go on once it is back.
   function resumeWhenOnline(upload) {
-    statusText.textContent =
-      "Nettverket er borte. Opplastingen fortsetter der den slapp når du er tilbake på nett.";
+    statusText.textContent = t("offline");
     window.addEventListener("online", function () { upload.start(); }, { once: true });
   }
 
@@ -73,13 +74,14 @@
       onProgress: function (sent, total) {
         var share = total ? (sent / total) * 100 : 0;
         bar.value = share;
-        statusText.textContent = "Laster opp: " + share.toFixed(1).replace(".", ",") + " %";
+        var figure = share.toFixed(1);
+        statusText.textContent = t("uploading").replace("{percent}",
+          section.dataset.decimalComma ? figure.replace(".", ",") : figure);
       },
       onError: function (error) {
         if (navigator.onLine === false) return resumeWhenOnline(upload);
         var response = error && error.originalResponse;
-        showError((response && response.getBody()) ||
-          "Opplastingen stoppet. Velg filen igjen for å fortsette der den slapp.");
+        showError((response && response.getBody()) || t("stopped"));
       },
       onSuccess: function () { attach(upload); }
     });
