@@ -25,9 +25,11 @@ import sqlite_utils
 
 from server import quizzes
 from server.access import Viewer, visible_talks_sql
+from server.i18n import N_
 from server.pipeline.jobs import now_iso
 
 SEEN_SHARE = 0.9  # watched this share of the recording: seen
+END_SLACK = 1.0  # seconds before the end that count as watched (see share())
 CONTINUE_MIN = 0.05  # "Fortsett der du slapp" lists talks watched between these shares
 MAX_INTERVALS = 200  # more in one post is garbage: the post's intervals are ignored
 RESUME_MARGIN = 10.0  # seconds (at most 5 % of the recording): this close to the end, start over
@@ -104,8 +106,8 @@ class ProgressError(ValueError):
         self.status = status
 
 
-BAD_REPORT = "Fremdriften kunne ikke leses. Last siden på nytt og prøv igjen."
-NO_RECORDING = "Foredraget har ikke noe opptak ennå, så fremdriften kan ikke lagres."
+BAD_REPORT = N_("Fremdriften kunne ikke leses. Last siden på nytt og prøv igjen.")
+NO_RECORDING = N_("Foredraget har ikke noe opptak ennå, så fremdriften kan ikke lagres.")
 
 
 def duration_of(db: sqlite_utils.Database, talk_id: int) -> float:
@@ -156,7 +158,14 @@ def record(db: sqlite_utils.Database, user_id: int, talk_id: int, payload: objec
 
 
 def share(watched: float, duration: float) -> float:
-    return min(1.0, watched / duration) if duration > 0 else 0.0
+    """Share watched, 0..1. Players stop a frame or so before the end and the last interval
+    is reported in whole steps, so the last second (at most 1 % of the recording) counts as
+    watched: a recording watched to the end is 100 %, never 99 %."""
+    if duration <= 0:
+        return 0.0
+    if watched >= duration - min(END_SLACK, duration * 0.01):
+        return 1.0
+    return min(1.0, watched / duration)
 
 
 # ---------------------------------------------------------------- completion
@@ -319,8 +328,19 @@ def page_context(db: sqlite_utils.Database, viewer: Viewer, talk: dict) -> dict:
         "progress": {
             "url": f"/talks/{talk['slug']}/fremdrift",
             "resume": resume_position(db, viewer.user.id, talk["id"]),
+            "seen": has_seen(db, viewer.user.id, talk["id"]),
+            "seen_share": SEEN_SHARE,
         }
     }
+
+
+def has_seen(db: sqlite_utils.Database, user_id: int, talk_id: int) -> bool:
+    """Watched enough of the recording to count as seen, or was there in the room."""
+    row = stored(db, user_id, talk_id)
+    watched = row["watched_seconds"] if row else 0.0
+    if share(watched, duration_of(db, talk_id)) >= SEEN_SHARE:
+        return True
+    return _attended(db, user_id, talk_id) is not None
 
 
 def continue_watching(db: sqlite_utils.Database, viewer: Viewer) -> list[dict]:
