@@ -10,11 +10,18 @@ from datetime import datetime, timedelta
 
 import pytest
 
+from server.pipeline import jobs
+from server.pipeline.worker import STAGE_LABELS
 from tests.journeys.journey import FIRST, PLAYER_READY, WINTER, Journey, on_air
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
 UPLOADED = "Solcellene"
 CORRECTED = "Welcome to the lunch talk about solar panels."
+GAVE_UP = (  # server.pipeline.worker.give_up_message
+    "Behandlingen stoppet %(times)s ganger under «%(stage)s» uten å komme videre, "
+    "så arbeideren har gitt opp. Trykk «Prøv igjen»; stopper den igjen, kan opptaket være "
+    "skadet eller serveren ha for lite minne. Kontakt IT."
+)
 
 
 def _new_talk(journey: Journey, title: str, visibility: str, language: str = "nb") -> None:
@@ -172,7 +179,9 @@ def test_the_uploaded_talks_pages(journeys, combo, uploaded):
     journey.assert_clean()
 
 
-def test_an_organiser_checks_attendance_results_and_the_quiz(journeys, combo, site):
+def test_an_organiser_checks_attendance_results_the_quiz_and_a_failed_recording(
+    journeys, combo, site
+):
     journey = journeys("organiser", combo)
     page = journey.page
     coming, ready = site.talk("coming"), site.talk("ready")
@@ -201,6 +210,17 @@ def test_an_organiser_checks_attendance_results_and_the_quiz(journeys, combo, si
         "quiz editor",
         heading=f"{journey.t('Quiz')}: {ready['title']}",
         buttons=[journey.t("Lagre innstillingene")],
+    )
+    failed = site.talk("failed")
+    stopped = journey.t(
+        GAVE_UP, times=jobs.MAX_ATTEMPTS, stage=journey.t(STAGE_LABELS["transcribe"])
+    )
+    journey.goto(
+        f"/talks/{failed['slug']}",
+        "a recording the worker gave up on",
+        heading=failed["title"],
+        see=[journey.t("Behandling av opptaket"), stopped],
+        buttons=[journey.t("Prøv igjen")],
     )
     journey.assert_clean()
 
