@@ -233,12 +233,17 @@ def test_an_organiser_follows_the_questions_of_a_broadcast(journeys, combo, site
     journey.goto(f"/talks/{talk['slug']}", "broadcast talk as its organiser", heading=talk["title"])
     page.click("#go-live")
     asked = "Hvor går bussen?"  # stored at WINTER (tests/journeys/journey.py)
+    encoder = journey.t(
+        "En koder sender nå. Vil du sende fra nettleseren i stedet, stopper du koderen og "
+        "laster siden på nytt."
+    )
     journey.step(
         "live page",
         heading=journey.t("Send direkte"),
-        see=[journey.t("DIREKTE"), asked, journey.when(WINTER)],
+        see=[journey.t("DIREKTE"), asked, journey.when(WINTER), encoder],
         buttons=[journey.t("Avslutt sendingen og lag opptaket")],
     )
+    assert page.is_disabled("#live-start"), "the server refuses a browser while an encoder sends"
     page.wait_for_selector("#questions li.question button[type=button]")  # live-send.js's list
     journey.step("questions refreshed", see=[asked, journey.when(WINTER)])
     journey.assert_clean()
