@@ -13,6 +13,8 @@ as_root() { if [[ $(id -u) -eq 0 ]]; then "$@"; else sudo "$@"; fi; }
 
 packages=(ffmpeg espeak-ng)
 (( dev )) && packages+=(chromium)
+# The nginx test runs Debian's nginx in front of `ktl serve` (deploy/nginx).
+(( dev )) && packages+=(nginx)
 # The single sign-on test runs a real OpenID Connect provider (node-oidc-provider).
 (( dev )) && ! command -v npm >/dev/null 2>&1 && packages+=(nodejs npm)
 python3 -m venv --help >/dev/null 2>&1 || packages+=(python3-venv)

@@ -116,6 +116,10 @@ RULES: dict[str, str] = {
     "live_ask": TALK_MEMBER,
     "live_questions": TALK_EDIT,
     "live_answered": TALK_EDIT,
+    # operations (server/routes/ops.py): /metrics checks KTL_METRICS_ALLOW/_TOKEN itself
+    "healthz": PUBLIC,
+    "readyz": PUBLIC,
+    "metrics": PUBLIC,
 }
 
 

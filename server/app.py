@@ -33,6 +33,8 @@ from server.middleware import (
     ProxyHeadersMiddleware,
     SecurityHeadersMiddleware,
 )
+from server.ops.metrics import MetricsMiddleware, RequestMetrics
+from server.ops.requestlog import RequestIdMiddleware
 from server.pipeline.supervisor import embedded_worker
 from server.routes import (
     admin,
@@ -42,6 +44,7 @@ from server.routes import (
     live,
     media,
     oidc,
+    ops,
     pages,
     programme,
     progress,
@@ -143,6 +146,7 @@ def all_routes() -> list:
         *progress.routes,
         *programme.routes,
         *live.routes,
+        *ops.routes,
         Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
     ]
 
@@ -156,6 +160,8 @@ def create_app(settings: Settings) -> Starlette:
         routes=protect(all_routes()),
         lifespan=lifespan,
         middleware=[
+            Middleware(RequestIdMiddleware, proxies=settings.trusted_proxies),
+            Middleware(MetricsMiddleware),
             Middleware(ProxyHeadersMiddleware, proxies=settings.trusted_proxies),
             Middleware(SecurityHeadersMiddleware, secure=settings.cookie_secure),
             Middleware(AuthMiddleware),
@@ -165,6 +171,7 @@ def create_app(settings: Settings) -> Starlette:
         exception_handlers={HTTPException: http_error, Exception: http_error},
     )
     app.state.settings = settings
+    app.state.metrics = RequestMetrics()
     app.state.secret = secret_key(settings)
     app.state.templates = build_templates()
     return app

@@ -18,6 +18,7 @@ from server import accounts, search, talks
 from server import db as database
 from server.config import LANGUAGES, VISIBILITIES, Settings, SettingsError, load_settings
 from server.i18n import N_
+from server.ops import requestlog
 from server.pipeline import jobs, transcribe
 
 
@@ -34,16 +35,22 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
+    from uvicorn.config import LOGGING_CONFIG
 
     from server.app import create_app
 
     settings = _settings(args)
+    requestlog.configure(settings.log_format)
     app = create_app(settings)
     print(f"Kunnskap til lunsj kjører på http://{settings.host}:{settings.port}/", flush=True)
     # X-Forwarded-* are applied by the app (ProxyHeadersMiddleware, KTL_TRUSTED_PROXIES).
     # uvicorn's own handling is on by default and trusts 127.0.0.1 (or $FORWARDED_ALLOW_IPS):
     # it would rewrite the client before the app sees the peer, so it is off.
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level="info", proxy_headers=False)
+    # Each request is logged once by the app, with its request id (server.ops.requestlog).
+    uvicorn.run(
+        app, host=settings.host, port=settings.port, log_level="info", proxy_headers=False,
+        access_log=False, log_config=None if settings.log_format == "json" else LOGGING_CONFIG,
+    )  # fmt: skip
     return 0
 
 
@@ -51,6 +58,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
     from server.pipeline.worker import Worker
 
     settings = _settings(args)
+    requestlog.configure(settings.log_format)
     worker = Worker(settings)
     with contextlib.suppress(KeyboardInterrupt):
         worker.run_forever()
@@ -213,6 +221,7 @@ def build_parser() -> argparse.ArgumentParser:
     add.set_defaults(func=cmd_user_add)
     demo = sub.add_parser("demo", help="lag og behandle et demoforedrag")
     demo.set_defaults(func=cmd_demo)
+    _ops_commands(sub)
     return parser
 
 
@@ -237,6 +246,18 @@ def cmd_user_add(args: argparse.Namespace) -> int:
             base = settings.public_url.rstrip("/") or f"http://{settings.host}:{settings.port}"
             print(f"Engangslenke for å velge passord: {base}/passord/{token}")
     return 0
+
+
+def _ops_commands(sub: argparse._SubParsersAction) -> None:
+    from server.ops import cli as ops_cli
+
+    ops_cli.add_commands(sub, _plain_settings)
+
+
+def _plain_settings(args: argparse.Namespace) -> Settings:
+    """Settings without creating the data folder or the database (backup, restore, doctor)."""
+    data_dir = getattr(args, "data_dir", None)
+    return load_settings(data_dir=Path(data_dir).resolve() if data_dir else None)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:

@@ -73,6 +73,10 @@ class Settings:
     srt_host: str = ""
     live_captions: bool = True
     checkin_margin_minutes: int = 30  # QR check-in opens/closes this long before/after
+    min_free_disk_mb: int = 2048  # uploads and live broadcasts are refused below this
+    metrics_allow: str = "127.0.0.1,::1"  # addresses/CIDRs that may read /metrics
+    metrics_token: str = ""  # or a Bearer token for /metrics
+    log_format: str = "text"  # "json": one JSON object per log line
 
     @property
     def db_path(self) -> Path:
@@ -179,5 +183,18 @@ def validate(settings: Settings) -> None:
     if settings.live_grace_seconds < 0:
         raise SettingsError("KTL_LIVE_GRACE_SECONDS kan ikke være negativ.")
     settings.srt_port_range()
+    _validate_ops(settings)
     if settings.session_hours < 1 or settings.login_max_attempts < 1:
         raise SettingsError("KTL_SESSION_HOURS og KTL_LOGIN_MAX_ATTEMPTS må være minst 1.")
+
+
+def _validate_ops(settings: Settings) -> None:
+    if settings.min_free_disk_mb < 0:
+        raise SettingsError("KTL_MIN_FREE_DISK_MB kan ikke være negativ.")
+    if settings.log_format not in ("text", "json"):
+        raise SettingsError("KTL_LOG_FORMAT må være text eller json.")
+    try:
+        parse.networks(settings.metrics_allow)
+    except ValueError as exc:
+        message = f"KTL_METRICS_ALLOW: «{exc}» er ikke en IP-adresse eller et nett (CIDR)."
+        raise SettingsError(message) from None

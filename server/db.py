@@ -242,13 +242,31 @@ UPDATE users SET locale_chosen = 1 WHERE locale != 'nb';
 """
 
 
+# Operations (server.ops): the worker records each transcription's speed for /metrics (the
+# worker is another process), and /readyz proves the database writable by writing one row.
+_M_OPS = """
+CREATE TABLE transcription_stats (
+    id INTEGER PRIMARY KEY,
+    talk_id INTEGER REFERENCES talks(id) ON DELETE SET NULL,
+    model TEXT NOT NULL DEFAULT '',
+    audio_seconds REAL NOT NULL,
+    wall_seconds REAL NOT NULL,
+    created_at TEXT NOT NULL
+);
+CREATE TABLE health_probe (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    at REAL NOT NULL
+);
+"""
+
+
 def all_migrations() -> list[str]:
     """Every migration in the order it runs. Append only: a shipped migration never changes."""
     from server import search  # the search schema lives beside the code that queries it
 
     return [
         _M001_CORE, search.MIGRATIONS[0], _M002_ACCOUNTS, _M003_TRANSCRIPTS, _M004_MODULES,
-        _M005_LIVE, _M006_LOCALE_CHOSEN,
+        _M005_LIVE, _M006_LOCALE_CHOSEN, _M_OPS,
     ]  # fmt: skip
 
 
@@ -302,6 +320,26 @@ def session(path: Path) -> Iterator[sqlite_utils.Database]:
         yield db
     finally:
         db.close()
+
+
+def snapshot(source: Path, dest: Path) -> int:
+    """A consistent copy of a live database with SQLite's online backup API (never a file
+    copy of a WAL database), as one self-contained file; returns its schema version."""
+    src = sqlite3.connect(str(source), timeout=30)
+    dst = sqlite3.connect(str(dest))
+    try:
+        src.execute("PRAGMA busy_timeout=30000")
+        src.backup(dst)  # one step, one read snapshot: with WAL, writers carry on meanwhile
+        dst.execute("PRAGMA journal_mode=DELETE")
+        return dst.execute("PRAGMA user_version").fetchone()[0]
+    finally:
+        dst.close()
+        src.close()
+
+
+def schema_version(path: Path) -> int:
+    with session(path) as db:
+        return db.execute("PRAGMA user_version").fetchone()[0]
 
 
 def init(path: Path) -> None:

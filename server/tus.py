@@ -33,6 +33,7 @@ from anyio import to_thread
 
 from server.config import Settings
 from server.i18n import N_
+from server.ops import diskspace
 
 # Messages are msgids (values filled in); the routes translate them for the request.
 GONE = N_("Opplastingen finnes ikke lenger. Velg filen på nytt for å starte en ny opplasting.")
@@ -139,6 +140,8 @@ def create(
     settings.uploads_dir.mkdir(parents=True, exist_ok=True)
     if length > shutil.disk_usage(settings.uploads_dir).free:
         raise UploadError(507, NO_SPACE)
+    if (low := diskspace.shortage(settings, length)) is not None:
+        raise UploadError(507, low)  # KTL_MIN_FREE_DISK_MB: refused before the disk fills
     now = _now(now)
     meta = dict(metadata or {})
     upload = Upload(secrets.token_urlsafe(24), length, 0, meta, now, now + _ttl(settings))

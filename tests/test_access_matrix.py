@@ -44,6 +44,8 @@ POLICIES = {
     "member": lambda person, visibility: person != "guest" and _sees(person, visibility),
     "signed in": lambda person, visibility: person != "guest",
     "admins": lambda person, visibility: person == "admin",
+    # /metrics: only KTL_METRICS_ALLOW addresses or the KTL_METRICS_TOKEN, never a role
+    "monitoring": lambda person, visibility: False,
 }
 ROUTES = {
     "front": "anyone", "archive": "anyone", "search": "anyone", "search_json": "anyone",
@@ -77,6 +79,7 @@ ROUTES = {
     "live_end": "edit talk", "live_ingest": "edit talk", "live_playlist": "see talk",
     "live_events": "see talk", "live_segment": "see talk", "live_ask": "member",
     "live_questions": "edit talk", "live_answered": "edit talk",
+    "healthz": "anyone", "readyz": "anyone", "metrics": "monitoring",
 }  # fmt: skip
 # Describing the tus server (OPTIONS) and refusing a plain POST are not about one upload.
 METHOD_POLICIES = {("tus_upload", "OPTIONS"): "organisers", ("tus_upload", "POST"): "organisers"}

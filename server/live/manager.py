@@ -31,6 +31,7 @@ from server.i18n import N_
 from server.live import broadcasts, ffargs
 from server.live.broadcasts import LiveError
 from server.live.playlist import PartReader, Segment, live_playlist
+from server.ops import diskspace
 from server.pipeline import runner
 
 log = logging.getLogger("ktl.live")
@@ -357,6 +358,9 @@ class LiveManager:
         current = await self._db(talks.get, talk["id"])
         if current is None or current["status"] != "planned":
             raise LiveError(broadcasts.NOT_PLANNED)
+        low = diskspace.shortage(self.settings) if row["state"] == broadcasts.IDLE else None
+        if low is not None:  # KTL_MIN_FREE_DISK_MB; a broadcast on air may reconnect
+            raise LiveError(low, 507)
         runtime.state = row["state"]
 
     async def _interrupted(self, runtime: Runtime) -> None:

@@ -1,17 +1,43 @@
 """What `ktl models` shows: the configured Whisper model, the packaged base model's state,
-and the CTranslate2 model folders found in the model cache (no loading, no downloading).
+and the CTranslate2 model folders found in the model cache (no loading, no downloading),
+each with its checksum state (ktl-manifest.json, see server/pipeline/hub.py) and the
+real-time factor `ktl models --measure` last measured on this machine.
 """
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
+import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from server.config import Settings
-from server.pipeline import transcribe
+from server.i18n import N_
+from server.pipeline import hub, transcribe
 
 SEARCH_DEPTH = 3  # cache/model, cache/org/model, cache/org/model/version
+
+
+MEASUREMENTS = "ktl-measurements.json"  # in the model cache: folder → last measurement
+# About 25 seconds of Norwegian for `ktl models --measure` (espeak-ng's bokmål voice).
+MEASURE_TEXT = (
+    "Velkommen til lunsjforedraget. I dag forteller vi hvordan kommunen planlegger nye "
+    "barnehager og skoler. Først ser vi på hvor mange barn som blir født hvert år, og hvor "
+    "familiene flytter. Deretter ser vi på hva det koster å bygge, og hvor lang tid det tar. "
+    "Takk for at dere hørte på, og velbekomme."
+)
+
+
+@dataclass(frozen=True)
+class Measurement:
+    rtf: float
+    clip: str
+    audio_s: float
+    measured_at: str
+    settings: str  # compute type, beam, batch, threads
 
 
 @dataclass(frozen=True)
@@ -19,6 +45,8 @@ class FoundModel:
     path: Path
     size: int  # bytes of model.bin
     in_use: bool
+    checksums: str = "ingen"  # "ok", "registrert", "feil: FILE", "ingen" (no manifest)
+    measured: Measurement | None = None
 
 
 @dataclass(frozen=True)
@@ -69,7 +97,7 @@ def base_state(cache_dir: Path, check_sha: bool = True) -> BaseState:
     return BaseState(path, installed, model.stat().st_size, sha_ok)
 
 
-def report(settings: Settings, check_sha: bool = True) -> ModelReport:
+def report(settings: Settings, check_sha: bool = True, verify: bool = False) -> ModelReport:
     try:
         in_use: Path | None = transcribe.locate_model(settings).resolve()
         error = None
@@ -87,8 +115,88 @@ def report(settings: Settings, check_sha: bool = True) -> ModelReport:
     paths = find_models(settings.model_cache_dir)
     if in_use is not None and in_use not in paths and is_model_dir(in_use):
         paths.append(in_use)
-    found = [FoundModel(p, (p / "model.bin").stat().st_size, p == in_use) for p in paths]
+    measured = load_measurements(settings.model_cache_dir)
+    found = [_found(p, in_use, verify, measured) for p in paths]
     return ModelReport(settings, in_use, error, base, found)
+
+
+def _found(path: Path, in_use: Path | None, verify: bool, measured: dict) -> FoundModel:
+    size = (path / "model.bin").stat().st_size
+    state = checksum_state(path, full=verify)
+    return FoundModel(path, size, path == in_use, state, measured.get(str(path)))
+
+
+def checksum_state(folder: Path, full: bool = False) -> str:
+    """ok (sha256 checked now), registrert (sizes match the manifest), feil: FILE, ingen."""
+    if (folder / ".verified").is_file() and folder.name == transcribe.BASE_DIR:
+        return "ok" if full else "registrert"
+    manifest = hub.read_manifest(folder)
+    if manifest is None:
+        return "ingen"
+    wrong = hub.check_files(folder, manifest["files"], full=full)
+    if wrong:
+        return "feil: " + ", ".join(wrong)
+    return "ok" if full else "registrert"
+
+
+def load_measurements(cache_dir: Path) -> dict[str, Measurement]:
+    try:
+        raw = json.loads((cache_dir / MEASUREMENTS).read_text())
+        return {path: Measurement(**m) for path, m in raw.items()}
+    except (OSError, ValueError, TypeError, AttributeError):
+        return {}
+
+
+def _save_measurement(cache_dir: Path, path: Path, m: Measurement) -> None:
+    raw = {k: vars(v) for k, v in load_measurements(cache_dir).items()}
+    raw[str(path)] = vars(m)
+    tmp = cache_dir / f".{MEASUREMENTS}.tmp"
+    tmp.write_text(json.dumps(raw, indent=2, ensure_ascii=False) + "\n")
+    os.replace(tmp, cache_dir / MEASUREMENTS)
+
+
+def measure_clip(folder: Path) -> Path:
+    """The built-in clip: MEASURE_TEXT read by espeak-ng's Norwegian voice."""
+    dest = folder / "maal.wav"
+    try:
+        subprocess.run(["espeak-ng", "-v", "nb", "-s", "150", "-w", str(dest), MEASURE_TEXT],
+                       check=True, capture_output=True)  # fmt: skip
+    except (OSError, subprocess.CalledProcessError) as exc:
+        message = N_("Fant ikke espeak-ng til målelydklippet (%(error)s). Installer espeak-ng "
+                     "eller gi et eget opptak med --clip FIL.")  # fmt: skip
+        raise transcribe.ModelError(message % {"error": exc}) from exc
+    return dest
+
+
+def measure(settings: Settings, clip: Path | None = None, language: str = "nb") -> list:
+    """Transcribe the clip with every installed model; store and return (path, Measurement)."""
+    from server.pipeline import ffargs, runner
+
+    rep = report(settings, check_sha=False)
+    results = []
+    with tempfile.TemporaryDirectory() as tmp:
+        source = clip or measure_clip(Path(tmp))
+        wav = Path(tmp) / "klipp.16k.wav"
+        runner.run(ffargs.extract_audio(source, wav))
+        for model in rep.found:
+            name = "base" if model.path.name == transcribe.BASE_DIR else str(model.path)
+            m = _measure_one(settings.replace(whisper_model=name), wav, source, language)
+            _save_measurement(settings.model_cache_dir, model.path, m)
+            results.append((model.path, m))
+    return results
+
+
+def _measure_one(settings: Settings, wav: Path, source: Path, language: str) -> Measurement:
+    engine = transcribe.FasterWhisperEngine(settings)
+    start = time.perf_counter()
+    out = engine.transcribe(wav, language, 0.0, lambda share: None)
+    spent = time.perf_counter() - start
+    audio = out.duration or 1.0
+    s = settings
+    how = (f"{s.whisper_compute_type}, stråle {s.whisper_beam_size}, "
+           f"batch {s.whisper_batch_size}, tråder {s.whisper_threads or 'auto'}")  # fmt: skip
+    when = time.strftime("%Y-%m-%d %H:%M", time.localtime())
+    return Measurement(round(spent / audio, 3), source.name, round(audio, 1), when, how)
 
 
 def _size(size: int | None) -> str:
@@ -140,9 +248,24 @@ def format_report(rep: ModelReport) -> list[str]:
     for model in rep.found:
         mark = "*" if model.in_use else " "
         suffix = "  ← i bruk" if model.in_use else ""
-        lines.append(f"  {mark} {model.path}  {_size(model.size)}{suffix}")
-    lines += ["", "* = i bruk. Velg en annen med KTL_WHISPER_MODEL=<mappe eller mappenavn>."]
+        lines.append(
+            f"  {mark} {model.path}  {_size(model.size)}  {rtf_label(model.measured)}"
+            f"  sjekksum {model.checksums}{suffix}"
+        )
+    lines += [
+        "",
+        "* = i bruk. Velg en annen med KTL_WHISPER_MODEL=<mappe eller mappenavn>.",
+        "RTF = sekunder Whisper bruker per sekund lyd på denne maskinen (ktl models --measure).",
+        "sjekksum: ok = sha256 kontrollert nå (ktl models --verify), registrert = størrelsene "
+        "stemmer med ktl-manifest.json.",
+    ]
     return lines
+
+
+def rtf_label(m: Measurement | None) -> str:
+    if m is None:
+        return "RTF ikke målt"
+    return f"RTF {m.rtf:.3f}".replace(".", ",") + f" ({m.measured_at}, {m.settings})"
 
 
 def choices(settings: Settings) -> list[tuple[str, str]]:

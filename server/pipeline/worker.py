@@ -28,6 +28,7 @@ from server import db as database
 from server import editing, search, talks, transcript, tus, vocabulary
 from server.config import Settings
 from server.i18n import N_
+from server.ops import stats
 from server.pipeline import ffargs, jobs, probe, runner, supervisor
 from server.pipeline.transcribe import Engine, FasterWhisperEngine, ModelError
 
@@ -223,8 +224,13 @@ class Worker:
             _ffmpeg(ffargs.extract_audio(folder / rec["path"], wav), rec["duration"], None)
             terms = vocabulary.terms_for_talk(db, talk["id"])
             progress(TRANSCRIBE_STARTED)  # the model is loaded and the audio is out
+            started = time.monotonic()
             result = engine.transcribe(
                 wav, talk["language"], rec["duration"], progress, vocabulary=terms
+            )
+            model = str(getattr(engine, "model_name", "") or self.settings.whisper_model)
+            stats.record_transcription(  # for /metrics: the real-time factor
+                db, talk["id"], model, rec["duration"], time.monotonic() - started
             )
         except runner.FFmpegError as exc:
             failed = N_("Kunne ikke hente ut lyden fra opptaket: %(detail)s")

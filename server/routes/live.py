@@ -21,12 +21,13 @@ from starlette.responses import (
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from server import i18n, parse
+from server import delivery, i18n, parse
 from server.flash import flash
 from server.i18n import N_, language_of
 from server.live import broadcasts, ffargs
 from server.live.broadcasts import LiveError
 from server.live.manager import LiveManager
+from server.routes.media import send_file
 from server.web import format_date, in_thread, render, settings_of, viewer_of, wants_json
 
 PART = re.compile(r"part-\d{4}")
@@ -213,12 +214,20 @@ async def segment(request: Request) -> Response:
     part, name = request.path_params["part"], request.path_params["name"]
     if not PART.fullmatch(part) or not SEGMENT.fullmatch(name):
         raise HTTPException(404)
-    data = await manager_of(request).segment(request.state.talk["id"], part, name)
+    talk = request.state.talk
+    headers = {"cache-control": delivery.live_segment_cache(talk["visibility"])}
+    if settings_of(request).accel_redirect:  # nginx sends the file; the app only decides
+        path = manager_of(request).runtime(talk["id"]).folder / part / name
+        if not path.is_file():
+            raise HTTPException(404, SEGMENT_GONE)
+        return send_file(request, path, media_type="video/mp2t", headers=headers)
+    data = await manager_of(request).segment(talk["id"], part, name)
     if data is None:
-        raise HTTPException(404, N_("Denne delen av sendingen finnes ikke lenger."))
-    private = request.state.talk["visibility"] != "public"
-    cache = "private, max-age=300" if private else "public, max-age=300"
-    return Response(data, media_type="video/mp2t", headers={"cache-control": cache})
+        raise HTTPException(404, SEGMENT_GONE)
+    return Response(data, media_type="video/mp2t", headers=headers)
+
+
+SEGMENT_GONE = N_("Denne delen av sendingen finnes ikke lenger.")
 
 
 async def events(request: Request) -> Response:

@@ -1,4 +1,5 @@
-"""HLS playlists, segments and posters of processed talks."""
+"""HLS playlists, segments and posters of processed talks, and `send_file`: a media file
+sent by the app, or by nginx with X-Accel-Redirect (KTL_ACCEL_REDIRECT, server.delivery)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, Response
 from starlette.routing import Route
 
-from server import talks
+from server import delivery, talks
 from server.web import settings_of
 
 TYPES = {
@@ -19,6 +20,17 @@ TYPES = {
     ".mp4": "video/mp4",
     ".jpg": "image/jpeg",
 }
+
+
+def send_file(request: Request, path: Path, **options) -> Response:
+    """A FileResponse (options as FileResponse takes them); with KTL_ACCEL_REDIRECT, the same
+    headers and no body: nginx sends the file from its internal location."""
+    response = FileResponse(path, **options)
+    uri = delivery.accel_uri(settings_of(request), path)
+    if uri is None:
+        return response
+    headers = {k: v for k, v in response.headers.items() if k != "content-length"}
+    return Response(headers={**headers, "x-accel-redirect": uri})
 
 
 def _safe_file(root: Path, relative: str) -> Path:
@@ -34,8 +46,10 @@ def vod_file(request: Request) -> Response:
     talk_id = request.path_params["talk_id"]
     root = talks.media_dir(settings_of(request), talk_id) / "vod"
     path = _safe_file(root, request.path_params["path"])
-    cache = "no-cache" if path.suffix == ".m3u8" else "public, max-age=3600"
-    return FileResponse(path, media_type=TYPES[path.suffix], headers={"Cache-Control": cache})
+    scope = "public" if request.state.talk["visibility"] == "public" else "private"
+    cache = "no-cache" if path.suffix == ".m3u8" else f"{scope}, max-age=3600"
+    headers = {"Cache-Control": cache}
+    return send_file(request, path, media_type=TYPES[path.suffix], headers=headers)
 
 
 routes = [Route("/media/{talk_id:int}/vod/{path:path}", vod_file, name="vod")]

@@ -25,6 +25,7 @@ from server.access import can_edit
 from server.flash import flash
 from server.i18n import N_
 from server.live import broadcasts
+from server.ops import diskspace
 from server.pipeline import jobs
 from server.pipeline.worker import STAGE_LABELS, TRANSCRIBE_STARTED
 from server.web import in_thread, open_db, render, settings_of, viewer_of
@@ -248,6 +249,9 @@ async def attach(request: Request) -> Response:
     user = viewer_of(request).user
     if await in_thread(request, _on_air, talk["id"]):
         return JSONResponse({"error": i18n.text_for(request, ON_AIR)}, status_code=409)
+
+    if (low := diskspace.shortage(settings)) is not None:  # processing needs room too
+        return JSONResponse({"error": i18n.text_for(request, low)}, status_code=507)
 
     def work(db) -> dict:
         talks.attach_upload(db, settings, talk["id"], upload_id, user.id if user else None)

@@ -1,0 +1,1 @@
+"""Running the service: backups, metrics and health, the deployment check, the disk floor."""

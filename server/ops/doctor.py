@@ -1,0 +1,248 @@
+"""`ktl doctor`: checks a deployment and says, in Norwegian, what is fine and what to fix.
+
+Each check returns Findings: OK, a warning (worth a look) or an error (must be fixed; the
+command then exits with status 1). Only missing data folders are made (to test them).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import tempfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from server.config import Settings
+from server.live.manager import _port_free
+from server.ops import diskspace
+
+OK, WARN, ERROR = "ok", "advarsel", "feil"
+LABELS = {OK: "OK       ", WARN: "ADVARSEL ", ERROR: "RETT OPP "}
+FFMPEG_NEEDS = {
+    "-encoders": (("libx264", "H.264-koderen libx264"), ("aac", "AAC-lydkoderen")),
+    "-protocols": (("srt", "SRT-protokollen (libsrt), for kodere som sender direkte"),),
+    "-muxers": (("hls", "HLS-muxeren"),),
+}
+
+
+@dataclass(frozen=True)
+class Finding:
+    level: str
+    text: str
+
+
+def _run(args: list[str]) -> str | None:
+    try:
+        done = subprocess.run(args, capture_output=True, text=True, timeout=30, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return done.stdout if done.returncode == 0 else None
+
+
+def check_ffmpeg(settings: Settings) -> Iterator[Finding]:
+    for tool in ("ffmpeg", "ffprobe"):
+        out = _run([tool, "-hide_banner", "-version"])
+        if out is None:
+            yield Finding(
+                ERROR, f"{tool} mangler eller kan ikke kjøres: installer Debian-pakken ffmpeg."
+            )
+            continue
+        version = out.splitlines()[0] if out else tool
+        yield Finding(OK, version.strip())
+    for flag, needs in FFMPEG_NEEDS.items():
+        listing = _run(["ffmpeg", "-hide_banner", flag]) or ""
+        names = set(re.findall(r"^\s*\S+\s+(\S+)", listing, re.MULTILINE)) | set(listing.split())
+        for name, what in needs:
+            if name in names:
+                yield Finding(OK, f"ffmpeg har {what}.")
+            else:
+                yield Finding(ERROR, f"ffmpeg mangler {what}: installer Debians ffmpeg-pakke.")
+
+
+def check_model(settings: Settings) -> Iterator[Finding]:
+    from server.pipeline import models
+
+    report = models.report(settings, check_sha=True)
+    if report.error:
+        yield Finding(ERROR, f"Whisper-modellen: {report.error}")
+        return
+    if settings.whisper_model == "base":
+        if not report.base.installed:
+            yield Finding(ERROR, "Whisper base er ikke installert: kjør «ktl model install».")
+        elif report.base.sha256_ok is False:
+            yield Finding(
+                ERROR, "Whisper base har feil sjekksum: slett mappen og kjør «ktl model install»."
+            )
+        else:
+            yield Finding(OK, f"Whisper base er på plass og verifisert (sha256) i {report.in_use}.")
+        return
+    yield Finding(
+        OK,
+        f"Whisper-modellen i {report.in_use} finnes "
+        "(egen modell: ingen sjekksum å sammenligne med).",
+    )
+
+
+def _writable(folder: Path) -> bool:
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".doctor-"):
+            return True
+    except OSError:
+        return False
+
+
+def check_folders(settings: Settings) -> Iterator[Finding]:
+    for folder in (
+        settings.data_dir,
+        settings.media_dir,
+        settings.transcripts_dir,
+        settings.uploads_dir,
+    ):
+        if _writable(folder):
+            yield Finding(OK, f"{folder} kan skrives.")
+        else:
+            yield Finding(ERROR, f"{folder} kan ikke skrives: gi tjenestebrukeren skrivetilgang.")
+
+
+def check_disk(settings: Settings) -> Iterator[Finding]:
+    from server.tus import format_size
+
+    free, floor = diskspace.free_bytes(settings.data_dir), diskspace.floor_bytes(settings)
+    limit = format_size(floor)
+    text = f"{format_size(free)} ledig i datamappen (grensen KTL_MIN_FREE_DISK_MB er {limit})"
+    if free < floor:
+        yield Finding(ERROR, f"{text}: opplastinger og sendinger avvises nå. Frigjør plass.")
+    elif free < 2 * floor:
+        yield Finding(WARN, f"{text}: snart fullt. Frigjør plass eller utvid disken.")
+    else:
+        yield Finding(OK, f"{text}.")
+
+
+def check_secret(settings: Settings) -> Iterator[Finding]:
+    if settings.secret_key:
+        if len(settings.secret_key) < 32:
+            yield Finding(ERROR, "KTL_SECRET_KEY er for kort: bruk minst 32 tilfeldige tegn.")
+        else:
+            yield Finding(OK, "KTL_SECRET_KEY er satt.")
+        return
+    path = settings.data_dir / "secret.key"
+    if not path.exists():
+        yield Finding(WARN, f"Ingen hemmelig nøkkel ennå: {path} lages ved første oppstart.")
+    elif path.stat().st_mode & 0o077:
+        yield Finding(ERROR, f"{path} kan leses av andre: kjør «chmod 600 {path}».")
+    elif path.stat().st_uid != os.getuid():
+        yield Finding(WARN, f"{path} eies av en annen bruker enn den som kjører ktl.")
+    else:
+        yield Finding(OK, f"Den hemmelige nøkkelen i {path} kan bare leses av eieren.")
+
+
+def check_public_url(settings: Settings) -> Iterator[Finding]:
+    url = settings.public_url
+    if not url:
+        yield Finding(
+            ERROR,
+            "KTL_PUBLIC_URL er ikke satt: sett den til nettstedets adresse, f.eks. https://kunnskap.kommune.no.",
+        )
+        return
+    if not url.startswith("https://"):
+        yield Finding(
+            ERROR,
+            f"KTL_PUBLIC_URL ({url}) bruker ikke https: sett opp TLS i nginx og bruk https://.",
+        )
+        return
+    yield Finding(OK, f"KTL_PUBLIC_URL er {url}.")
+    if settings.cookie_secure:
+        yield Finding(OK, "KTL_COOKIE_SECURE=1: informasjonskapsler sendes bare over HTTPS.")
+    else:
+        yield Finding(
+            ERROR,
+            "Nettstedet bruker HTTPS, men KTL_COOKIE_SECURE er ikke 1: sett KTL_COOKIE_SECURE=1.",
+        )
+
+
+def check_oidc(settings: Settings) -> Iterator[Finding]:
+    if not settings.oidc_enabled:
+        yield Finding(OK, "Enkel pålogging (OIDC) er ikke satt opp; bare lokale passord brukes.")
+        return
+    import httpx
+
+    url = settings.oidc_issuer.rstrip("/") + "/.well-known/openid-configuration"
+    try:
+        response = httpx.get(url, timeout=10)
+        response.raise_for_status()
+        document = response.json()
+    except (httpx.HTTPError, ValueError) as exc:
+        yield Finding(
+            ERROR,
+            f"OIDC-oppdagelsen på {url} svarer ikke som den skal ({exc}): "
+            "sjekk KTL_OIDC_ISSUER og brannmuren.",
+        )
+        return
+    if document.get("issuer", "").rstrip("/") != settings.oidc_issuer.rstrip("/"):
+        yield Finding(
+            ERROR, f"OIDC-oppdagelsen på {url} oppgir en annen utsteder: sjekk KTL_OIDC_ISSUER."
+        )
+    else:
+        yield Finding(OK, f"OIDC-oppdagelsen på {url} svarer.")
+
+
+def check_srt_ports(settings: Settings) -> Iterator[Finding]:
+    first, last = settings.srt_port_range()
+    taken = [p for p in range(first, last + 1) if not _port_free(settings.srt_bind, p)]
+    total = last - first + 1
+    if len(taken) == total:
+        yield Finding(
+            ERROR,
+            f"Alle SRT-portene {settings.srt_ports} er opptatt: "
+            "velg et annet område i KTL_SRT_PORTS.",
+        )
+    elif taken:
+        ports = ", ".join(map(str, taken[:10]))
+        yield Finding(
+            WARN,
+            f"{len(taken)} av {total} SRT-porter er opptatt ({ports}); "
+            "er en sending i gang, er det som ventet.",
+        )
+    else:
+        yield Finding(
+            OK, f"SRT-portene {settings.srt_ports} er ledige (åpne UDP i brannmuren for kodere)."
+        )
+
+
+CHECKS: tuple[tuple[str, Callable[[Settings], Iterator[Finding]]], ...] = (
+    ("ffmpeg", check_ffmpeg),
+    ("Whisper-modell", check_model),
+    ("Mapper", check_folders),
+    ("Diskplass", check_disk),
+    ("Hemmelig nøkkel", check_secret),
+    ("Offentlig adresse og HTTPS", check_public_url),
+    ("Enkel pålogging", check_oidc),
+    ("SRT-porter", check_srt_ports),
+)
+
+
+def run(settings: Settings) -> list[tuple[str, list[Finding]]]:
+    return [(title, list(check(settings))) for title, check in CHECKS]
+
+
+def format_report(results: list[tuple[str, list[Finding]]]) -> list[str]:
+    lines = []
+    for title, findings in results:
+        lines.append(f"{title}:")
+        lines += [f"  {LABELS[f.level]}{f.text}" for f in findings]
+    errors = sum(f.level == ERROR for _t, found in results for f in found)
+    warnings = sum(f.level == WARN for _t, found in results for f in found)
+    if errors:
+        lines.append(
+            f"{errors} ting må rettes opp (og {warnings} advarsler) før driftssettingen er i orden."
+        )
+    else:
+        lines.append(f"Alt som må være i orden, er i orden ({warnings} advarsler).")
+    return lines
+
+
+def has_errors(results: list[tuple[str, list[Finding]]]) -> bool:
+    return any(f.level == ERROR for _t, found in results for f in found)

@@ -1,0 +1,58 @@
+"""/readyz: what this process needs to do its work, each check a sentence when it fails."""
+
+from __future__ import annotations
+
+import shutil
+import sqlite3
+from dataclasses import dataclass
+
+from server import db as database
+from server.config import Settings
+from server.ops import diskspace, stats
+from server.pipeline import transcribe
+
+
+@dataclass(frozen=True)
+class Failure:
+    check: str
+    message: str
+
+
+def _database(settings: Settings) -> str | None:
+    try:
+        with database.session(settings.db_path) as db:
+            stats.prove_writable(db)
+    except sqlite3.Error as exc:
+        return f"Databasen {settings.db_path} kan ikke skrives: {exc}"
+    return None
+
+
+def _model(settings: Settings) -> str | None:
+    try:
+        path = transcribe.locate_model(settings)
+    except transcribe.ModelError as exc:
+        return str(exc)
+    if not (path / "model.bin").is_file():
+        return f"Whisper-modellen mangler i {path}: kjør «ktl model install»."
+    return None
+
+
+def _ffmpeg(settings: Settings) -> str | None:
+    missing = [tool for tool in ("ffmpeg", "ffprobe") if shutil.which(tool) is None]
+    return f"Mangler {', '.join(missing)}: installer Debian-pakken ffmpeg." if missing else None
+
+
+def _disk(settings: Settings) -> str | None:
+    return diskspace.shortage(settings)
+
+
+CHECKS = {"database": _database, "model": _model, "ffmpeg": _ffmpeg, "disk": _disk}
+
+
+def failures(settings: Settings) -> list[Failure]:
+    found = []
+    for name, check in CHECKS.items():
+        message = check(settings)
+        if message is not None:
+            found.append(Failure(name, message))
+    return found
