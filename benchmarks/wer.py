@@ -3,6 +3,7 @@
     .venv/bin/python benchmarks/wer.py --pairs DIR [--model PATH] [--language nb|nn|en]
                                        [--term NAME ...]
     .venv/bin/python benchmarks/wer.py --demo
+    .venv/bin/python benchmarks/wer.py --sweep [--real FILE] [--variants a,b] [--repeat N]
 
 DIR holds pairs: ``name.wav`` (or .mp3, .m4a, .mp4, .mkv, .webm, .ogg, .flac, .mov) and
 ``name.txt``, the reference transcript. The model is ``--model`` (a CTranslate2 folder, a
@@ -32,12 +33,25 @@ by the number of reference words. It is written here (twenty lines of dynamic pr
 rather than taken from jiwer: no new dependency for a script, and the normalisation above
 is the part that matters and is specific to Norwegian.
 
+``--sweep`` measures what faster-whisper's decoding options do with the same model, two
+signals per variant: the WER on Norwegian espeak-ng clips with known text (``nb`` voice,
+sentences below, with names the vocabulary knows), and on a real Norwegian recording
+without reference text (``--real``, default /work/shared/media/ub_erna.mp3) the
+out-of-dictionary rate: the share of words (digits left out) that neither the bokmål nor
+the nynorsk hunspell dictionary knows (Debian ``hunspell`` + ``hunspell-no``,
+``hunspell -d nb_NO,nn_NO -l``); Danish spellings and broken compounds land there. It
+also prints each variant's RTF and, for the real recording, the WER of its text against
+the first variant's text ("diff"), to see whether two variants write the same. The
+variants run one after the other in one process, so a busy machine slows them alike;
+``--repeat 2`` runs the list twice.
+
 Not a test: it prints figures; nothing asserts a quality.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import sys
 import tempfile
@@ -189,12 +203,17 @@ def demo_pairs(folder: Path) -> list[tuple[Path, Path]]:
 
 
 def run(pairs, settings, language: str, terms: Sequence[str], scratch: Path) -> list[Result]:
-    from server.pipeline import ffargs, runner
     from server.pipeline.transcribe import FasterWhisperEngine
 
     engine = FasterWhisperEngine(settings)
     print(f"Modell: {engine.model_path} ({settings.whisper_device}, "
           f"{settings.whisper_compute_type}, beam {settings.whisper_beam_size})")  # fmt: skip
+    return run_with(engine, pairs, language, terms, scratch)
+
+
+def run_with(engine, pairs, language: str, terms: Sequence[str], scratch: Path) -> list[Result]:
+    from server.pipeline import ffargs, runner
+
     results = []
     for media, reference in pairs:
         wav = scratch / f"{media.stem}.16k.wav"
@@ -223,6 +242,137 @@ def report(results: list[Result]) -> None:
     print(f"{'samlet':<28} {overall:>7.1%} {words:>6} {audio:>7.1f} {rtf:>6.3f}")
 
 
+# --- --sweep: decoding options on Norwegian -----------------------------------------------
+
+REAL_SAMPLE = Path("/work/shared/media/ub_erna.mp3")
+NORWEGIAN_CLIPS = {
+    "barnehage": (
+        "Kommunen har tjueto barnehager, og alle barn som søker før første mars får plass. "
+        "Foreldrene i Gjerdrum kan følge søknaden sin på nettsiden til kommunen."
+    ),
+    "vei": (
+        "Veivesenet legger ny asfalt på riksveien gjennom Kongsberg i sommer. "
+        "Arbeidet tar omtrent seks uker, og bussene kjører en annen vei i mellomtiden."
+    ),
+    "helse": (
+        "Helsestasjonen tilbyr vaksiner til alle innbyggere over sytti år. "
+        "Du bestiller time på telefon eller gjennom Helsenorge, og det koster ingenting."
+    ),
+    "bibliotek": (
+        "Biblioteket låner ut elektriske sykler til alle som bor i kommunen. "
+        "Syklene lades i kjelleren, og du kan låne en sykkel i to uker om gangen."
+    ),
+}
+NORWEGIAN_TERMS = ("Gjerdrum", "Kongsberg", "Helsenorge")
+VARIANTS: dict[str, dict] = {
+    "standard": {},
+    "beam1": {"whisper_beam_size": 1},
+    "beam8": {"whisper_beam_size": 8},
+    "no-fallback": {"whisper_temperature_fallback": False},
+    "condition": {"whisper_condition_on_previous_text": True},
+    "vad-500ms": {"whisper_vad_min_silence_ms": 500},
+    "bokmål-prompt": {"whisper_language_prompt": True},
+    "hotwords": {"_terms": True},
+    "batch8": {"whisper_batch_size": 8},
+    "batch16": {"whisper_batch_size": 16},
+}
+
+
+def norwegian_pairs(folder: Path) -> list[tuple[Path, Path]]:
+    from tests import factories
+
+    pairs = []
+    for name, text in NORWEGIAN_CLIPS.items():
+        (folder / f"{name}.txt").write_text(text, encoding="utf-8")
+        wav = factories.speech_wav(folder / f"{name}.wav", text, voice="nb")
+        pairs.append((wav, folder / f"{name}.txt"))
+    return pairs
+
+
+def unknown_words(words: Sequence[str]) -> list[str]:
+    """The words neither the bokmål nor the nynorsk hunspell dictionary knows."""
+    import shutil
+    import subprocess
+
+    if not shutil.which("hunspell") or not Path("/usr/share/hunspell/nb_NO.dic").is_file():
+        raise SystemExit("Trenger hunspell og hunspell-no: apt-get install hunspell hunspell-no")
+    text = "\n".join(w for w in words if not any(c.isdigit() for c in w))
+    out = subprocess.run(["hunspell", "-d", "nb_NO,nn_NO", "-l"], input=text,
+                         capture_output=True, text=True, check=True).stdout  # fmt: skip
+    return out.split()
+
+
+@dataclass
+class Row:
+    variant: str
+    wer: float
+    clip_rtf: float
+    ood: float
+    real_rtf: float
+    real_text: str
+    unknown: list[str]
+
+
+def _variant_settings(base, changes: dict):
+    return base.replace(**{k: v for k, v in changes.items() if not k.startswith("_")})
+
+
+def sweep_one(engine, name, pairs, real_wav, real_s, scratch, base) -> Row:
+    changes = VARIANTS[name]
+    engine.settings = _variant_settings(base, changes)
+    terms = NORWEGIAN_TERMS if changes.get("_terms") else ()
+    results = run_with(engine, pairs, "nb", terms, scratch)
+    edits, words = sum(r.edits for r in results), sum(r.ref_words for r in results)
+    clip_rtf = sum(r.whisper_s for r in results) / sum(r.audio_s for r in results)
+    start = time.perf_counter()
+    text = engine.transcribe(real_wav, "nb", real_s, lambda share: None).text
+    real_rtf = (time.perf_counter() - start) / real_s
+    words_real = normalise(text, "nb")
+    unknown = unknown_words(words_real)
+    counted = [w for w in words_real if not any(c.isdigit() for c in w)]
+    ood = len(unknown) / len(counted) if counted else 0.0
+    return Row(name, edits / words, clip_rtf, ood, real_rtf, text, unknown)
+
+
+def sweep(settings, real: Path, names: list[str], repeat: int, show: bool) -> int:
+    from server.pipeline import ffargs, runner
+    from server.pipeline.transcribe import FasterWhisperEngine
+
+    engine = FasterWhisperEngine(settings)
+    print(f"Modell: {engine.model_path} ({settings.whisper_compute_type}, "
+          f"{os.cpu_count()} kjerner)")  # fmt: skip
+    with tempfile.TemporaryDirectory() as tmp:
+        scratch = Path(tmp)
+        pairs = norwegian_pairs(scratch)
+        real_wav = scratch / "real.16k.wav"
+        runner.run(ffargs.extract_audio(real, real_wav))
+        real_s = _duration(real_wav)
+        print(f"Norske espeak-klipp: {len(pairs)}; ekte opptak: {real.name}, {real_s:.0f} s")
+        print(f"{'variant':<15} {'WER nb':>7} {'RTF':>6} {'OOD ekte':>9} {'RTF ekte':>9} "
+              f"{'diff':>6}")  # fmt: skip
+        first: str | None = None
+        rows = []
+        for _ in range(repeat):
+            for name in names:
+                row = sweep_one(engine, name, pairs, real_wav, real_s, scratch, settings)
+                first = row.real_text if first is None else first
+                diff = wer(first, row.real_text)
+                print(f"{row.variant:<15} {row.wer:>7.1%} {row.clip_rtf:>6.3f} {row.ood:>9.1%} "
+                      f"{row.real_rtf:>9.3f} {diff:>6.1%}", flush=True)  # fmt: skip
+                rows.append(row)
+    if show:
+        for row in rows:
+            print(f"\n{row.variant}: ukjente ord: {' '.join(row.unknown)}\n{row.real_text}")
+    return 0
+
+
+def _duration(wav: Path) -> float:
+    import wave
+
+    with wave.open(str(wav)) as handle:
+        return handle.getnframes() / handle.getframerate()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--pairs", type=Path, help="folder with name.wav|mp3|mp4… + name.txt")
@@ -231,9 +381,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--language", choices=("nb", "nn", "en"), help="default nb (demo: en)")
     parser.add_argument("--term", action="append", default=[], help="vocabulary (repeatable)")
     parser.add_argument("--show", action="store_true", help="print each hypothesis too")
+    parser.add_argument("--sweep", action="store_true", help="decoding options on Norwegian")
+    parser.add_argument("--real", type=Path, default=REAL_SAMPLE, help="real Norwegian speech")
+    parser.add_argument("--variants", default=",".join(VARIANTS), help="for --sweep")
+    parser.add_argument("--repeat", type=int, default=1, help="run the variants N times")
     args = parser.parse_args(argv)
+    if args.sweep:
+        from server.config import load_settings
+
+        names = [n for n in args.variants.split(",") if n]
+        if unknown := [n for n in names if n not in VARIANTS]:
+            parser.error(f"unknown variants {unknown}; known: {', '.join(VARIANTS)}")
+        settings = load_settings(**({"whisper_model": args.model} if args.model else {}))
+        return sweep(settings, args.real, names, args.repeat, args.show)
     if not args.demo and not args.pairs:
-        parser.error("give --pairs DIR or --demo")
+        parser.error("give --pairs DIR, --demo or --sweep")
 
     from server.config import load_settings
     from server.pipeline.transcribe import ModelError

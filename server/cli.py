@@ -74,13 +74,22 @@ def cmd_reindex(args: argparse.Namespace) -> int:
 
 
 def cmd_model_install(args: argparse.Namespace) -> int:
+    from server.pipeline import hub
+
     settings = _settings(args)
-    if settings.whisper_model != "base":
+    if args.action == "list":
+        print("Modeller «ktl model install NAVN» kan installere:")
+        print("\n".join(hub.catalogue_lines()))
+        return 0
+    if args.name is None and settings.whisper_model != "base":
         path = transcribe.resolve_model(settings)
         print(f"Bruker Whisper-modellen i {path}")
         return 0
-    path = transcribe.install_base_model(settings.model_cache_dir)
-    print(f"Whisper base er på plass og verifisert i {path}")
+    source = Path(args.source).expanduser() if args.source else None
+    path, how = hub.install(args.name or "base", settings, source, args.revision)
+    print(f"Whisper-modellen er på plass i {path} ({how}).")
+    if path.name != transcribe.BASE_DIR:
+        print(f"Ta den i bruk for nye foredrag med KTL_WHISPER_MODEL={path.name}")
     return 0
 
 
@@ -88,7 +97,12 @@ def cmd_models(args: argparse.Namespace) -> int:
     from server.pipeline import models
 
     settings = _settings(args)
-    rep = models.report(settings)
+    if args.measure:
+        clip = Path(args.clip).expanduser() if args.clip else None
+        for path, m in models.measure(settings, clip):
+            print(f"Målt {path.name}: {models.rtf_label(m)} på {m.clip} ({m.audio_s:.0f} s)")
+        print()
+    rep = models.report(settings, verify=args.verify)
     print("\n".join(models.format_report(rep)))
     if rep.error:
         print(f"Feil: {rep.error}", file=sys.stderr)
@@ -193,12 +207,17 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("reindex", help="bygg søkeindeksen fra transcripts/").set_defaults(
         func=cmd_reindex
     )
-    model = sub.add_parser("model", help="Whisper-modellen")
-    model.add_argument("action", choices=["install"])
+    model = sub.add_parser("model", help="installer Whisper-modeller")
+    model.add_argument("action", choices=["install", "list"])
+    model.add_argument("name", nargs="?", help="modellnavn (ktl model list); uten: base")
+    model.add_argument("--from", dest="source", help="mappe eller .tar/.zip med modellen")
+    model.add_argument("--revision", default="main", help="versjon i modellbanken")
     model.set_defaults(func=cmd_model_install)
-    sub.add_parser(
-        "models", help="vis Whisper-modellen i bruk og modellene som finnes"
-    ).set_defaults(func=cmd_models)
+    models_cmd = sub.add_parser("models", help="vis Whisper-modellen i bruk og de installerte")
+    models_cmd.add_argument("--measure", action="store_true", help="mål sanntidsfaktoren")
+    models_cmd.add_argument("--clip", help="eget opptak å måle med (standard: espeak-ng)")
+    models_cmd.add_argument("--verify", action="store_true", help="kontroller sha256 nå")
+    models_cmd.set_defaults(func=cmd_models)
     imp = sub.add_parser("import", help="legg inn et opptak fra disk")
     imp.add_argument("path")
     imp.add_argument("--title", required=True)

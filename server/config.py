@@ -33,6 +33,12 @@ class Settings:
     whisper_beam_size: int = 5
     whisper_language: str = ""
     whisper_threads: int = 0
+    whisper_batch_size: int = 0  # > 0: faster-whisper's batched pipeline, this many windows
+    whisper_temperature_fallback: bool = True  # retry a window at higher temperatures
+    whisper_condition_on_previous_text: bool = False
+    whisper_language_prompt: bool = False  # "Dette er et foredrag på norsk bokmål." per window
+    whisper_vad_min_silence_ms: int = 2000  # silence that splits speech (faster-whisper's default)
+    model_hub_url: str = "https://huggingface.co"  # where `ktl model install NAME` downloads
     model_cache_dir: Path = field(
         default_factory=lambda: Path.home() / ".cache" / "kunnskap-til-lunsj" / "models"
     )
@@ -73,6 +79,7 @@ class Settings:
     srt_host: str = ""
     live_captions: bool = True
     checkin_margin_minutes: int = 30  # QR check-in opens/closes this long before/after
+    accel_redirect: str = ""  # nginx's internal media location (e.g. /_media/); "": app sends
     min_free_disk_mb: int = 2048  # uploads and live broadcasts are refused below this
     metrics_allow: str = "127.0.0.1,::1"  # addresses/CIDRs that may read /metrics
     metrics_token: str = ""  # or a Bearer token for /metrics
@@ -163,6 +170,11 @@ def validate(settings: Settings) -> None:
         raise SettingsError("KTL_DEFAULT_LANGUAGE må være nb, nn eller en.")
     if settings.whisper_beam_size < 1:
         raise SettingsError("KTL_WHISPER_BEAM_SIZE må være minst 1.")
+    if settings.whisper_batch_size < 0 or settings.whisper_vad_min_silence_ms < 0:
+        message = "KTL_WHISPER_BATCH_SIZE og KTL_WHISPER_VAD_MIN_SILENCE_MS kan ikke være negative."
+        raise SettingsError(message)
+    if not settings.model_hub_url.startswith(("https://", "http://")):
+        raise SettingsError("KTL_MODEL_HUB_URL må være en adresse som begynner med https://.")
     if settings.job_lease_seconds < 2:
         raise SettingsError("KTL_JOB_LEASE_SECONDS må være minst 2.")
     if settings.worker_restart_max_seconds <= 0:
@@ -183,6 +195,10 @@ def validate(settings: Settings) -> None:
     if settings.live_grace_seconds < 0:
         raise SettingsError("KTL_LIVE_GRACE_SECONDS kan ikke være negativ.")
     settings.srt_port_range()
+    accel = settings.accel_redirect
+    if accel and not (accel.startswith("/") and accel.endswith("/")):
+        message = "KTL_ACCEL_REDIRECT må være en sti mellom to /, f.eks. /_media/."
+        raise SettingsError(message)
     _validate_ops(settings)
     if settings.session_hours < 1 or settings.login_max_attempts < 1:
         raise SettingsError("KTL_SESSION_HOURS og KTL_LOGIN_MAX_ATTEMPTS må være minst 1.")

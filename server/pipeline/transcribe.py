@@ -41,6 +41,12 @@ PROMPT_MAX_TOKENS = 200
 PROMPT_MAX_TERMS = 60
 PROMPT_LEAD = {"en": "Names and terms: "}
 PROMPT_LEAD_DEFAULT = "Navn og fagord: "
+# KTL_WHISPER_LANGUAGE_PROMPT: a sentence in the talk's written language, before the terms.
+LANGUAGE_PROMPT = {
+    "nb": "Dette er et foredrag på norsk bokmål.",
+    "nn": "Dette er eit føredrag på nynorsk.",
+}
+FALLBACK_TEMPERATURES = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
 
 Progress = Callable[[float], None]
 TokenCounter = Callable[[str], int]
@@ -58,8 +64,10 @@ class Engine(Protocol):
         duration: float,
         progress: Progress,
         vocabulary: Sequence[str] = (),
+        on_segment: Callable[[Segment], None] | None = None,
     ) -> Transcript:
-        """`vocabulary`: names and terms to spell right, most important first (may be capped)."""
+        """`vocabulary`: names and terms to spell right, most important first (may be capped).
+        `on_segment` gets each segment as soon as Whisper has produced it."""
         ...
 
 
@@ -194,6 +202,30 @@ class FasterWhisperEngine:
             return VocabularyPrompt("", (), prompt.terms + prompt.left_out)
         return prompt
 
+    def hotwords(self, prompt: VocabularyPrompt, language: str) -> str | None:
+        lead = LANGUAGE_PROMPT.get(language, "") if self.settings.whisper_language_prompt else ""
+        return " ".join(t for t in (lead, prompt.text) if t) or None
+
+    def _run(self, audio: Path, language: str, hotwords: str | None) -> tuple:
+        """faster-whisper's segments and info, sequential or batched (KTL_WHISPER_BATCH_SIZE)."""
+        s = self.settings
+        options = dict(
+            language=language,
+            beam_size=s.whisper_beam_size,
+            vad_filter=True,
+            vad_parameters={"min_silence_duration_ms": s.whisper_vad_min_silence_ms},
+            word_timestamps=True,
+            condition_on_previous_text=s.whisper_condition_on_previous_text,
+            temperature=list(FALLBACK_TEMPERATURES) if s.whisper_temperature_fallback else 0.0,
+            hotwords=hotwords,
+        )
+        if s.whisper_batch_size > 0:
+            from faster_whisper import BatchedInferencePipeline
+
+            batched = BatchedInferencePipeline(self.model)
+            return batched.transcribe(str(audio), batch_size=s.whisper_batch_size, **options)
+        return self.model.transcribe(str(audio), **options)
+
     def transcribe(
         self,
         audio: Path,
@@ -201,22 +233,17 @@ class FasterWhisperEngine:
         duration: float,
         progress: Progress,
         vocabulary: Sequence[str] = (),
+        on_segment: Callable[[Segment], None] | None = None,
     ) -> Transcript:
         whisper_language = self.settings.whisper_language or WHISPER_LANGUAGE.get(language, "no")
         prompt = self.prompt_for(vocabulary, language)
-        segments, info = self.model.transcribe(
-            str(audio),
-            language=whisper_language,
-            beam_size=self.settings.whisper_beam_size,
-            vad_filter=True,
-            word_timestamps=True,
-            condition_on_previous_text=False,
-            hotwords=prompt.text or None,
-        )
+        segments, info = self._run(audio, whisper_language, self.hotwords(prompt, language))
         total = duration or info.duration or 1.0
         result: list[Segment] = []
         for seg in segments:
             result.append(_segment(seg))
+            if on_segment is not None:
+                on_segment(result[-1])
             progress(min(1.0, seg.end / total))
         return Transcript(
             language=language,
