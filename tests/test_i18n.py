@@ -227,9 +227,11 @@ NORWEGIAN = re.compile(
 # Python files whose Norwegian reaches operators, not the web interface (the CLI, settings
 # checks, the demo, e-mail text, search stopwords, the Whisper prompt and calendar feeds).
 OPERATOR_FILES = {"cli.py", "config.py", "demo.py", "mail.py", "suggest.py", "models.py",
-                  "backup.py", "doctor.py", "health.py"}  # server/ops: backups, ktl doctor, /readyz
+                  "backup.py", "doctor.py", "health.py",  # server/ops: backups, ktl doctor, /readyz
+                  "hub.py"}  # ktl model install
 NOT_MESSAGES = {
     "Navn og fagord: ",  # the Whisper prompt for a Norwegian talk, not for people
+    "Dette er et foredrag på norsk bokmål.", "Dette er eit føredrag på nynorsk.",  # prompts too
     "opptak", "opptaket", "foredrag", "æ", "ø", "å", "Æ", "Ø", "Å",  # names and slugs
     "ingen-bruker-har-dette-passordet",  # the dummy password hash that evens out timing
 }  # fmt: skip

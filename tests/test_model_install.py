@@ -178,3 +178,28 @@ def test_folder_with_its_manifest_is_verified_and_a_bad_archive_refused(tmp_path
     for bad_name in ("base", "Stor Modell"):
         named = ktl(tmp_path, other, "model", "install", bad_name, "--from", str(base_dir))
         assert named.returncode == 2 and named.stderr.startswith("Feil: "), named.stderr
+
+
+def test_admin_page_shows_the_installed_models(settings, tmp_path, base_dir):
+    """The admin's vocabulary page lists what `ktl models` lists: size, measured RTF,
+    checksum state and which model is in use, in the reader's language."""
+    from starlette.testclient import TestClient
+
+    from server.app import create_app
+    from tests.webclient import login, make_user
+
+    cache = tmp_path / "models"
+    folder, _checked = hub.install_from_path("min-base", base_dir, cache)
+    measurement = models.Measurement(0.123, "maal.wav", 25.0, "2026-11-30 06:00", "int8")
+    models._save_measurement(cache, folder.resolve(), measurement)
+    app_settings = settings.replace(model_cache_dir=cache, whisper_model="min-base")
+    admin = make_user(app_settings, "admin")
+    with TestClient(create_app(app_settings), follow_redirects=False) as client:
+        login(client, admin.email)
+        page = client.get("/admin/ordliste", headers={"Accept-Language": "nb"}).text
+        english = client.get("/admin/ordliste", headers={"Accept-Language": "en"}).text
+    assert "Talemodeller" in page and "(nå: min-base)" in page
+    row = page.split('title="' + str(folder.resolve()) + '">min-base</th>', 1)[1]
+    row = row.split("</tr>", 1)[0]
+    assert "145 MB" in row and "0.123" in row and "registrert" in row and ">ja<" in row
+    assert "Speech models" in english and "Real-time factor" in english

@@ -18,7 +18,8 @@ from starlette.routing import Route
 
 from server import i18n, parse, vocabulary
 from server.i18n import N_
-from server.web import in_thread, render, viewer_of, wants_json
+from server.pipeline import models
+from server.web import in_thread, render, settings_of, viewer_of, wants_json
 
 MAX_JSON_BYTES = 16 * 1024
 FIELDS = ("term", "remove", "talk", "neste")
@@ -88,9 +89,16 @@ def _page_context(db) -> dict:
     }
 
 
+def _models(request: Request) -> dict:
+    """The Whisper models section: what `ktl models` lists, without hashing or loading."""
+    rep = models.report(settings_of(request), check_sha=False)
+    return {"models": rep.found, "model_setting": rep.settings.whisper_model,
+            "model_error": rep.error}  # fmt: skip
+
+
 async def page(request: Request) -> Response:
     context = await in_thread(request, _page_context)
-    return render(request, "vocabulary/page.html", context)
+    return render(request, "vocabulary/page.html", {**context, **_models(request)})
 
 
 async def update(request: Request) -> Response:
@@ -112,11 +120,12 @@ async def update(request: Request) -> Response:
         if as_json:
             return _json_error(request, exc)
         context = await in_thread(request, _page_context)
-        context.update(error=str(exc), form=data)
+        context.update(error=str(exc), form=data, **_models(request))
         return render(request, "vocabulary/page.html", context, status=exc.status)
     if as_json:
         return _json(request, change, terms)
-    return render(request, "vocabulary/page.html", {**context, "message": change.message})
+    context.update(message=change.message, **_models(request))
+    return render(request, "vocabulary/page.html", context)
 
 
 def _talk_id(raw: str) -> int | None:
