@@ -595,6 +595,18 @@ COLLECT = """(userContent) => {
       buttons: buttons.filter(shown).map((b) => (b.innerText || b.value || "").trim()),
     });
   }
+  // The header: one row while its menu is closed (rows of its items by their tops).
+  const header = document.querySelector("header.site-header");
+  const menuOpen = Boolean(document.querySelector(".menu-toggle[aria-expanded=true]"));
+  const tops = header && !menuOpen ? [...header.querySelectorAll(
+      ".brand, .menu-toggle, nav > ul > li, .search-box, .account")]
+    .filter((el) => shown(el) && el.getBoundingClientRect().height > 0)
+    .map((el) => el.getBoundingClientRect().top).sort((a, b) => a - b) : [];
+  let headerRows = 0;
+  for (let i = 0, row = -Infinity; i < tops.length; i++) {
+    if (tops[i] - row > 12) { headerRows += 1; row = tops[i]; }
+  }
+  const searchBoxes = [...document.querySelectorAll("input[type=search]")].filter(shown).length;
   const doc = document.documentElement;
   const wide = [];
   if (doc.scrollWidth > window.innerWidth) {
@@ -609,7 +621,8 @@ COLLECT = """(userContent) => {
     }
   }
   return {lang: doc.lang, texts, controls, scrollWidth: doc.scrollWidth,
-          innerWidth: window.innerWidth, wide, body: document.body.innerText};
+          innerWidth: window.innerWidth, wide, body: document.body.innerText, headerRows,
+          searchBoxes};
 }"""
 
 _AXE = Axe()
@@ -807,6 +820,10 @@ class Journey:
                 f"overflows sideways: {found['scrollWidth']} px wide in a "
                 f"{found['innerWidth']} px window; past the edge: {', '.join(found['wide'])}"
             )
+        if found["headerRows"] > 1:
+            problems.append(f"the header wraps into {found['headerRows']} rows")
+        if found["searchBoxes"] > 1:
+            problems.append(f"{found['searchBoxes']} search boxes on one page")
         problems += self._controls(found["controls"])
         problems += self._language(found["texts"], found["lang"])
         problems += self._times(found["body"])
@@ -865,7 +882,7 @@ class Journey:
         return None
 
     def _language(self, texts: list[str], lang: str) -> list[str]:
-        text = "\n".join(texts)
+        text = re.sub(r"\b(https?|webcal|srt)://\S+", " ", "\n".join(texts))  # addresses
         for content in sorted(self.site.user_content | set(NAMES), key=len, reverse=True):
             text = text.replace(content, " ")
         other = NORWEGIAN_WORDS if lang == "en" else ENGLISH_WORDS

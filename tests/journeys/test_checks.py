@@ -11,7 +11,8 @@ pytestmark = [pytest.mark.browser]
 
 BROKEN = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Checks</title></head>
-<body><main>
+<body><header class="site-header"><a class="brand" href="/">Brand</a>
+<p class="account">Account</p></header><main>
 <h1>Checks</h1>
 <p>Welcome, du er logget inn.</p>
 <p>Asked {utc}.</p>
@@ -21,6 +22,7 @@ BROKEN = """<!doctype html>
 <form method="post" action="/talks/{ready}/quiz/sporsmal/1/slett" data-confirm="Sure?">
   <button>Delete</button></form>
 <div style="width: 600px">Wide</div>
+<input type="search" aria-label="One"> <input type="search" aria-label="Two">
 <img src="/static/favicon.svg">
 <script>console.error("broken on purpose");</script>
 </main></body></html>"""
@@ -45,6 +47,8 @@ def test_each_check_reports_what_breaks_it(journeys, site):
         "UTC time": "the time in UTC, not in Europe/Oslo",
         "console error": "console error: broken on purpose",
         "axe": "axe image-alt",
+        "two search boxes": "2 search boxes on one page",
+        "header on two rows": "the header wraps into 2 rows",
     }
     missed = [name for name, text in expected.items() if text not in found]
     assert not missed, f"not reported: {missed}; reported:\n{found}"

@@ -23,6 +23,9 @@ def test_a_guest_finds_watches_and_searches_a_talk(journeys, combo, site):
     journey.step("quiz needs an account", links=[journey.t("Logg inn for å ta quizen")])
     search_and_open_hit(journey)
     journey.goto("/arkiv", "archive", heading=journey.t("Arkiv"), see=[talk["title"]])
+    journey.page.select_option("form.filters select[name=year]", "2026")  # applies at once
+    journey.page.wait_for_url("**/arkiv?*year=2026*")
+    journey.step("archive of a year", heading=journey.t("Arkiv"), see=[talk["title"]])
     journey.assert_clean()
 
 

@@ -200,6 +200,21 @@ def test_an_organiser_checks_attendance_results_the_quiz_and_a_failed_recording(
         closes=journey.when(start + timedelta(minutes=60)),
     )
     journey.step("attendance", heading=journey.t("Oppmøte"), see=[window])
+    page.get_by_role("link", name=journey.t("Vis QR-koden på storskjerm")).click()
+    journey.wait(
+        "() => (document.fullscreenElement || {}).id === 'storskjerm'"
+        " || location.hash === '#storskjerm'",
+        "the QR code on the big screen",
+    )
+    journey.step("QR code on the big screen", links=[journey.t("Lukk storskjermen")])
+    qr = page.locator("#storskjerm img").bounding_box()
+    screen = page.evaluate("[window.innerWidth, window.innerHeight]")
+    assert qr and qr["x"] >= 0 and qr["y"] >= 0, f"{journey.label}: the QR code at {qr}"
+    assert qr["x"] + qr["width"] <= screen[0] and qr["y"] + qr["height"] <= screen[1], (
+        f"{journey.label}: the whole QR code is on the {screen} screen: {qr}"
+    )
+    page.get_by_role("link", name=journey.t("Lukk storskjermen")).click()
+    journey.wait("() => !document.fullscreenElement", "the big screen to close")
 
     journey.goto(f"/talks/{ready['slug']}", "ready talk as its organiser", heading=ready["title"])
     page.get_by_role("link", name=journey.t("Resultater"), exact=True).click()
