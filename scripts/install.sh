@@ -12,6 +12,9 @@ dev=0
 as_root() { if [[ $(id -u) -eq 0 ]]; then "$@"; else sudo "$@"; fi; }
 
 packages=(ffmpeg espeak-ng)
+# The editor's dictionary check: Debian's bokmål/nynorsk hunspell dictionaries, and what
+# pip needs to build the hunspell binding.
+packages+=(hunspell-no libhunspell-dev build-essential python3-dev)
 (( dev )) && packages+=(chromium)
 # The nginx test runs Debian's nginx in front of `ktl serve` (deploy/nginx).
 (( dev )) && packages+=(nginx)

@@ -266,7 +266,7 @@ def all_migrations() -> list[str]:
 
     return [
         _M001_CORE, search.MIGRATIONS[0], _M002_ACCOUNTS, _M003_TRANSCRIPTS, _M004_MODULES,
-        _M005_LIVE, _M006_LOCALE_CHOSEN, _M_OPS,
+        _M005_LIVE, _M006_LOCALE_CHOSEN, _M_OPS, search.MIGRATIONS[1],
     ]  # fmt: skip
 
 

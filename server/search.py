@@ -38,15 +38,16 @@ import sqlite3
 import threading
 import unicodedata
 from bisect import bisect_right
-from collections.abc import Collection, Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from collections import Counter
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field, replace
 from itertools import accumulate
 from pathlib import Path
 
 import sqlite_utils
 import Stemmer
 
-from server import transcript
+from server import similar, transcript
 from server.db import write_transaction
 from server.i18n import N_
 
@@ -79,8 +80,29 @@ CREATE TRIGGER search_talks_ad AFTER DELETE ON search_talks BEGIN
 END;
 """
 
+# The transcripts' vocabulary: each talk's distinct words with counts, and all talks'
+# words (kept by triggers; ids only grow) for near spellings (server/similar.py).
+_M002_VOCABULARY = """
+CREATE TABLE search_vocab (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, word TEXT NOT NULL UNIQUE, n INTEGER NOT NULL);
+CREATE TABLE search_talk_vocab (
+    talk_id INTEGER NOT NULL REFERENCES talks(id) ON DELETE CASCADE,
+    word TEXT NOT NULL, n INTEGER NOT NULL, PRIMARY KEY (talk_id, word)) WITHOUT ROWID;
+CREATE TRIGGER search_talk_vocab_ai AFTER INSERT ON search_talk_vocab BEGIN
+    INSERT INTO search_vocab (word, n) VALUES (new.word, new.n)
+    ON CONFLICT (word) DO UPDATE SET n = n + excluded.n;
+END;
+CREATE TRIGGER search_talk_vocab_au AFTER UPDATE ON search_talk_vocab BEGIN
+    UPDATE search_vocab SET n = n + new.n - old.n WHERE word = new.word;
+END;
+CREATE TRIGGER search_talk_vocab_ad AFTER DELETE ON search_talk_vocab BEGIN
+    UPDATE search_vocab SET n = n - old.n WHERE word = old.word;
+    DELETE FROM search_vocab WHERE word = old.word AND n <= 0;
+END;
+"""
+
 # Append only: a migration that has shipped is never edited.
-MIGRATIONS: list[str] = [_M001_SEARCH]
+MIGRATIONS: list[str] = [_M001_SEARCH, _M002_VOCABULARY]
 
 # Messages are msgids (the query filled in), translated where they are shown.
 MSG_EMPTY = N_("Skriv ett eller flere ord for å søke.")
@@ -92,6 +114,9 @@ _SUBSTRING_MIN = 4  # shorter words/stems match whole words only ("nav" must not
 _PER_TALK, _MAX_ROWS = 12, 2000
 _PROBE_SPAN, _PROBE_DENSE = 10_000, 500  # >= 5 % of the newest rows match: a frequent word
 _DESCRIPTION_WORDS = 30
+_VOCAB_MIN = 3  # shorter words are not kept in the vocabulary
+_FEW = 3  # a query word with fewer matching segments also looks for near spellings
+_NEAR_WORDS = 3
 _local = threading.local()  # PyStemmer objects are not thread-safe: one pair per thread
 log = logging.getLogger(__name__)
 
@@ -116,6 +141,8 @@ class TalkHits:
     description_html: str  # a snippet around the first match, or ""
     hits: list[Hit]
     total_hits: int
+    transcribing: bool = False  # the talk is still being transcribed: more may come
+    approximate: bool = False  # found through a near spelling of a query word
 
 
 @dataclass(frozen=True)
@@ -123,6 +150,7 @@ class SearchResults:
     query: str  # the query as searched (cleaned); plain text
     groups: list[TalkHits]
     message: str | None  # plain text for the page, escape it when rendering
+    similar: list[tuple[str, int]] = field(default_factory=list)  # near words, their hits
 
 
 @dataclass(frozen=True)
@@ -130,6 +158,7 @@ class _Term:
     """A word or phrase: it matches when any (column, needle) alternative is a substring."""
 
     needles: tuple[tuple[str, str], ...]
+    word: str = ""  # the query word (a single-word term), for near spellings
 
 
 # ---------------------------------------------------------------- analysis and indexing
@@ -150,23 +179,57 @@ def _stems(words: list[str], language: str) -> str:
     return " " + " ".join(_stemmer(language).stemWords(words)) + " "
 
 
-def _insert(conn: sqlite3.Connection, talk_id: int, segments: Sequence, language: str) -> int:
-    rows = []
-    for idx, seg in enumerate(segments):
+def _insert(
+    conn: sqlite3.Connection, talk_id: int, segments: Sequence, language: str, first: int = 0
+) -> int:
+    rows, counts = [], Counter()
+    for idx, seg in enumerate(segments, start=first):
         text = unicodedata.normalize("NFC", seg.text).strip()
-        rows.append((talk_id, idx, seg.start, seg.end, text, _stems(_words(text), language)))
+        words = _words(text)
+        counts.update(w for w in words if w.isalpha() and len(w) >= _VOCAB_MIN)
+        rows.append((talk_id, idx, seg.start, seg.end, text, _stems(words, language)))
     sql = 'INSERT INTO search_segments (talk_id, idx, start, "end", text, stems) VALUES '
     conn.executemany(sql + "(?, ?, ?, ?, ?, ?)", rows)
+    conn.executemany(
+        "INSERT INTO search_talk_vocab (talk_id, word, n) VALUES (?, ?, ?)"
+        " ON CONFLICT (talk_id, word) DO UPDATE SET n = n + excluded.n",
+        [(talk_id, word, n) for word, n in counts.items()],
+    )
     return len(rows)
+
+
+def _forget(conn: sqlite3.Connection, talk_id: int) -> None:
+    conn.execute("DELETE FROM search_segments WHERE talk_id = ?", (talk_id,))
+    conn.execute("DELETE FROM search_talk_vocab WHERE talk_id = ?", (talk_id,))
 
 
 def index_talk(
     db: sqlite_utils.Database, talk_id: int, segments: Sequence[transcript.Segment], language: str
 ) -> None:
-    """Replace the talk's segments in the index, in one transaction."""
+    """Replace the talk's segments (a partial index too) in the index, in one transaction."""
     with write_transaction(db) as conn:
-        conn.execute("DELETE FROM search_segments WHERE talk_id = ?", (talk_id,))
+        _forget(conn, talk_id)
         _insert(conn, talk_id, segments, language)
+
+
+def index_partial(
+    db: sqlite_utils.Database,
+    talk_id: int,
+    segments: Sequence[transcript.Segment],
+    first: int,
+    language: str,
+    allowed: Callable[[sqlite3.Connection], bool] = lambda conn: True,
+) -> bool:
+    """Add segments first.. of a talk still being transcribed (first == 0 starts over,
+    dropping what an earlier attempt left); index_talk replaces them all at the end.
+    Nothing is written, and False returned, unless `allowed` holds inside the transaction."""
+    with write_transaction(db) as conn:
+        if not allowed(conn):
+            return False
+        if first == 0:
+            _forget(conn, talk_id)
+        _insert(conn, talk_id, segments, language, first)
+    return True
 
 
 def index_many(
@@ -194,7 +257,7 @@ def index_talk_metadata(db: sqlite_utils.Database, talk_id: int) -> None:
 
 def remove_talk(db: sqlite_utils.Database, talk_id: int) -> None:
     with write_transaction(db) as conn:
-        conn.execute("DELETE FROM search_segments WHERE talk_id = ?", (talk_id,))
+        _forget(conn, talk_id)
         conn.execute("DELETE FROM search_talks WHERE talk_id = ?", (talk_id,))
 
 
@@ -213,18 +276,28 @@ def _transcripts(db: sqlite_utils.Database, transcripts_dir: Path) -> Iterator[t
 def reindex_all(db: sqlite_utils.Database, transcripts_dir: Path) -> int:
     """Rebuild the index from transcripts/<id>/transcript.json and the talks table.
 
-    One transaction. The segment triggers are dropped around the bulk load and re-created
-    from their own SQL in the schema; the FTS index is rebuilt once (faster than a
-    million trigger calls). Unreadable transcript files are logged and skipped.
+    One transaction. The segment and vocabulary triggers are dropped around the bulk load
+    and re-created from their own SQL in the schema; the FTS index and the vocabulary are
+    rebuilt once (faster than a million trigger calls). Unreadable transcript files are
+    logged and skipped.
     """
     with write_transaction(db) as conn:
-        sql = "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name = ?"
-        triggers = conn.execute(sql, ("search_segments",)).fetchall()
+        sql = (
+            "SELECT name, sql FROM sqlite_master WHERE type = 'trigger'"
+            " AND tbl_name IN ('search_segments', 'search_talk_vocab')"
+        )
+        triggers = conn.execute(sql).fetchall()
         for name, _ in triggers:
             conn.execute(f'DROP TRIGGER "{name}"')
         conn.execute("DELETE FROM search_segments")
+        conn.execute("DELETE FROM search_talk_vocab")
         count = index_many(db, _transcripts(db, transcripts_dir))
         conn.execute("INSERT INTO search_segments_fts(search_segments_fts) VALUES ('rebuild')")
+        conn.execute("DELETE FROM search_vocab")
+        conn.execute(
+            "INSERT INTO search_vocab (word, n)"
+            " SELECT word, sum(n) FROM search_talk_vocab GROUP BY word ORDER BY word"
+        )
         for _, trigger_sql in triggers:
             conn.execute(trigger_sql)
         conn.execute("DELETE FROM search_talks")
@@ -250,15 +323,15 @@ def _word_term(word: str) -> _Term:
         needles.append(("stems", stem if len(stem) >= _SUBSTRING_MIN else f" {stem} "))
     if len(word) >= _SUBSTRING_MIN and needles[0][1].startswith(" "):
         needles.append(("text", word))  # "hage" (stem "hag") inside "barnehage"
-    return _term(needles)
+    return _term(needles, word)
 
 
-def _term(needles: list[tuple[str, str]]) -> _Term:
+def _term(needles: list[tuple[str, str]], word: str = "") -> _Term:
     """Cut needles to _MAX_NEEDLE (a prefix still matches) and drop one that contains
     another needle of its column (it adds no match)."""
     unique = dict.fromkeys((col, needle[:_MAX_NEEDLE]) for col, needle in needles)
     kept = [(c, n) for c, n in unique if not any(c == d and m != n and m in n for d, m in unique)]
-    return _Term(tuple(kept))
+    return _Term(tuple(kept), word)
 
 
 def parse_query(query: str) -> list[_Term]:
@@ -347,7 +420,7 @@ _ROWS_SQL = """
 SELECT s.id, s.talk_id, s.start, s."end", s.text, s.stems FROM search_segments_fts f
 CROSS JOIN search_segments s ON s.id = f.rowid CROSS JOIN talks t ON t.id = s.talk_id
 WHERE search_segments_fts MATCH :expr AND f.rowid BETWEEN :lo AND :hi
-    AND t.status = 'ready' AND {where}
+    AND t.status IN ('ready', 'processing') AND {where}
 ORDER BY f.rowid DESC LIMIT :limit"""
 _TALKS_SQL = """
 SELECT m.talk_id FROM search_talks_fts f
@@ -356,7 +429,8 @@ WHERE search_talks_fts MATCH :expr AND {where} ORDER BY f.rowid DESC LIMIT 1000"
 _RANGES_SQL = """
 SELECT t.id, (SELECT min(id) FROM search_segments WHERE talk_id = t.id) AS lo,
     (SELECT max(id) FROM search_segments WHERE talk_id = t.id) AS hi
-FROM talks t WHERE t.status = 'ready' AND {where} AND lo IS NOT NULL ORDER BY hi DESC"""
+FROM talks t WHERE t.status IN ('ready', 'processing') AND {where} AND lo IS NOT NULL
+ORDER BY hi DESC"""
 _COUNT_SQL = """
 SELECT count(*) FROM search_segments_fts WHERE search_segments_fts MATCH ?
     AND rowid BETWEEN (SELECT min(id) FROM search_segments WHERE talk_id = ?)
@@ -388,7 +462,7 @@ def _candidates(db: sqlite_utils.Database, where: str, params: dict) -> tuple[di
     """Matching segments by talk (bounded) and the talks whose rows may be incomplete."""
     sql = _ROWS_SQL.format(where=where)
     if _dense(db, params["expr"]):
-        ready = "SELECT count(*) FROM talks t WHERE t.status = 'ready'"
+        ready = "SELECT count(*) FROM talks t WHERE t.status IN ('ready', 'processing')"
         eligible = db.execute(f"{ready} AND {where}", params).fetchone()[0]
         if eligible < db.execute(ready).fetchone()[0] / 2:
             talks = db.execute(_RANGES_SQL.format(where=where), params).fetchall()
@@ -469,11 +543,84 @@ def search(
         if transcripts_allowed is not None:
             segment_where = f"{where} AND ({transcripts_allowed[0]})"
             params = {**params, **transcripts_allowed[1]}
-        groups = _search(db, terms, (where, segment_where), params, limit_talks, hits_per_talk)
+        wheres = (where, segment_where)
+        groups = _search(db, terms, wheres, params, limit_talks, hits_per_talk)
+        near, approximate = _forgiving(db, terms, wheres, params, groups, hits_per_talk)
+        groups += approximate[: max(limit_talks - len(groups), 0)]
     if not groups:
         short = shown if len(shown) <= 60 else shown[:59] + "…"
         return SearchResults(shown, [], MSG_NOTHING.format(query=short))
-    return SearchResults(shown, groups, None)
+    return SearchResults(shown, groups, None, near)
+
+
+def _forgiving(
+    db: sqlite_utils.Database,
+    terms: list[_Term],
+    wheres: tuple[str, str],
+    params: dict,
+    exact: list[TalkHits],
+    hits: int,
+) -> tuple[list[tuple[str, int]], list[TalkHits]]:
+    """Near spellings of the query words that match few segments: each near word with its
+    number of hits the viewer may see, and the talks found only through them (after the
+    exact ones, marked approximate). The search runs again with the word replaced, under
+    the same filters, so a word from a talk the viewer may not see is never named."""
+    near: list[tuple[str, int]] = []
+    seen = {group.talk_id for group in exact}
+    found: list[TalkHits] = []
+    for i, term in enumerate(terms):
+        if not term.word or _count(db, term) >= _FEW:
+            continue
+        for candidate in _vocabulary(db).near(term.word, _NEAR_WORDS):
+            alternative = _near_term(candidate)
+            if _score(candidate.word, _stems(_words(candidate.word), "nb"), [term]):
+                continue  # the exact search finds it already
+            swapped = [*terms[:i], alternative, *terms[i + 1 :]]
+            groups = [g for g in _search(db, swapped, wheres, params, 20, hits) if g.hits]
+            if groups:
+                near.append((candidate.word, sum(g.total_hits for g in groups)))
+            for group in groups:
+                if group.talk_id not in seen:
+                    seen.add(group.talk_id)
+                    found.append(replace(group, approximate=True))
+    return near, found
+
+
+def _near_term(near: similar.Near) -> _Term:
+    if near.parts:  # a split compound: the two words as a phrase
+        return _term([("stems", _stems(list(near.parts), lang)) for lang in ("nb", "en")])
+    return _word_term(near.word)
+
+
+def _count(db: sqlite_utils.Database, term: _Term) -> int:
+    """Segments matching the term, counted up to _FEW (all talks: it only decides whether
+    to look for near spellings)."""
+    sql = (
+        "SELECT count(*) FROM (SELECT 1 FROM search_segments_fts"
+        " WHERE search_segments_fts MATCH ? LIMIT ?)"
+    )
+    return db.execute(sql, [match_expression([term]), _FEW]).fetchone()[0]
+
+
+_vocab_lock = threading.Lock()
+_vocab_cache: dict[str, tuple[int, similar.Vocabulary]] = {}
+
+
+def _vocabulary(db: sqlite_utils.Database) -> similar.Vocabulary:
+    """All talks' words, cached per database file and topped up with new words (ids only
+    grow); a word whose talks were all removed stays in the cache, which is harmless: a
+    near word is only named when the viewer's own search finds it."""
+    path = db.execute("PRAGMA database_list").fetchone()[2] or f":memory:{id(db)}"
+    with _vocab_lock:
+        top, vocabulary = _vocab_cache.get(path, (0, None))
+        newest = db.execute("SELECT coalesce(max(id), 0) FROM search_vocab").fetchone()[0]
+        if vocabulary is None or newest < top:
+            top, vocabulary = 0, similar.Vocabulary(())
+        if newest > top:
+            sql = "SELECT word FROM search_vocab WHERE id > ?"
+            vocabulary.add(row[0] for row in db.execute(sql, [top]))
+        _vocab_cache[path] = (newest, vocabulary)
+        return vocabulary
 
 
 def _search(
@@ -542,6 +689,7 @@ def _group(
             for r in sorted(best, key=lambda r: r["start"])
         ],
         total_hits=total,
+        transcribing=talk["status"] == "processing",
     )
 
 

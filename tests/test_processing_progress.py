@@ -26,11 +26,11 @@ class _Watched:
     def __init__(self, engine, settings) -> None:
         self.engine, self.settings, self.seen = engine, settings, []
 
-    def transcribe(self, audio, language, duration, progress, vocabulary=()):
+    def transcribe(self, audio, language, duration, progress, vocabulary=(), on_segment=None):
         with database.session(self.settings.db_path) as db:
             job = jobs.latest_for_talk(db, self.talk_id)
         self.seen.append((job.stage, job.progress))
-        return self.engine.transcribe(audio, language, duration, progress, vocabulary)
+        return self.engine.transcribe(audio, language, duration, progress, vocabulary, on_segment)
 
     def __getattr__(self, name):
         return getattr(self.engine, name)

@@ -50,7 +50,14 @@ def make_talk(db, *texts: str, **fields) -> int:
 
 
 def found(db, query: str, **kwargs) -> set[int]:
-    return {group.talk_id for group in search.search(db, query, **kwargs).groups}
+    """Talks found exactly (not through a near spelling)."""
+    groups = search.search(db, query, **kwargs).groups
+    return {group.talk_id for group in groups if not group.approximate}
+
+
+def near_found(db, query: str, **kwargs) -> set[int]:
+    groups = search.search(db, query, **kwargs).groups
+    return {group.talk_id for group in groups if group.approximate}
 
 
 def fts_ok(db) -> None:
@@ -82,6 +89,7 @@ def test_three_letter_word_does_not_match_inside_words(db):
 def test_norwegian_letters_are_distinct(db):
     talk = make_talk(db, "Det første året gikk fort.")
     assert found(db, "forste") == set()
+    assert near_found(db, "forste") == {talk}  # a near spelling, shown apart
     assert found(db, "Første") == {talk}
     assert found(db, "FØRSTE") == {talk}
     assert found(db, "aret") == set()
@@ -200,12 +208,14 @@ def test_visibility_filter(db):
     assert found(db, "vann", visibilities=()) == set()
 
 
-def test_only_ready_talks_give_transcript_hits(db):
+def test_only_ready_or_transcribing_talks_give_transcript_hits(db):
     ready = make_talk(db, "Snø og is på veiene.")
-    make_talk(db, "Snø og is på veiene.", status="processing")
+    transcribing = make_talk(db, "Snø og is på veiene.", status="processing")
+    make_talk(db, "Snø og is på veiene.", status="failed")
     planned = make_talk(db, title="Vinterdrift: snø og is", status="planned")
     results = search.search(db, "snø")
-    assert {g.talk_id for g in results.groups} == {ready, planned}
+    assert {g.talk_id for g in results.groups} == {ready, transcribing, planned}
+    assert [g.talk_id for g in results.groups if g.transcribing] == [transcribing]
     planned_group = next(g for g in results.groups if g.talk_id == planned)
     assert planned_group.hits == [] and "<mark>snø</mark>" in planned_group.title_html
 
@@ -371,3 +381,90 @@ def test_better_match_ranks_first(db):
     substring = make_talk(db, "Skolebarnehagen er ny.")
     exact = make_talk(db, "Barnehagen er ny.")
     assert [g.talk_id for g in search.search(db, "barnehage").groups] == [exact, substring]
+
+
+# ---------------------------------------------------------------- search that forgives
+
+
+def test_near_spelling_is_found_and_shown_apart(db):
+    misheard = make_talk(db, "Vi har bygget tre nye barnhager i år.", "Flere barnhager kommer.")
+    make_talk(db, "Skolen fikk nytt tak.")
+    results = search.search(db, "barnehager")
+    assert [g.talk_id for g in results.groups] == [misheard]
+    assert results.groups[0].approximate and results.message is None
+    assert results.similar == [("barnhager", 2)]
+    assert "<mark>barnhager</mark>" in results.groups[0].hits[0].snippet_html
+
+
+def test_exact_hits_always_rank_first(db):
+    misheard = make_talk(db, "Tre nye barnhager, barnhager og barnhager.", title="Barnhager")
+    exact = make_talk(db, "Kommunen har en barnehage.")
+    results = search.search(db, "barnehager")
+    assert [g.talk_id for g in results.groups] == [exact, misheard]
+    assert [g.approximate for g in results.groups] == [False, True]
+
+
+def test_frequent_words_do_not_look_for_near_spellings(db):
+    make_talk(db, "Barnehager", "barnehagen", "barnehager igjen")
+    misheard = make_talk(db, "Tre nye barnhager.")
+    results = search.search(db, "barnehager")
+    assert results.similar == [] and misheard not in {g.talk_id for g in results.groups}
+
+
+def test_recogniser_confusions(db):
+    danish = make_talk(db, "De kalder det tillid og håb.")
+    split = make_talk(db, "Det gjelder alle barne hager i byen.")
+    joined = make_talk(db, "Vi trenger en helsesykepleier.")
+    assert near_found(db, "kaller") == {danish}
+    assert near_found(db, "tillit") == {danish}
+    assert near_found(db, "barnehager") == {split}
+    results = search.search(db, "barnehager")
+    assert results.similar == [("barne hager", 1)]
+    assert near_found(db, "helsesøkepleier") == {joined}
+
+
+def test_near_words_respect_visibility(db):
+    make_talk(db, "Tre nye barnhager i år.", visibility="internal")
+    public = search.search(db, "barnehager", visibilities=("public",))
+    assert public.groups == [] and public.similar == []
+    assert "barnhager" not in str(public)
+    hidden = search.search(db, "barnehager", allowed=("t.visibility = 'public'", {}))
+    assert hidden.groups == [] and hidden.similar == []
+
+
+def test_unrelated_words_are_not_offered(db):
+    make_talk(db, "Budsjettet for neste år er vedtatt.")
+    assert search.search(db, "barnehager").similar == []
+    assert search.search(db, "bud").similar == []  # short words: no guessing
+
+
+def test_vocabulary_follows_the_index(db, tmp_path):
+    def vocab(talk_id=None):
+        if talk_id is None:
+            return dict(db.execute("SELECT word, n FROM search_vocab").fetchall())
+        sql = "SELECT word, n FROM search_talk_vocab WHERE talk_id = ?"
+        return dict(db.execute(sql, [talk_id]).fetchall())
+
+    one = make_talk(db, "Barnehager og skoler.", "Skoler igjen, 2024!")
+    two = make_talk(db, "Skoler.")
+    assert vocab(one) == {"barnehager": 1, "skoler": 2, "igjen": 1}
+    assert vocab() == {"barnehager": 1, "skoler": 3, "igjen": 1}
+    search.index_talk(db, one, [Segment(0, 1, "Skoler")], "nb")
+    assert vocab() == {"skoler": 2}
+    search.remove_talk(db, two)
+    assert vocab() == {"skoler": 1}
+    write_all(tmp_path / "transcripts" / str(one), Transcript("nb", (Segment(0, 1, "Hager"),)))
+    search.reindex_all(db, tmp_path / "transcripts")
+    assert vocab() == {"hager": 1}
+    db.execute("DELETE FROM talks WHERE id = ?", [one])
+    assert vocab() == {}
+
+
+@pytest.mark.parametrize(
+    "query", ['barnehager" AND (', "barnehagr' OR 1=1 --", "b\u0000arnhager", "ø" * 400]
+)
+def test_hostile_queries_with_near_spellings_are_safe(db, query):
+    make_talk(db, "Tre nye barnhager i år.", "Ørsmå øøøø")
+    results = search.search(db, query)
+    assert results.message is None or isinstance(results.message, str)
+    fts_ok(db)

@@ -45,6 +45,9 @@ SCRATCH = ".work-"
 # moving bar until a real figure comes (server.routes.talks.processing_status).
 TRANSCRIBE_STARTED = 0.001
 CLEANUP_INTERVAL = 600.0
+# While a new recording is transcribed, its segments enter the search index in batches of
+# about this much audio (server.search.index_partial); the index stage replaces them.
+PARTIAL_INDEX_SECONDS = 30.0
 
 
 class StageError(RuntimeError):
@@ -211,12 +214,17 @@ class Worker:
         _replace_dir(scratch, folder / "vod")
 
     def _transcribe(self, db, job, talk, rec, progress) -> None:
-        result = self._whisper(db, job, talk, rec, progress, self.engine)
+        partial = _PartialIndex(db, job, self.name, talk)
+        result = self._whisper(db, job, talk, rec, progress, self.engine, partial)
+        partial.flush()
         # File by file (each atomic), so edited versions in versions/ are kept.
         transcript.write_all(talks.transcript_dir(self.settings, talk["id"]), result)
 
-    def _whisper(self, db, job, talk, rec, progress, engine: Engine) -> transcript.Transcript:
-        """16 kHz audio from the original, through Whisper with the talk's vocabulary."""
+    def _whisper(
+        self, db, job, talk, rec, progress, engine: Engine, on_segment=None
+    ) -> transcript.Transcript:
+        """16 kHz audio from the original, through Whisper with the talk's vocabulary;
+        `on_segment` (optional) gets each segment as Whisper produces it."""
         folder = talks.media_dir(self.settings, talk["id"])
         scratch = self._scratch(folder, job)
         try:
@@ -226,7 +234,7 @@ class Worker:
             progress(TRANSCRIBE_STARTED)  # the model is loaded and the audio is out
             started = time.monotonic()
             result = engine.transcribe(
-                wav, talk["language"], rec["duration"], progress, vocabulary=terms
+                wav, talk["language"], rec["duration"], progress, terms, on_segment
             )
             model = str(getattr(engine, "model_name", "") or self.settings.whisper_model)
             stats.record_transcription(  # for /metrics: the real-time factor
@@ -289,6 +297,42 @@ def _replace_dir(new: Path, target: Path) -> None:
         os.replace(target, old)
     os.replace(new, target)
     shutil.rmtree(old, ignore_errors=True)
+
+
+class _PartialIndex:
+    """Segments into the search index while Whisper works, every PARTIAL_INDEX_SECONDS of
+    audio, so the start of a long talk can be found before the end is transcribed. Each
+    batch is written only while this worker still holds the job at the transcribe stage
+    (else LeaseLost), so a worker that lost its job never adds to the index of the worker
+    that took it over; the first batch drops what an earlier attempt left."""
+
+    def __init__(self, db: sqlite_utils.Database, job: jobs.Job, worker: str, talk) -> None:
+        self.db, self.job, self.worker = db, job, worker
+        self.talk_id, self.language = talk["id"], talk["language"]
+        self.pending: list[transcript.Segment] = []
+        self.written, self.written_until = 0, 0.0
+
+    def __call__(self, segment: transcript.Segment) -> None:
+        self.pending.append(segment)
+        if segment.end - self.written_until >= PARTIAL_INDEX_SECONDS:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self.pending:
+            return
+        holds = (
+            "SELECT 1 FROM jobs WHERE id = ? AND worker = ? AND state = 'running'"
+            " AND stage = 'transcribe'"
+        )
+        params = [self.job.id, self.worker]
+        written = search.index_partial(
+            self.db, self.talk_id, self.pending, self.written, self.language,
+            lambda conn: conn.execute(holds, params).fetchone() is not None,
+        )  # fmt: skip
+        if not written:
+            raise LeaseLost(self.job.id)
+        self.written += len(self.pending)
+        self.written_until, self.pending = self.pending[-1].end, []
 
 
 class _Heartbeat:

@@ -64,13 +64,16 @@ async def search_json(request: Request) -> Response:
             "end": hit.end,
             "snippet": hit.snippet_html,
             "url": str(request.base_url).rstrip("/") + hit.url,
+            "approximate": group.approximate,
         }
         for group in results.groups
         for hit in group.hits
     ]
     talks = [{k: v for k, v in asdict(group).items() if k != "hits"} for group in results.groups]
     message = i18n.text_for(request, results.message) if results.message else None
-    return JSONResponse({"query": query, "message": message, "hits": hits, "talks": talks})
+    similar = [{"word": word, "hits": n} for word, n in results.similar]
+    body = {"query": query, "message": message, "hits": hits, "talks": talks, "similar": similar}
+    return JSONResponse(body)
 
 
 routes = [
