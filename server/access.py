@@ -69,6 +69,7 @@ RULES: dict[str, str] = {
     "transcript_review": TALK_EDIT,
     "transcript_retranscribe": TALK_EDIT,
     "transcript_accept": TALK_EDIT,
+    "transcript_suggestions": TALK_EDIT,
     # vocabulary (server/routes/vocabulary.py)
     "vocabulary": ADMIN,
     "vocabulary_update": ADMIN,

@@ -63,7 +63,7 @@ ROUTES = {
     "transcript_editor": "edit talk", "transcript_save": "edit talk",
     "transcript_versions": "edit talk", "transcript_restore": "edit talk",
     "transcript_review": "edit talk", "transcript_retranscribe": "edit talk",
-    "transcript_accept": "edit talk",
+    "transcript_accept": "edit talk", "transcript_suggestions": "edit talk",
     "vocabulary": "admins", "vocabulary_update": "admins", "talk_vocabulary_update": "edit talk",
     "set_language": "anyone",
     "quiz_edit": "edit talk", "quiz_update": "edit talk", "quiz_question_save": "edit talk",

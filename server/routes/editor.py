@@ -11,7 +11,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from server import editing, i18n, parse, talks, textdiff
+from server import doubtful, editing, i18n, parse, talks, textdiff, vocabulary
 from server.i18n import N_
 from server.pipeline import models
 from server.web import in_thread, int_param, render, settings_of, viewer_of, wants_json
@@ -20,6 +20,8 @@ MAX_JSON_BYTES = 8 << 20
 SAVED = N_("Lagret som versjon {version}.")
 EDITED = {"base_version": (int, str), "note": (str, type(None))}  # segments: editing.py
 BAD_VERSION = N_("Versjonen må være et helt tall. Velg en versjon i listen.")
+NO_WORD = N_("Skriv ordet du vil ha forslag til (høyst 60 tegn, med bokstaver).")
+MAX_SUGGEST_WORD = 60
 
 
 def _talk_url(talk: dict, tail: str = "") -> str:
@@ -57,9 +59,12 @@ def _editor_context(db, request: Request) -> dict:
     talk = request.state.talk
     current = editing.load_current(settings, talk["id"])
     fresh = talks.get(db, talk["id"]) or talk
+    doubts = [doubtful.doubts(segment, fresh["language"]) for segment in current.segments]
     return {
         "talk": fresh,
         "segments": current.segments,
+        "doubts": doubts,
+        "doubt_total": sum(map(len, doubts)),
         "segments_json": _segment_json(current.segments),
         "model": current.model,
         "state_label": editing.STATE_LABELS.get(fresh["transcript_state"], ""),
@@ -80,6 +85,24 @@ async def editor(request: Request) -> Response:
     except editing.EditError as exc:
         return _refuse(request, exc)
     return render(request, "editor/editor.html", context)
+
+
+def _suggestions(db, talk: dict, word: str) -> dict:
+    """Dictionary suggestions and near words among the talk's terms and transcript words."""
+    terms = vocabulary.terms_for_talk(db, talk["id"])
+    sql = "SELECT word FROM search_talk_vocab WHERE talk_id = ?"
+    words = [row[0] for row in db.execute(sql, [talk["id"]])]
+    own = [w for term in terms for w in term.lower().split()] + words
+    return {"word": word, **doubtful.suggestions(word, talk["language"], own)}
+
+
+async def suggestions(request: Request) -> Response:
+    """GET …/transkripsjon/forslag?ord=…: JSON suggestions for one doubtful word."""
+    word = " ".join(request.query_params.get("ord", "").split())
+    if not word or len(word) > MAX_SUGGEST_WORD or not any(ch.isalpha() for ch in word):
+        message = i18n.text_for(request, NO_WORD)
+        return JSONResponse({"error": message}, status_code=422)
+    return JSONResponse(await in_thread(request, _suggestions, request.state.talk, word))
 
 
 async def _edited(request: Request) -> tuple[object, object, str]:
@@ -245,4 +268,5 @@ routes = [
         name="transcript_retranscribe",
     ),
     Route("/talks/{key}/transkripsjon/godta", accept, methods=["POST"], name="transcript_accept"),
+    Route("/talks/{key}/transkripsjon/forslag", suggestions, name="transcript_suggestions"),
 ]

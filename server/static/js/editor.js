@@ -359,6 +359,133 @@
     if (dirty) { event.preventDefault(); event.returnValue = ""; }
   });
 
+  // ------------------------------------------------------------ doubtful words and review
+
+  // Each row lists its doubtful words (.doubt buttons, from the server); "Neste usikre ord"
+  // (Alt+U) selects the next one not yet checked in its text and fetches suggestions.
+  // Segments worked in count as reviewed; kept in this browser's localStorage per talk
+  // (by segment start time, so a saved version keeps what was gone through).
+  var guide = document.getElementById("review-guide");
+  var progressText = document.getElementById("review-progress");
+  var progressBar = document.getElementById("review-bar");
+  var suggestBox = document.getElementById("doubt-suggestions");
+  var storeKey = "ktl-review-" + root.dataset.talk;
+  var pick = null; // {row, chip, at, word}: the doubtful word being looked at
+
+  function seen() {
+    try { return JSON.parse(window.localStorage.getItem(storeKey) || "[]"); } catch (e) { return []; }
+  }
+  function remember() {
+    var starts = rows().filter(function (r) { return r.classList.contains("visited"); })
+      .map(function (r) { return field(r, "start").value; });
+    try { window.localStorage.setItem(storeKey, JSON.stringify(starts)); } catch (e) { /* private mode */ }
+  }
+  function visit(row) {
+    if (!row || row.classList.contains("visited")) return;
+    row.classList.add("visited");
+    remember();
+    showProgress();
+  }
+  function chips() { return Array.prototype.slice.call(list.querySelectorAll("button.doubt")); }
+  function wordAt(row, chip) {
+    var text = field(row, "text").value;
+    var re = new RegExp("(^|[^\\p{L}])(" + chip.dataset.word.replace(/[.*+?^${}()|[\]\\]/g, "\\$&") + ")(?![\\p{L}])", "gu");
+    var best = -1, m;
+    while ((m = re.exec(text)) !== null) {
+      var at = m.index + m[1].length;
+      if (best < 0 || Math.abs(at - chip.dataset.start) < Math.abs(best - chip.dataset.start)) best = at;
+    }
+    return best;
+  }
+  function open(chip) { // a chip whose word is still in its row's text and not checked
+    var row = chip.closest("li.seg");
+    if (chip.classList.contains("checked")) return -1;
+    var at = wordAt(row, chip);
+    if (at < 0) { chip.classList.add("checked"); }
+    return at;
+  }
+  function showProgress() {
+    var all = rows(), done = all.filter(function (r) { return r.classList.contains("visited"); }).length;
+    var left = chips().filter(function (c) { return open(c) >= 0; }).length;
+    var percent = all.length ? Math.round(done * 100 / all.length) : 100;
+    progressBar.max = all.length;
+    progressBar.value = done;
+    progressText.textContent = t("reviewed", { done: done, total: all.length, percent: percent, left: left });
+  }
+  function select(row, chip, at) {
+    var area = field(row, "text");
+    area.focus();
+    area.setSelectionRange(at, at + chip.dataset.word.length);
+    activate(row);
+    visit(row);
+    chips().forEach(function (c) { c.classList.remove("current"); });
+    chip.classList.add("current");
+    pick = { row: row, chip: chip, at: at, word: chip.dataset.word };
+    suggest(pick);
+  }
+  function nextDoubt() {
+    var all = chips();
+    if (pick) pick.chip.classList.add("checked");
+    var from = current ? all.findIndex(function (c) { return current.contains(c); }) : 0;
+    var order = all.slice(Math.max(from, 0)).concat(all.slice(0, Math.max(from, 0)));
+    for (var i = 0; i < order.length; i++) {
+      var at = open(order[i]);
+      if (at >= 0) { select(order[i].closest("li.seg"), order[i], at); showProgress(); return; }
+    }
+    pick = null;
+    suggestBox.hidden = true;
+    showProgress();
+    say(t("noDoubts"), false);
+  }
+  function suggest(target) {
+    var listEl = document.getElementById("suggestion-list");
+    document.getElementById("doubt-word").textContent = t("doubtWord", { word: target.word, why: target.chip.title });
+    listEl.textContent = "";
+    suggestBox.hidden = false;
+    fetch(guide.dataset.suggestUrl + "?ord=" + encodeURIComponent(target.word), {
+      headers: { Accept: "application/json" }, credentials: "same-origin"
+    }).then(function (r) { return r.ok ? r.json() : { dictionary: [], vocabulary: [] }; })
+      .then(function (body) {
+        if (pick !== target) return;
+        var words = (body.vocabulary || []).concat(body.dictionary || []);
+        words = words.filter(function (w, i) { return words.indexOf(w) === i; });
+        if (!words.length) { listEl.textContent = t("noSuggestions"); return; }
+        words.forEach(function (w) {
+          var li = document.createElement("li"), b = document.createElement("button");
+          b.type = "button"; b.className = "suggestion"; b.textContent = w;
+          b.addEventListener("click", function () { useSuggestion(target, w); });
+          li.appendChild(b); listEl.appendChild(li);
+        });
+      }).catch(function () { listEl.textContent = t("offline"); });
+  }
+  function useSuggestion(target, word) {
+    var area = field(target.row, "text");
+    var at = wordAt(target.row, target.chip);
+    if (at < 0) return;
+    area.value = area.value.slice(0, at) + word + area.value.slice(at + target.word.length);
+    target.chip.classList.add("checked");
+    changed();
+    area.focus();
+    area.setSelectionRange(at, at + word.length);
+    showProgress();
+  }
+
+  if (guide) {
+    var before = seen();
+    rows().forEach(function (r) { if (before.indexOf(field(r, "start").value) >= 0) r.classList.add("visited"); });
+    list.addEventListener("focusin", function (event) { visit(event.target.closest("li.seg")); });
+    list.addEventListener("click", function (event) {
+      var chip = event.target.closest("button.doubt");
+      if (!chip) return;
+      var at = open(chip);
+      if (at >= 0) select(chip.closest("li.seg"), chip, at);
+    });
+    list.addEventListener("input", function () { showProgress(); });
+    document.getElementById("next-doubt").addEventListener("click", nextDoubt);
+    document.getElementById("next-doubt").hidden = false;
+    showProgress();
+  }
+
   // ------------------------------------------------------------ keyboard
 
   document.addEventListener("keydown", function (event) {
@@ -377,6 +504,7 @@
       case "ArrowUp": move(-1); break;
       case "Enter": case "NumpadEnter": if (row) split(row); break;
       case "KeyM": if (row) merge(row); break;
+      case "KeyU": if (guide) nextDoubt(); else handled = false; break;
       default: handled = false;
     }
     if (handled) event.preventDefault();
