@@ -203,3 +203,27 @@ def test_admin_page_shows_the_installed_models(settings, tmp_path, base_dir):
     row = row.split("</tr>", 1)[0]
     assert "145 MB" in row and "0.123" in row and "registrert" in row and ">ja<" in row
     assert "Speech models" in english and "Real-time factor" in english
+
+
+def test_batched_and_sequential_decoding_write_the_same_words(tmp_path):
+    """KTL_WHISPER_BATCH_SIZE > 0 goes through faster-whisper's BatchedInferencePipeline;
+    on a clear clip both paths give the words spoken, with word timestamps, in order."""
+    from benchmarks import wer
+    from server.pipeline.transcribe import FasterWhisperEngine
+    from tests import factories
+
+    clip = factories.speech_wav(tmp_path / "talk.wav", factories.LONG_ENGLISH_SPEECH)
+    sequential = FasterWhisperEngine(load_settings(env={}))
+    batched = FasterWhisperEngine(load_settings(env={"KTL_WHISPER_BATCH_SIZE": "8"}))
+    shares: list[float] = []
+    texts = {}
+    for name, engine in (("sequential", sequential), ("batched", batched)):
+        out = engine.transcribe(clip, "en", 0.0, shares.append)
+        assert out.segments and all(s.words for s in out.segments), name
+        starts = [w.start for s in out.segments for w in s.words]
+        assert starts == sorted(starts), name
+        texts[name] = out.text
+        score = wer.wer(factories.LONG_ENGLISH_SPEECH, out.text, "en")
+        assert score < 0.25, f"{name}: WER {score:.0%}: {out.text}"
+    assert shares and shares[-1] == pytest.approx(1.0, abs=0.1)
+    assert wer.wer(texts["sequential"], texts["batched"], "en") < 0.2, texts
