@@ -58,8 +58,10 @@ def site(tmp_path_factory):
         part.mkdir(parents=True)
         (part / "seg-00001.ts").write_bytes(SEGMENT)
     app = create_app(settings)  # the same routes and secret as the served app
+    # The test's client is 127.0.0.1, like nginx: /metrics is allowed elsewhere here, so
+    # that, as for a person on the internet, it is not for any of the matrix's people.
     env = {"KTL_ACCEL_REDIRECT": "/_media/", "KTL_TRUSTED_PROXIES": "127.0.0.1",
-           "KTL_EMBEDDED_WORKER": "0"}  # fmt: skip
+           "KTL_EMBEDDED_WORKER": "0", "KTL_METRICS_ALLOW": "192.0.2.1"}  # fmt: skip
     with serve(settings.data_dir, root / "serve.log", **env) as base:
         port = urlsplit(base).port
         with nginxserver.nginx_in_front(root / "nginx", port, settings.media_dir) as front:

@@ -28,6 +28,7 @@ from server.live import broadcasts
 from server.ops import diskspace
 from server.pipeline import jobs
 from server.pipeline.worker import STAGE_LABELS, TRANSCRIBE_STARTED
+from server.routes.media import send_file
 from server.web import in_thread, open_db, render, settings_of, viewer_of
 
 DOWNLOADS = {
@@ -295,7 +296,7 @@ def original(request: Request) -> Response:
     if rec is None:
         raise HTTPException(404, N_("Foredraget har ikke noe opptak ennå."))
     path = talks.media_dir(settings_of(request), talk["id"]) / rec["path"]
-    return FileResponse(path, filename=rec["original_name"])
+    return send_file(request, path, filename=rec["original_name"])
 
 
 routes = [
