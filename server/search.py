@@ -26,6 +26,15 @@ eligible talk's rowid range is read instead of wading through everyone else's ma
 Ranking (Python): an equal stem 3, a stem starting a longer word 2, a substring 1, per
 term; a talk adds a metadata match (title most) and a little for many hits. A talk shows
 its best ``hits_per_talk`` segments in time order.
+
+Near spellings: indexing keeps each talk's distinct words with counts
+(``search_talk_vocab``) and, through triggers, all talks' words (``search_vocab``). A
+query word that matches fewer than ``_FEW`` segments is looked up among those words
+(server/similar.py, the list cached per process and topped up by id); the search runs
+again with each near word in its place, under the same filters, and talks found only so
+come after the exact ones, marked approximate, with the near words and their hit counts.
+While a talk is transcribed its segments come in batches (``index_partial``, status
+'processing', marked ``transcribing``); ``index_talk`` replaces them at the end.
 """
 
 from __future__ import annotations

@@ -107,3 +107,27 @@ def test_a_new_attempt_starts_the_partial_index_over(settings, db):
     assert [tuple(row) for row in rows] == [(0, "Et nytt forsøk."), (1, "Resten.")]
     words = db.execute("SELECT word FROM search_vocab ORDER BY word").fetchall()
     assert [row[0] for row in words] == ["forsøk", "nytt", "resten"]
+
+
+def test_search_page_shows_near_words_and_talks_being_transcribed(settings, db):
+    from starlette.testclient import TestClient
+
+    from server.app import create_app
+
+    misheard = factories.talk(db, language="nb", title="Oppvekst")
+    search.index_talk(db, misheard["id"], [Segment(0, 5, "Tre nye barnhager i år.")], "nb")
+    hidden = factories.talk(db, language="nb", title="Intern", visibility="internal")
+    search.index_talk(db, hidden["id"], [Segment(0, 5, "Barnehagr for ansatte.")], "nb")
+    with db.conn:
+        talks.set_status(db, misheard["id"], "processing")
+        talks.set_status(db, hidden["id"], "ready")
+    with TestClient(create_app(settings)) as guest:
+        page = guest.get("/sok", params={"q": "barnehager"}).text
+        assert "Lignende treff:" in page and 'href="/sok?q=barnhager">barnhager</a> (1)' in page
+        assert "Omtrentlig treff" in page and "Transkriberes fortsatt" in page
+        assert "barnehagr" not in page.lower(), "a word of a talk the guest may not see"
+        body = guest.get("/sok.json", params={"q": "barnehager"}).json()
+        assert body["similar"] == [{"word": "barnhager", "hits": 1}]
+        assert body["hits"][0]["approximate"] is True
+        english = guest.get("/sok", params={"q": "barnehager"}, headers={"Accept-Language": "en"})
+        assert "Similar matches:" in english.text and "Still being transcribed" in english.text
