@@ -274,8 +274,10 @@ VARIANTS: dict[str, dict] = {
     "vad-500ms": {"whisper_vad_min_silence_ms": 500},
     "bokmål-prompt": {"whisper_language_prompt": True},
     "hotwords": {"_terms": True},
-    "condition+vad500": {"whisper_condition_on_previous_text": True,
-                         "whisper_vad_min_silence_ms": 500},  # fmt: skip
+    "condition+vad500": {
+        "whisper_condition_on_previous_text": True,
+        "whisper_vad_min_silence_ms": 500,
+    },
     "batch8": {"whisper_batch_size": 8},
     "batch16": {"whisper_batch_size": 16},
 }
