@@ -3,9 +3,10 @@
 The recogniser's typical mistakes in Norwegian are small and regular: æ written e,
 double consonants single (or the other way), an -e- dropped or added inside a compound
 ("barnehager" -> "barnhager"), Danish spellings (b/d/g for p/t/k after a vowel, "ld" for
-"ll"), a compound split in two or two words joined. ``skeleton`` folds those differences
-away; ``similarity`` weighs the edit distance of the skeletons (rapidfuzz, Levenshtein)
-most, with the plain edit distance and the trigram overlap of the words as they are.
+"ll", c for s or k), a compound split in two or two words joined. ``skeleton`` folds
+those differences away; ``similarity`` weighs the edit distance of the skeletons
+(rapidfuzz, Levenshtein) most, with the plain edit distance and the trigram overlap of
+the words as they are.
 """
 
 from __future__ import annotations
@@ -22,7 +23,10 @@ MIN_SCORE = 0.72
 _SKELETON_CUTOFF = 0.6
 _PREFILTER = 60
 _FOLD = str.maketrans({"æ": "e", "ä": "e", "ö": "ø", "é": "e", "è": "e", "ü": "y"})
-_DANISH = ((re.compile(r"aa"), "å"), (re.compile(r"ld"), "ll"), (re.compile(r"nd"), "nn"))
+_DANISH = (
+    (re.compile(r"aa"), "å"), (re.compile(r"ld"), "ll"), (re.compile(r"nd"), "nn"),
+    (re.compile(r"c(?=[eiy])"), "s"), (re.compile(r"ck?"), "k"),  # "cykler" for "sykler"
+)  # fmt: skip
 _SOFT = str.maketrans({"b": "p", "d": "t", "g": "k"})
 _DOUBLE = re.compile(r"(.)\1+")
 _VOWELS = "aeiouy" + "".join(map(chr, (0xE6, 0xF8, 0xE5)))  # and the three Norwegian ones

@@ -415,12 +415,14 @@ def test_recogniser_confusions(db):
     danish = make_talk(db, "De kalder det tillid og håb.")
     split = make_talk(db, "Det gjelder alle barne hager i byen.")
     joined = make_talk(db, "Vi trenger en helsesykepleier.")
+    cycles = make_talk(db, "Biblioteket låner ut cykler.")
     assert near_found(db, "kaller") == {danish}
     assert near_found(db, "tillit") == {danish}
     assert near_found(db, "barnehager") == {split}
     results = search.search(db, "barnehager")
     assert results.similar == [("barne hager", 1)]
     assert near_found(db, "helsesøkepleier") == {joined}
+    assert near_found(db, "sykler") == {cycles}
 
 
 def test_near_words_respect_visibility(db):
