@@ -182,6 +182,8 @@ def _denied(response) -> bool:
         return True
     if response.status_code == 303 and response.headers["location"].startswith("/logg-inn"):
         return True
+    if response.status_code == 404 and response.request.url.path == "/metrics":
+        return "Siden finnes ikke" in body  # no such page unless KTL_METRICS_ALLOW/_TOKEN
     return response.status_code == 404 and (
         "Fant ikke foredraget" in body or "Opplastingen finnes ikke" in body
     )
