@@ -109,6 +109,13 @@ def test_metrics_are_hidden_from_other_addresses_unless_they_bring_the_token(set
     network = settings.replace(metrics_allow="203.0.113.0/24")
     with _client(network, OUTSIDE) as client:
         assert client.get("/metrics").status_code == 200
+    with _client(settings, LOCAL) as client:  # nginx on this host passing a visitor on
+        forwarded = {"X-Forwarded-For": "198.51.100.7"}
+        assert client.get("/metrics", headers=forwarded).status_code == 404
+        assert client.get("/metrics", headers={"X-Real-IP": "198.51.100.7"}).status_code == 404
+        token = {**forwarded, "Authorization": "Bearer s3cret-token-for-prometheus"}
+    with _client(settings.replace(metrics_token="s3cret-token-for-prometheus")) as client:
+        assert client.get("/metrics", headers=token).status_code == 200
 
 
 def test_health_and_readiness(settings):

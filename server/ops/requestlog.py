@@ -23,6 +23,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from server import parse
 
 HEADER = b"x-request-id"
+PROXY_HEADERS = frozenset({b"x-forwarded-for", b"x-real-ip", b"forwarded"})
 _VALID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="")
 access_log = logging.getLogger("ktl.access")
@@ -47,7 +48,11 @@ class RequestIdMiddleware:
             return await self.app(scope, receive, send)
         rid = self._id_for(scope)
         token = request_id.set(rid)
-        scope.setdefault("state", {})["request_id"] = rid
+        state = scope.setdefault("state", {})
+        state["request_id"] = rid
+        # Whether a proxy passed the request on (seen before ProxyHeadersMiddleware removes
+        # untrusted X-Forwarded-*): /metrics trusts no address that came through nginx.
+        state["proxied"] = any(k in PROXY_HEADERS for k, _v in scope["headers"])
         started, status = time.perf_counter(), 0
 
         async def echo(message: Message) -> None:

@@ -31,9 +31,12 @@ async def readyz(request: Request) -> Response:
 
 
 def metrics_allowed(request: Request, settings: Settings) -> bool:
-    """KTL_METRICS_ALLOW (addresses/CIDRs) or KTL_METRICS_TOKEN (Authorization: Bearer)."""
+    """KTL_METRICS_ALLOW (addresses/CIDRs) or KTL_METRICS_TOKEN (Authorization: Bearer).
+    An address counts only for a direct request: through nginx on the same host every
+    visitor would otherwise come from 127.0.0.1."""
     peer = request.client.host if request.client else ""
-    if parse.address_in(peer, parse.networks(settings.metrics_allow)):
+    proxied = getattr(request.state, "proxied", True)
+    if not proxied and parse.address_in(peer, parse.networks(settings.metrics_allow)):
         return True
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
     expected = settings.metrics_token
