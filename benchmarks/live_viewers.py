@@ -107,7 +107,9 @@ def wrk(name: str, base: str, paths: list[str], connections: int, seconds: int,
     args = ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--timeout", "10s", "--latency",
             "-s", str(SCRIPT), base + paths[0]]  # fmt: skip
     out = subprocess.run(args, env=env, capture_output=True, text=True, check=True).stdout
-    percentiles = dict(re.findall(r"^\s+(50|99)%\s+(\S+)$", out, re.M))
+    if os.environ.get("KTL_BENCH_RAW"):
+        print(out, flush=True)
+    percentiles = dict(re.findall(r"^\s+(50|99)%\s+(\S+)\s*$", out, re.M))
     percentiles = {k: _seconds(v) * 1000 for k, v in percentiles.items()}  # none: no answer
     sockets = re.search(r"connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
     non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)

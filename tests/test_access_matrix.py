@@ -202,7 +202,9 @@ def test_every_route_has_a_policy_here(settings):
     assert names == set(ROUTES), "add the new route to ROUTES with who may use it"
 
 
-def test_access_matrix(world):
+def matrix_failures(world) -> list[str]:
+    """Every route as every person on every visibility; what differs from ROUTES.
+    Also run through nginx (tests/test_nginx.py)."""
     failures = []
     for route, method in _cases(world["app"].routes):
         visibilities = VISIBILITIES if route.name in TALK_SCOPED else ("public",)
@@ -227,6 +229,11 @@ def test_access_matrix(world):
                 failures.append(f"{method} {url} as {person} ({visibility}): "
                                 f"{response.status_code}, expected "
                                 f"{'allowed' if expected else 'denied'}")  # fmt: skip
+    return failures
+
+
+def test_access_matrix(world):
+    failures = matrix_failures(world)
     assert failures == [], "\n".join(failures)
 
 
