@@ -156,7 +156,11 @@ def test_a_busy_server_is_backed_up_consistently(world):
     assert not [p for p in dest.parent.iterdir() if p.name.startswith(".backup")]
     conn = sqlite3.connect(dest / "ktl.db")
     assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    speed = conn.execute(  # the worker recorded its real-time factor (for /metrics)
+        "SELECT audio_seconds, wall_seconds FROM transcription_stats WHERE talk_id = ?", [talk_id]
+    ).fetchall()
     conn.close()
+    assert len(speed) == 1 and speed[0][0] > 5 and speed[0][1] > 0
 
 
 def test_restore_refuses_a_folder_that_is_not_empty(world, tmp_path):
