@@ -615,9 +615,16 @@ COLLECT = """(userContent) => {
   const doc = document.documentElement;
   const wide = [];
   if (doc.scrollWidth > window.innerWidth) {
+    const clipped = (el) => {  // inside a box that scrolls or clips: not what widens the page
+      for (let up = el.parentElement; up && up !== document.body; up = up.parentElement) {
+        if (getComputedStyle(up).overflowX !== "visible") return true;
+      }
+      return false;
+    };
     for (const el of document.body.querySelectorAll("*")) {
       const box = el.getBoundingClientRect();
-      if (box.width > 0 && box.right > window.innerWidth + 1 && wide.length < 6) {
+      if (box.width > 0 && box.right > window.innerWidth + 1 && wide.length < 6
+          && !clipped(el)) {
         wide.push(el.tagName.toLowerCase() + (el.id ? "#" + el.id : "")
           + (el.className && typeof el.className === "string"
              ? "." + el.className.trim().split(/\\s+/).join(".") : "")
