@@ -227,3 +227,23 @@ def test_batched_and_sequential_decoding_write_the_same_words(tmp_path):
         assert score < 0.25, f"{name}: WER {score:.0%}: {out.text}"
     assert shares and shares[-1] == pytest.approx(1.0, abs=0.1)
     assert wer.wer(texts["sequential"], texts["batched"], "en") < 0.2, texts
+
+
+def test_nb_whisper_layout_takes_ct2_files_and_skips_a_missing_optional_file(tmp_path, base_dir):
+    """NbAiLab's repositories keep the CTranslate2 files in ct2/ and the tokenizer at the
+    top; preprocessor_config.json is fetched only when the repository has it. (The bytes
+    served are the packaged base model's: only the file mapping is under test here.)"""
+    repo = {
+        "ct2/model.bin": (base_dir / "model.bin").read_bytes(),
+        "ct2/config.json": (base_dir / "config.json").read_bytes(),
+        "ct2/vocabulary.json": b'["<|endoftext|>"]',
+        "tokenizer.json": (base_dir / "tokenizer.json").read_bytes(),
+    }
+    fake = Hub("NbAiLab/nb-whisper-tiny", repo)
+    with HubServer(fake) as server:
+        settings = load_settings(env={}, model_cache_dir=tmp_path, model_hub_url=server.url)
+        folder = hub.install_from_hub("nb-whisper-tiny", settings, progress=False)
+    names = sorted(p.name for p in folder.iterdir())
+    assert names == ["config.json", hub.MANIFEST, "model.bin", "tokenizer.json", "vocabulary.json"]
+    heads = [path for method, path, _ in fake.requests if method == "HEAD"]
+    assert any(path.endswith("/resolve/main/preprocessor_config.json") for path in heads)

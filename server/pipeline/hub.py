@@ -42,6 +42,9 @@ REQUIRED = ("model.bin", "config.json")
 NAME_PATTERN = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
 RETRIES = 5
 CHUNK = 1 << 20
+# Fetched when the repository has it: faster-whisper reads the feature size from it (128 mel
+# bands for large-v3) and assumes Whisper's 80 without it.
+OPTIONAL = {"preprocessor_config.json"}
 
 
 @dataclass(frozen=True)
@@ -275,7 +278,7 @@ class Remote:
 
 
 def _head(client: httpx.Client, base: str, entry: CatalogueEntry, revision: str,
-          remote: str) -> Remote:  # fmt: skip
+          remote: str) -> Remote | None:  # fmt: skip
     url = f"{base}/{entry.repo}/resolve/{revision}/{remote}"
     try:
         answer = client.head(url, follow_redirects=False)
@@ -283,6 +286,8 @@ def _head(client: httpx.Client, base: str, entry: CatalogueEntry, revision: str,
         message = N_("Fikk ikke kontakt med modellbanken %(url)s: %(error)s. Sjekk "
                      "KTL_MODEL_HUB_URL og nettet, eller bruk --from.")  # fmt: skip
         raise ModelError(message % {"url": base, "error": exc}) from exc
+    if answer.status_code == 404 and Path(remote).name in OPTIONAL:
+        return None
     if answer.status_code >= 400:
         message = N_("Modellbanken svarte %(status)s for %(url)s.")
         raise ModelError(message % {"status": answer.status_code, "url": url})
@@ -341,8 +346,9 @@ def install_from_hub(name: str, settings: Settings, revision: str = "main",
     base = settings.model_hub_url.rstrip("/")
     staging = _staging(settings.model_cache_dir, name)
     with httpx.Client(timeout=httpx.Timeout(60.0, connect=15.0)) as client:
-        remotes = {local: _head(client, base, entry, revision, remote)
-                   for remote, local in entry.files}  # fmt: skip
+        heads = {local: _head(client, base, entry, revision, remote)
+                 for remote, local in entry.files}  # fmt: skip
+        remotes = {local: head for local, head in heads.items() if head is not None}
         commit = next(iter(remotes.values())).commit
         for local, remote in remotes.items():
             _download_one(client, remote, staging / local, progress)
