@@ -95,8 +95,8 @@ def _wait_running(db_path: Path, talk_id: int, timeout: float = 120) -> str:
     while time.monotonic() < deadline:
         with database.session(db_path) as db:
             job = jobs.latest_for_talk(db, talk_id)
-        if job.state == "running":
-            return job.stage or ""
+        if job.state == "running" and job.stage:  # claimed, and at work on a stage
+            return job.stage
         assert job.state != "failed", job.error
         time.sleep(0.1)
     pytest.fail("the embedded worker never took the second job")
