@@ -183,11 +183,7 @@ def validate(settings: Settings) -> None:
         raise SettingsError("KTL_MAX_UPLOAD_BYTES må være et positivt tall.")
     if settings.max_body_bytes < 1024:
         raise SettingsError("KTL_MAX_BODY_BYTES må være minst 1024.")
-    try:
-        parse.networks(settings.trusted_proxies)
-    except ValueError as exc:
-        message = f"KTL_TRUSTED_PROXIES: «{exc}» er ikke en IP-adresse eller et nett (CIDR)."
-        raise SettingsError(message) from None
+    _check_networks("KTL_TRUSTED_PROXIES", settings.trusted_proxies)
     if settings.oidc_default_role not in ("viewer", "organiser", "admin"):
         raise SettingsError("KTL_OIDC_DEFAULT_ROLE må være viewer, organiser eller admin.")
     if settings.captions_publish not in ("immediately", "reviewed"):
@@ -209,8 +205,13 @@ def _validate_ops(settings: Settings) -> None:
         raise SettingsError("KTL_MIN_FREE_DISK_MB kan ikke være negativ.")
     if settings.log_format not in ("text", "json"):
         raise SettingsError("KTL_LOG_FORMAT må være text eller json.")
+    _check_networks("KTL_METRICS_ALLOW", settings.metrics_allow)
+
+
+def _check_networks(name: str, value: str) -> None:
+    """A comma-separated list of addresses or CIDR networks, or a SettingsError naming it."""
     try:
-        parse.networks(settings.metrics_allow)
+        parse.networks(value)
     except ValueError as exc:
-        message = f"KTL_METRICS_ALLOW: «{exc}» er ikke en IP-adresse eller et nett (CIDR)."
+        message = f"{name}: «{exc}» er ikke en IP-adresse eller et nett (CIDR)."
         raise SettingsError(message) from None

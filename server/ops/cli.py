@@ -32,26 +32,25 @@ def _size(count: int) -> str:
 
 
 def cmd_backup(args: argparse.Namespace, settings: Settings) -> int:
-    try:
-        done = backup.backup(settings, Path(args.dest), with_media=args.with_media)
-    except backup.BackupError as exc:
-        print(f"Feil: {exc}", file=sys.stderr)
-        return 2
-    print(
-        f"Sikkerhetskopien er i {done.path}: {done.files} filer, {_size(done.bytes)}, "
-        f"skjemaversjon {done.schema_version}, på {done.seconds:.1f} s."
+    return _report(
+        "Sikkerhetskopien er i",
+        lambda: backup.backup(settings, Path(args.dest), with_media=args.with_media),
     )
-    return 0
 
 
 def cmd_restore(args: argparse.Namespace, settings: Settings) -> int:
+    return _report("Gjenopprettet til", lambda: backup.restore(settings, Path(args.source)))
+
+
+def _report(lead: str, action: Callable[[], backup.Summary]) -> int:
+    """Run a backup or restore; say what it wrote, or why not (exit status 2)."""
     try:
-        done = backup.restore(settings, Path(args.source))
+        done = action()
     except backup.BackupError as exc:
         print(f"Feil: {exc}", file=sys.stderr)
         return 2
     print(
-        f"Gjenopprettet til {done.path}: {done.files} filer, {_size(done.bytes)}, "
+        f"{lead} {done.path}: {done.files} filer, {_size(done.bytes)}, "
         f"skjemaversjon {done.schema_version}, på {done.seconds:.1f} s."
     )
     return 0
