@@ -61,3 +61,16 @@ def test_a_key_file_readable_by_others_is_made_owner_only(settings):
     app = create_app(settings)
     assert app.state.secret == b"a" * 64
     assert stat.S_IMODE(key.stat().st_mode) == 0o600
+
+
+def test_a_recording_gone_from_disk_is_a_404_with_a_sentence(settings, tmp_path):
+    """An original removed by hand (or a half-restored data folder) must not give a 500."""
+    need("ffmpeg")
+    source = factories.video(tmp_path / "talk.mp4", seconds=2, size="160x90")
+    data = talks.TalkInput(title="Borte", language="en", visibility="public")
+    talk = import_recording(settings, source, data)
+    (settings.media_dir / str(talk["id"]) / "original.mp4").unlink()
+    with TestClient(create_app(settings), raise_server_exceptions=False) as client:
+        response = client.get(f"/talks/{talk['slug']}/original")
+    assert response.status_code == 404
+    assert "Filen finnes ikke lenger på serveren" in response.text

@@ -11,6 +11,7 @@ from starlette.responses import FileResponse, Response
 from starlette.routing import Route
 
 from server import delivery, talks
+from server.i18n import N_
 from server.web import settings_of
 
 TYPES = {
@@ -22,9 +23,17 @@ TYPES = {
 }
 
 
+MISSING_FILE = N_(
+    "Filen finnes ikke lenger på serveren. Prøv igjen senere, eller si fra til arrangøren."
+)
+
+
 def send_file(request: Request, path: Path, **options) -> Response:
     """A FileResponse (options as FileResponse takes them); with KTL_ACCEL_REDIRECT, the same
-    headers and no body: nginx sends the file from its internal location."""
+    headers and no body: nginx sends the file from its internal location. A file that is gone
+    (removed by hand, a half-restored folder) is a 404 with a sentence, never a 500."""
+    if not path.is_file():
+        raise HTTPException(404, MISSING_FILE)
     response = FileResponse(path, **options)
     uri = delivery.accel_uri(settings_of(request), path)
     if uri is None:
