@@ -10,7 +10,6 @@ from html.parser import HTMLParser
 from urllib.parse import urljoin, urlsplit
 
 import pytest
-from starlette.routing import Match
 from starlette.testclient import TestClient
 
 from server import access, programme, quizzes, search, talks, transcript
@@ -18,7 +17,7 @@ from server import db as database
 from server.app import create_app
 from server.config import load_settings
 from server.web import OSLO
-from tests.webclient import PASSWORD, login, make_user, post
+from tests.webclient import PASSWORD, login, make_user, post, route_of
 
 
 @pytest.fixture
@@ -190,15 +189,6 @@ def _links(page_url: str, html: str) -> list[tuple[str, str]]:
     return result
 
 
-def _route(app, path: str, method: str) -> tuple[str | None, dict]:
-    scope = {"type": "http", "path": path, "method": method, "root_path": ""}
-    for route in app.routes:
-        match, child = route.matches(scope)
-        if match == Match.FULL:
-            return route.name, child.get("path_params", {})
-    return None, {}
-
-
 def _talk_of(settings, params: dict) -> dict | None:
     with database.session(settings.db_path) as db:
         if "key" in params:
@@ -277,7 +267,7 @@ def _walk(settings, app, client, people, role: str, pages: list[str]) -> list[st
         assert page.status_code == 200, f"{page_url} as {role}: {page.status_code}"
         for method, url in _links(page_url, page.text):
             path = urlsplit(url).path
-            name, params = _route(app, path, method)
+            name, params = route_of(app, method, path)
             if name is None:
                 problems.append(f"{role} on {page_url}: {method} {url} leads nowhere")
                 continue

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+from starlette.routing import Match
 from starlette.testclient import TestClient
 
 from server import accounts
@@ -37,3 +38,13 @@ def login(client: TestClient, email: str, password: str = PASSWORD):
 def post(client: TestClient, url: str, data: dict | None = None, **kwargs):
     """A form POST with the page's CSRF token, as a browser would send it."""
     return client.post(url, data={**(data or {}), "csrf_token": csrf(client)}, **kwargs)
+
+
+def route_of(app, method: str, path: str) -> tuple[str | None, dict]:
+    """The name and path parameters of the app's route that answers METHOD PATH."""
+    scope = {"type": "http", "path": path, "method": method, "root_path": ""}
+    for route in app.routes:
+        match, child = route.matches(scope)
+        if match == Match.FULL:
+            return route.name, child.get("path_params", {})
+    return None, {}

@@ -26,7 +26,6 @@ from zoneinfo import ZoneInfo
 import httpx
 import pytest
 from axe_playwright_python.sync_playwright import Axe
-from starlette.routing import Match
 
 from server import access, accounts, i18n, programme, quizzes, talks, transcript
 from server import db as database
@@ -38,7 +37,7 @@ from server.pipeline.worker import give_up_message
 from tests import factories
 from tests.conftest import need
 from tests.liveserver import CHROMIUM, CHROMIUM_ARGS, free_port, require_chromium, serve
-from tests.webclient import PASSWORD, make_user
+from tests.webclient import PASSWORD, make_user, route_of
 
 OSLO = ZoneInfo("Europe/Oslo")
 WCAG = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
@@ -638,15 +637,6 @@ COLLECT = """(userContent) => {
 }"""
 
 _AXE = Axe()
-
-
-def route_of(app, method: str, path: str) -> tuple[str | None, dict]:
-    scope = {"type": "http", "path": path, "method": method, "root_path": ""}
-    for route in app.routes:
-        match, child = route.matches(scope)
-        if match == Match.FULL:
-            return route.name, child.get("path_params", {})
-    return None, {}
 
 
 def words_of(text: str) -> list[str]:
