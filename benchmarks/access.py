@@ -25,9 +25,10 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from server import accounts, talks  # noqa: E402
-from server import db as database  # noqa: E402
-from server.config import load_settings  # noqa: E402
+from server.catalogue import talks  # noqa: E402
+from server.core.config import load_settings  # noqa: E402
+from server.people import accounts  # noqa: E402
+from server.store import db as database  # noqa: E402
 
 STATIC_APP = """
 from starlette.applications import Starlette

@@ -15,7 +15,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from server.config import load_settings
+from server.core.config import load_settings
 from server.ops import backup
 
 

@@ -31,10 +31,12 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from server import accounts, quizzes, talks  # noqa: E402
-from server import db as database  # noqa: E402
-from server.config import load_settings  # noqa: E402
-from server.middleware import ANON_COOKIE, SESSION_COOKIE, csrf_token  # noqa: E402
+from server.catalogue import talks  # noqa: E402
+from server.core.config import load_settings  # noqa: E402
+from server.learning import quizzes  # noqa: E402
+from server.people import accounts  # noqa: E402
+from server.store import db as database  # noqa: E402
+from server.web.middleware import ANON_COOKIE, SESSION_COOKIE, csrf_token  # noqa: E402
 
 CHUNK = 1 << 20
 

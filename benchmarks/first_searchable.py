@@ -24,10 +24,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks import wer
-from server import db as dbmod
-from server import search, talks
+from server.catalogue import search, talks
 from server.cli import import_recording
-from server.config import load_settings
+from server.core.config import load_settings
+from server.store import db as dbmod
 from tests import factories
 
 

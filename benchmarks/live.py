@@ -59,9 +59,9 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from server import db as database  # noqa: E402
-from server import talks  # noqa: E402
-from server.config import load_settings  # noqa: E402
+from server.catalogue import talks  # noqa: E402
+from server.core.config import load_settings  # noqa: E402
+from server.store import db as database  # noqa: E402
 from tests.factories import LONG_ENGLISH_SPEECH, speech_wav  # noqa: E402
 from tests.liveserver import CHROMIUM, CHROMIUM_ARGS, free_port, serve  # noqa: E402
 from tests.webclient import PASSWORD, make_user  # noqa: E402

@@ -29,10 +29,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks import wer
-from server import db as dbmod
-from server import doubtful, search
-from server.config import load_settings
-from server.transcript import Segment
+from server.catalogue import search
+from server.core.config import load_settings
+from server.store import db as dbmod
+from server.transcript import doubtful
+from server.transcript.model import Segment
 from tests import factories
 
 CLIPS = {

@@ -16,12 +16,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from server import db as database
-from server import talks
-from server.config import load_settings
+from server.catalogue import talks
+from server.core.config import load_settings
 from server.pipeline import ffargs, runner
 from server.pipeline.transcribe import FasterWhisperEngine
 from server.pipeline.worker import Worker
+from server.store import db as database
 from tests import factories
 
 

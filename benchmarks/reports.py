@@ -16,9 +16,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from server import db as database
-from server import reports
+from server.learning import reports
 from server.pipeline.jobs import now_iso
+from server.store import db as database
 
 
 def _fill(db, people: int, talks: int, departments: int) -> None:

@@ -25,9 +25,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from server import db as dbmod
-from server import search, similar
-from server.transcript import Segment
+from server.catalogue import search, similar
+from server.store import db as dbmod
+from server.transcript.model import Segment
 
 
 def words(text: str) -> list[str]:

@@ -401,7 +401,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--real-only", action="store_true", help="--sweep without the clips")
     args = parser.parse_args(argv)
     if args.sweep:
-        from server.config import load_settings
+        from server.core.config import load_settings
 
         names = [n for n in args.variants.split(",") if n]
         if unknown := [n for n in names if n not in VARIANTS]:
@@ -411,7 +411,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.demo and not args.pairs:
         parser.error("give --pairs DIR, --demo or --sweep")
 
-    from server.config import load_settings
+    from server.core.config import load_settings
     from server.pipeline.transcribe import ModelError
 
     overrides = {"whisper_model": args.model} if args.model else {}

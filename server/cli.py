@@ -14,12 +14,13 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from server import accounts, search, talks
-from server import db as database
-from server.config import LANGUAGES, VISIBILITIES, Settings, SettingsError, load_settings
-from server.i18n import N_
+from server.catalogue import search, talks
+from server.core.config import LANGUAGES, VISIBILITIES, Settings, SettingsError, load_settings
+from server.core.i18n import N_
 from server.ops import requestlog
+from server.people import accounts
 from server.pipeline import jobs, transcribe
+from server.store import db as database
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -37,7 +38,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
     from uvicorn.config import LOGGING_CONFIG
 
-    from server.app import create_app
+    from server.web.app import create_app
 
     settings = _settings(args)
     requestlog.configure(settings.log_format)

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import ffmpeg
 
-from server import db as database
-from server import talks
-from server.config import Settings
+from server.catalogue import talks
+from server.core.config import Settings
+from server.store import db as database
 
 DEMO_TITLE = "Bli kjent med barnehagene i kommunen"
 DEMO_TEXT = (

@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from server import db as database
-from server.config import Settings, load_settings
+from server.core.config import Settings, load_settings
+from server.store import db as database
 
 
 @pytest.fixture

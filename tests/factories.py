@@ -7,7 +7,7 @@ from pathlib import Path
 
 import sqlite_utils
 
-from server import talks
+from server.catalogue import talks
 
 ENGLISH_SPEECH = (
     "Welcome to the lunch talk. Today we explain how the library lends electric bicycles "

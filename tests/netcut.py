@@ -121,7 +121,7 @@ def part_bytes(uploads_dir: Path) -> int:
 
 
 def wait_unlocked(part: Path, timeout: float = 10) -> None:
-    """Wait until no request holds the upload's part file (server.tus locks it with flock
+    """Wait until no request holds the upload's part file (server.pipeline.tus locks it with flock
     while a PATCH writes, and commits the offset before letting go)."""
     deadline = time.monotonic() + timeout
     while True:

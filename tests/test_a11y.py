@@ -12,10 +12,13 @@ from pathlib import Path
 import pytest
 from axe_playwright_python.sync_playwright import Axe
 
-from server import cli, quizzes, search, talks, transcript
-from server import db as database
-from server.config import load_settings
+from server import cli
+from server.catalogue import search, talks
+from server.core.config import load_settings
+from server.learning import quizzes
 from server.pipeline.worker import Worker
+from server.store import db as database
+from server.transcript import model as transcript
 from tests import factories
 from tests.liveserver import CHROMIUM, CHROMIUM_ARGS, serve
 from tests.webclient import PASSWORD, make_user

@@ -1,6 +1,6 @@
 """Every route × every kind of person × every visibility: allowed or denied.
 
-The expectations below are the specification, written independently of server.access:
+The expectations below are the specification, written independently of server.people.access:
 each route name maps to a policy, each policy says who gets in. The test fails when the
 app has a route that is not listed here, so a new route cannot ship without a decision.
 """
@@ -13,10 +13,13 @@ import pytest
 from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.testclient import TestClient
 
-from server import accounts, search, talks, transcript, tus
-from server import db as database
-from server.app import create_app
-from server.middleware import ANON_COOKIE, SESSION_COOKIE, csrf_token
+from server.catalogue import search, talks
+from server.people import accounts
+from server.pipeline import tus
+from server.store import db as database
+from server.transcript import model as transcript
+from server.web.app import create_app
+from server.web.middleware import ANON_COOKIE, SESSION_COOKIE, csrf_token
 from tests.webclient import make_user
 
 PEOPLE = ("guest", "viewer", "organiser", "other_organiser", "admin")

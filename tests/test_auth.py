@@ -8,10 +8,10 @@ import time
 import pytest
 from starlette.testclient import TestClient
 
-from server import accounts
-from server import db as database
-from server.app import create_app
-from server.middleware import ANON_COOKIE, SESSION_COOKIE
+from server.people import accounts
+from server.store import db as database
+from server.web.app import create_app
+from server.web.middleware import ANON_COOKIE, SESSION_COOKIE
 from tests.webclient import PASSWORD, csrf, login, make_user, post
 
 

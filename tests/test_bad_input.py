@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from server import talks
+from server.catalogue import talks
 from server.cli import import_recording
 from server.pipeline import probe
 from tests import factories

@@ -8,8 +8,9 @@ from urllib.parse import parse_qs, urlparse
 
 import pytest
 
-from server import db as database
-from server import search, talks, transcript
+from server.catalogue import search, talks
+from server.store import db as database
+from server.transcript import model as transcript
 from tests import factories
 from tests.liveserver import CHROMIUM, CHROMIUM_ARGS, require_chromium, serve
 from tests.webclient import PASSWORD, make_user

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from server import talks
+from server.catalogue import talks
 from server.cli import import_recording
 from server.pipeline import probe
 from server.pipeline.worker import package_args

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 from starlette.testclient import TestClient
 
-from server import talks
-from server.app import create_app
+from server.catalogue import talks
 from server.cli import import_recording
+from server.web.app import create_app
 from tests import factories
 from tests.conftest import need
 

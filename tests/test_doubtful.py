@@ -6,9 +6,11 @@ from __future__ import annotations
 
 from starlette.testclient import TestClient
 
-from server import doubtful, search, talks, transcript, vocabulary
-from server.app import create_app
-from server.transcript import Segment, Transcript, Word
+from server.catalogue import search, talks, vocabulary
+from server.transcript import doubtful
+from server.transcript import model as transcript
+from server.transcript.model import Segment, Transcript, Word
+from server.web.app import create_app
 from tests import factories
 from tests.webclient import login, make_user
 

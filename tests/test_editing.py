@@ -1,5 +1,5 @@
 """Transcript editing: versions, concurrent edits, captions, search, review state, pending
-re-transcriptions and the audit log (server.editing and server/routes/editor.py)."""
+re-transcriptions and the audit log (server.transcript.editing and server/web/views/editor.py)."""
 
 from __future__ import annotations
 
@@ -11,9 +11,12 @@ import pytest
 import webvtt
 from starlette.testclient import TestClient
 
-from server import accounts, editing, search, talks, transcript
-from server.app import create_app
-from server.transcript import Segment, Transcript, Word
+from server.catalogue import search, talks
+from server.people import accounts
+from server.transcript import editing
+from server.transcript import model as transcript
+from server.transcript.model import Segment, Transcript, Word
+from server.web.app import create_app
 from tests import factories
 from tests.webclient import csrf, login, make_user, post
 

@@ -8,10 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from server import db as database
-from server import search, talks, transcript
+from server.catalogue import search, talks
 from server.pipeline.worker import package_args, poster_args
-from server.transcript import Segment
+from server.store import db as database
+from server.transcript import model as transcript
+from server.transcript.model import Segment
 from tests import factories, test_browser
 from tests.webclient import make_user
 

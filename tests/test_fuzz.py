@@ -26,10 +26,13 @@ from hypothesis import strategies as st
 from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.testclient import TestClient
 
-from server import accounts, quizzes, talks, tus
-from server import db as database
-from server.app import create_app
-from server.middleware import ANON_COOKIE, SESSION_COOKIE, csrf_token
+from server.catalogue import talks
+from server.learning import quizzes
+from server.people import accounts
+from server.pipeline import tus
+from server.store import db as database
+from server.web.app import create_app
+from server.web.middleware import ANON_COOKIE, SESSION_COOKIE, csrf_token
 from tests.test_access_matrix import _talk
 from tests.webclient import make_user
 
@@ -70,7 +73,7 @@ QUERY_NAMES = _names(r'query_params\.get\("([a-z_]+)"', ROOT / "server", "*.py")
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
-    from server.config import load_settings
+    from server.core.config import load_settings
 
     data = tmp_path_factory.mktemp("fuzz") / "data"
     settings = load_settings(env={}, data_dir=data).replace(

@@ -1,12 +1,12 @@
-"""server.guard.protect: every route keeps its path, name and methods once wrapped."""
+"""server.web.guard.protect: every route keeps its path, name and methods once wrapped."""
 
 from __future__ import annotations
 
 from starlette.routing import Route
 from starlette.testclient import TestClient
 
-from server.app import all_routes, create_app
-from server.guard import protect
+from server.web.app import all_routes, create_app
+from server.web.guard import protect
 
 
 def test_protect_keeps_every_route_s_methods() -> None:

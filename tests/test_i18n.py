@@ -14,10 +14,10 @@ from babel.messages.frontend import parse_mapping_cfg
 from babel.messages.pofile import read_po
 from starlette.testclient import TestClient
 
-from server import db as database
-from server import i18n
-from server.app import create_app
-from server.web import format_date
+from server.core import i18n
+from server.store import db as database
+from server.web.app import create_app
+from server.web.respond import format_date
 from tests.webclient import PASSWORD, csrf, login, make_user, post
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -216,7 +216,7 @@ def test_concurrent_requests_in_both_languages_do_not_mix(settings):
 
 
 # ---------------------------------------------------------------- no Norwegian in English
-# Messages made in Python are msgids translated where they are shown (server.i18n.translate);
+# Messages made in Python are msgids translated where they are shown (server.core.i18n.translate);
 # JavaScript gets its sentences from the page. These tests find what slips through.
 
 NORWEGIAN = re.compile(
@@ -226,9 +226,18 @@ NORWEGIAN = re.compile(
 )
 # Python files whose Norwegian reaches operators, not the web interface (the CLI, settings
 # checks, the demo, e-mail text, search stopwords, the Whisper prompt and calendar feeds).
-OPERATOR_FILES = {"cli.py", "config.py", "demo.py", "mail.py", "suggest.py", "models.py",
-                  "backup.py", "doctor.py", "health.py",  # server/ops: backups, ktl doctor, /readyz
-                  "hub.py"}  # ktl model install
+OPERATOR_FILES = {
+    "cli.py",
+    "config.py",
+    "demo.py",
+    "mail.py",
+    "suggest.py",
+    "models.py",
+    "backup.py",
+    "doctor.py",
+    "health.py",  # server/ops: backups, ktl doctor, /readyz
+    "hub.py",
+}  # ktl model install
 NOT_MESSAGES = {
     "Navn og fagord: ",  # the Whisper prompt for a Norwegian talk, not for people
     "Dette er et foredrag på norsk bokmål.", "Dette er eit føredrag på nynorsk.",  # prompts too
@@ -382,9 +391,12 @@ def norwegian_words(page: str) -> list[str]:
 def _english_site(settings) -> dict:
     """Users, talks, a quiz and transcript versions, all written in English, so that any
     Norwegian on an English page comes from the interface."""
-    from server import editing, quizzes, search, talks, transcript
+    from server.catalogue import search, talks
+    from server.learning import quizzes
     from server.pipeline import jobs, worker
-    from server.transcript import Segment, Transcript
+    from server.transcript import editing
+    from server.transcript import model as transcript
+    from server.transcript.model import Segment, Transcript
     from tests import factories
 
     people = {
@@ -429,7 +441,7 @@ def _english_site(settings) -> dict:
 
 
 def talks_slug(settings, talk_id: int) -> str:
-    from server import talks
+    from server.catalogue import talks
 
     with database.session(settings.db_path) as db:
         return talks.get(db, talk_id)["slug"]

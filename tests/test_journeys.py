@@ -12,11 +12,14 @@ from urllib.parse import urljoin, urlsplit
 import pytest
 from starlette.testclient import TestClient
 
-from server import access, programme, quizzes, search, talks, transcript
-from server import db as database
-from server.app import create_app
-from server.config import load_settings
-from server.web import OSLO
+from server.catalogue import programme, search, talks
+from server.core.config import load_settings
+from server.learning import quizzes
+from server.people import access
+from server.store import db as database
+from server.transcript import model as transcript
+from server.web.app import create_app
+from server.web.respond import OSLO
 from tests.webclient import PASSWORD, login, make_user, post, route_of
 
 

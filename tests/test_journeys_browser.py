@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from server import db as database
-from server import quizzes, talks
+from server.catalogue import talks
+from server.learning import quizzes
+from server.store import db as database
 from tests.liveserver import CHROMIUM, CHROMIUM_ARGS, require_chromium, serve
 from tests.test_browser import _sign_in
 from tests.webclient import make_user

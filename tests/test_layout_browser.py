@@ -13,11 +13,14 @@ from pathlib import Path
 
 import pytest
 
-from server import cli, programme, progress, search, talks, transcript
-from server import db as database
-from server.config import load_settings
+from server import cli
+from server.catalogue import programme, search, talks
+from server.core.config import load_settings
+from server.learning import progress
 from server.live import broadcasts
 from server.pipeline.worker import Worker
+from server.store import db as database
+from server.transcript import model as transcript
 from tests import factories
 from tests.liveserver import CHROMIUM, CHROMIUM_ARGS, require_chromium, serve
 from tests.webclient import PASSWORD, make_user

@@ -10,11 +10,13 @@ import httpx
 import pytest
 from starlette.testclient import TestClient
 
-from server import accounts, parse, tus
-from server import db as database
-from server.app import create_app
-from server.config import SettingsError, load_settings
-from server.middleware import ANON_COOKIE, SESSION_COOKIE, csrf_token
+from server.core import parse
+from server.core.config import SettingsError, load_settings
+from server.people import accounts
+from server.pipeline import tus
+from server.store import db as database
+from server.web.app import create_app
+from server.web.middleware import ANON_COOKIE, SESSION_COOKIE, csrf_token
 from tests.liveserver import serve
 from tests.test_access_matrix import _talk
 from tests.webclient import make_user

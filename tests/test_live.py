@@ -16,11 +16,11 @@ import numpy as np
 import pytest
 from starlette.testclient import TestClient
 
-from server import db as database
-from server import programme, talks
-from server.app import create_app
+from server.catalogue import programme, talks
 from server.live import broadcasts, captions, ffargs, playlist
 from server.live.playlist import Segment
+from server.store import db as database
+from server.web.app import create_app
 from tests import factories
 from tests.liveserver import free_port, serve
 from tests.webclient import PASSWORD, make_user
@@ -507,7 +507,7 @@ def test_questions_while_live(settings):
 
 
 def test_settings_for_live_are_checked():
-    from server.config import SettingsError, load_settings
+    from server.core.config import SettingsError, load_settings
 
     assert load_settings(env={"KTL_SRT_PORTS": "9100-9102"}).srt_port_range() == (9100, 9102)
     for bad in ("9100-9000", "abc", "0"):

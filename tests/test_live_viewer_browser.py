@@ -13,10 +13,10 @@ import httpx
 import pytest
 from starlette.testclient import TestClient
 
-from server import db as database
-from server import talks
-from server.app import create_app
+from server.catalogue import talks
 from server.live import broadcasts
+from server.store import db as database
+from server.web.app import create_app
 from tests.liveserver import CHROMIUM, CHROMIUM_ARGS, free_port, require_chromium, serve
 from tests.test_live import _open_encoder, _publish, _sign_in, _wait
 from tests.webclient import PASSWORD, make_user

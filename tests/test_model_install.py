@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from server.config import load_settings
+from server.core.config import load_settings
 from server.pipeline import hub, models, transcribe
 from tests.hubserver import COMMIT, Hub, HubServer, repo_from_folder
 
@@ -185,7 +185,7 @@ def test_admin_page_shows_the_installed_models(settings, tmp_path, base_dir):
     checksum state and which model is in use, in the reader's language."""
     from starlette.testclient import TestClient
 
-    from server.app import create_app
+    from server.web.app import create_app
     from tests.webclient import login, make_user
 
     cache = tmp_path / "models"

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from benchmarks import wer
-from server.config import load_settings
+from server.core.config import load_settings
 from server.pipeline import transcribe
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -18,11 +18,12 @@ import httpx
 import pytest
 import websockets
 
-from server import accounts, tus
-from server import db as database
-from server.app import create_app
-from server.config import load_settings
-from server.middleware import ANON_COOKIE, SESSION_COOKIE, csrf_token
+from server.core.config import load_settings
+from server.people import accounts
+from server.pipeline import tus
+from server.store import db as database
+from server.web.app import create_app
+from server.web.middleware import ANON_COOKIE, SESSION_COOKIE, csrf_token
 from tests import nginxserver
 from tests.conftest import need
 from tests.liveserver import serve
@@ -210,7 +211,7 @@ def test_systemd_units_verify(tmp_path):
 
 
 def test_environment_example_names_real_settings():
-    from server.config import Settings
+    from server.core.config import Settings
 
     names = {f"KTL_{f.upper()}" for f in Settings.__dataclass_fields__}
     lines = (DEPLOY / "ktl.env.example").read_text().splitlines()

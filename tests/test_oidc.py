@@ -28,10 +28,10 @@ from joserfc import jwt
 from joserfc.jwk import KeySet, RSAKey
 from starlette.testclient import TestClient
 
-from server import accounts, oidc
-from server import db as database
-from server.app import create_app
-from server.config import load_settings
+from server.core.config import load_settings
+from server.people import accounts, oidc
+from server.store import db as database
+from server.web.app import create_app
 
 PROVIDER_DIR = Path(__file__).parent / "oidc_provider"
 INSTALL = "npm ci --prefix tests/oidc_provider"

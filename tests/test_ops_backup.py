@@ -19,13 +19,16 @@ from pathlib import Path
 import httpx
 import pytest
 
-from server import accounts, editing, progress, quizzes, talks
-from server import db as database
+from server.catalogue import talks
 from server.cli import import_recording
-from server.config import Settings
+from server.core.config import Settings
+from server.learning import progress, quizzes
 from server.ops import backup as ops_backup
+from server.people import accounts
 from server.pipeline import jobs
 from server.pipeline.worker import Worker
+from server.store import db as database
+from server.transcript import editing
 from tests import factories
 from tests.conftest import need
 from tests.liveserver import serve
@@ -107,7 +110,7 @@ def world(tmp_path_factory, engine):
     """A source installation, backed up while busy; module-wide (the pipeline is slow)."""
     need("ffmpeg", "espeak-ng")
     root = tmp_path_factory.mktemp("backup")
-    from server.config import load_settings
+    from server.core.config import load_settings
 
     settings = load_settings(env={}, data_dir=root / "source").replace(embedded_worker=False)
     settings.ensure_dirs()

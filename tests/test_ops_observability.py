@@ -14,11 +14,11 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from starlette.testclient import TestClient
 
-from server import db as database
-from server import i18n
-from server.app import create_app
+from server.core import i18n
 from server.ops import diskspace, requestlog, stats
 from server.pipeline import jobs
+from server.store import db as database
+from server.web.app import create_app
 from tests import factories
 from tests.webclient import login, make_user, post
 
@@ -171,9 +171,9 @@ def test_json_log_lines_carry_the_request_id(settings, tmp_path):
         f"logging.basicConfig(filename={str(log_path)!r}, level=logging.INFO)\n"
         "requestlog.configure('json')\n"
         "from starlette.testclient import TestClient\n"
-        "from server.app import create_app\n"
+        "from server.web.app import create_app\n"
         "from pathlib import Path\n"
-        "from server.config import load_settings\n"
+        "from server.core.config import load_settings\n"
         f"s = load_settings(env={{}}, data_dir=Path({str(settings.data_dir)!r}))\n"
         "s = s.replace(embedded_worker=False)\n"
         "with TestClient(create_app(s)) as c:\n"

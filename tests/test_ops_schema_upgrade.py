@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from starlette.testclient import TestClient
 
-from server import db as database
-from server.app import create_app
-from server.config import load_settings
+from server.core.config import load_settings
+from server.store import db as database
+from server.web.app import create_app
 from tests.webclient import login
 
 FIXTURE = Path(__file__).parent / "fixtures" / "release_3f1ed13.sql"

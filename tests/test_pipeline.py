@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from server import search, talks
+from server.catalogue import search, talks
 from server.cli import import_recording
 from server.pipeline import jobs
 from tests import factories
@@ -144,7 +144,7 @@ def test_failed_stage_is_shown_and_retry_finishes(settings, worker, db, tmp_path
 
 def test_retranscribe_with_another_model_waits_for_acceptance(settings, worker, db, tmp_path):
     """The new transcript is a pending version; the current one stays until it is accepted."""
-    from server import editing
+    from server.transcript import editing
 
     speech = factories.speech_wav(tmp_path / "speech.wav")
     talk = _process(settings, worker, factories.audio_only(tmp_path / "t.m4a", audio=speech))

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import pytest
 
-from server import cli, talks
-from server import db as database
+from server import cli
+from server.catalogue import talks
 from server.pipeline import jobs
 from server.pipeline.worker import TRANSCRIBE_STARTED, Worker
+from server.store import db as database
 from tests import factories
 from tests.liveserver import CHROMIUM, CHROMIUM_ARGS, require_chromium, serve
 from tests.webclient import make_user

@@ -11,10 +11,11 @@ import icalendar
 import pytest
 from starlette.testclient import TestClient
 
-from server import accounts, ics, programme, talks
-from server import db as database
-from server.app import create_app
-from server.web import now_oslo
+from server.catalogue import ics, programme, talks
+from server.people import accounts
+from server.store import db as database
+from server.web.app import create_app
+from server.web.respond import now_oslo
 from tests.webclient import login, make_user, post
 
 WINTER = "2030-12-03T11:30"  # CET: 10:30 UTC
@@ -436,7 +437,7 @@ def test_attended_returns_the_time(settings, people):
 
 
 def test_attendance_refreshes_completion_when_progress_offers_it(settings, people, monkeypatch):
-    from server import progress
+    from server.learning import progress
 
     calls = []
     monkeypatch.setattr(

@@ -11,11 +11,12 @@ import re
 import pytest
 from starlette.testclient import TestClient
 
-from server import accounts, progress, reports
-from server import db as database
-from server.access import Viewer
-from server.app import create_app
-from server.middleware import csrf_token
+from server.learning import progress, reports
+from server.people import accounts
+from server.people.access import Viewer
+from server.store import db as database
+from server.web.app import create_app
+from server.web.middleware import csrf_token
 from tests.test_access_matrix import _talk
 from tests.webclient import csrf, login, make_user
 

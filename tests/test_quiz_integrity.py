@@ -11,9 +11,9 @@ import re
 import pytest
 from starlette.testclient import TestClient
 
-from server import db as database
-from server import quizzes, reports
-from server.app import create_app
+from server.learning import quizzes, reports
+from server.store import db as database
+from server.web.app import create_app
 from tests.test_access_matrix import _talk
 from tests.test_quizzes import _add, _q
 from tests.webclient import csrf, login, make_user, post
@@ -221,7 +221,7 @@ def test_coming_back_asks_the_timed_question_left_at_in_a_browser(settings, tmp_
     before the video plays on."""
     from playwright.sync_api import sync_playwright
 
-    from server import progress
+    from server.learning import progress
     from tests import factories
     from tests.liveserver import CHROMIUM, CHROMIUM_ARGS, require_chromium, serve
     from tests.test_browser import _sign_in

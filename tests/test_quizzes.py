@@ -9,10 +9,12 @@ import re
 import pytest
 from starlette.testclient import TestClient
 
-from server import db as database
-from server import quizzes, search, suggest, transcript
-from server.app import create_app
-from server.quizzes import QuestionInput
+from server.catalogue import search, suggest
+from server.learning import quizzes
+from server.learning.quizzes import QuestionInput
+from server.store import db as database
+from server.transcript import model as transcript
+from server.web.app import create_app
 from tests.test_access_matrix import _talk
 from tests.webclient import csrf, login, make_user, post
 

@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import pytest
 
-from server import db as database
-from server import search, talks, transcript
-from server.transcript import Segment, Word
+from server.catalogue import search, talks
+from server.store import db as database
+from server.transcript import model as transcript
+from server.transcript.model import Segment, Word
 from tests import test_browser, test_editor_browser
 from tests.webclient import make_user
 

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from server import db as dbmod
-from server import search
-from server.transcript import Segment, Transcript, write_all
+from server.catalogue import search
+from server.store import db as dbmod
+from server.transcript.model import Segment, Transcript, write_all
 
 _numbers = itertools.count(1)
 

@@ -7,12 +7,12 @@ import re
 
 import pytest
 
-from server import db as database
-from server import search, talks
+from server.catalogue import search, talks
 from server.cli import import_recording
 from server.pipeline import jobs
 from server.pipeline import worker as worker_module
-from server.transcript import Segment
+from server.store import db as database
+from server.transcript.model import Segment
 from tests import factories
 from tests.conftest import need
 
@@ -112,7 +112,7 @@ def test_a_new_attempt_starts_the_partial_index_over(settings, db):
 def test_search_page_shows_near_words_and_talks_being_transcribed(settings, db):
     from starlette.testclient import TestClient
 
-    from server.app import create_app
+    from server.web.app import create_app
 
     misheard = factories.talk(db, language="nb", title="Oppvekst")
     search.index_talk(db, misheard["id"], [Segment(0, 5, "Tre nye barnhager i år.")], "nb")

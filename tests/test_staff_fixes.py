@@ -9,10 +9,13 @@ import re
 import pytest
 from starlette.testclient import TestClient
 
-from server import db as database
-from server import editing, quizzes, talks, transcript
-from server.app import create_app
-from server.transcript import Segment, Transcript
+from server.catalogue import talks
+from server.learning import quizzes
+from server.store import db as database
+from server.transcript import editing
+from server.transcript import model as transcript
+from server.transcript.model import Segment, Transcript
+from server.web.app import create_app
 from tests import factories
 from tests.webclient import PASSWORD, csrf, login, make_user, post
 

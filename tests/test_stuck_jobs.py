@@ -9,10 +9,11 @@ import time
 import pytest
 from starlette.testclient import TestClient
 
-from server import accounts, talks
-from server.app import create_app
+from server.catalogue import talks
+from server.people import accounts
 from server.pipeline import jobs
 from server.pipeline.worker import Worker
+from server.web.app import create_app
 from tests import factories
 from tests.webclient import login, make_user, post
 

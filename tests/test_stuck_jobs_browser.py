@@ -10,9 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from server import accounts, talks
-from server import db as database
+from server.catalogue import talks
+from server.people import accounts
 from server.pipeline import jobs
+from server.store import db as database
 from tests import factories
 from tests.liveserver import CHROMIUM, CHROMIUM_ARGS, require_chromium, serve
 from tests.test_a11y import assert_accessible

@@ -1,4 +1,5 @@
-"""tus 1.0 resumable uploads: the store in server.tus and the protocol in server.routes.tus.
+"""tus 1.0 resumable uploads: the store in server.pipeline.tus and the protocol in
+server.web.views.tus.
 
 Protocol tests run the real tuspy client (and raw httpx requests) against the app as
 `ktl serve` builds it (create_app: auth, CSRF and the access guard) under uvicorn in a thread
@@ -29,10 +30,11 @@ import uvicorn
 from tusclient import client as tus_client
 from tusclient.exceptions import TusUploadFailed
 
-from server import db, tus
-from server.app import create_app
-from server.config import Settings, load_settings
-from server.routes import tus as tus_routes
+from server.core.config import Settings, load_settings
+from server.pipeline import tus
+from server.store import db
+from server.web.app import create_app
+from server.web.views import tus as tus_routes
 from tests.netcut import CuttingProxy, part_bytes, wait_unlocked
 from tests.webclient import PASSWORD, make_user
 

@@ -13,8 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from server import db as database
-from server import talks, tus
+from server.catalogue import talks
+from server.pipeline import tus
+from server.store import db as database
 from tests import factories
 from tests.conftest import need
 from tests.liveserver import CHROMIUM, CHROMIUM_ARGS, require_chromium, serve

@@ -9,10 +9,11 @@ import json
 import pytest
 from starlette.testclient import TestClient
 
-from server import accounts, talks, vocabulary
-from server.app import create_app
+from server.catalogue import talks, vocabulary
 from server.cli import import_recording
+from server.people import accounts
 from server.pipeline import transcribe
+from server.web.app import create_app
 from tests import factories
 from tests.webclient import csrf, login, make_user, post
 

@@ -7,10 +7,10 @@ import base64
 import pytest
 from starlette.testclient import TestClient
 
-from server import db as database
-from server import transcript
-from server.app import create_app
 from server.pipeline import jobs
+from server.store import db as database
+from server.transcript import model as transcript
+from server.web.app import create_app
 from tests import factories
 from tests.webclient import csrf, login, make_user, post
 
@@ -146,7 +146,7 @@ def test_downloads_and_media_paths(client, settings, db):
 
 
 def test_retry_requeues_a_failed_job(client, settings, db):
-    from server import accounts
+    from server.people import accounts
 
     talk = factories.talk(db, organiser=accounts.by_email(db, "organiser@kommune.no"))
     with db.conn:
@@ -162,7 +162,7 @@ def test_retry_requeues_a_failed_job(client, settings, db):
 
 def test_search_page_counts_the_hits_not_shown(client, db):
     """A talk with more hits than shown says how many more (a translated, formatted string)."""
-    from server import search, talks
+    from server.catalogue import search, talks
 
     talk = factories.talk(db, visibility="public")
     segments = tuple(

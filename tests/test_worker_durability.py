@@ -19,10 +19,10 @@ from pathlib import Path
 
 import pytest
 
-from server import db as database
-from server import talks
+from server.catalogue import talks
 from server.cli import import_recording
 from server.pipeline import jobs
+from server.store import db as database
 from tests import factories, liveserver
 from tests.conftest import need
 

@@ -7,8 +7,8 @@ import re
 from starlette.routing import Match
 from starlette.testclient import TestClient
 
-from server import accounts
-from server import db as database
+from server.people import accounts
+from server.store import db as database
 
 PASSWORD = "riktig-hest-batteri-stift"
 _META = re.compile(r'<meta name="csrf-token" content="([0-9a-f]+)">')

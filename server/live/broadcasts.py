@@ -11,8 +11,8 @@ import secrets
 
 import sqlite_utils
 
-from server import talks
-from server.i18n import N_
+from server.catalogue import talks
+from server.core.i18n import N_
 from server.pipeline.jobs import now_iso
 
 IDLE, LIVE, INTERRUPTED, ENDING, ENDED = "idle", "live", "interrupted", "ending", "ended"

@@ -29,13 +29,13 @@ from pathlib import Path
 
 import numpy as np
 
-from server import db as database
-from server import talks
-from server.config import Settings
+from server.catalogue import talks
+from server.core.config import Settings
 from server.live.ffargs import PLAYLIST
 from server.live.playlist import PartReader, Segment
 from server.pipeline import runner
 from server.pipeline.transcribe import WHISPER_LANGUAGE
+from server.store import db as database
 
 log = logging.getLogger("ktl.live.captions")
 
@@ -207,7 +207,7 @@ def settings_env(settings: Settings) -> dict[str, str]:
 
 def main(argv: list[str] | None = None) -> int:
     """`python -m server.live.captions FOLDER LANGUAGE`: caption lines as JSON, one a line."""
-    from server.config import load_settings
+    from server.core.config import load_settings
 
     folder, language = (argv if argv is not None else sys.argv[1:])[:2]
     windows = WhisperWindows(load_settings())

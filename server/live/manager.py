@@ -24,15 +24,15 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from server import db as database
-from server import programme, talks
-from server.config import Settings
-from server.i18n import N_
+from server.catalogue import programme, talks
+from server.core.config import Settings
+from server.core.i18n import N_
 from server.live import broadcasts, ffargs
 from server.live.broadcasts import LiveError
 from server.live.playlist import PartReader, Segment, live_playlist
 from server.ops import diskspace
 from server.pipeline import runner
+from server.store import db as database
 
 log = logging.getLogger("ktl.live")
 

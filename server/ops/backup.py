@@ -26,8 +26,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from server import db as database
-from server.config import Settings
+from server.core.config import Settings
+from server.store import db as database
 
 MANIFEST = "manifest.json"
 FORMAT = 1

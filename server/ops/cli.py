@@ -7,7 +7,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from server.config import Settings
+from server.core.config import Settings
 from server.ops import backup, doctor
 
 SettingsOf = Callable[[argparse.Namespace], Settings]
@@ -26,7 +26,7 @@ def add_commands(sub: argparse._SubParsersAction, settings_of: SettingsOf) -> No
 
 
 def _size(count: int) -> str:
-    from server.tus import format_size
+    from server.pipeline.tus import format_size
 
     return format_size(count)
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from server.config import Settings
-from server.i18n import N_
+from server.core.config import Settings
+from server.core.i18n import N_
 
 LOW_DISK = N_(
     "Serveren har for lite ledig lagringsplass (%(free)s ledig, minst %(floor)s må være ledig). "
@@ -28,7 +28,7 @@ def floor_bytes(settings: Settings) -> int:
 
 def shortage(settings: Settings, incoming: int = 0) -> str | None:
     """A sentence when `incoming` more bytes would take the disk below the floor, else None."""
-    from server.tus import format_size
+    from server.pipeline.tus import format_size
 
     free = free_bytes(settings.data_dir)
     floor = floor_bytes(settings)

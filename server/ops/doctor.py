@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from server.config import Settings
+from server.core.config import Settings
 from server.live.manager import _port_free
 from server.ops import diskspace
 
@@ -108,7 +108,7 @@ def check_folders(settings: Settings) -> Iterator[Finding]:
 
 
 def check_disk(settings: Settings) -> Iterator[Finding]:
-    from server.tus import format_size
+    from server.pipeline.tus import format_size
 
     free, floor = diskspace.free_bytes(settings.data_dir), diskspace.floor_bytes(settings)
     limit = format_size(floor)

@@ -6,10 +6,10 @@ import shutil
 import sqlite3
 from dataclasses import dataclass
 
-from server import db as database
-from server.config import Settings
+from server.core.config import Settings
 from server.ops import diskspace, stats
 from server.pipeline import transcribe
+from server.store import db as database
 
 
 @dataclass(frozen=True)

@@ -19,9 +19,9 @@ from prometheus_client.registry import Collector
 from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from server import db as database
-from server.config import Settings
+from server.core.config import Settings
 from server.ops import diskspace, stats
+from server.store import db as database
 
 UNMATCHED = "unmatched"
 UPLOAD_ROUTE = "tus_upload"

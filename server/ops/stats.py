@@ -7,8 +7,8 @@ import time
 
 import sqlite_utils
 
-from server import db as database
 from server.pipeline.jobs import now_iso
+from server.store import db as database
 
 
 def record_transcription(

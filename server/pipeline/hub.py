@@ -32,8 +32,8 @@ from pathlib import Path
 import httpx
 from tqdm import tqdm
 
-from server.config import Settings
-from server.i18n import N_
+from server.core.config import Settings
+from server.core.i18n import N_
 from server.pipeline.transcribe import BASE_DIR, ModelError, install_base_model
 
 MANIFEST = "ktl-manifest.json"

@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 
 import sqlite_utils
 
-from server.i18n import N_
+from server.core.i18n import N_
 
 PROCESS = "process"
 STAGES = ("package", "transcribe", "index")

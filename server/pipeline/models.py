@@ -14,8 +14,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from server.config import Settings
-from server.i18n import N_
+from server.core.config import Settings
+from server.core.i18n import N_
 from server.pipeline import hub, transcribe
 
 SEARCH_DEPTH = 3  # cache/model, cache/org/model, cache/org/model/version

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from server.i18n import N_
+from server.core.i18n import N_
 from server.pipeline import ffargs, runner
 
 # Messages are msgids with the file's name filled in; they are translated where shown.

@@ -26,9 +26,9 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from server import db as database
-from server.config import Settings
+from server.core.config import Settings
 from server.pipeline import jobs
+from server.store import db as database
 
 log = logging.getLogger("ktl.supervisor")
 FIRST_DELAY = 1.0

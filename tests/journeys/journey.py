@@ -27,13 +27,17 @@ import httpx
 import pytest
 from axe_playwright_python.sync_playwright import Axe
 
-from server import access, accounts, i18n, programme, quizzes, talks, transcript
-from server import db as database
-from server.app import create_app
-from server.config import load_settings
+from server.catalogue import programme, talks
+from server.core import i18n
+from server.core.config import load_settings
+from server.learning import quizzes
 from server.live import broadcasts
+from server.people import access, accounts
 from server.pipeline import jobs
 from server.pipeline.worker import give_up_message
+from server.store import db as database
+from server.transcript import model as transcript
+from server.web.app import create_app
 from tests import factories
 from tests.conftest import need
 from tests.liveserver import CHROMIUM, CHROMIUM_ARGS, free_port, require_chromium, serve

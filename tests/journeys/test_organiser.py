@@ -92,7 +92,7 @@ def uploaded(site, browser, tmp_path_factory) -> dict:
 
 
 def _talks(site) -> list[dict]:
-    from server import db as database
+    from server.store import db as database
 
     with database.session(site.settings.db_path) as db:
         return [dict(row) for row in db.execute("SELECT * FROM talks")]

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from server import db as database
+from server.store import db as database
 from tests.journeys.journey import (
     open_ready_talk_from_front,
     play_with_captions_and_transcript,

@@ -1,0 +1,1 @@
+"""Talks, the programme, search and vocabulary."""

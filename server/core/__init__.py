@@ -1,0 +1,1 @@
+"""What every layer may use: settings, parsing, translation, clock, errors, folder layout."""

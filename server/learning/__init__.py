@@ -1,0 +1,1 @@
+"""Learning modules: progress, quizzes and reports."""

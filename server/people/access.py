@@ -1,0 +1,213 @@
+"""Who may do what: roles, talk visibility and the rule of every route, in one place.
+
+Every route of the app is named and has exactly one rule here; `create_app` refuses to
+start if a route has none, and the access-matrix test walks this table.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from server.people.accounts import User
+
+VISIBILITIES = ("public", "internal", "draft")
+
+# Rules: who may reach a route at all. TALK_* rules also need the talk in the path.
+PUBLIC = "public"  # anyone, also guests
+SIGNED_IN = "signed_in"  # any active account
+ORGANISER = "organiser"  # organisers and admins
+ADMIN = "admin"
+TALK_VIEW = "talk:view"  # whoever may see that talk (by its visibility)
+TALK_EDIT = "talk:edit"  # that talk's organiser, or an admin
+TALK_MEMBER = "talk:member"  # signed in and may see the talk (results belong to people)
+UPLOAD = "upload"  # tus uploads: organisers and admins (the upload is bound to its owner)
+
+RULES: dict[str, str] = {
+    # pages
+    "front": PUBLIC,
+    "archive": PUBLIC,
+    "search": PUBLIC,
+    "search_json": PUBLIC,
+    "static": PUBLIC,
+    # talks
+    "talk": TALK_VIEW,
+    "talk_status": TALK_VIEW,
+    "talk_download": TALK_VIEW,
+    "talk_original": TALK_VIEW,
+    "vod": TALK_VIEW,
+    "talk_new": ORGANISER,
+    "talk_create": ORGANISER,
+    "talk_edit": TALK_EDIT,
+    "talk_update": TALK_EDIT,
+    "talk_delete": TALK_EDIT,
+    "talk_attach": TALK_EDIT,
+    "talk_retry": TALK_EDIT,
+    # uploads
+    "tus_collection": UPLOAD,
+    "tus_upload": UPLOAD,
+    # accounts
+    "login": PUBLIC,
+    "login_submit": PUBLIC,
+    "logout": PUBLIC,
+    "forgot": PUBLIC,
+    "forgot_submit": PUBLIC,
+    "password_link": PUBLIC,
+    "password_link_submit": PUBLIC,
+    "oidc_start": PUBLIC,
+    "oidc_callback": PUBLIC,
+    "admin_users": ADMIN,
+    "admin_user_create": ADMIN,
+    "admin_user": ADMIN,
+    "admin_user_update": ADMIN,
+    "admin_user_reset": ADMIN,
+    "admin_audit": ADMIN,
+    # transcripts: editor, versions, review (server/web/views/editor.py)
+    "transcript_editor": TALK_EDIT,
+    "transcript_save": TALK_EDIT,
+    "transcript_versions": TALK_EDIT,
+    "transcript_restore": TALK_EDIT,
+    "transcript_review": TALK_EDIT,
+    "transcript_retranscribe": TALK_EDIT,
+    "transcript_accept": TALK_EDIT,
+    "transcript_suggestions": TALK_EDIT,
+    # vocabulary (server/web/views/vocabulary.py)
+    "vocabulary": ADMIN,
+    "vocabulary_update": ADMIN,
+    "talk_vocabulary_update": TALK_EDIT,
+    # interface language (server/web/views/language.py)
+    "set_language": PUBLIC,
+    # quizzes (server/web/views/quizzes.py)
+    "quiz_edit": TALK_EDIT,
+    "quiz_update": TALK_EDIT,
+    "quiz_question_save": TALK_EDIT,
+    "quiz_question_delete": TALK_EDIT,
+    "quiz_reorder": TALK_EDIT,
+    "quiz_suggest": TALK_EDIT,
+    "quiz_preview": TALK_EDIT,
+    "quiz": TALK_MEMBER,
+    "quiz_submit": TALK_MEMBER,
+    "quiz_timed_json": TALK_MEMBER,
+    "quiz_timed_answer": TALK_MEMBER,
+    # watch progress, completion, reports (server/web/views/progress.py)
+    "progress_report": TALK_MEMBER,
+    "my_modules": SIGNED_IN,
+    "talk_results": TALK_EDIT,
+    "reports": ADMIN,
+    "reports_department": ADMIN,
+    "reports_csv": ADMIN,
+    # programme, feeds, sign-up, attendance (server/web/views/programme.py)
+    "programme": PUBLIC,
+    "programme_ics": PUBLIC,
+    "programme_department_ics": PUBLIC,
+    "signup": TALK_MEMBER,
+    "attendance": TALK_EDIT,
+    "attendance_register": TALK_EDIT,
+    "attendance_qr": TALK_EDIT,
+    "checkin": TALK_MEMBER,
+    "checkin_submit": TALK_MEMBER,
+    # live broadcasts (server/web/views/live.py)
+    "live_page": TALK_EDIT,
+    "live_encoder": TALK_EDIT,
+    "live_passphrase": TALK_EDIT,
+    "live_end": TALK_EDIT,
+    "live_ingest": TALK_EDIT,
+    "live_playlist": TALK_VIEW,
+    "live_events": TALK_VIEW,
+    "live_segment": TALK_VIEW,
+    "live_ask": TALK_MEMBER,
+    "live_questions": TALK_EDIT,
+    "live_answered": TALK_EDIT,
+    # operations (server/web/views/ops.py): /metrics checks KTL_METRICS_ALLOW/_TOKEN itself
+    "healthz": PUBLIC,
+    "readyz": PUBLIC,
+    "metrics": PUBLIC,
+}
+
+
+@dataclass(frozen=True)
+class Viewer:
+    """The person making a request: a user, or a guest (user None)."""
+
+    user: User | None
+
+    @property
+    def role(self) -> str:
+        return self.user.role if self.user else "guest"
+
+    @property
+    def signed_in(self) -> bool:
+        return self.user is not None
+
+    def at_least(self, role: str) -> bool:
+        return self.user is not None and self.user.at_least(role)
+
+
+def can_view(viewer: Viewer, talk: dict) -> bool:
+    visibility = talk["visibility"]
+    if visibility == "public":
+        return True
+    if visibility == "internal":
+        return viewer.signed_in
+    return can_edit(viewer, talk)  # drafts: their organiser and admins
+
+
+def can_edit(viewer: Viewer, talk: dict) -> bool:
+    if viewer.user is None:
+        return False
+    if viewer.user.role == "admin":
+        return True
+    return viewer.user.role == "organiser" and talk.get("organiser_id") == viewer.user.id
+
+
+def allows(rule: str, viewer: Viewer) -> bool:
+    """The part of a rule that does not depend on a talk."""
+    if rule in (PUBLIC, TALK_VIEW, TALK_EDIT):
+        return True
+    if rule == TALK_MEMBER:
+        return viewer.signed_in
+    if rule == SIGNED_IN:
+        return viewer.signed_in
+    if rule in (ORGANISER, UPLOAD):
+        return viewer.at_least("organiser")
+    if rule == ADMIN:
+        return viewer.at_least("admin")
+    raise ValueError(f"unknown rule {rule!r}")
+
+
+def visible_talks_sql(viewer: Viewer, alias: str = "t") -> tuple[str, dict]:
+    """An SQL condition (named parameters) selecting the talks this viewer may see."""
+    p = f"{alias}." if alias else ""
+    if viewer.user is None:
+        return f"{p}visibility = 'public'", {}
+    if viewer.user.role == "admin":
+        return "1", {}
+    return (
+        f"({p}visibility IN ('public', 'internal') OR "
+        f"({p}visibility = 'draft' AND {p}organiser_id = :viewer_id))",
+        {"viewer_id": viewer.user.id},
+    )
+
+
+def editable_talks_sql(viewer: Viewer, alias: str = "t") -> tuple[str, dict]:
+    """An SQL condition selecting the talks this viewer may edit (see can_edit)."""
+    p = f"{alias}." if alias else ""
+    if viewer.user is None or viewer.user.role == "viewer":
+        return "0", {}
+    if viewer.user.role == "admin":
+        return "1", {}
+    return f"{p}organiser_id = :editor_id", {"editor_id": viewer.user.id}
+
+
+def may(viewer: Viewer, route: str, talk: dict | None = None) -> bool:
+    """Whether the viewer may use the named route: its rule above, on `talk` for the
+    rules about one talk. Pages use it (as `can`) to offer only what the person may do."""
+    rule = RULES[route]
+    if not allows(rule, viewer):
+        return False
+    if rule not in (TALK_VIEW, TALK_EDIT, TALK_MEMBER):
+        return True
+    if talk is None:
+        raise ValueError(f"route {route!r} is about one talk: pass the talk")
+    if not can_view(viewer, talk):
+        return False
+    return rule != TALK_EDIT or can_edit(viewer, talk)

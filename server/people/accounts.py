@@ -1,0 +1,307 @@
+"""Users, passwords (Argon2id), sessions, one-time password links and login rate limits.
+
+No HTTP here. Session and link tokens are random; only their SHA-256 is stored, so a copy
+of the database does not let anyone sign in.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+import time
+from dataclasses import dataclass
+
+import sqlite_utils
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
+from server.core.i18n import N_
+from server.pipeline.jobs import now_iso
+
+ROLES = ("viewer", "organiser", "admin")
+ROLE_LABELS = {"viewer": N_("Ansatt"), "organiser": N_("Arrangør"), "admin": N_("Administrator")}
+RANK = {"guest": 0, "viewer": 1, "organiser": 2, "admin": 3}
+MIN_PASSWORD = 10
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_hasher = PasswordHasher()  # Argon2id with the library's recommended parameters
+_DUMMY_HASH = _hasher.hash("ingen-bruker-har-dette-passordet")
+
+
+class AccountError(ValueError):
+    """Input about an account that cannot be used; the message is Norwegian."""
+
+
+@dataclass(frozen=True)
+class User:
+    id: int
+    email: str
+    name: str
+    role: str
+    department: str
+    active: bool
+    invited: bool = False  # has neither set a password nor signed in yet
+
+    def at_least(self, role: str) -> bool:
+        return RANK[self.role] >= RANK[role]
+
+
+def _user(row: object) -> User:
+    return User(
+        id=row["id"],
+        email=row["email"],
+        name=row["name"],
+        role=row["role"],
+        department=row["department"],
+        active=bool(row["active"]),
+        invited=row["password_hash"] is None and row["last_login_at"] is None,
+    )
+
+
+def digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def check_password_strength(password: str) -> None:
+    if len(password) < MIN_PASSWORD:
+        raise AccountError(N_("Passordet må ha minst %(count)s tegn.") % {"count": MIN_PASSWORD})
+
+
+def hash_password(password: str) -> str:
+    check_password_strength(password)
+    return _hasher.hash(password)
+
+
+def normalise_email(email: str) -> str:
+    email = email.strip().lower()
+    if not _EMAIL.match(email) or len(email) > 254:
+        raise AccountError(
+            N_("Skriv en gyldig e-postadresse, for eksempel ola.nordmann@kommune.no.")
+        )
+    return email
+
+
+def _check_role(role: str) -> str:
+    if role not in ROLES:
+        raise AccountError(N_("Rollen må være viewer (ansatt), organiser (arrangør) eller admin."))
+    return role
+
+
+def create_user(
+    db: sqlite_utils.Database,
+    email: str,
+    name: str,
+    role: str = "viewer",
+    department: str = "",
+    password: str | None = None,
+    oidc_subject: str | None = None,
+) -> User:
+    email = normalise_email(email)
+    _check_role(role)
+    if db.execute("SELECT 1 FROM users WHERE email = ?", [email]).fetchone():
+        taken = N_("Det finnes allerede en bruker med e-postadressen %(email)s.")
+        raise AccountError(taken % {"email": email})
+    password_hash = hash_password(password) if password else None
+    with db.conn:
+        cursor = db.execute(
+            "INSERT INTO users (email, name, role, department, password_hash, oidc_subject, "
+            "created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [email, name.strip()[:200], role, department.strip()[:200], password_hash,
+             oidc_subject, now_iso()],
+        )  # fmt: skip
+    return get(db, int(cursor.lastrowid))
+
+
+def get(db: sqlite_utils.Database, user_id: int) -> User | None:
+    row = db.execute("SELECT * FROM users WHERE id = ?", [user_id]).fetchone()
+    return _user(row) if row else None
+
+
+def by_email(db: sqlite_utils.Database, email: str) -> User | None:
+    row = db.execute("SELECT * FROM users WHERE email = ?", [email.strip().lower()]).fetchone()
+    return _user(row) if row else None
+
+
+def all_users(db: sqlite_utils.Database) -> list[User]:
+    return [_user(r) for r in db.execute("SELECT * FROM users ORDER BY active DESC, name, email")]
+
+
+def update_user(
+    db: sqlite_utils.Database, user_id: int, name: str, role: str, department: str, active: bool
+) -> User:
+    _check_role(role)
+    with db.conn:
+        db.execute(
+            "UPDATE users SET name = ?, role = ?, department = ?, active = ? WHERE id = ?",
+            [name.strip()[:200], role, department.strip()[:200], int(active), user_id],
+        )
+        if not active:
+            end_all_sessions(db, user_id)
+    return get(db, user_id)
+
+
+def set_password(db: sqlite_utils.Database, user_id: int, password: str) -> None:
+    with db.conn:
+        db.execute(
+            "UPDATE users SET password_hash = ? WHERE id = ?", [hash_password(password), user_id]
+        )
+        end_all_sessions(db, user_id)
+
+
+def authenticate(db: sqlite_utils.Database, email: str, password: str) -> User | None:
+    """The active user with this email and password, or None. Takes the same time either way."""
+    row = db.execute("SELECT * FROM users WHERE email = ?", [email.strip().lower()]).fetchone()
+    stored = row["password_hash"] if row and row["password_hash"] else _DUMMY_HASH
+    try:
+        _hasher.verify(stored, password)
+    except (VerificationError, InvalidHashError):
+        return None
+    if row is None or not row["active"] or stored is _DUMMY_HASH:
+        return None
+    if _hasher.check_needs_rehash(stored):
+        with db.conn:
+            db.execute(
+                "UPDATE users SET password_hash = ? WHERE id = ?",
+                [_hasher.hash(password), row["id"]],
+            )
+    return _user(row)
+
+
+# --- sessions -------------------------------------------------------------------------
+
+
+def start_session(db: sqlite_utils.Database, user_id: int, hours: int) -> str:
+    """A new session token (a new id at every login, so a planted id is worthless)."""
+    token = secrets.token_urlsafe(32)
+    now = time.time()
+    with db.conn:
+        db.execute(
+            "INSERT INTO sessions (token_hash, user_id, created_at, expires_at) VALUES (?,?,?,?)",
+            [digest(token), user_id, now, now + hours * 3600],
+        )
+        db.execute("UPDATE users SET last_login_at = ? WHERE id = ?", [now_iso(), user_id])
+        db.execute("DELETE FROM sessions WHERE expires_at < ?", [now])
+    return token
+
+
+def session_user(db: sqlite_utils.Database, token: str | None) -> User | None:
+    if not token or len(token) > 100:
+        return None
+    row = db.execute(
+        "SELECT u.* FROM sessions s JOIN users u ON u.id = s.user_id "
+        "WHERE s.token_hash = ? AND s.expires_at > ? AND u.active = 1",
+        [digest(token), time.time()],
+    ).fetchone()
+    return _user(row) if row else None
+
+
+def end_session(db: sqlite_utils.Database, token: str) -> None:
+    with db.conn:
+        db.execute("DELETE FROM sessions WHERE token_hash = ?", [digest(token)])
+
+
+def end_all_sessions(db: sqlite_utils.Database, user_id: int) -> None:
+    db.execute("DELETE FROM sessions WHERE user_id = ?", [user_id])
+
+
+# --- one-time links (invitation, password reset) --------------------------------------
+
+
+def make_password_link(db: sqlite_utils.Database, user_id: int, purpose: str, hours: int) -> str:
+    token = secrets.token_urlsafe(32)
+    with db.conn:
+        db.execute(
+            "INSERT INTO password_tokens (token_hash, user_id, purpose, expires_at) "
+            "VALUES (?, ?, ?, ?)",
+            [digest(token), user_id, purpose, time.time() + hours * 3600],
+        )
+    return token
+
+
+def link_user(db: sqlite_utils.Database, token: str) -> User | None:
+    """The user a still-valid, unused link belongs to."""
+    row = db.execute(
+        "SELECT u.* FROM password_tokens p JOIN users u ON u.id = p.user_id "
+        "WHERE p.token_hash = ? AND p.used_at IS NULL AND p.expires_at > ? AND u.active = 1",
+        [digest(token), time.time()],
+    ).fetchone()
+    return _user(row) if row else None
+
+
+def use_password_link(db: sqlite_utils.Database, token: str, password: str) -> User:
+    user = link_user(db, token)
+    if user is None:
+        raise AccountError(
+            N_(
+                "Lenken er brukt eller utløpt. Be om en ny lenke fra «Glemt passord» eller en "
+                "administrator."
+            )
+        )
+    check_password_strength(password)
+    with db.conn:
+        cursor = db.execute(
+            "UPDATE password_tokens SET used_at = ? WHERE token_hash = ? AND used_at IS NULL",
+            [time.time(), digest(token)],
+        )
+        if cursor.rowcount != 1:
+            raise AccountError(N_("Lenken er allerede brukt. Be om en ny lenke."))
+        db.execute(
+            "UPDATE users SET password_hash = ? WHERE id = ?", [_hasher.hash(password), user.id]
+        )
+        end_all_sessions(db, user.id)
+    return user
+
+
+# --- login rate limit -----------------------------------------------------------------
+
+
+def too_many_attempts(
+    db: sqlite_utils.Database, keys: list[str], limit: int, window_minutes: int
+) -> bool:
+    since = time.time() - window_minutes * 60
+    for key in keys:
+        count = db.execute(
+            "SELECT COUNT(*) FROM login_attempts WHERE key = ? AND at > ?", [key, since]
+        ).fetchone()[0]
+        if count >= limit:
+            return True
+    return False
+
+
+def record_failed_login(db: sqlite_utils.Database, keys: list[str]) -> None:
+    now = time.time()
+    with db.conn:
+        db.conn.executemany(
+            "INSERT INTO login_attempts (key, at) VALUES (?, ?)", [(k, now) for k in keys]
+        )
+        db.execute("DELETE FROM login_attempts WHERE at < ?", [now - 86400])
+
+
+def clear_failed_logins(db: sqlite_utils.Database, keys: list[str]) -> None:
+    with db.conn:
+        for key in keys:
+            db.execute("DELETE FROM login_attempts WHERE key = ?", [key])
+
+
+# --- audit log ------------------------------------------------------------------------
+
+
+def audit(
+    db: sqlite_utils.Database, actor: User | None, action: str, target: str = "", detail: str = ""
+) -> None:
+    """Record an organiser/admin action; call inside the transaction that makes the change."""
+    db.execute(
+        "INSERT INTO audit_log (at, user_id, actor, action, target, detail) VALUES (?,?,?,?,?,?)",
+        [now_iso(), actor.id if actor else None, actor.email if actor else "system", action,
+         target[:300], detail[:1000]],
+    )  # fmt: skip
+
+
+def audit_entries(db: sqlite_utils.Database, limit: int = 500) -> list[dict]:
+    """Newest first, each with `actor_name`: the person's name now (None for the system)."""
+    rows = db.execute(
+        "SELECT a.*, NULLIF(u.name, '') AS actor_name FROM audit_log a "
+        "LEFT JOIN users u ON u.id = a.user_id ORDER BY a.id DESC LIMIT ?",
+        [limit],
+    )
+    return [dict(r) for r in rows]

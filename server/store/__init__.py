@@ -1,0 +1,1 @@
+"""The one door to the data: SQLite connections, migrations and write units."""

@@ -1,0 +1,1 @@
+"""Transcripts: the model, versions and review, diffs and doubtful words."""

@@ -1,0 +1,3 @@
+"""Web layer: the app, middleware, guard, rendering and the views.
+
+The only package that imports Starlette; everything below it works without HTTP."""

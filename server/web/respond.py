@@ -1,0 +1,220 @@
+"""Helpers shared by the thin route handlers: templates, database per request, formats."""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import jinja2
+import sqlite_utils
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.templating import Jinja2Templates
+
+from server.core import i18n, parse
+from server.core.config import LANGUAGES, VISIBILITIES, Settings
+from server.people.access import Viewer, may
+from server.store import db as database
+from server.web.flash import clear_messages, take_messages
+
+TEMPLATES_DIR = Path(__file__).resolve().parents[2] / "templates"
+OSLO = ZoneInfo("Europe/Oslo")
+MONTHS = (
+    "januar", "februar", "mars", "april", "mai", "juni",
+    "juli", "august", "september", "oktober", "november", "desember",
+)  # fmt: skip
+MONTHS_EN = (
+    "January", "February", "March", "April", "May", "June",
+    "July", "August", "September", "October", "November", "December",
+)  # fmt: skip
+STATUS_LABELS = {
+    "planned": "Kommer",
+    "processing": "Behandles",
+    "ready": "Klar",
+    "failed": "Behandlingen feilet",
+}
+
+
+def settings_of(request: Request) -> Settings:
+    return request.app.state.settings
+
+
+@contextlib.contextmanager
+def open_db(request: Request) -> Iterator[sqlite_utils.Database]:
+    with database.session(settings_of(request).db_path) as db:
+        yield db
+
+
+async def in_thread(request: Request, func, *args, **kwargs):
+    """Run domain code (SQLite, ffprobe) off the event loop with a connection of its own."""
+
+    def call():
+        with open_db(request) as db:
+            return func(db, *args, **kwargs)
+
+    return await run_in_threadpool(call)
+
+
+def _to_oslo(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    moment = datetime.fromisoformat(value)
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=OSLO)  # talk times are entered in Oslo time
+    return moment.astimezone(OSLO)
+
+
+def format_date(value: str | None, with_time: bool = True, lang: str = "nb") -> str:
+    moment = _to_oslo(value)
+    if moment is None:
+        return ""
+    if lang == "en":
+        text = f"{moment.day} {MONTHS_EN[moment.month - 1]} {moment.year}"
+        return f"{text}, {moment:%H:%M}" if with_time else text
+    text = f"{moment.day}. {MONTHS[moment.month - 1]} {moment.year}"
+    return f"{text} kl. {moment:%H.%M}" if with_time else text
+
+
+def format_clock(seconds: float | None) -> str:
+    total = int(seconds or 0)
+    hours, rest = divmod(total, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+def now_oslo() -> str:
+    return datetime.now(UTC).astimezone(OSLO).strftime("%Y-%m-%dT%H:%M")
+
+
+# The translations of the render in progress. A ContextVar is private to each thread and
+# each asyncio task, so concurrent renders in other languages never see each other's.
+_CURRENT: contextvars.ContextVar = contextvars.ContextVar("ktl_translations", default=None)
+
+
+def _current():
+    return _CURRENT.get() or i18n.translations(i18n.DEFAULT)
+
+
+def _gettext(message: str) -> str:
+    # Jinja's newstyle wrapper escapes and fills %(name)s from the keyword arguments.
+    return _current().gettext(message)
+
+
+def _ngettext(singular: str, plural: str, num: int) -> str:
+    return _current().ngettext(singular, plural, num)
+
+
+@jinja2.pass_context
+def _date_filter(context, value: str | None, with_time: bool = True) -> str:
+    return format_date(value, with_time, context.get("ui_lang", i18n.DEFAULT))
+
+
+@jinja2.pass_context
+def _translate_filter(context, value: str | None) -> str:
+    """`{{ stage.label|tr }}`: a message made in Python, in the page's language."""
+    return i18n.translate(value or "", context.get("ui_lang", i18n.DEFAULT))
+
+
+@jinja2.pass_context
+def _can(context, route: str, talk: dict | None = None) -> bool:
+    """`can('talk_new')`, `can('talk_results', talk)`: whether the viewer of this page may
+    use that route (server.people.access.RULES), so pages offer only what leads somewhere."""
+    return may(context.get("viewer") or Viewer(None), route, talk)
+
+
+def build_templates() -> Jinja2Templates:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATES_DIR),
+        autoescape=True,
+        extensions=["jinja2.ext.i18n"],
+    )
+    # One translation layer; nb is the source. gettext/ngettext read the translations of
+    # the current render from a ContextVar that render() sets (see _CURRENT).
+    env.install_gettext_callables(_gettext, _ngettext, newstyle=True)
+    env.filters["date"] = _date_filter
+    env.filters["clock"] = format_clock
+    env.filters["tr"] = _translate_filter
+    env.globals["can"] = _can
+    env.globals.update(LANGUAGES=LANGUAGES, VISIBILITIES=VISIBILITIES, STATUS_LABELS=STATUS_LABELS)
+    return Jinja2Templates(env=env)
+
+
+def viewer_of(request: Request) -> Viewer:
+    return getattr(request.state, "viewer", None) or Viewer(None)
+
+
+def _translated(labels: dict, translations) -> dict:
+    return {key: translations.gettext(label) for key, label in labels.items()}
+
+
+# Context keys that carry messages made in Python (errors raised by domain code); they are
+# translated here, at render, with the page's language (see server.core.i18n.translate).
+MESSAGE_KEYS = ("error", "message", "refused", "refusal", "pending_error", "notice")
+MESSAGE_DICTS = ("errors", "settings_errors")
+
+
+def _translate_messages(context: dict, lang: str) -> None:
+    for key in MESSAGE_KEYS:
+        if isinstance(context.get(key), str):
+            context[key] = i18n.translate(context[key], lang)
+    for key in MESSAGE_DICTS:
+        if isinstance(context.get(key), dict):
+            context[key] = {k: i18n.translate(str(v), lang) for k, v in context[key].items()}
+
+
+def render(request: Request, name: str, context: dict, status: int = 200) -> Response:
+    templates: Jinja2Templates = request.app.state.templates
+    lang = i18n.language_of(request)
+    translations = i18n.translations(lang)
+    context = {
+        "viewer": viewer_of(request),
+        "csrf_token": getattr(request.state, "csrf_token", ""),
+        "oidc_enabled": settings_of(request).oidc_enabled,
+        "ui_lang": lang,
+        "LANGUAGES": _translated(LANGUAGES, translations),
+        "VISIBILITIES": _translated(VISIBILITIES, translations),
+        "STATUS_LABELS": _translated(STATUS_LABELS, translations),
+        "flash_messages": take_messages(request, translations),
+        **context,
+    }
+    if isinstance(context.get("roles"), dict):
+        context["roles"] = _translated(context["roles"], translations)
+    _translate_messages(context, lang)
+    token = _CURRENT.set(translations)
+    try:  # Starlette renders the template here, inside the constructor
+        response = templates.TemplateResponse(request, name, context, status_code=status)
+    finally:
+        _CURRENT.reset(token)
+    clear_messages(request, response)
+    response.headers.setdefault("content-language", lang)
+    response.headers.setdefault("vary", "Cookie, Accept-Language")
+    return response
+
+
+def wants_json(request: Request) -> bool:
+    return request.url.path.endswith(".json") or "application/json" in request.headers.get(
+        "accept", ""
+    )
+
+
+def int_param(raw: object, low: int, high: int, message: str) -> int | None:
+    """An optional whole number from a query or form value (server.core.parse.integer): None
+    when empty, HTTP 400 with `message` when it is not ASCII digits within low..high."""
+    if raw is None or str(raw).strip() == "":
+        return None
+    value = parse.integer(raw, low, high)
+    if value is None:
+        raise HTTPException(400, message)
+    return value
+
+
+def int_params(values: list, low: int, high: int, message: str) -> list[int]:
+    """Every value of a repeated field as a whole number (empty ones skipped); else 400."""
+    numbers = (int_param(v, low, high, message) for v in values)
+    return [n for n in numbers if n is not None]

@@ -1,0 +1,83 @@
+"""GET /sok (page) and GET /sok.json (JSON for other tools)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from server.catalogue import search
+from server.core import i18n, parse
+from server.people.access import VISIBILITIES, editable_talks_sql, visible_talks_sql
+from server.web.respond import in_thread, int_param, render, settings_of, viewer_of
+
+
+def _filters(request: Request) -> tuple[str, str | None, int | None]:
+    params = request.query_params
+    query = params.get("q", "")[:500]
+    department = params.get("department") or None
+    year = int_param(params.get("year"), *parse.YEARS, parse.BAD_YEAR)
+    return query, department, year
+
+
+def _search(db, request: Request, query: str, department: str | None, year: int | None):
+    """Search only the talks this viewer may see (guests: public; staff: also internal),
+    and, when captions wait for review, only reviewed transcripts (or the viewer's own)."""
+    viewer = viewer_of(request)
+    transcripts = None
+    if settings_of(request).captions_publish == "reviewed":
+        own, params = editable_talks_sql(viewer)
+        transcripts = (f"t.transcript_state = 'reviewed' OR {own}", params)
+    return search.search(
+        db, query, department=department, year=year, visibilities=VISIBILITIES,
+        allowed=visible_talks_sql(viewer), transcripts_allowed=transcripts,
+    )  # fmt: skip
+
+
+async def search_page(request: Request) -> Response:
+    query, department, year = _filters(request)
+    results = await in_thread(request, _search, request, query, department, year)
+    allowed = visible_talks_sql(viewer_of(request))
+    filters = await in_thread(
+        request, lambda db: (search.departments(db, allowed), search.years(db, allowed))
+    )
+    context = {
+        "results": results,
+        "q": query,
+        "department": department,
+        "year": year,
+        "departments": filters[0],
+        "years": filters[1],
+    }
+    return render(request, "search/results.html", context)
+
+
+async def search_json(request: Request) -> Response:
+    query, department, year = _filters(request)
+    results = await in_thread(request, _search, request, query, department, year)
+    hits = [
+        {
+            "talk_id": group.talk_id,
+            "title": group.title,
+            "start": hit.start,
+            "end": hit.end,
+            "snippet": hit.snippet_html,
+            "url": str(request.base_url).rstrip("/") + hit.url,
+            "approximate": group.approximate,
+        }
+        for group in results.groups
+        for hit in group.hits
+    ]
+    talks = [{k: v for k, v in asdict(group).items() if k != "hits"} for group in results.groups]
+    message = i18n.text_for(request, results.message) if results.message else None
+    similar = [{"word": word, "hits": n} for word, n in results.similar]
+    body = {"query": query, "message": message, "hits": hits, "talks": talks, "similar": similar}
+    return JSONResponse(body)
+
+
+routes = [
+    Route("/sok", search_page, name="search"),
+    Route("/sok.json", search_json, name="search_json"),
+]
