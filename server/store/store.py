@@ -1,0 +1,154 @@
+"""The store: the one door to SQLite.
+
+A `Store` owns the connections to one database file. It opens them (the pragmas run once
+per connection), lends one out per unit of work (a request, a job step, a CLI command) and
+takes it back for the next. Domain code receives the connection, a `sqlite_utils.Database`,
+and never opens, commits or rolls one back: it groups its writes in `write(db)`, the one
+way to commit. Connections run in autocommit mode (`isolation_level=None`), so nothing opens
+a transaction behind anyone's back: a transaction exists only inside `write(db)`, and
+sqlite-utils' own `atomic()` blocks inside it become savepoints of that one transaction.
+"""
+
+from __future__ import annotations
+
+import itertools
+import queue
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import sqlite_utils
+
+from server.store.migrations import all_migrations
+
+PRAGMAS = (
+    "PRAGMA journal_mode=WAL",
+    "PRAGMA synchronous=NORMAL",
+    "PRAGMA foreign_keys=ON",
+    "PRAGMA busy_timeout=30000",
+)
+IDLE_CONNECTIONS = 16  # kept open between units of work; more are opened when needed
+_savepoints = itertools.count()
+
+
+def connect(path: Path) -> sqlite_utils.Database:
+    """A new connection with the project's pragmas; Store lends these out."""
+    conn = sqlite3.connect(str(path), timeout=30, check_same_thread=False, isolation_level=None)
+    conn.row_factory = sqlite3.Row
+    for pragma in PRAGMAS:
+        conn.execute(pragma)
+    return sqlite_utils.Database(conn)
+
+
+@contextmanager
+def write(db: sqlite_utils.Database) -> Iterator[sqlite3.Connection]:
+    """One write unit: taken at once (BEGIN IMMEDIATE, so it never fails half-way for want
+    of the write lock), committed as a whole at the end, rolled back as a whole on any
+    error. A write unit inside another joins it (a savepoint: its rows commit with the
+    outer unit; an error inside undoes its own part and goes on up). Yields the connection."""
+    conn = db.conn
+    if conn.in_transaction:
+        yield from _joined(conn)
+        return
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield conn
+    except BaseException:
+        _rollback(conn)
+        raise
+    try:
+        conn.execute("COMMIT")
+    except BaseException:
+        _rollback(conn)
+        raise
+
+
+def _joined(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    name = f"ktl_unit_{next(_savepoints)}"
+    conn.execute(f"SAVEPOINT {name}")
+    try:
+        yield conn
+    except BaseException:
+        if conn.in_transaction:  # an error such as SQLITE_FULL may have ended it already
+            conn.execute(f"ROLLBACK TO {name}")
+            conn.execute(f"RELEASE {name}")
+        raise
+    conn.execute(f"RELEASE {name}")
+
+
+def _rollback(conn: sqlite3.Connection) -> None:
+    if conn.in_transaction:
+        conn.execute("ROLLBACK")
+
+
+def migrate(db: sqlite_utils.Database) -> int:
+    """Apply pending migrations, each in one transaction with its version bump; returns the
+    schema version."""
+    migrations = all_migrations()
+    version = db.execute("PRAGMA user_version").fetchone()[0]
+    for number, migration in enumerate(migrations[version:], start=version + 1):
+        try:
+            db.conn.executescript(
+                f"BEGIN IMMEDIATE;\n{migration}\n;PRAGMA user_version={number};\nCOMMIT;"
+            )
+        except sqlite3.Error:
+            _rollback(db.conn)
+            raise
+    return len(migrations)
+
+
+class Store:
+    """The connections to one database, lent out one unit of work at a time."""
+
+    def __init__(self, path: Path, idle: int = IDLE_CONNECTIONS) -> None:
+        self.path = Path(path)
+        self._idle: queue.LifoQueue[sqlite_utils.Database] = queue.LifoQueue()
+        self._max_idle = idle
+        self._closed = False
+
+    @contextmanager
+    def read(self) -> Iterator[sqlite_utils.Database]:
+        """A connection for one unit of work: reads run at once; writes go in `write(db)`."""
+        db = self._borrow()
+        try:
+            yield db
+        finally:
+            self._give_back(db)
+
+    @contextmanager
+    def write(self) -> Iterator[sqlite_utils.Database]:
+        """A connection inside one write unit (see `write`)."""
+        with self.read() as db, write(db):
+            yield db
+
+    def init(self) -> int:
+        """Create the folder and the schema (pending migrations); returns the version."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self.read() as db:
+            return migrate(db)
+
+    def close(self) -> None:
+        self._closed = True
+        while True:
+            try:
+                self._idle.get_nowait().close()
+            except queue.Empty:
+                return
+
+    def _borrow(self) -> sqlite_utils.Database:
+        try:
+            return self._idle.get_nowait()
+        except queue.Empty:
+            return connect(self.path)
+
+    def _give_back(self, db: sqlite_utils.Database) -> None:
+        try:
+            _rollback(db.conn)  # a unit that left a transaction open loses it, never leaks it
+        except sqlite3.Error:
+            db.close()
+            return
+        if self._closed or self._idle.qsize() >= self._max_idle:
+            db.close()
+        else:
+            self._idle.put(db)
