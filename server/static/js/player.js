@@ -4,6 +4,14 @@
   var video = document.getElementById("video");
   if (!video) return;
   var start = parseFloat(video.dataset.start || "0") || 0;
+  // A shared range (?t=START&til=END, or #t=START,END in seconds) plays just that part.
+  var end = parseFloat(video.dataset.end || "0") || 0;
+  var fragment = /^#t=(\d+(?:\.\d+)?)(?:,(\d+(?:\.\d+)?))?$/.exec(window.location.hash);
+  if (fragment) {
+    start = parseFloat(fragment[1]);
+    end = fragment[2] ? parseFloat(fragment[2]) : 0;
+  }
+  if (!(end > start)) end = 0;
   var src = video.dataset.src;
   // Where this person left off (js/progress.js records it); an address with ?t= wins.
   var resume = start > 0 ? 0 : parseFloat(video.dataset.resume || "0") || 0;
@@ -33,6 +41,19 @@
     video.src = src;
     video.addEventListener("loadedmetadata", onReady, { once: true });
   }
+
+  // The end of a shared range: pause there once, and say so (js/share.js shows the notice).
+  // Seeking out of the range lets the talk play on.
+  video.addEventListener("timeupdate", function () {
+    if (end && video.currentTime >= end) {
+      end = 0;
+      video.pause();
+      video.dispatchEvent(new CustomEvent("ktl:rangeend"));
+    }
+  });
+  video.addEventListener("seeked", function () {
+    if (end && (video.currentTime < start - 1 || video.currentTime > end)) end = 0;
+  });
 
   // Captions: on by default, toggled by the button (its labels come from the page, translated).
   var toggle = document.getElementById("captions-toggle");

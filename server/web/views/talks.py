@@ -9,7 +9,7 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from server.catalogue import programme, talks
+from server.catalogue import moments, programme, talks
 from server.core import i18n, parse
 from server.core.i18n import N_
 from server.learning import progress, quizzes
@@ -127,12 +127,9 @@ async def delete(request: Request) -> Response:
     return flash(request, home, "talk_deleted", title=talk["title"])
 
 
-def _start_time(request: Request) -> float:
-    raw = request.query_params.get("t", "0")
-    try:
-        return max(0.0, float(raw))
-    except ValueError:
-        return 0.0
+def _moment(request: Request) -> moments.Moment:
+    """The moment a link asks for: ?t=START (seconds or m:ss), ?til=END for a range."""
+    return moments.parse(request.query_params.get("t"), request.query_params.get("til"))
 
 
 def _segments(request: Request, talk: dict) -> list[transcript.Segment]:
@@ -161,7 +158,10 @@ def page(request: Request) -> Response:
         "recording": recording,
         "status": translated_status(request, status),
         "segments": _segments(request, talk) if talk["status"] == "ready" and visible else [],
-        "start": _start_time(request),
+        "start": (moment := _moment(request)).start,
+        "end": moment.end,
+        "share_path": (path := f"/talks/{talk['slug']}"),
+        "share_url": str(request.base_url).rstrip("/") + moments.link(path, moment),
         "downloads": list(DOWNLOADS),
         "asked": request.query_params.get("spurt") == "1",
         **extras,

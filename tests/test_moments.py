@@ -1,0 +1,68 @@
+"""Links to a moment (?t=START&til=END), through the app as it ships (create_app, its
+middleware and guard), and the time parser behind them."""
+
+from __future__ import annotations
+
+import html
+
+import pytest
+from starlette.testclient import TestClient
+
+from server.catalogue import moments
+from server.store import db as database
+from server.web.app import create_app
+from tests.test_access_matrix import _talk
+from tests.webclient import make_user
+
+
+@pytest.mark.parametrize(
+    ("raw", "seconds"),
+    [("90", 90.0), ("90.5", 90.5), ("1:30", 90.0), ("01:02:03", 3723.0), (" 0:05 ", 5.0)],
+)
+def test_times_are_read_as_seconds_or_a_clock(raw, seconds):
+    assert moments.parse_time(raw) == seconds
+
+
+@pytest.mark.parametrize("raw", ["", "x", "-5", "1:75", "1:60:00", "nan", "inf", "1e9", "99999999"])
+def test_unreadable_times_are_none(raw):
+    assert moments.parse_time(raw) is None
+
+
+def test_a_range_needs_an_end_after_its_start():
+    assert moments.parse("1:30", "2:00") == moments.Moment(90.0, 120.0)
+    assert moments.parse("120", "90") == moments.Moment(120.0, None)
+    assert moments.parse("tull", "30") == moments.Moment(0.0, 30.0)
+    assert moments.link("/talks/a", moments.Moment(90.0, 120.5)) == "/talks/a?t=90&til=120.5"
+    assert moments.link("/talks/a", moments.Moment()) == "/talks/a"
+
+
+@pytest.fixture
+def site(settings):
+    organiser = make_user(settings, "organiser")
+    with database.session(settings.db_path) as db:
+        public = _talk(db, settings, organiser, "public", "Del et øyeblikk")
+        internal = _talk(db, settings, organiser, "internal", "Internt foredrag")
+    with TestClient(create_app(settings), follow_redirects=False) as client:
+        yield {"client": client, "public": public, "internal": internal}
+
+
+def test_the_talk_page_honours_a_range_link_and_offers_it_to_share(site):
+    page = site["client"].get(f"/talks/{site['public'].slug}?t=1:30&til=120")
+    assert page.status_code == 200
+    assert 'data-start="90.0" data-end="120.0"' in page.text
+    assert "http://testserver/talks/del-et-oyeblikk?t=90&amp;til=120" in page.text
+    assert 'id="share-times"' in page.text and "js/share.js" in page.text
+
+
+def test_a_bad_or_backwards_range_plays_from_the_start_without_an_end(site):
+    page = site["client"].get(f"/talks/{site['public'].slug}?t=<script>&til=-3")
+    assert page.status_code == 200
+    assert 'data-start="0.0" data-end=""' in page.text
+    assert "<script>&" not in page.text
+
+
+def test_search_hits_carry_a_link_to_copy(site):
+    page = site["client"].get("/sok?q=hei")
+    hits = html.unescape(page.text)
+    assert 'data-share-href="/talks/del-et-oyeblikk?t=0"' in hits
+    assert "/talks/internt-foredrag" not in hits  # a guest finds no internal talk
