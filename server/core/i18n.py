@@ -15,7 +15,6 @@ import functools
 import gettext
 import io
 import re
-from pathlib import Path
 from urllib.parse import urlsplit
 
 import sqlite_utils
@@ -24,7 +23,8 @@ from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.support import Translations
 
-LOCALE_DIR = Path(__file__).resolve().parents[2] / "locale"
+from server.core.resources import LOCALE_DIR
+
 DEFAULT = "nb"
 LANGUAGES = ("nb", "en")
 COOKIE = "ktl_lang"

@@ -8,7 +8,6 @@ import logging
 import os
 import secrets
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -21,6 +20,7 @@ from starlette.staticfiles import StaticFiles
 from server.core import i18n
 from server.core.config import Settings, SettingsError
 from server.core.i18n import N_
+from server.core.resources import STATIC_DIR
 from server.live.captions import LiveCaptioner
 from server.live.manager import LiveManager
 from server.ops.metrics import MetricsMiddleware, RequestMetrics
@@ -57,7 +57,6 @@ from server.web.views import (
 )
 
 log = logging.getLogger("ktl.app")
-STATIC_DIR = Path(__file__).resolve().parents[1] / "static"
 
 HTTP_MESSAGES = {
     401: N_("Du må logge inn for å gjøre dette."),

@@ -6,7 +6,6 @@ import contextlib
 import contextvars
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import jinja2
@@ -19,11 +18,11 @@ from starlette.templating import Jinja2Templates
 
 from server.core import i18n, parse
 from server.core.config import LANGUAGES, VISIBILITIES, Settings
+from server.core.resources import TEMPLATES_DIR
 from server.people.access import Viewer, may
 from server.store import db as database
 from server.web.flash import clear_messages, take_messages
 
-TEMPLATES_DIR = Path(__file__).resolve().parents[2] / "templates"
 OSLO = ZoneInfo("Europe/Oslo")
 MONTHS = (
     "januar", "februar", "mars", "april", "mai", "juni",
