@@ -15,6 +15,10 @@ packages=(ffmpeg espeak-ng)
 # The editor's dictionary check: Debian's bokmål/nynorsk hunspell dictionaries, and what
 # pip needs to build the hunspell binding.
 packages+=(hunspell-no libhunspell-dev build-essential python3-dev)
+# Slides: Tesseract OCR with Norwegian and English data reads the slides in recordings.
+packages+=(tesseract-ocr tesseract-ocr-nor tesseract-ocr-eng)
+# The slide tests draw text into generated video with a font ffmpeg's drawtext can load.
+(( dev )) && packages+=(fonts-dejavu-core)
 (( dev )) && packages+=(chromium)
 # The nginx test runs Debian's nginx in front of `ktl serve` (deploy/nginx).
 (( dev )) && packages+=(nginx)

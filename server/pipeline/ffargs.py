@@ -166,3 +166,31 @@ def probe(src: Path) -> list[str]:
         "ffprobe", "-hide_banner", "-loglevel", "error",
         "-print_format", "json", "-show_format", "-show_streams", str(src),
     ]  # fmt: skip
+
+
+def slide_scan(
+    src: Path, frames: Path, scores: Path, fps: float, size: tuple[int, int]
+) -> list[str]:
+    """Slide detection's one pass: the video at `fps`, shrunk to `size` and grey, as raw
+    bytes into `frames`, and each frame's scene score (lavfi.scene_score, the change from
+    the frame before) printed with its time into `scores`."""
+    width, height = size
+    video = (
+        ffmpeg.input(str(src))["v:0"]
+        .filter("fps", fps)
+        .filter("scale", width, height, flags="area")
+        .filter("format", "gray")
+        .filter("select", "gte(scene,0)")
+        .filter("metadata", mode="print", key="lavfi.scene_score", file=str(scores))
+    )
+    out = ffmpeg.output(video, str(frames), f="rawvideo", pix_fmt="gray")
+    return _command(out)
+
+
+def slide_grab(src: Path, at_seconds: float, picture: Path, thumb: Path, width: int) -> list[str]:
+    """One frame at `at_seconds`: full size as lossless PNG (for OCR) and a small JPEG."""
+    source = ffmpeg.input(str(src), ss=f"{at_seconds:.3f}")
+    split = source["v:0"].filter_multi_output("split", 2)
+    full = ffmpeg.output(split[0], str(picture), vframes=1)
+    small = ffmpeg.output(split[1].filter("scale", width, -2), str(thumb), vframes=1, **{"q:v": 4})
+    return ["ffmpeg", *GLOBAL, *ffmpeg.merge_outputs(full, small).get_args()]
