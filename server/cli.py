@@ -21,6 +21,7 @@ from server.ops import requestlog
 from server.people import accounts
 from server.pipeline import jobs, transcribe
 from server.store import db as database
+from server.store import write
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -258,7 +259,7 @@ def cmd_user_add(args: argparse.Namespace) -> int:
         except accounts.AccountError as exc:
             print(f"Feil: {exc}", file=sys.stderr)
             return 2
-        with db.conn:
+        with write(db):
             accounts.audit(db, None, N_("la til bruker (ktl user add)"), user.email, user.role)
         print(f"La til {user.email} som {accounts.ROLE_LABELS[user.role].lower()}.")
         if password is None:

@@ -21,6 +21,7 @@ from server.people import accounts
 from server.people.access import Viewer, can_edit
 from server.people.accounts import User
 from server.pipeline import jobs
+from server.store import write
 from server.web.respond import format_date, now_oslo
 
 MODES = ("room", "live", "later")
@@ -148,7 +149,7 @@ def sign_up(db: sqlite_utils.Database, user: User, talk: dict, mode: str, now: s
         raise SignupError(BAD_MODE, 422)
     if not is_upcoming(talk, now):
         raise SignupError(CLOSED)
-    with db.conn:
+    with write(db):
         db.execute("BEGIN IMMEDIATE")
         cursor = db.execute(
             "INSERT INTO signups (user_id, talk_id, mode, created_at) "
@@ -165,7 +166,7 @@ def sign_up(db: sqlite_utils.Database, user: User, talk: dict, mode: str, now: s
 
 
 def withdraw(db: sqlite_utils.Database, user: User, talk: dict) -> None:
-    with db.conn:
+    with write(db):
         db.execute("DELETE FROM signups WHERE user_id = ? AND talk_id = ?", [user.id, talk["id"]])
 
 
@@ -217,7 +218,7 @@ def ensure_code(db: sqlite_utils.Database, talk: dict, renew: bool = False) -> s
     """The talk's random check-in code, made on first use (or anew with `renew`)."""
     code = secrets.token_urlsafe(12)
     condition = "" if renew else " AND attendance_code IS NULL"
-    with db.conn:
+    with write(db):
         db.execute(
             f"UPDATE talks SET attendance_code = ? WHERE id = ?{condition}", [code, talk["id"]]
         )
@@ -237,7 +238,7 @@ def register(db: sqlite_utils.Database, user_id: int, talk: dict, how: str, by: 
     """Record that the person was there (the first registration's time is kept)."""
     if how not in HOWS:
         raise SignupError(N_("Velg om personen var i salen eller fulgte direkte."), 422)
-    with db.conn:
+    with write(db):
         db.execute(
             "INSERT INTO attendance (user_id, talk_id, how, registered_by, at) "
             "VALUES (?, ?, ?, ?, ?) ON CONFLICT (user_id, talk_id) DO NOTHING",
@@ -262,7 +263,7 @@ def register_email(
 
 
 def unregister(db: sqlite_utils.Database, user_id: int, talk: dict, by: User) -> None:
-    with db.conn:
+    with write(db):
         cursor = db.execute(
             "DELETE FROM attendance WHERE user_id = ? AND talk_id = ?", [user_id, talk["id"]]
         )

@@ -58,7 +58,7 @@ import Stemmer
 
 from server.catalogue import similar
 from server.core.i18n import N_
-from server.store.db import write_transaction
+from server.store import write
 from server.transcript import model as transcript
 
 _M001_SEARCH = """
@@ -217,7 +217,7 @@ def index_talk(
     db: sqlite_utils.Database, talk_id: int, segments: Sequence[transcript.Segment], language: str
 ) -> None:
     """Replace the talk's segments (a partial index too) in the index, in one transaction."""
-    with write_transaction(db) as conn:
+    with write(db) as conn:
         _forget(conn, talk_id)
         _insert(conn, talk_id, segments, language)
 
@@ -233,7 +233,7 @@ def index_partial(
     """Add segments first.. of a talk still being transcribed (first == 0 starts over,
     dropping what an earlier attempt left); index_talk replaces them all at the end.
     Nothing is written, and False returned, unless `allowed` holds inside the transaction."""
-    with write_transaction(db) as conn:
+    with write(db) as conn:
         if not allowed(conn):
             return False
         if first == 0:
@@ -246,14 +246,14 @@ def index_many(
     db: sqlite_utils.Database, items: Iterable[tuple[int, Sequence[transcript.Segment], str]]
 ) -> int:
     """Add (talk_id, segments, language) items in one transaction; returns segments added."""
-    with write_transaction(db) as conn:
+    with write(db) as conn:
         return sum(_insert(conn, *item) for item in items)
 
 
 def index_talk_metadata(db: sqlite_utils.Database, talk_id: int) -> None:
     """(Re)index title, speaker, department and description from the talks row."""
     talk = db.execute("SELECT * FROM talks WHERE id = ?", [talk_id]).fetchone()
-    with write_transaction(db) as conn:
+    with write(db) as conn:
         conn.execute("DELETE FROM search_talks WHERE talk_id = ?", (talk_id,))
         if talk is None:
             return
@@ -266,7 +266,7 @@ def index_talk_metadata(db: sqlite_utils.Database, talk_id: int) -> None:
 
 
 def remove_talk(db: sqlite_utils.Database, talk_id: int) -> None:
-    with write_transaction(db) as conn:
+    with write(db) as conn:
         _forget(conn, talk_id)
         conn.execute("DELETE FROM search_talks WHERE talk_id = ?", (talk_id,))
 
@@ -291,7 +291,7 @@ def reindex_all(db: sqlite_utils.Database, transcripts_dir: Path) -> int:
     rebuilt once (faster than a million trigger calls). Unreadable transcript files are
     logged and skipped.
     """
-    with write_transaction(db) as conn:
+    with write(db) as conn:
         sql = (
             "SELECT name, sql FROM sqlite_master WHERE type = 'trigger'"
             " AND tbl_name IN ('search_segments', 'search_talk_vocab')"

@@ -19,6 +19,7 @@ from server.core.i18n import N_
 from server.people import accounts
 from server.people.accounts import User
 from server.pipeline import jobs, probe, tus
+from server.store import write
 
 MAX_TITLE = 200
 MAX_TEXT = 5000
@@ -150,7 +151,7 @@ def create(db: sqlite_utils.Database, data: TalkInput, actor: User | None = None
     """Validate and insert a talk, organised by `actor`; returns the row."""
     clean = validate(data)
     stamp = jobs.now_iso()
-    with db.conn:
+    with write(db):
         cursor = db.execute(
             "INSERT INTO talks (slug, title, speaker, department, starts_at, description, "
             "language, visibility, status, created_at, updated_at, organiser_id, room, "
@@ -172,7 +173,7 @@ def update(db: sqlite_utils.Database, talk: dict, data: TalkInput, actor: User |
     """Save edited fields (the language is kept once a recording exists)."""
     clean = validate(data, talk["starts_at"])
     language = talk["language"] if recording(db, talk["id"]) else clean.language
-    with db.conn:
+    with write(db):
         db.execute(
             "UPDATE talks SET title = ?, speaker = ?, department = ?, starts_at = ?, "
             "description = ?, language = ?, visibility = ?, updated_at = ?, room = ?, "
@@ -293,7 +294,7 @@ def attach_upload(
             db, settings, talk_id, path, upload.metadata.get("filename") or "opptak"
         )
     finally:
-        with db.conn:
+        with write(db):
             tus.discard(db, upload_id)
 
 
@@ -311,7 +312,7 @@ def _store(
     size = source.stat().st_size
     shutil.move(source, target)
     try:
-        with db.conn:
+        with write(db):
             db.execute(
                 "INSERT INTO recordings (talk_id, original_name, path, size, duration, has_video, "
                 "video_codec, pix_fmt, audio_codec, width, height, created_at) "
@@ -383,10 +384,11 @@ def archive(
 
 
 def set_status(db: sqlite_utils.Database, talk_id: int, status: str) -> None:
-    db.execute(
-        "UPDATE talks SET status = ?, updated_at = ? WHERE id = ?",
-        [status, jobs.now_iso(), talk_id],
-    )
+    with write(db):
+        db.execute(
+            "UPDATE talks SET status = ?, updated_at = ? WHERE id = ?",
+            [status, jobs.now_iso(), talk_id],
+        )
 
 
 def delete(
@@ -394,7 +396,7 @@ def delete(
 ) -> None:
     """Remove a talk with its rows, index entries and files."""
     talk = get(db, talk_id)
-    with db.conn:
+    with write(db):
         if talk is not None and actor is not None:
             accounts.audit(db, actor, N_("slettet foredrag"), talk["title"])
         search.remove_talk(db, talk_id)

@@ -21,7 +21,7 @@ from server.core.i18n import N_
 from server.people import accounts
 from server.people.accounts import User
 from server.pipeline.jobs import now_iso
-from server.store.db import write_transaction
+from server.store import write
 
 MAX_TERM = 80
 MAX_TERMS = 300  # per scope: far more than Whisper's prompt can hold, but bounded
@@ -147,7 +147,7 @@ def add_term(
 ) -> Change:
     """Add a term to the site-wide list (talk_id None) or to a talk's list."""
     text = clean_term(raw)
-    with write_transaction(db):
+    with write(db):
         label = _scope_label(db, talk_id)
         existing = _rows(db, talk_id)
         same = _find(existing, text)
@@ -174,7 +174,7 @@ def remove_term(
 ) -> Change:
     """Remove a term (matched regardless of case) from one scope."""
     text = clean_term(raw)
-    with write_transaction(db):
+    with write(db):
         label = _scope_label(db, talk_id)
         found = _find(_rows(db, talk_id), text)
         if found is None:

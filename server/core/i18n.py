@@ -24,6 +24,7 @@ from babel.messages.pofile import read_po
 from babel.support import Translations
 
 from server.core.resources import LOCALE_DIR
+from server.store import write
 
 DEFAULT = "nb"
 LANGUAGES = ("nb", "en")
@@ -177,7 +178,7 @@ def user_locale(db: sqlite_utils.Database, user_id: int) -> str | None:
 def set_user_locale(db: sqlite_utils.Database, user_id: int, lang: str) -> None:
     if lang not in LANGUAGES:
         raise ValueError(f"unsupported language {lang!r}")
-    with db.conn:
+    with write(db):
         sql = "UPDATE users SET locale = ?, locale_chosen = 1 WHERE id = ?"
         db.execute(sql, [lang, user_id])
 
@@ -191,7 +192,7 @@ def adopt_browser_language(
     lang = cookie if cookie in LANGUAGES else from_accept_language(accept_language)
     if lang is None:
         return
-    with db.conn:
+    with write(db):
         sql = "UPDATE users SET locale = ?, locale_chosen = 1 WHERE id = ? AND locale_chosen = 0"
         db.execute(sql, [lang, user_id])
 

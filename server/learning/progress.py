@@ -27,6 +27,7 @@ from server.core.i18n import N_
 from server.learning import quizzes
 from server.people.access import Viewer, visible_talks_sql
 from server.pipeline.jobs import now_iso
+from server.store import write
 
 SEEN_SHARE = 0.9  # watched this share of the recording: seen
 END_SLACK = 1.0  # seconds before the end that count as watched (see share())
@@ -136,7 +137,7 @@ def record(db: sqlite_utils.Database, user_id: int, talk_id: int, payload: objec
         raise ProgressError(NO_RECORDING, 409)
     new = clean(payload.get("intervals"), duration)
     position = _number(payload.get("position"))
-    with db.conn:
+    with write(db):
         db.execute("BEGIN IMMEDIATE")
         before = stored(db, user_id, talk_id)
         union = merge(before["intervals"] if before else [], new, duration)
@@ -210,7 +211,7 @@ def refresh_completion(db: sqlite_utils.Database, user_id: int, talk_id: int) ->
     seen = seen_at(db, user_id, talk_id)
     if existing is not None:
         if seen is None:
-            with db.conn:
+            with write(db):
                 db.execute(
                     "DELETE FROM completions WHERE user_id = ? AND talk_id = ?", [user_id, talk_id]
                 )
@@ -224,7 +225,7 @@ def refresh_completion(db: sqlite_utils.Database, user_id: int, talk_id: int) ->
         if passed is None:
             return None
         when = max(seen, passed)
-    with db.conn:
+    with write(db):
         db.execute(
             "INSERT OR IGNORE INTO completions (user_id, talk_id, completed_at) VALUES (?, ?, ?)",
             [user_id, talk_id, when],

@@ -27,7 +27,7 @@ from server.core.i18n import N_
 from server.people import accounts
 from server.people.access import Viewer, can_edit
 from server.pipeline.jobs import now_iso
-from server.store.db import write_transaction
+from server.store import write
 
 SINGLE, MULTIPLE, TRUEFALSE, REFLECTION = "single", "multiple", "truefalse", "reflection"
 KINDS = (SINGLE, MULTIPLE, TRUEFALSE, REFLECTION)
@@ -293,7 +293,7 @@ def save_settings(db, talk: dict, pass_mark: str, retries: bool, publish: bool, 
         )
     if errors:
         raise ValidationError(errors)
-    with db.conn:
+    with write(db):
         db.execute(
             "INSERT INTO quizzes (talk_id, pass_mark, retries_allowed, published, updated_at) "
             "VALUES (?, ?, ?, ?, ?) ON CONFLICT(talk_id) DO UPDATE SET pass_mark = excluded."
@@ -323,7 +323,7 @@ def save_question(
     """Create (question_id None) or change a question; returns its id."""
     kind, text, explanation, at_seconds, options = validate_question(data)
     values = [kind, text, explanation, at_seconds, _options_json(options)]
-    with db.conn:
+    with write(db):
         _ensure_quiz(db, talk["id"])
         if question_id is None:
             row = db.execute(
@@ -356,7 +356,7 @@ def _touch(db: sqlite_utils.Database, talk_id: int) -> None:
 
 def delete_question(db: sqlite_utils.Database, talk: dict, question_id: int, actor) -> str:
     """Deletes the question; returns its text."""
-    with db.conn:
+    with write(db):
         row = db.execute(
             "SELECT text FROM questions WHERE id = ? AND talk_id = ?", [question_id, talk["id"]]
         ).fetchone()
@@ -378,7 +378,7 @@ def move_question(db, talk: dict, question_id: int, direction: str, actor) -> No
     if not 0 <= other < len(order):
         return
     order[index], order[other] = order[other], order[index]
-    with db.conn:
+    with write(db):
         for position, qid in enumerate(order, start=1):
             db.execute("UPDATE questions SET position = ? WHERE id = ?", [position, qid])
         _touch(db, talk["id"])
@@ -477,7 +477,7 @@ def record_answer(db, user_id: int, talk_id: int, question_id: object, raw: obje
         raise QuizError(BAD_ANSWER, 422) from None
     if answer in ("", []):
         raise QuizError(NO_CHOICE, 422)
-    with write_transaction(db):
+    with write(db):
         if not may_take(db, user_id, talk_id):
             raise QuizError(RETRY_REFUSED)
         attempt = open_attempt(db, user_id, talk_id)
@@ -524,7 +524,7 @@ def submit(db, user_id: int, talk_id: int, form: dict, anyway: bool = False) -> 
     Unanswered questions raise Incomplete unless `anyway`. Returns the attempt id."""
     quiz = _require_quiz(db, talk_id)
     listed = questions(db, talk_id)
-    with write_transaction(db):
+    with write(db):
         if not may_take(db, user_id, talk_id):
             raise QuizError(RETRY_REFUSED)
         attempt = open_attempt(db, user_id, talk_id)

@@ -14,6 +14,7 @@ import sqlite_utils
 from server.catalogue import talks
 from server.core.i18n import N_
 from server.pipeline.jobs import now_iso
+from server.store import write
 
 IDLE, LIVE, INTERRUPTED, ENDING, ENDED = "idle", "live", "interrupted", "ending", "ended"
 ON_AIR = (LIVE, INTERRUPTED)
@@ -49,7 +50,7 @@ def get(db: sqlite_utils.Database, talk_id: int) -> dict | None:
 
 def ensure(db: sqlite_utils.Database, talk: dict) -> dict:
     """The talk's broadcast, made (idle, with a new SRT passphrase) the first time."""
-    with db.conn:
+    with write(db):
         db.execute(
             "INSERT OR IGNORE INTO broadcasts (talk_id, srt_passphrase, updated_at) "
             "VALUES (?, ?, ?)",
@@ -59,7 +60,7 @@ def ensure(db: sqlite_utils.Database, talk: dict) -> dict:
 
 
 def new_srt_passphrase(db: sqlite_utils.Database, talk_id: int) -> dict:
-    with db.conn:
+    with write(db):
         db.execute(
             "UPDATE broadcasts SET srt_passphrase = ?, updated_at = ? WHERE talk_id = ?",
             [new_passphrase(), now_iso(), talk_id],
@@ -76,7 +77,7 @@ def update(db: sqlite_utils.Database, talk_id: int, **fields: object) -> None:
         raise ValueError(f"not a broadcast column: {sorted(unknown)}")
     values = {**fields, "updated_at": now_iso()}
     assignments = ", ".join(f"{key} = :{key}" for key in values)
-    with db.conn:
+    with write(db):
         db.execute(
             f"UPDATE broadcasts SET {assignments} WHERE talk_id = :talk_id",
             {**values, "talk_id": talk_id},
@@ -94,7 +95,7 @@ def set_state(db: sqlite_utils.Database, talk_id: int, state: str, **fields: obj
     if state == ENDED:
         values["ended_at"] = now
     update(db, talk_id, **values)
-    with db.conn:
+    with write(db):
         if state == LIVE:
             db.execute(
                 "UPDATE broadcasts SET started_at = COALESCE(started_at, ?) WHERE talk_id = ?",
@@ -143,7 +144,7 @@ def ask(db: sqlite_utils.Database, talk_id: int, user_id: int | None, text: str)
     broadcast = get(db, talk_id)
     if broadcast is None or broadcast["state"] not in ON_AIR:
         raise LiveError(QUESTION_NOT_LIVE, 409)
-    with db.conn:
+    with write(db):
         cursor = db.execute(
             "INSERT INTO live_questions (talk_id, user_id, text, created_at) VALUES (?, ?, ?, ?)",
             [talk_id, user_id, text, now_iso()],
@@ -171,7 +172,7 @@ def questions(db: sqlite_utils.Database, talk_id: int) -> list[dict]:
 
 
 def mark_answered(db: sqlite_utils.Database, talk_id: int, question_id: int, answered: bool):
-    with db.conn:
+    with write(db):
         cursor = db.execute(
             "UPDATE live_questions SET answered_at = ? WHERE id = ? AND talk_id = ?",
             [now_iso() if answered else None, question_id, talk_id],

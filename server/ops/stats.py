@@ -8,14 +8,14 @@ import time
 import sqlite_utils
 
 from server.pipeline.jobs import now_iso
-from server.store import db as database
+from server.store import write
 
 
 def record_transcription(
     db: sqlite_utils.Database, talk_id: int, model: str, audio_seconds: float, wall_seconds: float
 ) -> None:
     """One transcription's speed (real-time factor = wall_seconds / audio_seconds)."""
-    with database.write_transaction(db):
+    with write(db):
         db.execute(
             "INSERT INTO transcription_stats"
             " (talk_id, model, audio_seconds, wall_seconds, created_at) VALUES (?, ?, ?, ?, ?)",
@@ -45,5 +45,5 @@ def broadcasts_by_state(db: sqlite_utils.Database) -> list[tuple[str, int]]:
 
 def prove_writable(db: sqlite_utils.Database) -> None:
     """A real write (one row, always the same): raises sqlite3.Error when it cannot."""
-    with database.write_transaction(db):
+    with write(db):
         db.execute("INSERT OR REPLACE INTO health_probe (id, at) VALUES (1, ?)", [time.time()])

@@ -18,6 +18,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 
 from server.core.i18n import N_
 from server.pipeline.jobs import now_iso
+from server.store import write
 
 ROLES = ("viewer", "organiser", "admin")
 ROLE_LABELS = {"viewer": N_("Ansatt"), "organiser": N_("Arrangør"), "admin": N_("Administrator")}
@@ -102,7 +103,7 @@ def create_user(
         taken = N_("Det finnes allerede en bruker med e-postadressen %(email)s.")
         raise AccountError(taken % {"email": email})
     password_hash = hash_password(password) if password else None
-    with db.conn:
+    with write(db):
         cursor = db.execute(
             "INSERT INTO users (email, name, role, department, password_hash, oidc_subject, "
             "created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -130,7 +131,7 @@ def update_user(
     db: sqlite_utils.Database, user_id: int, name: str, role: str, department: str, active: bool
 ) -> User:
     _check_role(role)
-    with db.conn:
+    with write(db):
         db.execute(
             "UPDATE users SET name = ?, role = ?, department = ?, active = ? WHERE id = ?",
             [name.strip()[:200], role, department.strip()[:200], int(active), user_id],
@@ -141,7 +142,7 @@ def update_user(
 
 
 def set_password(db: sqlite_utils.Database, user_id: int, password: str) -> None:
-    with db.conn:
+    with write(db):
         db.execute(
             "UPDATE users SET password_hash = ? WHERE id = ?", [hash_password(password), user_id]
         )
@@ -159,7 +160,7 @@ def authenticate(db: sqlite_utils.Database, email: str, password: str) -> User |
     if row is None or not row["active"] or stored is _DUMMY_HASH:
         return None
     if _hasher.check_needs_rehash(stored):
-        with db.conn:
+        with write(db):
             db.execute(
                 "UPDATE users SET password_hash = ? WHERE id = ?",
                 [_hasher.hash(password), row["id"]],
@@ -174,7 +175,7 @@ def start_session(db: sqlite_utils.Database, user_id: int, hours: int) -> str:
     """A new session token (a new id at every login, so a planted id is worthless)."""
     token = secrets.token_urlsafe(32)
     now = time.time()
-    with db.conn:
+    with write(db):
         db.execute(
             "INSERT INTO sessions (token_hash, user_id, created_at, expires_at) VALUES (?,?,?,?)",
             [digest(token), user_id, now, now + hours * 3600],
@@ -196,12 +197,13 @@ def session_user(db: sqlite_utils.Database, token: str | None) -> User | None:
 
 
 def end_session(db: sqlite_utils.Database, token: str) -> None:
-    with db.conn:
+    with write(db):
         db.execute("DELETE FROM sessions WHERE token_hash = ?", [digest(token)])
 
 
 def end_all_sessions(db: sqlite_utils.Database, user_id: int) -> None:
-    db.execute("DELETE FROM sessions WHERE user_id = ?", [user_id])
+    with write(db):
+        db.execute("DELETE FROM sessions WHERE user_id = ?", [user_id])
 
 
 # --- one-time links (invitation, password reset) --------------------------------------
@@ -209,7 +211,7 @@ def end_all_sessions(db: sqlite_utils.Database, user_id: int) -> None:
 
 def make_password_link(db: sqlite_utils.Database, user_id: int, purpose: str, hours: int) -> str:
     token = secrets.token_urlsafe(32)
-    with db.conn:
+    with write(db):
         db.execute(
             "INSERT INTO password_tokens (token_hash, user_id, purpose, expires_at) "
             "VALUES (?, ?, ?, ?)",
@@ -238,7 +240,7 @@ def use_password_link(db: sqlite_utils.Database, token: str, password: str) -> U
             )
         )
     check_password_strength(password)
-    with db.conn:
+    with write(db):
         cursor = db.execute(
             "UPDATE password_tokens SET used_at = ? WHERE token_hash = ? AND used_at IS NULL",
             [time.time(), digest(token)],
@@ -270,7 +272,7 @@ def too_many_attempts(
 
 def record_failed_login(db: sqlite_utils.Database, keys: list[str]) -> None:
     now = time.time()
-    with db.conn:
+    with write(db):
         db.conn.executemany(
             "INSERT INTO login_attempts (key, at) VALUES (?, ?)", [(k, now) for k in keys]
         )
@@ -278,7 +280,7 @@ def record_failed_login(db: sqlite_utils.Database, keys: list[str]) -> None:
 
 
 def clear_failed_logins(db: sqlite_utils.Database, keys: list[str]) -> None:
-    with db.conn:
+    with write(db):
         for key in keys:
             db.execute("DELETE FROM login_attempts WHERE key = ?", [key])
 
@@ -290,11 +292,13 @@ def audit(
     db: sqlite_utils.Database, actor: User | None, action: str, target: str = "", detail: str = ""
 ) -> None:
     """Record an organiser/admin action; call inside the transaction that makes the change."""
-    db.execute(
-        "INSERT INTO audit_log (at, user_id, actor, action, target, detail) VALUES (?,?,?,?,?,?)",
-        [now_iso(), actor.id if actor else None, actor.email if actor else "system", action,
-         target[:300], detail[:1000]],
-    )  # fmt: skip
+    with write(db):
+        db.execute(
+            "INSERT INTO audit_log (at, user_id, actor, action, target, detail)"
+            " VALUES (?,?,?,?,?,?)",
+            [now_iso(), actor.id if actor else None, actor.email if actor else "system", action,
+             target[:300], detail[:1000]],
+        )  # fmt: skip
 
 
 def audit_entries(db: sqlite_utils.Database, limit: int = 500) -> list[dict]:

@@ -36,6 +36,7 @@ from joserfc.jwk import KeySet
 from server.core.config import Settings
 from server.core.i18n import N_
 from server.people import accounts
+from server.store import write
 
 log = logging.getLogger("ktl.oidc")
 
@@ -417,7 +418,7 @@ def _subject_of(db: sqlite_utils.Database, user_id: int) -> str | None:
 def _link(db: sqlite_utils.Database, user: accounts.User, person: Identity) -> None:
     if _subject_of(db, user.id) not in (None, person.subject):
         raise OIDCError(LINKED_ELSEWHERE.format(email=user.email), 403)
-    with db.conn:
+    with write(db):
         db.execute("UPDATE users SET oidc_subject = ? WHERE id = ? AND oidc_subject IS NULL",
                    [person.subject, user.id])  # fmt: skip
         accounts.audit(db, user, N_("koblet kontoen til organisasjonskonto"), user.email)
@@ -426,7 +427,7 @@ def _link(db: sqlite_utils.Database, user: accounts.User, person: Identity) -> N
 def _create(db: sqlite_utils.Database, settings: Settings, person: Identity) -> accounts.User:
     role = mapped_role(settings, person.groups) or settings.oidc_default_role
     user = accounts.create_user(db, person.email, person.name, role, oidc_subject=person.subject)
-    with db.conn:
+    with write(db):
         accounts.audit(db, None, N_("opprettet bruker ved innlogging med organisasjonskonto"),
                        user.email, f"rolle {role}")  # fmt: skip
     return user
@@ -448,7 +449,7 @@ def _refresh(db: sqlite_utils.Database, settings: Settings, user: accounts.User,
         return user
     updated = accounts.update_user(db, user.id, person.name, role, user.department, user.active)
     if role != user.role:
-        with db.conn:
+        with write(db):
             detail = f"rolle {user.role}→{role} fra gruppene i organisasjonskontoen"
             accounts.audit(db, None, N_("endret rolle ved innlogging"), user.email, detail)
     return updated

@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 import sqlite_utils
 
 from server.core.i18n import N_
+from server.store import write
 
 PROCESS = "process"
 STAGES = ("package", "transcribe", "index")
@@ -75,10 +76,11 @@ def worker_prefix(pid: int) -> str:
 def enqueue(db: sqlite_utils.Database, talk_id: int, kind: str = PROCESS) -> int:
     """Insert a job; call inside the caller's transaction so the job and its cause land together."""
     stamp = now_iso()
-    cursor = db.execute(
-        "INSERT INTO jobs (talk_id, kind, created_at, updated_at) VALUES (?, ?, ?, ?)",
-        [talk_id, kind, stamp, stamp],
-    )
+    with write(db):
+        cursor = db.execute(
+            "INSERT INTO jobs (talk_id, kind, created_at, updated_at) VALUES (?, ?, ?, ?)",
+            [talk_id, kind, stamp, stamp],
+        )
     return int(cursor.lastrowid)
 
 
@@ -86,7 +88,7 @@ def claim(db: sqlite_utils.Database, worker: str, lease_seconds: float) -> Job |
     """Take the oldest queued job, or one whose worker's lease ran out (its unfinished stage
     starts over, so its progress does too)."""
     now = time.time()
-    with db.conn:
+    with write(db):
         row = db.execute(
             """
             UPDATE jobs SET state = 'running', worker = ?, lease_until = ?,
@@ -105,7 +107,7 @@ def claim(db: sqlite_utils.Database, worker: str, lease_seconds: float) -> Job |
 
 def heartbeat(db: sqlite_utils.Database, job: Job, worker: str, lease_seconds: float) -> bool:
     """Extend the lease; False when another worker has taken the job over."""
-    with db.conn:
+    with write(db):
         cursor = db.execute(
             "UPDATE jobs SET lease_until = ? WHERE id = ? AND worker = ? AND state = 'running'",
             [time.time() + lease_seconds, job.id, worker],
@@ -116,7 +118,7 @@ def heartbeat(db: sqlite_utils.Database, job: Job, worker: str, lease_seconds: f
 def expire_leases(db: sqlite_utils.Database, prefix: str) -> int:
     """End the leases of a worker process that is known to be dead, so that the next worker
     takes its jobs over at once instead of waiting for the leases to run out."""
-    with db.conn:
+    with write(db):
         cursor = db.execute(
             "UPDATE jobs SET lease_until = 0 WHERE state = 'running' AND substr(worker, 1, ?) = ?",
             [len(prefix), prefix],
@@ -125,7 +127,7 @@ def expire_leases(db: sqlite_utils.Database, prefix: str) -> int:
 
 
 def report(db: sqlite_utils.Database, job: Job, worker: str, stage: str, progress: float) -> None:
-    with db.conn:
+    with write(db):
         db.execute(
             "UPDATE jobs SET stage = ?, progress = ?, updated_at = ? "
             "WHERE id = ? AND worker = ? AND state = 'running'",
@@ -140,20 +142,22 @@ def stage_done(db: sqlite_utils.Database, job_id: int, worker: str, stage: str) 
     done = json.loads(row["stages_done"]) if row else []
     if stage not in done:
         done.append(stage)
-    cursor = db.execute(
-        "UPDATE jobs SET stages_done = ?, progress = 1, attempts = 1, updated_at = ? "
-        "WHERE id = ? AND worker = ? AND state = 'running'",
-        [json.dumps(done), now_iso(), job_id, worker],
-    )
+    with write(db):
+        cursor = db.execute(
+            "UPDATE jobs SET stages_done = ?, progress = 1, attempts = 1, updated_at = ? "
+            "WHERE id = ? AND worker = ? AND state = 'running'",
+            [json.dumps(done), now_iso(), job_id, worker],
+        )
     return cursor.rowcount == 1
 
 
 def finish(db: sqlite_utils.Database, job_id: int, worker: str) -> bool:
-    cursor = db.execute(
-        "UPDATE jobs SET state = 'done', stage = NULL, lease_until = NULL, finished_at = ?, "
-        "updated_at = ? WHERE id = ? AND worker = ? AND state = 'running'",
-        [now_iso(), now_iso(), job_id, worker],
-    )
+    with write(db):
+        cursor = db.execute(
+            "UPDATE jobs SET state = 'done', stage = NULL, lease_until = NULL, finished_at = ?, "
+            "updated_at = ? WHERE id = ? AND worker = ? AND state = 'running'",
+            [now_iso(), now_iso(), job_id, worker],
+        )
     return cursor.rowcount == 1
 
 
@@ -166,18 +170,20 @@ def fail(db: sqlite_utils.Database, job_id: int, worker: str | None, message: st
     if worker is not None:
         query += " AND worker = ?"
         params.append(worker)
-    return db.execute(query, params).rowcount == 1
+    with write(db):
+        return db.execute(query, params).rowcount == 1
 
 
 def retry(db: sqlite_utils.Database, job_id: int) -> bool:
     """Queue a failed job again, or a running one whose worker stopped extending its lease;
     the stages already done are kept. False when the job is neither (it is healthy)."""
-    cursor = db.execute(
-        "UPDATE jobs SET state = 'queued', error = NULL, attempts = 0, worker = NULL, "
-        "lease_until = NULL, progress = 0, updated_at = ? WHERE id = ? "
-        "AND (state = 'failed' OR (state = 'running' AND lease_until < ?))",
-        [now_iso(), job_id, time.time()],
-    )
+    with write(db):
+        cursor = db.execute(
+            "UPDATE jobs SET state = 'queued', error = NULL, attempts = 0, worker = NULL, "
+            "lease_until = NULL, progress = 0, updated_at = ? WHERE id = ? "
+            "AND (state = 'failed' OR (state = 'running' AND lease_until < ?))",
+            [now_iso(), job_id, time.time()],
+        )
     return cursor.rowcount == 1
 
 

@@ -34,6 +34,7 @@ from anyio import to_thread
 from server.core.config import Settings
 from server.core.i18n import N_
 from server.ops import diskspace
+from server.store import write
 
 # Messages are msgids (values filled in); the routes translate them for the request.
 GONE = N_("Opplastingen finnes ikke lenger. Velg filen på nytt for å starte en ny opplasting.")
@@ -147,7 +148,8 @@ def create(
     upload = Upload(secrets.token_urlsafe(24), length, 0, meta, now, now + _ttl(settings))
     # The file first: a crash in between leaves an orphan file that expire() removes.
     part_path(settings, upload.id).touch(exist_ok=False)
-    db["uploads"].insert({**dataclasses.asdict(upload), "metadata": json.dumps(meta)})
+    with write(db):
+        db["uploads"].insert({**dataclasses.asdict(upload), "metadata": json.dumps(meta)})
     return upload
 
 
@@ -200,7 +202,8 @@ def _reconcile(db: sqlite_utils.Database, upload_id: str, fd: int) -> int:
         return size
     agreed = min(size, upload.offset)
     os.ftruncate(fd, agreed)
-    db.execute('UPDATE uploads SET "offset" = ? WHERE id = ?', [agreed, upload_id])
+    with write(db):
+        db.execute('UPDATE uploads SET "offset" = ? WHERE id = ?', [agreed, upload_id])
     return agreed
 
 
@@ -244,10 +247,11 @@ def _commit(
 ) -> bool:
     os.ftruncate(writer.fd, writer.position)  # drops a refused or torn tail
     os.fsync(writer.fd)
-    cursor = db.execute(
-        'UPDATE uploads SET "offset" = ?, expires_at = ? WHERE id = ? AND "offset" = ?',
-        [writer.position, _now(now) + _ttl(settings), upload_id, writer.start],
-    )
+    with write(db):
+        cursor = db.execute(
+            'UPDATE uploads SET "offset" = ?, expires_at = ? WHERE id = ? AND "offset" = ?',
+            [writer.position, _now(now) + _ttl(settings), upload_id, writer.start],
+        )
     return cursor.rowcount == 1
 
 
@@ -285,7 +289,8 @@ def conflict(offset: int) -> str:
 
 def discard(db: sqlite_utils.Database, upload_id: str) -> None:
     """Forget an upload's row (after its file was moved into place)."""
-    db.execute("DELETE FROM uploads WHERE id = ?", [upload_id])
+    with write(db):
+        db.execute("DELETE FROM uploads WHERE id = ?", [upload_id])
 
 
 def terminate(db: sqlite_utils.Database, settings: Settings, upload_id: str) -> None:

@@ -31,6 +31,7 @@ from server.ops import stats
 from server.pipeline import ffargs, jobs, probe, runner, supervisor, tus
 from server.pipeline.transcribe import Engine, FasterWhisperEngine, ModelError
 from server.store import db as database
+from server.store import write
 from server.transcript import editing
 from server.transcript import model as transcript
 
@@ -115,7 +116,7 @@ class Worker:
     def _give_up(self, db: sqlite_utils.Database, job: jobs.Job) -> None:
         """The job's worker died MAX_ATTEMPTS times at the same stage: stop trying."""
         log.error("Jobb %s: gir opp etter %s forsøk på %s", job.id, jobs.MAX_ATTEMPTS, job.stage)
-        with db.conn:
+        with write(db):
             jobs.fail(db, job.id, self.name, give_up_message(job.stage))
             if job.kind == jobs.PROCESS:  # other kinds leave a ready talk as it is
                 talks.set_status(db, job.talk_id, "failed")
@@ -141,7 +142,7 @@ class Worker:
             if stage in job.stages_done:
                 continue
             self._stage(db, job, stage)
-        with db.conn:
+        with write(db):
             if jobs.finish(db, job.id, self.name):
                 talks.set_status(db, job.talk_id, "ready")
         log.info("Jobb %s for foredrag %s er ferdig", job.id, job.talk_id)
@@ -159,7 +160,7 @@ class Worker:
 
             result = self._whisper(db, job, talk, rec, progress, self._engine_for(model))
             editing.store_pending(db, self.settings, talk["id"], result, model)
-        with db.conn:
+        with write(db):
             jobs.finish(db, job.id, self.name)
         log.info(
             "Ny transkripsjon av foredrag %s med %s er klar til godkjenning", job.talk_id, model
@@ -173,7 +174,7 @@ class Worker:
         return self._engines[model]
 
     def _failed(self, db: sqlite_utils.Database, job: jobs.Job, message: str) -> None:
-        with db.conn:
+        with write(db):
             if jobs.fail(db, job.id, self.name, message) and job.kind == jobs.PROCESS:
                 talks.set_status(db, job.talk_id, "failed")
 
@@ -189,7 +190,7 @@ class Worker:
             raise StageError(N_("Foredraget eller opptaket finnes ikke lenger."))
         action = {"package": self._package, "transcribe": self._transcribe, "index": self._index}
         action[stage](db, job, talk, rec, progress)
-        with db.conn:
+        with write(db):
             if not jobs.stage_done(db, job.id, self.name, stage):
                 raise LeaseLost(job.id)
 

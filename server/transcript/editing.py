@@ -39,7 +39,7 @@ from server.core.i18n import N_
 from server.people import accounts
 from server.people.accounts import User
 from server.pipeline import jobs
-from server.store.db import write_transaction
+from server.store import write
 from server.transcript import model as transcript
 from server.transcript.model import Segment, Transcript
 
@@ -339,7 +339,7 @@ def save(
 
     Raises ConflictError when the current version is no longer `base_version`."""
     note = clean_note(note) or N_("Rettet transkripsjonen")
-    with write_transaction(db):
+    with write(db):
         talk = _talk(db, talk_id)
         _check_base(db, talk, base_version)
         previous = _keep_current(db, settings, talk)
@@ -357,7 +357,7 @@ def restore(
     base_version: int, actor: User | None,
 ) -> int:  # fmt: skip
     """Make an old version's content current again, as a new version; returns its number."""
-    with write_transaction(db):
+    with write(db):
         talk = _talk(db, talk_id)
         _check_base(db, talk, base_version)
         previous = _keep_current(db, settings, talk)
@@ -399,7 +399,7 @@ def set_state(db: sqlite_utils.Database, talk_id: int, state: str, actor: User |
     """Mark the transcript reviewed ('reviewed') or back to machine-made ('machine')."""
     if state not in STATE_LABELS:
         raise EditError(N_("Velg om transkripsjonen er kontrollert eller maskinlaget."))
-    with write_transaction(db):
+    with write(db):
         talk = _talk(db, talk_id)
         if talk["transcript_state"] == state:
             return
@@ -443,7 +443,7 @@ def request_retranscribe(
     """Queue a 'retranscribe' job and record the request as a pending version row (without a
     file until the worker calls store_pending). Returns the job id."""
     model = clean_model(model)
-    with write_transaction(db):
+    with write(db):
         talk = _talk(db, talk_id)
         load_current(settings, talk_id)
         if pending(db, settings, talk_id) is not None:
@@ -487,7 +487,7 @@ def store_pending(
 
     Fills the requested pending row (or makes one); returns its version number."""
     result = replace(result, model=result.model or model)
-    with write_transaction(db):
+    with write(db):
         talk = _talk(db, talk_id)
         row = db.execute(
             "SELECT * FROM transcript_versions WHERE talk_id = ? AND status = 'pending'",
@@ -511,7 +511,7 @@ def accept_pending(
 ) -> int:  # fmt: skip
     """The pending transcript becomes current (the newest number); the state goes back to
     'machine' since nobody has reviewed the new text. Returns the version number."""
-    with write_transaction(db):
+    with write(db):
         talk = _talk(db, talk_id)
         waiting = pending(db, settings, talk_id)
         if waiting is None or not waiting.has_file:
@@ -542,7 +542,7 @@ def discard_pending(
     db: sqlite_utils.Database, settings: Settings, talk_id: int, actor: User | None
 ) -> None:
     """Throw the pending transcript (or request) away; a request still queued is cancelled."""
-    with write_transaction(db):
+    with write(db):
         talk = _talk(db, talk_id)
         waiting = pending(db, settings, talk_id)
         if waiting is None:

@@ -12,6 +12,7 @@ from server.core import i18n
 from server.core.config import LANGUAGES, VISIBILITIES
 from server.core.i18n import N_
 from server.people import accounts, mail
+from server.store import write
 from server.web.respond import in_thread, render, settings_of, viewer_of
 from server.web.views.auth import public_base
 
@@ -58,7 +59,7 @@ async def create_user(request: Request) -> Response:
     def create(db) -> accounts.User:
         user = accounts.create_user(db, form["email"], form["name"], form["role"],
                                     form["department"])  # fmt: skip
-        with db.conn:
+        with write(db):
             accounts.audit(db, actor, N_("inviterte bruker"), user.email, f"rolle {user.role}")
         return user
 
@@ -100,7 +101,7 @@ async def update_user(request: Request) -> Response:
             raise accounts.AccountError(LAST_ADMIN)
         updated = accounts.update_user(db, user.id, data["name"], data["role"],
                                        data["department"], active)  # fmt: skip
-        with db.conn:
+        with write(db):
             change = f"rolle {user.role}→{updated.role}; aktiv {user.active}→{updated.active}"
             accounts.audit(db, actor, N_("endret bruker"), user.email, change)
         return updated
@@ -120,7 +121,7 @@ async def reset_password(request: Request) -> Response:
     user = await in_thread(request, _user_or_404, request.path_params["user_id"])
 
     def log(db) -> None:
-        with db.conn:
+        with write(db):
             accounts.audit(db, actor, N_("lagde lenke for nytt passord"), user.email)
 
     await in_thread(request, log)

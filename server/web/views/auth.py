@@ -10,6 +10,7 @@ from server.catalogue import programme
 from server.core import i18n
 from server.core.i18n import N_
 from server.people import accounts, mail
+from server.store import write
 from server.web.middleware import SESSION_COOKIE, cookie_header
 from server.web.respond import in_thread, open_db, render, settings_of
 
@@ -102,7 +103,7 @@ async def logout(request: Request) -> Response:
 
 
 def _end_all(db, user_id: int) -> None:
-    with db.conn:
+    with write(db):
         accounts.end_all_sessions(db, user_id)
 
 

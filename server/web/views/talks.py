@@ -19,6 +19,7 @@ from server.people import accounts
 from server.people.access import can_edit
 from server.pipeline import jobs, tus
 from server.pipeline.worker import STAGE_LABELS, TRANSCRIBE_STARTED
+from server.store import write
 from server.transcript import editing
 from server.transcript import model as transcript
 from server.web.flash import flash
@@ -222,7 +223,7 @@ def retry(request: Request) -> Response:
     talk = request.state.talk
     with open_db(request) as db:
         job = jobs.latest_for_talk(db, talk["id"])
-        with db.conn:
+        with write(db):
             requeued = job is not None and jobs.retry(db, job.id)
             if requeued:
                 talks.set_status(db, talk["id"], "processing")
@@ -250,7 +251,7 @@ async def attach(request: Request) -> Response:
 
     def work(db) -> dict:
         talks.attach_upload(db, settings, talk["id"], upload_id, user.id if user else None)
-        with db.conn:
+        with write(db):
             accounts.audit(db, user, N_("lastet opp opptak"), talk["title"])
         return talk
 
