@@ -9,10 +9,11 @@ import pytest
 from starlette.testclient import TestClient
 
 from server.catalogue import moments
+from server.core.config import SettingsError, load_settings
 from server.store import db as database
 from server.web.app import create_app
 from tests.test_access_matrix import _talk
-from tests.webclient import make_user
+from tests.webclient import login, make_user
 
 
 @pytest.mark.parametrize(
@@ -66,3 +67,47 @@ def test_search_hits_carry_a_link_to_copy(site):
     hits = html.unescape(page.text)
     assert 'data-share-href="/talks/del-et-oyeblikk?t=0"' in hits
     assert "/talks/internt-foredrag" not in hits  # a guest finds no internal talk
+
+
+# ---------------------------------------------------------------- the embeddable player
+
+
+def test_the_embed_page_may_be_framed_only_by_the_configured_origins(settings):
+    organiser = make_user(settings, "organiser")
+    with database.session(settings.db_path) as db:
+        talk = _talk(db, settings, organiser, "public", "Innebygd")
+    framed = settings.replace(frame_origins="https://intranett.kommune.no, https://*.kommune.no")
+    with TestClient(create_app(framed), follow_redirects=False) as client:
+        embed = client.get(f"/talks/{talk.slug}/embed?t=2&til=4")
+        assert embed.status_code == 200
+        policy = embed.headers["content-security-policy"]
+        assert "frame-ancestors 'self' https://intranett.kommune.no https://*.kommune.no" in policy
+        assert "x-frame-options" not in embed.headers
+        assert 'data-start="2.0" data-end="4.0"' in embed.text
+        assert 'class="site-header"' not in embed.text  # just the player
+        assert "Kode for å bygge inn spilleren" in client.get(f"/talks/{talk.slug}").text
+        for other in (f"/talks/{talk.slug}", "/", "/sok?q=hei", "/logg-inn"):
+            response = client.get(other)
+            assert "frame-ancestors 'none'" in response.headers["content-security-policy"], other
+            assert response.headers["x-frame-options"] == "DENY", other
+
+
+def test_without_frame_origins_only_this_site_may_frame_the_player(site):
+    embed = site["client"].get(f"/talks/{site['public'].slug}/embed")
+    assert "frame-ancestors 'self';" in embed.headers["content-security-policy"] + ";"
+    assert "Kode for å bygge inn" not in site["client"].get(f"/talks/{site['public'].slug}").text
+
+
+def test_the_embed_page_keeps_the_talks_access_rule(site, settings):
+    client = site["client"]
+    assert client.get(f"/talks/{site['internal'].slug}/embed").status_code in (303, 404)
+    assert client.get("/talks/finnes-ikke/embed").status_code == 404
+    make_user(settings, "viewer")
+    login(client, "viewer@kommune.no")
+    assert client.get(f"/talks/{site['internal'].slug}/embed").status_code == 200
+
+
+@pytest.mark.parametrize("value", ["intranett.kommune.no", "https://a.no/sti", "https://a.no;"])
+def test_frame_origins_must_be_origins(value):
+    with pytest.raises(SettingsError, match="KTL_FRAME_ORIGINS"):
+        load_settings(env={"KTL_FRAME_ORIGINS": value})

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
@@ -84,6 +85,8 @@ class Settings:
     metrics_allow: str = "127.0.0.1,::1"  # addresses/CIDRs that may read /metrics
     metrics_token: str = ""  # or a Bearer token for /metrics
     log_format: str = "text"  # "json": one JSON object per log line
+    frame_origins: str = ""  # origins that may show /talks/{slug}/embed in a frame
+    english_captions: bool = False  # new talks get an English caption track by default
 
     @property
     def db_path(self) -> Path:
@@ -206,6 +209,24 @@ def _validate_ops(settings: Settings) -> None:
     if settings.log_format not in ("text", "json"):
         raise SettingsError("KTL_LOG_FORMAT må være text eller json.")
     _check_networks("KTL_METRICS_ALLOW", settings.metrics_allow)
+    frame_origins(settings)
+
+
+_ORIGIN = re.compile(r"^https?://(\*\.)?[a-z0-9.-]+(:\d{1,5})?$")
+
+
+def frame_origins(settings: Settings) -> list[str]:
+    """KTL_FRAME_ORIGINS as a list of origins (https://intranett.kommune.no), each checked:
+    they go into a Content-Security-Policy header as they are."""
+    origins = [o.strip().rstrip("/").lower() for o in settings.frame_origins.split(",")]
+    for origin in filter(None, origins):
+        if not _ORIGIN.match(origin):
+            message = (
+                f"KTL_FRAME_ORIGINS: «{origin}» er ikke et opphav som https://intranett.kommune.no "
+                "(skjema og vertsnavn, uten sti)."
+            )
+            raise SettingsError(message)
+    return [o for o in origins if o]
 
 
 def _check_networks(name: str, value: str) -> None:

@@ -34,6 +34,7 @@ RULES: dict[str, str] = {
     "talk_status": TALK_VIEW,
     "talk_download": TALK_VIEW,
     "talk_original": TALK_VIEW,
+    "talk_embed": TALK_VIEW,  # just the player, for a frame (KTL_FRAME_ORIGINS)
     "vod": TALK_VIEW,
     "talk_new": ORGANISER,
     "talk_create": ORGANISER,

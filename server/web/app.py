@@ -41,6 +41,7 @@ from server.web.views import (
     admin,
     auth,
     editor,
+    embed,
     language,
     live,
     media,
@@ -132,6 +133,7 @@ def all_routes() -> list:
     return [
         *pages.routes,
         *talks.routes,
+        *embed.routes,
         *search.routes,
         *media.routes,
         *tus.routes,

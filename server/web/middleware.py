@@ -49,6 +49,11 @@ BODY_TOO_LARGE = N_(
 )
 
 
+def csp_framed_by(origins: list[str]) -> str:
+    """The CSP of a page that may be shown in a frame: by this site and by `origins`."""
+    return CSP.replace("frame-ancestors 'none'", " ".join(["frame-ancestors 'self'", *origins]))
+
+
 def _cookies(scope: Scope) -> dict[str, str]:
     raw = next((v for k, v in scope["headers"] if k == b"cookie"), b"")
     jar = SimpleCookie()
@@ -205,7 +210,8 @@ class SecurityHeadersMiddleware:
                 headers.setdefault("content-security-policy", CSP)
                 headers.setdefault("x-content-type-options", "nosniff")
                 headers.setdefault("referrer-policy", "same-origin")
-                headers.setdefault("x-frame-options", "DENY")
+                if "frame-ancestors 'none'" in headers["content-security-policy"]:
+                    headers.setdefault("x-frame-options", "DENY")  # embed pages say who may frame
                 headers.setdefault("cross-origin-opener-policy", "same-origin")
                 if self.secure:
                     headers.setdefault("strict-transport-security", "max-age=31536000")

@@ -64,6 +64,16 @@
     });
   });
 
+  // The end of a shared range (js/player.js pauses there and says so with an event).
+  var notice = document.getElementById("range-notice");
+  if (video && notice) {
+    video.addEventListener("ktl:rangeend", function () {
+      notice.textContent = text.range_end;
+      notice.hidden = false;
+    });
+    video.addEventListener("play", function () { notice.hidden = true; });
+  }
+
   // The talk page's panel.
   var panel = document.getElementById("share");
   var link = document.getElementById("share-link");
@@ -71,6 +81,7 @@
   var from = document.getElementById("share-from");
   var to = document.getElementById("share-to");
   var error = document.getElementById("share-error");
+  var embed = document.getElementById("share-embed");
   var touched = false;
   document.getElementById("share-times").hidden = false;
 
@@ -88,6 +99,9 @@
     if (end !== null) params.set("til", String(Math.ceil(end)));
     var query = params.toString();
     link.value = absolute(link.dataset.path + (query ? "?" + query : ""));
+    if (embed) {
+      embed.value = embed.value.replace(/src="[^"]*"/, 'src="' + absolute(embed.dataset.path + (query ? "?" + query : "")) + '"');
+    }
   }
 
   function now() { return video ? Math.floor(video.currentTime || 0) : 0; }
@@ -108,18 +122,12 @@
       update();
     });
   });
-  var copy = panel.querySelector("button[data-share-field]");
-  copy.hidden = false;
-  copy.addEventListener("click", function () { copyText(link.value, link, document.getElementById("share-link-status")); });
-  update();
-
-  // The end of a shared range (js/player.js pauses there and says so with an event).
-  var notice = document.getElementById("range-notice");
-  if (video && notice) {
-    video.addEventListener("ktl:rangeend", function () {
-      notice.textContent = text.range_end;
-      notice.hidden = false;
+  panel.querySelectorAll("button[data-share-field]").forEach(function (copy) {
+    var field = document.getElementById(copy.dataset.shareField);
+    copy.hidden = false;
+    copy.addEventListener("click", function () {
+      copyText(field.value, field, document.getElementById(copy.dataset.shareField + "-status"));
     });
-    video.addEventListener("play", function () { notice.hidden = true; });
-  }
+  });
+  update();
 })();

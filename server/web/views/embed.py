@@ -1,0 +1,42 @@
+"""GET /talks/{key}/embed: just the player (and captions) for a frame on the intranet.
+
+The same access rule as the talk page (server.people.access.RULES). Only this page may be
+framed, and only by this site and the origins in KTL_FRAME_ORIGINS (CSP frame-ancestors);
+every other page keeps refusing frames (frame-ancestors 'none' and X-Frame-Options DENY,
+server.web.middleware). It honours ?t=START&til=END like the talk page.
+"""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from server.catalogue import moments
+from server.core.config import frame_origins
+from server.people.access import can_edit
+from server.transcript import editing
+from server.web.middleware import csp_framed_by
+from server.web.respond import render, settings_of, viewer_of
+
+
+def embed(request: Request) -> Response:
+    talk = request.state.talk
+    settings = settings_of(request)
+    moment = moments.parse(request.query_params.get("t"), request.query_params.get("til"))
+    path = f"/talks/{talk.slug}"
+    context = {
+        "talk": talk,
+        "transcript_visible": editing.transcript_visible(
+            settings, talk, can_edit(viewer_of(request), talk)
+        ),
+        "start": moment.start,
+        "end": moment.end,
+        "full_url": str(request.base_url).rstrip("/") + moments.link(path, moment),
+    }
+    response = render(request, "talks/embed.html", context)
+    response.headers["content-security-policy"] = csp_framed_by(frame_origins(settings))
+    return response
+
+
+routes = [Route("/talks/{key}/embed", embed, name="talk_embed")]
