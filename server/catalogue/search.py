@@ -61,58 +61,7 @@ from server.core.i18n import N_
 from server.store import write
 from server.transcript import model as transcript
 
-_M001_SEARCH = """
-CREATE TABLE search_segments (
-    id INTEGER PRIMARY KEY, talk_id INTEGER NOT NULL REFERENCES talks(id) ON DELETE CASCADE,
-    idx INTEGER NOT NULL, start REAL NOT NULL, "end" REAL NOT NULL,
-    text TEXT NOT NULL, stems TEXT NOT NULL);
-CREATE INDEX search_segments_talk ON search_segments (talk_id);  -- (talk_id, rowid)
-CREATE VIRTUAL TABLE search_segments_fts USING fts5(
-    text, stems, content='search_segments', content_rowid='id', tokenize='trigram');
-CREATE TRIGGER search_segments_ai AFTER INSERT ON search_segments BEGIN
-    INSERT INTO search_segments_fts(rowid, text, stems) VALUES (new.id, new.text, new.stems);
-END;
-CREATE TRIGGER search_segments_ad AFTER DELETE ON search_segments BEGIN
-    INSERT INTO search_segments_fts(search_segments_fts, rowid, text, stems)
-    VALUES ('delete', old.id, old.text, old.stems);
-END;
-CREATE TABLE search_talks (
-    talk_id INTEGER PRIMARY KEY REFERENCES talks(id) ON DELETE CASCADE,
-    text TEXT NOT NULL, stems TEXT NOT NULL);
-CREATE VIRTUAL TABLE search_talks_fts USING fts5(
-    text, stems, content='search_talks', content_rowid='talk_id', tokenize='trigram');
-CREATE TRIGGER search_talks_ai AFTER INSERT ON search_talks BEGIN
-    INSERT INTO search_talks_fts(rowid, text, stems) VALUES (new.talk_id, new.text, new.stems);
-END;
-CREATE TRIGGER search_talks_ad AFTER DELETE ON search_talks BEGIN
-    INSERT INTO search_talks_fts(search_talks_fts, rowid, text, stems)
-    VALUES ('delete', old.talk_id, old.text, old.stems);
-END;
-"""
-
-# The transcripts' vocabulary: each talk's distinct words with counts, and all talks'
-# words (kept by triggers; ids only grow) for near spellings (server/similar.py).
-_M002_VOCABULARY = """
-CREATE TABLE search_vocab (
-    id INTEGER PRIMARY KEY AUTOINCREMENT, word TEXT NOT NULL UNIQUE, n INTEGER NOT NULL);
-CREATE TABLE search_talk_vocab (
-    talk_id INTEGER NOT NULL REFERENCES talks(id) ON DELETE CASCADE,
-    word TEXT NOT NULL, n INTEGER NOT NULL, PRIMARY KEY (talk_id, word)) WITHOUT ROWID;
-CREATE TRIGGER search_talk_vocab_ai AFTER INSERT ON search_talk_vocab BEGIN
-    INSERT INTO search_vocab (word, n) VALUES (new.word, new.n)
-    ON CONFLICT (word) DO UPDATE SET n = n + excluded.n;
-END;
-CREATE TRIGGER search_talk_vocab_au AFTER UPDATE ON search_talk_vocab BEGIN
-    UPDATE search_vocab SET n = n + new.n - old.n WHERE word = new.word;
-END;
-CREATE TRIGGER search_talk_vocab_ad AFTER DELETE ON search_talk_vocab BEGIN
-    UPDATE search_vocab SET n = n - old.n WHERE word = old.word;
-    DELETE FROM search_vocab WHERE word = old.word AND n <= 0;
-END;
-"""
-
-# Append only: a migration that has shipped is never edited.
-MIGRATIONS: list[str] = [_M001_SEARCH, _M002_VOCABULARY]
+# The index's tables are created by server.store.migrations (_M_SEARCH_*).
 
 # Messages are msgids (the query filled in), translated where they are shown.
 MSG_EMPTY = N_("Skriv ett eller flere ord for å søke.")
