@@ -16,8 +16,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from server.core.clock import now_iso
 from server.learning import reports
-from server.pipeline.jobs import now_iso
 from server.store import db as database
 
 

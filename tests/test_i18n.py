@@ -15,9 +15,9 @@ from babel.messages.pofile import read_po
 from starlette.testclient import TestClient
 
 from server.core import i18n
+from server.core.clock import format_date
 from server.store import db as database
 from server.web.app import create_app
-from server.web.respond import format_date
 from tests.webclient import PASSWORD, csrf, login, make_user, post
 
 ROOT = Path(__file__).resolve().parent.parent

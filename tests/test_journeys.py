@@ -13,13 +13,13 @@ import pytest
 from starlette.testclient import TestClient
 
 from server.catalogue import programme, search, talks
+from server.core.clock import OSLO
 from server.core.config import load_settings
 from server.learning import quizzes
 from server.people import access
 from server.store import db as database
 from server.transcript import model as transcript
 from server.web.app import create_app
-from server.web.respond import OSLO
 from tests.webclient import PASSWORD, login, make_user, post, route_of
 
 

@@ -12,10 +12,10 @@ import pytest
 from starlette.testclient import TestClient
 
 from server.catalogue import ics, programme, talks
+from server.core.clock import now_oslo
 from server.people import accounts
 from server.store import db as database
 from server.web.app import create_app
-from server.web.respond import now_oslo
 from tests.webclient import login, make_user, post
 
 WINTER = "2030-12-03T11:30"  # CET: 10:30 UTC

@@ -17,7 +17,7 @@ import sqlite_utils
 
 from server.catalogue import talks
 from server.catalogue.programme import TALK_MINUTES
-from server.web.respond import OSLO
+from server.core.clock import OSLO
 
 PRODID = "-//Kunnskap til lunsj//Programme//NO"
 UID_DOMAIN = "kunnskap-til-lunsj"

@@ -15,14 +15,14 @@ from datetime import datetime, timedelta
 import sqlite_utils
 
 from server.catalogue import talks
+from server.core import clock
+from server.core.clock import format_date, now_oslo
 from server.core.i18n import N_
 from server.learning import progress
 from server.people import accounts
 from server.people.access import Viewer, can_edit
 from server.people.accounts import User
-from server.pipeline import jobs
 from server.store import write
-from server.web.respond import format_date, now_oslo
 
 MODES = ("room", "live", "later")
 HOWS = ("room", "live")
@@ -157,7 +157,7 @@ def sign_up(db: sqlite_utils.Database, user: User, talk: dict, mode: str, now: s
             "  SELECT COUNT(*) FROM signups WHERE talk_id = :talk AND mode = 'room' "
             "  AND user_id != :user) < :capacity "
             "ON CONFLICT (user_id, talk_id) DO UPDATE SET mode = excluded.mode",
-            {"user": user.id, "talk": talk["id"], "mode": mode, "at": jobs.now_iso(),
+            {"user": user.id, "talk": talk["id"], "mode": mode, "at": clock.now_iso(),
              "capacity": talk.get("capacity")},
         )  # fmt: skip
         if cursor.rowcount == 0:
@@ -242,7 +242,7 @@ def register(db: sqlite_utils.Database, user_id: int, talk: dict, how: str, by: 
         db.execute(
             "INSERT INTO attendance (user_id, talk_id, how, registered_by, at) "
             "VALUES (?, ?, ?, ?, ?) ON CONFLICT (user_id, talk_id) DO NOTHING",
-            [user_id, talk["id"], how, by.id if by else None, jobs.now_iso()],
+            [user_id, talk["id"], how, by.id if by else None, clock.now_iso()],
         )
         if by is not None and by.id != user_id:
             person = accounts.get(db, user_id)

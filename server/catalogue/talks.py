@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 import sqlite_utils
 
 from server.catalogue import search
-from server.core import parse
+from server.core import clock, parse
 from server.core.config import LANGUAGES, VISIBILITIES, Settings
 from server.core.i18n import N_
 from server.people import accounts
@@ -150,7 +150,7 @@ def _unique_slug(db: sqlite_utils.Database, title: str) -> str:
 def create(db: sqlite_utils.Database, data: TalkInput, actor: User | None = None) -> dict:
     """Validate and insert a talk, organised by `actor`; returns the row."""
     clean = validate(data)
-    stamp = jobs.now_iso()
+    stamp = clock.now_iso()
     with write(db):
         cursor = db.execute(
             "INSERT INTO talks (slug, title, speaker, department, starts_at, description, "
@@ -179,7 +179,7 @@ def update(db: sqlite_utils.Database, talk: dict, data: TalkInput, actor: User |
             "description = ?, language = ?, visibility = ?, updated_at = ?, room = ?, "
             "capacity = ? WHERE id = ?",
             [clean.title, clean.speaker, clean.department, clean.starts_at or None,
-             clean.description, language, clean.visibility, jobs.now_iso(), clean.room,
+             clean.description, language, clean.visibility, clock.now_iso(), clean.room,
              clean.capacity, talk["id"]],
         )  # fmt: skip
         search.index_talk_metadata(db, talk["id"])
@@ -320,12 +320,12 @@ def _store(
                 [
                     talk["id"], original_name[:255], target.name, size, info.duration,
                     int(info.has_video), info.video_codec, info.pix_fmt, info.audio_codec,
-                    info.width, info.height, jobs.now_iso(),
+                    info.width, info.height, clock.now_iso(),
                 ],
             )  # fmt: skip
             db.execute(
                 "UPDATE talks SET status = 'processing', updated_at = ? WHERE id = ?",
-                [jobs.now_iso(), talk["id"]],
+                [clock.now_iso(), talk["id"]],
             )
             jobs.enqueue(db, talk["id"])
     except BaseException:
@@ -387,7 +387,7 @@ def set_status(db: sqlite_utils.Database, talk_id: int, status: str) -> None:
     with write(db):
         db.execute(
             "UPDATE talks SET status = ?, updated_at = ? WHERE id = ?",
-            [status, jobs.now_iso(), talk_id],
+            [status, clock.now_iso(), talk_id],
         )
 
 

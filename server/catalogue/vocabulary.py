@@ -17,10 +17,10 @@ from dataclasses import dataclass
 
 import sqlite_utils
 
+from server.core.clock import now_iso
 from server.core.i18n import N_
 from server.people import accounts
 from server.people.accounts import User
-from server.pipeline.jobs import now_iso
 from server.store import write
 
 MAX_TERM = 80

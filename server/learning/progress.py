@@ -23,10 +23,10 @@ from dataclasses import dataclass
 
 import sqlite_utils
 
+from server.core.clock import now_iso
 from server.core.i18n import N_
 from server.learning import quizzes
 from server.people.access import Viewer, visible_talks_sql
-from server.pipeline.jobs import now_iso
 from server.store import write
 
 SEEN_SHARE = 0.9  # watched this share of the recording: seen

@@ -23,10 +23,10 @@ from dataclasses import dataclass, field
 import sqlite_utils
 
 from server.core import parse
+from server.core.clock import now_iso
 from server.core.i18n import N_
 from server.people import accounts
 from server.people.access import Viewer, can_edit
-from server.pipeline.jobs import now_iso
 from server.store import write
 
 SINGLE, MULTIPLE, TRUEFALSE, REFLECTION = "single", "multiple", "truefalse", "reflection"

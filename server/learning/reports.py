@@ -23,9 +23,9 @@ from dataclasses import dataclass, field
 import sqlite_utils
 
 from server.core import i18n
+from server.core.clock import format_date
 from server.core.i18n import N_
 from server.learning import progress, quizzes
-from server.web.respond import format_date
 
 NO_DEPARTMENT = "-"  # the path segment for people without a department
 SLICES = 20

@@ -12,8 +12,8 @@ import secrets
 import sqlite_utils
 
 from server.catalogue import talks
+from server.core.clock import now_iso
 from server.core.i18n import N_
-from server.pipeline.jobs import now_iso
 from server.store import write
 
 IDLE, LIVE, INTERRUPTED, ENDING, ENDED = "idle", "live", "interrupted", "ending", "ended"

@@ -7,7 +7,7 @@ import time
 
 import sqlite_utils
 
-from server.pipeline.jobs import now_iso
+from server.core.clock import now_iso
 from server.store import write
 
 

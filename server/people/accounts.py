@@ -16,8 +16,8 @@ import sqlite_utils
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
+from server.core.clock import now_iso
 from server.core.i18n import N_
-from server.pipeline.jobs import now_iso
 from server.store import write
 
 ROLES = ("viewer", "organiser", "admin")

@@ -16,10 +16,10 @@ import json
 import socket
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 import sqlite_utils
 
+from server.core.clock import now_iso
 from server.core.i18n import N_
 from server.store import write
 
@@ -46,10 +46,6 @@ class Job:
         """Running, but its worker stopped extending the lease: it waits for a free worker."""
         now = time.time() if now is None else now
         return self.state == "running" and self.lease_until is not None and self.lease_until < now
-
-
-def now_iso() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 def _job(row: object) -> Job:

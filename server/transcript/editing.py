@@ -33,7 +33,7 @@ from pathlib import Path
 import sqlite_utils
 
 from server.catalogue import search, talks
-from server.core import parse
+from server.core import clock, parse
 from server.core.config import Settings
 from server.core.i18n import N_
 from server.people import accounts
@@ -289,7 +289,7 @@ def _insert_version(
         "INSERT INTO transcript_versions (talk_id, version, status, author_id, author, model, "
         "note, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
         [talk_id, version, status, actor.id if actor else None, _author(actor), model, note,
-         jobs.now_iso()],
+         clock.now_iso()],
     )  # fmt: skip
 
 
@@ -317,7 +317,7 @@ def _make_current(
         )
         db.execute(
             "UPDATE talks SET transcript_version = ?, updated_at = ? WHERE id = ?",
-            [number, jobs.now_iso(), talk["id"]],
+            [number, clock.now_iso(), talk["id"]],
         )
     except BaseException:
         transcript.write_all(directory, previous)
@@ -405,7 +405,7 @@ def set_state(db: sqlite_utils.Database, talk_id: int, state: str, actor: User |
             return
         db.execute(
             "UPDATE talks SET transcript_state = ?, updated_at = ? WHERE id = ?",
-            [state, jobs.now_iso(), talk_id],
+            [state, clock.now_iso(), talk_id],
         )
         action = N_("markerte transkripsjonen som %(state)s") % {"state": STATE_LABELS[state]}
         detail = N_("gjeldende versjon %(number)s") % {"number": talk["transcript_version"]}
@@ -500,7 +500,7 @@ def store_pending(
         db.execute(
             "UPDATE transcript_versions SET model = ?, note = ?, created_at = ? "
             "WHERE talk_id = ? AND version = ?",
-            [model, READY_NOTE % {"model": model}, jobs.now_iso(), talk_id, number],
+            [model, READY_NOTE % {"model": model}, clock.now_iso(), talk_id, number],
         )  # fmt: skip
     return number
 
@@ -525,7 +525,7 @@ def accept_pending(
         db.execute(
             "UPDATE transcript_versions SET version = ?, status = 'current', author_id = ?, "
             "author = ?, note = ?, created_at = ? WHERE id = ?",
-            [number, actor.id if actor else None, _author(actor), note, jobs.now_iso(),
+            [number, actor.id if actor else None, _author(actor), note, clock.now_iso(),
              row.get("id")],
         )  # fmt: skip
         db.execute("UPDATE talks SET transcript_state = 'machine' WHERE id = ?", [talk_id])
@@ -554,7 +554,7 @@ def discard_pending(
         db.execute(
             "UPDATE jobs SET state = 'done', error = 'Forkastet av arrangøren.', finished_at = ?, "
             "updated_at = ? WHERE talk_id = ? AND kind = ? AND state = 'queued'",
-            [jobs.now_iso(), jobs.now_iso(), talk_id, RETRANSCRIBE],
+            [clock.now_iso(), clock.now_iso(), talk_id, RETRANSCRIBE],
         )
         accounts.audit(db, actor, N_("forkastet ny transkripsjon"), talk["title"],
                        WITH_MODEL % {"model": waiting.model})  # fmt: skip

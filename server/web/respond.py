@@ -5,8 +5,6 @@ from __future__ import annotations
 import contextlib
 import contextvars
 from collections.abc import Iterator
-from datetime import UTC, datetime
-from zoneinfo import ZoneInfo
 
 import jinja2
 import sqlite_utils
@@ -17,21 +15,13 @@ from starlette.responses import Response
 from starlette.templating import Jinja2Templates
 
 from server.core import i18n, parse
+from server.core.clock import format_clock, format_date
 from server.core.config import LANGUAGES, VISIBILITIES, Settings
 from server.core.resources import TEMPLATES_DIR
 from server.people.access import Viewer, may
 from server.store import db as database
 from server.web.flash import clear_messages, take_messages
 
-OSLO = ZoneInfo("Europe/Oslo")
-MONTHS = (
-    "januar", "februar", "mars", "april", "mai", "juni",
-    "juli", "august", "september", "oktober", "november", "desember",
-)  # fmt: skip
-MONTHS_EN = (
-    "January", "February", "March", "April", "May", "June",
-    "July", "August", "September", "October", "November", "December",
-)  # fmt: skip
 STATUS_LABELS = {
     "planned": "Kommer",
     "processing": "Behandles",
@@ -58,37 +48,6 @@ async def in_thread(request: Request, func, *args, **kwargs):
             return func(db, *args, **kwargs)
 
     return await run_in_threadpool(call)
-
-
-def _to_oslo(value: str | None) -> datetime | None:
-    if not value:
-        return None
-    moment = datetime.fromisoformat(value)
-    if moment.tzinfo is None:
-        return moment.replace(tzinfo=OSLO)  # talk times are entered in Oslo time
-    return moment.astimezone(OSLO)
-
-
-def format_date(value: str | None, with_time: bool = True, lang: str = "nb") -> str:
-    moment = _to_oslo(value)
-    if moment is None:
-        return ""
-    if lang == "en":
-        text = f"{moment.day} {MONTHS_EN[moment.month - 1]} {moment.year}"
-        return f"{text}, {moment:%H:%M}" if with_time else text
-    text = f"{moment.day}. {MONTHS[moment.month - 1]} {moment.year}"
-    return f"{text} kl. {moment:%H.%M}" if with_time else text
-
-
-def format_clock(seconds: float | None) -> str:
-    total = int(seconds or 0)
-    hours, rest = divmod(total, 3600)
-    minutes, secs = divmod(rest, 60)
-    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
-
-
-def now_oslo() -> str:
-    return datetime.now(UTC).astimezone(OSLO).strftime("%Y-%m-%dT%H:%M")
 
 
 # The translations of the render in progress. A ContextVar is private to each thread and

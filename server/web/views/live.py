@@ -22,13 +22,14 @@ from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from server.core import i18n, parse
+from server.core.clock import format_date
 from server.core.i18n import N_, language_of
 from server.live import broadcasts, ffargs
 from server.live.broadcasts import LiveError
 from server.live.manager import LiveManager
 from server.web import delivery
 from server.web.flash import flash
-from server.web.respond import format_date, in_thread, render, settings_of, viewer_of, wants_json
+from server.web.respond import in_thread, render, settings_of, viewer_of, wants_json
 from server.web.views.media import send_file
 
 PART = re.compile(r"part-\d{4}")

@@ -8,10 +8,11 @@ from starlette.routing import Route
 
 from server.catalogue import search, talks
 from server.core import parse
+from server.core.clock import now_oslo
 from server.learning import progress
 from server.live import broadcasts
 from server.people.access import visible_talks_sql
-from server.web.respond import int_param, now_oslo, open_db, render, viewer_of
+from server.web.respond import int_param, open_db, render, viewer_of
 
 
 def front(request: Request) -> Response:

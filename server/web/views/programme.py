@@ -8,7 +8,6 @@ check-in code the first time it is opened.
 from __future__ import annotations
 
 import io
-from datetime import UTC, datetime
 from urllib.parse import quote
 
 import segno
@@ -20,14 +19,11 @@ from starlette.routing import Route
 
 from server.catalogue import ics, programme, search
 from server.core import i18n, parse
+from server.core.clock import MONTHS, MONTHS_EN, now_oslo, today_oslo
 from server.core.i18n import N_
 from server.people.access import visible_talks_sql
 from server.web.respond import (
-    MONTHS,
-    MONTHS_EN,
-    OSLO,
     int_params,
-    now_oslo,
     open_db,
     render,
     settings_of,
@@ -62,7 +58,7 @@ def _feeds(request: Request, departments: list[str]) -> list[dict]:
 
 def page(request: Request) -> Response:
     allowed = visible_talks_sql(viewer_of(request))
-    today = datetime.now(UTC).astimezone(OSLO).strftime("%Y-%m-%d")
+    today = today_oslo()
     with open_db(request) as db:
         context = {
             "months": [
