@@ -273,7 +273,7 @@ def _options(kind: str, data: QuestionInput, errors: dict[str, str]) -> list[Opt
     if "correct" not in errors and kind == SINGLE and right != 1:
         errors["correct"] = N_("Merk nøyaktig ett riktig svar når bare ett svar skal velges.")
     if "correct" not in errors and kind == MULTIPLE and right < 1:
-        errors["correct"] = "Merk minst ett riktig svar."
+        errors["correct"] = N_("Merk minst ett riktig svar.")
     return options
 
 

@@ -468,7 +468,7 @@ def retranscribe_error(db: sqlite_utils.Database, talk_id: int) -> str | None:
     job = jobs.get(db, row["id"]) if row else None
     if job is None or job.state != "failed":
         return None
-    return job.error or "Den nye transkripsjonen feilet."
+    return job.error or N_("Den nye transkripsjonen feilet.")
 
 
 def requested_model(db: sqlite_utils.Database, talk_id: int) -> str | None:

@@ -271,7 +271,7 @@
       body: new URLSearchParams({ term: term }).toString(),
       credentials: "same-origin",
     }).then(function (response) {
-      if (response.ok) { findStatus.textContent = "«" + term + "» er lagt til i ordlisten for dette foredraget."; return; }
+      if (response.ok) { findStatus.textContent = t("added", { term: term }); return; }
       return response.json().catch(function () { return {}; }).then(function (body) {
         findStatus.textContent = body.error || t("addFailed", { term: term });
       });
@@ -345,7 +345,7 @@
         baseInput.value = body.version;
         document.getElementById("current-version").textContent = body.version;
         document.getElementById("note").value = "";
-        say(body.message || "Lagret.", false);
+        say(body.message || t("saved"), false);
         status.classList.add("saved");
         refreshCaptions(body.version);
       });

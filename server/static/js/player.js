@@ -63,7 +63,7 @@
     if (track) track.mode = on ? "showing" : "hidden";
     if (toggle) {
       toggle.setAttribute("aria-pressed", on ? "true" : "false");
-      toggle.textContent = on ? (toggle.dataset.on || "Teksting på") : (toggle.dataset.off || "Teksting av");
+      toggle.textContent = (on ? toggle.dataset.on : toggle.dataset.off) || toggle.textContent;
     }
   }
   setCaptions(true);
