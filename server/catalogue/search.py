@@ -86,6 +86,7 @@ class Hit:
     end: float
     snippet_html: str
     url: str
+    kind: str = "speech"  # "slide": the words are on the slide shown from `start`
 
 
 @dataclass(frozen=True)
@@ -262,6 +263,7 @@ def reindex_all(db: sqlite_utils.Database, transcripts_dir: Path) -> int:
         conn.execute("DELETE FROM search_talks")
         for (talk_id,) in conn.execute("SELECT id FROM talks").fetchall():
             index_talk_metadata(db, talk_id)
+        _reindex_slides(db)
     return count
 
 
@@ -594,6 +596,8 @@ def _search(
     expr = match_expression(terms)
     params = {**params, "expr": expr}
     per_talk, partial = _candidates(db, segment_where, params)
+    for talk_id, rows in _slide_rows(db, segment_where, params).items():
+        per_talk[talk_id] = [*per_talk.get(talk_id, []), *rows]
     meta = {row[0] for row in db.execute(_TALKS_SQL.format(where=where), params)}
     ids = sorted(set(per_talk) | meta)
     talks = db.execute(f"SELECT * FROM talks WHERE id IN ({','.join('?' * len(ids))})", ids)
@@ -607,7 +611,8 @@ def _search(
         rows = per_talk.get(talk["id"], [])
         total = len(rows)
         if talk["id"] in partial:
-            total = db.execute(_COUNT_SQL, [expr, talk["id"], talk["id"]]).fetchone()[0]
+            spoken = db.execute(_COUNT_SQL, [expr, talk["id"], talk["id"]]).fetchone()[0]
+            total = spoken + sum(1 for r in rows if _kind(r) != "speech")
         groups.append(_group(talk, rows, terms, hits, total))
     return groups
 
@@ -642,8 +647,9 @@ def _group(
             Hit(
                 r["start"],
                 r["end"],
-                highlight(r["text"], language, terms),
+                highlight(r["text"], language, terms, _SLIDE_WORDS if _kind(r) == "slide" else 0),
                 f"/talks/{slug}?t={int(r['start'])}",
+                _kind(r),
             )
             for r in sorted(best, key=lambda r: r["start"])
         ],
@@ -672,3 +678,64 @@ def years(db: sqlite_utils.Database, allowed: tuple[str, dict] = ("1", {})) -> l
         "ORDER BY y DESC"
     )
     return [row[0] for row in db.execute(sql, allowed[1])]
+
+
+# ---------------------------------------------------------------- slides
+
+# A slide's text (server.catalogue.slides) is indexed like a segment, in a table of its
+# own: a hit says it is on a slide and leads to the second the slide appeared. The same
+# filters apply (the viewer's access rule and whether the talk's transcript may be shown).
+_SLIDE_ROWS_SQL = """
+SELECT s.id, s.talk_id, s.start, s.start AS "end", s.text, s.stems, 'slide' AS kind
+FROM search_slides_fts f CROSS JOIN search_slides s ON s.id = f.rowid
+CROSS JOIN talks t ON t.id = s.talk_id
+WHERE search_slides_fts MATCH :expr AND t.status IN ('ready', 'processing') AND {where}
+ORDER BY f.rowid DESC LIMIT :limit"""
+_SLIDE_WORDS = 24  # a slide hit shows about this many words around what matched
+
+
+def index_slides(
+    db: sqlite_utils.Database, talk_id: int, slides: Sequence[tuple[int, float, str]], language: str
+) -> None:
+    """Replace the talk's slides (index, second, text) in the index."""
+    with write(db) as conn:
+        conn.execute("DELETE FROM search_slides WHERE talk_id = ?", (talk_id,))
+        rows = []
+        for idx, at, text in slides:
+            flat = " · ".join(line.strip() for line in text.splitlines() if line.strip())
+            flat = unicodedata.normalize("NFC", flat)
+            if flat:
+                rows.append((talk_id, idx, at, flat, _stems(_words(flat), language)))
+        sql = "INSERT INTO search_slides (talk_id, idx, start, text, stems) VALUES (?, ?, ?, ?, ?)"
+        conn.executemany(sql, rows)
+
+
+def _reindex_slides(db: sqlite_utils.Database) -> None:
+    sql = (
+        "SELECT s.talk_id, s.idx, s.at, s.text, t.language FROM slides s"
+        " JOIN talks t ON t.id = s.talk_id ORDER BY s.talk_id, s.idx"
+    )
+    by_talk: dict[int, tuple[str, list]] = {}
+    for row in db.execute(sql).fetchall():
+        by_talk.setdefault(row["talk_id"], (row["language"], []))[1].append(
+            (row["idx"], row["at"], row["text"])
+        )
+    with write(db) as conn:
+        conn.execute("DELETE FROM search_slides")
+        for talk_id, (language, slides) in by_talk.items():
+            index_slides(db, talk_id, slides, language)
+
+
+def _slide_rows(db: sqlite_utils.Database, where: str, params: dict) -> dict[int, list]:
+    """Matching slides by talk, at most _PER_TALK each."""
+    per_talk: dict[int, list] = {}
+    query = {**params, "limit": _MAX_ROWS}
+    for row in db.execute(_SLIDE_ROWS_SQL.format(where=where), query):
+        rows = per_talk.setdefault(row["talk_id"], [])
+        if len(rows) < _PER_TALK:
+            rows.append(row)
+    return per_talk
+
+
+def _kind(row: sqlite3.Row) -> str:
+    return row["kind"] if "kind" in row.keys() else "speech"  # noqa: SIM118 (Row: in = values)

@@ -79,6 +79,8 @@ class Settings:
     srt_ports: str = "9000-9019"
     srt_host: str = ""
     live_captions: bool = True
+    slides: bool = True  # find and read the slides in recordings with video (OCR)
+    slides_languages: str = "nor+eng"  # Tesseract's language data for reading slides
     checkin_margin_minutes: int = 30  # QR check-in opens/closes this long before/after
     accel_redirect: str = ""  # nginx's internal media location (e.g. /_media/); "": app sends
     min_free_disk_mb: int = 2048  # uploads and live broadcasts are refused below this

@@ -23,9 +23,11 @@ done (``Progress``), so a worker that dies halfway starts again where it stopped
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import shutil
+import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -34,7 +36,11 @@ import numpy as np
 import pytesseract
 from PIL import Image, ImageOps
 
+from server.catalogue import chapters
+from server.catalogue import slides as stored
+from server.core.i18n import N_
 from server.pipeline import ffargs, runner
+from server.transcript import model as transcript
 
 SCAN_FPS = 2.0
 SCAN_SIZE = (160, 90)
@@ -50,6 +56,7 @@ MIN_WORD_CONFIDENCE = 30
 WORK = ".slides-work"
 SLIDES = "slides"
 _WORD = re.compile(r"\w", re.UNICODE)
+log = logging.getLogger("ktl.slides")
 
 
 @dataclass(frozen=True)
@@ -293,3 +300,58 @@ def _publish(work: Path, target: Path, slides: list[Slide]) -> None:
 def discard(media_folder: Path) -> None:
     """Forget a half-done slide stage (its work folder)."""
     shutil.rmtree(media_folder / WORK, ignore_errors=True)
+
+
+# ---------------------------------------------------------------- in the worker
+
+
+def stage(db, settings, talk, rec, media: Path, transcript_json: Path, progress) -> None:
+    """The worker's "slides" stage, after the talk is ready: find and read the slides
+    (recordings with video, KTL_SLIDES on), store and index them, and propose chapters.
+    A failure is recorded for the organiser (server.catalogue.slides) and chapters are
+    still proposed from the transcript; the talk is never failed for it."""
+    started = time.monotonic()
+    rows: list[stored.SlideRow] = []
+    try:
+        found, candidates = [], 0
+        if rec.has_video and settings.slides:
+            source = media / rec.path
+            languages = settings.slides_languages
+            found, detection = run_stage(source, media, rec.duration, languages, progress)
+            candidates = detection.candidates
+        rows = [stored.SlideRow(s.index, s.at, s.text, s.heading, s.thumb) for s in found]
+        seconds = time.monotonic() - started
+        stored.store(db, talk.id, rows, candidates, seconds, talk.language)
+    except Exception as exc:  # whatever it was, the talk stays watchable
+        log.exception("Foredrag %s: lysbildene kunne ikke leses", talk.id)
+        discard(media)
+        stored.record_failure(db, talk.id, failure_message(exc))
+    segments = transcript.load(transcript_json).segments if transcript_json.is_file() else ()
+    chapters.propose(db, talk.id, rows, segments, talk.language, rec.duration)
+    progress(1.0)
+
+
+NO_TESSERACT = N_(
+    "Tesseract (tekstgjenkjenning) er ikke installert på serveren. Be IT kjøre "
+    "scripts/install.sh, og last opp opptaket på nytt for å få lysbildene."
+)
+TESSERACT_FAILED = N_(
+    "Tesseract kunne ikke lese lysbildene (mangler språkdata for norsk?). "
+    "Be IT sjekke KTL_SLIDES_LANGUAGES og installasjonen."
+)
+NO_PICTURES = N_("Kunne ikke hente bilder av lysbildene fra opptaket.")
+UNEXPECTED = N_(
+    "Lysbildene kunne ikke leses på grunn av en uventet feil. "
+    "Videoen og transkripsjonen er ikke berørt."
+)
+
+
+def failure_message(exc: Exception) -> str:
+    """What the organiser reads when the slides could not be read."""
+    if isinstance(exc, pytesseract.TesseractNotFoundError):
+        return NO_TESSERACT
+    if isinstance(exc, pytesseract.TesseractError):
+        return TESSERACT_FAILED
+    if isinstance(exc, runner.FFmpegError):
+        return NO_PICTURES
+    return UNEXPECTED

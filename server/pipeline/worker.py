@@ -25,10 +25,11 @@ from typing import ClassVar
 import sqlite_utils
 
 from server.catalogue import search, talks, vocabulary
+from server.catalogue import slides as slide_rows
 from server.core.config import Settings
 from server.core.i18n import N_
 from server.ops import stats
-from server.pipeline import ffargs, jobs, probe, runner, supervisor, tus
+from server.pipeline import ffargs, jobs, probe, runner, slides, supervisor, tus
 from server.pipeline.transcribe import Engine, FasterWhisperEngine, ModelError
 from server.store import db as database
 from server.store import write
@@ -40,6 +41,7 @@ STAGE_LABELS = {
     "package": N_("Pakker video for avspilling"),
     "transcribe": N_("Transkriberer tale til tekst"),
     "index": N_("Gjør innholdet søkbart"),
+    "slides": N_("Finner og leser lysbildene"),
 }
 SCRATCH = ".work-"
 # Whisper's first figure comes when its first 30 s window is decoded, seconds after the
@@ -118,7 +120,9 @@ class Worker:
         log.error("Jobb %s: gir opp etter %s forsøk på %s", job.id, jobs.MAX_ATTEMPTS, job.stage)
         with write(db):
             jobs.fail(db, job.id, self.name, give_up_message(job.stage))
-            if job.kind == jobs.PROCESS:  # other kinds leave a ready talk as it is
+            if job.stage in jobs.AFTER_READY:  # the talk stays watchable
+                slide_rows.record_failure(db, job.talk_id, give_up_message(job.stage))
+            elif job.kind == jobs.PROCESS:  # other kinds leave a ready talk as it is
                 talks.set_status(db, job.talk_id, "failed")
 
     def _run(self, db: sqlite_utils.Database, job: jobs.Job) -> None:
@@ -141,6 +145,9 @@ class Worker:
         for stage in jobs.STAGES:
             if stage in job.stages_done:
                 continue
+            if stage in jobs.AFTER_READY:  # watchable now; what follows only adds to it
+                with write(db):
+                    talks.set_status(db, job.talk_id, "ready")
             self._stage(db, job, stage)
         with write(db):
             if jobs.finish(db, job.id, self.name):
@@ -188,7 +195,8 @@ class Worker:
         rec = talks.recording(db, job.talk_id)
         if talk is None or rec is None:
             raise StageError(N_("Foredraget eller opptaket finnes ikke lenger."))
-        action = {"package": self._package, "transcribe": self._transcribe, "index": self._index}
+        action = {"package": self._package, "transcribe": self._transcribe, "index": self._index,
+                  "slides": self._slides}  # fmt: skip
         action[stage](db, job, talk, rec, progress)
         with write(db):
             if not jobs.stage_done(db, job.id, self.name, stage):
@@ -253,6 +261,12 @@ class Worker:
             talk["id"], len(result.segments), rec["duration"], len(terms),
         )  # fmt: skip
         return result
+
+    def _slides(self, db, job, talk, rec, progress) -> None:
+        """Slides and chapters, once the talk is watchable (server.pipeline.slides.stage)."""
+        media = talks.media_dir(self.settings, talk.id)
+        path = talks.transcript_dir(self.settings, talk.id) / "transcript.json"
+        slides.stage(db, self.settings, talk, rec, media, path, progress)
 
     def _index(self, db, job, talk, rec, progress) -> None:
         path = talks.transcript_dir(self.settings, talk["id"]) / "transcript.json"

@@ -310,9 +310,41 @@ END;
 """
 
 
+# Slides read from the recordings (server.catalogue.slides), the state of each talk's slide
+# stage, chapters (server.catalogue.chapters), and the slides' text in the search index
+# (a table of its own beside search_segments, whose rows stay contiguous per talk).
+_M_SLIDES = """
+CREATE TABLE slides (
+    talk_id INTEGER NOT NULL REFERENCES talks(id) ON DELETE CASCADE,
+    idx INTEGER NOT NULL, at REAL NOT NULL, text TEXT NOT NULL, heading TEXT NOT NULL,
+    thumb TEXT NOT NULL, PRIMARY KEY (talk_id, idx));
+CREATE TABLE slide_scans (
+    talk_id INTEGER PRIMARY KEY REFERENCES talks(id) ON DELETE CASCADE,
+    state TEXT NOT NULL, slides INTEGER NOT NULL DEFAULT 0,
+    candidates INTEGER NOT NULL DEFAULT 0, seconds REAL, error TEXT, updated_at TEXT NOT NULL);
+CREATE TABLE chapters (
+    id INTEGER PRIMARY KEY, talk_id INTEGER NOT NULL REFERENCES talks(id) ON DELETE CASCADE,
+    at REAL NOT NULL, title TEXT NOT NULL, source TEXT NOT NULL);
+CREATE INDEX chapters_talk ON chapters (talk_id, at);
+CREATE TABLE search_slides (
+    id INTEGER PRIMARY KEY, talk_id INTEGER NOT NULL REFERENCES talks(id) ON DELETE CASCADE,
+    idx INTEGER NOT NULL, start REAL NOT NULL, text TEXT NOT NULL, stems TEXT NOT NULL);
+CREATE INDEX search_slides_talk ON search_slides (talk_id);
+CREATE VIRTUAL TABLE search_slides_fts USING fts5(
+    text, stems, content='search_slides', content_rowid='id', tokenize='trigram');
+CREATE TRIGGER search_slides_ai AFTER INSERT ON search_slides BEGIN
+    INSERT INTO search_slides_fts(rowid, text, stems) VALUES (new.id, new.text, new.stems);
+END;
+CREATE TRIGGER search_slides_ad AFTER DELETE ON search_slides BEGIN
+    INSERT INTO search_slides_fts(search_slides_fts, rowid, text, stems)
+    VALUES ('delete', old.id, old.text, old.stems);
+END;
+"""
+
+
 def all_migrations() -> list[str]:
     """Every migration in the order it runs. Append only: a shipped migration never changes."""
     return [
         _M001_CORE, _M_SEARCH_001, _M002_ACCOUNTS, _M003_TRANSCRIPTS, _M004_MODULES,
-        _M005_LIVE, _M006_LOCALE_CHOSEN, _M_OPS, _M_SEARCH_002_VOCABULARY,
+        _M005_LIVE, _M006_LOCALE_CHOSEN, _M_OPS, _M_SEARCH_002_VOCABULARY, _M_SLIDES,
     ]  # fmt: skip
