@@ -16,6 +16,7 @@ from starlette.testclient import TestClient
 
 from server.core import i18n
 from server.core.clock import format_date
+from server.people import accounts
 from server.store import db as database
 from server.web.app import create_app
 from tests.webclient import PASSWORD, csrf, login, make_user, post
@@ -160,7 +161,7 @@ def test_a_signed_in_users_choice_is_stored_and_follows_them(settings, client):
     assert _lang(client.get("/")) == "nb"
     client.post("/sprak", data={"lang": "en", "neste": "/", "csrf_token": csrf(client)})
     with database.session(settings.db_path) as db:
-        assert i18n.user_locale(db, user.id) == "en"
+        assert accounts.user_locale(db, user.id) == "en"
     # Another browser, no cookie, a Norwegian browser: the account's language wins.
     with TestClient(create_app(settings), follow_redirects=False) as other:
         login(other, user.email)
@@ -182,7 +183,7 @@ def test_python_side_labels_and_dates_are_translated(settings, client):
     login(client, admin.email)
     client.cookies.set(i18n.COOKIE, "en")
     with database.session(settings.db_path) as conn:
-        i18n.set_user_locale(conn, admin.id, "en")
+        accounts.set_user_locale(conn, admin.id, "en")
     page = client.get("/admin/brukere")
     assert ">Staff member</option>" in page.text and "Ansatt" not in page.text
     assert "Arrangør" not in page.text and "Deactivated" not in page.text
@@ -575,7 +576,7 @@ def test_the_first_sign_in_keeps_the_browsers_language(settings, how):
                                         "csrf_token": token}, headers=headers)  # fmt: skip
         assert _lang(client.get("/", headers=headers)) == "en"
     with database.session(settings.db_path) as db:
-        assert i18n.user_locale(db, user.id) == "en"
+        assert accounts.user_locale(db, user.id) == "en"
     with TestClient(create_app(settings), follow_redirects=False) as other:
         login(other, user.email)  # another browser, Norwegian
         assert _lang(other.get("/", headers={"Accept-Language": "nb"})) == "en"
@@ -585,4 +586,4 @@ def test_a_browser_that_says_nothing_stores_nothing(settings, client):
     user = make_user(settings, "viewer")
     login(client, user.email)
     with database.session(settings.db_path) as db:
-        assert i18n.user_locale(db, user.id) is None
+        assert accounts.user_locale(db, user.id) is None

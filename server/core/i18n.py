@@ -15,16 +15,13 @@ import functools
 import gettext
 import io
 import re
-from urllib.parse import urlsplit
 
-import sqlite_utils
 from babel.messages.catalog import Catalog
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.support import Translations
 
 from server.core.resources import LOCALE_DIR
-from server.store import write
 
 DEFAULT = "nb"
 LANGUAGES = ("nb", "en")
@@ -168,59 +165,13 @@ def choose(user_locale: str | None, cookie: str | None, accept_language: str | N
     return from_accept_language(accept_language) or DEFAULT
 
 
-def user_locale(db: sqlite_utils.Database, user_id: int) -> str | None:
-    """The language the person chose for their account, None when they never chose."""
-    sql = "SELECT locale FROM users WHERE id = ? AND locale_chosen = 1"
-    row = db.execute(sql, [user_id]).fetchone()
-    return row[0] if row else None
-
-
-def set_user_locale(db: sqlite_utils.Database, user_id: int, lang: str) -> None:
-    if lang not in LANGUAGES:
-        raise ValueError(f"unsupported language {lang!r}")
-    with write(db):
-        sql = "UPDATE users SET locale = ?, locale_chosen = 1 WHERE id = ?"
-        db.execute(sql, [lang, user_id])
-
-
-def adopt_browser_language(
-    db: sqlite_utils.Database, user_id: int, cookie: str | None, accept_language: str | None
-) -> None:
-    """At sign-in: an account without a chosen language keeps the one this browser asked
-    for (the switch's cookie, else Accept-Language), so the pages after signing in stay in
-    the language of the pages before it. Nothing is stored when the browser says nothing."""
-    lang = cookie if cookie in LANGUAGES else from_accept_language(accept_language)
-    if lang is None:
-        return
-    with write(db):
-        sql = "UPDATE users SET locale = ?, locale_chosen = 1 WHERE id = ? AND locale_chosen = 0"
-        db.execute(sql, [lang, user_id])
-
-
-def local_path(target: str | None, fallback: str = "/") -> str:
-    """`target` when it is a path on this site, else `fallback` (no open redirects)."""
-    if not target or len(target) > 2000 or not target.startswith("/"):
-        return fallback
-    if target.startswith("//") or "\\" in target or any(ord(c) < 32 for c in target):
-        return fallback
-    parts = urlsplit(target)
-    if parts.scheme or parts.netloc:
-        return fallback
-    return target
-
-
 def language_of(request) -> str:
     """The interface language of this request (looked up once, then kept on request.state)."""
     cached = getattr(request.state, "ui_lang", None)
     if cached:
         return cached
     viewer = getattr(request.state, "viewer", None)
-    stored = None
-    if viewer is not None and viewer.user is not None:
-        from server.web.respond import open_db  # server.web.respond imports this module
-
-        with open_db(request) as db:
-            stored = user_locale(db, viewer.user.id)
+    stored = viewer.user.locale if viewer is not None and viewer.user is not None else None
     lang = choose(stored, request.cookies.get(COOKIE), request.headers.get("accept-language"))
     request.state.ui_lang = lang
     return lang

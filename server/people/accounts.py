@@ -16,6 +16,7 @@ import sqlite_utils
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
+from server.core import i18n
 from server.core.clock import now_iso
 from server.core.i18n import N_
 from server.store import write
@@ -42,6 +43,7 @@ class User:
     department: str
     active: bool
     invited: bool = False  # has neither set a password nor signed in yet
+    locale: str | None = None  # the interface language they chose; None: never chose
 
     def at_least(self, role: str) -> bool:
         return RANK[self.role] >= RANK[role]
@@ -56,6 +58,7 @@ def _user(row: object) -> User:
         department=row["department"],
         active=bool(row["active"]),
         invited=row["password_hash"] is None and row["last_login_at"] is None,
+        locale=row["locale"] if row["locale_chosen"] else None,
     )
 
 
@@ -169,6 +172,35 @@ def authenticate(db: sqlite_utils.Database, email: str, password: str) -> User |
 
 
 # --- sessions -------------------------------------------------------------------------
+
+
+def user_locale(db: sqlite_utils.Database, user_id: int) -> str | None:
+    """The language the person chose for their account, None when they never chose."""
+    sql = "SELECT locale FROM users WHERE id = ? AND locale_chosen = 1"
+    row = db.execute(sql, [user_id]).fetchone()
+    return row[0] if row else None
+
+
+def set_user_locale(db: sqlite_utils.Database, user_id: int, lang: str) -> None:
+    if lang not in i18n.LANGUAGES:
+        raise ValueError(f"unsupported language {lang!r}")
+    with write(db):
+        sql = "UPDATE users SET locale = ?, locale_chosen = 1 WHERE id = ?"
+        db.execute(sql, [lang, user_id])
+
+
+def adopt_browser_language(
+    db: sqlite_utils.Database, user_id: int, cookie: str | None, accept_language: str | None
+) -> None:
+    """At sign-in: an account without a chosen language keeps the one this browser asked
+    for (the switch's cookie, else Accept-Language), so the pages after signing in stay in
+    the language of the pages before it. Nothing is stored when the browser says nothing."""
+    lang = cookie if cookie in i18n.LANGUAGES else i18n.from_accept_language(accept_language)
+    if lang is None:
+        return
+    with write(db):
+        sql = "UPDATE users SET locale = ?, locale_chosen = 1 WHERE id = ? AND locale_chosen = 0"
+        db.execute(sql, [lang, user_id])
 
 
 def start_session(db: sqlite_utils.Database, user_id: int, hours: int) -> str:

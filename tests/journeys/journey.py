@@ -221,7 +221,7 @@ def _people(settings) -> dict:
     people["admin-nb"] = make_user(settings, "admin", "admin-nb@kommune.no", name="Anne Admin")
     people["admin-en"] = make_user(settings, "admin", "admin-en@kommune.no", name="Anne Admin")
     with database.session(settings.db_path) as db:
-        i18n.set_user_locale(db, people["admin-en"].id, "en")  # users.locale picks English
+        accounts.set_user_locale(db, people["admin-en"].id, "en")  # users.locale picks English
     people["seed"] = make_user(
         settings, "viewer", "seed@kommune.no", name="Per Hansen", department="Kultur"
     )

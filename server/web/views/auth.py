@@ -12,6 +12,7 @@ from server.core.i18n import N_
 from server.people import accounts, mail
 from server.store import write
 from server.web.middleware import SESSION_COOKIE, cookie_header
+from server.web.redirects import safe_target
 from server.web.respond import in_thread, open_db, render, settings_of
 
 WRONG = N_(
@@ -28,20 +29,13 @@ SENT = N_(
 MISMATCH = N_("Passordene er ikke like. Skriv det samme passordet i begge feltene.")
 
 
-def safe_next(target: str | None) -> str:
-    """Only a path on this site, never another site (open redirect)."""
-    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
-        return target
-    return "/"
-
-
 async def start_session(request: Request, user: accounts.User, target: str) -> Response:
     """Start a new session (a new id at every login) and send the browser on."""
     settings = settings_of(request)
     token = await in_thread(request, accounts.start_session, user.id, settings.session_hours)
     cookie, accept = request.cookies.get(i18n.COOKIE), request.headers.get("accept-language")
-    await in_thread(request, i18n.adopt_browser_language, user.id, cookie, accept)
-    response = RedirectResponse(safe_next(target), status_code=303)
+    await in_thread(request, accounts.adopt_browser_language, user.id, cookie, accept)
+    response = RedirectResponse(safe_target(target), status_code=303)
     response.headers.append(
         "set-cookie",
         cookie_header(SESSION_COOKIE, token, settings.cookie_secure, settings.session_hours * 3600),
@@ -57,7 +51,7 @@ def _purpose(db, target: str) -> dict:
 
 def login_form(request: Request) -> Response:
     with open_db(request) as db:
-        context = _purpose(db, safe_next(request.query_params.get("neste")))
+        context = _purpose(db, safe_target(request.query_params.get("neste")))
     return render(request, "auth/login.html", context)
 
 
@@ -69,7 +63,7 @@ def _keys(request: Request, email: str) -> list[str]:
 async def login(request: Request) -> Response:
     form = await request.form()
     email, password = str(form.get("email", ""))[:254], str(form.get("password", ""))[:1000]
-    target = safe_next(str(form.get("neste", "")))
+    target = safe_target(str(form.get("neste", "")))
     settings = settings_of(request)
     keys = _keys(request, email)
     context = {**await in_thread(request, _purpose, target), "email": email}

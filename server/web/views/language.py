@@ -9,6 +9,8 @@ from starlette.routing import Route
 
 from server.core import i18n
 from server.core.i18n import N_
+from server.people import accounts
+from server.web.redirects import safe_target
 from server.web.respond import in_thread, settings_of, viewer_of
 
 UNKNOWN = N_("Ukjent språk. Velg norsk (nb) eller engelsk (en).")
@@ -21,8 +23,8 @@ async def set_language(request: Request) -> Response:
         raise HTTPException(400, UNKNOWN)
     viewer = viewer_of(request)
     if viewer.user is not None:
-        await in_thread(request, i18n.set_user_locale, viewer.user.id, lang)
-    target = i18n.local_path(str(form.get("neste") or ""))
+        await in_thread(request, accounts.set_user_locale, viewer.user.id, lang)
+    target = safe_target(form.get("neste"))
     response = RedirectResponse(target, status_code=303)
     response.set_cookie(
         i18n.COOKIE,

@@ -18,8 +18,9 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from server.people import oidc
+from server.web.redirects import safe_target
 from server.web.respond import in_thread, render, settings_of
-from server.web.views.auth import safe_next, start_session
+from server.web.views.auth import start_session
 
 log = logging.getLogger("ktl.oidc")
 COOKIE = "ktl_oidc"
@@ -68,7 +69,7 @@ def _enabled(request: Request) -> None:
 async def start(request: Request) -> Response:
     _enabled(request)
     settings = settings_of(request)
-    pending = oidc.new_login(safe_next(request.query_params.get("neste")))
+    pending = oidc.new_login(safe_target(request.query_params.get("neste")))
     try:
         oidc.check_settings(settings)
         url = await _client(request).authorization_url(_redirect_uri(request), pending)

@@ -20,6 +20,7 @@ from server.catalogue import vocabulary
 from server.core import i18n, parse
 from server.core.i18n import N_
 from server.pipeline import models
+from server.web.redirects import safe_target
 from server.web.respond import in_thread, render, settings_of, viewer_of, wants_json
 
 MAX_JSON_BYTES = 16 * 1024
@@ -58,14 +59,6 @@ def _change(db, data: dict[str, str], talk_id: int | None, actor) -> vocabulary.
     if data.get("remove"):
         return vocabulary.remove_term(db, data["remove"], talk_id, actor)
     return vocabulary.add_term(db, data.get("term", ""), talk_id, actor)
-
-
-def _local(path: str, fallback: str) -> str:
-    """Only paths on this site, so `neste` cannot send anyone elsewhere."""
-    path = path.strip()
-    if not path.startswith("/") or path.startswith(("//", "/\\")) or any(c in path for c in "\r\n"):
-        return fallback
-    return path
 
 
 def _json(request: Request, change: vocabulary.Change, terms: list) -> JSONResponse:
@@ -157,7 +150,7 @@ async def talk_update(request: Request) -> Response:
         raise HTTPException(exc.status, str(exc)) from exc
     if as_json:
         return _json(request, change, terms)
-    target = _local(data.get("neste", ""), f"/talks/{talk['slug']}")
+    target = safe_target(data.get("neste", ""), f"/talks/{talk['slug']}")
     return RedirectResponse(target, status_code=303)
 
 
