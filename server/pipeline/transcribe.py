@@ -220,24 +220,11 @@ class FasterWhisperEngine:
 
     def _run(self, audio: Path, language: str, hotwords: str | None) -> tuple:
         """faster-whisper's segments and info, sequential or batched (KTL_WHISPER_BATCH_SIZE)."""
-        s = self.settings
-        options = dict(
-            language=language,
-            beam_size=s.whisper_beam_size,
-            vad_filter=True,
-            vad_parameters={"min_silence_duration_ms": s.whisper_vad_min_silence_ms},
-            word_timestamps=True,
-            condition_on_previous_text=s.whisper_condition_on_previous_text,
-            temperature=list(FALLBACK_TEMPERATURES) if s.whisper_temperature_fallback else 0.0,
-            hotwords=hotwords,
-        )
-        if s.whisper_batch_size > 0:
+        options = decode_options(self.settings, language, hotwords)
+        if self.settings.whisper_batch_size > 0:
             from faster_whisper import BatchedInferencePipeline
 
-            batched = BatchedInferencePipeline(self.model)
-            options.update(batch_size=s.whisper_batch_size,
-                           no_repeat_ngram_size=BATCHED_NO_REPEAT_NGRAM)  # fmt: skip
-            return batched.transcribe(str(audio), **options)
+            return BatchedInferencePipeline(self.model).transcribe(str(audio), **options)
         return self.model.transcribe(str(audio), **options)
 
     def transcribe(
@@ -268,6 +255,25 @@ class FasterWhisperEngine:
             else self.settings.whisper_model,
             meta={"vocabulary": prompt.meta(self.settings.vocabulary_prompt)},
         )
+
+
+def decode_options(settings: Settings, language: str, hotwords: str | None) -> dict:
+    """faster-whisper's transcribe() keyword arguments for these settings (pure)."""
+    s = settings
+    options = dict(
+        language=language,
+        beam_size=s.whisper_beam_size,
+        vad_filter=True,
+        vad_parameters={"min_silence_duration_ms": s.whisper_vad_min_silence_ms},
+        word_timestamps=True,
+        condition_on_previous_text=s.whisper_condition_on_previous_text,
+        temperature=list(FALLBACK_TEMPERATURES) if s.whisper_temperature_fallback else 0.0,
+        hotwords=hotwords,
+    )
+    if s.whisper_batch_size > 0:
+        options.update(batch_size=s.whisper_batch_size,
+                       no_repeat_ngram_size=BATCHED_NO_REPEAT_NGRAM)  # fmt: skip
+    return options
 
 
 def _segment(seg: object) -> Segment:

@@ -1,0 +1,318 @@
+"""What Whisper's time goes to, and which decoding variant is fastest at equal quality.
+
+    .venv/bin/python benchmarks/whisper_speed.py [--real FILE] [--rounds 2]
+                                                 [--variants a,b,...] [--no-clips] [--show]
+
+Runs the variants below interleaved (round 1: A B C …, round 2: the same list rotated by
+one, …) in one process on the real Norwegian sample (default
+/work/shared/media/ub_erna.mp3, extracted to 16 kHz mono as the worker does), so a busy
+machine slows them alike; the figures to trust are the ratios to ``standard`` within a
+round, not the absolute real-time factors. For each run it prints:
+
+- RTF: wall-clock Whisper time / audio time (model already loaded);
+- CPU: process CPU seconds / audio seconds (all threads), less sensitive to other
+  people's load than wall time, but it counts spinning threads too;
+- where the wall time went, by wrapping the model's CTranslate2 calls and faster-whisper's
+  helpers: audio decoding, VAD (Silero), mel features, encoder, decoder (``generate``, all
+  attempts), word alignment (``align``, the word timestamps), the rest (Python);
+- windows decoded and how many of them were decoded again at a higher temperature
+  (temperature fallback);
+- quality: the out-of-dictionary rate on the real sample (benchmarks/wer.py: words neither
+  hunspell bokmål nor nynorsk knows), how far its text is from ``standard``'s text in the
+  same round ("diff", a WER), and with clips the WER on the four Norwegian espeak-ng clips
+  with known text from benchmarks/wer.py.
+
+Variants change one thing against what the worker does today (``standard``), except the
+ones named ``fast-*``, which combine changes. The wrapping is measurement only: the same
+calls run with the same arguments.
+
+Not a test: it prints figures; nothing asserts a speed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchmarks import wer
+
+# name: (Settings changes, extra faster-whisper keyword arguments)
+VARIANTS: dict[str, tuple[dict, dict]] = {
+    "standard": ({}, {}),
+    "no-fallback": ({"whisper_temperature_fallback": False}, {}),
+    "fallback-on-loops": ({}, {"log_prob_threshold": None}),
+    "beam1": ({"whisper_beam_size": 1}, {}),
+    "beam3": ({"whisper_beam_size": 3}, {}),
+    "no-word-times": ({}, {"word_timestamps": False}),
+    "no-vad": ({}, {"vad_filter": False}),
+    "no-timestamp-tokens": ({}, {"without_timestamps": True}),
+    "threads1": ({"whisper_threads": 1}, {}),
+    "threads2": ({"whisper_threads": 2}, {}),
+    "threads4": ({"whisper_threads": 4}, {}),
+    "int8_float32": ({"whisper_compute_type": "int8_float32"}, {}),
+    "float32": ({"whisper_compute_type": "float32"}, {}),
+    "batch8": ({"whisper_batch_size": 8}, {}),
+    "batch4": ({"whisper_batch_size": 4}, {}),
+    "batch8-timestamps": ({"whisper_batch_size": 8}, {"without_timestamps": False}),
+    "fast-loops-threads2": ({"whisper_threads": 2}, {"log_prob_threshold": None}),
+}
+DEFAULT_VARIANTS = ("standard", "no-fallback", "fallback-on-loops", "beam1", "no-word-times",
+                    "no-vad", "threads1", "threads2", "batch8")  # fmt: skip
+PHASES = ("audio", "vad", "mel", "encode", "decode", "align")
+
+
+@dataclass
+class Clock:
+    """Wall seconds per phase and counters, filled by the wrappers."""
+
+    seconds: dict[str, float] = field(default_factory=lambda: defaultdict(float))
+    counts: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+
+    def timed(self, phase: str, func):
+        def wrapper(*args, **kwargs):
+            start = time.perf_counter()
+            try:
+                return func(*args, **kwargs)
+            finally:
+                self.seconds[phase] += time.perf_counter() - start
+                self.counts[phase] += 1
+
+        return wrapper
+
+
+class _Proxy:
+    """Delegates every attribute to `inner`, except the ones set on the proxy."""
+
+    def __init__(self, inner) -> None:
+        self._inner = inner
+
+    def __getattr__(self, name):
+        return getattr(self._inner, name)
+
+
+class _TimedFeatures(_Proxy):
+    def __init__(self, inner, clock: Clock) -> None:
+        super().__init__(inner)
+        self._call = clock.timed("mel", inner.__call__)
+
+    def __call__(self, *args, **kwargs):
+        return self._call(*args, **kwargs)
+
+
+def instrument(model, clock: Clock):
+    """Route a WhisperModel's heavy calls through `clock` (same calls, same arguments)."""
+    import faster_whisper.transcribe as fw
+
+    ct2 = _Proxy(model.model)
+    ct2.encode = clock.timed("encode", model.model.encode)
+    ct2.generate = clock.timed("decode", model.model.generate)
+    ct2.align = clock.timed("align", model.model.align)
+    model.model = ct2
+    model.feature_extractor = _TimedFeatures(model.feature_extractor, clock)
+    fallback = model.generate_with_fallback
+
+    def counted(*args, **kwargs):
+        result = fallback(*args, **kwargs)
+        clock.counts["windows"] += 1
+        clock.counts["fallback"] += result[2] > 0  # the temperature it ended at
+        return result
+
+    model.generate_with_fallback = counted
+    fw.get_speech_timestamps = clock.timed("vad", fw.get_speech_timestamps)
+    fw.decode_audio = clock.timed("audio", fw.decode_audio)
+
+
+def uninstrument(model, originals) -> None:
+    import faster_whisper.transcribe as fw
+
+    model.model, model.feature_extractor = originals[0], originals[1]
+    del model.generate_with_fallback
+    fw.get_speech_timestamps, fw.decode_audio = originals[2], originals[3]
+
+
+@dataclass
+class Run:
+    variant: str
+    round: int
+    rtf: float
+    cpu: float
+    phases: dict[str, float]
+    windows: int
+    fallback: int
+    segments: int
+    text: str
+    ood: float = 0.0
+    diff: float = 0.0
+    clip_wer: float | None = None
+
+
+class Models:
+    """One loaded WhisperModel per (compute type, threads)."""
+
+    def __init__(self, settings) -> None:
+        from server.pipeline.transcribe import resolve_model
+
+        self.path = resolve_model(settings)
+        self.loaded: dict[tuple[str, int], object] = {}
+
+    def get(self, settings):
+        from faster_whisper import WhisperModel
+
+        key = (settings.whisper_compute_type, settings.whisper_threads)
+        if key not in self.loaded:
+            self.loaded[key] = WhisperModel(self.path, device=settings.whisper_device,
+                                            compute_type=key[0], cpu_threads=key[1],
+                                            local_files_only=True)  # fmt: skip
+        return self.loaded[key]
+
+
+def transcribe(model, settings, wav: Path, extra: dict, clock: Clock | None = None):
+    """faster-whisper as the worker calls it (decode_options), plus the variant's extras."""
+    import faster_whisper.transcribe as fw
+    from faster_whisper import BatchedInferencePipeline
+
+    from server.pipeline.transcribe import decode_options
+
+    options = {**decode_options(settings, "no", None), **extra}
+    originals = (model.model, model.feature_extractor, fw.get_speech_timestamps, fw.decode_audio)
+    if clock is not None:
+        instrument(model, clock)
+    try:
+        runner = BatchedInferencePipeline(model) if settings.whisper_batch_size > 0 else model
+        segments, info = runner.transcribe(str(wav), **options)
+        return list(segments), info
+    finally:
+        if clock is not None:
+            uninstrument(model, originals)
+
+
+def clip_wer(model, settings, extra: dict, clips) -> float:
+    edits = words = 0
+    for wav, reference in clips:
+        segments, _ = transcribe(model, settings, wav, extra)
+        ref = wer.normalise(reference.read_text(encoding="utf-8"))
+        hyp = wer.normalise(" ".join(s.text.strip() for s in segments))
+        edits, words = edits + wer.edit_distance(ref, hyp), words + len(ref)
+    return edits / words if words else 0.0
+
+
+def measure(models: Models, base, name: str, rnd: int, wav: Path, audio_s: float, clips) -> Run:
+    changes, extra = VARIANTS[name]
+    settings = base.replace(**changes)
+    model = models.get(settings)
+    clock = Clock()
+    wall, cpu = time.perf_counter(), time.process_time()
+    segments, _ = transcribe(model, settings, wav, extra, clock)
+    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    text = " ".join(s.text.strip() for s in segments)
+    counted = wer.dictionary_words(text)
+    phases = {p: clock.seconds[p] for p in PHASES}
+    phases["rest"] = max(0.0, wall - sum(phases.values()))
+    run = Run(name, rnd, wall / audio_s, cpu / audio_s, phases, clock.counts["windows"],
+              clock.counts["fallback"], len(segments), text)  # fmt: skip
+    run.ood = len(wer.unknown_words(counted)) / len(counted) if counted else 0.0
+    run.clip_wer = clip_wer(model, settings, extra, clips) if clips else None
+    return run
+
+
+def print_run(run: Run, audio_s: float) -> None:
+    shares = " ".join(f"{p} {run.phases[p] / audio_s:.3f}" for p in (*PHASES, "rest"))
+    clips = f"{run.clip_wer:>7.1%}" if run.clip_wer is not None else f"{'-':>7}"
+    print(f"{run.round:>2} {run.variant:<20} {run.rtf:>6.3f} {run.cpu:>6.3f} "
+          f"{run.windows:>4}/{run.fallback:<3} {run.segments:>4} {run.ood:>6.1%} "
+          f"{run.diff:>6.1%} {clips}  | {shares}", flush=True)  # fmt: skip
+
+
+def summary(runs: list[Run]) -> None:
+    """Median per variant, and its time as a share of `standard`'s in the same round."""
+    base = {r.round: r for r in runs if r.variant == "standard"}
+    print(
+        "\nvariant               RTF(med) CPU(med) ×standard(wall) ×standard(cpu) OOD    diff"
+        "   WER klipp"
+    )
+    for name in dict.fromkeys(r.variant for r in runs):
+        mine = [r for r in runs if r.variant == name]
+        wall = [r.rtf / base[r.round].rtf for r in mine if r.round in base]
+        cpu = [r.cpu / base[r.round].cpu for r in mine if r.round in base]
+        wers = [r.clip_wer for r in mine if r.clip_wer is not None]
+        print(f"{name:<21} {statistics.median(r.rtf for r in mine):>8.3f} "
+              f"{statistics.median(r.cpu for r in mine):>8.3f} "
+              f"{_span(wall):>15} {_span(cpu):>14} "
+              f"{statistics.mean(r.ood for r in mine):>6.1%} "
+              f"{statistics.mean(r.diff for r in mine):>6.1%} "
+              f"{(f'{statistics.mean(wers):.1%}' if wers else '-'):>8}")  # fmt: skip
+
+
+def _span(values: list[float]) -> str:
+    if not values:
+        return "-"
+    return f"{min(values):.2f}–{max(values):.2f}" if len(values) > 1 else f"{values[0]:.2f}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--real", type=Path, default=wer.REAL_SAMPLE)
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--variants", default=",".join(DEFAULT_VARIANTS),
+                        help=f"known: {', '.join(VARIANTS)}")  # fmt: skip
+    parser.add_argument("--no-clips", action="store_true", help="skip the espeak-ng WER")
+    parser.add_argument("--show", action="store_true", help="print each variant's text")
+    args = parser.parse_args(argv)
+    names = [n for n in args.variants.split(",") if n]
+    if unknown := [n for n in names if n not in VARIANTS]:
+        parser.error(f"unknown variants {unknown}")
+    if "standard" not in names:
+        names.insert(0, "standard")
+
+    import os
+
+    from server.core.config import load_settings
+    from server.pipeline import ffargs, runner
+
+    settings = load_settings()
+    models = Models(settings)
+    with tempfile.TemporaryDirectory() as tmp:
+        scratch = Path(tmp)
+        wav = scratch / "real.16k.wav"
+        runner.run(ffargs.extract_audio(args.real, wav))
+        audio_s = wer._duration(wav)
+        clips = []
+        if not args.no_clips:
+            for media, reference in wer.norwegian_pairs(scratch):
+                clip = scratch / f"{media.stem}.16k.wav"
+                runner.run(ffargs.extract_audio(media, clip))
+                clips.append((clip, reference))
+        print(f"Modell: {models.path}; {args.real.name}: {audio_s:.0f} s; {os.cpu_count()} kjerner;"
+              f" belastning {os.getloadavg()[0]:.1f}; klipp: {len(clips)}")  # fmt: skip
+        print(f"{'r':>2} {'variant':<20} {'RTF':>6} {'CPU':>6} {'vind/fb':>8} {'seg':>4} "
+              f"{'OOD':>6} {'diff':>6} {'WERklip':>7}  | tid per lydsekund")  # fmt: skip
+        runs: list[Run] = []
+        for rnd in range(1, args.rounds + 1):
+            shift = (rnd - 1) % len(names)
+            order = names[shift:] + names[:shift]
+            reference = None
+            for name in order:
+                run = measure(models, settings, name, rnd, wav, audio_s, clips)
+                runs.append(run)
+                if name == "standard":
+                    reference = run.text
+            for run in runs[-len(order) :]:
+                run.diff = wer.wer(reference or "", run.text)
+                print_run(run, audio_s)
+    summary(runs)
+    if args.show:
+        for run in runs:
+            print(f"\n{run.variant} (runde {run.round}):\n{run.text}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
