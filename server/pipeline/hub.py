@@ -57,7 +57,11 @@ class CatalogueEntry:
 
 def _nb(size: str, about: str) -> CatalogueEntry:
     # The National Library ships CTranslate2 files in ct2/; the tokenizer and the feature
-    # settings (128 mel bands for large) sit at the repository's top.
+    # settings (128 mel bands for large) sit at the repository's top. Checked against the
+    # hub's published listings of NbAiLab/nb-whisper-{tiny,base,small,medium,large}: ct2/
+    # holds config.json, model.bin (float32: 151 MB, 290 MB, 967 MB, 3.06 GB, 6.17 GB) and
+    # vocabulary.json, and nothing else; preprocessor_config.json is at the top (80 mel bands,
+    # 128 for large), with tokenizer.json (a copy is also in onnx/).
     files = (("ct2/model.bin", "model.bin"), ("ct2/config.json", "config.json"),
              ("ct2/vocabulary.json", "vocabulary.json"), ("tokenizer.json", "tokenizer.json"),
              ("preprocessor_config.json", "preprocessor_config.json"))  # fmt: skip
