@@ -264,6 +264,7 @@ def reindex_all(db: sqlite_utils.Database, transcripts_dir: Path) -> int:
         for (talk_id,) in conn.execute("SELECT id FROM talks").fetchall():
             index_talk_metadata(db, talk_id)
         _reindex_slides(db)
+        _reindex_translations(db, transcripts_dir)
     return count
 
 
@@ -598,6 +599,8 @@ def _search(
     per_talk, partial = _candidates(db, segment_where, params)
     for talk_id, rows in _slide_rows(db, segment_where, params).items():
         per_talk[talk_id] = [*per_talk.get(talk_id, []), *rows]
+    for talk_id, rows in _translation_rows(db, segment_where, params).items():
+        per_talk[talk_id] = [*per_talk.get(talk_id, []), *rows]
     meta = {row[0] for row in db.execute(_TALKS_SQL.format(where=where), params)}
     ids = sorted(set(per_talk) | meta)
     talks = db.execute(f"SELECT * FROM talks WHERE id IN ({','.join('?' * len(ids))})", ids)
@@ -647,7 +650,8 @@ def _group(
             Hit(
                 r["start"],
                 r["end"],
-                highlight(r["text"], language, terms, _SLIDE_WORDS if _kind(r) == "slide" else 0),
+                highlight(r["text"], _row_language(r, language), terms,
+                          _SLIDE_WORDS if _kind(r) == "slide" else 0),
                 f"/talks/{slug}?t={int(r['start'])}",
                 _kind(r),
             )
@@ -739,3 +743,67 @@ def _slide_rows(db: sqlite_utils.Database, where: str, params: dict) -> dict[int
 
 def _kind(row: sqlite3.Row) -> str:
     return row["kind"] if "kind" in row.keys() else "speech"  # noqa: SIM118 (Row: in = values)
+
+# ---------------------------------------------------------------- English (machine translation)
+
+# The English caption track (server.transcript.translation) is indexed in a table of its
+# own, stemmed as English: an English query finds a Norwegian talk through it, and the hit
+# says it is in the English machine translation (kind "english").
+_TRANSLATION_ROWS_SQL = """
+SELECT s.id, s.talk_id, s.start, s."end", s.text, s.stems, 'english' AS kind
+FROM search_translations_fts f CROSS JOIN search_translations s ON s.id = f.rowid
+CROSS JOIN talks t ON t.id = s.talk_id
+WHERE search_translations_fts MATCH :expr AND t.status IN ('ready', 'processing') AND {where}
+ORDER BY f.rowid DESC LIMIT :limit"""
+
+
+def index_translation(
+    db: sqlite_utils.Database, talk_id: int, segments: Sequence[transcript.Segment]
+) -> None:
+    """Replace the talk's English segments in the index."""
+    with write(db) as conn:
+        conn.execute("DELETE FROM search_translations WHERE talk_id = ?", (talk_id,))
+        rows = []
+        for idx, seg in enumerate(segments):
+            text = unicodedata.normalize("NFC", seg.text).strip()
+            rows.append((talk_id, idx, seg.start, seg.end, text, _stems(_words(text), "en")))
+        conn.executemany(
+            'INSERT INTO search_translations (talk_id, idx, start, "end", text, stems)'
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            rows,
+        )
+
+
+def _reindex_translations(db: sqlite_utils.Database, transcripts_dir: Path) -> None:
+    """Rebuild the English rows from transcripts/<id>/en/transcript.json (done tracks only)."""
+    with write(db) as conn:
+        conn.execute("DELETE FROM search_translations")
+        sql = "SELECT talk_id FROM translations WHERE state = 'done' ORDER BY talk_id"
+        for (talk_id,) in conn.execute(sql).fetchall():
+            path = transcripts_dir / str(talk_id) / "en" / "transcript.json"
+            try:
+                loaded = transcript.load(path)
+            except (OSError, ValueError, KeyError, TypeError) as exc:
+                log.warning("reindex: skipping unreadable %s: %s", path, exc)
+                continue
+            index_translation(db, talk_id, loaded.segments)
+
+
+def _translation_rows(db: sqlite_utils.Database, where: str, params: dict) -> dict[int, list]:
+    """Matching English segments by talk, at most _PER_TALK each; only tracks the viewer
+    may see (made, and reviewed where captions wait for review: the same condition as
+    the original transcript's, `where`, plus the English track's own review state)."""
+    per_talk: dict[int, list] = {}
+    query = {**params, "limit": _MAX_ROWS}
+    own = "(SELECT review FROM translations r WHERE r.talk_id = t.id)"
+    if "transcript_state" in where:  # captions wait for review: the English track's own
+        where = where.replace("t.transcript_state", own)
+    for row in db.execute(_TRANSLATION_ROWS_SQL.format(where=where), query):
+        rows = per_talk.setdefault(row["talk_id"], [])
+        if len(rows) < _PER_TALK:
+            rows.append(row)
+    return per_talk
+
+
+def _row_language(row: sqlite3.Row, language: str) -> str:
+    return "en" if _kind(row) == "english" else language

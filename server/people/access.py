@@ -92,6 +92,19 @@ RULES: dict[str, str] = {
     # watch progress, completion, reports (server/web/views/progress.py)
     "progress_report": TALK_MEMBER,
     "my_modules": SIGNED_IN,
+    # personal notes on a talk (server/web/views/notes.py): each person sees only their own
+    "note_create": TALK_MEMBER,
+    "note_list": TALK_MEMBER,
+    "note_download": TALK_MEMBER,
+    "note_update": TALK_MEMBER,
+    "note_delete": TALK_MEMBER,
+    # the English caption track (server/web/views/translation.py)
+    "translation_download": TALK_VIEW,
+    "translation_page": TALK_EDIT,
+    "translation_save": TALK_EDIT,
+    "translation_choose": TALK_EDIT,
+    "translation_review": TALK_EDIT,
+    "translation_restore": TALK_EDIT,
     "talk_results": TALK_EDIT,
     "reports": ADMIN,
     "reports_department": ADMIN,

@@ -24,10 +24,10 @@ from server.core.i18n import N_
 from server.store import write
 
 PROCESS = "process"
-STAGES = ("package", "transcribe", "index", "slides")
+STAGES = ("package", "transcribe", "index", "slides", "translate")
 # Stages that run once the talk is watchable (it is marked ready before them); a failure
 # there is recorded for the organiser and never fails the talk.
-AFTER_READY = ("slides",)
+AFTER_READY = ("slides", "translate")
 MAX_ATTEMPTS = 3
 
 

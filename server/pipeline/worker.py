@@ -29,11 +29,11 @@ from server.catalogue import slides as slide_rows
 from server.core.config import Settings
 from server.core.i18n import N_
 from server.ops import stats
-from server.pipeline import ffargs, jobs, probe, runner, slides, supervisor, tus
+from server.pipeline import ffargs, jobs, probe, runner, slides, supervisor, translate, tus
 from server.pipeline.transcribe import Engine, FasterWhisperEngine, ModelError
 from server.store import db as database
 from server.store import write
-from server.transcript import editing
+from server.transcript import editing, translation
 from server.transcript import model as transcript
 
 log = logging.getLogger("ktl.worker")
@@ -42,8 +42,10 @@ STAGE_LABELS = {
     "transcribe": N_("Transkriberer tale til tekst"),
     "index": N_("Gjør innholdet søkbart"),
     "slides": N_("Finner og leser lysbildene"),
+    "translate": N_("Lager engelsk teksting (maskinoversettelse)"),
 }
 SCRATCH = ".work-"
+TRANSLATE = "translate"  # the stage, and the job kind that runs only it
 # Whisper's first figure comes when its first 30 s window is decoded, seconds after the
 # stage starts (the model loads first). Until then the stage reports 0 while the model loads
 # and the audio is extracted, then this mark once Whisper has begun; the page shows a
@@ -68,6 +70,7 @@ class Worker:
     KINDS: ClassVar[dict[str, str]] = {
         jobs.PROCESS: "_run_process",
         "retranscribe": "_run_retranscribe",
+        TRANSLATE: "_run_translate",  # an English track for a talk that is already ready
     }
 
     def __init__(self, settings: Settings, engine_factory: Callable[[], Engine] | None = None):
@@ -120,7 +123,9 @@ class Worker:
         log.error("Jobb %s: gir opp etter %s forsøk på %s", job.id, jobs.MAX_ATTEMPTS, job.stage)
         with write(db):
             jobs.fail(db, job.id, self.name, give_up_message(job.stage))
-            if job.stage in jobs.AFTER_READY:  # the talk stays watchable
+            if job.stage == TRANSLATE or job.kind == TRANSLATE:  # the talk stays watchable
+                translation.mark(db, job.talk_id, "failed", give_up_message(job.stage))
+            elif job.stage in jobs.AFTER_READY:  # the talk stays watchable
                 slide_rows.record_failure(db, job.talk_id, give_up_message(job.stage))
             elif job.kind == jobs.PROCESS:  # other kinds leave a ready talk as it is
                 talks.set_status(db, job.talk_id, "failed")
@@ -196,7 +201,7 @@ class Worker:
         if talk is None or rec is None:
             raise StageError(N_("Foredraget eller opptaket finnes ikke lenger."))
         action = {"package": self._package, "transcribe": self._transcribe, "index": self._index,
-                  "slides": self._slides}  # fmt: skip
+                  "slides": self._slides, TRANSLATE: self._translate}  # fmt: skip
         action[stage](db, job, talk, rec, progress)
         with write(db):
             if not jobs.stage_done(db, job.id, self.name, stage):
@@ -267,6 +272,19 @@ class Worker:
         media = talks.media_dir(self.settings, talk.id)
         path = talks.transcript_dir(self.settings, talk.id) / "transcript.json"
         slides.stage(db, self.settings, talk, rec, media, path, progress)
+
+    def _translate(self, db, job, talk, rec, progress) -> None:
+        """The English track, once the talk is watchable (server.pipeline.translate)."""
+        media = talks.media_dir(self.settings, talk.id)
+        scratch = self._scratch(media, job)
+        translate.stage(db, self.settings, talk, rec, media, scratch, self.engine, progress)
+
+    def _run_translate(self, db: sqlite_utils.Database, job: jobs.Job) -> None:
+        """Only the English track, for a talk that is ready (the organiser turned it on)."""
+        self._stage(db, job, TRANSLATE)
+        with write(db):
+            if jobs.finish(db, job.id, self.name):  # it was ready (also after a «Prøv igjen»)
+                talks.set_status(db, job.talk_id, "ready")
 
     def _index(self, db, job, talk, rec, progress) -> None:
         path = talks.transcript_dir(self.settings, talk["id"]) / "transcript.json"

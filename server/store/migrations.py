@@ -342,9 +342,51 @@ END;
 """
 
 
+# Personal notes at moments of a talk (server.learning.notes): private to their writer.
+_M_NOTES = """
+CREATE TABLE notes (
+    id INTEGER PRIMARY KEY,
+    user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    talk_id INTEGER NOT NULL REFERENCES talks(id) ON DELETE CASCADE,
+    at REAL NOT NULL, text TEXT NOT NULL, created_at TEXT NOT NULL, updated_at TEXT NOT NULL);
+CREATE INDEX notes_user_talk ON notes (user_id, talk_id, at);
+"""
+
+
+# The English caption track (server.transcript.translation): its stage and review state,
+# its versions, and its text in the search index (a table of its own, like the slides').
+_M_TRANSLATIONS = """
+CREATE TABLE translations (
+    talk_id INTEGER PRIMARY KEY REFERENCES talks(id) ON DELETE CASCADE,
+    wanted INTEGER, state TEXT NOT NULL DEFAULT 'none', review TEXT NOT NULL DEFAULT 'machine',
+    version INTEGER NOT NULL DEFAULT 0, seconds REAL, model TEXT NOT NULL DEFAULT '',
+    error TEXT, updated_at TEXT NOT NULL);
+CREATE TABLE translation_versions (
+    id INTEGER PRIMARY KEY, talk_id INTEGER NOT NULL REFERENCES talks(id) ON DELETE CASCADE,
+    version INTEGER NOT NULL, author_id INTEGER REFERENCES users(id) ON DELETE SET NULL,
+    author TEXT NOT NULL DEFAULT '', note TEXT NOT NULL DEFAULT '', created_at TEXT NOT NULL,
+    UNIQUE (talk_id, version));
+CREATE TABLE search_translations (
+    id INTEGER PRIMARY KEY, talk_id INTEGER NOT NULL REFERENCES talks(id) ON DELETE CASCADE,
+    idx INTEGER NOT NULL, start REAL NOT NULL, "end" REAL NOT NULL,
+    text TEXT NOT NULL, stems TEXT NOT NULL);
+CREATE INDEX search_translations_talk ON search_translations (talk_id);
+CREATE VIRTUAL TABLE search_translations_fts USING fts5(
+    text, stems, content='search_translations', content_rowid='id', tokenize='trigram');
+CREATE TRIGGER search_translations_ai AFTER INSERT ON search_translations BEGIN
+    INSERT INTO search_translations_fts(rowid, text, stems) VALUES (new.id, new.text, new.stems);
+END;
+CREATE TRIGGER search_translations_ad AFTER DELETE ON search_translations BEGIN
+    INSERT INTO search_translations_fts(search_translations_fts, rowid, text, stems)
+    VALUES ('delete', old.id, old.text, old.stems);
+END;
+"""
+
+
 def all_migrations() -> list[str]:
     """Every migration in the order it runs. Append only: a shipped migration never changes."""
     return [
         _M001_CORE, _M_SEARCH_001, _M002_ACCOUNTS, _M003_TRANSCRIPTS, _M004_MODULES,
         _M005_LIVE, _M006_LOCALE_CHOSEN, _M_OPS, _M_SEARCH_002_VOCABULARY, _M_SLIDES,
+        _M_NOTES, _M_TRANSLATIONS,
     ]  # fmt: skip

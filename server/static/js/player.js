@@ -57,14 +57,41 @@
 
   // Captions: on by default, toggled by the button (its labels come from the page, translated).
   var toggle = document.getElementById("captions-toggle");
-  function captionTrack() { return video.textTracks && video.textTracks[0]; }
+  // Which caption track (the talk's language, or English machine translation): the select
+  // #caption-track, else ?tekst=en, else the first. The choice is remembered.
+  var trackSelect = document.getElementById("caption-track");
+  var asked = new URLSearchParams(window.location.search).get("tekst");
+  function chosenLanguage() {
+    if (trackSelect) return trackSelect.value;
+    return asked || "";
+  }
+  function captionTrack() {
+    var tracks = video.textTracks || [];
+    var wanted = chosenLanguage();
+    for (var i = 0; i < tracks.length; i++) {
+      if (tracks[i].language === wanted) return tracks[i];
+    }
+    return tracks[0];
+  }
   function setCaptions(on) {
     var track = captionTrack();
+    Array.prototype.forEach.call(video.textTracks || [], function (other) {
+      if (other !== track) other.mode = "disabled";
+    });
     if (track) track.mode = on ? "showing" : "hidden";
     if (toggle) {
       toggle.setAttribute("aria-pressed", on ? "true" : "false");
       toggle.textContent = (on ? toggle.dataset.on : toggle.dataset.off) || toggle.textContent;
     }
+  }
+  if (trackSelect) {
+    var remembered = asked;
+    try { remembered = remembered || window.localStorage.getItem("ktl.captionTrack"); } catch (e) { /* private mode */ }
+    if (remembered && trackSelect.querySelector('option[value="' + remembered + '"]')) trackSelect.value = remembered;
+    trackSelect.addEventListener("change", function () {
+      try { window.localStorage.setItem("ktl.captionTrack", trackSelect.value); } catch (e) { /* not kept */ }
+      setCaptions(true);
+    });
   }
   setCaptions(true);
   if (toggle) {

@@ -15,25 +15,26 @@ from starlette.routing import Route
 from server.catalogue import moments
 from server.core.config import frame_origins
 from server.people.access import can_edit
-from server.transcript import editing
+from server.transcript import editing, translation
 from server.web.middleware import csp_framed_by
-from server.web.respond import render, settings_of, viewer_of
+from server.web.respond import open_db, render, settings_of, viewer_of
 
 
 def embed(request: Request) -> Response:
     talk = request.state.talk
     settings = settings_of(request)
+    editor = can_edit(viewer_of(request), talk)
     moment = moments.parse(request.query_params.get("t"), request.query_params.get("til"))
     path = f"/talks/{talk.slug}"
     context = {
         "talk": talk,
-        "transcript_visible": editing.transcript_visible(
-            settings, talk, can_edit(viewer_of(request), talk)
-        ),
+        "transcript_visible": editing.transcript_visible(settings, talk, editor),
         "start": moment.start,
         "end": moment.end,
         "full_url": str(request.base_url).rstrip("/") + moments.link(path, moment),
     }
+    with open_db(request) as db:
+        context.update(translation.page_context(db, settings, talk, editor))
     response = render(request, "talks/embed.html", context)
     response.headers["content-security-policy"] = csp_framed_by(frame_origins(settings))
     return response

@@ -11,7 +11,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from server.core import i18n, parse
-from server.learning import progress, reports
+from server.learning import notes, progress, reports
 from server.learning.progress import ProgressError
 from server.web.respond import in_thread, open_db, render, viewer_of
 
@@ -33,7 +33,8 @@ async def report(request: Request) -> Response:
 def my_modules(request: Request) -> Response:
     with open_db(request) as db:
         modules = progress.my_modules(db, viewer_of(request))
-    return render(request, "progress/mine.html", {"modules": modules})
+        my_notes = notes.mine(db, viewer_of(request))
+    return render(request, "progress/mine.html", {"modules": modules, "my_notes": my_notes})
 
 
 def talk_results(request: Request) -> Response:

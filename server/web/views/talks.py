@@ -12,7 +12,7 @@ from starlette.routing import Route
 from server.catalogue import moments, programme, talks
 from server.core import i18n, parse
 from server.core.i18n import N_
-from server.learning import progress, quizzes
+from server.learning import notes, progress, quizzes
 from server.live import broadcasts
 from server.ops import diskspace
 from server.people import accounts
@@ -20,7 +20,7 @@ from server.people.access import can_edit
 from server.pipeline import jobs, tus
 from server.pipeline.worker import STAGE_LABELS, TRANSCRIBE_STARTED
 from server.store import write
-from server.transcript import editing
+from server.transcript import editing, translation
 from server.transcript import model as transcript
 from server.web.flash import flash
 from server.web.respond import in_thread, open_db, render, settings_of, viewer_of
@@ -148,6 +148,8 @@ def page(request: Request) -> Response:
             **programme.page_context(db, viewer, talk),
             **quizzes.page_context(db, viewer, talk),
             **progress.page_context(db, viewer, talk),
+            **notes.page_context(db, viewer, talk),
+            **translation.page_context(db, settings_of(request), talk, can_edit(viewer, talk)),
             **broadcasts.watch_context(db, talk),
         }
     editor = can_edit(viewer, talk)

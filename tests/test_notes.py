@@ -1,0 +1,129 @@
+"""Personal notes through the app as it ships (create_app, middleware, guard): add, edit,
+delete, download; private to their writer; guests cannot; CSRF required."""
+
+from __future__ import annotations
+
+import pytest
+from starlette.testclient import TestClient
+
+from server.store import db as database
+from server.web.app import create_app
+from tests.test_access_matrix import _talk
+from tests.webclient import csrf, login, make_user, post
+
+
+@pytest.fixture
+def env(settings):
+    organiser = make_user(settings, "organiser")
+    make_user(settings, "viewer", name="Kari")
+    make_user(settings, "viewer", email="per@kommune.no", name="Per")
+    with database.session(settings.db_path) as db:
+        talk = _talk(db, settings, organiser, "internal", "Notater om barnevern")
+        draft = _talk(db, settings, organiser, "draft", "Hemmelig utkast")
+    app = create_app(settings)
+    kari, per = TestClient(app, follow_redirects=False), TestClient(app)
+    guest = TestClient(app, follow_redirects=False)
+    with kari, per, guest:
+        login(kari, "viewer@kommune.no")
+        login(per, "per@kommune.no")
+        yield {"kari": kari, "per": per, "guest": guest, "talk": talk, "draft": draft}
+
+
+def _add(client, slug: str, at: str, text: str, **kwargs):
+    return post(client, f"/talks/{slug}/notater", {"at": at, "text": text}, **kwargs)
+
+
+JSON = {"Accept": "application/json"}
+
+
+def test_add_edit_delete_and_download_own_notes(env):
+    kari, slug = env["kari"], env["talk"].slug
+    added = _add(kari, slug, "1:05", "Spør om fristene  \r\nog skjemaet")
+    assert added.status_code == 303
+    assert added.headers["location"] == f"/talks/{slug}?t=65#notater"
+    body = _add(kari, slug, "0:10", "Første poeng", headers=JSON).json()
+    assert [(n["at"], n["text"]) for n in body["notes"]] == [
+        (10.0, "Første poeng"),
+        (65.0, "Spør om fristene\nog skjemaet"),
+    ]
+    page = kari.get(f"/talks/{slug}").text
+    assert "Første poeng" in page and 'href="/talks/notater-om-barnevern?t=65"' in page
+    first = body["saved"]
+    edited = post(kari, f"/talks/{slug}/notater/{first}", {"at": "12", "text": "Rettet"},
+                  headers=JSON)  # fmt: skip
+    assert edited.status_code == 200 and edited.json()["notes"][0]["text"] == "Rettet"
+    text = kari.get(f"/talks/{slug}/notater.txt")
+    assert text.status_code == 200 and "attachment" in text.headers["content-disposition"]
+    assert "[0:12] http://testserver/talks/notater-om-barnevern?t=12\nRettet\n" in text.text
+    assert "[1:05]" in text.text and text.text.startswith("Mine notater: Notater om barnevern")
+    deleted = post(kari, f"/talks/{slug}/notater/{first}/slett", headers=JSON)
+    assert [n["text"] for n in deleted.json()["notes"]] == ["Spør om fristene\nog skjemaet"]
+    mine = kari.get("/mine-moduler").text
+    assert "Spør om fristene" in mine and f"/talks/{slug}/notater.txt" in mine
+
+
+def test_notes_are_private_and_another_persons_note_is_404(env):
+    kari, per, slug = env["kari"], env["per"], env["talk"].slug
+    note = _add(kari, slug, "5", "Bare mitt", headers=JSON).json()["saved"]
+    assert "Bare mitt" not in per.get(f"/talks/{slug}").text
+    assert per.get(f"/talks/{slug}/notater.json").json()["notes"] == []
+    assert "Bare mitt" not in per.get(f"/talks/{slug}/notater.txt").text
+    assert "Bare mitt" not in per.get("/mine-moduler").text
+    for url, data in ((f"/talks/{slug}/notater/{note}", {"at": "1", "text": "Kapret"}),
+                      (f"/talks/{slug}/notater/{note}/slett", {})):  # fmt: skip
+        response = post(per, url, data, headers=JSON)
+        assert response.status_code == 404 and "Fant ikke notatet" in response.json()["error"]
+    assert kari.get(f"/talks/{slug}/notater.json").json()["notes"][0]["text"] == "Bare mitt"
+
+
+def test_a_note_belongs_to_its_talk(env, settings):
+    kari, slug = env["kari"], env["talk"].slug
+    organiser = make_user(settings, "organiser", email="o2@kommune.no")
+    with database.session(settings.db_path) as db:
+        other = _talk(db, settings, organiser, "internal", "Et annet foredrag")
+    note = _add(kari, slug, "5", "Her", headers=JSON).json()["saved"]
+    moved = post(kari, f"/talks/{other.slug}/notater/{note}/slett", headers=JSON)
+    assert moved.status_code == 404
+
+
+def test_guests_cannot_write_or_read_notes(env):
+    guest, slug = env["guest"], env["talk"].slug
+    assert (
+        guest.get(f"/talks/{slug}/notater.txt", headers={"Accept": "text/html"}).status_code == 303
+    )
+    assert guest.get(f"/talks/{slug}/notater.json").status_code == 401
+    assert _add(guest, slug, "1", "Gjest").status_code in (303, 401)
+
+
+def test_no_notes_on_a_talk_the_person_may_not_see(env):
+    draft = env["draft"].slug
+    assert _add(env["kari"], draft, "1", "Utkast", headers=JSON).status_code == 404
+
+
+def test_csrf_is_required(env):
+    kari, slug = env["kari"], env["talk"].slug
+    refused = kari.post(f"/talks/{slug}/notater", data={"at": "1", "text": "Uten token"})
+    assert refused.status_code == 403
+    token = csrf(kari)
+    allowed = kari.post(f"/talks/{slug}/notater", data={"at": "1", "text": "Med token"},
+                        headers={"X-CSRF-Token": token, **JSON})  # fmt: skip
+    assert allowed.status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("at", "text", "message"),
+    [("1:99", "Tekst", "Tiden må skrives"), ("1", "   ", "Skriv noe"),
+     ("1", "x" * 4001, "Notatet er for langt: skriv høyst 4000 tegn")],
+)  # fmt: skip
+def test_bad_notes_are_refused_with_a_sentence(env, at, text, message):
+    response = _add(env["kari"], env["talk"].slug, at, text, headers=JSON)
+    assert response.status_code == 422 and message in response.json()["error"]
+    page = _add(env["kari"], env["talk"].slug, at, text, headers={"Accept": "text/html"})
+    assert page.status_code == 422 and message in page.text
+
+
+def test_english_error_for_an_english_reader(env):
+    kari = env["kari"]
+    kari.cookies.set("ktl_lang", "en")
+    response = _add(kari, env["talk"].slug, "1", "x" * 4001, headers=JSON)
+    assert "write at most 4000 characters" in response.json()["error"]
