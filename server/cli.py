@@ -20,8 +20,7 @@ from server.core.i18n import N_
 from server.ops import requestlog
 from server.people import accounts
 from server.pipeline import jobs, transcribe
-from server.store import db as database
-from server.store import write
+from server.store import Store, write
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -31,7 +30,7 @@ def _settings(args: argparse.Namespace) -> Settings:
         data_dir=Path(args.data_dir).resolve() if getattr(args, "data_dir", None) else None,
     )
     settings.ensure_dirs()
-    database.init(settings.db_path)
+    Store(settings.db_path).init()
     return settings
 
 
@@ -69,7 +68,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
 def cmd_reindex(args: argparse.Namespace) -> int:
     settings = _settings(args)
-    with database.session(settings.db_path) as db:
+    with Store(settings.db_path).read() as db:
         count = search.reindex_all(db, settings.transcripts_dir)
     print(f"Søkeindeksen er bygget på nytt: {count} tekstsegmenter.")
     return 0
@@ -126,7 +125,7 @@ def import_recording(settings: Settings, path: Path, data: talks.TalkInput) -> d
         raise talks.RecordingError(f"Fant ingen fil på {path}.")
     talks.validate(data)
     copy = _copy_for_import(path, settings.uploads_dir)
-    with database.session(settings.db_path) as db:
+    with Store(settings.db_path).read() as db:
         talk = talks.create(db, data)
         try:
             talks.attach_recording(db, settings, talk["id"], copy, path.name)
@@ -138,7 +137,7 @@ def import_recording(settings: Settings, path: Path, data: talks.TalkInput) -> d
 
 def wait_for(settings: Settings, talk_id: int, bar: tqdm | None) -> dict:
     """Follow the talk's job until it is done or failed; returns the last job state."""
-    with database.session(settings.db_path) as db:
+    with Store(settings.db_path).read() as db:
         while True:
             job = jobs.latest_for_talk(db, talk_id)
             if job is None:
@@ -251,7 +250,7 @@ def cmd_user_add(args: argparse.Namespace) -> int:
     password = None
     if args.password_stdin:
         password = sys.stdin.readline().rstrip("\n")
-    with database.session(settings.db_path) as db:
+    with Store(settings.db_path).read() as db:
         try:
             user = accounts.create_user(
                 db, args.email, args.name, args.role, args.department, password=password

@@ -13,7 +13,7 @@ import ffmpeg
 
 from server.catalogue import talks
 from server.core.config import Settings
-from server.store import db as database
+from server.store import Store
 
 DEMO_TITLE = "Bli kjent med barnehagene i kommunen"
 DEMO_TEXT = (
@@ -53,7 +53,7 @@ def ensure_demo(settings: Settings) -> int:
     """Add the demo talk once (and wait for it); a second run leaves it as it is."""
     from server.cli import import_recording, wait_for_with_worker
 
-    with database.session(settings.db_path) as db:
+    with Store(settings.db_path).read() as db:
         existing = db.execute(
             "SELECT id FROM talks WHERE title = ? AND status = 'ready'", [DEMO_TITLE]
         ).fetchone()

@@ -150,7 +150,6 @@ def sign_up(db: sqlite_utils.Database, user: User, talk: dict, mode: str, now: s
     if not is_upcoming(talk, now):
         raise SignupError(CLOSED)
     with write(db):
-        db.execute("BEGIN IMMEDIATE")
         cursor = db.execute(
             "INSERT INTO signups (user_id, talk_id, mode, created_at) "
             "SELECT :user, :talk, :mode, :at WHERE :mode != 'room' OR :capacity IS NULL OR ("

@@ -138,7 +138,6 @@ def record(db: sqlite_utils.Database, user_id: int, talk_id: int, payload: objec
     new = clean(payload.get("intervals"), duration)
     position = _number(payload.get("position"))
     with write(db):
-        db.execute("BEGIN IMMEDIATE")
         before = stored(db, user_id, talk_id)
         union = merge(before["intervals"] if before else [], new, duration)
         if position is None or position < 0:

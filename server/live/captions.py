@@ -35,7 +35,6 @@ from server.live.ffargs import PLAYLIST
 from server.live.playlist import PartReader, Segment
 from server.pipeline import runner
 from server.pipeline.transcribe import WHISPER_LANGUAGE
-from server.store import db as database
 
 log = logging.getLogger("ktl.live.captions")
 
@@ -165,7 +164,7 @@ class LiveCaptioner:
 
     async def _language(self) -> str:
         def read():
-            with database.session(self.manager.settings.db_path) as db:
+            with self.manager.store.read() as db:
                 talk = talks.get(db, self.runtime.talk_id)
             return talk["language"] if talk else "nb"
 

@@ -32,7 +32,7 @@ from server.live.broadcasts import LiveError
 from server.live.playlist import PartReader, Segment, live_playlist
 from server.ops import diskspace
 from server.pipeline import runner
-from server.store import db as database
+from server.store import Store
 
 log = logging.getLogger("ktl.live")
 
@@ -137,13 +137,15 @@ def join_segments(folders: list[Path], reader: PartReader, live: Path) -> Path |
     return recording
 
 
-def _join_parts(settings: Settings, talk_id: int, folders: list[Path], reader: PartReader):
+def _join_parts(
+    store: Store, settings: Settings, talk_id: int, folders: list[Path], reader: PartReader
+):
     """Join the parts and attach the result as the talk's recording (which queues the
     normal pipeline). Returns False when nothing was received."""
     recording = join_segments(folders, reader, talks.media_dir(settings, talk_id) / "live")
     if recording is None:
         return False
-    with database.session(settings.db_path) as db:
+    with store.read() as db:
         talks.attach_recording(db, settings, talk_id, recording, "direkte.mp4")
     return True
 
@@ -170,8 +172,9 @@ def _register_live_attendance(db, talk_id: int, user_ids: list[int]) -> None:
 
 
 class LiveManager:
-    def __init__(self, settings: Settings, captions_factory=None) -> None:
+    def __init__(self, settings: Settings, captions_factory=None, store: Store | None = None):
         self.settings = settings
+        self.store = store or Store(settings.db_path)
         self.runtimes: dict[int, Runtime] = {}
         self.reader = PartReader()
         self.captions_factory = captions_factory
@@ -181,7 +184,7 @@ class LiveManager:
 
     async def _db(self, func, *args, **kwargs):
         def call():
-            with database.session(self.settings.db_path) as db:
+            with self.store.read() as db:
                 return func(db, *args, **kwargs)
 
         return await asyncio.to_thread(call)
@@ -416,7 +419,9 @@ class LiveManager:
             if attendees:
                 await self._db(_register_live_attendance, talk_id, attendees)
             try:
-                await asyncio.to_thread(_join_parts, self.settings, talk_id, folders, self.reader)
+                await asyncio.to_thread(
+                    _join_parts, self.store, self.settings, talk_id, folders, self.reader
+                )
             except Exception as exc:  # keep every part; the organiser can try again
                 log.exception("Sending %s: kunne ikke sette sammen delene", talk_id)
                 await self._set_state(runtime, broadcasts.INTERRUPTED, message=JOIN_FAILED)

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from server.core.config import Settings
 from server.ops import diskspace, stats
 from server.pipeline import transcribe
-from server.store import db as database
+from server.store import Store
 
 
 @dataclass(frozen=True)
@@ -20,7 +20,7 @@ class Failure:
 
 def _database(settings: Settings) -> str | None:
     try:
-        with database.session(settings.db_path) as db:
+        with Store(settings.db_path).read() as db:
             stats.prove_writable(db)
     except sqlite3.Error as exc:
         return f"Databasen {settings.db_path} kan ikke skrives: {exc}"

@@ -21,7 +21,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from server.core.config import Settings
 from server.ops import diskspace, stats
-from server.store import db as database
+from server.store import Store
 
 UNMATCHED = "unmatched"
 UPLOAD_ROUTE = "tus_upload"
@@ -121,7 +121,7 @@ class ScrapeCollector:
         self.settings, self.live = settings, live
 
     def collect(self) -> Iterator[Metric]:
-        with database.session(self.settings.db_path) as db:
+        with Store(self.settings.db_path).read() as db:
             job_rows = stats.jobs_by_state(db)
             factors = stats.realtime_factors(db)
             broadcast_rows = stats.broadcasts_by_state(db)

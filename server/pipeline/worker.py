@@ -31,8 +31,7 @@ from server.core.i18n import N_
 from server.ops import stats
 from server.pipeline import ffargs, jobs, probe, runner, slides, supervisor, translate, tus
 from server.pipeline.transcribe import Engine, FasterWhisperEngine, ModelError
-from server.store import db as database
-from server.store import write
+from server.store import Store, write
 from server.transcript import editing, translation
 from server.transcript import model as transcript
 
@@ -73,8 +72,14 @@ class Worker:
         TRANSLATE: "_run_translate",  # an English track for a talk that is already ready
     }
 
-    def __init__(self, settings: Settings, engine_factory: Callable[[], Engine] | None = None):
+    def __init__(
+        self,
+        settings: Settings,
+        engine_factory: Callable[[], Engine] | None = None,
+        store: Store | None = None,
+    ) -> None:
         self.settings = settings
+        self.store = store or Store(settings.db_path)
         self.name = f"{jobs.worker_prefix(os.getpid())}{id(self):x}"
         self._engine: Engine | None = None
         self._engines: dict[str, Engine] = {}
@@ -100,14 +105,14 @@ class Worker:
 
     def expire_uploads(self) -> None:
         """Remove resumable uploads that were abandoned before they were complete."""
-        with database.session(self.settings.db_path) as db:
+        with self.store.read() as db:
             removed = tus.expire(db, self.settings)
         if removed:
             log.info("Fjernet %s utløpte opplastinger", removed)
 
     def run_once(self) -> bool:
         """Claim and run one job; False when there was nothing to do."""
-        with database.session(self.settings.db_path) as db:
+        with self.store.read() as db:
             job = jobs.claim(db, self.name, self.settings.job_lease_seconds)
             if job is None:
                 return False
@@ -380,7 +385,7 @@ class _Heartbeat:
 
     def _beat(self) -> None:
         interval = max(0.5, self.worker.settings.job_lease_seconds / 3)
-        with database.session(self.worker.settings.db_path) as db:
+        with self.worker.store.read() as db:
             while not self.done.wait(interval):
                 jobs.heartbeat(
                     db, self.job, self.worker.name, self.worker.settings.job_lease_seconds

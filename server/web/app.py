@@ -27,7 +27,7 @@ from server.ops.metrics import MetricsMiddleware, RequestMetrics
 from server.ops.requestlog import RequestIdMiddleware
 from server.people import oidc as sso
 from server.pipeline.supervisor import embedded_worker
-from server.store import db as database
+from server.store import Store
 from server.web.guard import protect
 from server.web.middleware import (
     AuthMiddleware,
@@ -71,17 +71,17 @@ HTTP_MESSAGES = {
 }
 
 
-def live_manager(settings: Settings) -> LiveManager:
+def live_manager(settings: Settings, store: Store | None = None) -> LiveManager:
     """Live broadcasts run in this process; live captions in a child process each."""
-    return LiveManager(settings, LiveCaptioner if settings.live_captions else None)
+    return LiveManager(settings, LiveCaptioner if settings.live_captions else None, store)
 
 
 @contextlib.asynccontextmanager
 async def lifespan(app: Starlette) -> AsyncIterator[None]:
     settings: Settings = app.state.settings
     settings.ensure_dirs()
-    database.init(settings.db_path)
-    app.state.live = live_manager(settings)
+    app.state.store.init()
+    app.state.live = live_manager(settings, app.state.store)
     await app.state.live.startup()
     worker = embedded_worker(settings) if settings.embedded_worker else None
     if worker is not None:
@@ -92,6 +92,7 @@ async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await app.state.live.shutdown()
         if worker is not None:
             await asyncio.to_thread(worker.stop)
+        app.state.store.close()
 
 
 async def http_error(request: Request, exc: Exception) -> Response:
@@ -176,6 +177,7 @@ def create_app(settings: Settings) -> Starlette:
         exception_handlers={HTTPException: http_error, Exception: http_error},
     )
     app.state.settings = settings
+    app.state.store = Store(settings.db_path)  # every read and write of this app goes here
     app.state.metrics = RequestMetrics()
     app.state.secret = secret_key(settings)
     app.state.templates = build_templates()

@@ -23,7 +23,6 @@ from server.catalogue import talks
 from server.core import parse
 from server.core.i18n import N_
 from server.people import access
-from server.store import db as database
 from server.web.middleware import same_origin_websocket
 from server.web.respond import open_db
 
@@ -121,7 +120,7 @@ CLOSE_FORBIDDEN = 4403  # WebSocket close codes before accept: the handshake get
 
 
 def _ws_talk(websocket: WebSocket) -> dict | None:
-    with database.session(websocket.app.state.settings.db_path) as db:
+    with websocket.app.state.store.read() as db:
         return talks.find(db, str(websocket.path_params["key"]))
 
 

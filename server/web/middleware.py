@@ -24,7 +24,7 @@ from server.core.i18n import N_
 from server.people import accounts
 from server.people.access import Viewer
 from server.pipeline.tus import format_size
-from server.store import db as database
+from server.store import Store
 from server.web.respond import wants_json
 
 SESSION_COOKIE = "ktl_session"
@@ -90,7 +90,8 @@ class AuthMiddleware:
         settings = scope["app"].state.settings
         cookies = _cookies(scope)
         token = cookies.get(SESSION_COOKIE)
-        user = await to_thread.run_sync(_lookup, settings.db_path, token) if token else None
+        store = scope["app"].state.store
+        user = await to_thread.run_sync(_lookup, store, token) if token else None
         anon = cookies.get(ANON_COOKIE) or ""
         new_anon = not anon or len(anon) > 64
         if new_anon:
@@ -114,8 +115,8 @@ class AuthMiddleware:
         await self.app(scope, receive, send_with_cookie)
 
 
-def _lookup(db_path, token: str) -> accounts.User | None:
-    with database.session(db_path) as db:
+def _lookup(store: Store, token: str) -> accounts.User | None:
+    with store.read() as db:
         return accounts.session_user(db, token)
 
 

@@ -19,7 +19,6 @@ from server.core.clock import format_clock, format_date
 from server.core.config import LANGUAGES, VISIBILITIES, Settings
 from server.core.resources import TEMPLATES_DIR
 from server.people.access import Viewer, may
-from server.store import db as database
 from server.web.flash import clear_messages, take_messages
 
 STATUS_LABELS = {
@@ -36,7 +35,8 @@ def settings_of(request: Request) -> Settings:
 
 @contextlib.contextmanager
 def open_db(request: Request) -> Iterator[sqlite_utils.Database]:
-    with database.session(settings_of(request).db_path) as db:
+    """A connection of the app's store for this unit of work (server.store.Store)."""
+    with request.app.state.store.read() as db:
         yield db
 
 

@@ -4,6 +4,7 @@ request.state.talk."""
 
 from __future__ import annotations
 
+import sqlite_utils
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
@@ -73,8 +74,12 @@ async def update(request: Request) -> Response:
     try:
         await in_thread(request, quizzes.save_settings, talk, *args)
     except ValidationError as exc:
-        with open_db(request) as db:
+
+        def read(db: sqlite_utils.Database, exc: ValidationError) -> dict:
             context = _editor(request, db, settings_errors=exc.errors)
+            return context
+
+        context = await in_thread(request, read, exc)  # SQLite off the loop
         return render(request, "quizzes/edit.html", context, status=422)
     return RedirectResponse(_edit_url(talk, "innstillinger"), status_code=303)
 
@@ -112,8 +117,12 @@ async def question_save(request: Request) -> Response:
             "truefalse": str(data.correct[0]) if data.correct else "",
             "options": list(data.options) + [""] * max(0, 2 - len(data.options)),
         }  # fmt: skip
-        with open_db(request) as db:
+
+        def read(db: sqlite_utils.Database, exc: ValidationError) -> dict:
             context = _editor(request, db, form=echo, errors=exc.errors)
+            return context
+
+        context = await in_thread(request, read, exc)  # SQLite off the loop
         return render(request, "quizzes/edit.html", context, status=422)
     except QuizError as exc:
         raise HTTPException(exc.status, str(exc)) from None
@@ -149,13 +158,17 @@ async def suggest_questions(request: Request) -> Response:
     form = await request.form()
     talk = request.state.talk
     skipped = [str(s) for s in form.getlist("skip") if str(s).strip()][:50]
-    with open_db(request) as db:
+
+    def read(db: sqlite_utils.Database) -> dict:
         used = [
             o.text for q in quizzes.questions(db, talk["id"]) if suggest.BLANK in q.text
             for o in q.options if o.correct
         ]  # fmt: skip
         drafts = suggest.suggest(db, talk, skip=[*skipped, *used])
         context = _editor(request, db, suggestions=drafts, skipped=skipped)
+        return context
+
+    context = await in_thread(request, read)  # SQLite off the loop
     return render(request, "quizzes/edit.html", context)
 
 
@@ -210,18 +223,26 @@ async def take_submit(request: Request) -> Response:
     try:
         attempt = await in_thread(request, quizzes.submit, user.id, talk["id"], answers, anyway)
     except quizzes.Incomplete as exc:
-        with open_db(request) as db:
+
+        def read(db: sqlite_utils.Database, exc: quizzes.Incomplete) -> dict:
             locked = set(quizzes.open_answers(db, user.id, talk["id"]))
             context = _take_context(
                 request, db, answers=exc.answers, locked=locked, missing=exc.numbers
             )
+            return context
+
+        context = await in_thread(request, read, exc)  # SQLite off the loop
         return render(request, "quizzes/take.html", context, status=422)
     except QuizError as exc:
         if exc.status != 409:
             raise HTTPException(exc.status, str(exc)) from None
-        with open_db(request) as db:
+
+        def read(db: sqlite_utils.Database, exc: QuizError) -> dict:
             result = quizzes.attempt_result(db, user.id, talk["id"])
             context = _take_context(request, db, result=result, refused=str(exc))
+            return context
+
+        context = await in_thread(request, read, exc)  # SQLite off the loop
         return render(request, "quizzes/take.html", context, status=409)
     await in_thread(request, progress.refresh_completion, user.id, talk["id"])
     return RedirectResponse(f"/talks/{talk['slug']}/quiz?forsok={attempt}", status_code=303)
