@@ -117,3 +117,42 @@ def make(dest: Path, deck: tuple[Slide | Clip, ...] = DECK, repeat: int = 1) -> 
         check=True, capture_output=True,
     )  # fmt: skip
     return dest
+
+
+def ready_talk(settings, deck: Path, organiser=None, visibility: str = "public"):
+    """A ready talk whose recording is the deck: real HLS packaging (remux, as the worker
+    does) and the real slide stage (scene detection, OCR, chapters); the transcript is
+    written directly (the deck's sound is a tone, Whisper has nothing to say about it)."""
+    from server.catalogue import talks
+    from server.pipeline import ffargs, slides
+    from server.store import db as database
+    from server.transcript import model as transcript
+    from tests import factories
+
+    with database.session(settings.db_path) as db:
+        talk = factories.talk(db, organiser, title="Byggesak for alle", language="nb",
+                              visibility=visibility)  # fmt: skip
+        folder = talks.media_dir(settings, talk.id)
+        folder.mkdir(parents=True, exist_ok=True)
+        original = folder / "original.mp4"
+        original.write_bytes(deck.read_bytes())
+        vod = folder / "vod"
+        for args in (ffargs.hls_remux(original, vod, copy_audio=True),
+                     ffargs.poster_from_video(original, vod / "poster.jpg", 2.0)):  # fmt: skip
+            subprocess.run(args, check=True, capture_output=True)
+        with db.conn:
+            db.execute(
+                "INSERT INTO recordings (talk_id, original_name, path, size, duration, "
+                "has_video, video_codec, pix_fmt, audio_codec, created_at) VALUES "
+                "(?, 'deck.mp4', 'original.mp4', ?, 34.0, 1, 'h264', 'yuv420p', 'aac', "
+                "'2026-01-01')",
+                [talk.id, original.stat().st_size],
+            )
+            talks.set_status(db, talk.id, "ready")
+        spoken = (transcript.Segment(1.0, 5.0, "Velkommen til lunsjforedraget."),)
+        machine = transcript.Transcript(language="nb", segments=spoken, duration=34.0)
+        json_path = talks.transcript_dir(settings, talk.id) / "transcript.json"
+        transcript.write_all(json_path.parent, machine)
+        row, recording = talks.get(db, talk.id), talks.recording(db, talk.id)
+        slides.stage(db, settings, row, recording, folder, json_path, lambda share: None)
+        return talks.get(db, talk.id)

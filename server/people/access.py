@@ -36,6 +36,10 @@ RULES: dict[str, str] = {
     "talk_original": TALK_VIEW,
     "talk_embed": TALK_VIEW,  # just the player, for a frame (KTL_FRAME_ORIGINS)
     "vod": TALK_VIEW,
+    "slide_thumb": TALK_VIEW,  # a slide's thumbnail (server/web/views/chapters.py)
+    "talk_chapters_vtt": TALK_VIEW,
+    "chapters_edit": TALK_EDIT,
+    "chapters_save": TALK_EDIT,
     "talk_new": ORGANISER,
     "talk_create": ORGANISER,
     "talk_edit": TALK_EDIT,

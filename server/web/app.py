@@ -40,6 +40,7 @@ from server.web.respond import build_templates, render, wants_json
 from server.web.views import (
     admin,
     auth,
+    chapters,
     editor,
     embed,
     language,
@@ -136,6 +137,7 @@ def all_routes() -> list:
     return [
         *pages.routes,
         *talks.routes,
+        *chapters.routes,
         *embed.routes,
         *notes.routes,
         *translation.routes,

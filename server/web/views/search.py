@@ -66,6 +66,7 @@ async def search_json(request: Request) -> Response:
             "snippet": hit.snippet_html,
             "url": str(request.base_url).rstrip("/") + hit.url,
             "approximate": group.approximate,
+            "kind": hit.kind,  # "speech", or "slide": on the slide shown from `start`
         }
         for group in results.groups
         for hit in group.hits

@@ -24,6 +24,7 @@ from server.transcript import editing, translation
 from server.transcript import model as transcript
 from server.web.flash import flash
 from server.web.respond import in_thread, open_db, render, settings_of, viewer_of
+from server.web.views import chapters as chapter_views
 from server.web.views.media import send_file
 
 DOWNLOADS = {
@@ -151,6 +152,7 @@ def page(request: Request) -> Response:
             **notes.page_context(db, viewer, talk),
             **translation.page_context(db, settings_of(request), talk, can_edit(viewer, talk)),
             **broadcasts.watch_context(db, talk),
+            **chapter_views.page_context(db, settings_of(request), viewer, talk),
         }
     editor = can_edit(viewer, talk)
     visible = editing.transcript_visible(settings_of(request), talk, editor)
@@ -278,6 +280,8 @@ def download(request: Request) -> Response:
     if not path.is_file():
         raise HTTPException(404, N_("Transkripsjonen er ikke klar ennå."))
     disposition = "inline" if request.query_params.get("inline") else "attachment"
+    if fmt == "json":  # with the talk's chapters
+        return chapter_views.json_download(request, talk, path, disposition)
     return FileResponse(
         path,
         media_type=DOWNLOADS[fmt],

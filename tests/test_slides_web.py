@@ -1,0 +1,136 @@
+"""Slides and chapters through the app as it ships (create_app, its middleware and guard):
+the talk page's strip and chapters, thumbnails under the talk's access rule (and nginx's
+X-Accel-Redirect), the WebVTT chapters track, chapters in the JSON transcript, the
+organiser's chapter editor, and search hits marked «på lysbildet». Real ffmpeg packaging,
+scene detection and Tesseract on the generated deck (tests/slidevideo.py)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from starlette.testclient import TestClient
+
+from server.catalogue import talks
+from server.store import db as database
+from server.web.app import create_app
+from tests import slidevideo
+from tests.conftest import need
+from tests.webclient import login, make_user, post
+
+pytestmark = pytest.mark.integration
+HEADINGS = [slide.heading for _, slide in slidevideo.slides_of(slidevideo.DECK)]
+
+
+@pytest.fixture(scope="module")
+def deck(tmp_path_factory) -> Path:
+    need("ffmpeg", "tesseract")
+    return slidevideo.make(tmp_path_factory.mktemp("deck") / "deck.mp4")
+
+
+@pytest.fixture
+def talk(settings, deck):
+    organiser = make_user(settings, "organiser")
+    return slidevideo.ready_talk(settings, deck, organiser)
+
+
+def _client(settings, email: str | None = None) -> TestClient:
+    client = TestClient(create_app(settings), follow_redirects=False)
+    client.__enter__()
+    if email:
+        assert login(client, email).status_code == 303
+    return client
+
+
+def test_the_talk_page_has_the_strip_the_chapters_and_the_track(settings, talk):
+    page = _client(settings).get(f"/talks/{talk.slug}")
+    assert page.status_code == 200
+    thumbs = re.findall(rf'<img src="/media/{talk.id}/slides/(\d+\.jpg)"', page.text)
+    assert thumbs == ["001.jpg", "002.jpg", "003.jpg", "004.jpg"]
+    assert 'id="chapter-list"' in page.text and "js/slides.js" in page.text
+    for heading in HEADINGS:
+        assert f'<span class="title">{heading}</span>' in page.text
+    track = f'<track kind="chapters" srclang="nb" label="Kapitler" src="/talks/{talk.slug}/'
+    assert track + 'chapters.vtt">' in page.text
+    assert "Rediger kapitler" not in page.text, "only the organiser edits"
+
+
+def test_thumbnails_follow_the_talks_access_rule_and_nginx_sends_them(settings, talk):
+    guest = _client(settings)
+    url = f"/media/{talk.id}/slides/002.jpg"
+    thumb = guest.get(url)
+    assert thumb.status_code == 200 and thumb.headers["content-type"] == "image/jpeg"
+    assert thumb.content[:2] == b"\xff\xd8" and thumb.headers["cache-control"].startswith("public")
+    for bad in ("009.jpg", ".x.jpg", "001.png", "..%2F..%2Fktl.db"):
+        assert guest.get(f"/media/{talk.id}/slides/{bad}").status_code == 404
+    with database.session(settings.db_path) as db, db.conn:
+        db.execute("UPDATE talks SET visibility = 'internal' WHERE id = ?", [talk.id])
+    assert guest.get(url).status_code in (401, 403, 404, 303)
+    staff = make_user(settings, "viewer", "ansatt@kommune.no")
+    assert _client(settings, staff.email).get(url).status_code == 200
+
+    accel = _client(settings.replace(accel_redirect="/_media/"), staff.email).get(url)
+    assert accel.status_code == 200 and accel.content == b""
+    assert accel.headers["x-accel-redirect"] == f"/_media/{talk.id}/slides/002.jpg"
+
+
+def test_chapters_track_and_json_transcript(settings, talk):
+    guest = _client(settings)
+    vtt = guest.get(f"/talks/{talk.slug}/chapters.vtt")
+    assert vtt.status_code == 200 and vtt.headers["content-type"].startswith("text/vtt")
+    assert vtt.text.startswith("WEBVTT")
+    assert "00:00:20.000 --> 00:00:27.000\nÆrlig talt: økonomi" in vtt.text
+    data = guest.get(f"/talks/{talk.slug}/transcript.json").json()
+    assert [c["title"] for c in data["chapters"]] == HEADINGS
+    assert data["chapters"][2]["start"] == 20.0 and data["chapters"][2]["source"] == "slides"
+    assert data["segments"][0]["text"] == "Velkommen til lunsjforedraget."
+
+
+def test_the_organiser_edits_chapters_and_others_may_not(settings, talk):
+    url = f"/talks/{talk.slug}/kapitler"
+    assert _client(settings).get(url).status_code in (303, 401, 403)
+    staff = make_user(settings, "viewer", "ansatt@kommune.no")
+    viewer = _client(settings, staff.email)
+    assert viewer.get(url).status_code == 403
+    assert post(viewer, url, {"time": "0:00", "title": "Nei"}).status_code == 403
+
+    owner = _client(settings, "organiser@kommune.no")
+    form = owner.get(url)
+    assert form.status_code == 200 and 'value="0:20"' in form.text
+    assert "foreslått automatisk" in form.text
+
+    bad = post(owner, url, {"time": ["0:00", "1:5x", "9:00"], "title": ["Start", "A", "Sent"]})
+    assert bad.status_code == 422
+    assert "Skriv tiden som minutter:sekunder" in bad.text
+    assert "Tiden er etter slutten av opptaket." in bad.text
+
+    rows = {"time": ["0:00", "0:08", "0:20", "0:27", "0:15"],
+            "title": ["Velkommen", "Søknad", "Økonomi", "Spørsmål", "Filmen"],
+            "remove": ["2"]}  # fmt: skip
+    saved = post(owner, url, rows)
+    assert saved.status_code == 303 and saved.headers["location"] == url + "?lagret=1"
+    vtt = owner.get(f"/talks/{talk.slug}/chapters.vtt").text
+    titles = re.findall(r"\d\d\.\d{3}\n(.+)", vtt)
+    assert titles == ["Velkommen", "Filmen", "Økonomi", "Spørsmål"]
+    assert "Rediger kapitler" in owner.get(f"/talks/{talk.slug}").text
+
+
+def test_search_marks_slide_hits_and_jumps_to_the_slide(settings, talk):
+    guest = _client(settings)
+    page = guest.get("/sok", params={"q": "servicetorget"})
+    assert page.status_code == 200
+    assert "på lysbildet" in page.text
+    assert f'href="/talks/{talk.slug}?t=27"' in page.text
+    data = guest.get("/sok.json", params={"q": "økonomi"}).json()
+    assert [(h["kind"], int(h["start"])) for h in data["hits"]] == [("slide", 20)]
+
+
+def test_a_talk_without_slides_shows_no_strip(settings, deck, tmp_path):
+    with database.session(settings.db_path) as db:
+        plain = talks.create(db, talks.TalkInput(title="Uten lysbilder", visibility="public"))
+        with db.conn:
+            talks.set_status(db, plain.id, "ready")
+    page = _client(settings).get(f"/talks/{plain.slug}")
+    assert page.status_code == 200
+    assert 'id="slide-strip"' not in page.text and 'kind="chapters"' not in page.text
