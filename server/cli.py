@@ -17,10 +17,10 @@ from tqdm import tqdm
 from server.catalogue import search, talks
 from server.core.config import LANGUAGES, VISIBILITIES, Settings, SettingsError, load_settings
 from server.core.i18n import N_
-from server.ops import requestlog
 from server.people import accounts
 from server.pipeline import jobs, transcribe
 from server.store import Store, write
+from server.web import requestlog
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -47,7 +47,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     # X-Forwarded-* are applied by the app (ProxyHeadersMiddleware, KTL_TRUSTED_PROXIES).
     # uvicorn's own handling is on by default and trusts 127.0.0.1 (or $FORWARDED_ALLOW_IPS):
     # it would rewrite the client before the app sees the peer, so it is off.
-    # Each request is logged once by the app, with its request id (server.ops.requestlog).
+    # Each request is logged once by the app, with its request id (server.web.requestlog).
     uvicorn.run(
         app, host=settings.host, port=settings.port, log_level="info", proxy_headers=False,
         access_log=False, log_config=None if settings.log_format == "json" else LOGGING_CONFIG,
@@ -284,7 +284,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from server import demo
 
     settings = _settings(args)
-    return demo.ensure_demo(settings)
+    return demo.ensure_demo(settings, import_recording, wait_for_with_worker)
 
 
 def main(argv: list[str] | None = None) -> int:

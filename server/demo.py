@@ -7,7 +7,9 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import ffmpeg
 
@@ -49,10 +51,13 @@ def make_demo_video(dest: Path, text: str = DEMO_TEXT) -> Path:
     return dest
 
 
-def ensure_demo(settings: Settings) -> int:
-    """Add the demo talk once (and wait for it); a second run leaves it as it is."""
-    from server.cli import import_recording, wait_for_with_worker
-
+def ensure_demo(
+    settings: Settings,
+    import_recording: Callable[[Settings, Path, talks.TalkInput], Any],
+    wait_for_with_worker: Callable[[Settings, Any], int],
+) -> int:
+    """Add the demo talk once (and wait for it); a second run leaves it as it is. `ktl demo`
+    passes its own import and wait (server.cli), so this module never imports the CLI."""
     with Store(settings.db_path).read() as db:
         existing = db.execute(
             "SELECT id FROM talks WHERE title = ? AND status = 'ready'", [DEMO_TITLE]

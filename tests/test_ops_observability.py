@@ -15,9 +15,10 @@ from prometheus_client.parser import text_string_to_metric_families
 from starlette.testclient import TestClient
 
 from server.core import i18n
-from server.ops import diskspace, requestlog, stats
+from server.ops import diskspace, stats
 from server.pipeline import jobs
 from server.store import db as database
+from server.web import requestlog
 from server.web.app import create_app
 from tests import factories
 from tests.webclient import login, make_user, post
@@ -167,7 +168,7 @@ def test_json_log_lines_carry_the_request_id(settings, tmp_path):
     log_path = tmp_path / "ktl.log"
     code = (
         "import logging, sys\n"
-        "from server.ops import requestlog\n"
+        "from server.web import requestlog\n"
         f"logging.basicConfig(filename={str(log_path)!r}, level=logging.INFO)\n"
         "requestlog.configure('json')\n"
         "from starlette.testclient import TestClient\n"

@@ -57,12 +57,7 @@ class SignupError(ValueError):
         self.status = status
 
 
-def attended(db: sqlite_utils.Database, user_id: int, talk_id: int) -> str | None:
-    """When the person attended in the room or live (ISO time), or None."""
-    row = db.execute(
-        "SELECT at FROM attendance WHERE user_id = ? AND talk_id = ?", [user_id, talk_id]
-    ).fetchone()
-    return row[0] if row else None
+attended = progress.attended  # when the person attended (the completion logic reads it)
 
 
 # --- time ------------------------------------------------------------------------------

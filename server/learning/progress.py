@@ -7,7 +7,7 @@ union's length is `watched_seconds`. A seek starts a new interval in the browser
 skipping ahead never counts as watched.
 
 Completion: a module is complete when the person has *seen* the talk (attended in the room
-or live, `programme.attended`, or watched at least 90 % of the recording) and, when the
+or live, `attended`, or watched at least 90 % of the recording) and, when the
 talk has a published quiz (`quizzes.has_quiz`), passed it (`quizzes.passed`). The date is
 when the last of those became true; it is stored in `completions` the first time
 `refresh_completion` finds it reached. Call `refresh_completion(db, user_id, talk_id)`
@@ -171,10 +171,13 @@ def share(watched: float, duration: float) -> float:
 # ---------------------------------------------------------------- completion
 
 
-def _attended(db: sqlite_utils.Database, user_id: int, talk_id: int) -> str | None:
-    from server.catalogue import programme  # programme imports this module: import when called
-
-    return programme.attended(db, user_id, talk_id)
+def attended(db: sqlite_utils.Database, user_id: int, talk_id: int) -> str | None:
+    """When the person attended in the room or live (ISO time), or None; attendance is
+    written by server.catalogue.programme (sign-up, check-in, registration)."""
+    row = db.execute(
+        "SELECT at FROM attendance WHERE user_id = ? AND talk_id = ?", [user_id, talk_id]
+    ).fetchone()
+    return row[0] if row else None
 
 
 def _watched_at(db: sqlite_utils.Database, user_id: int, talk_id: int) -> str | None:
@@ -189,7 +192,7 @@ def _watched_at(db: sqlite_utils.Database, user_id: int, talk_id: int) -> str | 
 
 def seen_at(db: sqlite_utils.Database, user_id: int, talk_id: int) -> str | None:
     """When the person first counted as having seen the talk, or None."""
-    times = [t for t in (_attended(db, user_id, talk_id), _watched_at(db, user_id, talk_id)) if t]
+    times = [t for t in (attended(db, user_id, talk_id), _watched_at(db, user_id, talk_id)) if t]
     return min(times) if times else None
 
 
@@ -278,7 +281,7 @@ def status(db: sqlite_utils.Database, user_id: int, talk: dict) -> Status:
     watched = row["watched_seconds"] if row else 0.0
     return Status(
         talk=talk, share=share(watched, duration_of(db, talk["id"])),
-        position=row["position"] if row else 0.0, attended_at=_attended(db, user_id, talk["id"]),
+        position=row["position"] if row else 0.0, attended_at=attended(db, user_id, talk["id"]),
         quiz=quiz_state(db, user_id, talk["id"]), completed_at=done,
     )  # fmt: skip
 
@@ -340,7 +343,7 @@ def has_seen(db: sqlite_utils.Database, user_id: int, talk_id: int) -> bool:
     watched = row["watched_seconds"] if row else 0.0
     if share(watched, duration_of(db, talk_id)) >= SEEN_SHARE:
         return True
-    return _attended(db, user_id, talk_id) is not None
+    return attended(db, user_id, talk_id) is not None
 
 
 def continue_watching(db: sqlite_utils.Database, viewer: Viewer) -> list[dict]:

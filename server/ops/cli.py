@@ -26,7 +26,7 @@ def add_commands(sub: argparse._SubParsersAction, settings_of: SettingsOf) -> No
 
 
 def _size(count: int) -> str:
-    from server.pipeline.tus import format_size
+    from server.core.units import format_size
 
     return format_size(count)
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from server.core.config import Settings
 from server.core.i18n import N_
+from server.core.units import format_size
 
 LOW_DISK = N_(
     "Serveren har for lite ledig lagringsplass (%(free)s ledig, minst %(floor)s må være ledig). "
@@ -28,8 +29,6 @@ def floor_bytes(settings: Settings) -> int:
 
 def shortage(settings: Settings, incoming: int = 0) -> str | None:
     """A sentence when `incoming` more bytes would take the disk below the floor, else None."""
-    from server.pipeline.tus import format_size
-
     free = free_bytes(settings.data_dir)
     floor = floor_bytes(settings)
     if free - max(incoming, 0) >= floor:

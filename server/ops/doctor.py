@@ -108,7 +108,7 @@ def check_folders(settings: Settings) -> Iterator[Finding]:
 
 
 def check_disk(settings: Settings) -> Iterator[Finding]:
-    from server.pipeline.tus import format_size
+    from server.core.units import format_size
 
     free, floor = diskspace.free_bytes(settings.data_dir), diskspace.floor_bytes(settings)
     limit = format_size(floor)

@@ -1,5 +1,5 @@
 """/metrics for Prometheus (prometheus-client): request counts and latencies by route name
-(never the raw path, so the label set stays small), upload bytes, and per scrape the jobs,
+(counted by server.web.metrics), upload bytes, and per scrape the jobs,
 transcription speed, live broadcasts and viewers, and free disk.
 
 The request figures live in this process (one registry per app, on app.state); what other
@@ -9,22 +9,17 @@ scrape by `ScrapeCollector`.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
-from starlette.routing import Match
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from server.core.config import Settings
 from server.ops import diskspace, stats
 from server.store import Store
 
-UNMATCHED = "unmatched"
-UPLOAD_ROUTE = "tus_upload"
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 RTF_BUCKETS = (0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 4.0)
 
@@ -48,55 +43,6 @@ class RequestMetrics:
     def collect(self) -> Iterable[Metric]:
         for metric in (self.requests, self.latency, self.upload_bytes):
             yield from metric.collect()
-
-
-def route_name(scope: Scope) -> str:
-    """The name of the route that answers this request (a 405 counts for its route)."""
-    partial = None
-    for route in scope["app"].routes:
-        match, _ = route.matches(scope)
-        if match is Match.FULL:
-            return getattr(route, "name", None) or UNMATCHED
-        if match is Match.PARTIAL and partial is None:
-            partial = getattr(route, "name", None)
-    return partial or UNMATCHED
-
-
-class MetricsMiddleware:
-    """Pure ASGI: counts every HTTP request when its answer is complete."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            return await self.app(scope, receive, send)
-        metrics: RequestMetrics = scope["app"].state.metrics
-        route, started, status = route_name(scope), time.perf_counter(), 500
-
-        async def counting(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
-        if route == UPLOAD_ROUTE:
-            receive = _counted(receive, metrics)
-        try:
-            await self.app(scope, receive, counting)
-        finally:
-            method = scope["method"]
-            metrics.requests.labels(route, method, str(status)).inc()
-            metrics.latency.labels(route, method).observe(time.perf_counter() - started)
-
-
-def _counted(receive: Receive, metrics: RequestMetrics) -> Receive:
-    async def wrapped() -> Message:
-        message = await receive()
-        metrics.upload_bytes.inc(len(message.get("body", b"")))
-        return message
-
-    return wrapped
 
 
 @dataclass

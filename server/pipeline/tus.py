@@ -33,6 +33,7 @@ from anyio import to_thread
 
 from server.core.config import Settings
 from server.core.i18n import N_
+from server.core.units import format_size
 from server.ops import diskspace
 from server.store import write
 
@@ -59,7 +60,6 @@ CONFLICT = N_(
     "Prøv igjen, så fortsetter opplastingen der den stoppet."
 )
 
-WRITE_BATCH = 1 << 20  # bytes of a PATCH body gathered before each write to the file
 _ID = re.compile(r"[A-Za-z0-9_-]{16,64}")
 _FULL_DISK = {errno.ENOSPC, errno.EDQUOT}
 
@@ -96,15 +96,6 @@ def _now(now: float | None) -> float:
 
 def _ttl(settings: Settings) -> float:
     return settings.upload_expiry_hours * 3600.0
-
-
-def format_size(size: int) -> str:
-    """A size for people, Norwegian style: 50 GB, 1,5 MB, 300 byte."""
-    for unit, factor in (("TB", 1024**4), ("GB", 1024**3), ("MB", 1024**2), ("kB", 1024)):
-        if size >= factor:
-            text = f"{size / factor:.1f}".removesuffix(".0")
-            return f"{text.replace('.', ',')} {unit}"
-    return f"{size} byte"
 
 
 def too_big(settings: Settings) -> UploadError:
@@ -216,25 +207,12 @@ class _PartWriter:
         os.lseek(fd, start, os.SEEK_SET)
 
     async def receive(self, chunks: AsyncIterable[bytes] | Iterable[bytes]) -> None:
-        if not isinstance(chunks, AsyncIterable):
+        if isinstance(chunks, AsyncIterable):
+            async for chunk in chunks:
+                self.write(chunk)
+        else:
             for chunk in chunks:
                 self.write(chunk)
-            return
-        batch = bytearray()  # written in a thread a batch at a time: no disk I/O on the loop
-        try:
-            async for chunk in chunks:
-                batch += chunk
-                if len(batch) >= WRITE_BATCH:
-                    await self._flush(batch)
-        finally:
-            with anyio.CancelScope(shield=True):  # a broken stream keeps what arrived
-                await self._flush(batch)
-
-    async def _flush(self, batch: bytearray) -> None:
-        if batch:
-            data = bytes(batch)
-            batch.clear()
-            await to_thread.run_sync(self.write, data)
 
     def write(self, chunk: bytes) -> None:
         if self.position + len(chunk) > self.length:

@@ -23,12 +23,12 @@ from server.core.i18n import N_
 from server.core.resources import STATIC_DIR
 from server.live.captions import LiveCaptioner
 from server.live.manager import LiveManager
-from server.ops.metrics import MetricsMiddleware, RequestMetrics
-from server.ops.requestlog import RequestIdMiddleware
+from server.ops.metrics import RequestMetrics
 from server.people import oidc as sso
 from server.pipeline.supervisor import embedded_worker
 from server.store import Store
 from server.web.guard import protect
+from server.web.metrics import MetricsMiddleware
 from server.web.middleware import (
     AuthMiddleware,
     BodyLimitMiddleware,
@@ -36,6 +36,7 @@ from server.web.middleware import (
     ProxyHeadersMiddleware,
     SecurityHeadersMiddleware,
 )
+from server.web.requestlog import RequestIdMiddleware
 from server.web.respond import build_templates, render, wants_json
 from server.web.views import (
     admin,

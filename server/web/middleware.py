@@ -21,9 +21,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from server.core import i18n, parse
 from server.core.i18n import N_
+from server.core.units import format_size
 from server.people import accounts
 from server.people.access import Viewer
-from server.pipeline.tus import format_size
 from server.store import Store
 from server.web.respond import wants_json
 
