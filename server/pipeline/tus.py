@@ -60,6 +60,7 @@ CONFLICT = N_(
     "Prøv igjen, så fortsetter opplastingen der den stoppet."
 )
 
+WRITE_BATCH = 1 << 20  # bytes of a PATCH body gathered before each write to the file
 _ID = re.compile(r"[A-Za-z0-9_-]{16,64}")
 _FULL_DISK = {errno.ENOSPC, errno.EDQUOT}
 
@@ -207,12 +208,25 @@ class _PartWriter:
         os.lseek(fd, start, os.SEEK_SET)
 
     async def receive(self, chunks: AsyncIterable[bytes] | Iterable[bytes]) -> None:
-        if isinstance(chunks, AsyncIterable):
-            async for chunk in chunks:
-                self.write(chunk)
-        else:
+        if not isinstance(chunks, AsyncIterable):
             for chunk in chunks:
                 self.write(chunk)
+            return
+        batch = bytearray()  # written in a thread a batch at a time: no disk I/O on the loop
+        try:
+            async for chunk in chunks:
+                batch += chunk
+                if len(batch) >= WRITE_BATCH:
+                    await self._flush(batch)
+        finally:
+            with anyio.CancelScope(shield=True):  # a broken stream keeps what arrived
+                await self._flush(batch)
+
+    async def _flush(self, batch: bytearray) -> None:
+        if batch:
+            data = bytes(batch)
+            batch.clear()
+            await to_thread.run_sync(self.write, data)
 
     def write(self, chunk: bytes) -> None:
         if self.position + len(chunk) > self.length:

@@ -22,7 +22,6 @@ from starlette.routing import Route
 from server.core import i18n, parse
 from server.core.config import Settings
 from server.pipeline import tus
-from server.store import db
 
 TUS_VERSION = "1.0.0"
 EXTENSIONS = "creation,termination,expiration"
@@ -107,12 +106,10 @@ def _error(
 
 
 @contextlib.asynccontextmanager
-async def _database(settings: Settings) -> AsyncIterator[sqlite_utils.Database]:
-    conn = await run_in_threadpool(db.connect, settings.db_path)
-    try:
+async def _database(request: Request) -> AsyncIterator[sqlite_utils.Database]:
+    """A connection of the app's store for the request (borrowing one is a queue get)."""
+    with request.app.state.store.read() as conn:
         yield conn
-    finally:
-        await run_in_threadpool(conn.close)
 
 
 async def _create(request: Request, settings: Settings, conn: sqlite_utils.Database) -> Response:
@@ -205,7 +202,7 @@ async def _dispatch(request: Request, handlers: dict[str, Handler]) -> Response:
     if request.headers.get("tus-resumable") != TUS_VERSION:
         return _error(request, 412, WRONG_VERSION, {"Tus-Version": TUS_VERSION})
     try:
-        async with _database(settings) as conn:
+        async with _database(request) as conn:
             return await handler(request, settings, conn)
     except tus.UploadError as exc:
         return _error(request, exc.status, exc.message)
