@@ -9,7 +9,7 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from server.catalogue import moments, programme, talks
+from server.catalogue import moments, programme, provisional, talks
 from server.core import i18n, parse
 from server.core.i18n import N_
 from server.learning import notes, progress, quizzes
@@ -163,6 +163,8 @@ def page(request: Request) -> Response:
         "recording": recording,
         "status": translated_status(request, status),
         "segments": _segments(request, talk) if talk["status"] == "ready" and visible else [],
+        # Packaged but still being transcribed: the player, with provisional captions.
+        "playable": status["talk_status"] == "processing" and provisional.packaged(status),
         "start": (moment := _moment(request)).start,
         "end": moment.end,
         "share_path": (path := f"/talks/{talk['slug']}"),
@@ -277,6 +279,11 @@ def download(request: Request) -> Response:
     if not editing.transcript_visible(settings_of(request), talk, editor):
         raise HTTPException(404, editing.NOT_REVIEWED)
     path = talks.transcript_dir(settings_of(request), talk["id"]) / f"transcript.{fmt}"
+    if fmt == "vtt" and talk["status"] == "processing" and not path.is_file():
+        with open_db(request) as db:
+            text = provisional.vtt(db, talk["id"], talk["language"])
+        headers = {"Cache-Control": "no-store", "X-Captions": "provisional"}
+        return Response(text, media_type=DOWNLOADS[fmt], headers=headers)
     if not path.is_file():
         raise HTTPException(404, N_("Transkripsjonen er ikke klar ennå."))
     disposition = "inline" if request.query_params.get("inline") else "attachment"
