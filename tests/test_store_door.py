@@ -1,0 +1,208 @@
+"""The one door to the data: only server/store opens SQLite or ends a transaction, and its
+write unit begins at once, commits or rolls back as a whole, and joins an open one."""
+
+from __future__ import annotations
+
+import ast
+import sqlite3
+import threading
+from pathlib import Path
+
+import pytest
+
+from server.core.config import Settings
+from server.store import Store, write
+from server.store import db as database
+from server.web.app import create_app
+
+SERVER = Path(__file__).resolve().parents[1] / "server"
+STORE = SERVER / "store"
+FORBIDDEN_CALLS = {"commit", "rollback", "executescript"}
+TRANSACTION_SQL = ("BEGIN", "COMMIT", "ROLLBACK", "END", "SAVEPOINT", "RELEASE")
+
+
+def _leading_sql(node: ast.Call) -> str:
+    first = node.args[0] if node.args else None
+    if isinstance(first, ast.Constant) and isinstance(first.value, str):
+        return first.value.lstrip().split(" ", 1)[0].upper().rstrip(";")
+    return ""
+
+
+def door_breaches(source: str, name: str) -> list[str]:
+    """Each place in `source` that opens SQLite or controls a transaction itself."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        where = f"{name}:{getattr(node, 'lineno', 0)}"
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+            name, owner = node.func.attr, ast.unparse(node.func.value)
+            if name == "connect" and owner == "sqlite3":
+                found.append(f"{where} sqlite3.connect")
+            elif name in FORBIDDEN_CALLS:
+                found.append(f"{where} .{name}()")
+            elif name == "execute" and _leading_sql(node) in TRANSACTION_SQL:
+                found.append(f"{where} {_leading_sql(node)} by hand")
+        if isinstance(node, ast.With | ast.AsyncWith):
+            for item in node.items:
+                expr = item.context_expr
+                if isinstance(expr, ast.Attribute) and expr.attr == "conn":
+                    found.append(f"{where} with {ast.unparse(expr)}")
+    return sorted(found, key=lambda b: int(b.split(" ", 1)[0].rsplit(":", 1)[1]))
+
+
+def test_nothing_outside_the_store_opens_sqlite_or_commits():
+    outside = [p for p in sorted(SERVER.rglob("*.py")) if STORE not in p.parents]
+    assert len(outside) > 50, "the scan sees the server package"
+    breaches = [
+        b
+        for path in outside
+        for b in door_breaches(path.read_text(encoding="utf-8"), str(path.relative_to(SERVER)))
+    ]
+    assert breaches == [], "use a Store connection and server.store.write(db):\n" + "\n".join(
+        breaches
+    )
+
+
+def test_the_scan_finds_each_way_round_the_door():
+    sample = (
+        "import sqlite3\n"
+        "def f(db):\n"
+        "    conn = sqlite3.connect('x')\n"
+        "    with db.conn:\n"
+        "        db.execute('UPDATE t SET a = 1')\n"
+        "    db.conn.commit()\n"
+        "    db.conn.rollback()\n"
+        "    db.conn.executescript('SELECT 1')\n"
+        "    db.execute('BEGIN IMMEDIATE')\n"
+    )
+    breaches = door_breaches(sample, "sample.py")
+    kinds = [b.split(" ", 1)[1] for b in breaches]
+    assert kinds == [
+        "sqlite3.connect", "with db.conn", ".commit()", ".rollback()", ".executescript()",
+        "BEGIN by hand",
+    ]  # fmt: skip
+
+
+@pytest.fixture
+def store(settings: Settings):
+    store = Store(settings.db_path)
+    with store.write() as db:
+        db.execute("CREATE TABLE door_rows (id INTEGER PRIMARY KEY, text TEXT NOT NULL)")
+    yield store
+    store.close()
+
+
+def _count(path: Path) -> int:
+    """Rows as another connection sees them (what is committed)."""
+    conn = sqlite3.connect(str(path))
+    try:
+        return conn.execute("SELECT count(*) FROM door_rows").fetchone()[0]
+    finally:
+        conn.close()
+
+
+def test_a_write_unit_commits_as_a_whole(store, settings):
+    with store.read() as db, write(db):
+        db["door_rows"].insert({"text": "en"})  # sqlite-utils joins the unit, commits nothing
+        db.execute("INSERT INTO door_rows (text) VALUES ('to')")
+        assert _count(settings.db_path) == 0, "nothing is visible before the unit ends"
+    assert _count(settings.db_path) == 2
+
+
+def test_an_error_rolls_the_whole_unit_back(store, settings):
+    with pytest.raises(ValueError), store.read() as db, write(db):
+        db["door_rows"].insert({"text": "en"})
+        db["door_rows"].insert_all([{"text": "to"}, {"text": "tre"}])
+        raise ValueError("halfway")
+    assert _count(settings.db_path) == 0
+    with store.read() as db:
+        assert not db.conn.in_transaction
+
+
+def test_a_nested_unit_joins_the_open_one(store, settings):
+    with store.write() as db:
+        db["door_rows"].insert({"text": "ytre"})
+        with write(db):
+            db["door_rows"].insert({"text": "indre"})
+        assert _count(settings.db_path) == 0, "the inner unit commits with the outer one"
+    assert _count(settings.db_path) == 2
+
+
+def test_a_failed_nested_unit_undoes_its_part_and_the_error_goes_on(store, settings):
+    with pytest.raises(ValueError), store.write() as db:
+        db["door_rows"].insert({"text": "ytre"})
+        with pytest.raises(KeyError), write(db):
+            db["door_rows"].insert({"text": "indre"})
+            raise KeyError("inner")
+        assert [r[0] for r in db.execute("SELECT text FROM door_rows")] == ["ytre"]
+        raise ValueError("outer")
+    assert _count(settings.db_path) == 0, "the outer error rolls back everything"
+
+
+def test_a_write_unit_takes_the_write_lock_at_once(store, settings):
+    """BEGIN IMMEDIATE: a second writer is refused while a unit is open, even before the
+    unit has written anything (so no unit fails half-way for want of the lock)."""
+    other = sqlite3.connect(str(settings.db_path), timeout=0, isolation_level=None)
+    try:
+        with store.write(), pytest.raises(sqlite3.OperationalError, match="locked"):
+            other.execute("BEGIN IMMEDIATE")
+        other.execute("BEGIN IMMEDIATE")  # free again once the unit is over
+        other.execute("ROLLBACK")
+    finally:
+        other.close()
+
+
+def test_connections_are_lent_again_not_reopened(store):
+    with store.read() as first:
+        pass
+    with store.read() as second:
+        assert second is first
+        assert second.execute("PRAGMA foreign_keys").fetchone()[0] == 1
+        assert second.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_a_unit_left_open_is_not_lent_on(store, settings):
+    with store.read() as db:
+        db.execute("BEGIN IMMEDIATE")  # by hand, as domain code must not: the store cleans up
+        db.execute("INSERT INTO door_rows (text) VALUES ('glemt')")
+    with store.read() as db:
+        assert not db.conn.in_transaction
+    assert _count(settings.db_path) == 0
+
+
+def test_threads_each_borrow_their_own_connection(store, settings):
+    seen, barrier = [], threading.Barrier(4)
+
+    def work(n: int) -> None:
+        with store.read() as db:
+            barrier.wait(timeout=30)  # all four hold a connection at the same time
+            seen.append(id(db))
+            with write(db):
+                db["door_rows"].insert({"text": f"tråd {n}"})
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(set(seen)) == 4
+    assert _count(settings.db_path) == 4
+
+
+def test_the_app_has_one_store(settings):
+    app = create_app(settings)
+    assert isinstance(app.state.store, Store)
+    assert app.state.store.path == settings.db_path
+
+
+def test_migrations_live_in_the_store():
+    """The store imports nothing above it (the search schema is among its migrations)."""
+    for path in STORE.rglob("*.py"):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        imported = [
+            n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module
+        ] + [a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names]
+        above = [
+            m for m in imported if m.startswith("server.") and not m.startswith("server.store")
+        ]
+        assert above == [], f"{path.name} imports {above}"
+    assert any("search_segments_fts" in m for m in database.all_migrations())
