@@ -57,6 +57,17 @@ DECK: tuple[Slide | Clip, ...] = (
 )
 
 
+def cer(expected: str, got: str) -> float:
+    """Character error rate: edit distance over the expected length (spaces folded)."""
+    a, b = " ".join(expected.split()), " ".join(got.split())
+    row = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        prev, row[0] = row[0], i
+        for j, cb in enumerate(b, 1):
+            prev, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, prev + (ca != cb))
+    return row[len(b)] / max(1, len(a))
+
+
 def slides_of(deck: tuple[Slide | Clip, ...]) -> list[tuple[float, Slide]]:
     """Each slide with the second it appears."""
     at, shown = 0.0, []

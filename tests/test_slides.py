@@ -24,17 +24,6 @@ pytestmark = pytest.mark.integration
 TRUTH = slidevideo.slides_of(slidevideo.DECK)  # (second, slide): 0, 8, 20, 27
 
 
-def cer(expected: str, got: str) -> float:
-    """Character error rate: edit distance over the expected length (spaces folded)."""
-    a, b = " ".join(expected.split()), " ".join(got.split())
-    row = list(range(len(b) + 1))
-    for i, ca in enumerate(a, 1):
-        prev, row[0] = row[0], i
-        for j, cb in enumerate(b, 1):
-            prev, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, prev + (ca != cb))
-    return row[len(b)] / max(1, len(a))
-
-
 @pytest.fixture(scope="module")
 def deck(tmp_path_factory) -> Path:
     need("ffmpeg", "tesseract")
@@ -59,7 +48,7 @@ def test_ocr_reads_the_slides_with_norwegian_letters(deck, tmp_path):
     for slide, (at, truth) in zip(found, TRUTH, strict=True):
         assert abs(slide.at - at) < 0.6
         assert slide.heading == truth.heading
-        assert cer(truth.text, slide.text) < 0.05, (truth.text, slide.text)
+        assert slidevideo.cer(truth.text, slide.text) < 0.05, (truth.text, slide.text)
         thumb = media / "slides" / slide.thumb
         assert thumb.read_bytes()[:2] == b"\xff\xd8", "a JPEG thumbnail"
     assert shares == sorted(shares) and shares[-1] == 1.0
