@@ -22,6 +22,8 @@ packages+=(tesseract-ocr tesseract-ocr-nor tesseract-ocr-eng)
 (( dev )) && packages+=(chromium)
 # The nginx test runs Debian's nginx in front of `ktl serve` (deploy/nginx).
 (( dev )) && packages+=(nginx)
+# The load benchmarks (benchmarks/pages.py, benchmarks/live_viewers.py) drive the app with wrk.
+(( dev )) && packages+=(wrk)
 # The single sign-on test runs a real OpenID Connect provider (node-oidc-provider).
 (( dev )) && ! command -v npm >/dev/null 2>&1 && packages+=(nodejs npm)
 python3 -m venv --help >/dev/null 2>&1 || packages+=(python3-venv)
