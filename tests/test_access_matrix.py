@@ -83,6 +83,12 @@ ROUTES = {
     "live_events": "see talk", "live_segment": "see talk", "live_ask": "member",
     "live_questions": "edit talk", "live_answered": "edit talk",
     "healthz": "anyone", "readyz": "anyone", "metrics": "monitoring",
+    "talk_embed": "see talk",
+    "note_create": "member", "note_list": "member", "note_download": "member",
+    "note_update": "member", "note_delete": "member",
+    "translation_download": "see talk", "translation_page": "edit talk",
+    "translation_save": "edit talk", "translation_choose": "edit talk",
+    "translation_review": "edit talk", "translation_restore": "edit talk",
 }  # fmt: skip
 # Describing the tus server (OPTIONS) and refusing a plain POST are not about one upload.
 METHOD_POLICIES = {("tus_upload", "OPTIONS"): "organisers", ("tus_upload", "POST"): "organisers"}
@@ -144,13 +150,15 @@ def _path(route: Route, world: dict, talk: dict, variant: str) -> str:
         "key": talk["slug"], "talk_id": talk["id"], "fmt": variant, "path": variant,
         "upload_id": world["upload"], "token": "x" * 43, "user_id": world["users"]["target"].id,
         "version": 1, "question_id": 1, "department": "Kultur", "code": "feil-kode",
-        "qid": 1, "part": "part-0001", "name": "seg-00001.ts",
+        "qid": 1, "part": "part-0001", "name": "seg-00001.ts", "note_id": 1,
     }  # fmt: skip
     return route.path_format.format(**{k: values[k] for k in route.param_convertors})
 
 
 def _variants(name: str) -> tuple[str, ...]:
-    return {"talk_download": ("json", "vtt", "srt", "txt"), "vod": VOD_FILES}.get(name, ("",))
+    downloads = ("json", "vtt", "srt", "txt")
+    return {"talk_download": downloads, "translation_download": downloads,
+            "vod": VOD_FILES}.get(name, ("",))  # fmt: skip
 
 
 def _request(world: dict, person: str, method: str, url: str):
