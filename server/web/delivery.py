@@ -10,11 +10,17 @@ and signed URLs in the README ("Production"). Empty (the default): the app sends
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import quote
 
 from server.core.config import Settings
+from server.people import access
+
+if TYPE_CHECKING:
+    from server.catalogue.records import Talk
 
 LIVE_SEGMENT_SECONDS = 300  # a live segment never changes once it is in the playlist
+LIVE_PLAYLIST_SECONDS = 1  # a live playlist changes with every segment (1-2 s)
 
 
 def accel_uri(settings: Settings, path: Path) -> str | None:
@@ -34,3 +40,17 @@ def live_segment_cache(visibility: str) -> str:
     only by the viewer's own browser."""
     scope = "public" if visibility == "public" else "private"
     return f"{scope}, max-age={LIVE_SEGMENT_SECONDS}, immutable"
+
+
+def live_playlist_cache(visibility: str) -> str:
+    """A public talk's live playlist is the same for everyone: any cache may keep it for
+    about a segment; the others are fetched afresh by each viewer."""
+    if visibility == "public":
+        return f"public, max-age={LIVE_PLAYLIST_SECONDS}"
+    return "no-cache, no-store"
+
+
+def open_to_all(talk: Talk) -> bool:
+    """Whether anyone, signed in or not, may have the talk's media (nginx may then send its
+    live files without asking the app for each viewer)."""
+    return access.can_view(access.Viewer(None), talk)
