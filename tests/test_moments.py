@@ -111,3 +111,15 @@ def test_the_embed_page_keeps_the_talks_access_rule(site, settings):
 def test_frame_origins_must_be_origins(value):
     with pytest.raises(SettingsError, match="KTL_FRAME_ORIGINS"):
         load_settings(env={"KTL_FRAME_ORIGINS": value})
+
+
+def test_every_chapter_has_a_link_that_plays_just_that_chapter(site, settings):
+    from server.catalogue import chapters
+
+    talk = site["public"]
+    with database.session(settings.db_path) as db:
+        chapters.save(db, talk.id, [chapters.Chapter(0.0, "Innledning"),
+                                    chapters.Chapter(1.4, "Poenget")])  # fmt: skip
+    page = html.unescape(site["client"].get(f"/talks/{talk.slug}").text)
+    assert 'data-share-href="/talks/del-et-oyeblikk?t=0&til=2"' in page
+    assert 'data-share-href="/talks/del-et-oyeblikk?t=1"' in page  # the last: to the end
