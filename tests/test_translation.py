@@ -182,3 +182,45 @@ def test_the_site_default_turns_the_track_on_for_talks_that_have_not_chosen(site
         translation.set_wanted(db, talk, False, None)
         off = translation.get(db, talk.id)
     assert not translation.wanted(settings.replace(english_captions=True), talk, off)
+
+
+@pytest.mark.integration
+def test_a_new_recording_gets_its_english_track_after_it_is_watchable(settings, engine, tmp_path):
+    """KTL_ENGLISH_CAPTIONS on: the process job's last stage translates; the talk was ready
+    before it (the stage comes after the talk is watchable) and stays ready."""
+    from server.catalogue import talks
+    from server.cli import import_recording
+    from server.pipeline import jobs
+
+    need("ffmpeg", "espeak-ng")
+    on = settings.replace(english_captions=True)
+    speech = factories.speech_wav(tmp_path / "tale.wav", NORWEGIAN, voice="nb")
+    clip = factories.video(tmp_path / "klipp.mp4", speech, seconds=5, size="320x180")
+    data = talks.TalkInput(title="Norsk med engelsk", language="nb", visibility="public")
+    talk = import_recording(on, clip, data)
+    assert Worker(on, engine_factory=lambda: engine).run_once()
+    with database.session(on.db_path) as db:
+        job = jobs.latest_for_talk(db, talk.id)
+        assert job.state == "done" and job.stages_done == jobs.STAGES
+        assert jobs.STAGES.index("translate") > jobs.STAGES.index("index")
+        assert "translate" in jobs.AFTER_READY
+        assert talks.get(db, talk.id).status == "ready"
+        state = translation.get(db, talk.id)
+    assert state.state == "done" and state.seconds > 0
+    english = translation.load(on, talk.id)
+    assert english.language == "en" and english.segments and english.meta["task"] == "translate"
+
+
+def test_ktl_reindex_rebuilds_the_english_rows(site):
+    from server.catalogue import search
+
+    _with_english(site)
+    settings, talk = site["settings"], site["talk"]
+    with database.session(settings.db_path) as db:
+        with db.conn:
+            db.execute("DELETE FROM search_translations")
+        assert not search.search(db, "welcome").groups
+        search.reindex_all(db, settings.transcripts_dir)
+        hits = [hit for group in search.search(db, "welcome").groups for hit in group.hits]
+    assert [(hit.kind, hit.url) for hit in hits] == [("english", f"/talks/{talk.slug}?t=0")]
+    assert "<mark>Welcome</mark>" in hits[0].snippet_html
