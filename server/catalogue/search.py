@@ -650,8 +650,12 @@ def _group(
             Hit(
                 r["start"],
                 r["end"],
-                highlight(r["text"], _row_language(r, language), terms,
-                          _SLIDE_WORDS if _kind(r) == "slide" else 0),
+                highlight(
+                    r["text"],
+                    _row_language(r, language),
+                    terms,
+                    _SLIDE_WORDS if _kind(r) == "slide" else 0,
+                ),
                 f"/talks/{slug}?t={int(r['start'])}",
                 _kind(r),
             )
