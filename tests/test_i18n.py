@@ -329,6 +329,8 @@ def test_javascript_takes_its_sentences_from_the_page():
     problems = []
     for path in sorted(JS_DIR.glob("*.js")):
         for text in js_strings(path.read_text()):
+            if text.startswith("/"):
+                continue  # paths of the site ("/slett")
             if NORWEGIAN.search(text) or SENTENCE.match(text):
                 problems.append(f"{path.name}: {text[:60]!r}")
     assert problems == []
