@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import tempfile
@@ -67,6 +68,23 @@ def from_dict(data: dict) -> Transcript:
 
 def load(path: Path) -> Transcript:
     return from_dict(json.loads(path.read_text(encoding="utf-8")))
+
+
+def load_cached(path: Path) -> Transcript | None:
+    """The transcript at `path` parsed once per version of the file (None when there is
+    none): the talk page shows it on every view, and a 30-minute one with its word times
+    takes longer to parse than the rest of the page takes to build. A saved edit is a new
+    file (write_atomic), so its inode and mtime say when to parse again."""
+    try:
+        stat = path.stat()
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    return _load_version(path, stat.st_ino, stat.st_mtime_ns, stat.st_size)
+
+
+@functools.lru_cache(maxsize=32)
+def _load_version(path: Path, inode: int, mtime_ns: int, size: int) -> Transcript:
+    return load(path)
 
 
 def write_atomic(path: Path, content: str) -> None:

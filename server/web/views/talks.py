@@ -136,7 +136,8 @@ def _moment(request: Request) -> moments.Moment:
 
 def _segments(request: Request, talk: dict) -> list[transcript.Segment]:
     path = talks.transcript_dir(settings_of(request), talk["id"]) / "transcript.json"
-    return list(transcript.load(path).segments) if path.is_file() else []
+    loaded = transcript.load_cached(path)  # parsed once per version of the file
+    return list(loaded.segments) if loaded else []
 
 
 def page(request: Request) -> Response:
