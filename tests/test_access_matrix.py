@@ -89,6 +89,8 @@ ROUTES = {
     "translation_download": "see talk", "translation_page": "edit talk",
     "translation_save": "edit talk", "translation_choose": "edit talk",
     "translation_review": "edit talk", "translation_restore": "edit talk",
+    "slide_thumb": "see talk", "talk_chapters_vtt": "see talk",
+    "chapters_edit": "edit talk", "chapters_save": "edit talk",
 }  # fmt: skip
 # Describing the tus server (OPTIONS) and refusing a plain POST are not about one upload.
 METHOD_POLICIES = {("tus_upload", "OPTIONS"): "organisers", ("tus_upload", "POST"): "organisers"}

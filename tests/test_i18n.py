@@ -523,7 +523,8 @@ def test_english_validation_and_error_messages(settings):
         status = client.get(f"/talks/{site['failed']}/status.json").json()
         assert [s["label"] for s in status["stages"]] == [
             "Packaging video for playback", "Transcribing speech to text",
-            "Making the content searchable",
+            "Making the content searchable", "Finding and reading the slides",
+            "Making English captions (machine translation)",
         ]  # fmt: skip
         assert status["error"].startswith("Processing stopped 3 times during")
         retry = post(client, f"/talks/{site['ready']}/prov-igjen")

@@ -17,10 +17,12 @@ import re
 import unicodedata
 from collections import Counter
 from collections.abc import Sequence
+from functools import cache
 from itertools import pairwise
 
 import Stemmer
 
+from server.core.resources import LOCALE_DIR
 from server.transcript.model import Segment
 
 BLOCK_WORDS = 60
@@ -29,24 +31,14 @@ TARGET_CHAPTER_SECONDS = 180.0
 TITLE_TERMS = 3
 MIN_WORD = 3
 _TOKEN = re.compile(r"[^\W\d_]+")
-_STOP = """
-    alle alt andre at av bare begge ble bli blir blitt både da dag dei deim deira deires dem
-    den denne der dere deres det dette di din disse dit ditt du dykk dykkar då eg ein eit
-    eitt eller elles en ene eneste enhver enn er et ett etter for fordi fra før få gang god
-    ha hadde han hans har hennar henne hennes her hjå ho hoe honom hoss hossen hun hva hvem
-    hver hvilke hvilken hvis hvor hvordan hvorfor i ikke ikkje ingen ingi inkje inn inni ja
-    jeg kan kom korleis korso kun kunne kva kvar kvarhelst kven kvi kvifor man mange me med
-    medan meg meget mellom men mer mest mi min mine mitt mot mye mykje må måtte ned noe noen
-    noka noko nokon nokor nokre nå når og også om opp oss over på rett sa sammen samme seg
-    selv si sia sidan siden sin sine sitt sjøl skal skulle slik slike som så sånn tid til
-    under ut uten vart var vi ved vere verte vil ville vore vors vort vår være vært litt
-    veldig liksom egentlig altså nok jo vel ganske mer mye ting tror sier går gjør gjøre
-    the and for that this with you are was have has had not but what all were when there
-    can will would about which their they them then than into also just like some more
-    very our out its from been being who how why where your okay yes well really thing
-    things think know going get got make made one two lot much many
-"""
-STOP_WORDS = frozenset(_STOP.split())
+
+
+@cache
+def stop_words() -> frozenset[str]:
+    """The words skipped as carrying no topic (locale/stopwords.txt, shipped with the code)."""
+    text = (LOCALE_DIR / "stopwords.txt").read_text(encoding="utf-8")
+    lines = (line for line in text.splitlines() if not line.startswith("#"))
+    return frozenset(word for line in lines for word in line.split())
 
 
 def _stemmer(language: str) -> Stemmer.Stemmer:
@@ -55,7 +47,7 @@ def _stemmer(language: str) -> Stemmer.Stemmer:
 
 def _content(text: str) -> list[str]:
     words = _TOKEN.findall(unicodedata.normalize("NFC", text).lower())
-    return [w for w in words if len(w) >= MIN_WORD and w not in STOP_WORDS]
+    return [w for w in words if len(w) >= MIN_WORD and w not in stop_words()]
 
 
 def _cosine(a: Counter, b: Counter) -> float:
