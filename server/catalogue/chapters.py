@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import sqlite_utils
 
 from server.catalogue.slides import SlideRow
+from server.core.errors import UserError
 from server.core.i18n import N_
 from server.store.store import write
 from server.transcript import topics
@@ -33,8 +34,10 @@ class Chapter:
     source: str = ORGANISER  # 'slides', 'transcript' or 'organiser'
 
 
-class ChapterError(ValueError):
+class ChapterError(UserError):
     """Chapters that cannot be saved; `errors` maps a row number (from 1) to a sentence."""
+
+    status = 422
 
     def __init__(self, errors: dict[int, str]) -> None:
         super().__init__("; ".join(errors.values()))

@@ -17,6 +17,7 @@ import sqlite_utils
 from server.catalogue import talks
 from server.core import clock
 from server.core.clock import format_date, now_oslo
+from server.core.errors import UserError
 from server.core.i18n import N_
 from server.learning import progress
 from server.people import accounts
@@ -49,12 +50,10 @@ CHECKIN_UNDATED = N_(
 CHECKIN_PATH = re.compile(r"/talks/([^/?#]+)/innsjekk/([^/?#]+)")
 
 
-class SignupError(ValueError):
+class SignupError(UserError):
     """A sign-up or registration that cannot be made; the message is Norwegian."""
 
-    def __init__(self, message: str, status: int = 409) -> None:
-        super().__init__(message)
-        self.status = status
+    status = 409
 
 
 attended = progress.attended  # when the person attended (the completion logic reads it)

@@ -15,6 +15,7 @@ import sqlite_utils
 from server.catalogue import search
 from server.core import clock, parse
 from server.core.config import LANGUAGES, VISIBILITIES, Settings
+from server.core.errors import UserError
 from server.core.i18n import N_
 from server.people import accounts
 from server.people.accounts import User
@@ -31,9 +32,11 @@ PAST_DATE = N_(
 )
 
 
-class ValidationError(ValueError):
+class ValidationError(UserError):
     """Form input that cannot be saved; `errors` maps field name to a Norwegian sentence
     (a msgid, translated where it is shown). `past_date`: only the past date stopped it."""
+
+    status = 422
 
     def __init__(self, errors: dict[str, str]) -> None:
         super().__init__("; ".join(errors.values()))
@@ -41,12 +44,10 @@ class ValidationError(ValueError):
         self.past_date = errors.get("starts_at") == PAST_DATE
 
 
-class RecordingError(ValueError):
+class RecordingError(UserError):
     """A recording cannot be attached; the message is for the person who uploaded it."""
 
-    def __init__(self, message: str, status: int = 422) -> None:
-        super().__init__(message)
-        self.status = status
+    status = 422
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import sqlite_utils
 
 from server.core.clock import now_iso
+from server.core.errors import UserError
 from server.core.i18n import N_
 from server.people import accounts
 from server.people.accounts import User
@@ -28,7 +29,7 @@ MAX_TERMS = 300  # per scope: far more than Whisper's prompt can hold, but bound
 SITE_LABEL = N_("felles ordliste")
 
 
-class VocabularyError(ValueError):
+class VocabularyError(UserError):
     """A term that cannot be added or removed; the message is a Norwegian sentence."""
 
     status = 422

@@ -13,6 +13,7 @@ import json
 import math
 import re
 
+from server.core.errors import UserError
 from server.core.i18n import N_
 
 MAX_ID = 2**63 - 1
@@ -28,12 +29,10 @@ TOO_DEEP = N_("Det som ble sendt, er nøstet for dypt. Send en enklere struktur.
 WRONG_TYPE = N_("Feltet «{name}» har feil type. Last siden på nytt og prøv igjen.")
 
 
-class InputError(ValueError):
+class InputError(UserError):
     """A request body that cannot be used; the message is Norwegian, with an HTTP status."""
 
-    def __init__(self, message: str, status: int = 400) -> None:
-        super().__init__(message)
-        self.status = status
+    status = 400
 
 
 def integer(raw: object, low: int = 1, high: int = MAX_ID) -> int | None:

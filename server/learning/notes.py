@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 import sqlite_utils
 
 from server.catalogue import moments, talks
+from server.core.errors import UserError
 from server.core.i18n import N_
 from server.people.access import Viewer, can_view
 from server.store import write
@@ -25,7 +26,7 @@ BAD_TIME = N_("Tiden må skrives som minutter:sekunder, for eksempel 12:30.")
 TOO_MANY = N_("Du har nådd grensen på %(n)s notater for dette foredraget. Slett noen først.")
 
 
-class NoteError(ValueError):
+class NoteError(UserError):
     """A note that cannot be saved or found: a msgid filled with `params` (translated where
     it is shown, server.core.i18n.translate) and the HTTP status."""
 

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 import sqlite_utils
 
 from server.core.clock import now_iso
+from server.core.errors import UserError
 from server.core.i18n import N_
 from server.learning import quizzes
 from server.people.access import Viewer, visible_talks_sql
@@ -99,12 +100,10 @@ def covered(intervals: list | tuple, start: float, end: float) -> float:
 # ---------------------------------------------------------------- storing progress
 
 
-class ProgressError(ValueError):
+class ProgressError(UserError):
     """A progress report that cannot be stored; the message is for the person."""
 
-    def __init__(self, message: str, status: int = 400) -> None:
-        super().__init__(message)
-        self.status = status
+    status = 400
 
 
 BAD_REPORT = N_("Fremdriften kunne ikke leses. Last siden på nytt og prøv igjen.")

@@ -24,6 +24,7 @@ import sqlite_utils
 
 from server.core import parse
 from server.core.clock import now_iso
+from server.core.errors import UserError
 from server.core.i18n import N_
 from server.people import accounts
 from server.people.access import Viewer, can_edit
@@ -48,20 +49,20 @@ NO_CHOICE = N_("Velg et svar først, og prøv igjen.")
 UNANSWERED = N_("Noen spørsmål er ikke besvart. Svar på dem, eller lever likevel.")
 
 
-class ValidationError(ValueError):
+class ValidationError(UserError):
     """Input that cannot be saved; `errors` maps field name to a Norwegian sentence."""
+
+    status = 422
 
     def __init__(self, errors: dict[str, str]) -> None:
         super().__init__("; ".join(errors.values()))
         self.errors = errors
 
 
-class QuizError(ValueError):
+class QuizError(UserError):
     """A participant action that is refused; the message is for the participant."""
 
-    def __init__(self, message: str, status: int = 409) -> None:
-        super().__init__(message)
-        self.status = status
+    status = 409
 
 
 class Incomplete(QuizError):

@@ -13,6 +13,7 @@ import sqlite_utils
 
 from server.catalogue import talks
 from server.core.clock import now_iso
+from server.core.errors import UserError
 from server.core.i18n import N_
 from server.store import write
 
@@ -21,12 +22,10 @@ ON_AIR = (LIVE, INTERRUPTED)
 QUESTION_MAX = 500
 
 
-class LiveError(ValueError):
+class LiveError(UserError):
     """Something a person asked for that cannot be done; the message is for them."""
 
-    def __init__(self, message: str, status: int = 409) -> None:
-        super().__init__(message)
-        self.status = status
+    status = 409
 
 
 NOT_PLANNED = N_("Foredraget har allerede et opptak, så det kan ikke sendes direkte.")

@@ -18,6 +18,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 
 from server.core import i18n
 from server.core.clock import now_iso
+from server.core.errors import UserError
 from server.core.i18n import N_
 from server.store import write
 
@@ -30,7 +31,7 @@ _hasher = PasswordHasher()  # Argon2id with the library's recommended parameters
 _DUMMY_HASH = _hasher.hash("ingen-bruker-har-dette-passordet")
 
 
-class AccountError(ValueError):
+class AccountError(UserError):
     """Input about an account that cannot be used; the message is Norwegian."""
 
 

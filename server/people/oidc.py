@@ -34,6 +34,7 @@ from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 
 from server.core.config import Settings
+from server.core.errors import UserError
 from server.core.i18n import N_
 from server.people import accounts
 from server.store import write
@@ -104,7 +105,7 @@ CANNOT_CREATE = N_(
 )
 
 
-class OIDCError(Exception):
+class OIDCError(UserError):
     """A sign-in that cannot go on; `message` is Norwegian, `status` the HTTP status to use."""
 
     def __init__(self, message: str, status: int = 400, reason: str = "") -> None:

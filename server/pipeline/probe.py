@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from server.core.errors import UserError
 from server.core.i18n import N_
 from server.pipeline import ffargs, runner
 
@@ -56,8 +57,10 @@ INTERLACED = {"tt", "bb", "tb", "bt"}
 GUESSED_DURATION = {"aac", "mp3", "ac3", "eac3"}
 
 
-class MediaError(ValueError):
+class MediaError(UserError):
     """The file cannot be used; the message says so in Norwegian, for the person uploading."""
+
+    status = 422
 
 
 @dataclass(frozen=True)

@@ -32,6 +32,7 @@ import sqlite_utils
 from anyio import to_thread
 
 from server.core.config import Settings
+from server.core.errors import UserError
 from server.core.i18n import N_
 from server.core.units import format_size
 from server.ops import diskspace
@@ -65,7 +66,7 @@ _ID = re.compile(r"[A-Za-z0-9_-]{16,64}")
 _FULL_DISK = {errno.ENOSPC, errno.EDQUOT}
 
 
-class UploadError(Exception):
+class UploadError(UserError):
     """An upload request that cannot be honoured: an HTTP status and a Norwegian message."""
 
     def __init__(self, status: int, message: str) -> None:

@@ -35,6 +35,7 @@ import sqlite_utils
 from server.catalogue import search, talks
 from server.core import clock, parse
 from server.core.config import Settings
+from server.core.errors import UserError
 from server.core.i18n import N_
 from server.people import accounts
 from server.people.accounts import User
@@ -62,7 +63,7 @@ READY_NOTE = N_("Ny transkripsjon med modellen %(model)s, klar til gjennomsyn")
 _SPACE = re.compile(r"\s+")
 
 
-class EditError(ValueError):
+class EditError(UserError):
     """A change that cannot be made; `message` is a Norwegian sentence for the person."""
 
     status = 422

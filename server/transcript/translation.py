@@ -24,6 +24,7 @@ import sqlite_utils
 from server.catalogue import search, talks
 from server.core import clock
 from server.core.config import Settings
+from server.core.errors import UserError
 from server.core.i18n import N_
 from server.people import accounts
 from server.people.accounts import User
@@ -54,12 +55,10 @@ EMPTY_LINE = N_("Linje %(n)s er tom. Skriv teksten, eller last siden på nytt.")
 FAILED = N_("Kunne ikke lage engelsk teksting: %(detail)s")
 
 
-class TranslationError(ValueError):
+class TranslationError(UserError):
     """A change that cannot be made; the message is for the organiser (a msgid, filled)."""
 
-    def __init__(self, message: str, status: int = 422) -> None:
-        super().__init__(message)
-        self.status = status
+    status = 422
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ from starlette.staticfiles import StaticFiles
 
 from server.core import i18n
 from server.core.config import Settings, SettingsError
+from server.core.errors import UserError
 from server.core.i18n import N_
 from server.core.resources import STATIC_DIR
 from server.live.captions import LiveCaptioner
@@ -97,10 +98,21 @@ async def lifespan(app: Starlette) -> AsyncIterator[None]:
         app.state.store.close()
 
 
+def _status_and_message(exc: Exception) -> tuple[int, str | None]:
+    """The status and the sentence for the person: a UserError carries both, an
+    HTTPException a status and perhaps a sentence; anything else is our fault (500)."""
+    if isinstance(exc, UserError):
+        return exc.status, exc.message or None
+    if isinstance(exc, HTTPException):
+        status, detail = exc.status_code, exc.detail
+        return status, detail if detail and detail != _default_phrase(status) else None
+    return 500, None
+
+
 async def http_error(request: Request, exc: Exception) -> Response:
-    status = exc.status_code if isinstance(exc, HTTPException) else 500
-    detail = exc.detail if isinstance(exc, HTTPException) else None
-    message = detail if detail and detail != _default_phrase(status) else None
+    """The one exception handler: every UserError (domain), HTTPException and unexpected
+    error becomes the error page, or `{"error": …}` for JSON requests, with its status."""
+    status, message = _status_and_message(exc)
     message = i18n.text_for(request, message or HTTP_MESSAGES.get(status, HTTP_MESSAGES[500]))
     if status >= 500:
         log.exception("Feil i %s %s", request.method, request.url.path, exc_info=exc)
@@ -177,7 +189,11 @@ def create_app(settings: Settings) -> Starlette:
             Middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes),
             Middleware(CSRFMiddleware),
         ],
-        exception_handlers={HTTPException: http_error, Exception: http_error},
+        exception_handlers={
+            UserError: http_error,
+            HTTPException: http_error,
+            Exception: http_error,
+        },
     )
     app.state.settings = settings
     app.state.store = Store(settings.db_path)  # every read and write of this app goes here

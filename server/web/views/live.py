@@ -82,10 +82,7 @@ def _back(request: Request) -> Response:
 
 
 async def open_encoder(request: Request) -> Response:
-    try:
-        await manager_of(request).open_srt(request.state.talk)
-    except LiveError as exc:
-        raise HTTPException(exc.status, str(exc)) from None
+    await manager_of(request).open_srt(request.state.talk)  # a LiveError: the error handler
     return _back(request)
 
 
@@ -100,10 +97,7 @@ async def new_passphrase(request: Request) -> Response:
 
 async def end(request: Request) -> Response:
     talk = request.state.talk
-    try:
-        ended = await manager_of(request).end(talk["id"])
-    except LiveError as exc:
-        raise HTTPException(exc.status, str(exc)) from None
+    ended = await manager_of(request).end(talk["id"])
     if wants_json(request):
         return JSONResponse({"ok": True})
     back = RedirectResponse(f"/talks/{talk['slug']}", status_code=303)
@@ -277,17 +271,12 @@ async def ask(request: Request) -> Response:
     """A question from the page's script (JSON) or from the plain form."""
     talk, user = request.state.talk, viewer_of(request).user
     sent_json = "json" in request.headers.get("content-type", "")
+    # An InputError or LiveError goes to the error handler: JSON to the script, a page to a form
     if sent_json:
-        try:
-            text = parse.json_object(await request.body(), {"text": str}).get("text", "")
-        except parse.InputError as exc:
-            raise HTTPException(exc.status, str(exc)) from None
+        text = parse.json_object(await request.body(), {"text": str}).get("text", "")
     else:
         text = (await request.form()).get("text", "")
-    try:
-        question = await in_thread(request, broadcasts.ask, talk["id"], user.id, str(text))
-    except LiveError as exc:  # the error handler answers JSON to the script, a page to a form
-        raise HTTPException(exc.status, str(exc)) from None
+    question = await in_thread(request, broadcasts.ask, talk["id"], user.id, str(text))
     if sent_json or wants_json(request):
         return JSONResponse({"id": question["id"], "text": question["text"]}, status_code=201)
     return RedirectResponse(f"/talks/{talk['slug']}?spurt=1#sporsmal", status_code=303)
@@ -310,12 +299,7 @@ async def answered(request: Request) -> Response:
     talk = request.state.talk
     form = await request.form()
     done = form.get("answered", "1") != "0"
-    try:
-        await in_thread(
-            request, broadcasts.mark_answered, talk["id"], request.path_params["qid"], done
-        )
-    except LiveError as exc:
-        raise HTTPException(exc.status, str(exc)) from None
+    await in_thread(request, broadcasts.mark_answered, talk["id"], request.path_params["qid"], done)
     return _back(request)
 
 

@@ -124,20 +124,15 @@ async def question_save(request: Request) -> Response:
 
         context = await in_thread(request, read, exc)  # SQLite off the loop
         return render(request, "quizzes/edit.html", context, status=422)
-    except QuizError as exc:
-        raise HTTPException(exc.status, str(exc)) from None
     return RedirectResponse(_edit_url(talk, f"sporsmal-{saved}"), status_code=303)
 
 
 def question_delete(request: Request) -> Response:
     talk = request.state.talk
     with open_db(request) as db:
-        try:
-            text = quizzes.delete_question(
-                db, talk, request.path_params["question_id"], viewer_of(request).user
-            )
-        except QuizError as exc:
-            raise HTTPException(exc.status, str(exc)) from None
+        text = quizzes.delete_question(
+            db, talk, request.path_params["question_id"], viewer_of(request).user
+        )
     response = RedirectResponse(_edit_url(talk, "sporsmal"), status_code=303)
     return flash(request, response, "question_deleted", text=text)
 
@@ -147,10 +142,7 @@ async def reorder(request: Request) -> Response:
     talk, actor = request.state.talk, viewer_of(request).user
     question_id = _question_id(form.get("question_id"))
     direction = str(form.get("direction", ""))
-    try:
-        await in_thread(request, quizzes.move_question, talk, question_id or 0, direction, actor)
-    except QuizError as exc:
-        raise HTTPException(exc.status, str(exc)) from None
+    await in_thread(request, quizzes.move_question, talk, question_id or 0, direction, actor)
     return RedirectResponse(_edit_url(talk, f"sporsmal-{question_id}"), status_code=303)
 
 

@@ -9,7 +9,6 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from server.core import i18n
 from server.core.i18n import N_
 from server.people.access import can_edit
 from server.pipeline import jobs
@@ -87,23 +86,17 @@ async def save(request: Request) -> Response:
     talk, user = request.state.talk, viewer_of(request).user
     base = int_param(form.get("base_version"), 0, 1 << 31, BAD_VERSION)
     texts = [str(text) for text in form.getlist("text")]
-    try:
-        number = await in_thread(
-            request, translation.save, settings_of(request), talk, texts, base or 0, user,
-            str(form.get("note", "")),
-        )  # fmt: skip
-    except translation.TranslationError as exc:
-        raise HTTPException(exc.status, i18n.text_for(request, str(exc))) from None
+    number = await in_thread(
+        request, translation.save, settings_of(request), talk, texts, base or 0, user,
+        str(form.get("note", "")),
+    )  # fmt: skip
     return RedirectResponse(_url(talk, f"?lagret={number}"), status_code=303)
 
 
 async def review(request: Request) -> Response:
     form = await request.form()
     talk, user = request.state.talk, viewer_of(request).user
-    try:
-        await in_thread(request, translation.set_review, talk, str(form.get("state", "")), user)
-    except translation.TranslationError as exc:
-        raise HTTPException(exc.status, i18n.text_for(request, str(exc))) from None
+    await in_thread(request, translation.set_review, talk, str(form.get("state", "")), user)
     return RedirectResponse(_url(talk), status_code=303)
 
 
@@ -112,12 +105,9 @@ async def restore(request: Request) -> Response:
     talk, user = request.state.talk, viewer_of(request).user
     base = int_param(form.get("base_version"), 0, 1 << 31, BAD_VERSION)
     version = request.path_params["version"]
-    try:
-        number = await in_thread(
-            request, translation.restore, settings_of(request), talk, version, base or 0, user
-        )
-    except translation.TranslationError as exc:
-        raise HTTPException(exc.status, i18n.text_for(request, str(exc))) from None
+    number = await in_thread(
+        request, translation.restore, settings_of(request), talk, version, base or 0, user
+    )
     return RedirectResponse(_url(talk, f"?lagret={number}"), status_code=303)
 
 

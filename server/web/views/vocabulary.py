@@ -11,7 +11,6 @@ talk's own terms]}` (201 when added, else 200), or
 
 from __future__ import annotations
 
-from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
@@ -147,7 +146,7 @@ async def talk_update(request: Request) -> Response:
     except vocabulary.VocabularyError as exc:
         if as_json:
             return _json_error(request, exc)
-        raise HTTPException(exc.status, str(exc)) from exc
+        raise  # the error page, with the error's status
     if as_json:
         return _json(request, change, terms)
     target = safe_target(data.get("neste", ""), f"/talks/{talk['slug']}")
