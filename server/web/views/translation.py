@@ -70,10 +70,13 @@ async def choose(request: Request) -> Response:
     on = form.get("engelsk") == "1"
     talk, user = request.state.talk, viewer_of(request).user
 
+    settings = settings_of(request)
+
     def work(db) -> None:
         translation.set_wanted(db, talk, on, user)
         job = jobs.latest_for_talk(db, talk.id)
-        if on and talk.status == "ready" and not (job and job.state in ACTIVE):
+        wanted = translation.wanted(settings, talk, translation.get(db, talk.id))
+        if wanted and talk.status == "ready" and not (job and job.state in ACTIVE):
             jobs.enqueue(db, talk.id, "translate")
             translation.mark(db, talk.id, "waiting")
 
