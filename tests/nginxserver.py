@@ -52,7 +52,7 @@ def nginx_binary() -> str:
 
 
 def render_site(tls_port: int, plain_port: int, upstream_port: int, media_dir: Path,
-                cert: Path, key: Path) -> str:  # fmt: skip
+                cert: Path, key: Path, cache: Path) -> str:  # fmt: skip
     """The shipped site with this machine's ports and paths; fails when the site no longer
     has a line this replaces (so the test follows the file it checks)."""
     text = SITE.read_text()
@@ -65,6 +65,8 @@ def render_site(tls_port: int, plain_port: int, upstream_port: int, media_dir: P
         "/etc/letsencrypt/live/kunnskap.kommune.no/fullchain.pem": str(cert),
         "/etc/letsencrypt/live/kunnskap.kommune.no/privkey.pem": str(key),
         "alias /var/lib/ktl/media/;": f"alias {media_dir.resolve()}/;",
+        "alias /var/lib/ktl/media/$ktl_talk/": f"alias {media_dir.resolve()}/$ktl_talk/",
+        "proxy_cache_path /var/cache/nginx/ktl ": f"proxy_cache_path {cache} ",
     }
     for old, new in replacements.items():
         if old not in text:
@@ -95,7 +97,7 @@ def configure(folder: Path, upstream_port: int, media_dir: Path, workers: int = 
     folder.mkdir(parents=True, exist_ok=True)
     cert, key = self_signed(folder)
     tls_port, plain_port = _free_port(), _free_port()
-    site = render_site(tls_port, plain_port, upstream_port, media_dir, cert, key)
+    site = render_site(tls_port, plain_port, upstream_port, media_dir, cert, key, folder / "cache")
     (folder / "site.conf").write_text(site)
     user = "user root;" if os.geteuid() == 0 else ""  # as root, workers must read tmp files
     main = MAIN.format(user=user, workers=workers, dir=folder, extra=extra)

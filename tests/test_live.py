@@ -98,6 +98,31 @@ def test_watching_half_the_broadcast_live_counts_as_attending():
     assert live_attendees({1: 50.0}, 0.0) == []
 
 
+def test_viewers_and_live_minutes_come_from_the_talk_pages_event_streams(settings):
+    """nginx serves a public talk's playlist from its cache, so viewers are counted from
+    the talk page's event stream: one per person however many tabs, gone when they leave;
+    signed-in viewers on the page while the talk is live gather minutes towards attending."""
+    from server.live.manager import LiveManager
+
+    manager = LiveManager(settings)
+    runtime = manager.runtime(7)
+    for key, user in [("u1", 1), ("u1", 1), ("a-guest", None)]:
+        manager.join(7, key, user)
+    assert manager.viewer_count(runtime) == 2
+    manager.count_watching(runtime, 5.0)
+    assert runtime.watching == {}, "not live yet"
+    runtime.state = broadcasts.LIVE
+    manager.count_watching(runtime, 5.0)
+    assert runtime.watching == {1: 5.0}
+    manager.leave(7, "u1", 1)
+    assert manager.viewer_count(runtime) == 2, "the other tab is still open"
+    manager.count_watching(runtime, 1.0)
+    manager.leave(7, "u1", 1)
+    manager.leave(7, "a-guest", None)
+    manager.count_watching(runtime, 5.0)
+    assert manager.viewer_count(runtime) == 0 and runtime.watching == {1: 6.0}
+
+
 # ---------------------------------------------------------------- with a real server
 
 

@@ -37,14 +37,12 @@ from server.store import Store
 log = logging.getLogger("ktl.live")
 
 POLL_SECONDS = 0.25
-VIEWER_SECONDS = 15  # a viewer counts while they fetched the playlist this recently
 STATE_EVERY = 5.0  # seconds between state events (viewer count) to subscribers
 STOP_SECONDS = 15
 SRT_QUICK_EXIT = 2.0  # seconds: a listener that stops this fast did not start
 SRT_MAX_FAILURES = 3
 SEGMENT_MEMORY = 48  # live segments kept in memory (about 7 MB at 720p), all talks
 CAPTION_MEMORY = 20  # recent captions sent to someone who joins late
-WATCH_GAP = 10.0  # seconds between two playlist fetches that still count as watching
 ATTEND_SHARE = 0.5  # signed-in viewers who watched this share live attended (programme)
 
 NO_PORT = N_(
@@ -89,16 +87,17 @@ class Runtime:
     part: Part | None = None
     srt_port: int | None = None
     srt_failures: int = 0  # SRT listeners in a row that stopped at once
-    pruned: float = 0.0  # when the viewer list was last pruned
     grace: asyncio.Task | None = None
     monitor: asyncio.Task | None = None
     captioner: object | None = None
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-    viewers: dict[str, float] = field(default_factory=dict)
+    # Viewers are the open event streams of the talk page (the playlist and segments of a
+    # public talk come from nginx's cache and never reach the app): viewer key → streams.
+    viewers: dict[str, int] = field(default_factory=dict)
+    present: dict[int, int] = field(default_factory=dict)  # signed-in user id → streams
     subscribers: set[asyncio.Queue] = field(default_factory=set)
     captions: list[dict] = field(default_factory=list)
     watching: dict[int, float] = field(default_factory=dict)  # user id → seconds watched live
-    last_fetch: dict[int, float] = field(default_factory=dict)
 
     def part_folders(self) -> list[Path]:
         return sorted(p for p in self.folder.glob("part-*") if p.is_dir())
@@ -447,8 +446,12 @@ class LiveManager:
         (→ interrupted; an SRT listener is opened again), and sends the viewer count."""
         last_state_event = 0.0
         seen_segments = -1
+        tick = time.monotonic()
         while runtime.state not in (broadcasts.ENDED,):
             await asyncio.sleep(POLL_SECONDS)
+            now = time.monotonic()
+            self.count_watching(runtime, now - tick)
+            tick = now
             part = runtime.part
             if part is not None:
                 count = len(self.reader.segments(part.folder / ffargs.PLAYLIST))
@@ -496,20 +499,32 @@ class LiveManager:
 
     # ------------------------------------------------------------ viewers and events
 
-    def playlist(self, talk_id: int, viewer_key: str, user_id: int | None = None) -> str:
+    def playlist(self, talk_id: int) -> str:
         runtime = self.runtime(talk_id)
-        now = time.monotonic()
-        if viewer_key:
-            runtime.viewers[viewer_key] = now
-        if now - runtime.pruned > VIEWER_SECONDS:
-            runtime.pruned = now
-            self.viewer_count(runtime)
-        if user_id is not None and runtime.state == broadcasts.LIVE:
-            last = runtime.last_fetch.get(user_id)
-            if last is not None and now - last <= WATCH_GAP:
-                runtime.watching[user_id] = runtime.watching.get(user_id, 0.0) + now - last
-            runtime.last_fetch[user_id] = now
         return live_playlist(self.parts(talk_id), ended=runtime.state == broadcasts.ENDED)
+
+    def join(self, talk_id: int, viewer_key: str, user_id: int | None) -> None:
+        """A viewer's talk page opened its event stream: they count as watching until
+        `leave` (signed-in viewers gather live minutes towards attending)."""
+        runtime = self.runtime(talk_id)
+        runtime.viewers[viewer_key] = runtime.viewers.get(viewer_key, 0) + 1
+        if user_id is not None:
+            runtime.present[user_id] = runtime.present.get(user_id, 0) + 1
+
+    def leave(self, talk_id: int, viewer_key: str, user_id: int | None) -> None:
+        runtime = self.runtime(talk_id)
+        for counts, key in ((runtime.viewers, viewer_key), (runtime.present, user_id)):
+            if key is not None and key in counts:
+                counts[key] -= 1
+                if counts[key] <= 0:
+                    del counts[key]
+
+    def count_watching(self, runtime: Runtime, seconds: float) -> None:
+        """Signed-in viewers on the page while the talk is live have watched `seconds`."""
+        if runtime.state != broadcasts.LIVE:
+            return
+        for user_id in runtime.present:
+            runtime.watching[user_id] = runtime.watching.get(user_id, 0.0) + seconds
 
     async def segment(self, talk_id: int, part: str, name: str) -> bytes | None:
         """A live segment's bytes, from memory after the first viewer asked (every viewer
@@ -527,9 +542,6 @@ class LiveManager:
         return data
 
     def viewer_count(self, runtime: Runtime) -> int:
-        cutoff = time.monotonic() - VIEWER_SECONDS
-        for key in [k for k, t in runtime.viewers.items() if t < cutoff]:
-            del runtime.viewers[key]
         return len(runtime.viewers)
 
     def state_event(self, runtime: Runtime) -> dict:

@@ -21,6 +21,7 @@ from starlette.responses import (
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from server.catalogue import talks
 from server.core import i18n, parse
 from server.core.clock import format_date
 from server.core.i18n import N_, language_of
@@ -196,14 +197,26 @@ def _viewer_key(request: Request) -> str:
 
 
 async def playlist(request: Request) -> Response:
+    """The same text for every viewer: a public talk's may be kept a second by any cache
+    (nginx serves it to everyone from one fetch, deploy/nginx/kunnskap.conf)."""
     talk = request.state.talk
-    user = viewer_of(request).user
-    text = manager_of(request).playlist(talk["id"], _viewer_key(request), user and user.id)
-    return Response(
-        text,
-        media_type="application/vnd.apple.mpegurl",
-        headers={"cache-control": "no-cache, no-store"},
-    )
+    text = manager_of(request).playlist(talk["id"])
+    headers = {"cache-control": delivery.live_playlist_cache(talk["visibility"])}
+    return Response(text, media_type="application/vnd.apple.mpegurl", headers=headers)
+
+
+async def open_to_all(request: Request) -> Response:
+    """For nginx's auth_request: may anyone (a guest) watch this talk live? Yes (200, the
+    talk's id in X-Ktl-Talk, which names its live folder): nginx sends the playlist and
+    segments without asking again for a second. No (403): nginx passes each request to the
+    app, which decides for that viewer. The same answer whoever asks."""
+    talk = await in_thread(request, talks.find, request.path_params["key"])
+    headers = {"cache-control": "no-store"}
+    if talk is None or not delivery.open_to_all(talk):
+        # No body: nginx reads only the head of this answer, and keeps it only when
+        # nothing else follows. A person has no link to this address.
+        return Response(status_code=403, headers=headers)
+    return Response(headers={**headers, "x-ktl-talk": str(talk["id"])})
 
 
 async def segment(request: Request) -> Response:
@@ -234,8 +247,14 @@ async def events(request: Request) -> Response:
     row = await in_thread(request, broadcasts.get, talk["id"])
     waiting = talk["status"] == "planned" and row is not None and row["state"] != broadcasts.ENDED
     queue = manager.subscribe(talk["id"])
+    # The viewers' page asks with ?ser=1 (it watches); the organiser's page does not.
+    watcher = request.query_params.get("ser") == "1"
+    user = viewer_of(request).user
+    viewer = (talk["id"], _viewer_key(request), user and user.id)
 
     async def stream():
+        if watcher and waiting:
+            manager.join(*viewer)
         try:
             yield "retry: 5000\n\n"
             yield _sse(manager.state_event(runtime))
@@ -255,6 +274,8 @@ async def events(request: Request) -> Response:
                 yield _sse(event)
         finally:
             manager.unsubscribe(talk["id"], queue)
+            if watcher and waiting:
+                manager.leave(*viewer)
 
     headers = {"cache-control": "no-cache, no-store", "x-accel-buffering": "no"}
     return StreamingResponse(stream(), media_type="text/event-stream", headers=headers)
@@ -316,6 +337,7 @@ routes = [
     WebSocketRoute("/talks/{key}/direkte/sender", ingest, name="live_ingest"),
     Route("/live/{key}/index.m3u8", playlist, name="live_playlist"),
     Route("/live/{key}/hendelser", events, name="live_events"),
+    Route("/live/{key}/offentlig", open_to_all, name="live_open_to_all"),
     Route("/live/{key}/{part}/{name}", segment, name="live_segment"),
     Route("/talks/{key}/sporsmal", ask, methods=["POST"], name="live_ask"),
     Route("/talks/{key}/sporsmal.json", question_list, name="live_questions"),
