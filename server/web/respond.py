@@ -91,6 +91,7 @@ def build_templates() -> Jinja2Templates:
         loader=jinja2.FileSystemLoader(TEMPLATES_DIR),
         autoescape=True,
         extensions=["jinja2.ext.i18n"],
+        auto_reload=False,  # templates change with a release (a restart): no stat per include
     )
     # One translation layer; nb is the source. gettext/ngettext read the translations of
     # the current render from a ContextVar that render() sets (see _CURRENT).
