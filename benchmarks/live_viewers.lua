@@ -1,15 +1,30 @@
--- wrk script for benchmarks/live_viewers.py: each connection asks for KTL_PATHS in turn
--- (comma-separated), waiting about KTL_PACE_MS between requests (0: as fast as it can).
-local paths = {}
-for path in string.gmatch(os.getenv("KTL_PATHS"), "[^,]+") do
-    table.insert(paths, path)
-end
+-- wrk script for benchmarks/live_viewers.py: viewers of a live broadcast whose segments
+-- appear once a second (seg-NNNNN.ts written at KTL_T0 + N, epoch seconds).
+-- KTL_MODE: "playlist" (only the playlist), "segment" (only the newest segment) or
+-- "viewer" (the playlist, then the newest segment, in turn: what hls.js does).
+-- KTL_PLAYLIST: the playlist's path; KTL_SEGMENTS: the path the segment names follow.
+-- KTL_PACE_MS: about this long between two requests of a connection (0: flat out).
+-- wrk has one Lua state per thread, shared by that thread's connections: the turn is
+-- the thread's, so half of all requests are playlists in "viewer" mode.
+local mode = os.getenv("KTL_MODE")
+local playlist = os.getenv("KTL_PLAYLIST")
+local prefix = os.getenv("KTL_SEGMENTS")
+local t0 = tonumber(os.getenv("KTL_T0"))
 local pace = tonumber(os.getenv("KTL_PACE_MS") or "0")
 local turn = 0
 
+-- Two seconds behind the newest: a segment already in the playlist (players stay three
+-- segments behind the live edge).
+local function newest_segment()
+    return string.format("%sseg-%05d.ts", prefix, os.time() - t0 - 2)
+end
+
 request = function()
     turn = turn + 1
-    return wrk.format("GET", paths[(turn % #paths) + 1])
+    if mode == "playlist" or (mode == "viewer" and turn % 2 == 1) then
+        return wrk.format("GET", playlist)
+    end
+    return wrk.format("GET", newest_segment())
 end
 
 if pace > 0 then

@@ -1,22 +1,28 @@
 """1,000 live viewers through nginx, and on-demand media and a page, measured with wrk.
 
-    .venv/bin/python benchmarks/live_viewers.py [--viewers 1000] [--seconds 10]
+    .venv/bin/python benchmarks/live_viewers.py [--viewers 1000] [--seconds 15] [--skip-vod]
 
-Needs Debian's nginx and wrk (apt install nginx wrk). Starts, on a fresh data folder with
-a public talk on air (a live part of 1-second segments of 250 kB, as ffmpeg writes them)
-and a processed talk (a 3.2 MB on-demand segment):
+Needs Debian's nginx and wrk (apt install nginx wrk). On a fresh data folder: a public talk
+on air, whose live part gets a new 1-second segment of 250 kB every second (as ffmpeg
+writes them: the segment, then the part's playlist), and a processed talk (a 3.2 MB
+on-demand segment). It starts:
 - `ktl serve` with KTL_ACCEL_REDIRECT=/_media/ behind nginx with deploy/nginx/kunnskap.conf
-  (TLS, the app decides, nginx sends the file from its internal location);
+  (TLS; nginx asks the app once a second whether the talk is open to all, then sends its
+  live segments itself and its playlist from a one-second cache);
 - plain nginx serving the same files with no app in the path (TLS, same certificate);
 - a second `ktl serve` without KTL_ACCEL_REDIRECT, for the app sending bytes itself.
-Then wrk (2 threads, benchmarks/live_viewers.lua) runs each phase for --seconds:
-- live, paced: --viewers connections, each asking about once a second (the live
-  playlist, one of the 3 newest segments, or both in turn at twice the rate: what hls.js
-  does with 1-second segments); p50/p99 per request type, app+nginx beside plain nginx;
+While the live phases run, --events viewers (default: as many as --viewers) keep the talk
+page's event stream open through nginx, as the page does (that is where viewers are
+counted). Then wrk (2 threads, benchmarks/live_viewers.lua) runs each phase for --seconds,
+through nginx + app and against plain nginx, one after the other:
+- live, paced: --viewers connections each asking about once a second for the playlist, or
+  for the newest segment, or both in turn at twice the rate (what hls.js does with 1-second
+  segments); p50/p99 per request type;
 - live, capacity: the same viewers asking as fast as they can; throughput ratio;
-- on-demand: 200 connections for the 3.2 MB segment (app alone, nginx with X-Accel,
-  plain nginx) and a talk page (app alone, through nginx).
-Errors are socket errors plus answers that are not 2xx/3xx. Client, nginx and app share
+- on-demand (unless --skip-vod): 200 connections for the 3.2 MB segment (app alone, nginx
+  with X-Accel, plain nginx) and a talk page (app alone, through nginx).
+Errors are socket errors plus answers that are not 2xx/3xx. "app req/s" is how many
+requests reached the app during the phase (its access log). Client, nginx and app share
 this machine's cores, so the figures are lower bounds for a server that has them alone.
 Not a test: nothing is asserted.
 """
@@ -24,14 +30,20 @@ Not a test: nothing is asserted.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import contextlib
+import json
+import math
 import os
 import re
 import resource
+import secrets
 import shutil
 import subprocess
 import sys
 import tempfile
+import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -43,15 +55,15 @@ sys.path.insert(0, str(ROOT))
 
 from server.catalogue import talks  # noqa: E402
 from server.core.config import load_settings  # noqa: E402
-from server.live import ffargs  # noqa: E402
+from server.live import broadcasts, ffargs  # noqa: E402
 from server.people import accounts  # noqa: E402
 from server.store import db as database  # noqa: E402
 from tests import nginxserver  # noqa: E402
 from tests.liveserver import free_port, serve  # noqa: E402
 
 SCRIPT = ROOT / "benchmarks" / "live_viewers.lua"
-LIVE_SEGMENTS = 30
 LIVE_SEGMENT_BYTES = 250_000  # one second at 2 Mbit/s
+HEAD_START = 8  # segments already written when the viewers come
 VOD_SEGMENT_BYTES = 3_200_000
 
 
@@ -63,37 +75,116 @@ class Result:
     p99: float
     requests: int
     errors: int
+    app_rps: float = 0.0
 
 
-def _world(data: Path) -> tuple[dict, dict]:
+class Broadcast(threading.Thread):
+    """Writes a segment every second into the live part, then the part's playlist (a new
+    file renamed into place, as ffmpeg's temp_file flag does). Segment n is due at t0 + n."""
+
+    def __init__(self, part: Path) -> None:
+        super().__init__(daemon=True)
+        self.part, self.stop = part, threading.Event()
+        self.t0 = math.floor(time.time()) - HEAD_START
+        self.written = 0
+        for _ in range(HEAD_START):
+            self._write()
+
+    def _write(self) -> None:
+        name = f"seg-{self.written:05d}.ts"
+        (self.part / name).write_bytes(os.urandom(LIVE_SEGMENT_BYTES))
+        lines = ["#EXTM3U", "#EXT-X-VERSION:3", "#EXT-X-TARGETDURATION:1",
+                 "#EXT-X-MEDIA-SEQUENCE:0"]  # fmt: skip
+        for n in range(self.written + 1):
+            lines += ["#EXTINF:1.000000,", f"seg-{n:05d}.ts"]
+        temporary = self.part / (ffargs.PLAYLIST + ".tmp")
+        temporary.write_text("\n".join(lines) + "\n")
+        temporary.replace(self.part / ffargs.PLAYLIST)
+        self.written += 1
+
+    def run(self) -> None:
+        while not self.stop.wait(max(0.0, self.t0 + self.written - time.time())):
+            self._write()
+
+
+def _world(data: Path) -> tuple[object, dict]:
     settings = load_settings(env={}, data_dir=data)
     settings.ensure_dirs()
     database.init(settings.db_path)
     with database.session(settings.db_path) as db:
         owner = accounts.create_user(db, "arr@kommune.no", "Arr", "organiser", password="x" * 12)
         live = talks.create(db, talks.TalkInput(title="Direkte", visibility="public"), owner)
+        broadcasts.ensure(db, live)  # planned, its broadcast idle: pages listen for events
         vod = talks.create(db, talks.TalkInput(title="Opptak", visibility="public"), owner)
-        talks.set_status(db, vod["id"], "ready")
-    part = settings.media_dir / str(live["id"]) / "live" / "part-0001"
+        talks.set_status(db, vod.id, "ready")
+    part = settings.paths.live(live.id) / "part-0001"
     part.mkdir(parents=True)
-    lines = ["#EXTM3U", "#EXT-X-VERSION:3", "#EXT-X-TARGETDURATION:1", "#EXT-X-MEDIA-SEQUENCE:0"]
-    for n in range(LIVE_SEGMENTS):
-        (part / f"seg-{n:05d}.ts").write_bytes(os.urandom(LIVE_SEGMENT_BYTES))
-        lines += ["#EXTINF:1.000000,", f"seg-{n:05d}.ts"]
-    (part / ffargs.PLAYLIST).write_text("\n".join(lines) + "\n")
-    stream = settings.media_dir / str(vod["id"]) / "vod" / "stream_0"
+    stream = settings.paths.vod(vod.id) / "stream_0"
     stream.mkdir(parents=True)
     (stream / "seg_00000.ts").write_bytes(os.urandom(VOD_SEGMENT_BYTES))
-    return settings, {"live": live, "vod": vod}
+    return settings, {"live": live, "vod": vod, "part": part}
+
+
+class EventStreams(threading.Thread):
+    """`count` talk pages listening to the broadcast's events through nginx (?ser=1: they
+    watch), held open until stopped."""
+
+    def __init__(self, url: str, count: int) -> None:
+        super().__init__(daemon=True)
+        self.url, self.count = url, count
+        self.open, self.failed = 0, 0
+        self.ready, self.stop = threading.Event(), threading.Event()
+
+    async def _listen(self, client: httpx.AsyncClient) -> None:
+        try:
+            anon = {"Cookie": f"ktl_anon={secrets.token_urlsafe(12)}"}  # a browser each
+            async with client.stream("GET", self.url, headers=anon) as response:
+                self.open += 1
+                async for _ in response.aiter_lines():
+                    if self.stop.is_set():
+                        return
+        except (httpx.HTTPError, asyncio.CancelledError):
+            self.failed += 1
+
+    async def _main(self) -> None:
+        limits = httpx.Limits(max_connections=self.count + 10)
+        async with httpx.AsyncClient(verify=False, timeout=None, limits=limits) as client:
+            tasks = []
+            for n in range(self.count):
+                tasks.append(asyncio.create_task(self._listen(client)))
+                if n % 50 == 49:
+                    await asyncio.sleep(0.05)  # arriving over a few seconds
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline and self.open + self.failed < self.count:
+                await asyncio.sleep(0.1)
+            self.ready.set()
+            while not self.stop.is_set():
+                await asyncio.sleep(0.2)
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    def run(self) -> None:
+        asyncio.run(self._main())
+        self.ready.set()
 
 
 def _plain_server(port: int, folder: Path, media: Path) -> str:
+    """The same files under /m/ with no app in the path, sent as the site sends live
+    segments (sendfile, open_file_cache)."""
     return f"""server {{
         listen 127.0.0.1:{port} ssl http2;
         ssl_certificate {folder}/cert.pem;
         ssl_certificate_key {folder}/key.pem;
+        ssl_protocols TLSv1.2 TLSv1.3;
         ssl_session_cache shared:plain_tls:10m;
-        location /m/ {{ alias {media.resolve()}/; sendfile on; tcp_nopush on; }}
+        location /m/ {{
+            alias {media.resolve()}/;
+            sendfile on;
+            tcp_nopush on;
+            open_file_cache max=1000 inactive=20s;
+            open_file_cache_valid 1s;
+        }}
     }}"""
 
 
@@ -102,12 +193,21 @@ def _seconds(text: str) -> float:
     return float(value) * {"us": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0}[unit]
 
 
-def wrk(name: str, base: str, paths: list[str], connections: int, seconds: int,
-        pace_ms: int = 0) -> Result:  # fmt: skip
-    env = {**os.environ, "KTL_PATHS": ",".join(paths), "KTL_PACE_MS": str(pace_ms)}
+def _app_requests(log: Path) -> int:
+    with log.open(errors="replace") as handle:
+        return sum(1 for line in handle if "ktl.access" in line)
+
+
+def wrk(name: str, url: str, connections: int, seconds: int, log: Path | None = None,
+        **env: str) -> Result:  # fmt: skip
+    """wrk with benchmarks/live_viewers.lua (env: its KTL_* settings), or a plain URL."""
+    environment = {**os.environ, **env}
+    script = ["-s", str(SCRIPT)] if env else []
     args = ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--timeout", "10s", "--latency",
-            "-s", str(SCRIPT), base + paths[0]]  # fmt: skip
-    out = subprocess.run(args, env=env, capture_output=True, text=True, check=True).stdout
+            *script, url]  # fmt: skip
+    before = _app_requests(log) if log else 0
+    out = subprocess.run(args, env=environment, capture_output=True, text=True, check=True)
+    out = out.stdout
     if os.environ.get("KTL_BENCH_RAW"):
         print(out, flush=True)
     percentiles = dict(re.findall(r"^\s+(50|99)%\s+(\S+)\s*$", out, re.M))
@@ -117,83 +217,129 @@ def wrk(name: str, base: str, paths: list[str], connections: int, seconds: int,
     errors = (sum(map(int, sockets.groups())) if sockets else 0) + int(
         non_2xx.group(1) if non_2xx else 0
     )
+    app = (_app_requests(log) - before) / seconds if log else 0.0
     result = Result(
         name, float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
         percentiles.get("50", float("nan")), percentiles.get("99", float("nan")),
-        int(re.search(r"(\d+) requests in", out).group(1)), errors,
+        int(re.search(r"(\d+) requests in", out).group(1)), errors, app,
     )  # fmt: skip
-    print(f"  {name:<46} {result.rps:>9.0f} req/s  p50 {result.p50:>7.1f} ms  "
-          f"p99 {result.p99:>7.1f} ms  {result.requests:>8} requests  {errors} errors",
+    reached = f"  app {app:>6.0f} req/s" if log else ""
+    print(f"  {name:<42} {result.rps:>7.0f} req/s  p50 {result.p50:>7.1f} ms  "
+          f"p99 {result.p99:>7.1f} ms  {result.requests:>7} req  {errors} errors{reached}",
           flush=True)  # fmt: skip
     return result
 
 
-def _newest(front: str, slug: str) -> tuple[str, list[str]]:
-    playlist = f"/live/{slug}/index.m3u8"
-    text = httpx.get(front + playlist, verify=False).text
-    names = [line for line in text.splitlines() if line and not line.startswith("#")]
-    return playlist, [f"/live/{slug}/{name}" for name in names[-3:]]
+LIVE_PHASES = [  # key, name, KTL_MODE, KTL_PACE_MS
+    ("pl", "playlist, 1/s per viewer", "playlist", 1000),
+    ("seg", "newest segment, 1/s per viewer", "segment", 1000),
+    ("mix", "viewer: both in turn, 2/s", "viewer", 500),
+    ("cap", "capacity: both in turn, flat out", "viewer", 0),
+]
 
 
-def run(viewers: int, seconds: int) -> None:
+def live_phases(front: str, plain: str, world: dict, broadcast: Broadcast, viewers: int,
+                seconds: int, log: Path) -> dict[str, Result]:  # fmt: skip
+    live = world["live"]
+    site = {"KTL_PLAYLIST": f"/live/{live.slug}/index.m3u8",
+            "KTL_SEGMENTS": f"/live/{live.slug}/part-0001/"}  # fmt: skip
+    folder = f"/m/{live.id}/live/part-0001/"
+    bare = {"KTL_PLAYLIST": folder + ffargs.PLAYLIST, "KTL_SEGMENTS": folder}
+    # A broadcast has had viewers before these come: nginx's cache holds the playlist.
+    httpx.get(front + site["KTL_PLAYLIST"], verify=False).raise_for_status()
+    results = {}
+    for key, name, mode, pace in LIVE_PHASES:
+        common = {"KTL_MODE": mode, "KTL_PACE_MS": str(pace), "KTL_T0": str(broadcast.t0)}
+        results[key] = wrk(f"{name}: nginx + app", front + site["KTL_PLAYLIST"], viewers,
+                           seconds, log, **site, **common)  # fmt: skip
+        results[key + "0"] = wrk(f"{name}: plain nginx", plain + bare["KTL_PLAYLIST"],
+                                 viewers, seconds, None, **bare, **common)  # fmt: skip
+    for key in ("mix", "cap"):
+        share = results[key].rps / results[key + "0"].rps
+        print(f"  {results[key].name}: {share:.0%} of plain nginx's requests/s", flush=True)
+    return results
+
+
+def vod_phases(direct: str, front: str, plain: str, world: dict, seconds: int) -> None:
+    vod = world["vod"]
+    segment = f"/media/{vod.id}/vod/stream_0/seg_00000.ts"
+    plain_segment = f"/m/{vod.id}/vod/stream_0/seg_00000.ts"
+    page = f"/talks/{vod.slug}"
+    print(f"on-demand: 200 connections, a {VOD_SEGMENT_BYTES / 1e6:.1f} MB segment; a page",
+          flush=True)  # fmt: skip
+    results = {}
+    for key, name, url in [
+        ("vapp", "segment: app alone (http)", direct + segment),
+        ("vacc", "segment: nginx X-Accel (https)", front + segment),
+        ("vplain", "segment: plain nginx (https)", plain + plain_segment),
+        ("papp", "talk page: app alone (http)", direct + page),
+        ("pngx", "talk page: through nginx (https)", front + page),
+    ]:  # fmt: skip
+        results[key] = wrk(name, url, 200, seconds)
+    for key in ("vapp", "vacc"):
+        share = results[key].rps / results["vplain"].rps
+        print(f"  {results[key].name}: {share:.0%} of plain nginx", flush=True)
+
+
+def _viewer_count(front: str, world: dict) -> int:
+    """What the organiser's page is told (its event stream does not count itself)."""
+    url = f"{front}/live/{world['live'].slug}/hendelser"
+    with httpx.stream("GET", url, verify=False, timeout=30) as response:
+        for line in response.iter_lines():
+            if line.startswith("data: "):
+                return json.loads(line[6:])["viewers"]
+    return -1
+
+
+def run(viewers: int, seconds: int, events: int, skip_vod: bool) -> None:
     with contextlib.ExitStack() as stack:
         folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="ktl-viewers-")))
         settings, world = _world(folder / "data")
+        broadcast = Broadcast(world["part"])
+        broadcast.start()
+        stack.callback(broadcast.stop.set)
         env = {"KTL_EMBEDDED_WORKER": "0", "KTL_LIVE_CAPTIONS": "0"}
         accel = {**env, "KTL_ACCEL_REDIRECT": "/_media/", "KTL_TRUSTED_PROXIES": "127.0.0.1"}
-        behind = stack.enter_context(serve(settings.data_dir, folder / "serve.log", **accel))
+        log = folder / "serve.log"
+        behind = stack.enter_context(serve(settings.data_dir, log, **accel))
         direct = stack.enter_context(serve(settings.data_dir, folder / "direct.log", **env))
         plain_port, nginx_dir = free_port(), folder / "nginx"
         extra = _plain_server(plain_port, nginx_dir, settings.media_dir)
         upstream = urlsplit(behind).port
-        front = stack.enter_context(
-            nginxserver.nginx_in_front(nginx_dir, upstream, settings.media_dir, 2, extra)
-        )
+        nginx = nginxserver.nginx_in_front(nginx_dir, upstream, settings.media_dir, 2, extra)
+        front = stack.enter_context(nginx).https
         plain = f"https://127.0.0.1:{plain_port}"
-        live, vod = world["live"], world["vod"]
-        playlist, newest = _newest(front.https, live["slug"])
-        folder_url = f"/m/{live['id']}/live/part-0001"
-        plain_playlist = f"{folder_url}/{ffargs.PLAYLIST}"
-        plain_newest = [f"{folder_url}/{p.rsplit('/', 1)[1]}" for p in newest]
-        app_viewer, plain_viewer = [playlist, newest[-1]], [plain_playlist, plain_newest[-1]]
-        print(f"live: {viewers} viewers, {seconds} s per phase, 1-s segments of "
-              f"{LIVE_SEGMENT_BYTES // 1000} kB; wrk -t2, TLS", flush=True)  # fmt: skip
-        results = {}
-        for key, name, base, paths, pace in [
-            ("pl", "playlist, paced 1/s: nginx + app", front.https, [playlist], 1000),
-            ("pl0", "playlist, paced 1/s: plain nginx (file)", plain, [plain_playlist], 1000),
-            ("seg", "segment, paced 1/s: nginx X-Accel", front.https, newest, 1000),
-            ("seg0", "segment, paced 1/s: plain nginx", plain, plain_newest, 1000),
-            ("mix", "viewer (both, 2/s): nginx + app", front.https, app_viewer, 500),
-            ("mix0", "viewer (both, 2/s): plain nginx", plain, plain_viewer, 500),
-            ("cap", "capacity (both, flat out): nginx + app", front.https, app_viewer, 0),
-            ("cap0", "capacity (both, flat out): plain nginx", plain, plain_viewer, 0),
-        ]:  # fmt: skip
-            results[key] = wrk(name, base, paths, viewers, seconds, pace)
-        ratio = results["cap"].rps / results["cap0"].rps
-        print(f"  capacity through the app: {ratio:.0%} of plain nginx", flush=True)
-        segment = f"/media/{vod['id']}/vod/stream_0/seg_00000.ts"
-        plain_segment = f"/m/{vod['id']}/vod/stream_0/seg_00000.ts"
-        page = f"/talks/{vod['slug']}"
-        print(f"on-demand: 200 connections, a {VOD_SEGMENT_BYTES / 1e6:.1f} MB segment; a page",
-              flush=True)  # fmt: skip
-        for key, name, base, paths in [
-            ("vapp", "segment: app alone (http)", direct, [segment]),
-            ("vacc", "segment: nginx X-Accel (https)", front.https, [segment]),
-            ("vplain", "segment: plain nginx (https)", plain, [plain_segment]),
-            ("papp", "talk page: app alone (http)", direct, [page]),
-            ("pngx", "talk page: through nginx (https)", front.https, [page]),
-        ]:  # fmt: skip
-            results[key] = wrk(name, base, paths, 200, seconds)
-        for key in ("vapp", "vacc"):
-            share = results[key].rps / results["vplain"].rps
-            print(f"  {results[key].name}: {share:.0%} of plain nginx", flush=True)
+        if events:
+            pages = EventStreams(f"{front}/live/{world['live'].slug}/hendelser?ser=1", events)
+            pages.start()
+            stack.callback(pages.stop.set)
+            pages.ready.wait(90)
+            print(f"event streams open through nginx: {pages.open} of {events} "
+                  f"({pages.failed} failed); the app counts {_viewer_count(front, world)} "
+                  "viewers", flush=True)  # fmt: skip
+        segment_kb = LIVE_SEGMENT_BYTES // 1000
+        print(f"live: {viewers} viewers, {seconds} s per phase, a 1-s segment of "
+              f"{segment_kb} kB every second; wrk -t2, TLS", flush=True)  # fmt: skip
+        live_phases(front, plain, world, broadcast, viewers, seconds, log)
+        if events:
+            print(f"event streams still open: {pages.open - pages.failed} of {events}; "
+                  f"the app counts {_viewer_count(front, world)} viewers", flush=True)  # fmt: skip
+            pages.stop.set()
+        if not skip_vod:
+            vod_phases(direct, front, plain, world, seconds)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--viewers", type=int, default=1000)
-    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--seconds", type=int, default=15)
+    parser.add_argument(
+        "--events",
+        type=int,
+        default=None,
+        help="talk pages holding the event stream (default: --viewers)",
+    )
+    parser.add_argument("--skip-vod", action="store_true", help="only the live phases")
     args = parser.parse_args()
     for tool in ("wrk", "openssl"):
         if shutil.which(tool) is None:
@@ -201,7 +347,8 @@ def main() -> None:
     nginxserver.nginx_binary()
     _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 65536), hard))
-    run(args.viewers, args.seconds)
+    events = args.viewers if args.events is None else args.events
+    run(args.viewers, args.seconds, events, args.skip_vod)
 
 
 if __name__ == "__main__":

@@ -6,11 +6,14 @@ which nobody reaches from outside, and the systemd units verify."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import itertools
 import json
 import shutil
 import ssl
 import subprocess
 import sys
+import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -18,7 +21,9 @@ import httpx
 import pytest
 import websockets
 
+from server.catalogue import talks
 from server.core.config import load_settings
+from server.live import broadcasts, ffargs
 from server.people import accounts
 from server.pipeline import tus
 from server.store import db as database
@@ -26,12 +31,15 @@ from server.web.app import create_app
 from server.web.middleware import ANON_COOKIE, SESSION_COOKIE, csrf_token
 from tests import nginxserver
 from tests.conftest import need
-from tests.liveserver import serve
+from tests.liveserver import CHROMIUM, CHROMIUM_ARGS, free_port, require_chromium, serve
 from tests.test_access_matrix import VISIBILITIES, _talk, matrix_failures
+from tests.test_live import _open_encoder, _publish, _sign_in, _wait
+from tests.test_live_viewer_browser import _broadcast_state
 from tests.webclient import make_user
 
 DEPLOY = Path(__file__).resolve().parent.parent / "deploy"
 SEGMENT = b"G" + bytes(range(256)) * 40  # a live segment's bytes (content does not matter)
+INTERNAL_ONLY = b"G" + b"intern" * 100
 
 
 @pytest.fixture(scope="module")
@@ -54,10 +62,16 @@ def site(tmp_path_factory):
             v: _talk(db, settings, users["organiser"], v, f"Foredrag {v}") for v in VISIBILITIES
         }
         upload = tus.create(db, settings, 10, {"ktl_owner": str(users["organiser"].id)})
-    for talk in by_visibility.values():
-        part = settings.media_dir / str(talk["id"]) / "live" / "part-0001"
-        part.mkdir(parents=True)
-        (part / "seg-00001.ts").write_bytes(SEGMENT)
+        on_air = talks.create(db, talks.TalkInput(title="Sendes nå", visibility="public"),
+                              users["organiser"])  # fmt: skip
+        broadcasts.ensure(db, on_air)  # planned, its broadcast idle: the page listens
+        turned = talks.create(db, talks.TalkInput(title="Blir intern", visibility="public"),
+                              users["organiser"])  # fmt: skip
+    for talk in [*by_visibility.values(), turned]:
+        _live_part(settings, talk.id)
+    # a segment only the internal talk has (asked for under the public talk's name below)
+    (settings.paths.live(by_visibility["internal"].id) / "part-0001"
+     / "seg-00002.ts").write_bytes(INTERNAL_ONLY)  # fmt: skip
     app = create_app(settings)  # the same routes and secret as the served app
     # The test's client is 127.0.0.1, like nginx: /metrics is allowed elsewhere here, so
     # that, as for a person on the internet, it is not for any of the matrix's people.
@@ -70,7 +84,17 @@ def site(tmp_path_factory):
             with client:
                 yield {"users": users, "talks": by_visibility, "upload": upload.id,
                        "client": client, "app": app, "settings": settings, "nginx": front,
-                       "direct": base}  # fmt: skip
+                       "direct": base, "on_air": on_air, "turned": turned}  # fmt: skip
+
+
+def _live_part(settings, talk_id: int) -> None:
+    """A live part as ffmpeg leaves it: one segment and the part's own playlist."""
+    part = settings.paths.live(talk_id) / "part-0001"
+    part.mkdir(parents=True)
+    (part / "seg-00001.ts").write_bytes(SEGMENT)
+    (part / ffargs.PLAYLIST).write_text(
+        "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:1\n#EXTINF:1.000,\nseg-00001.ts\n"
+    )
 
 
 def _session(site: dict, person: str) -> dict[str, str]:
@@ -94,12 +118,12 @@ def test_access_matrix_through_nginx(site):
 
 def test_nginx_sends_the_media_the_app_allowed(site):
     talk = site["talks"]["public"]
-    folder = site["settings"].media_dir / str(talk["id"])
+    folder = site["settings"].media_dir / str(talk.id)
     for path, kind in [
         ("vod/poster.jpg", "image/jpeg"),
         ("vod/stream_0/seg_00000.ts", "video/mp2t"),
     ]:
-        response = _get(site, None, f"/media/{talk['id']}/{path}")
+        response = _get(site, None, f"/media/{talk.id}/{path}")
         assert response.status_code == 200, response.text
         assert response.content == (folder / path).read_bytes()
         assert response.headers["content-type"] == kind
@@ -107,10 +131,10 @@ def test_nginx_sends_the_media_the_app_allowed(site):
         assert "x-accel-redirect" not in response.headers
         assert response.headers["strict-transport-security"]
     internal = site["talks"]["internal"]
-    answer = _get(site, "viewer", f"/media/{internal['id']}/vod/poster.jpg")
+    answer = _get(site, "viewer", f"/media/{internal.id}/vod/poster.jpg")
     assert answer.status_code == 200
     assert answer.headers["cache-control"] == "private, max-age=3600"
-    original = _get(site, "viewer", f"/talks/{internal['slug']}/original", Range="bytes=0-9")
+    original = _get(site, "viewer", f"/talks/{internal.slug}/original", Range="bytes=0-9")
     assert original.status_code == 206 and len(original.content) == 10
     assert "opptak.mp4" in original.headers["content-disposition"]
 
@@ -118,22 +142,224 @@ def test_nginx_sends_the_media_the_app_allowed(site):
 def test_live_segments_from_nginx_cacheable_where_public(site):
     for visibility, cache in [("public", "public"), ("internal", "private")]:
         talk = site["talks"][visibility]
-        url = f"/live/{talk['slug']}/part-0001/seg-00001.ts"
+        url = f"/live/{talk.slug}/part-0001/seg-00001.ts"
         response = _get(site, "viewer", url)
         assert response.status_code == 200 and response.content == SEGMENT
         assert response.headers["cache-control"] == f"{cache}, max-age=300, immutable"
         assert response.headers["content-type"] == "video/mp2t"
     internal = site["talks"]["internal"]
-    guest = _get(site, None, f"/live/{internal['slug']}/part-0001/seg-00001.ts")
+    guest = _get(site, None, f"/live/{internal.slug}/part-0001/seg-00001.ts")
     assert guest.status_code == 404 and guest.content != SEGMENT
-    gone = _get(site, None, f"/live/{site['talks']['public']['slug']}/part-0001/seg-00009.ts")
+    gone = _get(site, None, f"/live/{site['talks']['public'].slug}/part-0001/seg-00009.ts")
     assert gone.status_code == 404 and "finnes ikke lenger" in gone.text
+
+
+def test_public_live_files_come_from_nginx_without_asking_the_app(site):
+    """Every answer of the app carries an X-Request-ID; nginx's own answers do not. A public
+    talk's segment comes from nginx alone, for everyone; an internal talk's only after the
+    app has decided for that viewer (X-Accel-Redirect)."""
+    public, internal = site["talks"]["public"], site["talks"]["internal"]
+    for person in (None, "viewer", "organiser"):
+        for key in (public.slug, public.id):
+            answer = _get(site, person, f"/live/{key}/part-0001/seg-00001.ts")
+            assert answer.status_code == 200 and answer.content == SEGMENT
+            assert "x-request-id" not in answer.headers, "nginx answers without the app"
+            assert answer.headers["cache-control"] == "public, max-age=300, immutable"
+            assert answer.headers["content-type"] == "video/mp2t"
+            assert answer.headers["strict-transport-security"]
+    private = _get(site, "viewer", f"/live/{internal.slug}/part-0001/seg-00001.ts")
+    assert private.status_code == 200 and private.content == SEGMENT
+    assert "x-accel-redirect" not in private.headers
+    assert private.headers["cache-control"] == "private, max-age=300, immutable"
+
+
+def _request_ids(site: dict, person: str | None, url: str, times: int) -> list[str]:
+    ids = []
+    for _ in range(times):
+        answer = _get(site, person, url)
+        assert answer.status_code == 200 and answer.text.startswith("#EXTM3U")
+        assert "part-0001/seg-00001.ts" in answer.text
+        assert "set-cookie" not in answer.headers or person is not None
+        ids.append(answer.headers["x-request-id"])
+    return ids
+
+
+def test_public_live_playlist_is_fetched_once_for_everyone(site):
+    """A public talk's playlist comes from nginx's one-second cache: people asking one after
+    the other get the same answer of the app (the same request id), which sets no cookie;
+    an internal talk's is made for each viewer and kept by nobody."""
+    public = site["talks"]["public"]
+    url = f"/live/{public.slug}/index.m3u8"
+    ids = [i for person in (None, "viewer", None, "admin") * 3
+           for i in _request_ids(site, person, url, 1)]  # fmt: skip
+    assert any(a == b for a, b in itertools.pairwise(ids)), ids
+    cached = _get(site, None, url)
+    assert cached.headers["cache-control"] == "public, max-age=1"
+    assert "set-cookie" not in cached.headers, "no one's cookie is kept and handed out"
+    internal = site["talks"]["internal"]
+    url = f"/live/{internal.slug}/index.m3u8"
+    ids = _request_ids(site, "viewer", url, 6)
+    assert len(set(ids)) == len(ids), "each viewer's own answer"
+    assert _get(site, "viewer", url).headers["cache-control"] == "no-cache, no-store"
+    assert _get(site, None, url).status_code == 404
+
+
+def test_live_path_tricks_through_nginx(site):
+    """Names that try to reach another talk's live files, or nginx's internal locations,
+    get nothing they may not have."""
+    public, internal = site["talks"]["public"], site["talks"]["internal"]
+    draft = site["talks"]["draft"]
+    refused = [
+        f"/live/{public.slug}/part-0001/seg-00002.ts",  # the internal talk's segment name
+        f"/live/{public.slug}/../{internal.id}/part-0001/seg-00002.ts",
+        f"/live/{public.slug}/%2e%2e/{internal.id}/part-0001/seg-00002.ts",
+        f"/live/{public.slug}%2F..%2F{internal.id}/part-0001/seg-00002.ts",
+        f"/live/{public.slug}/part-0001%2F..%2F..%2F..%2F{internal.id}/live/part-0001/seg-00002.ts",
+        f"/live/{internal.id}/part-0001/seg-00002.ts",
+        f"/live/{internal.slug}/part-0001/seg-00002.ts",
+        f"/live/{draft.id}/part-0001/seg-00001.ts",
+        f"/live/{internal.slug}/index.m3u8",
+        f"/live/{internal.id}/offentlig",
+        "/_ktl_open_to_all",
+        f"/_media/{internal.id}/live/part-0001/seg-00002.ts",
+    ]
+    for url in refused:
+        answer = _get(site, None, url)
+        assert answer.status_code in (403, 404), (url, answer.status_code)
+        assert answer.content != INTERNAL_ONLY, url
+    for person in (None, "viewer"):  # under the public talk's name: its own folder only
+        answer = _get(site, person, refused[0])
+        assert answer.status_code == 404 and "finnes ikke lenger" in answer.text
+    staff = _get(site, "viewer", f"/live/{internal.slug}/part-0001/seg-00002.ts")
+    assert staff.status_code == 200 and staff.content == INTERNAL_ONLY
+
+
+def test_open_to_all_answers_for_the_talk_alone(site):
+    """nginx's question: the same answer for whoever asks, with the talk's id only when
+    anyone may watch it."""
+    public, internal = site["talks"]["public"], site["talks"]["internal"]
+    for person in (None, "viewer", "admin"):
+        yes = _get(site, person, f"/live/{public.slug}/offentlig")
+        assert yes.status_code == 200 and yes.headers["x-ktl-talk"] == str(public.id)
+        no = _get(site, person, f"/live/{internal.slug}/offentlig")
+        assert no.status_code == 403 and "x-ktl-talk" not in no.headers and not no.content
+    assert _get(site, None, "/live/finnes-ikke/offentlig").status_code == 403
+
+
+def test_ended_broadcast_and_a_talk_no_longer_public(site):
+    """When the broadcast has ended (its live folder is gone) the app answers, in Norwegian;
+    a talk made internal is refused to guests within a few seconds (nginx keeps the
+    answer a second, the app its look-up two), and still reaches staff."""
+    turned = site["turned"]
+    url = f"/live/{turned.slug}/part-0001/seg-00001.ts"
+    assert _get(site, None, url).content == SEGMENT
+    with database.session(site["settings"].db_path) as db:
+        db.execute("UPDATE talks SET visibility = 'internal' WHERE id = ?", [turned.id])
+        db.conn.commit()
+    deadline = time.monotonic() + 30
+    while _get(site, None, url).status_code == 200 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    guest = _get(site, None, url)
+    assert guest.status_code == 404 and guest.content != SEGMENT
+    assert _get(site, None, f"/live/{turned.slug}/index.m3u8").status_code == 404
+    staff = _get(site, "viewer", url)
+    assert staff.status_code == 200 and staff.headers["cache-control"].startswith("private")
+    shutil.rmtree(site["settings"].paths.live(turned.id))
+    for person in ("viewer", None):
+        ended = _get(site, person, url)
+        assert ended.status_code == 404 and ended.content != SEGMENT
+    assert "finnes ikke lenger" in _get(site, "viewer", url).text
+    public = site["talks"]["public"]
+    gone = _get(site, None, f"/live/{public.slug}/part-0009/seg-00001.ts")
+    assert gone.status_code == 404 and "finnes ikke lenger" in gone.text
+
+
+def _state_events(base: str, url: str, count: int) -> list[dict]:
+    """The first `count` state events of a fresh guest's event stream."""
+    events = []
+    client = httpx.Client(base_url=base, verify=False, timeout=30)
+    with client, client.stream("GET", url) as stream:
+        for line in stream.iter_lines():
+            if line.startswith("data: "):
+                events.append(json.loads(line[6:]))
+                if len(events) == count:
+                    return events
+    return events
+
+
+def test_viewers_are_counted_from_the_event_stream(site):
+    """The playlist of a public talk no longer reaches the app for each viewer, so the
+    viewers are the talk pages listening to the broadcast's events (?ser=1), through nginx;
+    the organiser's page (no ?ser) is not a viewer."""
+    talk = site["on_air"]
+    watching = f"/live/{talk.slug}/hendelser?ser=1"
+    first = httpx.Client(base_url=site["nginx"].https, verify=False, timeout=30)
+    with first, first.stream("GET", watching) as stream:
+        lines = stream.iter_lines()
+        first_state = next(json.loads(x[6:]) for x in lines if x.startswith("data: "))
+        assert first_state["viewers"] == 1
+        assert _state_events(site["nginx"].https, watching, 1)[0]["viewers"] == 2
+        organiser = _state_events(site["nginx"].https, f"/live/{talk.slug}/hendelser", 1)[0]
+        assert organiser["viewers"] == 1, "the organiser's page is not a viewer"
+    deadline = time.monotonic() + 30
+    while _state_events(site["nginx"].https, f"/live/{talk.slug}/hendelser", 1)[0]["viewers"] != 0:
+        assert time.monotonic() < deadline, "a viewer who left is no longer counted"
+        time.sleep(0.2)
+
+
+RESOURCES = """(part) => performance.getEntriesByType('resource')
+  .filter(e => e.name.includes(part)).length"""
+
+
+@pytest.mark.browser
+@pytest.mark.integration
+def test_a_guest_watches_a_public_broadcast_through_nginx(settings, tmp_path):
+    """A real SRT encoder, `ktl serve` behind the shipped site, a guest's Chromium: hls.js
+    plays from nginx's cached playlist and nginx's own segments, none of which reach the
+    app, and the organiser's page counts the guest as watching."""
+    from playwright.sync_api import sync_playwright
+
+    need("nginx", "openssl")
+    require_chromium()
+    organiser = make_user(settings, "organiser")
+    with database.session(settings.db_path) as db:
+        talk = talks.create(db, talks.TalkInput(title="Direkte for alle", visibility="public"),
+                            organiser)  # fmt: skip
+    env = {"KTL_SRT_BIND": "127.0.0.1", "KTL_SRT_PORTS": str(free_port()),
+           "KTL_LIVE_CAPTIONS": "false", "KTL_EMBEDDED_WORKER": "0",
+           "KTL_ACCEL_REDIRECT": "/_media/", "KTL_TRUSTED_PROXIES": "127.0.0.1"}  # fmt: skip
+    log = tmp_path / "serve.log"
+    with contextlib.ExitStack() as stack:
+        base = stack.enter_context(serve(settings.data_dir, log, **env))
+        front = stack.enter_context(nginxserver.nginx_in_front(
+            tmp_path / "nginx", urlsplit(base).port, settings.media_dir)).https  # fmt: skip
+        pw = stack.enter_context(sync_playwright())
+        client, token = _sign_in(base, organiser.email)
+        stack.callback(client.close)
+        publisher = _publish(_open_encoder(client, token, talk.slug), 90)
+        stack.callback(publisher.communicate)
+        stack.callback(publisher.kill)
+        _wait(lambda: _broadcast_state(settings, talk.id) == "live", 30, "the broadcast")
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        stack.callback(browser.close)
+        page = browser.new_context(ignore_https_errors=True).new_page()
+        page.goto(f"{front}/talks/{talk.slug}?direkte=1")
+        page.wait_for_function(
+            "() => document.getElementById('live-video').currentTime > 2", timeout=60_000
+        )
+        assert page.evaluate(RESOURCES, "/seg-") >= 1
+        assert page.evaluate(RESOURCES, "index.m3u8") >= 1
+        watching = _state_events(front, f"/live/{talk.slug}/hendelser", 1)[0]
+        assert watching["viewers"] == 1
+    served = [line for line in log.read_text().splitlines() if "ktl.access" in line]
+    assert not [line for line in served if "/seg-" in line], "segments came from nginx"
+    assert [line for line in served if "index.m3u8" in line], "the playlist from the app"
 
 
 def test_internal_location_is_not_reachable_from_outside(site):
     talk = site["talks"]["public"]
-    for url in [f"/_media/{talk['id']}/vod/poster.jpg", f"/_media/{talk['id']}/original.mp4",
-                f"/_media/{talk['id']}/live/part-0001/seg-00001.ts", "/_media/"]:  # fmt: skip
+    for url in [f"/_media/{talk.id}/vod/poster.jpg", f"/_media/{talk.id}/original.mp4",
+                f"/_media/{talk.id}/live/part-0001/seg-00001.ts", "/_media/"]:  # fmt: skip
         assert _get(site, "admin", url).status_code == 404, url
 
 
@@ -165,7 +391,7 @@ def test_large_tus_upload_streams_through(site):
 def test_live_ingest_websocket_through_nginx(site):
     """The Upgrade passes; the app still sees the site's own origin (X-Forwarded-Host)."""
     talk, base = site["talks"]["public"], site["nginx"].https
-    url = base.replace("https://", "wss://") + f"/talks/{talk['slug']}/direkte/sender"
+    url = base.replace("https://", "wss://") + f"/talks/{talk.slug}/direkte/sender"
     cookie = f"{SESSION_COOKIE}={_session(site, 'organiser')[SESSION_COOKIE]}"
     context = ssl.create_default_context()
     context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
