@@ -70,7 +70,7 @@ def video(
 def hls_media(db: sqlite_utils.Database, settings, talk: dict, scratch: Path, seconds: int) -> dict:
     """Real on-demand HLS (a test picture and a tone, remuxed by ffmpeg; no Whisper) in
     place of whatever media a ready talk has, and the recording's length to match."""
-    vod = settings.media_dir / str(talk["id"]) / "vod"
+    vod = settings.paths.vod(talk["id"])
     for old in vod.rglob("*"):
         if old.is_file():
             old.unlink()

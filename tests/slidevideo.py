@@ -162,7 +162,7 @@ def ready_talk(settings, deck: Path, organiser=None, visibility: str = "public")
             talks.set_status(db, talk.id, "ready")
         spoken = (transcript.Segment(1.0, 5.0, "Velkommen til lunsjforedraget."),)
         machine = transcript.Transcript(language="nb", segments=spoken, duration=34.0)
-        json_path = talks.transcript_dir(settings, talk.id) / "transcript.json"
+        json_path = settings.paths.transcript_json(talk.id)
         transcript.write_all(json_path.parent, machine)
         row, recording = talks.get(db, talk.id), talks.recording(db, talk.id)
         slides.stage(db, settings, row, recording, folder, json_path, lambda share: None)

@@ -102,7 +102,7 @@ VOD_FILES = ("master.m3u8", "stream_0/index.m3u8", "stream_0/seg_00000.ts", "pos
 
 
 def _media(settings, talk: dict) -> None:
-    vod = settings.media_dir / str(talk["id"]) / "vod"
+    vod = settings.paths.vod(talk["id"])
     (vod / "stream_0").mkdir(parents=True)
     for name in VOD_FILES:
         (vod / name).write_bytes(b"#EXTM3U\n" if name.endswith(".m3u8") else b"\x00" * 64)

@@ -115,8 +115,8 @@ def test_recording_becomes_a_ready_talk(case: Case, speech, settings, worker, db
     assert worker.run_once() is True
 
     assert talks.get(db, talk["id"])["status"] == "ready", talks.recording(db, talk["id"])
-    _check_packaging(settings.media_dir / str(talk["id"]) / "vod", case)
-    path = settings.transcripts_dir / str(talk["id"]) / "transcript.json"
+    _check_packaging(settings.paths.vod(talk["id"]), case)
+    path = settings.paths.transcript_json(talk["id"])
     segments = json.loads(path.read_text())["segments"]
     assert segments, "Whisper heard the speech"
     assert "lunch" in " ".join(s["text"] for s in segments).lower()

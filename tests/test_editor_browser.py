@@ -163,6 +163,6 @@ def test_split_merge_and_replace_all(server, settings, page, tmp_path):
     page.wait_for_selector("#save-status.saved")
     with database.session(settings.db_path) as db:
         assert talks.get(db, talk["id"])["transcript_version"] == 1
-    saved = transcript.load(talks.transcript_dir(settings, talk["id"]) / "transcript.json")
+    saved = transcript.load(settings.paths.transcript_json(talk["id"]))
     assert [s.text for s in saved.segments][1] == "I dag snakker vi om Bjørvatn"
     assert [s.end for s in saved.segments] == [2.0, 4.0, 6.0]

@@ -219,7 +219,7 @@ def test_srt_wrong_passphrase_is_refused_right_one_goes_live_and_is_kept(live):
     intruder = _publish(wrong, 4)
     _, errors = intruder.communicate(timeout=30)
     assert intruder.returncode != 0, f"the SRT handshake refuses a wrong passphrase: {errors}"
-    live_dir = settings.media_dir / str(talk["id"]) / "live"
+    live_dir = settings.paths.live(talk["id"])
     assert not list(live_dir.rglob("*.ts")), "nothing was written for the intruder"
     assert _state(settings, talk["id"]) == "idle"
 
@@ -245,7 +245,7 @@ def test_srt_wrong_passphrase_is_refused_right_one_goes_live_and_is_kept(live):
     assert 11 <= recording["duration"] <= 15.5, recording
     assert _state(settings, talk["id"]) == "ended" and not live_dir.exists()
     _wait(lambda: _talk_row(settings, talk["id"])[0]["status"] == "ready", 180, "the pipeline")
-    assert (settings.media_dir / str(talk["id"]) / "vod" / "master.m3u8").is_file()
+    assert (settings.paths.vod(talk["id"]) / "master.m3u8").is_file()
 
 
 @pytest.mark.integration
@@ -474,7 +474,7 @@ def test_a_second_browser_is_refused_for_good_while_the_first_sends(settings):
                 assert closed.value.code == 4410, "the page must not connect again"
             first.send_text("ikke json")
             assert first.receive_json()["type"] == "error"
-        live_dir = settings.media_dir / str(talk["id"]) / "live"
+        live_dir = settings.paths.live(talk["id"])
         _wait(lambda: not [p for p in live_dir.glob("part-*") if p.is_dir()], 10,
               "the part of a browser that left before sending anything to go")  # fmt: skip
         with database.session(settings.db_path) as db:
@@ -600,6 +600,6 @@ def test_going_live_from_the_browser_and_watching(settings, tmp_path):
     with database.session(settings.db_path) as db:
         viewer = db.execute("SELECT id FROM users WHERE email = 'viewer@kommune.no'").fetchone()
         assert programme.attended(db, viewer[0], talk["id"]), "watching live counts as attending"
-    words = json.loads((settings.transcripts_dir / str(talk["id"]) / "transcript.json").read_text())
+    words = json.loads((settings.paths.transcript_json(talk["id"])).read_text())
     text = " ".join(s["text"] for s in words["segments"]).lower()
     assert len(text.split()) >= 5, text

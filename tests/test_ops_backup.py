@@ -211,7 +211,7 @@ def test_restored_installation_serves_the_same_things(world, tmp_path):
     assert (target / "secret.key").stat().st_mode & 0o077 == 0
     tid = talk["id"]
     same = target / "transcripts" / str(tid) / "transcript.json"
-    assert same.read_bytes() == (source.transcripts_dir / str(tid) / "transcript.json").read_bytes()
+    assert same.read_bytes() == (source.paths.transcript_json(tid)).read_bytes()
     log = tmp_path / "restored.log"
     with serve(target, log, KTL_EMBEDDED_WORKER="0") as base, httpx.Client(base_url=base) as client:
         page = client.get(f"/talks/{talk['slug']}")

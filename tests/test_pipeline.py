@@ -44,7 +44,7 @@ def test_h264_aac_talk_becomes_watchable_and_searchable(settings, worker, db, tm
 
     row = talks.get(db, talk["id"])
     assert row["status"] == "ready"
-    vod = settings.media_dir / str(talk["id"]) / "vod"
+    vod = settings.paths.vod(talk["id"])
     variants = _variants(vod / "master.m3u8")
     assert len(variants) == 1, "H.264/AAC input is remuxed into one rendition"
     segment = next((vod / "stream_0").glob("seg_*.ts"))
@@ -92,7 +92,7 @@ def test_vp9_webm_is_transcoded_to_a_ladder(settings, worker, tmp_path):
         extra=("-deadline", "realtime", "-cpu-used", "8"),
     )  # fmt: skip
     talk = _process(settings, worker, source)
-    vod = settings.media_dir / str(talk["id"]) / "vod"
+    vod = settings.paths.vod(talk["id"])
     master = (vod / "master.m3u8").read_text()
     assert "RESOLUTION=1280x720" in master and "RESOLUTION=640x360" in master
     for index, height in ((0, 720), (1, 360)):
@@ -104,7 +104,7 @@ def test_vp9_webm_is_transcoded_to_a_ladder(settings, worker, tmp_path):
 def test_audio_only_gets_audio_hls_and_a_plain_poster(settings, worker, tmp_path):
     source = factories.audio_only(tmp_path / "talk.mp3", seconds=4)
     talk = _process(settings, worker, source)
-    vod = settings.media_dir / str(talk["id"]) / "vod"
+    vod = settings.paths.vod(talk["id"])
     streams = _ffprobe_streams(next((vod / "stream_0").glob("seg_*.ts")))
     assert [s["codec_type"] for s in streams] == ["audio"]
     assert streams[0]["codec_name"] == "aac"
@@ -115,7 +115,7 @@ def test_norwegian_talk_is_transcribed_in_norwegian(settings, worker, tmp_path):
     speech = factories.speech_wav(tmp_path / "nb.wav", "Barnehagen er åpen hver dag.", voice="nb")
     source = factories.audio_only(tmp_path / "nb.m4a", audio=speech)
     talk = _process(settings, worker, source, language="nb")
-    data = json.loads((settings.transcripts_dir / str(talk["id"]) / "transcript.json").read_text())
+    data = json.loads((settings.paths.transcript_json(talk["id"])).read_text())
     assert data["language"] == "nb"
     assert data["segments"], "Norwegian speech gives a transcript"
     assert re.search(r"[a-zæøå]", " ".join(s["text"] for s in data["segments"]).lower())

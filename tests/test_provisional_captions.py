@@ -165,7 +165,7 @@ def test_the_track_in_a_browser_grows_while_transcribing(settings, db, tmp_path)
 
     need("ffmpeg")
     talk = _transcribing(db, settings, title="Foreløpig teksting")
-    (settings.media_dir / str(talk.id) / "vod" / "stream_0").mkdir(parents=True)
+    (settings.paths.vod(talk.id) / "stream_0").mkdir(parents=True)
     factories.hls_media(db, settings, talk, tmp_path, 8)
     search.index_partial(db, talk.id, FIRST, 0, "nb")
     cues = "() => { const t = document.querySelector('video').textTracks[0]; " \

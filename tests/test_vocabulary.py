@@ -295,7 +295,7 @@ def test_worker_passes_the_talks_terms_and_records_them(settings, worker, db, tm
     vocabulary.add_term(db, "Kongsberg", talk["id"])
     assert worker.run_once() is True
     assert talks.get(db, talk["id"])["status"] == "ready"
-    saved = json.loads((talks.transcript_dir(settings, talk["id"]) / "transcript.json").read_text())
+    saved = json.loads((settings.paths.transcript_json(talk["id"])).read_text())
     assert saved["meta"]["vocabulary"]["terms"] == ["Kongsberg", "NAV Vestfold"]
     assert "Kongsberg" in " ".join(s["text"] for s in saved["segments"])
 

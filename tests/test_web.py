@@ -136,7 +136,7 @@ def test_downloads_and_media_paths(client, settings, db):
     assert "00:00:00.500 --> 00:00:02.000\nHei &lt;alle>" in vtt.text
     assert client.get(f"/talks/{talk['slug']}/transcript.srt").text.startswith("1\n00:00:00,500")
     assert client.get(f"/talks/{talk['slug']}/transcript.exe").status_code == 404
-    vod = settings.media_dir / str(talk["id"]) / "vod"
+    vod = settings.paths.vod(talk["id"])
     vod.mkdir(parents=True)
     (vod / "master.m3u8").write_text("#EXTM3U\n")
     playlist = client.get(f"/media/{talk['id']}/vod/master.m3u8")

@@ -82,11 +82,11 @@ def test_killed_worker_job_resumes_and_finishes_once(stage, settings, tmp_path):
         indexed = db.execute(
             "SELECT COUNT(*) FROM search_segments WHERE talk_id = ?", [talk["id"]]
         ).fetchone()[0]
-    data = json.loads((settings.transcripts_dir / str(talk["id"]) / "transcript.json").read_text())
+    data = json.loads((settings.paths.transcript_json(talk["id"])).read_text())
     assert indexed == len(data["segments"]) > 0, "each segment indexed exactly once"
     leftovers = [p for p in settings.data_dir.rglob(".work-*")]
     assert leftovers == [], f"orphan scratch folders: {leftovers}"
-    assert (settings.media_dir / str(talk["id"]) / "vod" / "master.m3u8").is_file()
+    assert (settings.paths.vod(talk["id"]) / "master.m3u8").is_file()
 
 
 # --- `ktl serve` supervises its worker: kill -9 it twenty times, every talk still ends ready ---
@@ -225,10 +225,10 @@ def _check_talks(settings, talk_ids: list[int]) -> None:
             indexed = db.execute(
                 "SELECT COUNT(*) FROM search_segments WHERE talk_id = ?", [talk_id]
             ).fetchone()[0]
-            path = settings.transcripts_dir / str(talk_id) / "transcript.json"
+            path = settings.paths.transcript_json(talk_id)
             segments = json.loads(path.read_text())["segments"]
             assert indexed == len(segments) > 0, f"talk {talk_id} indexed exactly once"
-            assert (settings.media_dir / str(talk_id) / "vod" / "master.m3u8").is_file()
+            assert (settings.paths.vod(talk_id) / "master.m3u8").is_file()
     leftovers = list(settings.data_dir.rglob(".work-*"))
     assert leftovers == [], f"orphan scratch folders: {leftovers}"
 

@@ -58,6 +58,7 @@ import Stemmer
 
 from server.catalogue import similar
 from server.core.i18n import N_
+from server.core.paths import transcript_file
 from server.store import write
 from server.transcript import model as transcript
 
@@ -223,7 +224,7 @@ def remove_talk(db: sqlite_utils.Database, talk_id: int) -> None:
 
 def _transcripts(db: sqlite_utils.Database, transcripts_dir: Path) -> Iterator[tuple]:
     for (talk_id,) in db.execute("SELECT id FROM talks ORDER BY id").fetchall():
-        path = transcripts_dir / str(talk_id) / "transcript.json"
+        path = transcript_file(transcripts_dir, talk_id)
         try:
             loaded = transcript.load(path) if path.is_file() else None
         except (OSError, ValueError, KeyError, TypeError) as exc:
@@ -784,7 +785,7 @@ def _reindex_translations(db: sqlite_utils.Database, transcripts_dir: Path) -> N
         conn.execute("DELETE FROM search_translations")
         sql = "SELECT talk_id FROM translations WHERE state = 'done' ORDER BY talk_id"
         for (talk_id,) in conn.execute(sql).fetchall():
-            path = transcripts_dir / str(talk_id) / "en" / "transcript.json"
+            path = transcript_file(transcripts_dir, talk_id, "en")
             try:
                 loaded = transcript.load(path)
             except (OSError, ValueError, KeyError, TypeError) as exc:

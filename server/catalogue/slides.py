@@ -12,9 +12,10 @@ from pathlib import Path
 import sqlite_utils
 
 from server.catalogue import search
+from server.core.paths import SLIDES
 from server.store.store import write
 
-FOLDER = "slides"  # in the talk's media folder: one JPEG thumbnail per slide
+FOLDER = SLIDES  # in the talk's media folder: one JPEG thumbnail per slide
 
 
 @dataclass(frozen=True)

@@ -237,11 +237,11 @@ def recording(db: sqlite_utils.Database, talk_id: int) -> dict | None:
 
 
 def media_dir(settings: Settings, talk_id: int) -> Path:
-    return settings.media_dir / str(talk_id)
+    return settings.paths.talk_media(talk_id)
 
 
 def transcript_dir(settings: Settings, talk_id: int) -> Path:
-    return settings.transcripts_dir / str(talk_id)
+    return settings.paths.talk_transcripts(talk_id)
 
 
 def _extension(original_name: str) -> str:

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 from server.core import parse
+from server.core.paths import DataPaths
 
 LANGUAGES = {"nb": "Norsk bokmål", "nn": "Norsk nynorsk", "en": "Engelsk"}
 VISIBILITIES = {
@@ -91,20 +92,25 @@ class Settings:
     english_captions: bool = False  # new talks get an English caption track by default
 
     @property
+    def paths(self) -> DataPaths:
+        """The data folder's layout (server.core.paths): every file's place is asked there."""
+        return DataPaths(self.data_dir)
+
+    @property
     def db_path(self) -> Path:
-        return self.data_dir / "ktl.db"
+        return self.paths.db
 
     @property
     def media_dir(self) -> Path:
-        return self.data_dir / "media"
+        return self.paths.media
 
     @property
     def transcripts_dir(self) -> Path:
-        return self.data_dir / "transcripts"
+        return self.paths.transcripts
 
     @property
     def uploads_dir(self) -> Path:
-        return self.media_dir / ".uploads"
+        return self.paths.uploads
 
     @property
     def oidc_enabled(self) -> bool:

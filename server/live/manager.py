@@ -141,7 +141,7 @@ def _join_parts(
 ):
     """Join the parts and attach the result as the talk's recording (which queues the
     normal pipeline). Returns False when nothing was received."""
-    recording = join_segments(folders, reader, talks.media_dir(settings, talk_id) / "live")
+    recording = join_segments(folders, reader, settings.paths.live(talk_id))
     if recording is None:
         return False
     with store.read() as db:
@@ -190,7 +190,7 @@ class LiveManager:
 
     def runtime(self, talk_id: int) -> Runtime:
         if talk_id not in self.runtimes:
-            folder = talks.media_dir(self.settings, talk_id) / "live"
+            folder = self.settings.paths.live(talk_id)
             self.runtimes[talk_id] = Runtime(talk_id, folder)
         return self.runtimes[talk_id]
 

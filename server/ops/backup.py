@@ -27,13 +27,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from server.core.config import Settings
+from server.core.paths import DB_NAME, MEDIA, SECRET_NAME, TRANSCRIPTS, UPLOADS
 from server.store import db as database
 
 MANIFEST = "manifest.json"
 FORMAT = 1
-DB_NAME = "ktl.db"
-SECRET_NAME = "secret.key"
-SKIPPED_DIRS = frozenset({".uploads"})  # unfinished uploads
+SKIPPED_DIRS = frozenset({UPLOADS})  # unfinished uploads
 SCRATCH_PREFIX = ".work-"  # a running job's scratch folder (server.pipeline.worker.SCRATCH)
 CHUNK = 1 << 20
 
@@ -124,9 +123,9 @@ def backup(settings: Settings, dest: Path, with_media: bool = False) -> Summary:
         if secret.is_file():
             size, digest = sha256_copy(secret, stage / SECRET_NAME)
             files.append({"path": SECRET_NAME, "size": size, "sha256": digest})
-        files += _copy_tree(settings.transcripts_dir, stage, "transcripts", link=False)
+        files += _copy_tree(settings.transcripts_dir, stage, TRANSCRIPTS, link=False)
         if with_media:
-            files += _copy_tree(settings.media_dir, stage, "media", link=True)
+            files += _copy_tree(settings.media_dir, stage, MEDIA, link=True)
         manifest = _manifest(version, with_media, files)
         (stage / MANIFEST).write_text(json.dumps(manifest, indent=1, ensure_ascii=False))
         _fsync_tree(stage)

@@ -128,7 +128,7 @@ def check_secret(settings: Settings) -> Iterator[Finding]:
         else:
             yield Finding(OK, "KTL_SECRET_KEY er satt.")
         return
-    path = settings.data_dir / "secret.key"
+    path = settings.paths.secret
     if not path.exists():
         yield Finding(WARN, f"Ingen hemmelig nøkkel ennå: {path} lages ved første oppstart.")
     elif path.stat().st_mode & 0o077:

@@ -26,6 +26,7 @@ import sqlite_utils
 
 from server.catalogue import search, talks, vocabulary
 from server.catalogue import slides as slide_rows
+from server.core import paths
 from server.core.config import Settings
 from server.core.i18n import N_
 from server.ops import stats
@@ -165,7 +166,7 @@ class Worker:
         log.info("Jobb %s for foredrag %s er ferdig", job.id, job.talk_id)
 
     def _run_retranscribe(self, db: sqlite_utils.Database, job: jobs.Job) -> None:
-        """Transcribe again with another model into a pending version (server/transcript/editing.py);
+        """Transcribe again with another model into a pending version (server.transcript.editing);
         the current transcript stays until an organiser accepts the new one."""
         model = editing.requested_model(db, job.talk_id)
         talk, rec = talks.get(db, job.talk_id), talks.recording(db, job.talk_id)
@@ -226,13 +227,13 @@ class Worker:
         try:
             media = probe.describe(source)  # container, interlacing: not in the row
             _ffmpeg(package_args(source, scratch, media), rec["duration"], progress)
-            _ffmpeg(poster_args(source, scratch / "poster.jpg", rec), None, None)
+            _ffmpeg(poster_args(source, scratch / paths.POSTER, rec), None, None)
         except (runner.FFmpegError, probe.MediaError) as exc:
             shutil.rmtree(scratch, ignore_errors=True)
             detail = getattr(exc, "detail", str(exc))
             failed = N_("Kunne ikke pakke opptaket for avspilling: %(detail)s")
             raise StageError(failed % {"detail": detail}) from exc
-        _replace_dir(scratch, folder / "vod")
+        _replace_dir(scratch, folder / paths.VOD)
 
     def _transcribe(self, db, job, talk, rec, progress) -> None:
         partial = _PartialIndex(db, job, self.name, talk)
@@ -275,7 +276,7 @@ class Worker:
     def _slides(self, db, job, talk, rec, progress) -> None:
         """Slides and chapters, once the talk is watchable (server.pipeline.slides.stage)."""
         media = talks.media_dir(self.settings, talk.id)
-        path = talks.transcript_dir(self.settings, talk.id) / "transcript.json"
+        path = self.settings.paths.transcript_json(talk.id)
         slides.stage(db, self.settings, talk, rec, media, path, progress)
 
     def _translate(self, db, job, talk, rec, progress) -> None:
@@ -292,7 +293,7 @@ class Worker:
                 talks.set_status(db, job.talk_id, "ready")
 
     def _index(self, db, job, talk, rec, progress) -> None:
-        path = talks.transcript_dir(self.settings, talk["id"]) / "transcript.json"
+        path = self.settings.paths.transcript_json(talk["id"])
         result = transcript.load(path)
         search.index_talk(db, talk["id"], result.segments, talk["language"])
         progress(1.0)

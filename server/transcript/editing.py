@@ -103,7 +103,7 @@ def folder(settings: Settings, talk_id: int) -> Path:
 
 
 def current_path(settings: Settings, talk_id: int) -> Path:
-    return folder(settings, talk_id) / "transcript.json"
+    return settings.paths.transcript_json(talk_id)
 
 
 def version_path(settings: Settings, talk_id: int, version: int) -> Path:

@@ -9,6 +9,8 @@ import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from server.core.paths import TRANSCRIPT_JSON
+
 FORMAT_VERSION = 1
 
 
@@ -146,7 +148,7 @@ def to_txt(transcript: Transcript) -> str:
 def write_all(directory: Path, transcript: Transcript) -> None:
     """Write transcript.json (the source of truth) and the derived caption files."""
     write_atomic(
-        directory / "transcript.json",
+        directory / TRANSCRIPT_JSON,
         json.dumps(to_dict(transcript), ensure_ascii=False, indent=1),
     )
     write_atomic(directory / "transcript.vtt", to_vtt(transcript))

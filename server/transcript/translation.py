@@ -21,7 +21,7 @@ from pathlib import Path
 
 import sqlite_utils
 
-from server.catalogue import search, talks
+from server.catalogue import search
 from server.core import clock
 from server.core.config import Settings
 from server.core.errors import UserError
@@ -87,11 +87,11 @@ class Version:
 
 
 def folder(settings: Settings, talk_id: int) -> Path:
-    return talks.transcript_dir(settings, talk_id) / LANGUAGE
+    return settings.paths.talk_transcripts(talk_id, LANGUAGE)
 
 
 def current_path(settings: Settings, talk_id: int) -> Path:
-    return folder(settings, talk_id) / "transcript.json"
+    return settings.paths.transcript_json(talk_id, LANGUAGE)
 
 
 def version_path(settings: Settings, talk_id: int, version: int) -> Path:

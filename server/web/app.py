@@ -134,7 +134,7 @@ def secret_key(settings: Settings) -> bytes:
     """KTL_SECRET_KEY, or a random key made once and kept in the data folder."""
     if settings.secret_key:
         return settings.secret_key.encode()
-    path = settings.data_dir / "secret.key"
+    path = settings.paths.secret
     if not path.exists():
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)

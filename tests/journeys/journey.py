@@ -409,7 +409,7 @@ def _content(settings, people: dict, made: dict) -> set[str]:
         found |= {person.name, person.email}
     for talk in made.values():
         found |= {talk[k] for k in ("title", "speaker", "department", "room", "description")}
-    path = settings.transcripts_dir / str(made["ready"]["id"]) / "transcript.json"
+    path = settings.paths.transcript_json(made["ready"]["id"])
     found |= {segment.text for segment in transcript.load(path).segments}
     return {text for text in found if text}
 

@@ -10,7 +10,6 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, Response
 from starlette.routing import Route
 
-from server.catalogue import talks
 from server.core.i18n import N_
 from server.web import delivery
 from server.web.respond import settings_of
@@ -54,7 +53,7 @@ def _safe_file(root: Path, relative: str) -> Path:
 
 def vod_file(request: Request) -> Response:
     talk_id = request.path_params["talk_id"]
-    root = talks.media_dir(settings_of(request), talk_id) / "vod"
+    root = settings_of(request).paths.vod(talk_id)
     path = _safe_file(root, request.path_params["path"])
     scope = "public" if request.state.talk["visibility"] == "public" else "private"
     cache = "no-cache" if path.suffix == ".m3u8" else f"{scope}, max-age=3600"

@@ -135,7 +135,7 @@ def _moment(request: Request) -> moments.Moment:
 
 
 def _segments(request: Request, talk: dict) -> list[transcript.Segment]:
-    path = talks.transcript_dir(settings_of(request), talk["id"]) / "transcript.json"
+    path = settings_of(request).paths.transcript_json(talk["id"])
     loaded = transcript.load_cached(path)  # parsed once per version of the file
     return list(loaded.segments) if loaded else []
 
