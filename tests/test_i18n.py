@@ -502,6 +502,18 @@ def test_english_pages_have_no_norwegian(settings, role):
     assert found == {}, f"Norwegian words on English pages as {role}"
 
 
+def test_true_or_false_options_are_shown_in_the_page_language(settings):
+    """A true/false question stores the options as Python writes them ("Sant", "Usant");
+    the quiz shows them in the reader's language (js/quiz.js reads them from the page)."""
+    site = _english_site(settings)
+    with TestClient(create_app(settings), follow_redirects=False) as client:
+        client.cookies.set(i18n.COOKIE, "en")
+        login(client, "viewer@kommune.no")
+        page = client.get(f"/talks/{site['ready']}/quiz").text
+        assert "> True</label>" in page and "> False</label>" in page
+        assert "Sant" not in page and "Usant" not in page
+
+
 def test_english_validation_and_error_messages(settings):
     site = _english_site(settings)
     with TestClient(create_app(settings), follow_redirects=False) as client:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import pytest
 
+from server.store import db as database
 from tests.liveserver import CHROMIUM, CHROMIUM_ARGS, require_chromium, serve
 from tests.test_i18n import NORWEGIAN, norwegian_words
 from tests.test_i18n import _english_site as english_site
@@ -76,4 +77,38 @@ def test_the_english_editor_and_its_script_speak_english(settings, tmp_path):
         met = sorted({m.group(0) for text in said for m in NORWEGIAN.finditer(text)})
         assert met == [], f"Norwegian in what the editor said: {said}"
         assert norwegian_words(page.content()) == []
+        browser.close()
+
+
+def test_a_timed_true_or_false_question_speaks_english(settings, tmp_path):
+    """js/quiz.js builds the timed question's options; a true/false one takes the page's
+    words for them, so an English page shows True and False."""
+    from playwright.sync_api import sync_playwright
+
+    from server.learning import quizzes
+    from tests.test_quizzes import _hls_talk, _q
+    from tests.webclient import make_user
+
+    require_chromium()
+    organiser = make_user(settings, "organiser", name="Alex Organiser")
+    make_user(settings, "viewer", name="Alex Viewer")
+    with database.session(settings.db_path) as db:
+        talk = _hls_talk(db, settings, organiser, tmp_path)
+        question = _q("truefalse", "The video is a test.", correct=[0], at="1", explanation="")
+        quizzes.save_question(db, talk, question, organiser)
+        quizzes.save_settings(db, talk, "80", True, True, organiser)
+    slug = talk["slug"] if isinstance(talk, dict) else talk.slug  # a dict before typed records
+    with (
+        serve(settings.data_dir, tmp_path / "serve.log") as base,
+        sync_playwright() as playwright,
+    ):
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_context(locale="en-GB").new_page()
+        _sign_in(page, base, "viewer@kommune.no")
+        page.goto(f"{base}/talks/{slug}")
+        page.evaluate("document.getElementById('video').play(); null")
+        panel = page.wait_for_selector("#timed-question", state="visible", timeout=20_000)
+        shown = panel.inner_text()
+        assert "True" in shown and "False" in shown
+        assert norwegian_words(panel.inner_html()) == [], shown
         browser.close()

@@ -32,7 +32,8 @@ from server.store import write
 
 SINGLE, MULTIPLE, TRUEFALSE, REFLECTION = "single", "multiple", "truefalse", "reflection"
 KINDS = (SINGLE, MULTIPLE, TRUEFALSE, REFLECTION)
-TRUEFALSE_OPTIONS = ("Sant", "Usant")
+# The options of a true/false question, stored as written here and shown translated.
+TRUEFALSE_OPTIONS = (N_("Sant"), N_("Usant"))
 MAX_TEXT, MAX_OPTION, MAX_OPTIONS, MAX_ANSWER = 1000, 300, 8, 5000
 DEFAULT_PASS_MARK = 80
 _CLOCK = re.compile(r"^(?:(\d+):)?(\d+):(\d{1,2}(?:[.,]\d+)?)$|^(\d+(?:[.,]\d+)?)$")

@@ -53,7 +53,9 @@
       return;
     }
     var type = question.kind === "multiple" ? "checkbox" : "radio";
-    question.options.forEach(function (text, index) {
+    // A true/false question's options are the page's own words for them (translated).
+    var shown = question.kind === "truefalse" ? JSON.parse(data.dataset.truefalse) : question.options;
+    shown.forEach(function (text, index) {
       var label = el("label", { "class": "choice" });
       label.appendChild(el("input", { type: type, name: name, value: String(index) }));
       label.appendChild(document.createTextNode(" " + text));
