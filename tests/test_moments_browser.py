@@ -87,8 +87,12 @@ def browser():
 
 
 def _page(browser):
+    """A fresh context and page; the page's uncaught script errors are kept in page.errors."""
     context = browser.new_context(locale="nb-NO")
-    return context, context.new_page()
+    page = context.new_page()
+    page.errors = []
+    page.on("pageerror", lambda error: page.errors.append(str(error)))
+    return context, page
 
 
 def test_a_range_link_plays_just_that_part_and_the_panel_makes_links(site, browser, tmp_path):
@@ -121,6 +125,7 @@ def test_a_range_link_plays_just_that_part_and_the_panel_makes_links(site, brows
         page.locator("button.share-hit").first.click()
         page.wait_for_function("() => document.querySelector('.share-hit-status').textContent")
         assert_accessible(page, "search results with an English hit")
+        assert page.errors == [], "the page's scripts ran without an error"
         context.close()
 
 
@@ -171,7 +176,8 @@ def test_the_embed_page_plays_in_a_frame_on_an_allowed_origin_only(site, browser
             page.goto(elsewhere)  # not in KTL_FRAME_ORIGINS: the player is refused too
             page.wait_for_timeout(1500)
             assert _refused(page.frame(name="spiller"))
-            context.close()
+            assert page.errors == [], "the page's scripts ran without an error"
+        context.close()
 
 
 def test_notes_are_written_jumped_to_and_deleted_in_the_browser(site, browser, tmp_path):
@@ -202,6 +208,7 @@ def test_notes_are_written_jumped_to_and_deleted_in_the_browser(site, browser, t
         page.click("#note-list .note-delete button")
         page.locator("#note-empty").wait_for(state="visible")
         assert page.locator("#note-list li").count() == 0
+        assert page.errors == [], "the page's scripts ran without an error"
         context.close()
 
 
@@ -220,4 +227,9 @@ def test_the_english_track_page_passes_axe(site, browser, tmp_path):
         )
         assert showing == ["en"]
         assert page.input_value("#caption-track") == "en"
+        page.click(".transcript-en > summary")
+        page.click("#transcript-lines-en li:nth-child(2) button")
+        page.wait_for_function(f"() => Math.abs({VIDEO}.currentTime - 3) < 1.5", timeout=20_000)
+        assert_accessible(page, "talk page with the English transcript open")
+        assert page.errors == [], "the page's scripts ran without an error"
         context.close()

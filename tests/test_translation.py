@@ -224,3 +224,12 @@ def test_ktl_reindex_rebuilds_the_english_rows(site):
         hits = [hit for group in search.search(db, "welcome").groups for hit in group.hits]
     assert [(hit.kind, hit.url) for hit in hits] == [("english", f"/talks/{talk.slug}?t=0")]
     assert "<mark>Welcome</mark>" in hits[0].snippet_html
+
+
+def test_the_talk_page_shows_the_english_transcript_under_the_norwegian(site):
+    _with_english(site)
+    talk = site["talk"]
+    with TestClient(create_app(site["settings"])) as guest:
+        page = guest.get(f"/talks/{talk.slug}").text
+    assert 'id="transcript-lines-en"' in page
+    assert '<span class="text">Thank you for listening.</span>' in page

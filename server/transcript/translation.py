@@ -277,7 +277,10 @@ def set_review(db: sqlite_utils.Database, talk, review: str, actor: User | None)
 
 def page_context(db: sqlite_utils.Database, settings: Settings, talk, can_edit: bool) -> dict:
     """What the talk page and the embed page need: the English track when it may be shown
-    (talks/_tracks.html, the downloads), and its state for the organiser."""
+    (talks/_tracks.html, the downloads, its transcript under the Norwegian one) and its
+    state for the organiser."""
     state = get(db, talk.id)
-    shown = visible(settings, state, can_edit) and current_path(settings, talk.id).is_file()
-    return {"english": state if shown else None, "english_state": state, "english_label": LABEL}
+    shown = visible(settings, state, can_edit)
+    english = transcript.load_cached(current_path(settings, talk.id)) if shown else None
+    return {"english": state if english else None, "english_state": state, "english_label": LABEL,
+            "english_segments": english.segments if english else ()}  # fmt: skip

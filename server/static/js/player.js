@@ -85,9 +85,9 @@
     }
   }
   if (trackSelect) {
-    var remembered = asked;
-    try { remembered = remembered || window.localStorage.getItem("ktl.captionTrack"); } catch (e) { /* private mode */ }
-    if (remembered && trackSelect.querySelector('option[value="' + remembered + '"]')) trackSelect.value = remembered;
+    var preferred = asked;
+    try { preferred = preferred || window.localStorage.getItem("ktl.captionTrack"); } catch (e) { /* private mode */ }
+    if (preferred && trackSelect.querySelector('option[value="' + preferred + '"]')) trackSelect.value = preferred;
     trackSelect.addEventListener("change", function () {
       try { window.localStorage.setItem("ktl.captionTrack", trackSelect.value); } catch (e) { /* not kept */ }
       setCaptions(true);
@@ -131,6 +131,15 @@
   });
   var settingsBox = document.getElementById("caption-settings");
   if (settingsBox) settingsBox.hidden = false;
+
+  // The English transcript (a machine translation): click a line to jump.
+  var english = document.getElementById("transcript-lines-en");
+  if (english) {
+    english.addEventListener("click", function (event) {
+      var line = event.target.closest("button[data-start]");
+      if (line) seekAndPlay(parseFloat(line.dataset.start));
+    });
+  }
 
   // Transcript panel: click a line to jump; the current line follows playback.
   var list = document.getElementById("transcript-lines");
