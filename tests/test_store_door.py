@@ -206,3 +206,32 @@ def test_migrations_live_in_the_store():
         ]
         assert above == [], f"{path.name} imports {above}"
     assert any("search_segments_fts" in m for m in database.all_migrations())
+
+
+def test_a_page_whose_client_has_gone_is_not_built(settings):
+    """Under load pages wait their turn; one whose client closed the connection meanwhile
+    is answered 499 without being built (nobody would read it)."""
+    import anyio
+
+    app = create_app(settings)
+    app.state.store.init()
+    sent: list[dict] = []
+    scope = {
+        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET",
+        "scheme": "http", "path": "/arkiv", "raw_path": b"/arkiv", "query_string": b"",
+        "root_path": "", "headers": [(b"host", b"testserver"), (b"accept", b"text/html")],
+        "client": ("127.0.0.1", 5000), "server": ("testserver", 80), "state": {},
+    }  # fmt: skip
+
+    async def receive() -> dict:
+        return {"type": "http.disconnect"}
+
+    async def send(message: dict) -> None:
+        sent.append(message)
+
+    async def call(app=app) -> None:
+        await app(scope, receive, send)
+
+    anyio.run(call)
+    assert sent[0]["type"] == "http.response.start"
+    assert sent[0]["status"] == 499

@@ -28,7 +28,7 @@ PRAGMAS = (
     "PRAGMA foreign_keys=ON",
     "PRAGMA busy_timeout=30000",
 )
-IDLE_CONNECTIONS = 16  # kept open between units of work; more are opened when needed
+IDLE_CONNECTIONS = 40  # kept open between units of work (anyio lends 40 threads at most)
 _savepoints = itertools.count()
 
 

@@ -12,6 +12,8 @@ import time
 from collections.abc import Callable
 from urllib.parse import quote
 
+import anyio
+from anyio.lowlevel import RunVar
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -42,6 +44,12 @@ class MissingRule(RuntimeError):
 # talk is looked up at most once per MEDIA_TALK_SECONDS per app (a changed visibility
 # reaches media within that time; pages always read the talk afresh).
 MEDIA_ROUTES = frozenset({"vod", "live_playlist", "live_segment"})
+# Pages (sync endpoints) run at most PAGE_THREADS at a time; the rest wait their turn on the
+# event loop, in order, and one whose client has gone meanwhile is not built at all (after a
+# burst, nobody waits behind pages that no one will read).
+PAGE_THREADS = 16
+_PAGE_LIMITER: RunVar[anyio.CapacityLimiter] = RunVar("ktl_page_limiter")
+CLIENT_GONE = 499  # nginx's status for a client that closed the connection first
 MEDIA_TALK_SECONDS = 2.0
 
 
@@ -105,6 +113,22 @@ def _checked_call(request: Request, rule: str, endpoint: Callable) -> Response:
     return endpoint(request)
 
 
+async def _page(request: Request, rule: str, endpoint: Callable) -> Response:
+    async with _page_limiter():
+        if await request.is_disconnected():  # a sync page reads no body: nothing is lost
+            return Response(status_code=CLIENT_GONE)
+        return await run_in_threadpool(_checked_call, request, rule, endpoint)
+
+
+def _page_limiter() -> anyio.CapacityLimiter:
+    try:
+        return _PAGE_LIMITER.get()
+    except LookupError:  # one per event loop
+        limiter = anyio.CapacityLimiter(PAGE_THREADS)
+        _PAGE_LIMITER.set(limiter)
+        return limiter
+
+
 def _verdict(request: Request, rule: str, talk) -> Response | None:
     viewer: access.Viewer = request.state.viewer
     if talk is None or not access.can_view(viewer, talk):
@@ -127,7 +151,7 @@ def guarded(endpoint: Callable, rule: str, media: bool = False) -> Callable:
         if not _ids_in_range(request.path_params):
             raise HTTPException(404)  # {x:int} takes any ASCII digits; SQLite stops at 2**63-1
         if not is_async and not media:
-            return await run_in_threadpool(_checked_call, request, rule, endpoint)
+            return await _page(request, rule, endpoint)
         refusal = await _check(request, rule, media)
         if refusal is not None:
             return refusal
