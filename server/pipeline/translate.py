@@ -76,15 +76,15 @@ def stage(
         wav = scratch / "audio.wav"
         runner.run(ffargs.extract_audio(media_dir / recording.path, wav), None, None)
         result = translate_audio(engine, wav, talk.language, recording.duration, progress)
-    except (runner.FFmpegError, RuntimeError, OSError) as exc:
-        detail = getattr(exc, "detail", None) or str(exc)
-        log.warning("Foredrag %s: engelsk teksting feilet: %s", talk.id, detail)
+        seconds = time.monotonic() - started
+        translation.store_machine(db, settings, talk.id, result, seconds)
+    except Exception as exc:  # any failure here is the track's, never the talk's
+        detail = getattr(exc, "detail", None) or str(exc) or type(exc).__name__
+        log.warning("Foredrag %s: engelsk teksting feilet: %s", talk.id, detail, exc_info=True)
         translation.mark(db, talk.id, "failed", translation.FAILED % {"detail": detail})
         return
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
-    seconds = time.monotonic() - started
-    translation.store_machine(db, settings, talk.id, result, seconds)
     log.info(
         "Foredrag %s: %d engelske segmenter på %.1f s (%.0f s lyd)",
         talk.id, len(result.segments), seconds, recording.duration,
