@@ -1,4 +1,4 @@
-"""ktl serve | worker | import | reindex | demo | model install | models."""
+"""ktl serve | worker | import | reindex | slides | demo | model install | models."""
 
 from __future__ import annotations
 
@@ -71,6 +71,21 @@ def cmd_reindex(args: argparse.Namespace) -> int:
     with Store(settings.db_path).read() as db:
         count = search.reindex_all(db, settings.transcripts_dir)
     print(f"Søkeindeksen er bygget på nytt: {count} tekstsegmenter.")
+    return 0
+
+
+def cmd_slides(args: argparse.Namespace) -> int:
+    """Queue the slide stage for talks that are ready (all, or those named by slug)."""
+    from server.pipeline import slides
+
+    settings = _settings(args)
+    with Store(settings.db_path).read() as db:
+        found = [talks.find(db, key) for key in args.talks]
+        if None in found:
+            print(f"Fant ikke foredraget «{args.talks[found.index(None)]}».", file=sys.stderr)
+            return 1
+        queued = slides.queue(db, [t.id for t in found] if found else None)
+    print(f"Lysbildene leses for {len(queued)} foredrag når en arbeider er ledig.")
     return 0
 
 
@@ -208,6 +223,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("reindex", help="bygg søkeindeksen fra transcripts/").set_defaults(
         func=cmd_reindex
     )
+    slide_cmd = sub.add_parser("slides", help="les lysbildene i ferdige foredrag på nytt")
+    slide_cmd.add_argument("talks", nargs="*", help="foredragenes adresse (slug); uten: alle")
+    slide_cmd.set_defaults(func=cmd_slides)
     model = sub.add_parser("model", help="installer Whisper-modeller")
     model.add_argument("action", choices=["install", "list"])
     model.add_argument("name", nargs="?", help="modellnavn (ktl model list); uten: base")

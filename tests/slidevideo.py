@@ -24,6 +24,7 @@ class Slide:
     colour: str
     seconds: float
     ink: str = "white"
+    body_size: int = 48  # the heading is 72 px, the body lines this (on a 1280x720 picture)
 
     @property
     def text(self) -> str:
@@ -81,7 +82,10 @@ def slides_of(deck: tuple[Slide | Clip, ...]) -> list[tuple[float, Slide]]:
 def _slide_chain(index: int, slide: Slide, folder: Path) -> str:
     width, height = SIZE
     parts = [f"color=c={slide.colour}:s={width}x{height}:r=25:d={slide.seconds}"]
-    lines = [(slide.heading, FONT_BOLD, 72, 90), *((t, FONT, 48, 0) for t in slide.body)]
+    lines = [
+        (slide.heading, FONT_BOLD, 72, 90),
+        *((t, FONT, slide.body_size, 0) for t in slide.body),
+    ]
     y = 90
     for n, (text, font, size, _) in enumerate(lines):
         path = folder / f"slide{index}-{n}.txt"

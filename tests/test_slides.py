@@ -184,3 +184,26 @@ def test_organiser_edits_are_validated_and_kept_from_new_proposals(settings, db)
     assert "00:02:05.000 --> 00:05:00.000\nØkonomi" in vtt
     assert json.loads(json.dumps(chapters.as_json(kept)))[1]["start"] == 125.0
     assert chapters.parse_time("1:02:03") == 3723 and chapters.parse_time("75:00") == 4500
+
+
+def test_ktl_slides_reads_the_slides_of_a_talk_that_is_already_ready(settings, db, deck):
+    """A talk processed before the slide stage existed: `ktl slides` queues a job of kind
+    "slides", and the worker runs only that stage; the talk stays ready throughout."""
+    from server import cli
+    from server.pipeline.worker import Worker
+
+    talk = slidevideo.ready_talk(settings, deck)
+    with db.conn:
+        db.execute("DELETE FROM slides WHERE talk_id = ?", [talk.id])
+        db.execute("DELETE FROM chapters WHERE talk_id = ?", [talk.id])
+    assert cli.main(["--data-dir", str(settings.data_dir), "slides", talk.slug]) == 0
+    job = jobs.latest_for_talk(db, talk.id)
+    assert (job.kind, job.state) == (slides.KIND, "queued")
+    assert slides.queue(db) == [], "a talk with a job waiting is not queued twice"
+    assert Worker(settings).run_once() is True
+    job = jobs.latest_for_talk(db, talk.id)
+    assert (job.state, job.stages_done) == ("done", (slides.KIND,))
+    assert [r.heading for r in stored.for_talk(db, talk.id)] == [s.heading for _, s in TRUTH]
+    assert len(chapters.for_talk(db, talk.id)) == 4
+    assert talks.get(db, talk.id).status == "ready"
+    assert cli.main(["--data-dir", str(settings.data_dir), "slides", "finnes-ikke"]) == 1

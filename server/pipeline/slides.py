@@ -39,7 +39,8 @@ from PIL import Image, ImageOps
 from server.catalogue import chapters
 from server.catalogue import slides as stored
 from server.core.i18n import N_
-from server.pipeline import ffargs, runner
+from server.pipeline import ffargs, jobs, runner
+from server.store.store import write
 from server.transcript import model as transcript
 
 SCAN_FPS = 2.0
@@ -54,6 +55,7 @@ LIKE_SHARE = 0.03  # one frame (its moving parts not masked) against a still pic
 THUMB_WIDTH = 320
 MIN_WORD_CONFIDENCE = 30
 WORK = ".slides-work"
+KIND = "slides"  # the stage, and the job kind that runs only it (`ktl slides`)
 SLIDES = "slides"
 _WORD = re.compile(r"\w", re.UNICODE)
 log = logging.getLogger("ktl.slides")
@@ -355,3 +357,20 @@ def failure_message(exc: Exception) -> str:
     if isinstance(exc, runner.FFmpegError):
         return NO_PICTURES
     return UNEXPECTED
+
+
+def queue(db, talk_ids: list[int] | None = None) -> list[int]:
+    """Queue a "slides" job for ready talks with a recording (those given, or all): talks
+    processed before the slide stage existed, or to read them again. A talk that already
+    has a job waiting or running is left out. Returns the talks queued."""
+    sql = (
+        "SELECT t.id FROM talks t JOIN recordings r ON r.talk_id = t.id WHERE t.status = 'ready'"
+        " AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.talk_id = t.id"
+        " AND j.state IN ('queued', 'running')) ORDER BY t.id"
+    )
+    wanted = None if talk_ids is None else set(talk_ids)
+    queued = [row[0] for row in db.execute(sql) if wanted is None or row[0] in wanted]
+    with write(db):
+        for talk_id in queued:
+            jobs.enqueue(db, talk_id, KIND)
+    return queued

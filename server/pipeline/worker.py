@@ -71,6 +71,7 @@ class Worker:
         jobs.PROCESS: "_run_process",
         "retranscribe": "_run_retranscribe",
         TRANSLATE: "_run_translate",  # an English track for a talk that is already ready
+        slides.KIND: "_run_slides",  # slides and chapters of a ready talk (`ktl slides`)
     }
 
     def __init__(
@@ -291,6 +292,12 @@ class Worker:
         with write(db):
             if jobs.finish(db, job.id, self.name):  # it was ready (also after a «Prøv igjen»)
                 talks.set_status(db, job.talk_id, "ready")
+
+    def _run_slides(self, db: sqlite_utils.Database, job: jobs.Job) -> None:
+        """Only the slides and chapters, for a talk that is ready."""
+        self._stage(db, job, slides.KIND)
+        with write(db):
+            jobs.finish(db, job.id, self.name)
 
     def _index(self, db, job, talk, rec, progress) -> None:
         path = self.settings.paths.transcript_json(talk["id"])
