@@ -63,8 +63,8 @@ def _world(data: Path, segment_kb: int) -> tuple[dict, str]:
         ids = {}
         for visibility in ("public", "internal"):
             talk = talks.create(db, talks.TalkInput(title=visibility, visibility=visibility))
-            ids[visibility] = talk["id"]
-            folder = settings.paths.vod(talk["id"]) / "stream_0"
+            ids[visibility] = talk.id
+            folder = settings.paths.vod(talk.id) / "stream_0"
             folder.mkdir(parents=True)
             (folder / "seg_00000.ts").write_bytes(os.urandom(segment_kb * 1024))
         token = accounts.start_session(db, user.id, 1)

@@ -60,16 +60,16 @@ def _world(data: Path) -> dict:
             db.execute(
                 "INSERT INTO recordings (talk_id, original_name, path, size, duration, "
                 "has_video, created_at) VALUES (?, 'a.mp4', 'a.mp4', 1, 600, 1, '2026-01-01')",
-                [talk["id"]],
+                [talk.id],
             )
-            talks.set_status(db, talk["id"], "ready")
+            talks.set_status(db, talk.id, "ready")
         question = quizzes.QuestionInput(
             "single", "Hvor mange?", at="0:05", options=("To", "Tre"), correct=(0,)
         )
         quizzes.save_question(db, talk, question, organiser)
         quizzes.save_settings(db, talk, "50", True, True, organiser)
         token = accounts.start_session(db, viewer.id, 1)
-    return {"slug": talk["slug"], "token": token}
+    return {"slug": talk.slug, "token": token}
 
 
 def _memory(pid: int) -> dict[str, int]:

@@ -59,7 +59,7 @@ def run(minutes: float, full: bool) -> dict:
         figures = {"minutes": minutes}
         try:
             with dbmod.session(settings.db_path) as db:
-                figures.update(_follow(db, talk["id"], uploaded, full))
+                figures.update(_follow(db, talk.id, uploaded, full))
         finally:
             worker.send_signal(signal.SIGTERM)
             worker.wait(30)

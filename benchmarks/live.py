@@ -96,7 +96,7 @@ def _world(data: Path) -> World:
                 talks.TalkInput(title=f"Måling {part}", visibility="public", language="en"),
                 organiser,
             )
-            slugs[part], ids[part] = talk["slug"], talk["id"]
+            slugs[part], ids[part] = talk.slug, talk.id
     return World(data, organiser.email, slugs, ids)
 
 

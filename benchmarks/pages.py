@@ -235,7 +235,7 @@ def start_transcription(settings: Settings, folder: Path) -> int:
                     "-t", "600", "-c:a", "aac", str(audio)], check=True)  # fmt: skip
     data = talks.TalkInput(title="Benchmark med arbeider", visibility="public")
     talk = import_recording(settings, audio, data)
-    return talk["id"] if isinstance(talk, dict) else talk.id
+    return talk.id if isinstance(talk, dict) else talk.id
 
 
 def _pages(world: World) -> list[tuple[str, str]]:

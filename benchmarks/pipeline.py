@@ -67,11 +67,11 @@ def pipeline_figures(minutes: float) -> dict:
         start = time.perf_counter()
         with database.session(settings.db_path) as db:
             talk = factories.talk(db, title="Byggesak", language="en")
-            talks.attach_recording(db, settings, talk["id"], upload, "talk.mp4")
+            talks.attach_recording(db, settings, talk.id, upload, "talk.mp4")
         worker.run_once()
         end_to_end_s = time.perf_counter() - start
         with database.session(settings.db_path) as db:
-            assert talks.get(db, talk["id"])["status"] == "ready"
+            assert talks.get(db, talk.id).status == "ready"
     return {
         "audio_s": duration,
         "whisper_s": whisper_s,

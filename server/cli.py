@@ -15,6 +15,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from server.catalogue import search, talks
+from server.catalogue.records import Talk
 from server.core.config import LANGUAGES, VISIBILITIES, Settings, SettingsError, load_settings
 from server.core.i18n import N_
 from server.people import accounts
@@ -143,9 +144,9 @@ def import_recording(settings: Settings, path: Path, data: talks.TalkInput) -> d
     with Store(settings.db_path).read() as db:
         talk = talks.create(db, data)
         try:
-            talks.attach_recording(db, settings, talk["id"], copy, path.name)
+            talks.attach_recording(db, settings, talk.id, copy, path.name)
         except BaseException:
-            talks.delete(db, settings, talk["id"])
+            talks.delete(db, settings, talk.id)
             raise
     return talk
 
@@ -187,13 +188,13 @@ def cmd_import(args: argparse.Namespace) -> int:
     except (talks.RecordingError, talks.ValidationError) as exc:
         print(f"Feil: {exc}", file=sys.stderr)
         return 2
-    print(f"Foredraget «{talk['title']}» er lagt inn (/talks/{talk['slug']}).")
+    print(f"Foredraget «{talk.title}» er lagt inn (/talks/{talk.slug}).")
     if not args.wait:
         return 0
     return wait_for_with_worker(settings, talk)
 
 
-def wait_for_with_worker(settings: Settings, talk: dict) -> int:
+def wait_for_with_worker(settings: Settings, talk: Talk) -> int:
     """Wait with a progress bar; in the embedded default a worker runs in this process."""
     from server.pipeline.worker import Worker
 
@@ -201,13 +202,13 @@ def wait_for_with_worker(settings: Settings, talk: dict) -> int:
     if worker is not None:
         threading.Thread(target=worker.run_forever, daemon=True).start()
     with tqdm(total=100, unit="%", file=sys.stderr, disable=None) as bar:
-        result = wait_for(settings, talk["id"], bar)
+        result = wait_for(settings, talk.id, bar)
     if worker is not None:
         worker.stop_event.set()
     if result["state"] == "failed":
         print(f"Feil: {result['error']}", file=sys.stderr)
         return 1
-    print(f"Ferdig: foredraget er søkbart på /talks/{talk['slug']}")
+    print(f"Ferdig: foredraget er søkbart på /talks/{talk.slug}")
     return 0
 
 

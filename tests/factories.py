@@ -70,7 +70,7 @@ def video(
 def hls_media(db: sqlite_utils.Database, settings, talk: dict, scratch: Path, seconds: int) -> dict:
     """Real on-demand HLS (a test picture and a tone, remuxed by ffmpeg; no Whisper) in
     place of whatever media a ready talk has, and the recording's length to match."""
-    vod = settings.paths.vod(talk["id"])
+    vod = settings.paths.vod(talk.id)
     for old in vod.rglob("*"):
         if old.is_file():
             old.unlink()
@@ -83,7 +83,7 @@ def hls_media(db: sqlite_utils.Database, settings, talk: dict, scratch: Path, se
         "#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=400000,RESOLUTION=320x180\nstream_0/index.m3u8\n"
     )
     with db.conn:
-        db.execute("UPDATE recordings SET duration = ? WHERE talk_id = ?", [seconds, talk["id"]])
+        db.execute("UPDATE recordings SET duration = ? WHERE talk_id = ?", [seconds, talk.id])
     return talk
 
 

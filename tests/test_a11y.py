@@ -51,11 +51,11 @@ def site(tmp_path_factory, engine):
     )  # fmt: skip
     assert Worker(settings, engine_factory=lambda: engine).run_once()
     with database.session(settings.db_path) as db:
-        assert talks.get(db, ready["id"])["status"] == "ready"
+        assert talks.get(db, ready.id).status == "ready"
         # Known lines instead of what Whisper heard in a tone: the walk needs exact words.
-        folder = settings.transcripts_dir / str(ready["id"])
+        folder = settings.transcripts_dir / str(ready.id)
         transcript.write_all(folder, transcript.Transcript(language="en", segments=SEGMENTS))
-        search.index_talk(db, ready["id"], SEGMENTS, "en")
+        search.index_talk(db, ready.id, SEGMENTS, "en")
         question = quizzes.QuestionInput(
             kind="single", text="Where are the bicycles charged?", at="0:02",
             explanation="In the basement.", options=("In the basement", "On the roof"),
@@ -149,14 +149,14 @@ def test_guest_pages_pass_axe(server, site, page):
     visit(page, server + "/sok?q=zxqvw", "search results without hits")
     assert page.locator(".results li").count() == 0
     assert page.locator("main .notice[role=status]").count() == 1, "the no-hit message"
-    page.goto(server + f"/talks/{ready['slug']}")
+    page.goto(server + f"/talks/{ready.slug}")
     wait_for_player(page)
     assert_accessible(page, "a ready talk with player and transcript")
     visit(page, server + "/logg-inn", "the login page")
     visit(page, server + "/glemt-passord", "forgot password")
     visit(page, server + "/passord/utlopt-lenke", "an expired password link", 410)
     visit(page, server + "/finnes-ikke", "the 404 page", 404)
-    page.goto(server + f"/talks/{site['planned']['slug']}")  # internal: guests get 404
+    page.goto(server + f"/talks/{site['planned'].slug}")  # internal: guests get 404
     assert_accessible(page, "an internal talk asked for by a guest")
 
 
@@ -166,7 +166,7 @@ def test_english_pages_pass_axe(server, site, browser):
     try:
         visit(page, server + "/", "the front page in English")
         assert page.get_attribute("html", "lang") == "en"
-        page.goto(server + f"/talks/{site['ready']['slug']}")
+        page.goto(server + f"/talks/{site['ready'].slug}")
         wait_for_player(page)
         assert_accessible(page, "a ready talk in English")
     finally:
@@ -175,13 +175,13 @@ def test_english_pages_pass_axe(server, site, browser):
 
 def test_organiser_pages_pass_axe(server, site, page):
     sign_in(page, server, "organiser@kommune.no")
-    visit(page, server + f"/talks/{site['planned']['slug']}", "a planned talk with upload form")
+    visit(page, server + f"/talks/{site['planned'].slug}", "a planned talk with upload form")
     assert page.locator("#recording-file").count() == 1
     visit(page, server + f"/talks/{site['processing']['slug']}", "a talk being processed")
     assert page.locator("section.processing").count() == 1
-    visit(page, server + f"/talks/{site['planned']['slug']}/direkte", "going live")
+    visit(page, server + f"/talks/{site['planned'].slug}/direkte", "going live")
     assert page.locator("#live-start").count() == 1
-    visit(page, server + f"/talks/{site['planned']['slug']}", "a talk about to go live")
+    visit(page, server + f"/talks/{site['planned'].slug}", "a talk about to go live")
     assert page.locator("#live-join").count() == 1
     visit(page, server + "/talks/ny", "the new talk form")
     page.fill("#title", "   ")
@@ -198,11 +198,11 @@ def test_admin_pages_pass_axe(server, site, page):
     visit(page, server + "/admin/logg", "admin: audit log")
     assert page.locator("tbody tr").count() >= 1
     visit(page, server + "/admin/ordliste", "admin: vocabulary")
-    slug = site["ready"]["slug"]
+    slug = site["ready"].slug
     visit(page, server + f"/talks/{slug}/transkripsjon", "the transcript editor")
     visit(page, server + f"/talks/{slug}/transkripsjon/versjoner", "transcript versions")
     visit(page, server + "/program", "the programme")
-    planned = site["planned"]["slug"]
+    planned = site["planned"].slug
     visit(page, server + f"/talks/{planned}/oppmote", "attendance with QR code")
     visit(page, server + f"/talks/{slug}/quiz/rediger", "quiz authoring")
     visit(page, server + f"/talks/{slug}/quiz/forhandsvisning", "quiz preview")
@@ -250,7 +250,7 @@ def test_keyboard_only_search_to_talk_transcript_and_captions(server, site, page
     page.wait_for_url("**/sok?q=basement*")
     _tab_to(page, "a.hit")
     page.keyboard.press("Enter")
-    page.wait_for_url(f"**/talks/{site['ready']['slug']}?t=*")
+    page.wait_for_url(f"**/talks/{site['ready'].slug}?t=*")
     wait_for_player(page)
 
     # A transcript line by keyboard: Enter seeks the video to that line's start.
@@ -277,7 +277,7 @@ def test_keyboard_only_search_to_talk_transcript_and_captions(server, site, page
 
 
 def test_caption_settings_apply_by_keyboard_and_are_remembered(server, site, page):
-    url = server + f"/talks/{site['ready']['slug']}"
+    url = server + f"/talks/{site['ready'].slug}"
     page.goto(url)
     wait_for_player(page)
     _tab_to(page, "#caption-size")

@@ -102,14 +102,14 @@ VOD_FILES = ("master.m3u8", "stream_0/index.m3u8", "stream_0/seg_00000.ts", "pos
 
 
 def _media(settings, talk: dict) -> None:
-    vod = settings.paths.vod(talk["id"])
+    vod = settings.paths.vod(talk.id)
     (vod / "stream_0").mkdir(parents=True)
     for name in VOD_FILES:
         (vod / name).write_bytes(b"#EXTM3U\n" if name.endswith(".m3u8") else b"\x00" * 64)
-    (settings.media_dir / str(talk["id"]) / "original.mp4").write_bytes(b"\x00" * 64)
+    (settings.media_dir / str(talk.id) / "original.mp4").write_bytes(b"\x00" * 64)
     segments = (transcript.Segment(0.0, 2.0, "hei"),)
     transcript.write_all(
-        settings.transcripts_dir / str(talk["id"]),
+        settings.transcripts_dir / str(talk.id),
         transcript.Transcript(language="nb", segments=segments),
     )
 
@@ -120,12 +120,12 @@ def _talk(db, settings, owner: accounts.User, visibility: str, title: str) -> di
         db.execute(
             "INSERT INTO recordings (talk_id, original_name, path, size, duration, has_video, "
             "created_at) VALUES (?, 'opptak.mp4', 'original.mp4', 64, 2.0, 1, '2026-01-01')",
-            [talk["id"]],
+            [talk.id],
         )
-        talks.set_status(db, talk["id"], "ready")
+        talks.set_status(db, talk.id, "ready")
     _media(settings, talk)
-    search.index_talk(db, talk["id"], (transcript.Segment(0.0, 2.0, "hei"),), "nb")
-    return talks.get(db, talk["id"])
+    search.index_talk(db, talk.id, (transcript.Segment(0.0, 2.0, "hei"),), "nb")
+    return talks.get(db, talk.id)
 
 
 @pytest.fixture
@@ -150,7 +150,7 @@ def world(settings):
 
 def _path(route: Route, world: dict, talk: dict, variant: str) -> str:
     values = {
-        "key": talk["slug"], "talk_id": talk["id"], "fmt": variant, "path": variant,
+        "key": talk.slug, "talk_id": talk.id, "fmt": variant, "path": variant,
         "upload_id": world["upload"], "token": "x" * 43, "user_id": world["users"]["target"].id,
         "version": 1, "question_id": 1, "department": "Kultur", "code": "feil-kode",
         "qid": 1, "part": "part-0001", "name": "seg-00001.ts", "note_id": 1,
@@ -300,10 +300,10 @@ def test_denied_talk_media_is_404_not_403(world):
     """Guessing an internal talk's media URL tells a guest nothing: the same 404 as nothing."""
     internal = world["talks"]["internal"]
     for path in VOD_FILES:
-        response = _request(world, "guest", "GET", f"/media/{internal['id']}/vod/{path}")
+        response = _request(world, "guest", "GET", f"/media/{internal.id}/vod/{path}")
         missing = _request(world, "guest", "GET", f"/media/999999/vod/{path}")
         assert response.status_code == missing.status_code == 404
-    for url in (f"/talks/{internal['slug']}/transcript.vtt", f"/talks/{internal['slug']}/original"):
+    for url in (f"/talks/{internal.slug}/transcript.vtt", f"/talks/{internal.slug}/original"):
         assert _request(world, "guest", "GET", url).status_code == 404
 
 

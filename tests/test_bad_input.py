@@ -103,7 +103,7 @@ def test_bad_upload_is_refused_and_leaves_nothing(case, settings, db, tmp_path):
     talk = factories.talk(db)
     upload = make(tmp_path / name).rename(settings.uploads_dir / "upload.part")
     with pytest.raises(talks.RecordingError) as caught:
-        talks.attach_recording(db, settings, talk["id"], upload, name)
+        talks.attach_recording(db, settings, talk.id, upload, name)
     assert expected in str(caught.value)
     assert name in str(caught.value)
     if "ikke et lyd- eller videoopptak" in expected:
@@ -112,7 +112,7 @@ def test_bad_upload_is_refused_and_leaves_nothing(case, settings, db, tmp_path):
     assert caught.value.status == 422
     assert _leftovers(settings) == []
     assert _counts(db) == {"recordings": 0, "jobs": 0, "uploads": 0}
-    assert talks.get(db, talk["id"])["status"] == "planned", "the talk can take a new upload"
+    assert talks.get(db, talk.id).status == "planned", "the talk can take a new upload"
 
 
 @pytest.mark.parametrize("case", ["pdf", "no_audio", "truncated"])
@@ -136,7 +136,7 @@ def test_check_that_takes_too_long_is_refused_and_leaves_nothing(
     source = factories.audio_only(tmp_path / "lang.mp3", seconds=4)
     upload = source.rename(settings.uploads_dir / "upload.part")
     with pytest.raises(talks.RecordingError, match="i tide") as caught:
-        talks.attach_recording(db, settings, talk["id"], upload, "lang.mp3")
+        talks.attach_recording(db, settings, talk.id, upload, "lang.mp3")
     assert caught.value.status == 422
     assert not upload.exists() and _leftovers(settings) == []
     assert _counts(db) == {"recordings": 0, "jobs": 0, "uploads": 0}

@@ -106,11 +106,11 @@ def _xss_talk(settings) -> dict:
         )  # fmt: skip
         talk = talks.create(db, fields, admin)
         segments = (transcript.Segment(1.0, 3.0, f"sikkerhet {XSS}"),)
-        folder = settings.transcripts_dir / str(talk["id"])
+        folder = settings.transcripts_dir / str(talk.id)
         transcript.write_all(folder, transcript.Transcript(language="nb", segments=segments))
-        search.index_talk(db, talk["id"], segments, "nb")
+        search.index_talk(db, talk.id, segments, "nb")
         with db.conn:
-            talks.set_status(db, talk["id"], "ready")
+            talks.set_status(db, talk.id, "ready")
     return talk
 
 
@@ -119,7 +119,7 @@ def test_script_in_every_field_renders_as_text(server, settings, page):
     dialogs: list[str] = []
     page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
     _sign_in(page, server, "admin@kommune.no")
-    pages = ["/", "/arkiv", f"/talks/{talk['slug']}", "/sok?q=sikkerhet", "/admin/brukere",
+    pages = ["/", "/arkiv", f"/talks/{talk.slug}", "/sok?q=sikkerhet", "/admin/brukere",
              "/admin/logg"]  # fmt: skip
     for path in pages:
         page.goto(server + path)
@@ -129,7 +129,7 @@ def test_script_in_every_field_renders_as_text(server, settings, page):
         )
         assert injected == 0, f"markup from user input became elements on {path}"
         assert 'alert("x")' in page.inner_text("main"), f"the payload shows as text on {path}"
-    page.goto(server + f"/talks/{talk['slug']}/rediger")
+    page.goto(server + f"/talks/{talk.slug}/rediger")
     assert page.input_value("#speaker") == XSS, "form fields hold the text as typed"
     assert page.input_value("#description") == f"Om sikkerhet {XSS}"
     assert dialogs == []

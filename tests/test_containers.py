@@ -114,9 +114,9 @@ def test_recording_becomes_a_ready_talk(case: Case, speech, settings, worker, db
     talk = import_recording(settings, source, data)
     assert worker.run_once() is True
 
-    assert talks.get(db, talk["id"])["status"] == "ready", talks.recording(db, talk["id"])
-    _check_packaging(settings.paths.vod(talk["id"]), case)
-    path = settings.paths.transcript_json(talk["id"])
+    assert talks.get(db, talk.id).status == "ready", talks.recording(db, talk.id)
+    _check_packaging(settings.paths.vod(talk.id), case)
+    path = settings.paths.transcript_json(talk.id)
     segments = json.loads(path.read_text())["segments"]
     assert segments, "Whisper heard the speech"
     assert "lunch" in " ".join(s["text"] for s in segments).lower()

@@ -44,11 +44,11 @@ def test_a_real_run_in_a_checkout_leaves_nothing_for_git(settings, worker, tmp_p
     while worker.run_once():
         pass
     with TestClient(create_app(settings)) as client:  # the lifespan writes what serve writes
-        assert client.get(f"/talks/{talk['slug']}").status_code == 200
+        assert client.get(f"/talks/{talk.slug}").status_code == 200
 
     key = checkout / "secret.key"
     assert key.is_file() and stat.S_IMODE(key.stat().st_mode) == 0o600
-    assert (checkout / "transcripts" / str(talk["id"]) / "transcript.json").is_file()
+    assert (checkout / "transcripts" / str(talk.id) / "transcript.json").is_file()
     untracked = _git(checkout, "status", "--porcelain", "--untracked-files=all").split("\n")
     untracked = sorted(line[3:] for line in untracked if line)
     assert untracked == [".gitignore", "media/.gitkeep", "transcripts/.gitkeep"]
@@ -69,8 +69,8 @@ def test_a_recording_gone_from_disk_is_a_404_with_a_sentence(settings, tmp_path)
     source = factories.video(tmp_path / "talk.mp4", seconds=2, size="160x90")
     data = talks.TalkInput(title="Borte", language="en", visibility="public")
     talk = import_recording(settings, source, data)
-    (settings.media_dir / str(talk["id"]) / "original.mp4").unlink()
+    (settings.media_dir / str(talk.id) / "original.mp4").unlink()
     with TestClient(create_app(settings), raise_server_exceptions=False) as client:
-        response = client.get(f"/talks/{talk['slug']}/original")
+        response = client.get(f"/talks/{talk.slug}/original")
     assert response.status_code == 404
     assert "Filen finnes ikke lenger på serveren" in response.text

@@ -57,12 +57,12 @@ def test_suggestions_from_dictionary_and_own_vocabulary():
 def _talk(settings, db, organiser) -> dict:
     talk = factories.talk(db, organiser, language="nb", title="Tillit i kommunen")
     machine = Transcript(language="nb", segments=(SPOKEN,), duration=3.0)
-    transcript.write_all(talks.transcript_dir(settings, talk["id"]), machine)
-    search.index_talk(db, talk["id"], machine.segments, "nb")
-    vocabulary.add_term(db, "Tillitsreformen", talk["id"], organiser)
+    transcript.write_all(talks.transcript_dir(settings, talk.id), machine)
+    search.index_talk(db, talk.id, machine.segments, "nb")
+    vocabulary.add_term(db, "Tillitsreformen", talk.id, organiser)
     with db.conn:
-        talks.set_status(db, talk["id"], "ready")
-    return talks.get(db, talk["id"])
+        talks.set_status(db, talk.id, "ready")
+    return talks.get(db, talk.id)
 
 
 def test_editor_page_marks_words_and_suggests(settings, db):
@@ -70,10 +70,10 @@ def test_editor_page_marks_words_and_suggests(settings, db):
     talk = _talk(settings, db, organiser)
     with TestClient(create_app(settings)) as client:
         login(client, organiser.email)
-        page = client.get(f"/talks/{talk['slug']}/transkripsjon").text
+        page = client.get(f"/talks/{talk.slug}/transkripsjon").text
         assert page.count('class="doubt"') == 3 and 'data-word="kalder"' in page
         assert "3 ord er merket" in page and "Neste usikre ord" in page
-        url = f"/talks/{talk['slug']}/transkripsjon/forslag"
+        url = f"/talks/{talk.slug}/transkripsjon/forslag"
         body = client.get(url, params={"ord": "tillid"}).json()
         assert body["word"] == "tillid" and "tillit" in body["dictionary"]
         body = client.get(url, params={"ord": "kalde"}).json()

@@ -33,13 +33,13 @@ MACHINE = (
 def _ready_talk(settings, db, organiser, **fields) -> dict:
     """A ready talk with a machine transcript (version 0), indexed, without running Whisper."""
     talk = factories.talk(db, organiser, language="nb", **fields)
-    folder = talks.transcript_dir(settings, talk["id"])
+    folder = talks.transcript_dir(settings, talk.id)
     machine = Transcript(language="nb", segments=MACHINE, duration=7.0, model="base")
     transcript.write_all(folder, machine)
-    search.index_talk(db, talk["id"], MACHINE, "nb")
+    search.index_talk(db, talk.id, MACHINE, "nb")
     with db.conn:
-        talks.set_status(db, talk["id"], "ready")
-    return talks.get(db, talk["id"])
+        talks.set_status(db, talk.id, "ready")
+    return talks.get(db, talk.id)
 
 
 def _edited(text: str = "Jeg heter Bjørn Hansen og jobber i kommunen.") -> list[Segment]:
@@ -79,7 +79,7 @@ def client(settings, organiser):
 
 def _save(client, talk: dict, segments, base: int, note: str = ""):
     return client.post(
-        f"/talks/{talk['slug']}/transkripsjon",
+        f"/talks/{talk.slug}/transkripsjon",
         json=_payload(segments, base, note),
         headers={"X-CSRF-Token": csrf(client), "Accept": "application/json"},
     )
@@ -89,9 +89,9 @@ def _save(client, talk: dict, segments, base: int, note: str = ""):
 
 
 def test_first_edit_keeps_the_machine_version_and_makes_version_1(settings, db, talk, organiser):
-    number = editing.save(db, settings, talk["id"], _edited(), 0, organiser, "Rettet navnet")
+    number = editing.save(db, settings, talk.id, _edited(), 0, organiser, "Rettet navnet")
     assert number == 1
-    folder = talks.transcript_dir(settings, talk["id"])
+    folder = talks.transcript_dir(settings, talk.id)
     machine = transcript.load(folder / "versions" / "v0000.json")
     assert machine.segments == MACHINE, "version 0 is the machine transcript, untouched"
     current = transcript.load(folder / "transcript.json")
@@ -99,8 +99,8 @@ def test_first_edit_keeps_the_machine_version_and_makes_version_1(settings, db, 
     assert current.segments[1].end == 4.6
     assert transcript.load(folder / "versions" / "v0001.json") == current
     assert current.segments[0].words == MACHINE[0].words, "word timestamps are kept"
-    row = talks.get(db, talk["id"])
-    assert row["transcript_version"] == 1
+    row = talks.get(db, talk.id)
+    assert row.transcript_version == 1
     listed = editing.versions(db, row)
     assert [(v.version, v.status) for v in listed] == [(1, "current"), (0, "old")]
     assert listed[0].author == organiser.name and listed[0].note == "Rettet navnet"
@@ -108,30 +108,30 @@ def test_first_edit_keeps_the_machine_version_and_makes_version_1(settings, db, 
 
 
 def test_restore_makes_a_new_version_with_the_old_content(settings, db, talk, organiser):
-    editing.save(db, settings, talk["id"], _edited(), 0, organiser)
-    editing.save(db, settings, talk["id"], _edited("Noe helt annet."), 1, organiser)
-    number = editing.restore(db, settings, talk["id"], 0, 2, organiser)
+    editing.save(db, settings, talk.id, _edited(), 0, organiser)
+    editing.save(db, settings, talk.id, _edited("Noe helt annet."), 1, organiser)
+    number = editing.restore(db, settings, talk.id, 0, 2, organiser)
     assert number == 3
-    current = editing.load_current(settings, talk["id"])
+    current = editing.load_current(settings, talk.id)
     assert current.segments == MACHINE
-    row = talks.get(db, talk["id"])
+    row = talks.get(db, talk.id)
     assert [(v.version, v.status) for v in editing.versions(db, row)] == [
         (3, "current"), (2, "old"), (1, "old"), (0, "old")]  # fmt: skip
-    kept = transcript.load(editing.version_path(settings, talk["id"], 2))
+    kept = transcript.load(editing.version_path(settings, talk.id, 2))
     assert kept.segments[1].text == "Noe helt annet.", "nothing is ever overwritten"
     assert "gjenopprettet transkripsjon" in _audit(db)
 
 
 def test_versions_page_and_restore_over_http(settings, db, talk, organiser, client):
-    editing.save(db, settings, talk["id"], _edited(), 0, organiser)
-    page = client.get(f"/talks/{talk['slug']}/transkripsjon/versjoner?vis=0")
+    editing.save(db, settings, talk.id, _edited(), 0, organiser)
+    page = client.get(f"/talks/{talk.slug}/transkripsjon/versjoner?vis=0")
     assert page.status_code == 200
     assert "Bjorn Hansen" in page.text and "gjeldende" in page.text
-    response = post(client, f"/talks/{talk['slug']}/transkripsjon/versjoner/0",
+    response = post(client, f"/talks/{talk.slug}/transkripsjon/versjoner/0",
                     {"base_version": "1"})  # fmt: skip
     assert response.status_code == 303
-    assert editing.load_current(settings, talk["id"]).segments == MACHINE
-    stale = post(client, f"/talks/{talk['slug']}/transkripsjon/versjoner/1", {"base_version": "1"})
+    assert editing.load_current(settings, talk.id).segments == MACHINE
+    stale = post(client, f"/talks/{talk.slug}/transkripsjon/versjoner/1", {"base_version": "1"})
     assert stale.status_code == 409
     assert "endret" in stale.text
 
@@ -141,24 +141,24 @@ def test_versions_page_and_restore_over_http(settings, db, talk, organiser, clie
 
 def test_a_stale_base_version_is_refused_and_nothing_is_lost(settings, db, talk, organiser, client):
     admin = make_user(settings, "admin", name="Kari Admin")
-    first = editing.save(db, settings, talk["id"], _edited(), 0, admin, "Kari retter")
+    first = editing.save(db, settings, talk.id, _edited(), 0, admin, "Kari retter")
     assert first == 1
     response = _save(client, talk, _edited("Jeg heter Bjørnar."), base=0)
     assert response.status_code == 409
     body = response.json()
     assert "Kari Admin" in body["error"] and "ikke lagret" in body["error"]
-    current = editing.load_current(settings, talk["id"])
+    current = editing.load_current(settings, talk.id)
     assert current.segments[1].text == "Jeg heter Bjørn Hansen og jobber i kommunen."
-    assert talks.get(db, talk["id"])["transcript_version"] == 1
-    assert not editing.version_path(settings, talk["id"], 2).exists()
+    assert talks.get(db, talk.id).transcript_version == 1
+    assert not editing.version_path(settings, talk.id, 2).exists()
     again = _save(client, talk, _edited("Jeg heter Bjørnar."), base=1)
     assert again.status_code == 200 and again.json()["version"] == 2
 
 
 def test_domain_conflict_error(settings, db, talk, organiser):
-    editing.save(db, settings, talk["id"], _edited(), 0, organiser)
+    editing.save(db, settings, talk.id, _edited(), 0, organiser)
     with pytest.raises(editing.ConflictError) as caught:
-        editing.save(db, settings, talk["id"], _edited("x"), 0, organiser)
+        editing.save(db, settings, talk.id, _edited("x"), 0, organiser)
     assert caught.value.status == 409
     assert not db.conn.in_transaction
 
@@ -173,17 +173,17 @@ def test_save_over_http_regenerates_captions(settings, talk, client):
     assert response.status_code == 200, response.text
     assert response.json() == {"ok": True, "version": 1, "message": "Lagret som versjon 1."}
 
-    vtt = client.get(f"/talks/{talk['slug']}/transcript.vtt?inline=1")
+    vtt = client.get(f"/talks/{talk.slug}/transcript.vtt?inline=1")
     captions = webvtt.from_buffer(io.StringIO(vtt.text))
     # webvtt-py leaves the cue text escaped as it is in the file (&lt; for <), as players decode it
     assert [html.unescape(c.text) for c in captions] == [s.text for s in segments]
     assert [(c.start, c.end) for c in captions] == [
         (_clock(s.start), _clock(s.end)) for s in segments]  # fmt: skip
-    srt = client.get(f"/talks/{talk['slug']}/transcript.srt")
+    srt = client.get(f"/talks/{talk.slug}/transcript.srt")
     parsed = webvtt.from_buffer(io.StringIO(srt.text), format="srt")
     assert [c.raw_text for c in parsed] == [s.text for s in segments]  # SRT text is plain
     assert (parsed[1].start, parsed[1].end) == ("00:00:02.250", "00:00:04.750")
-    txt = client.get(f"/talks/{talk['slug']}/transcript.txt").text
+    txt = client.get(f"/talks/{talk.slug}/transcript.txt").text
     assert txt.splitlines() == [s.text for s in segments]
 
 
@@ -194,7 +194,7 @@ def _clock(seconds: float) -> str:
 
 def test_search_reflects_the_edit_at_once(settings, db, talk, organiser):
     assert _hits(db, "Bjorn") and not _hits(db, "Bjørn")
-    editing.save(db, settings, talk["id"], _edited(), 0, organiser)
+    editing.save(db, settings, talk.id, _edited(), 0, organiser)
     assert _hits(db, "Bjørn"), "the corrected word is found"
     assert not _hits(db, "Bjorn"), "the old spelling is gone from the index"
 
@@ -220,14 +220,14 @@ def test_search_reflects_the_edit_at_once(settings, db, talk, organiser):
 def test_invalid_segments_get_norwegian_messages(settings, db, talk, client, segments, message):
     body = {"base_version": 0, "segments": segments}
     response = client.post(
-        f"/talks/{talk['slug']}/transkripsjon",
+        f"/talks/{talk.slug}/transkripsjon",
         content=json.dumps(body, allow_nan=True),
         headers={"X-CSRF-Token": csrf(client), "Content-Type": "application/json"},
     )
     assert response.status_code == 422
     assert message in response.json()["error"]
-    assert editing.load_current(settings, talk["id"]).segments == MACHINE
-    assert talks.get(db, talk["id"])["transcript_version"] == 0
+    assert editing.load_current(settings, talk.id).segments == MACHINE
+    assert talks.get(db, talk.id).transcript_version == 0
 
 
 def test_all_faults_are_listed_and_text_is_cleaned():
@@ -240,7 +240,7 @@ def test_all_faults_are_listed_and_text_is_cleaned():
 
 def test_bad_json_and_missing_base_version(talk, client):
     headers = {"X-CSRF-Token": csrf(client), "Content-Type": "application/json"}
-    url = f"/talks/{talk['slug']}/transkripsjon"
+    url = f"/talks/{talk.slug}/transkripsjon"
     assert client.post(url, content=b"{not json", headers=headers).status_code == 422
     response = client.post(url, json={"segments": []}, headers=headers)
     assert response.status_code == 422 and "versjonen" in response.json()["error"]
@@ -249,14 +249,14 @@ def test_bad_json_and_missing_base_version(talk, client):
 def test_plain_form_save_without_script(settings, talk, client):
     form = {"base_version": "0", "start": ["0", "2", "4.5"], "end": ["2", "4.5", "7"],
             "text": [MACHINE[0].text, "Jeg heter Bjørn.", MACHINE[2].text]}  # fmt: skip
-    response = post(client, f"/talks/{talk['slug']}/transkripsjon", form)
+    response = post(client, f"/talks/{talk.slug}/transkripsjon", form)
     assert response.status_code == 303
     assert response.headers["location"].endswith("/transkripsjon?lagret=1")
-    assert editing.load_current(settings, talk["id"]).segments[1].text == "Jeg heter Bjørn."
+    assert editing.load_current(settings, talk.id).segments[1].text == "Jeg heter Bjørn."
 
 
 def test_editor_page(settings, talk, client):
-    page = client.get(f"/talks/{talk['slug']}/transkripsjon")
+    page = client.get(f"/talks/{talk.slug}/transkripsjon")
     assert page.status_code == 200
     assert 'id="segments-data"' in page.text and "Bjorn Hansen" in page.text
     assert "<script>" not in page.text.replace('<script type="application/json"', "")
@@ -267,8 +267,8 @@ def test_editor_page(settings, talk, client):
 def test_editor_json_cannot_break_out_of_its_script_tag(settings, db, organiser, client):
     talk = _ready_talk(settings, db, organiser, title="XSS")
     bad = [Segment(0.0, 1.0, "</script><script>alert(1)</script> & co")]
-    editing.save(db, settings, talk["id"], bad, 0, organiser)
-    page = client.get(f"/talks/{talk['slug']}/transkripsjon").text
+    editing.save(db, settings, talk.id, bad, 0, organiser)
+    page = client.get(f"/talks/{talk.slug}/transkripsjon").text
     data = page.split('<script type="application/json" id="segments-data">')[1]
     data = data.split("</script>")[0]
     assert json.loads(data)[0]["text"] == bad[0].text
@@ -279,35 +279,33 @@ def test_only_the_organiser_or_an_admin_edits(settings, talk):
     make_user(settings, "viewer")
     with TestClient(create_app(settings), follow_redirects=False) as other:
         login(other, "annen@kommune.no")
-        assert other.get(f"/talks/{talk['slug']}/transkripsjon").status_code == 403
+        assert other.get(f"/talks/{talk.slug}/transkripsjon").status_code == 403
         assert _save(other, talk, _edited(), 0).status_code == 403
     with TestClient(create_app(settings), follow_redirects=False) as viewer:
         login(viewer, "viewer@kommune.no")
-        assert viewer.get(f"/talks/{talk['slug']}/transkripsjon").status_code == 403
+        assert viewer.get(f"/talks/{talk.slug}/transkripsjon").status_code == 403
 
 
 # ---------------------------------------------------------------- review state
 
 
 def test_review_state_is_shown_and_audited(settings, db, talk, client):
-    page = client.get(f"/talks/{talk['slug']}")
+    page = client.get(f"/talks/{talk.slug}")
     assert "maskinlaget og ikke kontrollert" in page.text
-    assert f'href="/talks/{talk["slug"]}/transkripsjon"' in page.text
-    response = post(
-        client, f"/talks/{talk['slug']}/transkripsjon/kontrollert", {"state": "reviewed"}
-    )
+    assert f'href="/talks/{talk.slug}/transkripsjon"' in page.text
+    response = post(client, f"/talks/{talk.slug}/transkripsjon/kontrollert", {"state": "reviewed"})
     assert response.status_code == 303
-    assert talks.get(db, talk["id"])["transcript_state"] == "reviewed"
-    assert "Transkripsjonen er kontrollert" in client.get(f"/talks/{talk['slug']}").text
+    assert talks.get(db, talk.id).transcript_state == "reviewed"
+    assert "Transkripsjonen er kontrollert" in client.get(f"/talks/{talk.slug}").text
     assert "markerte transkripsjonen som kontrollert" in _audit(db)
-    bad = post(client, f"/talks/{talk['slug']}/transkripsjon/kontrollert", {"state": "x"})
+    bad = post(client, f"/talks/{talk.slug}/transkripsjon/kontrollert", {"state": "x"})
     assert bad.status_code == 422
 
 
 def test_editing_a_reviewed_transcript_keeps_it_reviewed(settings, db, talk, organiser):
-    editing.set_state(db, talk["id"], "reviewed", organiser)
-    editing.save(db, settings, talk["id"], _edited(), 0, organiser)
-    assert talks.get(db, talk["id"])["transcript_state"] == "reviewed"
+    editing.set_state(db, talk.id, "reviewed", organiser)
+    editing.save(db, settings, talk.id, _edited(), 0, organiser)
+    assert talks.get(db, talk.id).transcript_state == "reviewed"
 
 
 def test_unreviewed_transcript_is_hidden_from_viewers_when_so_configured(settings, db, organiser):
@@ -315,7 +313,7 @@ def test_unreviewed_transcript_is_hidden_from_viewers_when_so_configured(setting
     talk = _ready_talk(settings, db, organiser, visibility="internal")
     make_user(settings, "viewer")
     app = create_app(settings)
-    url = f"/talks/{talk['slug']}"
+    url = f"/talks/{talk.slug}"
     with TestClient(app, follow_redirects=False) as viewer, TestClient(app) as editor:
         login(viewer, "viewer@kommune.no")
         login(editor, organiser.email)
@@ -343,8 +341,8 @@ def test_immediately_publishes_machine_transcripts(settings, db, talk):
     make_user(settings, "viewer")
     with TestClient(create_app(settings)) as viewer:
         login(viewer, "viewer@kommune.no")
-        assert viewer.get(f"/talks/{talk['slug']}/transcript.vtt").status_code == 200
-        assert "<track" in viewer.get(f"/talks/{talk['slug']}").text
+        assert viewer.get(f"/talks/{talk.slug}/transcript.vtt").status_code == 200
+        assert "<track" in viewer.get(f"/talks/{talk.slug}").text
 
 
 # ---------------------------------------------------------------- re-transcription
@@ -357,78 +355,78 @@ def _new_model_transcript() -> Transcript:
 
 
 def test_retranscribe_queues_a_job_and_a_pending_version(settings, db, talk, client):
-    response = post(client, f"/talks/{talk['slug']}/transkripsjon/ny-modell", {"model": "large-v3"})
+    response = post(client, f"/talks/{talk.slug}/transkripsjon/ny-modell", {"model": "large-v3"})
     assert response.status_code == 303
-    job = db.execute("SELECT * FROM jobs WHERE talk_id = ?", [talk["id"]]).fetchone()
+    job = db.execute("SELECT * FROM jobs WHERE talk_id = ?", [talk.id]).fetchone()
     assert job["kind"] == "retranscribe" and job["state"] == "queued"
-    waiting = editing.pending(db, settings, talk["id"])
+    waiting = editing.pending(db, settings, talk.id)
     assert waiting and waiting.model == "large-v3" and not waiting.has_file
-    assert editing.requested_model(db, talk["id"]) == "large-v3"
-    again = post(client, f"/talks/{talk['slug']}/transkripsjon/ny-modell", {"model": "small"})
+    assert editing.requested_model(db, talk.id) == "large-v3"
+    again = post(client, f"/talks/{talk.slug}/transkripsjon/ny-modell", {"model": "small"})
     assert again.status_code == 409
-    empty = post(client, f"/talks/{talk['slug']}/transkripsjon/ny-modell", {"model": " "})
+    empty = post(client, f"/talks/{talk.slug}/transkripsjon/ny-modell", {"model": " "})
     assert empty.status_code == 422
     assert "ba om ny transkripsjon" in _audit(db)
-    assert talks.get(db, talk["id"])["transcript_version"] == 0, "current stays current"
+    assert talks.get(db, talk.id).transcript_version == 0, "current stays current"
 
 
 def test_accept_pending_makes_it_current(settings, db, talk, organiser, client):
-    editing.set_state(db, talk["id"], "reviewed", organiser)
-    editing.request_retranscribe(db, settings, talk["id"], "large-v3", organiser)
+    editing.set_state(db, talk.id, "reviewed", organiser)
+    editing.request_retranscribe(db, settings, talk.id, "large-v3", organiser)
     # An edit made while the worker transcribes: the pending version must not lose to it.
-    editing.save(db, settings, talk["id"], _edited(), 0, organiser)
-    number = editing.store_pending(db, settings, talk["id"], _new_model_transcript(), "large-v3")
-    assert editing.load_current(settings, talk["id"]).segments[1].text.startswith("Jeg heter Bjørn")
+    editing.save(db, settings, talk.id, _edited(), 0, organiser)
+    number = editing.store_pending(db, settings, talk.id, _new_model_transcript(), "large-v3")
+    assert editing.load_current(settings, talk.id).segments[1].text.startswith("Jeg heter Bjørn")
     assert _hits(db, "lunsjforedraget")
-    preview = client.get(f"/talks/{talk['slug']}/transkripsjon/versjoner?vis={number}")
+    preview = client.get(f"/talks/{talk.slug}/transkripsjon/versjoner?vis={number}")
     assert "Godta den nye transkripsjonen" in preview.text and "large-v3" in preview.text
 
-    stale = post(client, f"/talks/{talk['slug']}/transkripsjon/godta", {"base_version": "0"})
+    stale = post(client, f"/talks/{talk.slug}/transkripsjon/godta", {"base_version": "0"})
     assert stale.status_code == 409
-    response = post(client, f"/talks/{talk['slug']}/transkripsjon/godta", {"base_version": "2"})
+    response = post(client, f"/talks/{talk.slug}/transkripsjon/godta", {"base_version": "2"})
     assert response.status_code == 303
-    row = talks.get(db, talk["id"])
-    assert row["transcript_version"] == 3, "the accepted version is the newest"
-    assert row["transcript_state"] == "machine", "new machine text needs a new review"
-    current = editing.load_current(settings, talk["id"])
+    row = talks.get(db, talk.id)
+    assert row.transcript_version == 3, "the accepted version is the newest"
+    assert row.transcript_state == "machine", "new machine text needs a new review"
+    current = editing.load_current(settings, talk.id)
     assert current.segments == _new_model_transcript().segments and current.model == "large-v3"
-    assert editing.pending(db, settings, talk["id"]) is None
+    assert editing.pending(db, settings, talk.id) is None
     listed = {v.version: v for v in editing.versions(db, row)}
     assert listed[3].status == "current" and listed[3].model == "large-v3"
     assert listed[2].status == "old" and listed[0].status == "old"
     assert 1 not in listed, "the pending request (number 1) was renumbered to stay the newest"
-    assert editing.version_path(settings, talk["id"], 3).is_file()
-    assert not editing.version_path(settings, talk["id"], 1).exists()
+    assert editing.version_path(settings, talk.id, 3).is_file()
+    assert not editing.version_path(settings, talk.id, 1).exists()
     assert "godtok ny transkripsjon" in _audit(db)
 
 
 def test_discard_pending(settings, db, talk, organiser, client):
-    editing.request_retranscribe(db, settings, talk["id"], "small", organiser)
-    number = editing.store_pending(db, settings, talk["id"], _new_model_transcript(), "small")
-    nothing = post(client, f"/talks/{talk['slug']}/transkripsjon/godta", {"base_version": "5"})
+    editing.request_retranscribe(db, settings, talk.id, "small", organiser)
+    number = editing.store_pending(db, settings, talk.id, _new_model_transcript(), "small")
+    nothing = post(client, f"/talks/{talk.slug}/transkripsjon/godta", {"base_version": "5"})
     assert nothing.status_code == 409, "a stale base still refuses"
-    response = post(client, f"/talks/{talk['slug']}/transkripsjon/godta", {"handling": "forkast"})
+    response = post(client, f"/talks/{talk.slug}/transkripsjon/godta", {"handling": "forkast"})
     assert response.status_code == 303
-    assert editing.pending(db, settings, talk["id"]) is None
-    assert not editing.version_path(settings, talk["id"], number).exists()
-    assert editing.load_current(settings, talk["id"]).segments == MACHINE
+    assert editing.pending(db, settings, talk.id) is None
+    assert not editing.version_path(settings, talk.id, number).exists()
+    assert editing.load_current(settings, talk.id).segments == MACHINE
     assert "forkastet ny transkripsjon" in _audit(db)
-    missing = post(client, f"/talks/{talk['slug']}/transkripsjon/godta", {"base_version": "0"})
+    missing = post(client, f"/talks/{talk.slug}/transkripsjon/godta", {"base_version": "0"})
     assert missing.status_code == 404
 
 
 def test_discarding_a_queued_request_cancels_its_job(settings, db, talk, organiser):
-    job_id = editing.request_retranscribe(db, settings, talk["id"], "small", organiser)
-    editing.discard_pending(db, settings, talk["id"], organiser)
+    job_id = editing.request_retranscribe(db, settings, talk.id, "small", organiser)
+    editing.discard_pending(db, settings, talk.id, organiser)
     job = db.execute("SELECT state FROM jobs WHERE id = ?", [job_id]).fetchone()
     assert job["state"] == "done"
 
 
 def test_audit_entries_for_an_edit(settings, db, talk, organiser):
-    editing.save(db, settings, talk["id"], _edited(), 0, organiser, "Rettet navnet")
+    editing.save(db, settings, talk.id, _edited(), 0, organiser, "Rettet navnet")
     entry = accounts.audit_entries(db)[0]
     assert entry["action"] == "redigerte transkripsjon"
-    assert entry["actor"] == organiser.email and entry["target"] == talk["title"]
+    assert entry["actor"] == organiser.email and entry["target"] == talk.title
     assert entry["detail"] == "versjon 1: Rettet navnet"
 
 
@@ -438,23 +436,23 @@ def test_a_failed_write_leaves_the_old_transcript(settings, db, talk, organiser,
 
     monkeypatch.setattr(search, "index_talk", broken)
     with pytest.raises(OSError):
-        editing.save(db, settings, talk["id"], _edited(), 0, organiser)
-    assert editing.load_current(settings, talk["id"]).segments == MACHINE
-    assert talks.get(db, talk["id"])["transcript_version"] == 0
+        editing.save(db, settings, talk.id, _edited(), 0, organiser)
+    assert editing.load_current(settings, talk.id).segments == MACHINE
+    assert talks.get(db, talk.id).transcript_version == 0
     assert (
-        not editing.version_path(settings, talk["id"], 1).exists()
+        not editing.version_path(settings, talk.id, 1).exists()
         or not db.execute("SELECT 1 FROM transcript_versions WHERE version = 1").fetchone()
     )
 
 
 def test_a_failed_retranscription_is_shown_and_can_be_discarded(settings, db, talk, client):
-    response = post(client, f"/talks/{talk['slug']}/transkripsjon/ny-modell", {"model": "tiny"})
+    response = post(client, f"/talks/{talk.slug}/transkripsjon/ny-modell", {"model": "tiny"})
     assert response.status_code == 303
     with db.conn:
         db.execute("UPDATE jobs SET state = 'failed', error = 'Fant ikke modellen tiny.'")
-    page = client.get(f"/talks/{talk['slug']}/transkripsjon/versjoner")
+    page = client.get(f"/talks/{talk.slug}/transkripsjon/versjoner")
     assert "Fant ikke modellen tiny." in page.text
-    post(client, f"/talks/{talk['slug']}/transkripsjon/godta", {"handling": "forkast"})
-    assert editing.pending(db, settings, talk["id"]) is None
-    again = post(client, f"/talks/{talk['slug']}/transkripsjon/ny-modell", {"model": "small"})
+    post(client, f"/talks/{talk.slug}/transkripsjon/godta", {"handling": "forkast"})
+    assert editing.pending(db, settings, talk.id) is None
+    again = post(client, f"/talks/{talk.slug}/transkripsjon/ny-modell", {"model": "small"})
     assert again.status_code == 303

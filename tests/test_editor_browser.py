@@ -54,7 +54,7 @@ def _ready_talk(settings, organiser, tmp_path: Path) -> dict:
     source = factories.video(tmp_path / "klipp.mp4", seconds=6)
     with database.session(settings.db_path) as db:
         talk = factories.talk(db, organiser, title="Stedsnavn i kommunen", language="nb")
-        folder = talks.media_dir(settings, talk["id"])
+        folder = talks.media_dir(settings, talk.id)
         folder.mkdir(parents=True, exist_ok=True)
         original = folder / "original.mp4"
         original.write_bytes(source.read_bytes())
@@ -68,13 +68,13 @@ def _ready_talk(settings, organiser, tmp_path: Path) -> dict:
                 "has_video, video_codec, pix_fmt, audio_codec, created_at) "
                 "VALUES (?, 'klipp.mp4', 'original.mp4', ?, 6.0, 1, 'h264', 'yuv420p', 'aac', "
                 "'2026-01-01')",
-                [talk["id"], original.stat().st_size],
+                [talk.id, original.stat().st_size],
             )
-            talks.set_status(db, talk["id"], "ready")
+            talks.set_status(db, talk.id, "ready")
         machine = transcript.Transcript(language="nb", segments=SEGMENTS, duration=6.0)
-        transcript.write_all(talks.transcript_dir(settings, talk["id"]), machine)
-        search.index_talk(db, talk["id"], SEGMENTS, "nb")
-        return talks.get(db, talk["id"])
+        transcript.write_all(talks.transcript_dir(settings, talk.id), machine)
+        search.index_talk(db, talk.id, SEGMENTS, "nb")
+        return talks.get(db, talk.id)
 
 
 def _hits(page, base: str, query: str) -> list[str]:
@@ -100,9 +100,9 @@ def test_organiser_corrects_a_word_with_the_keyboard(server, settings, page, tmp
     page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
     test_browser._sign_in(page, server, organiser.email)
 
-    page.goto(f"{server}/talks/{talk['slug']}")
-    page.click(f"a[href='/talks/{talk['slug']}/transkripsjon']")
-    page.wait_for_url(f"{server}/talks/{talk['slug']}/transkripsjon")
+    page.goto(f"{server}/talks/{talk.slug}")
+    page.click(f"a[href='/talks/{talk.slug}/transkripsjon']")
+    page.wait_for_url(f"{server}/talks/{talk.slug}/transkripsjon")
     page.wait_for_function(
         "() => { const v = document.querySelector('video'); return v && v.readyState >= 1; }",
         timeout=20_000,
@@ -126,7 +126,7 @@ def test_organiser_corrects_a_word_with_the_keyboard(server, settings, page, tmp
     assert page.query_selector_all(".result-group .badge.approximate"), old_spelling
     assert "Lignende treff: bjørvatn (1)" in page.inner_text("p.similar")
 
-    page.goto(f"{server}/talks/{talk['slug']}")
+    page.goto(f"{server}/talks/{talk.slug}")
     cues = _cues(page)
     assert cues == [s.text for s in SEGMENTS[:1]] + [
         "I dag snakker vi om Bjørvatn",
@@ -140,7 +140,7 @@ def test_split_merge_and_replace_all(server, settings, page, tmp_path):
     organiser = make_user(settings, "organiser")
     talk = _ready_talk(settings, organiser, tmp_path)
     test_browser._sign_in(page, server, organiser.email)
-    page.goto(f"{server}/talks/{talk['slug']}/transkripsjon")
+    page.goto(f"{server}/talks/{talk.slug}/transkripsjon")
 
     page.focus("#text-1")
     page.evaluate("document.getElementById('text-1').setSelectionRange(10, 10)")  # "Velkommen |til"
@@ -162,7 +162,7 @@ def test_split_merge_and_replace_all(server, settings, page, tmp_path):
     page.click("#save")
     page.wait_for_selector("#save-status.saved")
     with database.session(settings.db_path) as db:
-        assert talks.get(db, talk["id"])["transcript_version"] == 1
-    saved = transcript.load(settings.paths.transcript_json(talk["id"]))
+        assert talks.get(db, talk.id).transcript_version == 1
+    saved = transcript.load(settings.paths.transcript_json(talk.id))
     assert [s.text for s in saved.segments][1] == "I dag snakker vi om Bjørvatn"
     assert [s.end for s in saved.segments] == [2.0, 4.0, 6.0]

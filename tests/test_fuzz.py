@@ -107,7 +107,7 @@ def _ensure(world: dict) -> None:
                 db.execute("UPDATE users SET active = 1, role = ? WHERE id = ?",
                            [user.role, user.id])  # fmt: skip
         talk = world.get("talk")
-        if talk is None or talks.get(db, talk["id"]) is None:
+        if talk is None or talks.get(db, talk.id) is None:
             talk = _talk(db, settings, users["organiser"], "internal", "Fuzzing forklart")
             question = quizzes.QuestionInput("single", "Hvor mange?", at="0:01",
                                              options=("To", "Tre"), correct=(0,))  # fmt: skip
@@ -122,7 +122,7 @@ def _ensure(world: dict) -> None:
 def _valid(world: dict) -> dict[str, list[str]]:
     talk, users = world["talk"], world["users"]
     return {
-        "key": [talk["slug"], str(talk["id"])], "talk_id": [str(talk["id"])],
+        "key": [talk.slug, str(talk.id)], "talk_id": [str(talk.id)],
         "user_id": [str(users["target"].id)], "question_id": [str(world["question"])],
         "qid": ["1"], "version": ["0", "1"], "upload_id": [world["upload"]],
         "fmt": ["json", "vtt", "srt", "txt"], "path": ["master.m3u8", "css/site.css"],

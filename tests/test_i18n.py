@@ -435,40 +435,40 @@ def _english_site(settings) -> dict:
         ready = factories.talk(db, organiser, title="Library basics", speaker="Sam",
                                department="Library", description="How the library works.",
                                starts_at="2030-05-02T11:30")  # fmt: skip
-        folder = talks.transcript_dir(settings, ready["id"])
+        folder = talks.transcript_dir(settings, ready.id)
         transcript.write_all(folder, Transcript(language="en", segments=segments, duration=4.0))
-        search.index_talk(db, ready["id"], segments, "en")
+        search.index_talk(db, ready.id, segments, "en")
         with db.conn:
-            talks.set_status(db, ready["id"], "ready")
+            talks.set_status(db, ready.id, "ready")
         edited = (segments[0], Segment(2.0, 4.0, "We lend books and bicycles to everyone."))
-        editing.save(db, settings, ready["id"], edited, 0, organiser, "")
-        quizzes.save_question(db, talks.get(db, ready["id"]), quizzes.QuestionInput(
+        editing.save(db, settings, ready.id, edited, 0, organiser, "")
+        quizzes.save_question(db, talks.get(db, ready.id), quizzes.QuestionInput(
             kind="single", text="What does the library lend?", options=("Books", "Cars"),
             correct=(0,)), organiser)  # fmt: skip
         quizzes.save_question(
             db,
-            talks.get(db, ready["id"]),
+            talks.get(db, ready.id),
             quizzes.QuestionInput(
                 kind="truefalse", text="The library lends bicycles.", correct=(0,)
             ),
             organiser,
         )
-        quizzes.save_settings(db, talks.get(db, ready["id"]), "50", True, True, organiser)
+        quizzes.save_settings(db, talks.get(db, ready.id), "50", True, True, organiser)
         failed = factories.talk(db, organiser, title="Parks and paths", visibility="internal")
         with db.conn:
-            talks.set_status(db, failed["id"], "processing")
-            job_id = jobs.enqueue(db, failed["id"])
+            talks.set_status(db, failed.id, "processing")
+            job_id = jobs.enqueue(db, failed.id)
             db.execute("UPDATE jobs SET state = 'failed', stage = 'transcribe', error = ? "
                        "WHERE id = ?", [worker.give_up_message("transcribe"), job_id])  # fmt: skip
-    return {"people": people, "ready": talks_slug(settings, ready["id"]),
-            "failed": talks_slug(settings, failed["id"])}  # fmt: skip
+    return {"people": people, "ready": talks_slug(settings, ready.id),
+            "failed": talks_slug(settings, failed.id)}  # fmt: skip
 
 
 def talks_slug(settings, talk_id: int) -> str:
     from server.catalogue import talks
 
     with database.session(settings.db_path) as db:
-        return talks.get(db, talk_id)["slug"]
+        return talks.get(db, talk_id).slug
 
 
 PAGES = {

@@ -97,7 +97,7 @@ def test_a_timed_true_or_false_question_speaks_english(settings, tmp_path):
         question = _q("truefalse", "The video is a test.", correct=[0], at="1", explanation="")
         quizzes.save_question(db, talk, question, organiser)
         quizzes.save_settings(db, talk, "80", True, True, organiser)
-    slug = talk["slug"] if isinstance(talk, dict) else talk.slug  # a dict before typed records
+    slug = talk.slug
     with (
         serve(settings.data_dir, tmp_path / "serve.log") as base,
         sync_playwright() as playwright,

@@ -62,12 +62,12 @@ def _oslo_in(minutes: float) -> str:
 def _checkin_url(settings, talk: dict) -> str:
     with database.session(settings.db_path) as db:
         code = programme.ensure_code(db, talk)
-    return f"/talks/{talk['slug']}/innsjekk/{code}"
+    return f"/talks/{talk.slug}/innsjekk/{code}"
 
 
 def _attended(settings, user, talk) -> str | None:
     with database.session(settings.db_path) as db:
-        return programme.attended(db, user.id, talk["id"])
+        return programme.attended(db, user.id, talk.id)
 
 
 @pytest.mark.parametrize(
@@ -131,9 +131,9 @@ def test_a_talk_without_a_time_has_no_check_in(settings, client, people):
 def test_the_organiser_registers_people_at_any_time(settings, client, people):
     talk = _talk(settings, people["organiser"], starts_at=_oslo_in(10 * 24 * 60))
     _as(client, people["organiser"])
-    page = client.get(f"/talks/{talk['slug']}/oppmote").text
+    page = client.get(f"/talks/{talk.slug}/oppmote").text
     assert "Innsjekkingen med QR-koden teller fra" in page
-    response = post(client, f"/talks/{talk['slug']}/oppmote", {"email": people["viewer"].email})
+    response = post(client, f"/talks/{talk.slug}/oppmote", {"email": people["viewer"].email})
     assert response.status_code == 303 and "registrert=1" in response.headers["location"]
     assert _attended(settings, people["viewer"], talk) is not None
 
@@ -145,7 +145,7 @@ def test_a_signed_out_scan_gets_a_login_page_for_checking_in(settings, client, p
     assert scan.status_code == 303 and scan.headers["location"].startswith("/logg-inn?neste=")
     page = client.get(scan.headers["location"]).text
     assert "Logg inn for å sjekke inn" in page and "«Vann og avløp»" in page
-    wrong = client.get(f"/logg-inn?neste=/talks/{talk['slug']}/innsjekk/feil-kode").text
+    wrong = client.get(f"/logg-inn?neste=/talks/{talk.slug}/innsjekk/feil-kode").text
     assert "Logg inn for å sjekke inn" not in wrong and "Vann og avløp" not in wrong
     assert "Logg inn for å sjekke inn" not in client.get("/logg-inn").text
     signed_in = post(
@@ -210,22 +210,22 @@ def _ready_talk(settings, owner, title: str, visibility: str) -> dict:
                 "INSERT INTO recordings (talk_id, original_name, path, size, duration, "
                 "has_video, created_at) VALUES (?, 'opptak.mp4', 'original.mp4', 64, 2.0, 1, "
                 "'2026-01-01T10:00:00+00:00')",
-                [talk["id"]],
+                [talk.id],
             )
-            talks.set_status(db, talk["id"], "ready")
-        media = settings.media_dir / str(talk["id"])
+            talks.set_status(db, talk.id, "ready")
+        media = settings.media_dir / str(talk.id)
         media.mkdir(parents=True, exist_ok=True)
         (media / "original.mp4").write_bytes(b"\x00" * 64)
         segments = (transcript.Segment(0.0, 2.0, "hei og velkommen"),)
         transcript.write_all(
-            settings.transcripts_dir / str(talk["id"]),
+            settings.transcripts_dir / str(talk.id),
             transcript.Transcript(language="nb", segments=segments),
         )
-        search.index_talk(db, talk["id"], segments, "nb")
+        search.index_talk(db, talk.id, segments, "nb")
         question = quizzes.QuestionInput(kind=quizzes.TRUEFALSE, text="Var det hei?", correct=(0,))
         quizzes.save_question(db, talk, question, owner)
         quizzes.save_settings(db, talk, "50", True, True, owner)
-        return talks.get(db, talk["id"])
+        return talks.get(db, talk.id)
 
 
 @pytest.fixture
@@ -312,7 +312,7 @@ def test_an_empty_front_page_offers_a_new_talk_only_to_organisers(settings, clie
 def test_what_each_role_is_offered_on_a_talk_it_may_edit_or_not(settings, client, world):
     people = world["people"]
     ready = next(t for t in world["talks"] if t["title"] == "Klart opptak")
-    url = f"/talks/{ready['slug']}"
+    url = f"/talks/{ready.slug}"
     expected = {"guest": False, "viewer": False, "other": False, "organiser": True, "admin": True}
     for role, editor in expected.items():
         client.cookies.clear()
@@ -331,15 +331,15 @@ def test_what_each_role_is_offered_on_a_talk_it_may_edit_or_not(settings, client
 def test_the_results_page_is_linked_for_those_who_may_see_it(settings, client, world):
     people = world["people"]
     ready = next(t for t in world["talks"] if t["title"] == "Klart opptak")
-    results = f"/talks/{ready['slug']}/resultater"
+    results = f"/talks/{ready.slug}/resultater"
     link = f'href="{results}"'
     for role in ("viewer", "other"):
         _as(client, people[role])
-        assert link not in client.get(f"/talks/{ready['slug']}").text, role
+        assert link not in client.get(f"/talks/{ready.slug}").text, role
     for role in ("organiser", "admin"):
         _as(client, people[role])
-        assert link in client.get(f"/talks/{ready['slug']}").text, role
-        assert link in client.get(f"/talks/{ready['slug']}/quiz/rediger").text, role
+        assert link in client.get(f"/talks/{ready.slug}").text, role
+        assert link in client.get(f"/talks/{ready.slug}/quiz/rediger").text, role
         assert client.get(results).status_code == 200
     assert link in client.get("/rapporter").text  # the admin's reports
 
@@ -359,30 +359,30 @@ def _stamp_everything(settings, talk: dict, people: dict, at: str) -> None:
     with database.session(settings.db_path) as db, db.conn:
         db.execute(
             "INSERT INTO live_questions (talk_id, user_id, text, created_at) VALUES (?, ?, ?, ?)",
-            [talk["id"], viewer.id, "Når er fristen?", at],
+            [talk.id, viewer.id, "Når er fristen?", at],
         )
         db.execute(
             "INSERT INTO audit_log (at, user_id, actor, action, target) VALUES (?, ?, ?, ?, ?)",
-            [at, organiser.id, organiser.email, "endret foredrag", talk["title"]],
+            [at, organiser.id, organiser.email, "endret foredrag", talk.title],
         )
         db.execute(
             "INSERT INTO transcript_versions (talk_id, version, status, author, model, "
             "created_at) VALUES (?, 1, 'current', 'Whisper', 'base', ?)",
-            [talk["id"], at],
+            [talk.id, at],
         )
         db.execute(
             "INSERT INTO attendance (user_id, talk_id, how, registered_by, at) "
             "VALUES (?, ?, 'room', ?, ?)",
-            [viewer.id, talk["id"], organiser.id, at],
+            [viewer.id, talk.id, organiser.id, at],
         )
         db.execute(
             "INSERT INTO attempts (talk_id, user_id, started_at, submitted_at, score, passed) "
             "VALUES (?, ?, ?, ?, 1.0, 1)",
-            [talk["id"], viewer.id, at, at],
+            [talk.id, viewer.id, at, at],
         )
         db.execute(
             "INSERT INTO completions (user_id, talk_id, completed_at) VALUES (?, ?, ?)",
-            [viewer.id, talk["id"], at],
+            [viewer.id, talk.id, at],
         )
 
 
@@ -392,7 +392,7 @@ def test_stored_utc_times_show_in_oslo_time_on_every_page(
 ):
     talk = _ready_talk(settings, people["organiser"], "Klart opptak", "internal")
     _stamp_everything(settings, talk, people, stored)
-    slug = talk["slug"]
+    slug = talk.slug
     with database.session(settings.db_path) as db:
         code = programme.ensure_code(db, talk)
     full = {  # page: who looks
@@ -455,7 +455,7 @@ def test_the_talk_form_says_internal_talks_stay_out_of_the_public_calendar(
 ):
     talk = _talk(settings, people["organiser"], title="Internt")
     _as(client, people["organiser"])
-    for url in ("/talks/ny", f"/talks/{talk['slug']}/rediger"):
+    for url in ("/talks/ny", f"/talks/{talk.slug}/rediger"):
         page = client.get(url).text
         assert "Bare foredrag som er åpne for alle, kommer med i kalenderen" in page, url
 
@@ -483,24 +483,24 @@ def test_every_page_loads_the_confirmation_module(settings, client, people):
 def test_deleting_a_talk_asks_first_then_says_it_is_deleted(settings, client, people):
     talk = _talk(settings, people["organiser"], title="Gammelt «tema»", starts_at="")
     _as(client, people["organiser"])
-    edit = client.get(f"/talks/{talk['slug']}/rediger").text
+    edit = client.get(f"/talks/{talk.slug}/rediger").text
     assert 'data-confirm-field="bekreftet"' in edit
     assert 'data-confirm="Slette «Gammelt «tema»» for godt?' in edit.replace("&#34;", '"')
-    asked = post(client, f"/talks/{talk['slug']}/slett")  # without the page's script
+    asked = post(client, f"/talks/{talk.slug}/slett")  # without the page's script
     assert asked.status_code == 200 and "Slette «Gammelt «tema»»?" in asked.text
     assert 'name="bekreftet" value="1"' in asked.text
-    assert client.get(f"/talks/{talk['slug']}").status_code == 200, "nothing deleted yet"
-    done = post(client, f"/talks/{talk['slug']}/slett", {"bekreftet": "1"})
+    assert client.get(f"/talks/{talk.slug}").status_code == 200, "nothing deleted yet"
+    done = post(client, f"/talks/{talk.slug}/slett", {"bekreftet": "1"})
     assert done.status_code == 303 and done.headers["location"] == "/"
     front = client.get("/").text
     assert "Foredraget «Gammelt «tema»» er slettet." in front
     assert "er slettet" not in client.get("/").text, "said once"
-    assert client.get(f"/talks/{talk['slug']}").status_code == 404
+    assert client.get(f"/talks/{talk.slug}").status_code == 404
 
 
 def test_saving_a_talk_says_so_and_the_audit_lists_exactly_what_changed(settings, client, people):
     talk = _talk(settings, people["organiser"], starts_at=FORM["starts_at"])
-    url = f"/talks/{talk['slug']}/rediger"
+    url = f"/talks/{talk.slug}/rediger"
     _as(client, people["organiser"])
     saved = post(client, url, {**FORM, "starts_at": "2030-12-04T12:00"})
     assert saved.status_code == 303
@@ -510,7 +510,7 @@ def test_saving_a_talk_says_so_and_the_audit_lists_exactly_what_changed(settings
     post(client, url, {**FORM, "starts_at": "2030-12-04T12:00"})
     post(client, url, {**FORM, "starts_at": "2030-12-04T12:00", "room": "Kantina",
                        "visibility": "public", "description": "Nytt innhold"})  # fmt: skip
-    page = client.get(f"/talks/{talk['slug']}").text
+    page = client.get(f"/talks/{talk.slug}").text
     assert "Endringene er lagret." in page and "kommer ikke med i kalenderen" not in page
     assert _audit_details(settings, "endret foredrag") == [
         "tidspunkt 2030-12-03T11:30→2030-12-04T12:00",
@@ -535,11 +535,11 @@ def test_a_new_internal_talk_is_said_to_stay_out_of_the_public_calendar(settings
 def test_deleting_a_quiz_question_asks_first_and_says_so(settings, client, people):
     talk = _ready_talk(settings, people["organiser"], "Klart opptak", "internal")
     _as(client, people["organiser"])
-    editor = client.get(f"/talks/{talk['slug']}/quiz/rediger").text
+    editor = client.get(f"/talks/{talk.slug}/quiz/rediger").text
     assert 'data-confirm="Slette spørsmålet «Var det hei?»?"' in editor
     with database.session(settings.db_path) as db:
-        question = quizzes.questions(db, talk["id"])[0]
-    response = post(client, f"/talks/{talk['slug']}/quiz/sporsmal/{question.id}/slett")
+        question = quizzes.questions(db, talk.id)[0]
+    response = post(client, f"/talks/{talk.slug}/quiz/sporsmal/{question.id}/slett")
     assert response.status_code == 303
     page = client.get(response.headers["location"].split("#")[0]).text
     assert "Spørsmålet «Var det hei?» er slettet." in page
@@ -548,11 +548,11 @@ def test_deleting_a_quiz_question_asks_first_and_says_so(settings, client, peopl
 def test_ending_a_broadcast_asks_first_and_the_talk_page_says_it_ended(settings, client, people):
     talk = _talk(settings, people["organiser"], starts_at=_oslo_in(0))
     _as(client, people["organiser"])
-    live = client.get(f"/talks/{talk['slug']}/direkte").text
+    live = client.get(f"/talks/{talk.slug}/direkte").text
     messages = json.loads(re.search(r'id="live-messages">(.*?)</script>', live, re.S).group(1))
     assert messages["confirm_end"].startswith("Avslutte sendingen nå?")
-    page = client.get(f"/talks/{talk['slug']}?melding=sending-avsluttet").text
+    page = client.get(f"/talks/{talk.slug}?melding=sending-avsluttet").text
     assert "Sendingen er avsluttet. Opptaket blir behandlet" in page
-    assert "Sendingen er avsluttet. Opptaket" not in client.get(f"/talks/{talk['slug']}").text
+    assert "Sendingen er avsluttet. Opptaket" not in client.get(f"/talks/{talk.slug}").text
     for forged in ("?melding=talk_deleted", "?melding=%3Cb%3E"):
-        assert 'class="notice flash"' not in client.get(f"/talks/{talk['slug']}{forged}").text
+        assert 'class="notice flash"' not in client.get(f"/talks/{talk.slug}{forged}").text

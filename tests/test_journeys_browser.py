@@ -36,7 +36,7 @@ def site(settings, tmp_path: Path):
             db.execute(
                 "INSERT INTO live_questions (talk_id, user_id, text, created_at) "
                 "VALUES (?, ?, 'Når er fristen?', ?)",
-                [quizzed["id"], organiser.id, ASKED_AT],
+                [quizzed.id, organiser.id, ASKED_AT],
             )
     env = {"KTL_EMBEDDED_WORKER": "false", "KTL_LIVE_CAPTIONS": "false"}
     with serve(settings.data_dir, tmp_path / "serve.log", **env) as base:
@@ -58,7 +58,7 @@ def page(site):
 
 
 def test_destructive_actions_ask_first_and_say_what_happened(site, page):
-    base, slug = site["base"], site["doomed"]["slug"]
+    base, slug = site["base"], site["doomed"].slug
     _sign_in(page, base, site["organiser"].email)
     asked: list[str] = []
 
@@ -77,7 +77,7 @@ def test_destructive_actions_ask_first_and_say_what_happened(site, page):
     page.goto(f"{base}/talks/{slug}")
     assert "Fant ikke foredraget" in page.inner_text("main")
 
-    quiz = f"{base}/talks/{site['quizzed']['slug']}/quiz/rediger"
+    quiz = f"{base}/talks/{site['quizzed'].slug}/quiz/rediger"
     page.goto(quiz)
     page.once("dialog", lambda dialog: (asked.append(dialog.message), dialog.accept()))
     page.click(".question-actions button.danger")
@@ -101,7 +101,7 @@ def test_the_calendar_address_is_copied_with_one_click(site, page):
 def test_live_questions_show_oslo_time_in_a_browser_set_to_utc(site, page):
     base = site["base"]
     _sign_in(page, base, site["organiser"].email)
-    page.goto(f"{base}/talks/{site['quizzed']['slug']}/direkte")
+    page.goto(f"{base}/talks/{site['quizzed'].slug}/direkte")
     page.wait_for_selector("#questions li.question button[type=button]", timeout=15_000)
     meta = page.inner_text("#questions li.question .meta")  # written by live-send.js
     assert "15. januar 2026 kl. 05.12" in meta and "04" not in meta.split("kl.")[-1]

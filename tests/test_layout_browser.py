@@ -58,11 +58,11 @@ def site(tmp_path_factory, engine):
     )  # fmt: skip
     assert Worker(settings, engine_factory=lambda: engine).run_once()
     with database.session(settings.db_path) as db:
-        assert talks.get(db, ready["id"])["status"] == "ready"
-        folder = settings.transcripts_dir / str(ready["id"])
+        assert talks.get(db, ready.id).status == "ready"
+        folder = settings.transcripts_dir / str(ready.id)
         transcript.write_all(folder, transcript.Transcript(language="en", segments=SEGMENTS))
-        search.index_talk(db, ready["id"], SEGMENTS, "en")
-        progress.record(db, admin.id, ready["id"], {"intervals": [[0, 1.5]], "position": 1.5})
+        search.index_talk(db, ready.id, SEGMENTS, "en")
+        progress.record(db, admin.id, ready.id, {"intervals": [[0, 1.5]], "position": 1.5})
         planned = talks.create(
             db,
             talks.TalkInput(title="Barnevernet i praksis: hva skjer etter en bekymringsmelding?",
@@ -78,7 +78,7 @@ def site(tmp_path_factory, engine):
             organiser,
         )  # fmt: skip
         broadcasts.ensure(db, on_air)
-        broadcasts.set_state(db, on_air["id"], broadcasts.LIVE)
+        broadcasts.set_state(db, on_air.id, broadcasts.LIVE)
     return {"settings": settings, "admin": admin, "ready": ready, "planned": planned,
             "live": on_air}  # fmt: skip
 
@@ -103,7 +103,7 @@ def browser():
 
 
 def _pages(site: dict, role: str) -> dict[str, str]:
-    ready, planned, live = site["ready"]["slug"], site["planned"]["slug"], site["live"]["slug"]
+    ready, planned, live = site["ready"].slug, site["planned"].slug, site["live"].slug
     pages = {
         "front": "/",
         "archive": "/arkiv",
@@ -193,7 +193,7 @@ def test_the_qr_code_fills_a_projector(server, site, browser, script, tmp_path):
     context = browser.new_context(locale="nb-NO", viewport=DESKTOP, java_script_enabled=script)
     page = context.new_page()
     _sign_in(page, server, site["admin"].email)
-    page.goto(f"{server}/talks/{site['planned']['slug']}/oppmote")
+    page.goto(f"{server}/talks/{site['planned'].slug}/oppmote")
     link = page.locator("#projector-open").bounding_box()
     assert link["y"] + link["height"] <= DESKTOP["height"], "the button is in view"
     page.click("#projector-open")
@@ -204,7 +204,7 @@ def test_the_qr_code_fills_a_projector(server, site, browser, script, tmp_path):
     qr = page.locator("#storskjerm img").bounding_box()
     assert qr["height"] >= 0.6 * DESKTOP["height"] and qr["y"] + qr["height"] <= DESKTOP["height"]
     shown = page.inner_text("#storskjerm")
-    assert site["planned"]["title"] in shown and "/innsjekk/" in shown
+    assert site["planned"].title in shown and "/innsjekk/" in shown
     page.click(".projector-close")
     page.wait_for_selector("#storskjerm", state="hidden")
     context.close()
@@ -255,5 +255,5 @@ def test_archive_filters_apply_on_change(server, site, browser):
     assert page.evaluate("document.activeElement.name") == "department", "focus stays"
     page.select_option("select[name=year]", "2025")
     page.wait_for_url("**/arkiv?year=2025&department=Kultur+og+bibliotek")
-    assert site["ready"]["title"] in page.inner_text("main")
+    assert site["ready"].title in page.inner_text("main")
     page.context.close()

@@ -165,14 +165,14 @@ def _cookie(env) -> bytes:
 
 
 def test_a_body_under_the_limit_reaches_the_handler(env):
-    url = f"/talks/{env['talk']['slug']}/fremdrift"
+    url = f"/talks/{env['talk'].slug}/fremdrift"
     body = json.dumps({"intervals": [[0, 1]], "position": 1}).encode()
     response = env["client"].post(url, content=body, headers=_json_headers(env))
     assert response.status_code == 200 and response.json()["watched_seconds"] == 1
 
 
 def test_a_too_large_content_length_is_refused_before_reading(env):
-    url = f"/talks/{env['talk']['slug']}/quiz/svar"
+    url = f"/talks/{env['talk'].slug}/quiz/svar"
     response = env["client"].post(url, content=b" " * 2 * LIMIT, headers=_json_headers(env))
     assert response.status_code == 413
     assert response.json()["error"].startswith("Det du sendte er for stort (mer enn 4 kB)")
@@ -182,7 +182,7 @@ def test_a_too_large_content_length_is_refused_before_reading(env):
 
 
 def test_a_chunked_body_is_refused_as_soon_as_it_passes_the_limit(env):
-    url = f"/talks/{env['talk']['slug']}/fremdrift"
+    url = f"/talks/{env['talk'].slug}/fremdrift"
     status, answer, pulled = _stream(env, url, chunks=300_000)  # 300 MB, no Content-Length
     assert status == 413 and "for stort" in answer["error"]
     assert pulled == LIMIT // 1024 + 1, "refused with the first chunk past the limit"
@@ -193,7 +193,7 @@ def test_a_chunked_body_is_refused_as_soon_as_it_passes_the_limit(env):
 def test_a_too_large_form_gets_the_error_page(env):
     data = {"csrf_token": env["csrf"], "text": "x" * (2 * LIMIT)}
     response = env["client"].post(
-        f"/talks/{env['talk']['slug']}/sporsmal", data=data, headers={"Accept": "text/html"}
+        f"/talks/{env['talk'].slug}/sporsmal", data=data, headers={"Accept": "text/html"}
     )
     assert response.status_code == 413
     assert "text/html" in response.headers["content-type"]
@@ -229,12 +229,12 @@ def test_tus_uploads_keep_their_own_limit(env):
     ],
 )
 def test_hostile_numbers_get_404_or_400_with_a_sentence(env, url, status, sentence):
-    response = env["client"].get(url.format(slug=env["talk"]["slug"]))
+    response = env["client"].get(url.format(slug=env["talk"].slug))
     assert response.status_code == status and sentence in response.text
 
 
 def test_a_json_array_or_deep_nesting_where_an_object_belongs(env):
-    url = f"/talks/{env['talk']['slug']}/quiz/svar"
+    url = f"/talks/{env['talk'].slug}/quiz/svar"
     for body, sentence in ((b"[1]", "feil form"), (b"[" * 3000, "nøstet for dypt")):
         response = env["client"].post(url, content=body, headers=_json_headers(env))
         assert response.status_code == 400 and sentence in response.json()["error"]

@@ -214,58 +214,58 @@ def _playlist(base: str, slug: str) -> str:
 @pytest.mark.integration
 def test_srt_wrong_passphrase_is_refused_right_one_goes_live_and_is_kept(live):
     base, talk, settings = live["base"], live["talk"], live["settings"]
-    url = _open_encoder(live["client"], live["token"], talk["slug"])
+    url = _open_encoder(live["client"], live["token"], talk.slug)
     wrong = re.sub(r"passphrase=[^&]+", "passphrase=feil-passfrase-som-ikke-er-riktig", url)
     intruder = _publish(wrong, 4)
     _, errors = intruder.communicate(timeout=30)
     assert intruder.returncode != 0, f"the SRT handshake refuses a wrong passphrase: {errors}"
-    live_dir = settings.paths.live(talk["id"])
+    live_dir = settings.paths.live(talk.id)
     assert not list(live_dir.rglob("*.ts")), "nothing was written for the intruder"
-    assert _state(settings, talk["id"]) == "idle"
+    assert _state(settings, talk.id) == "idle"
 
     publisher = _publish(url, 14)  # the same listener still takes the right publisher
-    _wait(lambda: _state(settings, talk["id"]) == "live", 20, "the broadcast to go live")
-    first = _playlist(base, talk["slug"]).count("#EXTINF")
-    _wait(lambda: _playlist(base, talk["slug"]).count("#EXTINF") > first, 10, "more segments")
+    _wait(lambda: _state(settings, talk.id) == "live", 20, "the broadcast to go live")
+    first = _playlist(base, talk.slug).count("#EXTINF")
+    _wait(lambda: _playlist(base, talk.slug).count("#EXTINF") > first, 10, "more segments")
     front = httpx.get(base + "/").text
-    assert "Direkte nå" in front and talk["title"] in front
+    assert "Direkte nå" in front and talk.title in front
     assert "En koder sender allerede" in _browser_hello(live), "one source at a time"
-    segment = re.findall(r"^part-\d{4}/seg-\d{5}\.ts$", _playlist(base, talk["slug"]), re.M)[-1]
-    media = httpx.get(f"{base}/live/{talk['slug']}/{segment}")
+    segment = re.findall(r"^part-\d{4}/seg-\d{5}\.ts$", _playlist(base, talk.slug), re.M)[-1]
+    media = httpx.get(f"{base}/live/{talk.slug}/{segment}")
     assert media.status_code == 200 and media.content[:1] == b"\x47", "an MPEG-TS segment"
     publisher.communicate(timeout=40)
 
-    response = live["client"].post(f"/talks/{talk['slug']}/direkte/avslutt",
+    response = live["client"].post(f"/talks/{talk.slug}/direkte/avslutt",
                                    data={"csrf_token": live["token"]})  # fmt: skip
     assert response.status_code == 303
     said = live["client"].get(response.headers["location"]).text
     assert "Sendingen er avsluttet. Opptaket blir behandlet" in said
-    row, recording = _talk_row(settings, talk["id"])
+    row, recording = _talk_row(settings, talk.id)
     assert row["status"] in ("processing", "ready") and recording is not None
     assert 11 <= recording["duration"] <= 15.5, recording
-    assert _state(settings, talk["id"]) == "ended" and not live_dir.exists()
-    _wait(lambda: _talk_row(settings, talk["id"])[0]["status"] == "ready", 180, "the pipeline")
-    assert (settings.paths.vod(talk["id"]) / "master.m3u8").is_file()
+    assert _state(settings, talk.id) == "ended" and not live_dir.exists()
+    _wait(lambda: _talk_row(settings, talk.id)[0]["status"] == "ready", 180, "the pipeline")
+    assert (settings.paths.vod(talk.id) / "master.m3u8").is_file()
 
 
 @pytest.mark.integration
 def test_an_encoder_that_comes_back_within_the_grace_period_continues_the_recording(live):
     base, talk, settings = live["base"], live["talk"], live["settings"]
-    url = _open_encoder(live["client"], live["token"], talk["slug"])
+    url = _open_encoder(live["client"], live["token"], talk.slug)
     _publish(url, 8).communicate(timeout=40)
-    _wait(lambda: _state(settings, talk["id"]) == "interrupted", 20, "the interruption")
-    page = httpx.get(f"{base}/talks/{talk['slug']}").text
+    _wait(lambda: _state(settings, talk.id) == "interrupted", 20, "the interruption")
+    page = httpx.get(f"{base}/talks/{talk.slug}").text
     notice = re.search(r'<p id="live-notice"[^>]*>([^<]*)<', page)
     assert "hidden" not in notice.group(0) and notice.group(1) == "Sendingen er straks tilbake"
     _publish(url, 8).communicate(timeout=40)  # the same address again, within 12 s
-    assert "#EXT-X-DISCONTINUITY" in _playlist(base, talk["slug"])
+    assert "#EXT-X-DISCONTINUITY" in _playlist(base, talk.slug)
     # Nobody ends it: when the grace period runs out, the parts become one recording.
-    _wait(lambda: _talk_row(settings, talk["id"])[1], 40, "the recording after the grace period")
-    recording = _talk_row(settings, talk["id"])[1]
+    _wait(lambda: _talk_row(settings, talk.id)[1], 40, "the recording after the grace period")
+    recording = _talk_row(settings, talk.id)[1]
     assert 14 <= recording["duration"] <= 18.5, recording
-    _wait(lambda: _talk_row(settings, talk["id"])[0]["status"] == "ready", 180, "the pipeline")
+    _wait(lambda: _talk_row(settings, talk.id)[0]["status"] == "ready", 180, "the pipeline")
     with database.session(settings.db_path) as db:
-        parts = broadcasts.get(db, talk["id"])["parts"]
+        parts = broadcasts.get(db, talk.id)["parts"]
     assert parts == 2
 
 
@@ -283,10 +283,10 @@ def test_live_captions_reach_viewers_while_the_talk_goes_on(settings, tmp_path):
     said = set(re.findall(r"[a-z]+", factories.LONG_ENGLISH_SPEECH.lower()))
     with serve(settings.data_dir, tmp_path / "serve.log", **env) as base:
         client, token = _sign_in(base, organiser.email)
-        publisher = _publish(_open_encoder(client, token, talk["slug"]), 30, audio=speech)
+        publisher = _publish(_open_encoder(client, token, talk.slug), 30, audio=speech)
         client.close()
         lines = []
-        with httpx.stream("GET", f"{base}/live/{talk['slug']}/hendelser", timeout=60) as events:
+        with httpx.stream("GET", f"{base}/live/{talk.slug}/hendelser", timeout=60) as events:
             for line in events.iter_lines():
                 if line.startswith("data:") and '"caption"' in line:
                     lines.append(json.loads(line[5:])["text"])
@@ -309,13 +309,13 @@ def test_a_viewer_sees_the_interruption_and_playback_recovers_on_its_own(live):
 
     require_chromium()
     base, talk = live["base"], live["talk"]
-    url = _open_encoder(live["client"], live["token"], talk["slug"])
+    url = _open_encoder(live["client"], live["token"], talk.slug)
     first = _publish(url, 12)
     video = "document.getElementById('live-video')"
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         page = browser.new_page(locale="nb-NO")
-        page.goto(f"{base}/talks/{talk['slug']}?direkte=1")
+        page.goto(f"{base}/talks/{talk.slug}?direkte=1")
         page.wait_for_function(f"() => {video}.currentTime > 2", timeout=30_000)
         first.communicate(timeout=40)
         page.wait_for_selector("#live-notice:not([hidden])", timeout=20_000)
@@ -356,7 +356,7 @@ def test_the_page_resends_after_its_websocket_drops(settings, tmp_path):
         page = browser.new_page(locale="nb-NO")
         sign_in_page(page, base, organiser.email)
         page.route_web_socket(re.compile(r".*/direkte/sender$"), route)
-        page.goto(f"{base}/talks/{talk['slug']}/direkte")
+        page.goto(f"{base}/talks/{talk.slug}/direkte")
         started = time.monotonic()
         page.click("#live-start")
         page.wait_for_selector("#live-state.state-live", timeout=30_000)
@@ -373,17 +373,17 @@ def test_the_page_resends_after_its_websocket_drops(settings, tmp_path):
         asked = []  # "Avslutt sending" asks first
         page.once("dialog", lambda dialog: (asked.append(dialog.message), dialog.accept()))
         page.click("#live-stop")
-        ended = f"{base}/talks/{talk['slug']}?melding=sending-avsluttet"
+        ended = f"{base}/talks/{talk.slug}?melding=sending-avsluttet"
         page.wait_for_url(ended, timeout=60_000)
         assert asked and asked[0].startswith("Avslutte sendingen nå?")
         assert "Sendingen er avsluttet." in page.inner_text("main")
         sent = time.monotonic() - started
         browser.close()
-    row, recording = _talk_row(settings, talk["id"])
+    row, recording = _talk_row(settings, talk.id)
     assert row["status"] == "processing" and recording is not None
     assert recording["duration"] >= 0.6 * sent, (recording["duration"], sent)
     with database.session(settings.db_path) as db:
-        assert broadcasts.get(db, talk["id"])["parts"] == 1, "the same part went on"
+        assert broadcasts.get(db, talk.id)["parts"] == 1, "the same part went on"
 
 
 # ---------------------------------------------------------------- the browser protocol
@@ -414,7 +414,7 @@ def test_a_dropped_websocket_resends_what_was_not_acknowledged(settings, tmp_pat
     chunks = _chunks(source)
     half = len(chunks) // 2
     app = create_app(settings.replace(live_captions=False, live_grace_seconds=60))
-    url = f"/talks/{talk['slug']}/direkte/sender"
+    url = f"/talks/{talk.slug}/direkte/sender"
     with TestClient(app) as client:
         from tests.webclient import login, post
 
@@ -427,7 +427,7 @@ def test_a_dropped_websocket_resends_what_was_not_acknowledged(settings, tmp_pat
                 ws.send_bytes(_frame(seq, chunks[seq]))
                 assert ws.receive_json()["received"] == seq
             ws.send_bytes(_frame(half, chunks[half]))  # sent, the answer never read
-            encoder = post(client, f"/talks/{talk['slug']}/direkte/koder")
+            encoder = post(client, f"/talks/{talk.slug}/direkte/koder")
             assert encoder.status_code == 409 and "Det sendes fra en nettleser" in encoder.text
         with client.websocket_connect(url, headers=origin) as ws:
             ws.send_json({"type": "hello", "stream": "abc"})
@@ -443,11 +443,11 @@ def test_a_dropped_websocket_resends_what_was_not_acknowledged(settings, tmp_pat
             assert ws.receive_json()["received"] == len(chunks) - 1
             ws.send_json({"type": "end"})
             assert ws.receive_json() == {"type": "ended"}
-    row, recording = _talk_row(settings, talk["id"])
+    row, recording = _talk_row(settings, talk.id)
     assert row["status"] == "processing" and recording is not None
     assert 5.0 <= recording["duration"] <= 7.0, recording
     with database.session(settings.db_path) as db:
-        assert broadcasts.get(db, talk["id"])["parts"] == 1
+        assert broadcasts.get(db, talk.id)["parts"] == 1
 
 
 def test_a_second_browser_is_refused_for_good_while_the_first_sends(settings):
@@ -459,7 +459,7 @@ def test_a_second_browser_is_refused_for_good_while_the_first_sends(settings):
     with database.session(settings.db_path) as db:
         talk = talks.create(db, talks.TalkInput(title="To faner"), organiser)
     app = create_app(settings.replace(live_captions=False))
-    url, origin = f"/talks/{talk['slug']}/direkte/sender", {"origin": "http://testserver"}
+    url, origin = f"/talks/{talk.slug}/direkte/sender", {"origin": "http://testserver"}
     with TestClient(app) as client:
         login(client, organiser.email)
         with client.websocket_connect(url, headers=origin) as first:
@@ -474,11 +474,11 @@ def test_a_second_browser_is_refused_for_good_while_the_first_sends(settings):
                 assert closed.value.code == 4410, "the page must not connect again"
             first.send_text("ikke json")
             assert first.receive_json()["type"] == "error"
-        live_dir = settings.paths.live(talk["id"])
+        live_dir = settings.paths.live(talk.id)
         _wait(lambda: not [p for p in live_dir.glob("part-*") if p.is_dir()], 10,
               "the part of a browser that left before sending anything to go")  # fmt: skip
         with database.session(settings.db_path) as db:
-            assert broadcasts.get(db, talk["id"])["state"] == "idle"
+            assert broadcasts.get(db, talk.id)["state"] == "idle"
 
 
 # ---------------------------------------------------------------- questions
@@ -492,13 +492,13 @@ def test_questions_while_live(settings):
     with database.session(settings.db_path) as db:
         talk = talks.create(db, talks.TalkInput(title="Spør oss"), organiser)
         broadcasts.ensure(db, talk)
-    slug = talk["slug"]
+    slug = talk.slug
     with TestClient(create_app(settings), follow_redirects=False) as client:
         login(client, viewer.email)
         early = post(client, f"/talks/{slug}/sporsmal", {"text": "Kommer det opptak?"})
         assert early.status_code == 409 and "mens foredraget sendes" in early.text
         with database.session(settings.db_path) as db:
-            broadcasts.set_state(db, talk["id"], broadcasts.LIVE)
+            broadcasts.set_state(db, talk.id, broadcasts.LIVE)
         page = client.get(f"/talks/{slug}").text
         assert 'id="question-form"' in page and 'id="live-join"' in page
         empty = post(client, f"/talks/{slug}/sporsmal", {"text": "   "})
@@ -568,7 +568,7 @@ def test_going_live_from_the_browser_and_watching(settings, tmp_path):
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS + fake)
         sender = browser.new_context().new_page()
         sign_in_page(sender, base, organiser.email)
-        sender.goto(f"{base}/talks/{talk['slug']}/direkte")
+        sender.goto(f"{base}/talks/{talk.slug}/direkte")
         sender.click("#live-start")
         sender.wait_for_function("() => document.getElementById('preview').srcObject !== null")
         sender.wait_for_selector("#live-state.state-live", timeout=30_000)
@@ -591,15 +591,15 @@ def test_going_live_from_the_browser_and_watching(settings, tmp_path):
         watcher.wait_for_timeout(12_000)  # watching most of the broadcast: attended live
         sender.once("dialog", lambda dialog: dialog.accept())  # "Avslutt sending" asks first
         sender.click("#live-stop")
-        ended = f"{base}/talks/{talk['slug']}?melding=sending-avsluttet"
+        ended = f"{base}/talks/{talk.slug}?melding=sending-avsluttet"
         sender.wait_for_url(ended, timeout=60_000)
         browser.close()
-        _wait(lambda: _talk_row(settings, talk["id"])[0]["status"] == "ready", 240, "the pipeline")
-    _, recording = _talk_row(settings, talk["id"])
+        _wait(lambda: _talk_row(settings, talk.id)[0]["status"] == "ready", 240, "the pipeline")
+    _, recording = _talk_row(settings, talk.id)
     assert recording["duration"] >= 8 and recording["has_video"]
     with database.session(settings.db_path) as db:
         viewer = db.execute("SELECT id FROM users WHERE email = 'viewer@kommune.no'").fetchone()
-        assert programme.attended(db, viewer[0], talk["id"]), "watching live counts as attending"
-    words = json.loads((settings.paths.transcript_json(talk["id"])).read_text())
+        assert programme.attended(db, viewer[0], talk.id), "watching live counts as attending"
+    words = json.loads((settings.paths.transcript_json(talk.id)).read_text())
     text = " ".join(s["text"] for s in words["segments"]).lower()
     assert len(text.split()) >= 5, text

@@ -84,14 +84,14 @@ def test_watching_live_and_the_end_on_a_desktop_and_a_phone(settings, tmp_path):
         talk = talks.create(db, talks.TalkInput(
             title="Direkte fra rådhuset", visibility="public", starts_at="2030-01-01T11:30",
             description="Budsjettet forklart.", department="Økonomi"), organiser)  # fmt: skip
-    slug = talk["slug"]
+    slug = talk.slug
     env = {"KTL_SRT_BIND": "127.0.0.1", "KTL_SRT_PORTS": str(free_port()),
            "KTL_LIVE_CAPTIONS": "false", "KTL_EMBEDDED_WORKER": "0"}  # fmt: skip
     with serve(settings.data_dir, tmp_path / "serve.log", **env) as base, sync_playwright() as pw:
         client, token = _sign_in(base, organiser.email)
         assert "Direkte fra rådhuset" in _upcoming_titles(base), "planned, not yet on air"
         publisher = _publish(_open_encoder(client, token, slug), 120)
-        state = lambda: _broadcast_state(settings, talk["id"])  # noqa: E731
+        state = lambda: _broadcast_state(settings, talk.id)  # noqa: E731
         _wait(lambda: state() == "live", 30, "the broadcast to go live")
         assert "Direkte fra rådhuset" not in _upcoming_titles(base), "on air is not upcoming"
 
@@ -177,8 +177,8 @@ def test_the_question_form_says_when_questions_are_taken(settings):
             ("ending", False, False, OVER),
         ):
             with database.session(settings.db_path) as db:
-                broadcasts.set_state(db, talk["id"], state)
-            page = client.get(f"/talks/{talk['slug']}").text
+                broadcasts.set_state(db, talk.id, state)
+            page = client.get(f"/talks/{talk.slug}").text
             fields = re.search(r'<fieldset class="question-fields"[^>]*>', page).group(0)
             assert ("disabled" not in fields) == form_open, state
             assert ('id="live-player" hidden' not in page) == player, state

@@ -58,22 +58,22 @@ def _processed_talk(settings: Settings, engine, clip: Path) -> dict:
     while worker.run_once():
         pass
     with database.session(settings.db_path) as db:
-        assert jobs.latest_for_talk(db, talk["id"]).state == "done"
+        assert jobs.latest_for_talk(db, talk.id).state == "done"
         admin = accounts.create_user(db, "admin@kommune.no", "Admin", "admin", password="x" * 12)
         staff = accounts.create_user(db, "kari@kommune.no", "Kari", "viewer", password="x" * 12)
-        current = editing.load_current(settings, talk["id"])
+        current = editing.load_current(settings, talk.id)
         first = current.segments[0]
         edited = [first.__class__(first.start, first.end, f"{first.text} {EDITED_WORD}."),
                   *current.segments[1:]]  # fmt: skip
-        row = db.execute("SELECT transcript_version FROM talks WHERE id = ?", [talk["id"]])
-        editing.save(db, settings, talk["id"], edited, row.fetchone()[0], admin, "stedsnavn")
+        row = db.execute("SELECT transcript_version FROM talks WHERE id = ?", [talk.id])
+        editing.save(db, settings, talk.id, edited, row.fetchone()[0], admin, "stedsnavn")
         question = quizzes.QuestionInput(kind=quizzes.KINDS[0], text="Hvor lang tid tar det?",
                                          options=("Tre uker", "Ett år"), correct=(0,))  # fmt: skip
-        talk = talks.get(db, talk["id"])
+        talk = talks.get(db, talk.id)
         qid = quizzes.save_question(db, talk, question, admin)
         quizzes.save_settings(db, talk, "80", True, True, admin)
-        quizzes.submit(db, staff.id, talk["id"], {str(qid): "0"})
-        progress.record(db, staff.id, talk["id"], {"intervals": [[0, 3]], "position": 3})
+        quizzes.submit(db, staff.id, talk.id, {str(qid): "0"})
+        progress.record(db, staff.id, talk.id, {"intervals": [[0, 3]], "position": 3})
     return talk
 
 
@@ -127,10 +127,10 @@ def world(tmp_path_factory, engine):
         busy = threading.Thread(target=_keep_busy, args=(base, stop, answers))
         busy.start()
         try:
-            stage = _wait_running(settings.db_path, second["id"])
+            stage = _wait_running(settings.db_path, second.id)
             done = _ktl("--data-dir", str(settings.data_dir), "backup", str(dest), "--with-media")
             with database.session(settings.db_path) as db:
-                after = jobs.latest_for_talk(db, second["id"]).state
+                after = jobs.latest_for_talk(db, second.id).state
         finally:
             stop.set()
             busy.join()
@@ -148,7 +148,7 @@ def test_a_busy_server_is_backed_up_consistently(world):
     manifest = json.loads((dest / "manifest.json").read_text())
     assert manifest["schema_version"] == len(database.all_migrations())
     paths = {f["path"] for f in manifest["files"]}
-    talk_id = world["talk"]["id"]
+    talk_id = world["talk"].id
     assert {"ktl.db", f"transcripts/{talk_id}/transcript.json"} <= paths
     assert any(p.startswith(f"media/{talk_id}/vod/") and p.endswith(".ts") for p in paths)
     assert not any("/.work-" in p or "/.uploads/" in p for p in paths)
@@ -204,17 +204,17 @@ def test_restored_installation_serves_the_same_things(world, tmp_path):
         restored = _rows(target / "ktl.db", table)
         original = _rows(source.data_dir / "ktl.db", table)
         if table in ("talks", "recordings", "search_segments"):  # the second talk moved on
-            first = {r[0] for r in original if table != "search_segments" or r[1] == talk["id"]}
+            first = {r[0] for r in original if table != "search_segments" or r[1] == talk.id}
             original = [r for r in original if r[0] in first]
             restored = [r for r in restored if r[0] in first]
         assert restored == original, table
     assert (target / "secret.key").stat().st_mode & 0o077 == 0
-    tid = talk["id"]
+    tid = talk.id
     same = target / "transcripts" / str(tid) / "transcript.json"
     assert same.read_bytes() == (source.paths.transcript_json(tid)).read_bytes()
     log = tmp_path / "restored.log"
     with serve(target, log, KTL_EMBEDDED_WORKER="0") as base, httpx.Client(base_url=base) as client:
-        page = client.get(f"/talks/{talk['slug']}")
+        page = client.get(f"/talks/{talk.slug}")
         hits = client.get("/sok", params={"q": EDITED_WORD})
         master = client.get(f"/media/{tid}/vod/master.m3u8")
         variant, segment = _first_segment(client, tid, master.text)

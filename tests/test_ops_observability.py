@@ -47,10 +47,10 @@ def _value(samples: dict, name: str, **labels: str) -> float | None:
 def test_metrics_count_requests_by_route_name_and_read_the_database(settings):
     with database.session(settings.db_path) as db:
         talk = factories.talk(db)
-        jobs.enqueue(db, talk["id"])
-        stats.record_transcription(db, talk["id"], "base", 60.0, 15.0)  # as the worker does
+        jobs.enqueue(db, talk.id)
+        stats.record_transcription(db, talk.id, "base", 60.0, 15.0)  # as the worker does
     with _client(settings) as client:
-        for slug in ("finnes-ikke-1", "finnes-ikke-2", talk["slug"]):
+        for slug in ("finnes-ikke-1", "finnes-ikke-2", talk.slug):
             client.get(f"/talks/{slug}")
         client.get("/dette/finnes/ikke")
         response = client.get("/metrics")
@@ -239,10 +239,10 @@ def test_attach_and_going_live_are_refused_below_the_floor(settings):
         login(client, "organiser@kommune.no")
         csrf = client.get("/logg-inn").text.split('name="csrf-token" content="')[1][:64]
         attach = client.post(
-            f"/talks/{talk['slug']}/opptak", json={"upload_id": "x" * 32},
+            f"/talks/{talk.slug}/opptak", json={"upload_id": "x" * 32},
             headers={"X-CSRF-Token": csrf, "Accept": "application/json"},
         )  # fmt: skip
-        live = post(client, f"/talks/{talk['slug']}/direkte/koder")
+        live = post(client, f"/talks/{talk.slug}/direkte/koder")
     assert attach.status_code == 507 and "lagringsplass" in attach.json()["error"]
     assert live.status_code == 507 and "lagringsplass" in live.text
     english = i18n.translate(attach.json()["error"], "en")

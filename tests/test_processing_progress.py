@@ -45,11 +45,11 @@ def test_the_worker_reports_that_transcription_began_before_whispers_first_figur
     clip = factories.video(tmp_path / "clip.mp4", audio=speech, seconds=4)
     talk = cli.import_recording(settings, clip, talks.TalkInput(title="Tale", language="en"))
     watched = _Watched(engine, settings)
-    watched.talk_id = talk["id"]
+    watched.talk_id = talk.id
     assert Worker(settings, engine_factory=lambda: watched).run_once()
     assert watched.seen == [("transcribe", TRANSCRIBE_STARTED)]
     with database.session(settings.db_path) as db:
-        assert talks.get(db, talk["id"])["status"] == "ready"
+        assert talks.get(db, talk.id).status == "ready"
 
 
 def _job_at(settings, talk_id: int, stage: str, share: float) -> None:
@@ -67,13 +67,13 @@ def test_the_page_shows_the_model_loading_then_real_progress(settings, tmp_path)
     with database.session(settings.db_path) as db:
         talk = factories.talk(db, organiser=organiser, visibility="public")
         with db.conn:
-            jobs.enqueue(db, talk["id"])
-            talks.set_status(db, talk["id"], "processing")
+            jobs.enqueue(db, talk.id)
+            talks.set_status(db, talk.id, "processing")
         job = jobs.claim(db, ELSEWHERE, 600)
         jobs.report(db, job, ELSEWHERE, "package", 1.0)
         with db.conn:
             jobs.stage_done(db, job.id, ELSEWHERE, "package")
-    _job_at(settings, talk["id"], "transcribe", 0.0)
+    _job_at(settings, talk.id, "transcribe", 0.0)
     stage = "[data-stage='transcribe']"
     moving = f"document.querySelector(\"{stage} progress\").matches(':indeterminate')"
     env = {"KTL_EMBEDDED_WORKER": "0"}
@@ -84,18 +84,18 @@ def test_the_page_shows_the_model_loading_then_real_progress(settings, tmp_path)
         ).new_page()
         errors: list[str] = []
         page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-        page.goto(f"{base}/talks/{talk['slug']}")
+        page.goto(f"{base}/talks/{talk.slug}")
         assert page.inner_text(f"{stage} .state") == "laster talemodellen …"
         assert page.evaluate(moving), "a moving bar, not 0 %"
         page.screenshot(path=tmp_path / "loading.png")
 
-        _job_at(settings, talk["id"], "transcribe", TRANSCRIBE_STARTED)
+        _job_at(settings, talk.id, "transcribe", TRANSCRIBE_STARTED)
         page.wait_for_function(
             f"() => document.querySelector(\"{stage} .state\").textContent === 'pågår'"
         )
         assert page.evaluate(moving), "a moving bar, not 0 %"
 
-        _job_at(settings, talk["id"], "transcribe", 0.3)
+        _job_at(settings, talk.id, "transcribe", 0.3)
         page.wait_for_function(f'() => document.querySelector("{stage} progress").value === 0.3')
         assert page.evaluate("document.scrollingElement.scrollWidth <= innerWidth")
         page.screenshot(path=tmp_path / "progress.png")

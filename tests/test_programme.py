@@ -12,6 +12,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from server.catalogue import ics, programme, talks
+from server.catalogue.records import Talk
 from server.core.clock import now_oslo
 from server.people import accounts
 from server.store import db as database
@@ -97,7 +98,7 @@ def test_feed_is_valid_icalendar_in_oslo_time_with_public_talks_only(settings, c
     assert set(events) == {"Vinter", "Sommer"}
     assert b"Hemmelig" not in client.get("/program.ics").content
     event = events["Vinter"]
-    assert str(event["UID"]) == f"talk-{winter['id']}@kunnskap-til-lunsj"
+    assert str(event["UID"]) == f"talk-{winter.id}@kunnskap-til-lunsj"
     start, end = event["DTSTART"], event["DTEND"]
     assert start.params["TZID"] == "Europe/Oslo"
     assert start.dt.strftime("%Y-%m-%dT%H:%M") == WINTER
@@ -107,7 +108,7 @@ def test_feed_is_valid_icalendar_in_oslo_time_with_public_talks_only(settings, c
     assert event["LOCATION"] == "Bystyresalen"
     description = str(event["DESCRIPTION"])
     assert "Kari Nordmann" in description and "Helse" in description and "Om helse." in description
-    assert str(event["URL"]) == f"http://testserver/talks/{winter['slug']}"
+    assert str(event["URL"]) == f"http://testserver/talks/{winter.slug}"
     assert str(event["URL"]) in description
     assert event["DTSTAMP"].dt.tzinfo is not None
 
@@ -120,9 +121,8 @@ def test_feed_is_valid_icalendar_in_oslo_time_with_public_talks_only(settings, c
 
 
 def test_winter_talk_at_half_past_eleven_is_half_past_ten_utc():
-    talk = {"id": 7, "slug": "s", "title": "T", "speaker": "", "department": "",
-            "description": "", "room": "", "starts_at": "2026-12-03T11:30",
-            "updated_at": "2026-11-01T09:00:00+00:00"}  # fmt: skip
+    talk = Talk(id=7, slug="s", title="T", starts_at="2026-12-03T11:30",
+                updated_at="2026-11-01T09:00:00+00:00")  # fmt: skip
     body = ics.calendar([talk], "https://kunnskap.kommune.no/", "K", datetime.now(UTC))
     assert b"DTSTART;TZID=Europe/Oslo:20261203T113000" in body
     event = icalendar.Calendar.from_ical(body).walk("VEVENT")[0]
@@ -183,26 +183,26 @@ def test_programme_groups_coming_talks_by_month_for_the_viewer(settings, client,
 
 def _signup(client, talk: dict, mode: str = "", action: str = ""):
     data = {"mode": mode, "action": action} if action else {"mode": mode}
-    return post(client, f"/talks/{talk['slug']}/pamelding", data)
+    return post(client, f"/talks/{talk.slug}/pamelding", data)
 
 
 def _mode(settings, user, talk) -> str | None:
     with database.session(settings.db_path) as db:
-        return programme.mode_of(db, user.id, talk["id"])
+        return programme.mode_of(db, user.id, talk.id)
 
 
 def test_sign_up_change_and_withdraw(settings, client, people):
     talk = _talk(settings, people["organiser"])
     viewer = people["viewer"]
     _as(client, viewer.email)
-    page = client.get(f"/talks/{talk['slug']}").text
+    page = client.get(f"/talks/{talk.slug}").text
     assert "Hvordan vil du følge foredraget?" in page
     for mode in ("room", "live", "later"):
         response = _signup(client, talk, mode)
         assert response.status_code == 303
-        assert response.headers["location"] == f"/talks/{talk['slug']}#pamelding"
+        assert response.headers["location"] == f"/talks/{talk.slug}#pamelding"
         assert _mode(settings, viewer, talk) == mode
-    page = client.get(f"/talks/{talk['slug']}").text
+    page = client.get(f"/talks/{talk.slug}").text
     assert "Du er påmeldt: Ser opptaket senere." in page
     assert _signup(client, talk, action="withdraw").status_code == 303
     assert _mode(settings, viewer, talk) is None
@@ -212,11 +212,11 @@ def test_sign_up_change_and_withdraw(settings, client, people):
 
 def test_guest_is_sent_to_login(settings, client, people):
     talk = _talk(settings, people["organiser"], visibility="public")
-    page = client.get(f"/talks/{talk['slug']}").text
+    page = client.get(f"/talks/{talk.slug}").text
     assert "/logg-inn?neste=" in page and "Vil du melde deg på?" in page
-    response = post(client, f"/talks/{talk['slug']}/pamelding", {"mode": "room"})
+    response = post(client, f"/talks/{talk.slug}/pamelding", {"mode": "room"})
     assert response.status_code == 401 and "Du må logge inn" in response.text
-    response = client.get(f"/talks/{talk['slug']}/innsjekk/x", headers={"Accept": "text/html"})
+    response = client.get(f"/talks/{talk.slug}/innsjekk/x", headers={"Accept": "text/html"})
     assert response.status_code == 303
     assert response.headers["location"].startswith("/logg-inn?neste=")
 
@@ -224,7 +224,7 @@ def test_guest_is_sent_to_login(settings, client, people):
 def test_signup_closed_after_the_talk(settings, client, people):
     talk = _talk(settings, people["organiser"], starts_at="2020-01-01T11:30")
     _as(client, people["viewer"].email)
-    assert "Påmelding" not in client.get(f"/talks/{talk['slug']}").text
+    assert "Påmelding" not in client.get(f"/talks/{talk.slug}").text
     response = _signup(client, talk, "room")
     assert response.status_code == 409 and "Påmeldingen er stengt" in response.text
 
@@ -236,12 +236,12 @@ def test_full_room_is_shown_before_signing_up_and_refused(settings, client, peop
         _as(client, person.email)
         assert _signup(client, talk, "room").status_code == 303
     _as(client, first.email)  # someone with a seat still sees "I salen" chosen, not blocked
-    page = client.get(f"/talks/{talk['slug']}").text
+    page = client.get(f"/talks/{talk.slug}").text
     assert "Salen er full" not in page
     assert _signup(client, talk, "room").status_code == 303  # choosing it again is fine
 
     _as(client, third.email)
-    page = client.get(f"/talks/{talk['slug']}").text
+    page = client.get(f"/talks/{talk.slug}").text
     assert "Salen er full." in page
     room_button = re.search(r'<button[^>]*value="room"[^>]*>', page).group(0)
     assert "disabled" in room_button
@@ -257,7 +257,7 @@ def test_full_room_is_shown_before_signing_up_and_refused(settings, client, peop
     _as(client, second.email)  # a seat is freed
     _signup(client, talk, action="withdraw")
     _as(client, third.email)
-    assert "Salen er full." not in client.get(f"/talks/{talk['slug']}").text
+    assert "Salen er full." not in client.get(f"/talks/{talk.slug}").text
     assert _signup(client, talk, "room").status_code == 303
 
 
@@ -284,7 +284,7 @@ def test_last_seat_race_gives_exactly_capacity_seats(settings, people):
     assert outcomes.count("ok") == 3
     assert outcomes.count(programme.ROOM_FULL) == 9
     with database.session(settings.db_path) as db:
-        assert programme.counts(db, talk["id"])["room"] == 3
+        assert programme.counts(db, talk.id)["room"] == 3
 
 
 def test_organiser_sees_head_counts_and_capacity(settings, client, people):
@@ -293,14 +293,14 @@ def test_organiser_sees_head_counts_and_capacity(settings, client, people):
     for person, mode in zip(staff, ("room", "room", "live", "later"), strict=True):
         _as(client, person.email)
         _signup(client, talk, mode)
-    assert "Påmeldte (for lunsjbestillingen)" not in client.get(f"/talks/{talk['slug']}").text
+    assert "Påmeldte (for lunsjbestillingen)" not in client.get(f"/talks/{talk.slug}").text
     _as(client, people["organiser"].email)
-    page = client.get(f"/talks/{talk['slug']}").text
+    page = client.get(f"/talks/{talk.slug}").text
     assert "Påmeldte (for lunsjbestillingen)" in page
     assert re.search(r"I salen: <strong>2</strong> av 40 plasser", page)
     assert "Direkte på nett: <strong>1</strong>" in page
     assert "Ser opptaket senere: <strong>1</strong>" in page
-    attendance = client.get(f"/talks/{talk['slug']}/oppmote").text
+    attendance = client.get(f"/talks/{talk.slug}/oppmote").text
     assert "ansatt0@kommune.no" in attendance and "Ledige plasser i salen: 38." in attendance
 
 
@@ -314,13 +314,13 @@ def test_capacity_is_validated_on_the_talk_form(settings, client, people):
     assert response.status_code == 303
     with database.session(settings.db_path) as db:
         saved = talks.find(db, "plasser")
-    assert (saved["capacity"], saved["room"]) == (25, "Store sal")
+    assert (saved.capacity, saved.room) == (25, "Store sal")
     edit = client.get("/talks/plasser/rediger").text
     assert 'value="25"' in edit and 'value="Store sal"' in edit
     response = post(client, "/talks/plasser/rediger", {**form, "capacity": "", "room": ""})
     assert response.status_code == 303
     with database.session(settings.db_path) as db:
-        assert talks.find(db, "plasser")["capacity"] is None
+        assert talks.find(db, "plasser").capacity is None
 
 
 # --- attendance ---------------------------------------------------------------------------
@@ -332,9 +332,9 @@ def test_organiser_registers_attendance_and_it_is_audited(settings, client, peop
     _as(client, signed.email)
     _signup(client, talk, "room")
     _as(client, people["organiser"].email)
-    page = client.get(f"/talks/{talk['slug']}/oppmote").text
+    page = client.get(f"/talks/{talk.slug}/oppmote").text
     assert signed.email in page and "QR-kode" in page
-    url = f"/talks/{talk['slug']}/oppmote"
+    url = f"/talks/{talk.slug}/oppmote"
     response = post(client, url, {"action": "register", "user_id": str(signed.id)})
     assert response.status_code == 303
     response = post(client, url, {"action": "register", "email": walk_in.email, "how": "live"})
@@ -342,8 +342,8 @@ def test_organiser_registers_attendance_and_it_is_audited(settings, client, peop
     response = post(client, url, {"action": "register", "email": "ukjent@kommune.no"})
     assert response.status_code == 422 and "Fant ingen aktiv bruker" in response.text
     with database.session(settings.db_path) as db:
-        assert programme.attended(db, signed.id, talk["id"])
-        assert programme.attended(db, walk_in.id, talk["id"])
+        assert programme.attended(db, signed.id, talk.id)
+        assert programme.attended(db, walk_in.id, talk.id)
         rows = db.execute("SELECT how, registered_by FROM attendance ORDER BY user_id").fetchall()
         assert [tuple(r) for r in rows] == [
             ("room", people["organiser"].id), ("live", people["organiser"].id)]  # fmt: skip
@@ -355,7 +355,7 @@ def test_organiser_registers_attendance_and_it_is_audited(settings, client, peop
     response = post(client, url, {"remove": str(walk_in.id)})
     assert response.status_code == 303
     with database.session(settings.db_path) as db:
-        assert programme.attended(db, walk_in.id, talk["id"]) is None
+        assert programme.attended(db, walk_in.id, talk.id) is None
         assert "fjernet oppmøte" in [e["action"] for e in accounts.audit_entries(db)]
 
 
@@ -363,35 +363,32 @@ def test_qr_check_in(settings, client, people):
     talk = _talk(settings, people["organiser"], starts_at=now_oslo())  # check-in is open
     viewer = people["viewer"]
     _as(client, people["organiser"].email)
-    client.get(f"/talks/{talk['slug']}/oppmote")
-    qr = client.get(f"/talks/{talk['slug']}/oppmote/qr.svg")
+    client.get(f"/talks/{talk.slug}/oppmote")
+    qr = client.get(f"/talks/{talk.slug}/oppmote/qr.svg")
     assert qr.status_code == 200 and qr.headers["content-type"].startswith("image/svg+xml")
     assert qr.text.startswith("<svg") and "<path" in qr.text
     with database.session(settings.db_path) as db:
-        code = talks.get(db, talk["id"])["attendance_code"]
+        code = talks.get(db, talk.id).attendance_code
     assert code and len(code) >= 16
-    assert (
-        f"/talks/{talk['slug']}/innsjekk/{code}"
-        in client.get(f"/talks/{talk['slug']}/oppmote").text
-    )
+    assert f"/talks/{talk.slug}/innsjekk/{code}" in client.get(f"/talks/{talk.slug}/oppmote").text
 
     _as(client, viewer.email)
-    url = f"/talks/{talk['slug']}/innsjekk/{code}"
+    url = f"/talks/{talk.slug}/innsjekk/{code}"
     page = client.get(url)
     assert page.status_code == 200 and "Bekreft at jeg er i salen" in page.text
     with database.session(settings.db_path) as db:
-        assert programme.attended(db, viewer.id, talk["id"]) is None  # GET changes nothing
+        assert programme.attended(db, viewer.id, talk.id) is None  # GET changes nothing
     response = post(client, url)
     assert response.status_code == 303 and response.headers["location"] == url
     assert "Du er registrert som til stede" in client.get(url).text
     with database.session(settings.db_path) as db:
-        at = programme.attended(db, viewer.id, talk["id"])
+        at = programme.attended(db, viewer.id, talk.id)
         row = db.execute("SELECT how, registered_by FROM attendance").fetchone()
     assert at and datetime.fromisoformat(at).tzinfo is not None
     assert tuple(row) == ("room", viewer.id)
-    assert "Du er registrert som til stede" in client.get(f"/talks/{talk['slug']}").text
+    assert "Du er registrert som til stede" in client.get(f"/talks/{talk.slug}").text
 
-    wrong = f"/talks/{talk['slug']}/innsjekk/feil-kode"
+    wrong = f"/talks/{talk.slug}/innsjekk/feil-kode"
     for response in (client.get(wrong), post(client, wrong)):
         assert response.status_code == 404
         assert "Innsjekkingskoden stemmer ikke" in response.text
@@ -400,15 +397,15 @@ def test_qr_check_in(settings, client, people):
 def test_new_code_makes_the_old_one_stop_working(settings, client, people):
     talk = _talk(settings, people["organiser"])
     _as(client, people["organiser"].email)
-    client.get(f"/talks/{talk['slug']}/oppmote")
+    client.get(f"/talks/{talk.slug}/oppmote")
     with database.session(settings.db_path) as db:
-        old = talks.get(db, talk["id"])["attendance_code"]
-    post(client, f"/talks/{talk['slug']}/oppmote", {"action": "new_code"})
+        old = talks.get(db, talk.id).attendance_code
+    post(client, f"/talks/{talk.slug}/oppmote", {"action": "new_code"})
     with database.session(settings.db_path) as db:
-        new = talks.get(db, talk["id"])["attendance_code"]
+        new = talks.get(db, talk.id).attendance_code
     assert new != old
-    assert client.get(f"/talks/{talk['slug']}/innsjekk/{old}").status_code == 404
-    assert client.get(f"/talks/{talk['slug']}/innsjekk/{new}").status_code == 200
+    assert client.get(f"/talks/{talk.slug}/innsjekk/{old}").status_code == 404
+    assert client.get(f"/talks/{talk.slug}/innsjekk/{new}").status_code == 200
 
 
 def test_viewer_cannot_open_the_attendance_page(settings, client, people):
@@ -416,20 +413,20 @@ def test_viewer_cannot_open_the_attendance_page(settings, client, people):
     for who in (people["viewer"], people["other"]):
         _as(client, who.email)
         for path in ("oppmote", "oppmote/qr.svg"):
-            assert client.get(f"/talks/{talk['slug']}/{path}").status_code == 403
-        response = post(client, f"/talks/{talk['slug']}/oppmote", {"email": who.email})
+            assert client.get(f"/talks/{talk.slug}/{path}").status_code == 403
+        response = post(client, f"/talks/{talk.slug}/oppmote", {"email": who.email})
         assert response.status_code == 403
     _as(client, people["admin"].email)
-    assert client.get(f"/talks/{talk['slug']}/oppmote").status_code == 200
+    assert client.get(f"/talks/{talk.slug}/oppmote").status_code == 200
 
 
 def test_attended_returns_the_time(settings, people):
     talk = _talk(settings, people["organiser"])
     viewer = people["viewer"]
     with database.session(settings.db_path) as db:
-        assert programme.attended(db, viewer.id, talk["id"]) is None
+        assert programme.attended(db, viewer.id, talk.id) is None
         at = programme.register(db, viewer.id, talk, "live", people["organiser"])
-        assert programme.attended(db, viewer.id, talk["id"]) == at
+        assert programme.attended(db, viewer.id, talk.id) == at
         again = programme.register(db, viewer.id, talk, "room", people["organiser"])
         assert again == at  # the first registration's time is kept
         with pytest.raises(programme.SignupError):
@@ -447,6 +444,6 @@ def test_attendance_refreshes_completion_when_progress_offers_it(settings, peopl
     viewer = people["viewer"]
     with database.session(settings.db_path) as db:
         code = programme.ensure_code(db, talk)
-        programme.check_in(db, viewer, talks.get(db, talk["id"]), code, "2030-12-03T11:40", 30)
+        programme.check_in(db, viewer, talks.get(db, talk.id), code, "2030-12-03T11:40", 30)
         programme.register(db, people["admin"].id, talk, "live", people["organiser"])
-    assert calls == [(viewer.id, talk["id"]), (people["admin"].id, talk["id"])]
+    assert calls == [(viewer.id, talk.id), (people["admin"].id, talk.id)]

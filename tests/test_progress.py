@@ -90,7 +90,7 @@ def _as(env, who: str) -> TestClient:
 def _report(env, talk, body, who: str = "viewer"):
     client = _as(env, who)
     return client.post(
-        f"/talks/{talk['slug']}/fremdrift",
+        f"/talks/{talk.slug}/fremdrift",
         content=json.dumps(body),
         headers={"X-CSRF-Token": csrf(client), "Content-Type": "application/json"},
     )
@@ -99,7 +99,7 @@ def _report(env, talk, body, who: str = "viewer"):
 def _watch(env, user, talk, intervals, position=0.0):
     with _db(env) as db:
         payload = {"intervals": intervals, "position": position}
-        return progress.record(db, user.id, talk["id"], payload)
+        return progress.record(db, user.id, talk.id, payload)
 
 
 def _quiz(db, talk_id: int, passed_by: list[int] = (), failed_by: list[int] = ()) -> None:
@@ -152,7 +152,7 @@ def test_viewer_posts_progress_and_the_union_is_stored(env):
     second = _report(env, talk, {"intervals": [[5, 20], [50, 60], [-1, 4]], "position": 60})
     assert second.json()["watched_seconds"] == 30
     with _db(env) as db:
-        row = progress.stored(db, viewer.id, talk["id"])
+        row = progress.stored(db, viewer.id, talk.id)
     assert row["intervals"] == [(0, 20), (50, 60)]
     assert row["watched_seconds"] == 30 and row["position"] == 60 and row["duration"] == LENGTH
 
@@ -160,43 +160,43 @@ def test_viewer_posts_progress_and_the_union_is_stored(env):
 def test_the_page_resumes_at_the_stored_position_unless_t_is_given(env):
     talk = env["talk"]
     _report(env, talk, {"intervals": [[0, 42]], "position": 42})
-    page = env["client"].get(f"/talks/{talk['slug']}")
+    page = env["client"].get(f"/talks/{talk.slug}")
     assert 'data-resume="42.0"' in page.text
     assert "js/progress.js" in page.text
-    with_t = env["client"].get(f"/talks/{talk['slug']}?t=5")
+    with_t = env["client"].get(f"/talks/{talk.slug}?t=5")
     assert 'data-start="5.0"' in with_t.text  # the player starts at ?t=; progress.js leaves it
 
 
 def test_guests_and_talks_one_may_not_see_are_refused(env):
     client = _as(env, "guest")
     refused = client.post(
-        f"/talks/{env['talk']['slug']}/fremdrift", content=b"{}",
+        f"/talks/{env['talk'].slug}/fremdrift", content=b"{}",
         headers={"X-CSRF-Token": csrf(client), "Content-Type": "application/json"},
     )  # fmt: skip
     assert refused.status_code == 401
     hidden = _report(env, env["draft"], {"intervals": [[0, 10]], "position": 10})
     assert hidden.status_code == 404
     with _db(env) as db:
-        assert progress.stored(db, env["viewer"].id, env["draft"]["id"]) is None
+        assert progress.stored(db, env["viewer"].id, env["draft"].id) is None
 
 
 def test_garbage_bodies_are_answered_not_crashed(env):
     client = _as(env, "viewer")
     for body in (b"", b"not json", b"[1, 2]", b'{"intervals": "x"}'):
         response = client.post(
-            f"/talks/{env['talk']['slug']}/fremdrift", content=body,
+            f"/talks/{env['talk'].slug}/fremdrift", content=body,
             headers={"X-CSRF-Token": csrf(client), "Content-Type": "application/json"},
         )  # fmt: skip
         assert response.status_code in (200, 400), body
     with _db(env) as db:
-        row = progress.stored(db, env["viewer"].id, env["talk"]["id"])
+        row = progress.stored(db, env["viewer"].id, env["talk"].id)
     assert row is None or row["watched_seconds"] == 0
 
 
 def test_a_public_talk_page_has_no_progress_script_for_guests(env):
     with _db(env) as db:
         public = _talk(db, env["settings"], env["organiser"], "public", "Åpent foredrag")
-    page = _as(env, "guest").get(f"/talks/{public['slug']}")
+    page = _as(env, "guest").get(f"/talks/{public.slug}")
     assert page.status_code == 200 and "progress.js" not in page.text
 
 
@@ -209,38 +209,38 @@ def test_watching_ninety_percent_completes_a_talk_without_quiz(env):
     done = _watch(env, viewer, talk, [[89, 90]])["completed_at"]
     assert done is not None
     with _db(env) as db:
-        assert progress.completed_at(db, viewer.id, talk["id"]) == done
+        assert progress.completed_at(db, viewer.id, talk.id) == done
 
 
 def test_attendance_counts_as_seen(env):
     viewer, talk = env["viewer"], env["talk"]
     with _db(env) as db:
-        _attend(db, viewer.id, talk["id"], "2026-01-15T11:30:00+00:00")
-        assert progress.refresh_completion(db, viewer.id, talk["id"]) == "2026-01-15T11:30:00+00:00"
+        _attend(db, viewer.id, talk.id, "2026-01-15T11:30:00+00:00")
+        assert progress.refresh_completion(db, viewer.id, talk.id) == "2026-01-15T11:30:00+00:00"
 
 
 def test_a_quiz_is_required_when_the_talk_has_one(env):
     viewer, other, talk = env["viewer"], env["other"], env["talk"]
     with _db(env) as db:
-        _quiz(db, talk["id"])
+        _quiz(db, talk.id)
     assert _watch(env, viewer, talk, [[0, 100]])["completed_at"] is None
     with _db(env) as db:
         assert progress.status(db, viewer.id, talk).missing == ["quiz"]
-        _attempt(db, talk["id"], viewer.id, "2099-01-01T09:00:00+00:00", 1.0, True, {})
+        _attempt(db, talk.id, viewer.id, "2099-01-01T09:00:00+00:00", 1.0, True, {})
         # the date is when the last condition became true: here the quiz, after watching
-        assert progress.refresh_completion(db, viewer.id, talk["id"]) == "2099-01-01T09:00:00+00:00"
+        assert progress.refresh_completion(db, viewer.id, talk.id) == "2099-01-01T09:00:00+00:00"
         # passed first, seen (attended) later: the attendance date
-        _attempt(db, talk["id"], other.id, "2026-01-10T09:00:00+00:00", 1.0, True, {})
-        assert progress.refresh_completion(db, other.id, talk["id"]) is None
-        _attend(db, other.id, talk["id"], "2026-01-20T09:00:00+00:00")
-        assert progress.refresh_completion(db, other.id, talk["id"]) == "2026-01-20T09:00:00+00:00"
+        _attempt(db, talk.id, other.id, "2026-01-10T09:00:00+00:00", 1.0, True, {})
+        assert progress.refresh_completion(db, other.id, talk.id) is None
+        _attend(db, other.id, talk.id, "2026-01-20T09:00:00+00:00")
+        assert progress.refresh_completion(db, other.id, talk.id) == "2026-01-20T09:00:00+00:00"
 
 
 def test_a_failed_quiz_is_not_enough(env):
     viewer, talk = env["viewer"], env["talk"]
     with _db(env) as db:
-        _quiz(db, talk["id"], failed_by=[viewer.id])
-        _attend(db, viewer.id, talk["id"])
+        _quiz(db, talk.id, failed_by=[viewer.id])
+        _attend(db, viewer.id, talk.id)
         state = progress.status(db, viewer.id, talk)
     assert state.completed_at is None and state.quiz == progress.QUIZ_FAILED
     assert state.missing == ["quiz"]
@@ -249,11 +249,11 @@ def test_a_failed_quiz_is_not_enough(env):
 def test_undoing_the_only_attendance_takes_the_completion_back(env):
     viewer, talk = env["viewer"], env["talk"]
     with _db(env) as db:
-        _attend(db, viewer.id, talk["id"])
-        assert progress.refresh_completion(db, viewer.id, talk["id"])
+        _attend(db, viewer.id, talk.id)
+        assert progress.refresh_completion(db, viewer.id, talk.id)
         with db.conn:
             db.execute("DELETE FROM attendance")
-        assert progress.refresh_completion(db, viewer.id, talk["id"]) is None
+        assert progress.refresh_completion(db, viewer.id, talk.id) is None
 
 
 # ---------------------------------------------------------------- pages for the person
@@ -265,11 +265,11 @@ def test_continue_where_you_left_off_on_the_front_page(env):
     _watch(env, viewer, second, [[0, 3]], position=3)  # under 5 %: not listed
     with _db(env) as db:
         listed = progress.continue_watching(db, Viewer(viewer))
-    assert [t["id"] for t in listed] == [talk["id"]] and listed[0]["percent"] == 30
+    assert [t.talk.id for t in listed] == [talk.id] and listed[0].percent == 30
     page = _as(env, "viewer").get("/")
     assert "Fortsett der du slapp" in page.text
-    assert f'href="/talks/{talk["slug"]}?t=30"' in page.text
-    assert second["title"] not in page.text.split("Kommende foredrag")[0]
+    assert f'href="/talks/{talk.slug}?t=30"' in page.text
+    assert second.title not in page.text.split("Kommende foredrag")[0]
     _watch(env, viewer, talk, [[0, 95]], position=95)  # completed: gone from the list
     assert "Fortsett der du slapp" not in env["client"].get("/").text
     assert "Fortsett der du slapp" not in _as(env, "guest").get("/").text
@@ -279,15 +279,15 @@ def test_my_modules_lists_what_the_person_started_completed_or_attended(env):
     viewer, talk, second = env["viewer"], env["talk"], env["second"]
     _watch(env, viewer, talk, [[0, 95]])
     with _db(env) as db:
-        _quiz(db, second["id"])
-        _attend(db, viewer.id, second["id"])
+        _quiz(db, second.id)
+        _attend(db, viewer.id, second.id)
     page = _as(env, "viewer").get("/mine-moduler")
     assert page.status_code == 200
-    assert talk["title"] in page.text and second["title"] in page.text
+    assert talk.title in page.text and second.title in page.text
     assert "Fullført" in page.text and "95 %" in page.text
     assert "Ingen quiz" in page.text and "Ikke tatt" in page.text
     assert "Mangler: bestå quizen" in page.text
-    assert env["draft"]["title"] not in page.text
+    assert env["draft"].title not in page.text
     assert 'href="/mine-moduler"' in page.text
     empty = _as(env, "other").get("/mine-moduler")
     assert "Du har ikke begynt på noen moduler ennå." in empty.text
@@ -300,14 +300,14 @@ def test_report_matrix_numbers(env):
     talk, second = env["talk"], env["second"]
     _watch(env, env["viewer"], talk, [[0, 100]])
     with _db(env) as db:
-        _attend(db, env["other"].id, talk["id"])
+        _attend(db, env["other"].id, talk.id)
         matrix = reports.matrix(db)
-    assert [t["id"] for t in matrix.talks] == [second["id"], talk["id"]]  # no drafts
+    assert [t.id for t in matrix.talks] == [second.id, talk.id]  # no drafts
     assert matrix.departments == [("Helse", 1), ("Kultur", 2), ("", 1)]
-    kultur = matrix.cell("Kultur", talk["id"])
+    kultur = matrix.cell("Kultur", talk.id)
     assert (kultur.completed, kultur.people, kultur.percent) == (1, 2, 50)
-    assert matrix.cell("Helse", talk["id"]).percent == 100
-    assert matrix.cell("Kultur", second["id"]).completed == 0
+    assert matrix.cell("Helse", talk.id).percent == 100
+    assert matrix.cell("Kultur", second.id).completed == 0
     page = _as(env, "admin").get("/rapporter")
     assert page.status_code == 200 and "50 %" in page.text and "Uten avdeling" in page.text
     assert 'href="/rapporter/avdeling/-"' in page.text and 'href="/rapporter"' in page.text
@@ -332,10 +332,10 @@ def test_csv_export(env):
     assert rows[0][:3] == ["Navn", "E-post", "Avdeling"]
     assert len(rows) == 1 + 6 * 2  # six people × two talks (no draft)
     by_key = {(r[1], r[3]): r for r in rows[1:]}
-    mine = by_key[("viewer@kommune.no", env["talk"]["title"])]
+    mine = by_key[("viewer@kommune.no", env["talk"].title)]
     assert mine[5] == "95" and mine[6] == "ingen quiz" and mine[7] != ""
-    assert by_key[("tricky@kommune.no", env["talk"]["title"])][0] == 'Berg, Kari "KB"'
-    assert by_key[("formel@kommune.no", env["talk"]["title"])][0] == "'=HYPERLINK(1)"
+    assert by_key[("tricky@kommune.no", env["talk"].title)][0] == 'Berg, Kari "KB"'
+    assert by_key[("formel@kommune.no", env["talk"].title)][0] == "'=HYPERLINK(1)"
     assert '"Berg, Kari ""KB"""' in response.content.decode("utf-8-sig")
     body = response.content.decode("utf-8-sig")
     assert all(line.startswith('"') for line in body.splitlines()), "every cell quoted"
@@ -394,24 +394,24 @@ def test_talk_results_numbers_and_charts(env):
     _watch(env, viewer, talk, [[0, 100]])
     _watch(env, other, talk, [[0, 50]])
     with _db(env) as db:
-        _quiz(db, talk["id"])
-        q1 = db.execute("SELECT id FROM questions WHERE talk_id = ?", [talk["id"]]).fetchone()[0]
+        _quiz(db, talk.id)
+        q1 = db.execute("SELECT id FROM questions WHERE talk_id = ?", [talk.id]).fetchone()[0]
         with db.conn:
             db.execute(
                 "INSERT INTO questions (talk_id, position, kind, text, options, created_at) "
                 "VALUES (?, 2, 'reflection', 'Hva tar du med deg?', '[]', '2026-01-01')",
-                [talk["id"]],
+                [talk.id],
             )
         q2 = db.execute("SELECT MAX(id) FROM questions").fetchone()[0]
-        _attempt(db, talk["id"], viewer.id, "2026-02-01T10:00:00+00:00", 1.0, True,
+        _attempt(db, talk.id, viewer.id, "2026-02-01T10:00:00+00:00", 1.0, True,
                  {str(q1): [0], str(q2): "Mye om kulturskolen"})  # fmt: skip
-        _attempt(db, talk["id"], other.id, "2026-02-01T10:00:00+00:00", 0.0, False,
+        _attempt(db, talk.id, other.id, "2026-02-01T10:00:00+00:00", 0.0, False,
                  {str(q1): [1]})  # fmt: skip
         _attempt(
-            db, talk["id"], other.id, "2026-02-02T10:00:00+00:00", 1.0, True, {str(q1): [0]}
+            db, talk.id, other.id, "2026-02-02T10:00:00+00:00", 1.0, True, {str(q1): [0]}
         )  # fmt: skip (a retry: not in per-question shares)
-        _attempt(db, talk["id"], admin.id, "2026-02-02T10:00:00+00:00", 0.0, False, {})
-        results = reports.talk_results(db, talk["id"])
+        _attempt(db, talk.id, admin.id, "2026-02-02T10:00:00+00:00", 0.0, False, {})
+        results = reports.talk_results(db, talk.id)
     assert results.viewers == 2 and results.average_share == pytest.approx(0.75)
     assert results.retention[0] == 1.0 and results.retention[-1] == 0.5
     assert (results.takers, results.passers) == (3, 2)
@@ -419,7 +419,7 @@ def test_talk_results_numbers_and_charts(env):
     # the admin's empty attempt answered nothing: neither right nor wrong
     assert [(q.correct, q.answered, q.percent) for q in results.questions] == [(1, 2, 50)]
     assert results.reflections == [("Hva tar du med deg?", ["Mye om kulturskolen"])]
-    page = _as(env, "organiser").get(f"/talks/{talk['slug']}/resultater")
+    page = _as(env, "organiser").get(f"/talks/{talk.slug}/resultater")
     assert page.status_code == 200
     assert re.search(r'<svg class="[^"]*\bchart-retention\b', page.text)
     assert re.search(r'<svg class="[^"]*\bchart-questions\b', page.text)
@@ -427,7 +427,7 @@ def test_talk_results_numbers_and_charts(env):
 
 
 def test_results_without_any_activity(env):
-    page = _as(env, "admin").get(f"/talks/{env['second']['slug']}/resultater")
+    page = _as(env, "admin").get(f"/talks/{env['second'].slug}/resultater")
     assert page.status_code == 200 and "Ingen har sett opptaket ennå." in page.text
 
 
@@ -442,7 +442,7 @@ def test_a_viewer_cannot_open_reports(env, url):
 
 
 def test_a_viewer_cannot_open_results(env):
-    url = f"/talks/{env['talk']['slug']}/resultater"
+    url = f"/talks/{env['talk'].slug}/resultater"
     assert _as(env, "viewer").get(url).status_code == 403
     assert _as(env, "organiser").get(url).status_code == 200
     assert "Rapporter" not in _as(env, "viewer").get("/").text
@@ -451,7 +451,7 @@ def test_a_viewer_cannot_open_results(env):
 def test_csrf_is_required_for_progress_posts(env):
     client = _as(env, "viewer")
     response = client.post(
-        f"/talks/{env['talk']['slug']}/fremdrift", content=b'{"intervals": [[0, 10]]}',
+        f"/talks/{env['talk'].slug}/fremdrift", content=b'{"intervals": [[0, 10]]}',
         headers={"Content-Type": "application/json", "X-CSRF-Token": csrf_token(b"x", None, "y")},
     )  # fmt: skip
     assert response.status_code == 403
@@ -480,7 +480,7 @@ def test_progress_is_recorded_and_resumed_in_a_browser(settings, tmp_path):
     viewer = make_user(settings, "viewer")
     with database.session(settings.db_path) as db:
         talk = _hls_talk(db, settings, organiser, tmp_path)
-    url = f"/talks/{talk['slug']}"
+    url = f"/talks/{talk.slug}"
     video = "document.getElementById('video')"
     with serve(settings.data_dir, tmp_path / "serve.log") as base, sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
@@ -493,7 +493,7 @@ def test_progress_is_recorded_and_resumed_in_a_browser(settings, tmp_path):
             page.evaluate(f"{video}.pause(); null")
         assert posted.value.status == 200
         with database.session(settings.db_path) as db:
-            row = progress.stored(db, viewer.id, talk["id"])
+            row = progress.stored(db, viewer.id, talk.id)
         assert row["watched_seconds"] >= 2.5 and row["intervals"][0][0] < 1
         assert row["position"] > 3
         page.goto(base + url)  # no ?t=: starts where it was left
@@ -526,7 +526,7 @@ def test_watch_answer_pass_and_the_module_is_complete_in_a_browser(settings, tmp
         _add(db, talk, organiser,
              _q("single", "Hvilken farge?", ["Rød", "Blå"], [1], at="2"),
              _q("truefalse", "Dette er en test.", correct=[0]))  # fmt: skip
-    url = f"/talks/{talk['slug']}"
+    url = f"/talks/{talk.slug}"
     video = "document.getElementById('video')"
     with serve(settings.data_dir, tmp_path / "serve.log") as base, sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
@@ -547,7 +547,7 @@ def test_watch_answer_pass_and_the_module_is_complete_in_a_browser(settings, tmp
         page.click("#quiz-submit")
         assert page.inner_text("#resultat") == "Bestått"
         page.goto(base + "/mine-moduler")
-        row = page.locator("tr.module", has_text=talk["title"])
+        row = page.locator("tr.module", has_text=talk.title)
         assert "Fullført" in row.inner_text(), row.inner_text()
 
         other = browser.new_context(locale="nb-NO").new_page()

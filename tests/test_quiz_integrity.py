@@ -59,7 +59,7 @@ def _attempts(settings) -> list[dict]:
 
 
 def test_probing_every_question_leaks_nothing_and_changes_nothing(quiz):
-    client, slug, ids = quiz["client"], quiz["talk"]["slug"], quiz["ids"]
+    client, slug, ids = quiz["client"], quiz["talk"].slug, quiz["ids"]
     # The first timed answers: question 1 wrong (Tre), question 3 right (Usant).
     first = _answer(client, slug, ids[0], 1)
     assert first.status_code == 200
@@ -115,12 +115,12 @@ def test_probing_every_question_leaks_nothing_and_changes_nothing(quiz):
 
 
 def test_after_submitting_timed_answers_belong_to_a_new_attempt_or_none(quiz):
-    client, slug, ids = quiz["client"], quiz["talk"]["slug"], quiz["ids"]
+    client, slug, ids = quiz["client"], quiz["talk"].slug, quiz["ids"]
     form = {f"q{i}": "0" for i in ids[:4]} | {f"q{ids[1]}": ["0", "1"], "lever_likevel": "1"}
     assert post(client, f"/talks/{slug}/quiz", form).status_code == 303
     reply = _answer(client, slug, ids[0], 1)
     with database.session(quiz["settings"].db_path) as db:
-        retries = quizzes.settings(db, quiz["talk"]["id"]).retries_allowed
+        retries = quizzes.settings(db, quiz["talk"].id).retries_allowed
     if retries:  # the quiz's rules decide
         assert reply.status_code == 200, "a retry starts with this timed answer"
         first, second = _attempts(quiz["settings"])
@@ -137,7 +137,7 @@ def test_simultaneous_timed_answers_are_taken_once(quiz):
     open attempt holds it."""
     import threading
 
-    talk_id, user_id, question = quiz["talk"]["id"], quiz["viewer"].id, quiz["ids"][0]
+    talk_id, user_id, question = quiz["talk"].id, quiz["viewer"].id, quiz["ids"][0]
     barrier, outcomes = threading.Barrier(8), []
 
     def answer(choice: int) -> None:
@@ -161,7 +161,7 @@ def test_simultaneous_timed_answers_are_taken_once(quiz):
 
 
 def test_unanswered_questions_are_named_and_the_answers_kept(quiz):
-    client, slug, ids = quiz["client"], quiz["talk"]["slug"], quiz["ids"]
+    client, slug, ids = quiz["client"], quiz["talk"].slug, quiz["ids"]
     assert _answer(client, slug, ids[2], 1).status_code == 200  # question 3, timed
     form = {f"q{ids[0]}": "2", f"q{ids[3]}": "0"}  # questions 2 and 5 left out
     page = post(client, f"/talks/{slug}/quiz", form)
@@ -186,7 +186,7 @@ def test_unanswered_questions_are_named_and_the_answers_kept(quiz):
 
 
 def test_three_unanswered_are_listed_with_commas(quiz):
-    client, slug, ids = quiz["client"], quiz["talk"]["slug"], quiz["ids"]
+    client, slug, ids = quiz["client"], quiz["talk"].slug, quiz["ids"]
     page = post(client, f"/talks/{slug}/quiz", {f"q{ids[1]}": ["1"], f"q{ids[3]}": "1"})
     assert page.status_code == 422
     assert "Du har ikke svart på spørsmål 1, 3 og 5." in page.text
@@ -196,7 +196,7 @@ def test_per_question_results_count_answered_questions_only(quiz):
     """Person A submits with questions 2 and 4 unanswered ("Lever likevel"), then retries
     with everything right; person B answers everything in the first attempt. Question 2's
     share is B's answer only, not A's missing answer counted as wrong."""
-    client, slug, ids, talk = quiz["client"], quiz["talk"]["slug"], quiz["ids"], quiz["talk"]
+    client, slug, ids, talk = quiz["client"], quiz["talk"].slug, quiz["ids"], quiz["talk"]
     partial = {f"q{ids[0]}": "0", f"q{ids[2]}": "1", "lever_likevel": "1"}
     assert post(client, f"/talks/{slug}/quiz", partial).status_code == 303
     other = make_user(quiz["settings"], "viewer", email="b@kommune.no")
@@ -205,7 +205,7 @@ def test_per_question_results_count_answered_questions_only(quiz):
             f"q{ids[4]}": "Mye"}  # fmt: skip
     assert post(client, f"/talks/{slug}/quiz", full).status_code == 303
     with database.session(quiz["settings"].db_path) as db:
-        results = reports.talk_results(db, talk["id"])
+        results = reports.talk_results(db, talk.id)
     shares = [(q.correct, q.answered) for q in results.questions]
     assert shares == [(1, 2), (1, 1), (2, 2), (0, 1)]
     assert results.takers == 2
@@ -234,7 +234,7 @@ def test_coming_back_asks_the_timed_question_left_at_in_a_browser(settings, tmp_
         talk = factories.hls_media(db, settings, talk, tmp_path, 8)
         (question,) = _add(db, talk, organiser,
                            _q("single", "Hvilken farge?", ["Rød", "Blå"], [1], at="2"))  # fmt: skip
-    url = f"/talks/{talk['slug']}"
+    url = f"/talks/{talk.slug}"
     video = "document.getElementById('video')"
     with serve(settings.data_dir, tmp_path / "serve.log") as base, sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
@@ -247,7 +247,7 @@ def test_coming_back_asks_the_timed_question_left_at_in_a_browser(settings, tmp_
         assert sent.value.status == 200, "the position at the pause is stored"
         page.goto("about:blank")  # the viewer leaves without answering
         with database.session(settings.db_path) as db:
-            position = progress.stored(db, viewer.id, talk["id"])["position"]
+            position = progress.stored(db, viewer.id, talk.id)["position"]
         assert position >= 2, "stopped at the question's moment"
 
         page.goto(base + url)

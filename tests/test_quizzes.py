@@ -138,10 +138,10 @@ def test_authoring_validation(db, settings):
         with pytest.raises(quizzes.ValidationError) as caught:
             quizzes.save_question(db, talk, data, organiser)
         assert words in caught.value.errors[field], data
-    assert quizzes.questions(db, talk["id"]) == []
+    assert quizzes.questions(db, talk.id) == []
     qid = quizzes.save_question(db, talk, _q("multiple", options=["A", " ", "B"], correct=[2]),
                                 organiser, None)  # fmt: skip
-    saved = quizzes.questions(db, talk["id"])[0]
+    saved = quizzes.questions(db, talk.id)[0]
     assert saved.id == qid and [o.text for o in saved.options] == ["A", "B"]
     assert [o.correct for o in saved.options] == [False, True]
     with pytest.raises(quizzes.ValidationError) as caught:
@@ -157,13 +157,13 @@ def test_publishing_needs_a_scored_question(db, settings):
     quizzes.save_question(db, talk, _q("reflection"), organiser)
     with pytest.raises(quizzes.ValidationError):
         quizzes.save_settings(db, talk, "80", True, True, organiser)
-    assert not quizzes.has_quiz(db, talk["id"])
+    assert not quizzes.has_quiz(db, talk.id)
 
 
 def test_authoring_over_http(env):
     client, talk = env["client"], env["talk"]
     login(client, env["organiser"].email)
-    base = f"/talks/{talk['slug']}/quiz"
+    base = f"/talks/{talk.slug}/quiz"
     page = client.get(base + "/rediger")
     assert page.status_code == 200 and 'name="csrf_token"' in page.text
     bad = post(client, base + "/sporsmal", {"kind": "single", "text": "Hva?", "option": ["A"]})
@@ -177,7 +177,7 @@ def test_authoring_over_http(env):
         data = {"kind": "single", "text": text, "option": ["Ja", "Nei", ""], "correct": "1"}
         assert post(client, base + "/sporsmal", data).status_code == 303
     with _db(env) as db:
-        listed = quizzes.questions(db, talk["id"])
+        listed = quizzes.questions(db, talk.id)
         assert [q.text for q in listed] == ["Jorda er rund.", "Første", "Andre"]
         assert listed[0].at_seconds == 65 and listed[0].options[0].correct
         first = listed[0].id
@@ -193,7 +193,7 @@ def test_authoring_over_http(env):
         == 303
     )
     with _db(env) as db:
-        assert [q.text for q in quizzes.questions(db, talk["id"])] == [
+        assert [q.text for q in quizzes.questions(db, talk.id)] == [
             "Første",
             "Andre",
             "Jorda er rund.",
@@ -208,10 +208,10 @@ def test_authoring_over_http(env):
     settings = post(client, base + "/rediger", {"pass_mark": "50", "published": "1"})
     assert settings.status_code == 303
     with _db(env) as db:
-        listed = quizzes.questions(db, talk["id"])
+        listed = quizzes.questions(db, talk.id)
         assert [(q.text, q.kind) for q in listed] == [("Første, endret", "multiple"),
                                                       ("Jorda er rund.", "truefalse")]  # fmt: skip
-        assert quizzes.settings(db, talk["id"]) == quizzes.QuizSettings(50, False, True)
+        assert quizzes.settings(db, talk.id) == quizzes.QuizSettings(50, False, True)
         actions = [r[0] for r in db.execute("SELECT action FROM audit_log ORDER BY id")]
     for action in ("la til quizspørsmål", "flyttet quizspørsmål", "endret quizspørsmål",
                    "slettet quizspørsmål", "endret quizinnstillinger"):  # fmt: skip
@@ -222,7 +222,7 @@ def test_preview_renders_the_participant_view_without_saving(env):
     _standard(env, publish=False)
     client = env["client"]
     login(client, env["organiser"].email)
-    page = client.get(f"/talks/{env['talk']['slug']}/quiz/forhandsvisning")
+    page = client.get(f"/talks/{env['talk'].slug}/quiz/forhandsvisning")
     assert page.status_code == 200
     assert "Forhåndsvisning" in page.text and "Hvor mange uker har naboene?" in page.text
     assert EXPLAIN not in page.text
@@ -239,7 +239,7 @@ def _option_inputs(html: str) -> list[str]:
 
 def test_correctness_stays_on_the_server(env):
     ids = _standard(env)
-    client, slug = env["client"], env["talk"]["slug"]
+    client, slug = env["client"], env["talk"].slug
     login(client, env["viewer"].email)
     page = client.get(f"/talks/{slug}/quiz")
     assert page.status_code == 200
@@ -269,7 +269,7 @@ def _submit(client, slug, ids, right=True):
 
 def test_submit_scores_and_shows_the_result(env):
     ids = _standard(env)
-    client, slug = env["client"], env["talk"]["slug"]
+    client, slug = env["client"], env["talk"].slug
     login(client, env["viewer"].email)
     response = _submit(client, slug, ids)
     assert response.status_code == 303
@@ -279,7 +279,7 @@ def test_submit_scores_and_shows_the_result(env):
     with _db(env) as db:
         row = db.execute("SELECT * FROM attempts").fetchone()
         assert row["passed"] == 1 and row["score"] == 1.0 and row["submitted_at"]
-        assert quizzes.passed(db, env["viewer"].id, env["talk"]["id"]) == row["submitted_at"]
+        assert quizzes.passed(db, env["viewer"].id, env["talk"].id) == row["submitted_at"]
         answers = json.loads(row["answers"])
     assert answers[str(ids[3])] == "Mye å tenke på", "reflections are kept for the organiser"
     talk_page = client.get(f"/talks/{slug}")
@@ -293,7 +293,7 @@ def test_submit_scores_and_shows_the_result(env):
 
 def test_someone_elses_attempt_is_not_shown(env):
     ids = _standard(env)
-    client, slug = env["client"], env["talk"]["slug"]
+    client, slug = env["client"], env["talk"].slug
     login(client, env["viewer"].email)
     attempt = _submit(client, slug, ids).headers["location"]
     other = make_user(env["settings"], "viewer", email="annen@kommune.no")
@@ -303,7 +303,7 @@ def test_someone_elses_attempt_is_not_shown(env):
 
 def test_retries_refused_when_not_allowed(env):
     ids = _standard(env, retries=False)
-    client, slug = env["client"], env["talk"]["slug"]
+    client, slug = env["client"], env["talk"].slug
     login(client, env["viewer"].email)
     assert _submit(client, slug, ids, right=False).status_code == 303
     again = _submit(client, slug, ids)
@@ -320,19 +320,19 @@ def test_retries_refused_when_not_allowed(env):
 
 def test_retries_allowed(env):
     ids = _standard(env)
-    client, slug = env["client"], env["talk"]["slug"]
+    client, slug = env["client"], env["talk"].slug
     login(client, env["viewer"].email)
     assert _submit(client, slug, ids, right=False).status_code == 303
     assert _submit(client, slug, ids).status_code == 303
     with _db(env) as db:
         rows = db.execute("SELECT passed FROM attempts ORDER BY id").fetchall()
         assert [r[0] for r in rows] == [0, 1]
-        assert quizzes.best_score(db, env["viewer"].id, env["talk"]["id"]) == 1.0
+        assert quizzes.best_score(db, env["viewer"].id, env["talk"].id) == 1.0
 
 
 def test_unpublished_quiz_cannot_be_taken(env):
     ids = _standard(env, publish=False)
-    client, slug = env["client"], env["talk"]["slug"]
+    client, slug = env["client"], env["talk"].slug
     login(client, env["viewer"].email)
     assert client.get(f"/talks/{slug}/quiz").status_code == 404
     assert _submit(client, slug, ids).status_code == 404
@@ -341,7 +341,7 @@ def test_unpublished_quiz_cannot_be_taken(env):
 
 def test_timed_answer_goes_into_the_open_attempt_and_submit_scores_it(env):
     ids = _standard(env)
-    client, slug = env["client"], env["talk"]["slug"]
+    client, slug = env["client"], env["talk"].slug
     login(client, env["viewer"].email)
     headers = {"X-CSRF-Token": csrf(client)}
     url = f"/talks/{slug}/quiz/svar"
@@ -390,19 +390,19 @@ def test_quiz_box_and_scripts_on_the_talk_page(settings):
         box = quizzes.page_context(db, quizzes.Viewer(None), talk)["quiz_box"]
         assert box["published"] is False
     with TestClient(create_app(settings), follow_redirects=False) as client:
-        page = client.get(f"/talks/{talk['slug']}")
+        page = client.get(f"/talks/{talk.slug}")
         assert 'class="quiz-box"' not in page.text
         login(client, organiser.email)
-        assert "Lag quiz" in client.get(f"/talks/{talk['slug']}").text
+        assert "Lag quiz" in client.get(f"/talks/{talk.slug}").text
         with database.session(settings.db_path) as db:
             _add(db, talk, organiser, _q("single", "Når?", ["Nå", "Aldri"], [0], at="3"))
-        page = client.get(f"/talks/{talk['slug']}").text
+        page = client.get(f"/talks/{talk.slug}").text
         assert "Rediger quizen" in page and "js/quiz.js" in page and 'id="timed-question"' in page
         client.cookies.clear()
-        guest = client.get(f"/talks/{talk['slug']}").text
+        guest = client.get(f"/talks/{talk.slug}").text
         assert "Logg inn for å ta quizen" in guest and "js/quiz.js" not in guest
         login(client, "viewer@kommune.no")
-        viewer = client.get(f"/talks/{talk['slug']}").text
+        viewer = client.get(f"/talks/{talk.slug}").text
         assert "Ta quizen" in viewer and "Rediger quizen" not in viewer and "js/quiz.js" in viewer
         assert "correct" not in viewer.lower()
 
@@ -430,10 +430,10 @@ def _index(db, talk_id: int, lines: list[str], language="nb") -> None:
 def test_suggestions_blank_a_rare_repeated_term(db, settings):
     organiser = make_user(settings, "organiser")
     talk = _talk(db, settings, organiser, "internal", "Varme")
-    _index(db, talk["id"], SPEECH)
+    _index(db, talk.id, SPEECH)
     for number in range(3):
         other = _talk(db, settings, organiser, "internal", f"Annet {number}")
-        _index(db, other["id"], [OTHER, OTHER])
+        _index(db, other.id, [OTHER, OTHER])
     drafts = suggest.suggest(db, talk)
     assert drafts, "the talk has key terms"
     first = drafts[0]
@@ -454,7 +454,7 @@ def test_suggestions_blank_a_rare_repeated_term(db, settings):
 def test_no_suggestions_for_an_empty_transcript(db, settings):
     organiser = make_user(settings, "organiser")
     talk = _talk(db, settings, organiser, "internal", "Stille")
-    search.index_talk(db, talk["id"], (), "nb")
+    search.index_talk(db, talk.id, (), "nb")
     assert suggest.suggest(db, talk) == []
     assert suggest.build([], [], 5) == []
 
@@ -473,20 +473,20 @@ def test_ranking_is_tf_idf_like():
 def test_suggestions_over_http(env):
     client, talk = env["client"], env["talk"]
     with _db(env) as db:
-        _index(db, talk["id"], SPEECH)
+        _index(db, talk.id, SPEECH)
     login(client, env["organiser"].email)
-    page = post(client, f"/talks/{talk['slug']}/quiz/forslag")
+    page = post(client, f"/talks/{talk.slug}/quiz/forslag")
     assert page.status_code == 200 and suggest.BLANK in page.text
     with _db(env) as db:
         draft = suggest.suggest(db, talk)[0]
     data = {"kind": "single", "text": draft.text, "option": list(draft.options),
             "correct": str(draft.correct), "explanation": draft.explanation,
             "at": str(draft.at_seconds)}  # fmt: skip
-    assert post(client, f"/talks/{talk['slug']}/quiz/sporsmal", data).status_code == 303
-    again = post(client, f"/talks/{talk['slug']}/quiz/forslag")
+    assert post(client, f"/talks/{talk.slug}/quiz/sporsmal", data).status_code == 303
+    again = post(client, f"/talks/{talk.slug}/quiz/forslag")
     drafts = again.text.split('id="forslag"')[1]
     assert draft.text not in drafts, "a draft that was added is not suggested again"
-    skipped = post(client, f"/talks/{talk['slug']}/quiz/forslag", {"skip": ["tilskudd"]})
+    skipped = post(client, f"/talks/{talk.slug}/quiz/forslag", {"skip": ["tilskudd"]})
     assert skipped.status_code == 200 and 'name="skip" value="tilskudd"' in skipped.text
 
 
@@ -495,7 +495,7 @@ def test_suggestions_over_http(env):
 
 def test_access(env):
     _standard(env)
-    client, slug = env["client"], env["talk"]["slug"]
+    client, slug = env["client"], env["talk"].slug
     guest = client.get(f"/talks/{slug}/quiz", headers={"Accept": "text/html"})
     assert guest.status_code == 303 and guest.headers["location"].startswith("/logg-inn")
     assert client.get(f"/talks/{slug}/quiz.json").status_code in (401, 404)
@@ -517,7 +517,7 @@ def test_question_text_and_options_are_escaped(env):
     with _db(env) as db:
         ids = _add(db, env["talk"], env["organiser"],
                    _q("single", evil, [option, "Trygt"], [0], explanation=evil))  # fmt: skip
-    client, slug = env["client"], env["talk"]["slug"]
+    client, slug = env["client"], env["talk"].slug
     login(client, env["organiser"].email)
     for url in (f"/talks/{slug}/quiz/rediger", f"/talks/{slug}/quiz/forhandsvisning"):
         text = client.get(url).text
@@ -557,7 +557,7 @@ def test_timed_question_pauses_the_video_in_a_browser(settings, tmp_path):
         _add(db, talk, organiser,
              _q("single", "Hvilken farge?", ["Rød", "Blå"], [1], at="2"),
              _q("truefalse", "Dette er en test.", correct=[0]))  # fmt: skip
-    url = f"/talks/{talk['slug']}"
+    url = f"/talks/{talk.slug}"
     with serve(settings.data_dir, tmp_path / "serve.log") as base, sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         page = browser.new_page(locale="nb-NO")

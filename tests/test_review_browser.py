@@ -45,11 +45,11 @@ def test_next_doubtful_word_suggestions_and_progress(server, settings, page, tmp
     organiser = make_user(settings, "organiser")
     talk = test_editor_browser._ready_talk(settings, organiser, tmp_path)
     machine = transcript.Transcript(language="nb", segments=SEGMENTS, duration=6.0)
-    transcript.write_all(talks.transcript_dir(settings, talk["id"]), machine)
+    transcript.write_all(talks.transcript_dir(settings, talk.id), machine)
     with database.session(settings.db_path) as db:
-        search.index_talk(db, talk["id"], SEGMENTS, "nb")
+        search.index_talk(db, talk.id, SEGMENTS, "nb")
     test_browser._sign_in(page, server, organiser.email)
-    page.goto(f"{server}/talks/{talk['slug']}/transkripsjon")
+    page.goto(f"{server}/talks/{talk.slug}/transkripsjon")
 
     chips = page.eval_on_selector_all("button.doubt", "bs => bs.map(b => b.dataset.word)")
     assert chips == ["kalder", "tillid", "lunsj"]

@@ -57,15 +57,15 @@ def test_segments_are_searchable_while_whisper_works(settings, engine, tmp_path,
     assert len(watching.seen) >= 3, "the clip should give several segments"
     for n, (word, groups, (rows, distinct), status) in enumerate(watching.seen, start=1):
         assert status == "processing"
-        assert groups and groups[0] == (talk["id"], True), f"{word!r} not found while transcribing"
+        assert groups and groups[0] == (talk.id, True), f"{word!r} not found while transcribing"
         assert rows == distinct == n, "each batch adds its segments once"
     with database.session(settings.db_path) as db:
-        assert talks.get(db, talk["id"])["status"] == "ready"
+        assert talks.get(db, talk.id).status == "ready"
         final = db.execute("SELECT count(*), count(DISTINCT idx) FROM search_segments")
         assert tuple(final.fetchone()) == (len(watching.seen),) * 2, "replaced exactly once"
         word = watching.seen[0][0]
         assert [(g.talk_id, g.transcribing) for g in search.search(db, word).groups] == [
-            (talk["id"], False)
+            (talk.id, False)
         ]
 
 
@@ -78,8 +78,8 @@ def _claimed(settings, db, talk_id: int, worker: str) -> jobs.Job:
 
 def test_a_worker_that_lost_its_job_adds_nothing(settings, db):
     talk = factories.talk(db, language="nb")
-    jobs.enqueue(db, talk["id"])
-    job = _claimed(settings, db, talk["id"], "old-worker")
+    jobs.enqueue(db, talk.id)
+    job = _claimed(settings, db, talk.id, "old-worker")
     batch = worker_module._PartialIndex(db, job, "old-worker", talk)
     batch(Segment(0, 31, "Første del om barnehager."))  # 31 s of audio: written at once
     batch(Segment(31, 40, "Andre del om skoler."))
@@ -93,8 +93,8 @@ def test_a_worker_that_lost_its_job_adds_nothing(settings, db):
 
 def test_a_new_attempt_starts_the_partial_index_over(settings, db):
     talk = factories.talk(db, language="nb")
-    jobs.enqueue(db, talk["id"])
-    job = _claimed(settings, db, talk["id"], "first")
+    jobs.enqueue(db, talk.id)
+    job = _claimed(settings, db, talk.id, "first")
     first = worker_module._PartialIndex(db, job, "first", talk)
     first(Segment(0, 40, "Et forsøk som ble avbrutt."))
     with db.conn:
@@ -115,12 +115,12 @@ def test_search_page_shows_near_words_and_talks_being_transcribed(settings, db):
     from server.web.app import create_app
 
     misheard = factories.talk(db, language="nb", title="Oppvekst")
-    search.index_talk(db, misheard["id"], [Segment(0, 5, "Tre nye barnhager i år.")], "nb")
+    search.index_talk(db, misheard.id, [Segment(0, 5, "Tre nye barnhager i år.")], "nb")
     hidden = factories.talk(db, language="nb", title="Intern", visibility="internal")
-    search.index_talk(db, hidden["id"], [Segment(0, 5, "Barnehagr for ansatte.")], "nb")
+    search.index_talk(db, hidden.id, [Segment(0, 5, "Barnehagr for ansatte.")], "nb")
     with db.conn:
-        talks.set_status(db, misheard["id"], "processing")
-        talks.set_status(db, hidden["id"], "ready")
+        talks.set_status(db, misheard.id, "processing")
+        talks.set_status(db, hidden.id, "ready")
     with TestClient(create_app(settings)) as guest:
         page = guest.get("/sok", params={"q": "barnehager"}).text
         assert "Lignende treff:" in page and 'href="/sok?q=barnhager">barnhager</a> (1)' in page

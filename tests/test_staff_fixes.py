@@ -99,16 +99,16 @@ def _ready_talk(settings, db, organiser) -> dict:
     segments = (Segment(0.0, 2.0, "Velkommen til biblioteket."),
                 Segment(2.0, 4.0, "Vi låner ut bøker til alle."))  # fmt: skip
     talk = factories.talk(db, organiser, language="nb")
-    folder = talks.transcript_dir(settings, talk["id"])
+    folder = talks.transcript_dir(settings, talk.id)
     transcript.write_all(folder, Transcript(language="nb", segments=segments, duration=600.0))
     with db.conn:
-        talks.set_status(db, talk["id"], "ready")
+        talks.set_status(db, talk.id, "ready")
         db.execute(
             "INSERT INTO recordings (talk_id, original_name, path, size, duration, has_video, "
             "created_at) VALUES (?, 'a.mp4', 'original.mp4', 1, 600.0, 1, '2030-01-01')",
-            [talk["id"]],
+            [talk.id],
         )
-    return talks.get(db, talk["id"])
+    return talks.get(db, talk.id)
 
 
 def test_the_model_is_chosen_from_the_installed_models(settings, client):
@@ -116,7 +116,7 @@ def test_the_model_is_chosen_from_the_installed_models(settings, client):
     with database.session(settings.db_path) as db:
         talk = _ready_talk(settings, db, organiser)
     login(client, organiser.email)
-    page = client.get(f"/talks/{talk['slug']}/transkripsjon").text
+    page = client.get(f"/talks/{talk.slug}/transkripsjon").text
     field = re.search(r'<select id="model" name="model" required>(.*?)</select>', page, re.S)
     assert field, "the model is a select, not free text"
     assert '<option value="base" selected>base (i bruk)</option>' in field.group(1)
@@ -132,16 +132,16 @@ def test_watched_to_the_end_is_100_percent_and_the_page_says_take_the_quiz(setti
             correct=(0,)), organiser)  # fmt: skip
         quizzes.save_settings(db, talk, "80", True, True, organiser)
     login(client, viewer.email)
-    before = client.get(f"/talks/{talk['slug']}").text
+    before = client.get(f"/talks/{talk.slug}").text
     assert re.search(r'id="quiz-to-complete"[^>]*hidden', before), "not before watching"
     # The player's last report stops just short of the end, as players do.
-    reported = client.post(f"/talks/{talk['slug']}/fremdrift", headers={
+    reported = client.post(f"/talks/{talk.slug}/fremdrift", headers={
         "X-CSRF-Token": csrf(client)}, json={"intervals": [[0, 599.4]], "position": 599.4,
                                              "duration": 600})  # fmt: skip
     assert reported.status_code == 200 and reported.json()["share"] == 1.0
     mine = client.get("/mine-moduler").text
     assert "<span>100 %</span>" in mine and "99 %" not in mine
-    after = client.get(f"/talks/{talk['slug']}").text
+    after = client.get(f"/talks/{talk.slug}").text
     hint = re.search(r'<p class="notice" id="quiz-to-complete"[^>]*>', after).group(0)
     assert "hidden" not in hint and "Ta quizen for å fullføre modulen" in after
     assert 'data-seen-share="0.9"' in after, "progress.js shows it once the share is reached"
@@ -153,14 +153,14 @@ def test_a_version_shows_its_word_changes_from_the_one_before(settings, client):
         talk = _ready_talk(settings, db, organiser)
         edited = (Segment(0.0, 2.0, "Velkommen til biblioteket."),
                   Segment(2.0, 4.0, "Vi låner ut bøker og sykler til alle."))  # fmt: skip
-        editing.save(db, settings, talk["id"], edited, 0, organiser, "")
+        editing.save(db, settings, talk.id, edited, 0, organiser, "")
     login(client, organiser.email)
-    page = client.get(f"/talks/{talk['slug']}/transkripsjon/versjoner?vis=1").text
+    page = client.get(f"/talks/{talk.slug}/transkripsjon/versjoner?vis=1").text
     assert "Endringer fra versjon 0" in page
     diff = re.search(r'<ol class="diff-lines">(.*?)</ol>', page, re.S).group(1)
     assert '<ins><span class="visually-hidden">lagt til: </span>og sykler</ins>' in diff
     assert "Velkommen" not in diff, "unchanged segments are left out"
-    machine = client.get(f"/talks/{talk['slug']}/transkripsjon/versjoner?vis=0").text
+    machine = client.get(f"/talks/{talk.slug}/transkripsjon/versjoner?vis=0").text
     assert "Endringer fra versjon" not in machine, "the first version has nothing before it"
 
 
@@ -179,7 +179,7 @@ def test_the_question_form_shows_only_the_fields_of_the_chosen_kind(settings, tm
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         page = browser.new_page(locale="nb-NO")
         _sign_in(page, base, organiser.email)
-        page.goto(f"{base}/talks/{talk['slug']}/quiz/rediger")
+        page.goto(f"{base}/talks/{talk.slug}/quiz/rediger")
         options = page.locator('fieldset[data-for-kinds="single multiple"]')
         statement = page.locator('fieldset[data-for-kinds="truefalse"]')
         page.check('input[name="kind"][value="single"]')

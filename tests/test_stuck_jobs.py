@@ -32,8 +32,8 @@ def _transcribing(db, lease_seconds: float) -> tuple[dict, jobs.Job]:
     """A talk whose job packaged and is at 47 % of transcription in worker GONE."""
     talk = factories.talk(db, organiser=accounts.by_email(db, "organiser@kommune.no"))
     with db.conn:
-        jobs.enqueue(db, talk["id"])
-        talks.set_status(db, talk["id"], "processing")
+        jobs.enqueue(db, talk.id)
+        talks.set_status(db, talk.id, "processing")
     job = jobs.claim(db, GONE, lease_seconds)
     jobs.report(db, job, GONE, "package", 0.5)
     with db.conn:
@@ -52,7 +52,7 @@ def _wait_until_stalled(db, job_id: int) -> None:
 
 def test_a_healthy_job_shows_its_progress_and_cannot_be_retried(client, db):
     talk, job = _transcribing(db, lease_seconds=60)
-    url = f"/talks/{talk['slug']}"
+    url = f"/talks/{talk.slug}"
     status = client.get(f"{url}/status.json").json()
     assert status["waiting_for_worker"] is False and status["notice"] is None
     assert status["can_retry"] is False
@@ -69,7 +69,7 @@ def test_a_healthy_job_shows_its_progress_and_cannot_be_retried(client, db):
 
 def test_a_job_whose_worker_vanished_waits_and_the_organiser_retries_it(client, db):
     talk, job = _transcribing(db, lease_seconds=1)
-    url = f"/talks/{talk['slug']}"
+    url = f"/talks/{talk.slug}"
     _wait_until_stalled(db, job.id)
 
     status = client.get(f"{url}/status.json").json()
@@ -92,7 +92,7 @@ def test_a_job_whose_worker_vanished_waits_and_the_organiser_retries_it(client, 
     )  # fmt: skip
     entry = accounts.audit_entries(db)[0]
     assert (entry["actor"], entry["action"], entry["target"]) == (
-        "organiser@kommune.no", "startet behandling på nytt", talk["title"],
+        "organiser@kommune.no", "startet behandling på nytt", talk.title,
     )  # fmt: skip
     with db.conn:
         assert not jobs.stage_done(db, job.id, GONE, "transcribe"), "the old worker is out"
@@ -110,9 +110,9 @@ def test_only_the_talks_editors_may_retry(client, settings, db):
     make_user(settings, "viewer")
     with TestClient(create_app(settings), follow_redirects=False) as viewer:
         login(viewer, "viewer@kommune.no")
-        page = viewer.get(f"/talks/{talk['slug']}").text
+        page = viewer.get(f"/talks/{talk.slug}").text
         assert "Venter på en ledig arbeider." in page and "stage-retry" not in page
-        assert post(viewer, f"/talks/{talk['slug']}/prov-igjen").status_code == 403
+        assert post(viewer, f"/talks/{talk.slug}/prov-igjen").status_code == 403
     assert jobs.get(db, job.id).state == "running"
 
 
@@ -120,7 +120,7 @@ def test_the_waiting_notice_in_english(client, settings, db):
     talk, job = _transcribing(db, lease_seconds=1)  # a public talk: a guest may follow it
     _wait_until_stalled(db, job.id)
     with TestClient(create_app(settings)) as guest:
-        page = guest.get(f"/talks/{talk['slug']}", headers={"Accept-Language": "en"}).text
+        page = guest.get(f"/talks/{talk.slug}", headers={"Accept-Language": "en"}).text
     assert "Waiting for a free worker." in page
     assert 'data-state-stalled="waiting for a worker"' in page
 
@@ -141,7 +141,7 @@ def _claim_and_die(db, stage: str, finish_stage: bool = False) -> jobs.Job:
 def test_a_job_that_moves_forward_is_never_given_up(db):
     talk = factories.talk(db)
     with db.conn:
-        job_id = jobs.enqueue(db, talk["id"])
+        job_id = jobs.enqueue(db, talk.id)
     attempts = []
     for stage in jobs.STAGES:  # at every stage: killed once, then killed just after finishing
         attempts.append(_claim_and_die(db, stage).attempts)
@@ -154,8 +154,8 @@ def test_a_job_that_moves_forward_is_never_given_up(db):
 def test_a_job_that_dies_at_the_same_stage_again_and_again_fails_clearly(settings, db):
     talk = factories.talk(db)
     with db.conn:
-        job_id = jobs.enqueue(db, talk["id"])
-        talks.set_status(db, talk["id"], "processing")
+        job_id = jobs.enqueue(db, talk.id)
+        talks.set_status(db, talk.id, "processing")
     _claim_and_die(db, "package", finish_stage=True)
     _claim_and_die(db, "transcribe")
     _claim_and_die(db, "transcribe")
@@ -166,4 +166,4 @@ def test_a_job_that_dies_at_the_same_stage_again_and_again_fails_clearly(setting
     assert job.state == "failed" and job.stages_done == ("package",)
     assert "stoppet 3 ganger under «Transkriberer tale til tekst»" in job.error
     assert "Prøv igjen" in job.error
-    assert talks.get(db, talk["id"])["status"] == "failed"
+    assert talks.get(db, talk.id).status == "failed"

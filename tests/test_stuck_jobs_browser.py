@@ -47,8 +47,8 @@ def test_the_page_follows_a_job_through_a_dead_worker_a_takeover_and_a_retry(
     make_user(settings, "organiser")
     talk = factories.talk(db, organiser=accounts.by_email(db, "organiser@kommune.no"))
     with db.conn:
-        job_id = jobs.enqueue(db, talk["id"])
-        talks.set_status(db, talk["id"], "processing")
+        job_id = jobs.enqueue(db, talk.id)
+        talks.set_status(db, talk.id, "processing")
     first = jobs.claim(db, "host:101:a", 60)
     with db.conn:
         jobs.stage_done(db, job_id, "host:101:a", "package")
@@ -61,7 +61,7 @@ def test_the_page_follows_a_job_through_a_dead_worker_a_takeover_and_a_retry(
         page.fill("#password", PASSWORD)
         page.click("main form button[type=submit]")
         page.wait_for_url(base + "/")
-        page.goto(f"{base}/talks/{talk['slug']}")
+        page.goto(f"{base}/talks/{talk.slug}")
         assert page.is_visible("#stage-waiting") and page.is_visible("#stage-retry button")
         assert page.inner_text(STATE) == "venter på arbeider"
         assert page.get_attribute("[data-stage=transcribe] progress", "value") is None

@@ -96,7 +96,7 @@ def page(site: Site):
         page.fill("#password", PASSWORD)
         page.click("main form button[type=submit]")
         page.wait_for_url(site.base + "/")
-        page.goto(f"{site.base}/talks/{site.talk['slug']}")
+        page.goto(f"{site.base}/talks/{site.talk.slug}")
         yield page
         context.close()
         browser.close()
@@ -134,14 +134,14 @@ def sha256(path: Path) -> str:
 
 def assert_attached(site: Site, page) -> None:
     """The talk has the file, byte for byte, a queued job, and nothing left in uploads."""
-    page.wait_for_url(f"{site.base}/talks/{site.talk['slug']}", timeout=60_000)
+    page.wait_for_url(f"{site.base}/talks/{site.talk.slug}", timeout=60_000)
     page.wait_for_selector("section.processing", timeout=30_000)
     with database.session(site.settings.db_path) as db:
-        stored = talks.recording(db, site.talk["id"])
-        jobs = db.execute("SELECT state FROM jobs WHERE talk_id = ?", [site.talk["id"]])
+        stored = talks.recording(db, site.talk.id)
+        jobs = db.execute("SELECT state FROM jobs WHERE talk_id = ?", [site.talk.id])
         assert [row["state"] for row in jobs.fetchall()] == ["queued"]
         assert db.execute("SELECT count(*) FROM uploads").fetchone()[0] == 0
-    original = talks.media_dir(site.settings, site.talk["id"]) / stored["path"]
+    original = talks.media_dir(site.settings, site.talk.id) / stored.path
     assert sha256(original) == sha256(site.recording)
     assert list(site.settings.uploads_dir.iterdir()) == [], "no part file left behind"
     assert page.evaluate(TUS_KEYS) == [], "the fingerprint is forgotten once attached"

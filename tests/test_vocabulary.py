@@ -29,19 +29,19 @@ def test_add_list_and_remove_site_and_talk_terms(db):
     talk = factories.talk(db)
     assert vocabulary.add_term(db, "  Kongsberg ").action == "added"
     assert vocabulary.add_term(db, "NAV\t  Vestfold").term == "NAV Vestfold"
-    assert vocabulary.add_term(db, "Gjerdrum", talk["id"]).action == "added"
+    assert vocabulary.add_term(db, "Gjerdrum", talk.id).action == "added"
     assert [t.term for t in vocabulary.site_terms(db)] == ["Kongsberg", "NAV Vestfold"]
-    assert [t.term for t in vocabulary.talk_terms(db, talk["id"])] == ["Gjerdrum"]
+    assert [t.term for t in vocabulary.talk_terms(db, talk.id)] == ["Gjerdrum"]
     # the talk's own terms first (the engine's cap drops from the end), then site-wide
-    assert vocabulary.terms_for_talk(db, talk["id"]) == ["Gjerdrum", "Kongsberg", "NAV Vestfold"]
+    assert vocabulary.terms_for_talk(db, talk.id) == ["Gjerdrum", "Kongsberg", "NAV Vestfold"]
     groups = vocabulary.terms_by_talk(db)
     assert [(g.talk["slug"], [t.term for t in g.terms]) for g in groups] == [
-        (talk["slug"], ["Gjerdrum"])
+        (talk.slug, ["Gjerdrum"])
     ]
     removed = vocabulary.remove_term(db, "kongsberg")  # any case
     assert removed.action == "removed" and removed.term == "Kongsberg"
     assert "fjernet" in removed.message
-    assert vocabulary.terms_for_talk(db, talk["id"]) == ["Gjerdrum", "NAV Vestfold"]
+    assert vocabulary.terms_for_talk(db, talk.id) == ["Gjerdrum", "NAV Vestfold"]
     entries = accounts.audit_entries(db)
     assert [e["action"] for e in entries][:2] == [
         "fjernet ord fra ordlisten",
@@ -55,13 +55,13 @@ def test_duplicates_are_found_regardless_of_case_and_scope(db):
     again = vocabulary.add_term(db, "SKJÆRMO")
     assert again.action == "exists" and again.term == "Skjærmo"
     assert "står allerede i felles ordliste" in again.message
-    in_talk = vocabulary.add_term(db, "skjærmo", talk["id"])  # already site-wide
+    in_talk = vocabulary.add_term(db, "skjærmo", talk.id)  # already site-wide
     assert in_talk.action == "exists" and "felles ordlisten" in in_talk.message
-    vocabulary.add_term(db, "Flexivo", talk["id"])
-    assert vocabulary.add_term(db, "flexivo", talk["id"]).action == "exists"
+    vocabulary.add_term(db, "Flexivo", talk.id)
+    assert vocabulary.add_term(db, "flexivo", talk.id).action == "exists"
     other = factories.talk(db, title="Et annet foredrag")
-    assert vocabulary.add_term(db, "Flexivo", other["id"]).action == "added"  # other scope
-    assert vocabulary.terms_for_talk(db, talk["id"]) == ["Flexivo", "Skjærmo"]
+    assert vocabulary.add_term(db, "Flexivo", other.id).action == "added"  # other scope
+    assert vocabulary.terms_for_talk(db, talk.id) == ["Flexivo", "Skjærmo"]
 
 
 @pytest.mark.parametrize(
@@ -97,8 +97,8 @@ def test_removing_a_missing_term_and_a_full_list(db, monkeypatch):
 
 def test_deleting_a_talk_deletes_its_terms(db, settings):
     talk = factories.talk(db)
-    vocabulary.add_term(db, "Gjerdrum", talk["id"])
-    talks.delete(db, settings, talk["id"])
+    vocabulary.add_term(db, "Gjerdrum", talk.id)
+    talks.delete(db, settings, talk.id)
     assert db.execute("SELECT COUNT(*) FROM vocabulary").fetchone()[0] == 0
 
 
@@ -156,30 +156,30 @@ def test_admin_page_adds_and_removes_site_terms(client, people, db):
 def test_admin_page_shows_and_edits_terms_per_talk(client, people, db):
     talk = people["talk"]
     login(client, "admin@kommune.no")
-    added = post(client, "/admin/ordliste", {"talk": str(talk["id"]), "term": "Gjerdrum"})
+    added = post(client, "/admin/ordliste", {"talk": str(talk.id), "term": "Gjerdrum"})
     assert "«Gjerdrum» er lagt til i ordlisten til «Om Kongsberg»." in added.text
     page = client.get("/admin/ordliste").text
-    assert f'<a href="/talks/{talk["slug"]}">Om Kongsberg</a>' in page
-    assert f'action="/talks/{talk["slug"]}/ordliste"' in page and "Gjerdrum" in page
+    assert f'<a href="/talks/{talk.slug}">Om Kongsberg</a>' in page
+    assert f'action="/talks/{talk.slug}/ordliste"' in page and "Gjerdrum" in page
     removed = post(
         client,
-        f"/talks/{talk['slug']}/ordliste",
+        f"/talks/{talk.slug}/ordliste",
         {"remove": "Gjerdrum", "neste": "/admin/ordliste"},
     )
     assert removed.status_code == 303 and removed.headers["location"] == "/admin/ordliste"
-    assert vocabulary.talk_terms(db, talk["id"]) == []
+    assert vocabulary.talk_terms(db, talk.id) == []
     bad = post(client, "/admin/ordliste", {"talk": "abc", "term": "X"})
     assert bad.status_code == 422 and "Velg et foredrag" in bad.text
 
 
 def test_organiser_adds_a_term_to_own_talk_by_form_and_by_fetch(client, people, db):
     talk = people["talk"]
-    url = f"/talks/{talk['slug']}/ordliste"
+    url = f"/talks/{talk.slug}/ordliste"
     login(client, "organiser@kommune.no")
     form = post(client, url, {"term": "Flexivo"})
-    assert form.status_code == 303 and form.headers["location"] == f"/talks/{talk['slug']}"
+    assert form.status_code == 303 and form.headers["location"] == f"/talks/{talk.slug}"
     outside = post(client, url, {"term": "Skjærmo", "neste": "//evil.example/x"})
-    assert outside.headers["location"] == f"/talks/{talk['slug']}"  # never off-site
+    assert outside.headers["location"] == f"/talks/{talk.slug}"  # never off-site
     fetched = _fetch(client, url, {"term": "Gjerdrum"})
     assert fetched.status_code == 201
     assert fetched.json() == {
@@ -204,25 +204,25 @@ def test_organiser_adds_a_term_to_own_talk_by_form_and_by_fetch(client, people, 
     assert client.post(url, data={"remove": "Kongsberg"}, headers=headers).json()["ok"] is True
     refused = client.post(url, data={"term": " "}, headers=headers)
     assert refused.status_code == 422 and "Skriv et ord" in refused.json()["error"]
-    assert vocabulary.terms_for_talk(db, talk["id"]) == ["Flexivo", "Skjærmo"]
+    assert vocabulary.terms_for_talk(db, talk.id) == ["Flexivo", "Skjærmo"]
     # the admin page is for admins only
     assert client.get("/admin/ordliste").status_code == 403
 
 
 def test_fetch_needs_the_csrf_header(client, people, db):
-    url = f"/talks/{people['talk']['slug']}/ordliste"
+    url = f"/talks/{people['talk'].slug}/ordliste"
     login(client, "organiser@kommune.no")
     response = _fetch(client, url, {"term": "Flexivo"}, token="0" * 64)
     assert response.status_code == 403
     nothing = client.post(url, content=json.dumps({"term": "Flexivo"}),
                           headers={"Content-Type": "application/json"})  # fmt: skip
     assert nothing.status_code == 403
-    assert vocabulary.talk_terms(db, people["talk"]["id"]) == []
+    assert vocabulary.talk_terms(db, people["talk"].id) == []
 
 
 @pytest.mark.parametrize("who", ["viewer@kommune.no", "annen@kommune.no", None])
 def test_viewer_other_organiser_and_guest_are_refused(client, people, db, who):
-    url = f"/talks/{people['talk']['slug']}/ordliste"
+    url = f"/talks/{people['talk'].slug}/ordliste"
     if who:
         login(client, who)
     fetched = _fetch(client, url, {"term": "Flexivo"})
@@ -231,14 +231,14 @@ def test_viewer_other_organiser_and_guest_are_refused(client, people, db, who):
     form = post(client, url, {"term": "Flexivo"})
     assert form.status_code == (403 if who else 401)
     assert post(client, "/admin/ordliste", {"term": "Flexivo"}).status_code in (401, 403)
-    assert vocabulary.terms_for_talk(db, people["talk"]["id"]) == []
+    assert vocabulary.terms_for_talk(db, people["talk"].id) == []
 
 
 def test_admin_may_edit_any_talks_terms(client, people, db):
     login(client, "admin@kommune.no")
-    url = f"/talks/{people['talk']['slug']}/ordliste"
+    url = f"/talks/{people['talk'].slug}/ordliste"
     assert _fetch(client, url, {"term": "Flexivo"}).status_code == 201
-    assert vocabulary.talk_terms(db, people["talk"]["id"])[0].term == "Flexivo"
+    assert vocabulary.talk_terms(db, people["talk"].id)[0].term == "Flexivo"
 
 
 # --- reaching the engine ------------------------------------------------------------------
@@ -292,10 +292,10 @@ def test_worker_passes_the_talks_terms_and_records_them(settings, worker, db, tm
     clip = factories.audio_only(tmp_path / "talk.m4a", speech)
     data = talks.TalkInput(title="Biblioteket i byen", language="en", visibility="public")
     talk = import_recording(settings, clip, data)
-    vocabulary.add_term(db, "Kongsberg", talk["id"])
+    vocabulary.add_term(db, "Kongsberg", talk.id)
     assert worker.run_once() is True
-    assert talks.get(db, talk["id"])["status"] == "ready"
-    saved = json.loads((settings.paths.transcript_json(talk["id"])).read_text())
+    assert talks.get(db, talk.id).status == "ready"
+    saved = json.loads((settings.paths.transcript_json(talk.id)).read_text())
     assert saved["meta"]["vocabulary"]["terms"] == ["Kongsberg", "NAV Vestfold"]
     assert "Kongsberg" in " ".join(s["text"] for s in saved["segments"])
 
@@ -306,12 +306,12 @@ def test_unknown_and_withdrawn_jobs_leave_a_ready_talk_alone(settings, db):
 
     talk = factories.talk(db)
     with db.conn:
-        talks.set_status(db, talk["id"], "ready")
-        unknown = jobs.enqueue(db, talk["id"], kind="nonsense")
-        hook = jobs.enqueue(db, talk["id"], kind="retranscribe")
+        talks.set_status(db, talk.id, "ready")
+        unknown = jobs.enqueue(db, talk.id, kind="nonsense")
+        hook = jobs.enqueue(db, talk.id, kind="retranscribe")
     worker = Worker(settings, engine_factory=lambda: pytest.fail("no engine needed"))
     assert worker.run_once() and worker.run_once()
     assert "Ukjent jobbtype «nonsense»" in jobs.get(db, unknown).error
     assert jobs.get(db, hook).state == "done"  # no pending request (withdrawn): nothing to do
-    assert talks.get(db, talk["id"])["status"] == "ready"
+    assert talks.get(db, talk.id).status == "ready"
     assert set(Worker.KINDS) == {"process", "retranscribe"}

@@ -127,22 +127,22 @@ def test_attach_without_upload_is_refused(client):
 
 def test_downloads_and_media_paths(client, settings, db):
     talk = factories.talk(db, visibility="public")
-    folder = settings.transcripts_dir / str(talk["id"])
+    folder = settings.transcripts_dir / str(talk.id)
     segments = (transcript.Segment(0.5, 2.0, "Hei <alle>"),)
     transcript.write_all(folder, transcript.Transcript(language="nb", segments=segments))
-    vtt = client.get(f"/talks/{talk['slug']}/transcript.vtt")
+    vtt = client.get(f"/talks/{talk.slug}/transcript.vtt")
     assert vtt.status_code == 200 and vtt.headers["content-type"].startswith("text/vtt")
     assert "attachment" in vtt.headers["content-disposition"]
     assert "00:00:00.500 --> 00:00:02.000\nHei &lt;alle>" in vtt.text
-    assert client.get(f"/talks/{talk['slug']}/transcript.srt").text.startswith("1\n00:00:00,500")
-    assert client.get(f"/talks/{talk['slug']}/transcript.exe").status_code == 404
-    vod = settings.paths.vod(talk["id"])
+    assert client.get(f"/talks/{talk.slug}/transcript.srt").text.startswith("1\n00:00:00,500")
+    assert client.get(f"/talks/{talk.slug}/transcript.exe").status_code == 404
+    vod = settings.paths.vod(talk.id)
     vod.mkdir(parents=True)
     (vod / "master.m3u8").write_text("#EXTM3U\n")
-    playlist = client.get(f"/media/{talk['id']}/vod/master.m3u8")
+    playlist = client.get(f"/media/{talk.id}/vod/master.m3u8")
     assert playlist.headers["content-type"] == "application/vnd.apple.mpegurl"
     for path in ("../../ktl.db", "..%2F..%2Fktl.db", "%2e%2e/%2e%2e/ktl.db", "nope.m3u8"):
-        assert client.get(f"/media/{talk['id']}/vod/{path}").status_code == 404
+        assert client.get(f"/media/{talk.id}/vod/{path}").status_code == 404
 
 
 def test_retry_requeues_a_failed_job(client, settings, db):
@@ -150,12 +150,12 @@ def test_retry_requeues_a_failed_job(client, settings, db):
 
     talk = factories.talk(db, organiser=accounts.by_email(db, "organiser@kommune.no"))
     with db.conn:
-        job_id = jobs.enqueue(db, talk["id"])
+        job_id = jobs.enqueue(db, talk.id)
         db.execute("UPDATE jobs SET state='failed', error='Kunne ikke pakke' WHERE id=?", [job_id])
-        db.execute("UPDATE talks SET status='failed' WHERE id=?", [talk["id"]])
-    page = client.get(f"/talks/{talk['slug']}")
+        db.execute("UPDATE talks SET status='failed' WHERE id=?", [talk.id])
+    page = client.get(f"/talks/{talk.slug}")
     assert "Kunne ikke pakke" in page.text and "Prøv igjen" in page.text
-    response = post(client, f"/talks/{talk['slug']}/prov-igjen")
+    response = post(client, f"/talks/{talk.slug}/prov-igjen")
     assert response.status_code == 303
     assert jobs.get(db, job_id).state == "queued"
 
@@ -169,9 +169,9 @@ def test_search_page_counts_the_hits_not_shown(client, db):
         transcript.Segment(i * 3.0, i * 3.0 + 2.0, f"Sykkelen nummer {i} står i kjelleren.")
         for i in range(8)
     )
-    search.index_talk(db, talk["id"], segments, "nb")
+    search.index_talk(db, talk.id, segments, "nb")
     with db.conn:
-        talks.set_status(db, talk["id"], "ready")
+        talks.set_status(db, talk.id, "ready")
     page = client.get("/sok", params={"q": "kjelleren"})
     assert page.status_code == 200
     assert "og 3 treff til i dette foredraget" in page.text

@@ -59,16 +59,16 @@ def test_killed_worker_job_resumes_and_finishes_once(stage, settings, tmp_path):
 
     first = _start_worker(settings)
     try:
-        _wait(settings, talk["id"], lambda j: j.stage == stage and j.progress > 0.05)
+        _wait(settings, talk.id, lambda j: j.stage == stage and j.progress > 0.05)
         first.send_signal(signal.SIGKILL)
         first.wait()
     finally:
         first.kill()
-    assert _wait(settings, talk["id"], lambda j: True).state == "running"
+    assert _wait(settings, talk.id, lambda j: True).state == "running"
 
     second = _start_worker(settings)
     try:
-        job = _wait(settings, talk["id"], lambda j: j.state in ("done", "failed"))
+        job = _wait(settings, talk.id, lambda j: j.state in ("done", "failed"))
     finally:
         second.terminate()
         second.wait(timeout=20)
@@ -77,16 +77,16 @@ def test_killed_worker_job_resumes_and_finishes_once(stage, settings, tmp_path):
     assert job.attempts == 1, "a finished stage starts the count of attempts again"
     assert list(job.stages_done) == list(jobs.STAGES)
     with database.session(settings.db_path) as db:
-        assert talks.get(db, talk["id"])["status"] == "ready"
+        assert talks.get(db, talk.id).status == "ready"
         assert db.execute("SELECT COUNT(*) FROM jobs").fetchone()[0] == 1
         indexed = db.execute(
-            "SELECT COUNT(*) FROM search_segments WHERE talk_id = ?", [talk["id"]]
+            "SELECT COUNT(*) FROM search_segments WHERE talk_id = ?", [talk.id]
         ).fetchone()[0]
-    data = json.loads((settings.paths.transcript_json(talk["id"])).read_text())
+    data = json.loads((settings.paths.transcript_json(talk.id)).read_text())
     assert indexed == len(data["segments"]) > 0, "each segment indexed exactly once"
     leftovers = [p for p in settings.data_dir.rglob(".work-*")]
     assert leftovers == [], f"orphan scratch folders: {leftovers}"
-    assert (settings.paths.vod(talk["id"]) / "master.m3u8").is_file()
+    assert (settings.paths.vod(talk.id) / "master.m3u8").is_file()
 
 
 # --- `ktl serve` supervises its worker: kill -9 it twenty times, every talk still ends ready ---
@@ -218,7 +218,7 @@ def _kill_once(db, serve_pid: int, rng: random.Random) -> Kill | None:
 def _check_talks(settings, talk_ids: list[int]) -> None:
     with database.session(settings.db_path) as db:
         for talk_id in talk_ids:
-            assert talks.get(db, talk_id)["status"] == "ready", f"talk {talk_id}"
+            assert talks.get(db, talk_id).status == "ready", f"talk {talk_id}"
             rows = db.execute("SELECT * FROM jobs WHERE talk_id = ?", [talk_id]).fetchall()
             assert len(rows) == 1 and rows[0]["state"] == "done", f"one job for talk {talk_id}"
             assert json.loads(rows[0]["stages_done"]) == list(jobs.STAGES)

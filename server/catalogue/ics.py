@@ -17,6 +17,7 @@ import sqlite_utils
 
 from server.catalogue import talks
 from server.catalogue.programme import TALK_MINUTES
+from server.catalogue.records import Talk
 from server.core.clock import OSLO
 
 PRODID = "-//Kunnskap til lunsj//Programme//NO"
@@ -65,30 +66,30 @@ def _utc(value: str | None, fallback: datetime) -> datetime:
     return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).astimezone(UTC)
 
 
-def _description(talk: dict, url: str) -> str:
+def _description(talk: Talk, url: str) -> str:
     lines = []
-    if talk["speaker"]:
-        lines.append(f"Foredragsholder: {talk['speaker']}")
-    if talk["department"]:
-        lines.append(f"Avdeling: {talk['department']}")
-    if talk["description"]:
-        lines += ["", talk["description"]]
+    if talk.speaker:
+        lines.append(f"Foredragsholder: {talk.speaker}")
+    if talk.department:
+        lines.append(f"Avdeling: {talk.department}")
+    if talk.description:
+        lines += ["", talk.description]
     lines += ["", url]
     return "\n".join(lines).strip()
 
 
-def event(talk: dict, base_url: str, now: datetime) -> icalendar.Event:
-    start = datetime.fromisoformat(talk["starts_at"]).replace(tzinfo=OSLO)
-    url = f"{base_url}/talks/{talk['slug']}"
+def event(talk: Talk, base_url: str, now: datetime) -> icalendar.Event:
+    start = datetime.fromisoformat(talk.starts_at).replace(tzinfo=OSLO)
+    url = f"{base_url}/talks/{talk.slug}"
     item = icalendar.Event()
-    item.add("uid", f"talk-{talk['id']}@{UID_DOMAIN}")
-    item.add("dtstamp", _utc(talk.get("updated_at"), now))
-    item.add("last-modified", _utc(talk.get("updated_at"), now))
+    item.add("uid", f"talk-{talk.id}@{UID_DOMAIN}")
+    item.add("dtstamp", _utc(talk.updated_at, now))
+    item.add("last-modified", _utc(talk.updated_at, now))
     item.add("dtstart", start)
     item.add("dtend", start + timedelta(minutes=TALK_MINUTES))
-    item.add("summary", talk["title"])
-    if talk.get("room"):
-        item.add("location", talk["room"])
+    item.add("summary", talk.title)
+    if talk.room:
+        item.add("location", talk.room)
     item.add("description", _description(talk, url))
     item.add("url", url)
     item.add("status", "CONFIRMED")

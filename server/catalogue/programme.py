@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 import sqlite_utils
 
 from server.catalogue import talks
+from server.catalogue.records import Talk
 from server.core import clock
 from server.core.clock import format_date, now_oslo
 from server.core.errors import UserError
@@ -62,20 +63,20 @@ attended = progress.attended  # when the person attended (the completion logic r
 # --- time ------------------------------------------------------------------------------
 
 
-def ends_at(talk: dict) -> str | None:
+def ends_at(talk: Talk) -> str | None:
     """The talk's end (local Oslo time, minutes), 30 minutes after it starts."""
-    if not talk.get("starts_at"):
+    if not talk.starts_at:
         return None
-    start = datetime.fromisoformat(talk["starts_at"])
+    start = datetime.fromisoformat(talk.starts_at)
     return (start + timedelta(minutes=TALK_MINUTES)).strftime("%Y-%m-%dT%H:%M")
 
 
-def checkin_window(talk: dict, margin_minutes: int) -> tuple[str, str] | None:
+def checkin_window(talk: Talk, margin_minutes: int) -> tuple[str, str] | None:
     """When QR check-in counts (Oslo time, minutes): from `margin_minutes` before the
     start to as long after the end; None for a talk without a time."""
-    if not talk.get("starts_at"):
+    if not talk.starts_at:
         return None
-    start = datetime.fromisoformat(talk["starts_at"])
+    start = datetime.fromisoformat(talk.starts_at)
     margin = timedelta(minutes=max(0, margin_minutes))
     end = start + timedelta(minutes=TALK_MINUTES)
     return _minute(start - margin), _minute(end + margin)
@@ -85,7 +86,7 @@ def _minute(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M")
 
 
-def checkin_refusal(talk: dict, now: str, margin_minutes: int) -> str | None:
+def checkin_refusal(talk: Talk, now: str, margin_minutes: int) -> str | None:
     """Why QR check-in does not count at `now` (Oslo time, minutes), or None when it does."""
     window = checkin_window(talk, margin_minutes)
     if window is None:
@@ -98,11 +99,11 @@ def checkin_refusal(talk: dict, now: str, margin_minutes: int) -> str | None:
     return None
 
 
-def is_upcoming(talk: dict, now: str) -> bool:
+def is_upcoming(talk: Talk, now: str) -> bool:
     """Sign-up is open for a planned talk until it ends (`now` in Oslo time, minutes)."""
     end = ends_at(talk)
     if end is None:
-        return talk["status"] == "planned"
+        return talk.status == "planned"
     return end > now
 
 
@@ -126,18 +127,18 @@ def mode_of(db: sqlite_utils.Database, user_id: int, talk_id: int) -> str | None
     return row[0] if row else None
 
 
-def room_full(db: sqlite_utils.Database, talk: dict, user_id: int | None = None) -> bool:
+def room_full(db: sqlite_utils.Database, talk: Talk, user_id: int | None = None) -> bool:
     """No seat left for this person (their own seat does not count against them)."""
-    if talk.get("capacity") is None:
+    if talk.capacity is None:
         return False
     taken = db.execute(
         "SELECT COUNT(*) FROM signups WHERE talk_id = ? AND mode = 'room' AND user_id != ?",
-        [talk["id"], user_id or 0],
+        [talk.id, user_id or 0],
     ).fetchone()[0]
-    return taken >= talk["capacity"]
+    return taken >= talk.capacity
 
 
-def sign_up(db: sqlite_utils.Database, user: User, talk: dict, mode: str, now: str) -> str:
+def sign_up(db: sqlite_utils.Database, user: User, talk: Talk, mode: str, now: str) -> str:
     """Choose or change how `user` follows the talk; refuses a seat in a full room."""
     if mode not in MODES:
         raise SignupError(BAD_MODE, 422)
@@ -150,31 +151,31 @@ def sign_up(db: sqlite_utils.Database, user: User, talk: dict, mode: str, now: s
             "  SELECT COUNT(*) FROM signups WHERE talk_id = :talk AND mode = 'room' "
             "  AND user_id != :user) < :capacity "
             "ON CONFLICT (user_id, talk_id) DO UPDATE SET mode = excluded.mode",
-            {"user": user.id, "talk": talk["id"], "mode": mode, "at": clock.now_iso(),
-             "capacity": talk.get("capacity")},
+            {"user": user.id, "talk": talk.id, "mode": mode, "at": clock.now_iso(),
+             "capacity": talk.capacity},
         )  # fmt: skip
         if cursor.rowcount == 0:
             raise SignupError(ROOM_FULL)
     return mode
 
 
-def withdraw(db: sqlite_utils.Database, user: User, talk: dict) -> None:
+def withdraw(db: sqlite_utils.Database, user: User, talk: Talk) -> None:
     with write(db):
-        db.execute("DELETE FROM signups WHERE user_id = ? AND talk_id = ?", [user.id, talk["id"]])
+        db.execute("DELETE FROM signups WHERE user_id = ? AND talk_id = ?", [user.id, talk.id])
 
 
-def page_context(db: sqlite_utils.Database, viewer: Viewer, talk: dict) -> dict:
+def page_context(db: sqlite_utils.Database, viewer: Viewer, talk: Talk) -> dict:
     """What the talk page shows about sign-up (template talks/_signup.html)."""
     user_id = viewer.user.id if viewer.user else None
     editor = can_edit(viewer, talk)
     return {
         "signup": {
             "open": is_upcoming(talk, now_oslo()),
-            "mode": mode_of(db, user_id, talk["id"]) if user_id else None,
-            "attended_at": attended(db, user_id, talk["id"]) if user_id else None,
-            "capacity": talk.get("capacity"),
+            "mode": mode_of(db, user_id, talk.id) if user_id else None,
+            "attended_at": attended(db, user_id, talk.id) if user_id else None,
+            "capacity": talk.capacity,
             "full": room_full(db, talk, user_id),
-            "counts": counts(db, talk["id"]) if editor else None,
+            "counts": counts(db, talk.id) if editor else None,
             "editor": editor,
         }
     }
@@ -207,19 +208,17 @@ def attendance_counts(db: sqlite_utils.Database, talk_id: int) -> dict[str, int]
     return result
 
 
-def ensure_code(db: sqlite_utils.Database, talk: dict, renew: bool = False) -> str:
+def ensure_code(db: sqlite_utils.Database, talk: Talk, renew: bool = False) -> str:
     """The talk's random check-in code, made on first use (or anew with `renew`)."""
     code = secrets.token_urlsafe(12)
     condition = "" if renew else " AND attendance_code IS NULL"
     with write(db):
-        db.execute(
-            f"UPDATE talks SET attendance_code = ? WHERE id = ?{condition}", [code, talk["id"]]
-        )
-    return db.execute("SELECT attendance_code FROM talks WHERE id = ?", [talk["id"]]).fetchone()[0]
+        db.execute(f"UPDATE talks SET attendance_code = ? WHERE id = ?{condition}", [code, talk.id])
+    return db.execute("SELECT attendance_code FROM talks WHERE id = ?", [talk.id]).fetchone()[0]
 
 
-def code_matches(talk: dict, code: str) -> bool:
-    expected = talk.get("attendance_code") or ""
+def code_matches(talk: Talk, code: str) -> bool:
+    expected = talk.attendance_code or ""
     return bool(expected) and secrets.compare_digest(expected.encode(), code.encode())
 
 
@@ -227,7 +226,7 @@ def _refresh(db: sqlite_utils.Database, user_id: int, talk_id: int) -> None:
     progress.refresh_completion(db, user_id, talk_id)
 
 
-def register(db: sqlite_utils.Database, user_id: int, talk: dict, how: str, by: User | None) -> str:
+def register(db: sqlite_utils.Database, user_id: int, talk: Talk, how: str, by: User | None) -> str:
     """Record that the person was there (the first registration's time is kept)."""
     if how not in HOWS:
         raise SignupError(N_("Velg om personen var i salen eller fulgte direkte."), 422)
@@ -235,18 +234,18 @@ def register(db: sqlite_utils.Database, user_id: int, talk: dict, how: str, by: 
         db.execute(
             "INSERT INTO attendance (user_id, talk_id, how, registered_by, at) "
             "VALUES (?, ?, ?, ?, ?) ON CONFLICT (user_id, talk_id) DO NOTHING",
-            [user_id, talk["id"], how, by.id if by else None, clock.now_iso()],
+            [user_id, talk.id, how, by.id if by else None, clock.now_iso()],
         )
         if by is not None and by.id != user_id:
             person = accounts.get(db, user_id)
             detail = f"{person.email if person else user_id} ({how})"
-            accounts.audit(db, by, N_("registrerte oppmøte"), talk["title"], detail)
-    _refresh(db, user_id, talk["id"])
-    return attended(db, user_id, talk["id"]) or ""
+            accounts.audit(db, by, N_("registrerte oppmøte"), talk.title, detail)
+    _refresh(db, user_id, talk.id)
+    return attended(db, user_id, talk.id) or ""
 
 
 def register_email(
-    db: sqlite_utils.Database, email: str, talk: dict, how: str, by: User
+    db: sqlite_utils.Database, email: str, talk: Talk, how: str, by: User
 ) -> accounts.User:
     person = accounts.by_email(db, email)
     if person is None or not person.active:
@@ -255,20 +254,20 @@ def register_email(
     return person
 
 
-def unregister(db: sqlite_utils.Database, user_id: int, talk: dict, by: User) -> None:
+def unregister(db: sqlite_utils.Database, user_id: int, talk: Talk, by: User) -> None:
     with write(db):
         cursor = db.execute(
-            "DELETE FROM attendance WHERE user_id = ? AND talk_id = ?", [user_id, talk["id"]]
+            "DELETE FROM attendance WHERE user_id = ? AND talk_id = ?", [user_id, talk.id]
         )
         if cursor.rowcount:
             person = accounts.get(db, user_id)
             detail = person.email if person else str(user_id)
-            accounts.audit(db, by, N_("fjernet oppmøte"), talk["title"], detail)
-    _refresh(db, user_id, talk["id"])
+            accounts.audit(db, by, N_("fjernet oppmøte"), talk.title, detail)
+    _refresh(db, user_id, talk.id)
 
 
 def check_in(
-    db: sqlite_utils.Database, user: User, talk: dict, code: str, now: str, margin_minutes: int
+    db: sqlite_utils.Database, user: User, talk: Talk, code: str, now: str, margin_minutes: int
 ) -> str:
     """Self check-in from the QR code in the room; counts only around the talk's time
     (the organiser's registration on the attendance page counts at any time)."""
@@ -280,7 +279,7 @@ def check_in(
     return register(db, user.id, talk, "room", user)
 
 
-def checkin_talk(db: sqlite_utils.Database, path: str) -> dict | None:
+def checkin_talk(db: sqlite_utils.Database, path: str) -> Talk | None:
     """The talk a check-in link (`/talks/<key>/innsjekk/<code>`) is for, when the code is
     right: the login page then says what signing in is for."""
     match = CHECKIN_PATH.fullmatch(path)
@@ -293,22 +292,22 @@ def checkin_talk(db: sqlite_utils.Database, path: str) -> dict | None:
 # --- the programme page ----------------------------------------------------------------
 
 
-def coming(db: sqlite_utils.Database, allowed: talks.Allowed, today: str) -> list[dict]:
+def coming(db: sqlite_utils.Database, allowed: talks.Allowed, today: str) -> list[Talk]:
     """Talks from today on, soonest first (`today` as YYYY-MM-DD in Oslo)."""
     where = "t.starts_at IS NOT NULL AND t.starts_at >= :today"
     return talks.list_talks(db, where, {"today": today}, "t.starts_at ASC", allowed)
 
 
-def undated(db: sqlite_utils.Database, allowed: talks.Allowed) -> list[dict]:
+def undated(db: sqlite_utils.Database, allowed: talks.Allowed) -> list[Talk]:
     where = "t.starts_at IS NULL AND t.status = 'planned'"
     return talks.list_talks(db, where, order="t.created_at ASC", allowed=allowed, limit=50)
 
 
-def by_month(items: list[dict]) -> list[tuple[str, list[dict]]]:
+def by_month(items: list[Talk]) -> list[tuple[str, list[Talk]]]:
     """Groups talks (sorted by start) by "YYYY-MM"."""
-    groups: list[tuple[str, list[dict]]] = []
+    groups: list[tuple[str, list[Talk]]] = []
     for talk in items:
-        month = talk["starts_at"][:7]
+        month = talk.starts_at[:7]
         if not groups or groups[-1][0] != month:
             groups.append((month, []))
         groups[-1][1].append(talk)

@@ -57,7 +57,9 @@ import sqlite_utils
 import Stemmer
 
 from server.catalogue import similar
+from server.catalogue.records import Talk, talk_or_none
 from server.core.i18n import N_
+from server.core.paging import Page
 from server.core.paths import transcript_file
 from server.store import write
 from server.transcript import model as transcript
@@ -112,6 +114,7 @@ class SearchResults:
     groups: list[TalkHits]
     message: str | None  # plain text for the page, escape it when rendering
     similar: list[tuple[str, int]] = field(default_factory=list)  # near words, their hits
+    page: Page = field(default_factory=lambda: Page(1, 20, 0))  # where among all talks found
 
 
 @dataclass(frozen=True)
@@ -203,15 +206,15 @@ def index_many(
 
 def index_talk_metadata(db: sqlite_utils.Database, talk_id: int) -> None:
     """(Re)index title, speaker, department and description from the talks row."""
-    talk = db.execute("SELECT * FROM talks WHERE id = ?", [talk_id]).fetchone()
+    talk = talk_or_none(db.execute("SELECT * FROM talks WHERE id = ?", [talk_id]).fetchone())
     with write(db) as conn:
         conn.execute("DELETE FROM search_talks WHERE talk_id = ?", (talk_id,))
         if talk is None:
             return
-        fields = [talk["title"], talk["speaker"], talk["department"], talk["description"]]
+        fields = [talk.title, talk.speaker, talk.department, talk.description]
         text = unicodedata.normalize("NFC", "\n".join(fields))
         # "|" between fields keeps a phrase from spanning two of them.
-        stems = "|".join(_stems(_words(field), talk["language"]) for field in fields)
+        stems = "|".join(_stems(_words(field), talk.language) for field in fields)
         sql = "INSERT INTO search_talks (talk_id, text, stems) VALUES (?, ?, ?)"
         conn.execute(sql, (talk_id, text, stems))
 
@@ -488,18 +491,21 @@ def search(
     transcripts_allowed: tuple[str, dict] | None = None,
     limit_talks: int = 20,
     hits_per_talk: int = 5,
+    page: int = 1,
 ) -> SearchResults:
     """Talks matching every word/phrase of the query, best first (see the module doc).
 
     `allowed` is an extra SQL condition on the talks table (alias t) with named parameters:
-    the viewer's access rule (see server.people.access.visible_talks_sql). `transcripts_allowed`
+    the viewer's access rule (server.people.access.Visibility.visible_sql). `transcripts_allowed`
     narrows further which talks' transcripts may give hits (unreviewed transcripts when
     captions are published only after review); titles and descriptions still match.
+    `page` (from 1) of `limit_talks` talks each: exact matches first, then near spellings.
     """
     shown, terms = _clean(query), parse_query(query)
     if not terms:
         return SearchResults(shown, [], MSG_EMPTY)
-    groups = []
+    groups, found = [], 0
+    offset = (page - 1) * limit_talks
     if visibilities:
         where, params = _filters(department, year, visibilities, allowed)
         segment_where = where
@@ -507,13 +513,16 @@ def search(
             segment_where = f"{where} AND ({transcripts_allowed[0]})"
             params = {**params, **transcripts_allowed[1]}
         wheres = (where, segment_where)
-        groups = _search(db, terms, wheres, params, limit_talks, hits_per_talk)
-        near, approximate = _forgiving(db, terms, wheres, params, groups, hits_per_talk)
-        groups += approximate[: max(limit_talks - len(groups), 0)]
-    if not groups:
+        groups, ranked = _search(db, terms, wheres, params, limit_talks, hits_per_talk, offset)
+        near, approximate = _forgiving(db, terms, wheres, params, ranked, hits_per_talk)
+        start, stop = (max(n - len(ranked), 0) for n in (offset, offset + limit_talks))
+        groups += approximate[start:stop]
+        found = len(ranked) + len(approximate)
+    where = Page(page, limit_talks, found)
+    if not found:
         short = shown if len(shown) <= 60 else shown[:59] + "…"
-        return SearchResults(shown, [], MSG_NOTHING.format(query=short))
-    return SearchResults(shown, groups, None, near)
+        return SearchResults(shown, [], MSG_NOTHING.format(query=short), page=where)
+    return SearchResults(shown, groups, None, near, where)
 
 
 def _forgiving(
@@ -521,7 +530,7 @@ def _forgiving(
     terms: list[_Term],
     wheres: tuple[str, str],
     params: dict,
-    exact: list[TalkHits],
+    exact: Collection[int],
     hits: int,
 ) -> tuple[list[tuple[str, int]], list[TalkHits]]:
     """Near spellings of the query words that match few segments: each near word with its
@@ -529,7 +538,7 @@ def _forgiving(
     exact ones, marked approximate). The search runs again with the word replaced, under
     the same filters, so a word from a talk the viewer may not see is never named."""
     near: list[tuple[str, int]] = []
-    seen = {group.talk_id for group in exact}
+    seen = set(exact)  # the talks the exact search found
     found: list[TalkHits] = []
     for i, term in enumerate(terms):
         if not term.word or _count(db, term) >= _FEW:
@@ -539,7 +548,7 @@ def _forgiving(
             if _score(candidate.word, _stems(_words(candidate.word), "nb"), [term]):
                 continue  # the exact search finds it already
             swapped = [*terms[:i], alternative, *terms[i + 1 :]]
-            groups = [g for g in _search(db, swapped, wheres, params, 20, hits) if g.hits]
+            groups = [g for g in _search(db, swapped, wheres, params, 20, hits)[0] if g.hits]
             if groups:
                 near.append((candidate.word, sum(g.total_hits for g in groups)))
             for group in groups:
@@ -593,7 +602,9 @@ def _search(
     params: dict,
     limit: int,
     hits: int,
-) -> list[TalkHits]:
+    offset: int = 0,
+) -> tuple[list[TalkHits], list[int]]:
+    """The groups of talks offset..offset+limit in rank order, and every ranked talk's id."""
     where, segment_where = wheres  # talks in general / talks whose transcripts may match
     expr = match_expression(terms)
     params = {**params, "expr": expr}
@@ -606,46 +617,45 @@ def _search(
     ids = sorted(set(per_talk) | meta)
     talks = db.execute(f"SELECT * FROM talks WHERE id IN ({','.join('?' * len(ids))})", ids)
 
-    def rank(talk: sqlite3.Row) -> tuple:
-        score = _talk_score(talk, per_talk.get(talk["id"], []), terms, talk["id"] in meta)
-        return -score, -_when(talk), talk["id"]
+    def rank(talk: Talk) -> tuple:
+        score = _talk_score(talk, per_talk.get(talk.id, []), terms, talk.id in meta)
+        return -score, -_when(talk), talk.id
 
+    ranked = sorted(map(Talk.from_row, talks.fetchall()), key=rank)
     groups = []
-    for talk in sorted(talks.fetchall(), key=rank)[:limit]:
-        rows = per_talk.get(talk["id"], [])
+    for talk in ranked[offset : offset + limit]:
+        rows = per_talk.get(talk.id, [])
         total = len(rows)
-        if talk["id"] in partial:
-            spoken = db.execute(_COUNT_SQL, [expr, talk["id"], talk["id"]]).fetchone()[0]
+        if talk.id in partial:
+            spoken = db.execute(_COUNT_SQL, [expr, talk.id, talk.id]).fetchone()[0]
             total = spoken + sum(1 for r in rows if _kind(r) != "speech")
         groups.append(_group(talk, rows, terms, hits, total))
-    return groups
+    return groups, [talk.id for talk in ranked]
 
 
-def _talk_score(talk: sqlite3.Row, rows: list, terms: Sequence[_Term], meta: bool) -> float:
+def _talk_score(talk: Talk, rows: list, terms: Sequence[_Term], meta: bool) -> float:
     """Best segment, a little for many segments, and a metadata match (title most)."""
     score = max((_score(r["text"], r["stems"], terms) for r in rows), default=0.0)
     score += math.log1p(len(rows)) / 2
     if meta:
-        title = _words(talk["title"])
-        in_title = _score(" ".join(title), _stems(title, talk["language"]), terms)
+        title = _words(talk.title)
+        in_title = _score(" ".join(title), _stems(title, talk.language), terms)
         score += 4.0 + in_title if in_title else 2.0
     return score
 
 
-def _group(
-    talk: sqlite3.Row, rows: list, terms: Sequence[_Term], hits: int, total: int
-) -> TalkHits:
+def _group(talk: Talk, rows: list, terms: Sequence[_Term], hits: int, total: int) -> TalkHits:
     best = sorted(rows, key=lambda r: -_score(r["text"], r["stems"], terms))[:hits]
-    language, slug = talk["language"], talk["slug"]
-    description = highlight(talk["description"], language, terms, _DESCRIPTION_WORDS)
+    language, slug = talk.language, talk.slug
+    description = highlight(talk.description, language, terms, _DESCRIPTION_WORDS)
     return TalkHits(
-        talk_id=talk["id"],
+        talk_id=talk.id,
         slug=slug,
-        title=talk["title"],
-        speaker=talk["speaker"],
-        department=talk["department"],
-        starts_at=talk["starts_at"],
-        title_html=highlight(talk["title"], language, terms),
+        title=talk.title,
+        speaker=talk.speaker,
+        department=talk.department,
+        starts_at=talk.starts_at,
+        title_html=highlight(talk.title, language, terms),
         description_html=description if "<mark>" in description else "",
         hits=[
             Hit(
@@ -663,13 +673,13 @@ def _group(
             for r in sorted(best, key=lambda r: r["start"])
         ],
         total_hits=total,
-        transcribing=talk["status"] == "processing",
+        transcribing=talk.status == "processing",
     )
 
 
-def _when(talk: sqlite3.Row) -> float:
+def _when(talk: Talk) -> float:
     """starts_at (or created_at) as a sortable number."""
-    return float(re.sub(r"\D", "", talk["starts_at"] or talk["created_at"] or "")[:12] or 0)
+    return float(re.sub(r"\D", "", talk.starts_at or talk.created_at or "")[:12] or 0)
 
 
 def departments(db: sqlite_utils.Database, allowed: tuple[str, dict] = ("1", {})) -> list[str]:
@@ -748,6 +758,7 @@ def _slide_rows(db: sqlite_utils.Database, where: str, params: dict) -> dict[int
 
 def _kind(row: sqlite3.Row) -> str:
     return row["kind"] if "kind" in row.keys() else "speech"  # noqa: SIM118 (Row: in = values)
+
 
 # ---------------------------------------------------------------- English (machine translation)
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import sqlite_utils
 
+from server.catalogue.records import Talk
 from server.catalogue.search import _stemmer, _words
 
 BLANK = "_____"
@@ -182,21 +183,19 @@ def build(
 
 
 def suggest(
-    db: sqlite_utils.Database, talk: dict, limit: int = 5, skip: Iterable[str] = ()
+    db: sqlite_utils.Database, talk: Talk, limit: int = 5, skip: Iterable[str] = ()
 ) -> list[Suggestion]:
     """Draft questions for a talk from its indexed transcript (the one database read)."""
     own = db.execute(
         'SELECT start, "end", text FROM search_segments WHERE talk_id = ? ORDER BY idx',
-        [talk["id"]],
+        [talk.id],
     ).fetchall()
     listed = sentences((row[0], row[1], row[2]) for row in own)
-    language = talk.get("language") or "nb"
+    language = talk.language or "nb"
     counts, forms = term_counts((s.text for s in listed), language)
     if not counts:
         return []
-    others = db.execute(
-        "SELECT talk_id, stems FROM search_segments WHERE talk_id != ?", [talk["id"]]
-    )
+    others = db.execute("SELECT talk_id, stems FROM search_segments WHERE talk_id != ?", [talk.id])
     frequencies, documents = document_frequencies(((r[0], r[1]) for r in others), set(counts))
     terms = rank_terms(counts, forms, frequencies, documents)
     return build(listed, terms, limit, skip, language)

@@ -13,11 +13,14 @@ from zoneinfo import ZoneInfo
 import sqlite_utils
 
 from server.catalogue import search
+from server.catalogue.records import Recording, Talk, talk_or_none
 from server.core import clock, parse
 from server.core.config import LANGUAGES, VISIBILITIES, Settings
 from server.core.errors import UserError
 from server.core.i18n import N_
+from server.core.paging import Page
 from server.people import accounts
+from server.people.access import EVERYONE, Filter
 from server.people.accounts import User
 from server.pipeline import jobs, probe, tus
 from server.store import write
@@ -148,7 +151,7 @@ def _unique_slug(db: sqlite_utils.Database, title: str) -> str:
     return slug
 
 
-def create(db: sqlite_utils.Database, data: TalkInput, actor: User | None = None) -> dict:
+def create(db: sqlite_utils.Database, data: TalkInput, actor: User | None = None) -> Talk:
     """Validate and insert a talk, organised by `actor`; returns the row."""
     clean = validate(data)
     stamp = clock.now_iso()
@@ -170,10 +173,10 @@ def create(db: sqlite_utils.Database, data: TalkInput, actor: User | None = None
     return get(db, talk_id)
 
 
-def update(db: sqlite_utils.Database, talk: dict, data: TalkInput, actor: User | None) -> dict:
+def update(db: sqlite_utils.Database, talk: Talk, data: TalkInput, actor: User | None) -> Talk:
     """Save edited fields (the language is kept once a recording exists)."""
-    clean = validate(data, talk["starts_at"])
-    language = talk["language"] if recording(db, talk["id"]) else clean.language
+    clean = validate(data, talk.starts_at)
+    language = talk.language if recording(db, talk.id) else clean.language
     with write(db):
         db.execute(
             "UPDATE talks SET title = ?, speaker = ?, department = ?, starts_at = ?, "
@@ -181,14 +184,14 @@ def update(db: sqlite_utils.Database, talk: dict, data: TalkInput, actor: User |
             "capacity = ? WHERE id = ?",
             [clean.title, clean.speaker, clean.department, clean.starts_at or None,
              clean.description, language, clean.visibility, clock.now_iso(), clean.room,
-             clean.capacity, talk["id"]],
+             clean.capacity, talk.id],
         )  # fmt: skip
-        search.index_talk_metadata(db, talk["id"])
+        search.index_talk_metadata(db, talk.id)
         action = N_("endret foredrag")
-        if talk["visibility"] == "draft" and clean.visibility != "draft":
+        if talk.visibility == "draft" and clean.visibility != "draft":
             action = N_("publiserte foredrag")
-        accounts.audit(db, actor, action, clean.title, changes(talk, get(db, talk["id"])))
-    return get(db, talk["id"])
+        accounts.audit(db, actor, action, clean.title, changes(talk, get(db, talk.id)))
+    return get(db, talk.id)
 
 
 # What the audit log calls each field of the talk form.
@@ -201,12 +204,12 @@ NO_CHANGES = N_("ingen endringer")
 DESCRIPTION_CHANGED = N_("beskrivelse endret")
 
 
-def changes(before: dict, after: dict) -> str:
+def changes(before: Talk, after: Talk) -> str:
     """Exactly the fields that changed, for the audit log: "tidspunkt 2030-12-03T11:30→
     2030-12-04T11:30; rom –→Kantina" (a changed description is only named)."""
     parts = []
     for name, label in AUDITED_FIELDS.items():
-        old, new = (_shown(value.get(name)) for value in (before, after))
+        old, new = (_shown(getattr(value, name)) for value in (before, after))
         if old == new:
             continue
         parts.append(DESCRIPTION_CHANGED if name == "description" else f"{label} {old}→{new}")
@@ -217,23 +220,23 @@ def _shown(value: object) -> str:
     return "–" if value is None or value == "" else str(value)
 
 
-def get(db: sqlite_utils.Database, talk_id: int) -> dict | None:
+def get(db: sqlite_utils.Database, talk_id: int) -> Talk | None:
     row = db.execute("SELECT * FROM talks WHERE id = ?", [talk_id]).fetchone()
-    return dict(row) if row else None
+    return talk_or_none(row)
 
 
-def find(db: sqlite_utils.Database, key: str) -> dict | None:
+def find(db: sqlite_utils.Database, key: str) -> Talk | None:
     """A talk by slug or by numeric id."""
     row = db.execute("SELECT * FROM talks WHERE slug = ?", [key]).fetchone()
     talk_id = parse.identifier(key)
     if row is None and talk_id is not None:
         row = db.execute("SELECT * FROM talks WHERE id = ?", [talk_id]).fetchone()
-    return dict(row) if row else None
+    return talk_or_none(row)
 
 
-def recording(db: sqlite_utils.Database, talk_id: int) -> dict | None:
+def recording(db: sqlite_utils.Database, talk_id: int) -> Recording | None:
     row = db.execute("SELECT * FROM recordings WHERE talk_id = ?", [talk_id]).fetchone()
-    return dict(row) if row else None
+    return Recording.from_row(row) if row else None
 
 
 def media_dir(settings: Settings, talk_id: int) -> Path:
@@ -251,7 +254,7 @@ def _extension(original_name: str) -> str:
 
 def attach_recording(
     db: sqlite_utils.Database, settings: Settings, talk_id: int, source: Path, original_name: str
-) -> dict:
+) -> Recording:
     """Probe `source`, move it into place and queue processing, all or nothing.
 
     On any error the source file is removed and no row or job is written.
@@ -277,7 +280,7 @@ def attach_upload(
     talk_id: int,
     upload_id: str,
     owner_id: int | None,
-) -> dict:
+) -> Recording:
     """Take over a completed resumable upload as the talk's recording (see attach_recording).
 
     Only the person who uploaded the file can attach it.
@@ -302,12 +305,12 @@ def attach_upload(
 def _store(
     db: sqlite_utils.Database,
     settings: Settings,
-    talk: dict,
+    talk: Talk,
     source: Path,
     original_name: str,
     info: probe.MediaInfo,
-) -> dict:
-    folder = media_dir(settings, talk["id"])
+) -> Recording:
+    folder = media_dir(settings, talk.id)
     folder.mkdir(parents=True, exist_ok=True)
     target = folder / f"original.{_extension(original_name)}"
     size = source.stat().st_size
@@ -319,24 +322,24 @@ def _store(
                 "video_codec, pix_fmt, audio_codec, width, height, created_at) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [
-                    talk["id"], original_name[:255], target.name, size, info.duration,
+                    talk.id, original_name[:255], target.name, size, info.duration,
                     int(info.has_video), info.video_codec, info.pix_fmt, info.audio_codec,
                     info.width, info.height, clock.now_iso(),
                 ],
             )  # fmt: skip
             db.execute(
                 "UPDATE talks SET status = 'processing', updated_at = ? WHERE id = ?",
-                [clock.now_iso(), talk["id"]],
+                [clock.now_iso(), talk.id],
             )
-            jobs.enqueue(db, talk["id"])
+            jobs.enqueue(db, talk.id)
     except BaseException:
         target.unlink(missing_ok=True)
         raise
-    return recording(db, talk["id"])
+    return recording(db, talk.id)
 
 
-Allowed = tuple[str, dict]  # the viewer's access rule as SQL on talks t (server.people.access)
-EVERYONE: Allowed = ("1", {})
+Allowed = Filter  # the viewer's access rule as SQL on talks t (server.people.access.Visibility)
+ARCHIVE_PAGE = 50  # talks per page of /arkiv
 
 
 def list_talks(
@@ -346,16 +349,25 @@ def list_talks(
     order: str = "",
     allowed: Allowed = EVERYONE,
     limit: int = 500,
-) -> list[dict]:
-    order = order or "COALESCE(t.starts_at, t.created_at) DESC"
+    offset: int = 0,
+) -> list[Talk]:
+    order = order or "COALESCE(t.starts_at, t.created_at) DESC, t.id DESC"
     sql = (
         f"SELECT t.* FROM talks t WHERE ({where}) AND ({allowed[0]}) "
-        f"ORDER BY {order} LIMIT {int(limit)}"
+        f"ORDER BY {order} LIMIT {int(limit)} OFFSET {int(offset)}"
     )
-    return [dict(r) for r in db.execute(sql, {**(params or {}), **allowed[1]})]
+    return [Talk.from_row(r) for r in db.execute(sql, {**(params or {}), **allowed[1]})]
 
 
-def upcoming(db: sqlite_utils.Database, now: str, allowed: Allowed = EVERYONE) -> list[dict]:
+def count_talks(
+    db: sqlite_utils.Database, where: str = "1", params: dict | None = None,
+    allowed: Allowed = EVERYONE,
+) -> int:  # fmt: skip
+    sql = f"SELECT count(*) FROM talks t WHERE ({where}) AND ({allowed[0]})"
+    return db.execute(sql, {**(params or {}), **allowed[1]}).fetchone()[0]
+
+
+def upcoming(db: sqlite_utils.Database, now: str, allowed: Allowed = EVERYONE) -> list[Talk]:
     """Planned talks still to come: one on air, or whose broadcast is over, has happened."""
     where = (
         "t.status = 'planned' AND t.starts_at >= :now AND t.id NOT IN "
@@ -364,7 +376,7 @@ def upcoming(db: sqlite_utils.Database, now: str, allowed: Allowed = EVERYONE) -
     return list_talks(db, where, {"now": now}, "t.starts_at ASC", allowed)
 
 
-def recent(db: sqlite_utils.Database, allowed: Allowed = EVERYONE, limit: int = 12) -> list[dict]:
+def recent(db: sqlite_utils.Database, allowed: Allowed = EVERYONE, limit: int = 12) -> list[Talk]:
     return list_talks(db, "t.status = 'ready'", allowed=allowed, limit=limit)
 
 
@@ -373,7 +385,11 @@ def archive(
     year: int | None,
     department: str | None,
     allowed: Allowed = EVERYONE,
-) -> list[dict]:
+    page: int = 1,
+    size: int = ARCHIVE_PAGE,
+) -> tuple[list[Talk], Page]:
+    """One page of the ready talks (newest first) of a year and/or department, and where
+    that page is among all of them (no talks when the page is past the last one)."""
     clauses, params = ["t.status = 'ready'"], {}
     if year:
         clauses.append("substr(COALESCE(t.starts_at, t.created_at), 1, 4) = :year")
@@ -381,7 +397,12 @@ def archive(
     if department:
         clauses.append("t.department = :department")
         params["department"] = department
-    return list_talks(db, " AND ".join(clauses), params, allowed=allowed)
+    where = " AND ".join(clauses)
+    place = Page(page, size, count_talks(db, where, params, allowed))
+    if not place.exists:
+        return [], place
+    listed = list_talks(db, where, params, allowed=allowed, limit=size, offset=place.offset)
+    return listed, place
 
 
 def set_status(db: sqlite_utils.Database, talk_id: int, status: str) -> None:
@@ -399,7 +420,7 @@ def delete(
     talk = get(db, talk_id)
     with write(db):
         if talk is not None and actor is not None:
-            accounts.audit(db, actor, N_("slettet foredrag"), talk["title"])
+            accounts.audit(db, actor, N_("slettet foredrag"), talk.title)
         search.remove_talk(db, talk_id)
         db.execute("DELETE FROM jobs WHERE talk_id = ?", [talk_id])
         db.execute("DELETE FROM recordings WHERE talk_id = ?", [talk_id])

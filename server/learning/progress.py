@@ -23,11 +23,12 @@ from dataclasses import dataclass
 
 import sqlite_utils
 
+from server.catalogue.records import Talk, Watching
 from server.core.clock import now_iso
 from server.core.errors import UserError
 from server.core.i18n import N_
 from server.learning import quizzes
-from server.people.access import Viewer, visible_talks_sql
+from server.people.access import Viewer, Visibility
 from server.store import write
 
 SEEN_SHARE = 0.9  # watched this share of the recording: seen
@@ -250,7 +251,7 @@ def quiz_state(db: sqlite_utils.Database, user_id: int, talk_id: int) -> str:
 class Status:
     """Where one person stands with one module."""
 
-    talk: dict
+    talk: Talk
     share: float  # 0..1 of the recording watched
     position: float
     attended_at: str | None
@@ -274,14 +275,14 @@ class Status:
         return left + (["quiz"] if self.quiz in (QUIZ_FAILED, QUIZ_NOT_TAKEN) else [])
 
 
-def status(db: sqlite_utils.Database, user_id: int, talk: dict) -> Status:
-    done = refresh_completion(db, user_id, talk["id"])
-    row = stored(db, user_id, talk["id"])
+def status(db: sqlite_utils.Database, user_id: int, talk: Talk) -> Status:
+    done = refresh_completion(db, user_id, talk.id)
+    row = stored(db, user_id, talk.id)
     watched = row["watched_seconds"] if row else 0.0
     return Status(
-        talk=talk, share=share(watched, duration_of(db, talk["id"])),
-        position=row["position"] if row else 0.0, attended_at=attended(db, user_id, talk["id"]),
-        quiz=quiz_state(db, user_id, talk["id"]), completed_at=done,
+        talk=talk, share=share(watched, duration_of(db, talk.id)),
+        position=row["position"] if row else 0.0, attended_at=attended(db, user_id, talk.id),
+        quiz=quiz_state(db, user_id, talk.id), completed_at=done,
     )  # fmt: skip
 
 
@@ -290,7 +291,7 @@ def my_modules(db: sqlite_utils.Database, viewer: Viewer) -> list[Status]:
     activity first."""
     if viewer.user is None:
         return []
-    condition, params = visible_talks_sql(viewer)
+    condition, params = Visibility(viewer).visible_sql()
     rows = db.execute(
         "SELECT t.*, MAX(COALESCE(w.updated_at, ''), COALESCE(a.at, ''), COALESCE(c.completed_at, "
         "''), COALESCE(q.submitted_at, '')) AS activity FROM talks t "
@@ -304,7 +305,7 @@ def my_modules(db: sqlite_utils.Database, viewer: Viewer) -> list[Status]:
         f"OR q.submitted_at IS NOT NULL) AND ({condition}) ORDER BY activity DESC, t.id DESC",
         {**params, "me": viewer.user.id},
     ).fetchall()
-    return [status(db, viewer.user.id, dict(r)) for r in rows]
+    return [status(db, viewer.user.id, Talk.from_row(r)) for r in rows]
 
 
 # ---------------------------------------------------------------- pages
@@ -322,15 +323,15 @@ def resume_position(db: sqlite_utils.Database, user_id: int, talk_id: int) -> fl
     return position
 
 
-def page_context(db: sqlite_utils.Database, viewer: Viewer, talk: dict) -> dict:
+def page_context(db: sqlite_utils.Database, viewer: Viewer, talk: Talk) -> dict:
     """What the talk page needs for progress (resume position; talks/_progress_scripts.html)."""
-    if viewer.user is None or talk.get("status") != "ready":
+    if viewer.user is None or talk.status != "ready":
         return {"progress": None}
     return {
         "progress": {
-            "url": f"/talks/{talk['slug']}/fremdrift",
-            "resume": resume_position(db, viewer.user.id, talk["id"]),
-            "seen": has_seen(db, viewer.user.id, talk["id"]),
+            "url": f"/talks/{talk.slug}/fremdrift",
+            "resume": resume_position(db, viewer.user.id, talk.id),
+            "seen": has_seen(db, viewer.user.id, talk.id),
             "seen_share": SEEN_SHARE,
         }
     }
@@ -345,11 +346,11 @@ def has_seen(db: sqlite_utils.Database, user_id: int, talk_id: int) -> bool:
     return attended(db, user_id, talk_id) is not None
 
 
-def continue_watching(db: sqlite_utils.Database, viewer: Viewer) -> list[dict]:
+def continue_watching(db: sqlite_utils.Database, viewer: Viewer) -> list[Watching]:
     """Talks the person watched between 5 % and 90 % of and has not completed, newest first."""
     if viewer.user is None:
         return []
-    condition, params = visible_talks_sql(viewer)
+    condition, params = Visibility(viewer).visible_sql()
     rows = db.execute(
         "SELECT t.*, w.watched_seconds, w.position, r.duration AS length FROM watch_progress w "
         "JOIN talks t ON t.id = w.talk_id JOIN recordings r ON r.talk_id = t.id "
@@ -361,13 +362,14 @@ def continue_watching(db: sqlite_utils.Database, viewer: Viewer) -> list[dict]:
         {**params, "me": viewer.user.id, "low": CONTINUE_MIN, "high": SEEN_SHARE,
          "limit": CONTINUE_LIMIT},
     ).fetchall()  # fmt: skip
-    result = []
-    for row in rows:
-        talk = dict(row)
-        talk["percent"] = int(share(row["watched_seconds"], row["length"]) * 100)
-        talk["resume"] = int(row["position"])
-        result.append(talk)
-    return result
+    return [
+        Watching(
+            Talk.from_row(row),
+            percent=int(share(row["watched_seconds"], row["length"]) * 100),
+            resume=int(row["position"]),
+        )
+        for row in rows
+    ]
 
 
 def front_context(db: sqlite_utils.Database, viewer: Viewer) -> dict:

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 
 import sqlite_utils
 
+from server.catalogue.records import Talk
 from server.core import parse
 from server.core.clock import now_iso
 from server.core.errors import UserError
@@ -179,20 +180,20 @@ def best_score(db: sqlite_utils.Database, user_id: int, talk_id: int) -> float |
     return row[0] if row else None
 
 
-def page_context(db: sqlite_utils.Database, viewer: Viewer, talk: dict) -> dict:
+def page_context(db: sqlite_utils.Database, viewer: Viewer, talk: Talk) -> dict:
     """What the talk page shows about the quiz (template talks/_quiz_box.html)."""
-    published = has_quiz(db, talk["id"])
+    published = has_quiz(db, talk.id)
     editor = can_edit(viewer, talk)
     box = {"published": published, "can_edit": editor, "count": 0, "timed": False,
            "best": None, "passed_at": None}  # fmt: skip
     if published or editor:
-        listed = questions(db, talk["id"])
+        listed = questions(db, talk.id)
         box["count"] = len(listed)
         box["timed"] = published and any(q.at_seconds is not None for q in listed)
     if published and viewer.user is not None:
-        best = best_score(db, viewer.user.id, talk["id"])
+        best = best_score(db, viewer.user.id, talk.id)
         box["best"] = None if best is None else round(best * 100)
-        box["passed_at"] = passed(db, viewer.user.id, talk["id"])
+        box["passed_at"] = passed(db, viewer.user.id, talk.id)
     return {"quiz_box": box}
 
 
@@ -283,13 +284,13 @@ def _options_json(options: list[Option]) -> str:
     return json.dumps([{"text": o.text, "correct": o.correct} for o in options], ensure_ascii=False)
 
 
-def save_settings(db, talk: dict, pass_mark: str, retries: bool, publish: bool, actor) -> None:
+def save_settings(db, talk: Talk, pass_mark: str, retries: bool, publish: bool, actor) -> None:
     mark = parse.integer(str(pass_mark), 0, 100)
     mark = -1 if mark is None else mark
     errors = {}
     if not 0 <= mark <= 100:
         errors["pass_mark"] = N_("Beståttgrensen må være et helt tall fra 0 til 100.")
-    if publish and not any(q.scored for q in questions(db, talk["id"])):
+    if publish and not any(q.scored for q in questions(db, talk.id)):
         errors["published"] = N_(
             "Legg til minst ett spørsmål med riktig svar før du publiserer quizen."
         )
@@ -301,14 +302,14 @@ def save_settings(db, talk: dict, pass_mark: str, retries: bool, publish: bool, 
             "VALUES (?, ?, ?, ?, ?) ON CONFLICT(talk_id) DO UPDATE SET pass_mark = excluded."
             "pass_mark, retries_allowed = excluded.retries_allowed, published = excluded."
             "published, updated_at = excluded.updated_at",
-            [talk["id"], mark, int(retries), int(publish), now_iso()],
+            [talk.id, mark, int(retries), int(publish), now_iso()],
         )
         detail = N_("beståttgrense %(mark)s %%, nye forsøk %(retries)s, %(published)s") % {
             "mark": mark,
             "retries": N_("ja") if retries else N_("nei"),
             "published": N_("publisert") if publish else N_("ikke publisert"),
         }
-        accounts.audit(db, actor, N_("endret quizinnstillinger"), talk["title"], detail)
+        accounts.audit(db, actor, N_("endret quizinnstillinger"), talk.title, detail)
 
 
 def _ensure_quiz(db: sqlite_utils.Database, talk_id: int) -> None:
@@ -320,35 +321,35 @@ def _ensure_quiz(db: sqlite_utils.Database, talk_id: int) -> None:
 
 
 def save_question(
-    db, talk: dict, data: QuestionInput, actor, question_id: int | None = None
+    db, talk: Talk, data: QuestionInput, actor, question_id: int | None = None
 ) -> int:
     """Create (question_id None) or change a question; returns its id."""
     kind, text, explanation, at_seconds, options = validate_question(data)
     values = [kind, text, explanation, at_seconds, _options_json(options)]
     with write(db):
-        _ensure_quiz(db, talk["id"])
+        _ensure_quiz(db, talk.id)
         if question_id is None:
             row = db.execute(
                 "SELECT COALESCE(MAX(position), 0) + 1 FROM questions WHERE talk_id = ?",
-                [talk["id"]],
+                [talk.id],
             ).fetchone()
             cursor = db.execute(
                 "INSERT INTO questions (kind, text, explanation, at_seconds, options, talk_id, "
                 "position, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                [*values, talk["id"], row[0], now_iso()],
+                [*values, talk.id, row[0], now_iso()],
             )
             question_id, action = cursor.lastrowid, N_("la til quizspørsmål")
         else:
             cursor = db.execute(
                 "UPDATE questions SET kind = ?, text = ?, explanation = ?, at_seconds = ?, "
                 "options = ? WHERE id = ? AND talk_id = ?",
-                [*values, question_id, talk["id"]],
+                [*values, question_id, talk.id],
             )
             if cursor.rowcount == 0:
                 raise QuizError(NO_QUESTION, 404)
             action = N_("endret quizspørsmål")
-        _touch(db, talk["id"])
-        accounts.audit(db, actor, action, talk["title"], text)
+        _touch(db, talk.id)
+        accounts.audit(db, actor, action, talk.title, text)
     return question_id
 
 
@@ -356,23 +357,23 @@ def _touch(db: sqlite_utils.Database, talk_id: int) -> None:
     db.execute("UPDATE quizzes SET updated_at = ? WHERE talk_id = ?", [now_iso(), talk_id])
 
 
-def delete_question(db: sqlite_utils.Database, talk: dict, question_id: int, actor) -> str:
+def delete_question(db: sqlite_utils.Database, talk: Talk, question_id: int, actor) -> str:
     """Deletes the question; returns its text."""
     with write(db):
         row = db.execute(
-            "SELECT text FROM questions WHERE id = ? AND talk_id = ?", [question_id, talk["id"]]
+            "SELECT text FROM questions WHERE id = ? AND talk_id = ?", [question_id, talk.id]
         ).fetchone()
         if row is None:
             raise QuizError(NO_QUESTION, 404)
         db.execute("DELETE FROM questions WHERE id = ?", [question_id])
-        _touch(db, talk["id"])
-        accounts.audit(db, actor, N_("slettet quizspørsmål"), talk["title"], row["text"])
+        _touch(db, talk.id)
+        accounts.audit(db, actor, N_("slettet quizspørsmål"), talk.title, row["text"])
     return row["text"]
 
 
-def move_question(db, talk: dict, question_id: int, direction: str, actor) -> None:
+def move_question(db, talk: Talk, question_id: int, direction: str, actor) -> None:
     """Swap the question with its neighbour above ("up") or below ("down")."""
-    order = [q.id for q in questions(db, talk["id"])]
+    order = [q.id for q in questions(db, talk.id)]
     if question_id not in order or direction not in ("up", "down"):
         raise QuizError(NO_QUESTION, 404)
     index = order.index(question_id)
@@ -383,10 +384,10 @@ def move_question(db, talk: dict, question_id: int, direction: str, actor) -> No
     with write(db):
         for position, qid in enumerate(order, start=1):
             db.execute("UPDATE questions SET position = ? WHERE id = ?", [position, qid])
-        _touch(db, talk["id"])
+        _touch(db, talk.id)
         where = N_("opp") if direction == "up" else N_("ned")
         moved = N_("flyttet quizspørsmål")
-        accounts.audit(db, actor, moved, talk["title"], f"{question_id} {where}")
+        accounts.audit(db, actor, moved, talk.title, f"{question_id} {where}")
 
 
 # ---------------------------------------------------------------- answering and scoring

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 
 import sqlite_utils
 
+from server.catalogue.records import Talk
 from server.core import i18n
 from server.core.clock import format_date
 from server.core.i18n import N_
@@ -39,12 +40,12 @@ SEPARATORS = {"komma": ",", "semikolon": ";"}
 _REPORT_TALKS = "t.status = 'ready' AND t.visibility != 'draft'"
 
 
-def report_talks(db: sqlite_utils.Database) -> list[dict]:
+def report_talks(db: sqlite_utils.Database) -> list[Talk]:
     rows = db.execute(
         f"SELECT t.* FROM talks t WHERE {_REPORT_TALKS} "
         "ORDER BY COALESCE(t.starts_at, t.created_at) DESC, t.id DESC"
     )
-    return [dict(r) for r in rows]
+    return [Talk.from_row(r) for r in rows]
 
 
 def sync_completions(db: sqlite_utils.Database) -> None:
@@ -107,9 +108,7 @@ def matrix(db: sqlite_utils.Database) -> Matrix:
     }
     for department, people in result.departments:
         for talk in result.talks:
-            result.cells[(department, talk["id"])] = Cell(
-                done.get((department, talk["id"]), 0), people
-            )
+            result.cells[(department, talk.id)] = Cell(done.get((department, talk.id), 0), people)
     return result
 
 
@@ -175,9 +174,9 @@ def csv_text(db: sqlite_utils.Database, delimiter: str = ",", lang: str = i18n.D
     writer.writerow([text(header) for header in CSV_HEADER])
     for row in person_rows(db):
         person, talk, state = row["person"], row["talk"], row["status"]
-        when = talk["starts_at"] or talk["created_at"]
+        when = talk.starts_at or talk.created_at
         cells = [
-            person["name"], person["email"], person["department"], talk["title"],
+            person["name"], person["email"], person["department"], talk.title,
             format_date(when, False, lang), state.percent, text(QUIZ_CSV[state.quiz]),
             format_date(state.completed_at, False, lang) if state.completed_at else "",
         ]  # fmt: skip

@@ -12,6 +12,7 @@ import secrets
 import sqlite_utils
 
 from server.catalogue import talks
+from server.catalogue.records import Talk
 from server.core.clock import now_iso
 from server.core.errors import UserError
 from server.core.i18n import N_
@@ -47,15 +48,15 @@ def get(db: sqlite_utils.Database, talk_id: int) -> dict | None:
     return dict(row) if row else None
 
 
-def ensure(db: sqlite_utils.Database, talk: dict) -> dict:
+def ensure(db: sqlite_utils.Database, talk: Talk) -> dict:
     """The talk's broadcast, made (idle, with a new SRT passphrase) the first time."""
     with write(db):
         db.execute(
             "INSERT OR IGNORE INTO broadcasts (talk_id, srt_passphrase, updated_at) "
             "VALUES (?, ?, ?)",
-            [talk["id"], new_passphrase(), now_iso()],
+            [talk.id, new_passphrase(), now_iso()],
         )
-    return get(db, talk["id"])
+    return get(db, talk.id)
 
 
 def new_srt_passphrase(db: sqlite_utils.Database, talk_id: int) -> dict:
@@ -109,7 +110,7 @@ def on_air(db: sqlite_utils.Database) -> list[dict]:
     return [dict(r) for r in rows]
 
 
-def live_talks(db: sqlite_utils.Database, allowed: talks.Allowed = talks.EVERYONE) -> list[dict]:
+def live_talks(db: sqlite_utils.Database, allowed: talks.Allowed = talks.EVERYONE) -> list[Talk]:
     """Talks on air now that the viewer may see ("Direkte nå" on the front page)."""
     where = (
         "t.status = 'planned' AND t.id IN (SELECT talk_id FROM broadcasts "
@@ -118,11 +119,11 @@ def live_talks(db: sqlite_utils.Database, allowed: talks.Allowed = talks.EVERYON
     return talks.list_talks(db, where, allowed=allowed, limit=10)
 
 
-def watch_context(db: sqlite_utils.Database, talk: dict) -> dict:
+def watch_context(db: sqlite_utils.Database, talk: Talk) -> dict:
     """What the talk page needs about a broadcast: its state, and whether it is on air."""
-    row = get(db, talk["id"])
+    row = get(db, talk.id)
     state = row["state"] if row else None
-    planned = talk["status"] == "planned"
+    planned = talk.status == "planned"
     return {
         "live_state": state,
         "on_air": state in ON_AIR and planned,

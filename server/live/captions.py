@@ -166,7 +166,7 @@ class LiveCaptioner:
         def read():
             with self.manager.store.read() as db:
                 talk = talks.get(db, self.runtime.talk_id)
-            return talk["language"] if talk else "nb"
+            return talk.language if talk else "nb"
 
         return await asyncio.to_thread(read)
 

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from server.catalogue import programme, talks
+from server.catalogue.records import Talk
 from server.core.config import Settings
 from server.core.i18n import N_
 from server.live import broadcasts, ffargs
@@ -260,10 +261,10 @@ class LiveManager:
 
     # ------------------------------------------------------------ the browser path
 
-    async def browser_hello(self, talk: dict, stream: str) -> int:
+    async def browser_hello(self, talk: Talk, stream: str) -> int:
         """A browser connects with its stream id; returns the last chunk already written
         (-1: send from the start). A new stream starts a new part."""
-        runtime = self.runtime(talk["id"])
+        runtime = self.runtime(talk.id)
         async with runtime.lock:
             await self._check_can_send(runtime, talk)
             part = runtime.part
@@ -319,9 +320,9 @@ class LiveManager:
 
     # ------------------------------------------------------------ the encoder path
 
-    async def open_srt(self, talk: dict) -> int:
+    async def open_srt(self, talk: Talk) -> int:
         """Start an SRT listener for the talk (if none runs); returns its port."""
-        runtime = self.runtime(talk["id"])
+        runtime = self.runtime(talk.id)
         async with runtime.lock:
             await self._check_can_send(runtime, talk)
             if runtime.part and runtime.part.source == "srt" and runtime.srt_port:
@@ -332,8 +333,8 @@ class LiveManager:
             await self._stop_part(runtime)  # a browser part nobody feeds any more
             port = runtime.srt_port or self._free_port()
             runtime.srt_port, runtime.srt_failures = port, 0
-            await self._db(broadcasts.update, talk["id"], srt_port=port)
-            await self._start_srt(runtime, talk["id"])
+            await self._db(broadcasts.update, talk.id, srt_port=port)
+            await self._start_srt(runtime, talk.id)
             return port
 
     async def _start_srt(self, runtime: Runtime, talk_id: int) -> None:
@@ -353,12 +354,12 @@ class LiveManager:
 
     # ------------------------------------------------------------ state, grace, end
 
-    async def _check_can_send(self, runtime: Runtime, talk: dict) -> None:
+    async def _check_can_send(self, runtime: Runtime, talk: Talk) -> None:
         row = await self._db(broadcasts.ensure, talk)
         if row["state"] in (broadcasts.ENDING, broadcasts.ENDED):
             raise LiveError(broadcasts.ALREADY_ENDED)
-        current = await self._db(talks.get, talk["id"])
-        if current is None or current["status"] != "planned":
+        current = await self._db(talks.get, talk.id)
+        if current is None or current.status != "planned":
             raise LiveError(broadcasts.NOT_PLANNED)
         low = diskspace.shortage(self.settings) if row["state"] == broadcasts.IDLE else None
         if low is not None:  # KTL_MIN_FREE_DISK_MB; a broadcast on air may reconnect

@@ -7,7 +7,9 @@ start if a route has none, and the access-matrix test walks this table.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
+from server.catalogue.records import Talk
 from server.people.accounts import User
 
 VISIBILITIES = ("public", "internal", "draft")
@@ -161,21 +163,108 @@ class Viewer:
         return self.user is not None and self.user.at_least(role)
 
 
-def can_view(viewer: Viewer, talk: dict) -> bool:
-    visibility = talk["visibility"]
-    if visibility == "public":
-        return True
-    if visibility == "internal":
-        return viewer.signed_in
-    return can_edit(viewer, talk)  # drafts: their organiser and admins
+class Filter(NamedTuple):
+    """An SQL condition on the talks table (alias `t` unless told) and its named parameters."""
+
+    sql: str
+    params: dict
 
 
-def can_edit(viewer: Viewer, talk: dict) -> bool:
-    if viewer.user is None:
-        return False
-    if viewer.user.role == "admin":
-        return True
-    return viewer.user.role == "organiser" and talk.get("organiser_id") == viewer.user.id
+EVERYONE = Filter("1", {})
+
+
+@dataclass(frozen=True)
+class Condition:
+    """The talk's `column` holds one of `values`."""
+
+    column: str
+    values: tuple[object, ...]
+
+
+@dataclass(frozen=True)
+class TalkSet:
+    """The talks matching any of `clauses` (a clause: all its conditions hold; an empty clause
+    matches every talk). The one rule, read in Python for one talk and as SQL for lists."""
+
+    clauses: tuple[tuple[Condition, ...], ...]
+    name: str  # prefix of the SQL parameters, unique among filters used together
+
+    def holds(self, talk: Talk) -> bool:
+        return any(
+            all(getattr(talk, c.column) in c.values for c in clause) for clause in self.clauses
+        )
+
+    def sql(self, alias: str = "t") -> Filter:
+        prefix = f"{alias}." if alias else ""
+        params: dict[str, object] = {}
+        parts = []
+        for clause in self.clauses:
+            conditions = []
+            for condition in clause:
+                names = []
+                for value in condition.values:
+                    names.append(f":{self.name}_{len(params)}")
+                    params[names[-1][1:]] = value
+                conditions.append(f"{prefix}{condition.column} IN ({', '.join(names)})")
+            parts.append(f"({' AND '.join(conditions)})" if conditions else "1")
+        return Filter(f"({' OR '.join(parts)})" if parts else "0", params)
+
+
+ALL_TALKS = ((),)  # one empty clause
+NO_TALKS: tuple = ()
+REVIEWED = "reviewed"
+
+
+@dataclass(frozen=True)
+class Visibility:
+    """Which talks a viewer may see and edit, decided once: `sees`/`edits` check one talk,
+    `visible_sql`/`editable_sql` filter lists, all from the same TalkSet."""
+
+    viewer: Viewer
+
+    @property
+    def editable(self) -> TalkSet:
+        """Admins edit every talk, organisers their own, others none."""
+        user = self.viewer.user
+        if user is not None and user.role == "admin":
+            return TalkSet(ALL_TALKS, "editor")
+        if user is not None and user.role == "organiser":
+            return TalkSet(((Condition("organiser_id", (user.id,)),),), "editor")
+        return TalkSet(NO_TALKS, "editor")
+
+    @property
+    def visible(self) -> TalkSet:
+        """Public talks for everyone, internal ones for staff, drafts for whoever edits them."""
+        shown = ("public", "internal") if self.viewer.signed_in else ("public",)
+        return TalkSet(((Condition("visibility", shown),), *self.editable.clauses), "viewer")
+
+    def transcripts(self, captions_publish: str) -> TalkSet:
+        """Talks whose transcript the viewer may read: all, or when captions wait for review
+        (KTL_CAPTIONS_PUBLISH=reviewed) reviewed ones and those the viewer edits."""
+        if captions_publish != REVIEWED:
+            return TalkSet(ALL_TALKS, "transcript")
+        reviewed = (Condition("transcript_state", (REVIEWED,)),)
+        return TalkSet((reviewed, *self.editable.clauses), "transcript")
+
+    def sees(self, talk: Talk) -> bool:
+        return self.visible.holds(talk)
+
+    def edits(self, talk: Talk) -> bool:
+        return self.editable.holds(talk)
+
+    def visible_sql(self, alias: str = "t") -> Filter:
+        return self.visible.sql(alias)
+
+    def editable_sql(self, alias: str = "t") -> Filter:
+        return self.editable.sql(alias)
+
+
+def can_view(viewer: Viewer, talk: Talk) -> bool:
+    return Visibility(viewer).sees(talk)
+
+
+def can_edit(viewer: Viewer, talk: Talk) -> bool:
+    return Visibility(viewer).edits(talk)
 
 
 def allows(rule: str, viewer: Viewer) -> bool:
@@ -193,31 +282,7 @@ def allows(rule: str, viewer: Viewer) -> bool:
     raise ValueError(f"unknown rule {rule!r}")
 
 
-def visible_talks_sql(viewer: Viewer, alias: str = "t") -> tuple[str, dict]:
-    """An SQL condition (named parameters) selecting the talks this viewer may see."""
-    p = f"{alias}." if alias else ""
-    if viewer.user is None:
-        return f"{p}visibility = 'public'", {}
-    if viewer.user.role == "admin":
-        return "1", {}
-    return (
-        f"({p}visibility IN ('public', 'internal') OR "
-        f"({p}visibility = 'draft' AND {p}organiser_id = :viewer_id))",
-        {"viewer_id": viewer.user.id},
-    )
-
-
-def editable_talks_sql(viewer: Viewer, alias: str = "t") -> tuple[str, dict]:
-    """An SQL condition selecting the talks this viewer may edit (see can_edit)."""
-    p = f"{alias}." if alias else ""
-    if viewer.user is None or viewer.user.role == "viewer":
-        return "0", {}
-    if viewer.user.role == "admin":
-        return "1", {}
-    return f"{p}organiser_id = :editor_id", {"editor_id": viewer.user.id}
-
-
-def may(viewer: Viewer, route: str, talk: dict | None = None) -> bool:
+def may(viewer: Viewer, route: str, talk: Talk | None = None) -> bool:
     """Whether the viewer may use the named route: its rule above, on `talk` for the
     rules about one talk. Pages use it (as `can`) to offer only what the person may do."""
     rule = RULES[route]

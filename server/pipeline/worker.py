@@ -26,6 +26,7 @@ import sqlite_utils
 
 from server.catalogue import search, talks, vocabulary
 from server.catalogue import slides as slide_rows
+from server.catalogue.records import Recording
 from server.core import paths
 from server.core.config import Settings
 from server.core.i18n import N_
@@ -178,7 +179,7 @@ class Worker:
                 jobs.report(db, job, self.name, "transcribe", share)
 
             result = self._whisper(db, job, talk, rec, progress, self._engine_for(model))
-            editing.store_pending(db, self.settings, talk["id"], result, model)
+            editing.store_pending(db, self.settings, talk.id, result, model)
         with write(db):
             jobs.finish(db, job.id, self.name)
         log.info(
@@ -222,12 +223,12 @@ class Worker:
         return scratch
 
     def _package(self, db, job, talk, rec, progress) -> None:
-        folder = talks.media_dir(self.settings, talk["id"])
+        folder = talks.media_dir(self.settings, talk.id)
         scratch = self._scratch(folder, job)
-        source = folder / rec["path"]
+        source = folder / rec.path
         try:
             media = probe.describe(source)  # container, interlacing: not in the row
-            _ffmpeg(package_args(source, scratch, media), rec["duration"], progress)
+            _ffmpeg(package_args(source, scratch, media), rec.duration, progress)
             _ffmpeg(poster_args(source, scratch / paths.POSTER, rec), None, None)
         except (runner.FFmpegError, probe.MediaError) as exc:
             shutil.rmtree(scratch, ignore_errors=True)
@@ -241,27 +242,27 @@ class Worker:
         result = self._whisper(db, job, talk, rec, progress, self.engine, partial)
         partial.flush()
         # File by file (each atomic), so edited versions in versions/ are kept.
-        transcript.write_all(talks.transcript_dir(self.settings, talk["id"]), result)
+        transcript.write_all(talks.transcript_dir(self.settings, talk.id), result)
 
     def _whisper(
         self, db, job, talk, rec, progress, engine: Engine, on_segment=None
     ) -> transcript.Transcript:
         """16 kHz audio from the original, through Whisper with the talk's vocabulary;
         `on_segment` (optional) gets each segment as Whisper produces it."""
-        folder = talks.media_dir(self.settings, talk["id"])
+        folder = talks.media_dir(self.settings, talk.id)
         scratch = self._scratch(folder, job)
         try:
             wav = scratch / "audio.wav"
-            _ffmpeg(ffargs.extract_audio(folder / rec["path"], wav), rec["duration"], None)
-            terms = vocabulary.terms_for_talk(db, talk["id"])
+            _ffmpeg(ffargs.extract_audio(folder / rec.path, wav), rec.duration, None)
+            terms = vocabulary.terms_for_talk(db, talk.id)
             progress(TRANSCRIBE_STARTED)  # the model is loaded and the audio is out
             started = time.monotonic()
             result = engine.transcribe(
-                wav, talk["language"], rec["duration"], progress, terms, on_segment
+                wav, talk.language, rec.duration, progress, terms, on_segment
             )
             model = str(getattr(engine, "model_name", "") or self.settings.whisper_model)
             stats.record_transcription(  # for /metrics: the real-time factor
-                db, talk["id"], model, rec["duration"], time.monotonic() - started
+                db, talk.id, model, rec.duration, time.monotonic() - started
             )
         except runner.FFmpegError as exc:
             failed = N_("Kunne ikke hente ut lyden fra opptaket: %(detail)s")
@@ -270,7 +271,7 @@ class Worker:
             shutil.rmtree(scratch, ignore_errors=True)
         log.info(
             "Foredrag %s: %d segmenter fra %.0f s lyd, %d ord i ordlisten",
-            talk["id"], len(result.segments), rec["duration"], len(terms),
+            talk.id, len(result.segments), rec.duration, len(terms),
         )  # fmt: skip
         return result
 
@@ -300,9 +301,9 @@ class Worker:
             jobs.finish(db, job.id, self.name)
 
     def _index(self, db, job, talk, rec, progress) -> None:
-        path = self.settings.paths.transcript_json(talk["id"])
+        path = self.settings.paths.transcript_json(talk.id)
         result = transcript.load(path)
-        search.index_talk(db, talk["id"], result.segments, talk["language"])
+        search.index_talk(db, talk.id, result.segments, talk.language)
         progress(1.0)
 
 
@@ -328,10 +329,10 @@ def package_args(source: Path, out_dir: Path, media: probe.MediaInfo | dict) -> 
     return ffargs.hls_ladder(source, out_dir, rungs, deinterlace=info.interlaced)
 
 
-def poster_args(source: Path, dest: Path, rec: dict) -> list[str]:
-    if not rec["has_video"]:
+def poster_args(source: Path, dest: Path, rec: Recording) -> list[str]:
+    if not rec.has_video:
         return ffargs.plain_poster(dest)
-    return ffargs.poster_from_video(source, dest, min(5.0, rec["duration"] * 0.1))
+    return ffargs.poster_from_video(source, dest, min(5.0, rec.duration * 0.1))
 
 
 def _ffmpeg(args: list[str], duration: float | None, progress) -> None:
@@ -356,7 +357,7 @@ class _PartialIndex:
 
     def __init__(self, db: sqlite_utils.Database, job: jobs.Job, worker: str, talk) -> None:
         self.db, self.job, self.worker = db, job, worker
-        self.talk_id, self.language = talk["id"], talk["language"]
+        self.talk_id, self.language = talk.id, talk.language
         self.pending: list[transcript.Segment] = []
         self.written, self.written_until = 0, 0.0
 

@@ -33,6 +33,7 @@ from pathlib import Path
 import sqlite_utils
 
 from server.catalogue import search, talks
+from server.catalogue.records import Talk
 from server.core import clock, parse
 from server.core.config import Settings
 from server.core.errors import UserError
@@ -117,22 +118,22 @@ def load_current(settings: Settings, talk_id: int) -> Transcript:
     return transcript.load(path)
 
 
-def load_version(settings: Settings, talk: dict, version: int) -> Transcript:
+def load_version(settings: Settings, talk: Talk, version: int) -> Transcript:
     """Any kept version; the current one also when it was never copied (version 0)."""
-    path = version_path(settings, talk["id"], version)
+    path = version_path(settings, talk.id, version)
     if path.is_file():
         return transcript.load(path)
-    if version == talk["transcript_version"]:
-        return load_current(settings, talk["id"])
+    if version == talk.transcript_version:
+        return load_current(settings, talk.id)
     raise NotReady(NO_VERSION % {"version": version})
 
 
-def transcript_visible(settings: Settings, talk: dict, can_edit: bool) -> bool:
+def transcript_visible(settings: Settings, talk: Talk, can_edit: bool) -> bool:
     """Captions, transcript panel and downloads: hidden from viewers until reviewed when
     ``captions_publish`` is ``reviewed``; editors always see them."""
     if can_edit or settings.captions_publish == "immediately":
         return True
-    return talk["transcript_state"] == REVIEWED
+    return talk.transcript_state == REVIEWED
 
 
 # ---------------------------------------------------------------- validation
@@ -243,11 +244,11 @@ def _row(db: sqlite_utils.Database, talk_id: int, version: int) -> dict | None:
     return dict(row) if row else None
 
 
-def _check_base(db: sqlite_utils.Database, talk: dict, base: int) -> None:
-    current = talk["transcript_version"]
+def _check_base(db: sqlite_utils.Database, talk: Talk, base: int) -> None:
+    current = talk.transcript_version
     if base == current:
         return
-    row = _row(db, talk["id"], current) or {}
+    row = _row(db, talk.id, current) or {}
     who = row.get("author") or N_("en annen")
     changed = N_(
         "Transkripsjonen er endret av %(who)s mens du redigerte (du redigerte versjon %(base)s, "
@@ -257,27 +258,27 @@ def _check_base(db: sqlite_utils.Database, talk: dict, base: int) -> None:
     raise ConflictError(changed % {"who": who, "base": base, "current": current})
 
 
-def _next_number(db: sqlite_utils.Database, talk: dict, exclude_id: int | None = None) -> int:
+def _next_number(db: sqlite_utils.Database, talk: Talk, exclude_id: int | None = None) -> int:
     row = db.execute(
         "SELECT MAX(version) FROM transcript_versions WHERE talk_id = ? AND id IS NOT ?",
-        [talk["id"], exclude_id],
+        [talk.id, exclude_id],
     ).fetchone()
-    return max(row[0] if row[0] is not None else 0, talk["transcript_version"]) + 1
+    return max(row[0] if row[0] is not None else 0, talk.transcript_version) + 1
 
 
-def _keep_current(db: sqlite_utils.Database, settings: Settings, talk: dict) -> Transcript:
+def _keep_current(db: sqlite_utils.Database, settings: Settings, talk: Talk) -> Transcript:
     """Make sure the current version has its file in versions/ and its row (version 0 is
     written by the worker without either); returns it."""
-    current = load_current(settings, talk["id"])
-    number = talk["transcript_version"]
-    path = version_path(settings, talk["id"], number)
+    current = load_current(settings, talk.id)
+    number = talk.transcript_version
+    path = version_path(settings, talk.id, number)
     if not path.is_file():
-        transcript.write_atomic(path, current_path(settings, talk["id"]).read_text("utf-8"))
-    if _row(db, talk["id"], number) is None:
+        transcript.write_atomic(path, current_path(settings, talk.id).read_text("utf-8"))
+    if _row(db, talk.id, number) is None:
         db.execute(
             "INSERT INTO transcript_versions (talk_id, version, status, author, model, note, "
             "created_at) VALUES (?, ?, 'current', ?, ?, 'Maskinlaget transkripsjon', ?)",
-            [talk["id"], number, MACHINE_AUTHOR, current.model, talk["updated_at"]],
+            [talk.id, number, MACHINE_AUTHOR, current.model, talk.updated_at],
         )
     return current
 
@@ -301,24 +302,24 @@ def _author(actor: User | None) -> str:
 
 
 def _make_current(
-    db: sqlite_utils.Database, settings: Settings, talk: dict, new: Transcript, number: int,
+    db: sqlite_utils.Database, settings: Settings, talk: Talk, new: Transcript, number: int,
     previous: Transcript,
 ) -> None:  # fmt: skip
     """Write files, index, flip statuses; restores the previous files if anything fails."""
-    directory = folder(settings, talk["id"])
+    directory = folder(settings, talk.id)
     try:
-        path = version_path(settings, talk["id"], number)
+        path = version_path(settings, talk.id, number)
         transcript.write_atomic(path, _json(new))
         transcript.write_all(directory, new)
-        search.index_talk(db, talk["id"], new.segments, talk["language"])
+        search.index_talk(db, talk.id, new.segments, talk.language)
         db.execute(
             "UPDATE transcript_versions SET status = 'old' "
             "WHERE talk_id = ? AND status = 'current' AND version != ?",
-            [talk["id"], number],
+            [talk.id, number],
         )
         db.execute(
             "UPDATE talks SET transcript_version = ?, updated_at = ? WHERE id = ?",
-            [number, clock.now_iso(), talk["id"]],
+            [number, clock.now_iso(), talk.id],
         )
     except BaseException:
         transcript.write_all(directory, previous)
@@ -349,7 +350,7 @@ def save(
         _insert_version(db, talk_id, number, "current", actor, previous.model, note)
         _make_current(db, settings, talk, edited, number, previous)
         detail = N_("versjon %(number)s: %(note)s") % {"number": number, "note": note}
-        accounts.audit(db, actor, N_("redigerte transkripsjon"), talk["title"], detail)
+        accounts.audit(db, actor, N_("redigerte transkripsjon"), talk.title, detail)
     return number
 
 
@@ -371,24 +372,24 @@ def restore(
         _insert_version(db, talk_id, number, "current", actor, old.model, note)
         _make_current(db, settings, talk, old, number, previous)
         detail = N_("versjon %(version)s som versjon %(number)s")
-        accounts.audit(db, actor, N_("gjenopprettet transkripsjon"), talk["title"],
+        accounts.audit(db, actor, N_("gjenopprettet transkripsjon"), talk.title,
                        detail % {"version": version, "number": number})  # fmt: skip
     return number
 
 
-def versions(db: sqlite_utils.Database, talk: dict) -> list[Version]:
+def versions(db: sqlite_utils.Database, talk: Talk) -> list[Version]:
     """Newest first; the machine version 0 is listed even before anything was edited."""
     rows = db.execute(
-        "SELECT * FROM transcript_versions WHERE talk_id = ? ORDER BY version DESC", [talk["id"]]
+        "SELECT * FROM transcript_versions WHERE talk_id = ? ORDER BY version DESC", [talk.id]
     ).fetchall()
     result = [
         Version(r["version"], r["status"], r["author"], r["model"], r["note"], r["created_at"])
         for r in rows
     ]
-    if not any(v.version == talk["transcript_version"] for v in result):
+    if not any(v.version == talk.transcript_version for v in result):
         result.append(
-            Version(talk["transcript_version"], "current", MACHINE_AUTHOR, "",
-                    N_("Maskinlaget transkripsjon"), talk["updated_at"])
+            Version(talk.transcript_version, "current", MACHINE_AUTHOR, "",
+                    N_("Maskinlaget transkripsjon"), talk.updated_at)
         )  # fmt: skip
     return result
 
@@ -402,15 +403,15 @@ def set_state(db: sqlite_utils.Database, talk_id: int, state: str, actor: User |
         raise EditError(N_("Velg om transkripsjonen er kontrollert eller maskinlaget."))
     with write(db):
         talk = _talk(db, talk_id)
-        if talk["transcript_state"] == state:
+        if talk.transcript_state == state:
             return
         db.execute(
             "UPDATE talks SET transcript_state = ?, updated_at = ? WHERE id = ?",
             [state, clock.now_iso(), talk_id],
         )
         action = N_("markerte transkripsjonen som %(state)s") % {"state": STATE_LABELS[state]}
-        detail = N_("gjeldende versjon %(number)s") % {"number": talk["transcript_version"]}
-        accounts.audit(db, actor, action, talk["title"], detail)
+        detail = N_("gjeldende versjon %(number)s") % {"number": talk.transcript_version}
+        accounts.audit(db, actor, action, talk.title, detail)
 
 
 # ---------------------------------------------------------------- re-transcription
@@ -455,7 +456,7 @@ def request_retranscribe(
         note = N_("Venter på ny transkripsjon med modellen %(model)s") % {"model": model}
         _insert_version(db, talk_id, _next_number(db, talk), "pending", actor, model, note)
         job_id = jobs.enqueue(db, talk_id, kind=RETRANSCRIBE)
-        accounts.audit(db, actor, N_("ba om ny transkripsjon"), talk["title"],
+        accounts.audit(db, actor, N_("ba om ny transkripsjon"), talk.title,
                        WITH_MODEL % {"model": model})  # fmt: skip
     return job_id
 
@@ -532,7 +533,7 @@ def accept_pending(
         db.execute("UPDATE talks SET transcript_state = 'machine' WHERE id = ?", [talk_id])
         _make_current(db, settings, talk, new, number, previous)
         detail = N_("med modellen %(model)s, versjon %(number)s")
-        accounts.audit(db, actor, N_("godtok ny transkripsjon"), talk["title"],
+        accounts.audit(db, actor, N_("godtok ny transkripsjon"), talk.title,
                        detail % {"model": waiting.model, "number": number})  # fmt: skip
     if number != waiting.version:  # renumbered to stay the newest: drop the pending file
         version_path(settings, talk_id, waiting.version).unlink(missing_ok=True)
@@ -557,6 +558,6 @@ def discard_pending(
             "updated_at = ? WHERE talk_id = ? AND kind = ? AND state = 'queued'",
             [clock.now_iso(), clock.now_iso(), talk_id, RETRANSCRIBE],
         )
-        accounts.audit(db, actor, N_("forkastet ny transkripsjon"), talk["title"],
+        accounts.audit(db, actor, N_("forkastet ny transkripsjon"), talk.title,
                        WITH_MODEL % {"model": waiting.model})  # fmt: skip
     version_path(settings, talk_id, waiting.version).unlink(missing_ok=True)

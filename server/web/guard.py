@@ -22,6 +22,7 @@ from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 from starlette.websockets import WebSocket
 
 from server.catalogue import talks
+from server.catalogue.records import Talk
 from server.core import parse
 from server.core.i18n import N_
 from server.people import access
@@ -53,7 +54,7 @@ CLIENT_GONE = 499  # nginx's status for a client that closed the connection firs
 MEDIA_TALK_SECONDS = 2.0
 
 
-def _talk(request: Request) -> dict | None:
+def _talk(request: Request) -> Talk | None:
     params = request.path_params
     with open_db(request) as db:
         if "talk_id" in params:
@@ -61,7 +62,7 @@ def _talk(request: Request) -> dict | None:
         return talks.find(db, str(params["key"]))
 
 
-async def _media_talk(request: Request) -> dict | None:
+async def _media_talk(request: Request) -> Talk | None:
     cache = getattr(request.app.state, "media_talks", None)
     if cache is None:
         cache = request.app.state.media_talks = {}
@@ -166,7 +167,7 @@ def guarded(endpoint: Callable, rule: str, media: bool = False) -> Callable:
 CLOSE_FORBIDDEN = 4403  # WebSocket close codes before accept: the handshake gets a 403
 
 
-def _ws_talk(websocket: WebSocket) -> dict | None:
+def _ws_talk(websocket: WebSocket) -> Talk | None:
     with websocket.app.state.store.read() as db:
         return talks.find(db, str(websocket.path_params["key"]))
 

@@ -14,6 +14,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.templating import Jinja2Templates
 
+from server.catalogue.records import Talk
 from server.core import i18n, parse
 from server.core.clock import format_clock, format_date
 from server.core.config import LANGUAGES, VISIBILITIES, Settings
@@ -80,7 +81,7 @@ def _translate_filter(context, value: str | None) -> str:
 
 
 @jinja2.pass_context
-def _can(context, route: str, talk: dict | None = None) -> bool:
+def _can(context, route: str, talk: Talk | None = None) -> bool:
     """`can('talk_new')`, `can('talk_results', talk)`: whether the viewer of this page may
     use that route (server.people.access.RULES), so pages offer only what leads somewhere."""
     return may(context.get("viewer") or Viewer(None), route, talk)

@@ -193,13 +193,13 @@ class Site:
 
     def talk(self, name: str) -> dict:
         with database.session(self.settings.db_path) as db:
-            return talks.get(db, self.talks[name]["id"])
+            return talks.get(db, self.talks[name].id)
 
     def checkin_path(self, name: str = "coming") -> str:
         """The address in the talk's QR code (what a phone opens when it scans it)."""
         with database.session(self.settings.db_path) as db:
-            talk = talks.get(db, self.talks[name]["id"])
-            return f"/talks/{talk['slug']}/innsjekk/{programme.ensure_code(db, talk)}"
+            talk = talks.get(db, self.talks[name].id)
+            return f"/talks/{talk.slug}/innsjekk/{programme.ensure_code(db, talk)}"
 
     def user(self, email: str) -> accounts.User | None:
         with database.session(self.settings.db_path) as db:
@@ -300,7 +300,7 @@ def _world(settings, people: dict, clip: Path) -> dict:
         }
         copy = clip.parent / "kopi.mp4"
         shutil.copy(clip, copy)
-        talks.attach_recording(db, settings, made["ready"]["id"], copy, clip.name)
+        talks.attach_recording(db, settings, made["ready"].id, copy, clip.name)
         _quiz(db, made["ready"], organiser)
         _failed(db, made["failed"])
         _stamps(db, made, people)
@@ -330,15 +330,15 @@ def _failed(db, talk: dict) -> None:
         db.execute(
             "INSERT INTO recordings (talk_id, original_name, path, size, duration, has_video, "
             "created_at) VALUES (?, 'bybrua.mp4', 'original.mp4', 64, 7.0, 1, ?)",
-            [talk["id"], WINTER],
+            [talk.id, WINTER],
         )
         db.execute(
             "INSERT INTO jobs (talk_id, kind, state, stage, stages_done, attempts, error, "
             "created_at, updated_at, finished_at) VALUES (?, 'process', 'failed', 'transcribe', "
             "'[\"package\"]', ?, ?, ?, ?, ?)",
-            [talk["id"], jobs.MAX_ATTEMPTS, give_up_message("transcribe"), WINTER, WINTER, WINTER],
+            [talk.id, jobs.MAX_ATTEMPTS, give_up_message("transcribe"), WINTER, WINTER, WINTER],
         )
-        talks.set_status(db, talk["id"], "failed")
+        talks.set_status(db, talk.id, "failed")
 
 
 def _stamps(db, made: dict, people: dict) -> None:
@@ -353,9 +353,9 @@ def _stamps(db, made: dict, people: dict) -> None:
             )
         db.execute(
             "INSERT INTO live_questions (talk_id, user_id, text, created_at) VALUES (?,?,?,?)",
-            [made["live"]["id"], seed.id, "Hvor går bussen?", WINTER],
+            [made["live"].id, seed.id, "Hvor går bussen?", WINTER],
         )
-        ready = made["ready"]["id"]  # seed attended, passed the quiz and completed at WINTER
+        ready = made["ready"].id  # seed attended, passed the quiz and completed at WINTER
         db.execute(
             "INSERT INTO attendance (user_id, talk_id, how, registered_by, at) "
             "VALUES (?, ?, 'room', ?, ?)",
@@ -389,7 +389,7 @@ def _wait(predicate, seconds: float, what: str):
 
 def _ready(settings, talk_id: int) -> bool:
     with database.session(settings.db_path) as db:
-        status = talks.get(db, talk_id)["status"]
+        status = talks.get(db, talk_id).status
     if status == "failed":
         pytest.fail("the ready talk's processing failed: see serve.log")
     return status == "ready"
@@ -409,7 +409,7 @@ def _content(settings, people: dict, made: dict) -> set[str]:
         found |= {person.name, person.email}
     for talk in made.values():
         found |= {talk[k] for k in ("title", "speaker", "department", "room", "description")}
-    path = settings.paths.transcript_json(made["ready"]["id"])
+    path = settings.paths.transcript_json(made["ready"].id)
     found |= {segment.text for segment in transcript.load(path).segments}
     return {text for text in found if text}
 
@@ -436,7 +436,7 @@ def site(tmp_path_factory) -> Iterator[Site]:
         "KTL_LIVE_GRACE_SECONDS": "60",
     }
     with serve(settings.data_dir, root / "serve.log", **env) as base:
-        _wait(lambda: _ready(settings, made["ready"]["id"]), 240, "the ready talk's pipeline")
+        _wait(lambda: _ready(settings, made["ready"].id), 240, "the ready talk's pipeline")
         site = Site(base, settings, create_app(settings), people, made, artifacts, recording)
         site.user_content = _content(settings, people, made)
         yield site
@@ -449,7 +449,7 @@ def on_air(site: Site) -> dict:
     """The talk "live", on air from an encoder: ffmpeg publishing over SRT (started once)."""
     talk = site.talks["live"]
     if site.broadcast is None:
-        url = _open_encoder(site, talk["slug"])
+        url = _open_encoder(site, talk.slug)
         site.broadcast = subprocess.Popen(
             [
                 "ffmpeg",
@@ -485,7 +485,7 @@ def on_air(site: Site) -> dict:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-    _wait(lambda: _broadcast_state(site, talk["id"]) == "live", 30, "the broadcast to go live")
+    _wait(lambda: _broadcast_state(site, talk.id) == "live", 30, "the broadcast to go live")
     return talk
 
 
@@ -968,14 +968,14 @@ def open_ready_talk_from_front(journey: Journey) -> dict:
         "/",
         "front page",
         heading=journey.t("Kunnskap til lunsj"),
-        see=[journey.t("Kommende foredrag"), journey.t("Nye opptak"), talk["title"]],
+        see=[journey.t("Kommende foredrag"), journey.t("Nye opptak"), talk.title],
     )
-    journey.page.click(f".talk-card a[href='/talks/{talk['slug']}']")
-    journey.page.wait_for_url(journey.url(f"/talks/{talk['slug']}"))
+    journey.page.click(f".talk-card a[href='/talks/{talk.slug}']")
+    journey.page.wait_for_url(journey.url(f"/talks/{talk.slug}"))
     journey.page.wait_for_function(PLAYER_READY)
     journey.step(
         "talk page",
-        heading=talk["title"],
+        heading=talk.title,
         see=[journey.t("Transkripsjon"), journey.t("Last ned")],
         buttons=[journey.t("Teksting på")],
     )
@@ -1014,10 +1014,10 @@ def search_and_open_hit(journey: Journey, word: str = "basement") -> None:
     journey.step(
         "search results",
         heading=journey.t("Søk i alt som er sagt"),
-        see=[journey.site.talks["ready"]["title"]],
+        see=[journey.site.talks["ready"].title],
     )
     talk = journey.site.talks["ready"]
-    group = page.locator("li.result-group", has=page.locator(f"a[href='/talks/{talk['slug']}']"))
+    group = page.locator("li.result-group", has=page.locator(f"a[href='/talks/{talk.slug}']"))
     hit = group.locator("a.hit").first
     href = hit.get_attribute("href")
     second = float(re.search(r"[?&]t=([0-9.]+)", href).group(1))
@@ -1028,17 +1028,17 @@ def search_and_open_hit(journey: Journey, word: str = "basement") -> None:
     page.wait_for_function("() => document.querySelector('video#video').currentTime > 0")
     landed = video_time(journey)
     assert second - 0.5 <= landed <= second + 3, f"{journey.label}: hit at {second}, at {landed}"
-    journey.step("talk from a search hit", heading=journey.site.talks["ready"]["title"])
+    journey.step("talk from a search hit", heading=journey.site.talks["ready"].title)
 
 
 def watch_live_from_front(journey: Journey) -> dict:
     """Front page → "Direkte nå" → the broadcast playing on the talk page."""
     talk = on_air(journey.site)
-    journey.goto("/", "front page with a broadcast", see=[journey.t("Direkte nå"), talk["title"]])
-    journey.page.click(f"a.live-link[href^='/talks/{talk['slug']}']")
+    journey.goto("/", "front page with a broadcast", see=[journey.t("Direkte nå"), talk.title])
+    journey.page.click(f"a.live-link[href^='/talks/{talk.slug}']")
     journey.page.wait_for_selector("#live-badge:not([hidden])")
     journey.page.wait_for_function(
         "() => document.getElementById('live-video').currentTime > 1", timeout=30_000
     )
-    journey.step("watching live", heading=talk["title"], see=[journey.t("Direkte nå")])
+    journey.step("watching live", heading=talk.title, see=[journey.t("Direkte nå")])
     return talk

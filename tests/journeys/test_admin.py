@@ -49,7 +49,7 @@ def test_an_admin_reads_the_reports_and_downloads_them_for_excel(journeys, combo
     journey.sign_in()
     journey.reveal("a[href='/rapporter']").click()
     page.wait_for_url(journey.url("/rapporter"))
-    journey.step("reports", heading=journey.t("Fullføring per avdeling"), see=[ready["title"]])
+    journey.step("reports", heading=journey.t("Fullføring per avdeling"), see=[ready.title])
     for link, separator in (
         ("a[href='/rapporter.csv?skilletegn=semikolon']", ";"),
         ("a[href='/rapporter.csv']", ","),
@@ -59,12 +59,12 @@ def test_an_admin_reads_the_reports_and_downloads_them_for_excel(journeys, combo
         data = download.value.path().read_bytes()
         assert data.startswith(b"\xef\xbb\xbf"), "UTF-8 with a BOM, for Excel"
         header = data[3:].decode().splitlines()[0]
-        assert header.count(separator) >= 5 and ready["title"] in data.decode(), header
+        assert header.count(separator) >= 5 and ready.title in data.decode(), header
 
     page.get_by_role("link", name="Kultur", exact=True).click()
     completed = journey.t("Fullført %(date)s", date=journey.when(WINTER, with_time=False))
     journey.step("one department", heading="Kultur", see=["Per Hansen", completed])
     page.go_back()
-    page.locator(f"a.results-link[href='/talks/{ready['slug']}/resultater']").click()
+    page.locator(f"a.results-link[href='/talks/{ready.slug}/resultater']").click()
     journey.step("results of a talk", heading=journey.t("Resultater"))
     journey.assert_clean()

@@ -31,7 +31,7 @@ BROKEN = """<!doctype html>
 def test_each_check_reports_what_breaks_it(journeys, site):
     journey = journeys("guest", COMBOS[3], folder="checks")  # English, 390 px
     html = BROKEN.format(
-        utc=utc_texts(WINTER)[1], live=site.talks["live"]["slug"], ready=site.talks["ready"]["slug"]
+        utc=utc_texts(WINTER)[1], live=site.talks["live"].slug, ready=site.talks["ready"].slug
     )
     url = journey.url("/kontroll")
     journey.page.route(url, lambda route: route.fulfill(body=html, content_type="text/html"))

@@ -149,14 +149,14 @@ def _upload_journey(journey: Journey, scratch) -> None:
 
 
 def test_an_organiser_uploads_corrects_and_publishes(uploaded, site):
-    assert uploaded["visibility"] == "public" and uploaded["transcript_state"] == "reviewed"
-    text = (site.settings.transcripts_dir / str(uploaded["id"]) / "transcript.txt").read_text()
+    assert uploaded.visibility == "public" and uploaded.transcript_state == "reviewed"
+    text = (site.settings.transcripts_dir / str(uploaded.id) / "transcript.txt").read_text()
     assert CORRECTED in text, "the correction is in the transcript and its captions"
 
 
 def test_the_uploaded_talks_pages(journeys, combo, uploaded):
     journey = journeys("organiser", combo)
-    slug = uploaded["slug"]
+    slug = uploaded.slug
     journey.sign_in()
     journey.goto(
         f"/talks/{slug}",
@@ -187,13 +187,13 @@ def test_an_organiser_checks_attendance_results_the_quiz_and_a_failed_recording(
     coming, ready = site.talk("coming"), site.talk("ready")
     journey.sign_in()
     journey.goto(
-        f"/talks/{coming['slug']}",
+        f"/talks/{coming.slug}",
         "coming talk as its organiser",
-        heading=coming["title"],
+        heading=coming.title,
         see=[journey.t("Påmeldte (for lunsjbestillingen)")],
     )
     page.get_by_role("link", name=journey.t("Oppmøte og QR-kode for innsjekking")).click()
-    start = datetime.fromisoformat(coming["starts_at"])
+    start = datetime.fromisoformat(coming.starts_at)
     window = journey.t(
         "Innsjekkingen med QR-koden teller fra %(opens)s til %(closes)s.",
         opens=journey.when(start - timedelta(minutes=30)),
@@ -216,14 +216,14 @@ def test_an_organiser_checks_attendance_results_the_quiz_and_a_failed_recording(
     page.get_by_role("link", name=journey.t("Lukk storskjermen")).click()
     journey.wait("() => !document.fullscreenElement", "the big screen to close")
 
-    journey.goto(f"/talks/{ready['slug']}", "ready talk as its organiser", heading=ready["title"])
+    journey.goto(f"/talks/{ready.slug}", "ready talk as its organiser", heading=ready.title)
     page.get_by_role("link", name=journey.t("Resultater"), exact=True).click()
     journey.step("results", heading=journey.t("Resultater"), see=[journey.t("Opptaket")])
-    page.get_by_role("link", name=ready["title"]).first.click()
+    page.get_by_role("link", name=ready.title).first.click()
     page.get_by_role("link", name=journey.t("Rediger quizen")).click()
     journey.step(
         "quiz editor",
-        heading=f"{journey.t('Quiz')}: {ready['title']}",
+        heading=f"{journey.t('Quiz')}: {ready.title}",
         buttons=[journey.t("Lagre innstillingene")],
     )
     failed = site.talk("failed")
@@ -231,9 +231,9 @@ def test_an_organiser_checks_attendance_results_the_quiz_and_a_failed_recording(
         GAVE_UP, times=jobs.MAX_ATTEMPTS, stage=journey.t(STAGE_LABELS["transcribe"])
     )
     journey.goto(
-        f"/talks/{failed['slug']}",
+        f"/talks/{failed.slug}",
         "a recording the worker gave up on",
-        heading=failed["title"],
+        heading=failed.title,
         see=[journey.t("Behandling av opptaket"), stopped],
         buttons=[journey.t("Prøv igjen")],
     )
@@ -245,7 +245,7 @@ def test_an_organiser_follows_the_questions_of_a_broadcast(journeys, combo, site
     page = journey.page
     talk = on_air(site)
     journey.sign_in()
-    journey.goto(f"/talks/{talk['slug']}", "broadcast talk as its organiser", heading=talk["title"])
+    journey.goto(f"/talks/{talk.slug}", "broadcast talk as its organiser", heading=talk.title)
     page.click("#go-live")
     asked = "Hvor går bussen?"  # stored at WINTER (tests/journeys/journey.py)
     encoder = journey.t(
@@ -270,7 +270,7 @@ def test_an_organiser_goes_live_from_the_browser_and_ends_when_asked_first(journ
     talk = site.talk("sender")
     journey.sign_in()
     journey.goto(
-        f"/talks/{talk['slug']}/direkte",
+        f"/talks/{talk.slug}/direkte",
         "before sending",
         heading=journey.t("Send direkte"),
         buttons=[journey.t("Start sending")],
@@ -288,10 +288,10 @@ def test_an_organiser_goes_live_from_the_browser_and_ends_when_asked_first(journ
     assert journey.dialogs == [question] and page.locator("#live-state.state-live").count()
     journey.accept_next_dialog()
     page.click("#live-stop")
-    page.wait_for_url(journey.url(f"/talks/{talk['slug']}?melding=sending-avsluttet"))
+    page.wait_for_url(journey.url(f"/talks/{talk.slug}?melding=sending-avsluttet"))
     journey.step(
         "broadcast ended",
-        heading=talk["title"],
+        heading=talk.title,
         see=[
             journey.t(
                 "Sendingen er avsluttet. Opptaket blir behandlet og kommer på foredragssiden."

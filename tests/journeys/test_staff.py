@@ -39,11 +39,11 @@ def test_staff_watch_answer_the_timed_question_and_pass_the_quiz(journeys, combo
     play_with_captions_and_transcript(journey)
 
     page.click("a[href$='/quiz']")
-    page.wait_for_url(journey.url(f"/talks/{talk['slug']}/quiz"))
+    page.wait_for_url(journey.url(f"/talks/{talk.slug}/quiz"))
     locked = journey.t("Besvart underveis i videoen. Svaret ditt står og kan ikke endres.")
     journey.step(
         "quiz form",
-        heading=f"{journey.t('Quiz')}: {talk['title']}",
+        heading=f"{journey.t('Quiz')}: {talk.title}",
         see=[locked],
         buttons=[journey.t("Lever svarene")],
     )
@@ -54,7 +54,7 @@ def test_staff_watch_answer_the_timed_question_and_pass_the_quiz(journeys, combo
 
     journey.reveal("a[href='/mine-moduler']").click()
     page.wait_for_url(journey.url("/mine-moduler"))
-    journey.step("my modules", heading=journey.t("Mine moduler"), see=[talk["title"]])
+    journey.step("my modules", heading=journey.t("Mine moduler"), see=[talk.title])
     journey.assert_clean()
 
 
@@ -81,15 +81,15 @@ def test_staff_sign_up_and_check_in_with_the_qr_link(journeys, combo, site):
     journey.sign_in()
     journey.reveal("a[href='/program']").click()
     page.wait_for_url(journey.url("/program"))
-    journey.step("programme", heading=journey.t("Program"), see=[coming["title"]])
-    page.click(f"main a[href='/talks/{coming['slug']}']")
+    journey.step("programme", heading=journey.t("Program"), see=[coming.title])
+    page.click(f"main a[href='/talks/{coming.slug}']")
     room, live, later = (
         journey.t(m) for m in ("I salen", "Direkte på nett", "Ser opptaket senere")
     )
     journey.step(
         "a coming talk",
-        heading=coming["title"],
-        see=[journey.t("Hvordan vil du følge foredraget?"), journey.when(coming["starts_at"])],
+        heading=coming.title,
+        see=[journey.t("Hvordan vil du følge foredraget?"), journey.when(coming.starts_at)],
         buttons=[room, live, later],
     )
     page.get_by_role("button", name=room, exact=True).click()
@@ -108,11 +108,11 @@ def test_staff_sign_up_and_check_in_with_the_qr_link(journeys, combo, site):
     )
     page.get_by_role("button", name=journey.t("Bekreft at jeg er i salen")).click()
     page.wait_for_selector("main .notice[role=status]")
-    when = journey.when(_attended_at(site, journey.user, coming["id"]))
+    when = journey.when(_attended_at(site, journey.user, coming.id))
     journey.step(
         "checked in", see=[journey.t("Takk! Du er registrert som til stede (%(when)s).", when=when)]
     )
-    page.click(f"main a[href='/talks/{coming['slug']}']")
+    page.click(f"main a[href='/talks/{coming.slug}']")
     journey.step(
         "the talk after checking in",
         see=[journey.t("Du er registrert som til stede (%(when)s).", when=when)],

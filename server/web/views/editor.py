@@ -12,6 +12,7 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from server.catalogue import talks, vocabulary
+from server.catalogue.records import Talk
 from server.core import i18n, parse
 from server.core.i18n import N_
 from server.pipeline import models
@@ -26,8 +27,8 @@ NO_WORD = N_("Skriv ordet du vil ha forslag til (høyst 60 tegn, med bokstaver).
 MAX_SUGGEST_WORD = 60
 
 
-def _talk_url(talk: dict, tail: str = "") -> str:
-    return f"/talks/{talk['slug']}/transkripsjon{tail}"
+def _talk_url(talk: Talk, tail: str = "") -> str:
+    return f"/talks/{talk.slug}/transkripsjon{tail}"
 
 
 def _is_json(request: Request) -> bool:
@@ -59,9 +60,9 @@ def _segment_json(segments) -> str:
 def _editor_context(db, request: Request) -> dict:
     settings = settings_of(request)
     talk = request.state.talk
-    current = editing.load_current(settings, talk["id"])
-    fresh = talks.get(db, talk["id"]) or talk
-    doubts = [doubtful.doubts(segment, fresh["language"]) for segment in current.segments]
+    current = editing.load_current(settings, talk.id)
+    fresh = talks.get(db, talk.id) or talk
+    doubts = [doubtful.doubts(segment, fresh.language) for segment in current.segments]
     return {
         "talk": fresh,
         "segments": current.segments,
@@ -69,9 +70,9 @@ def _editor_context(db, request: Request) -> dict:
         "doubt_total": sum(map(len, doubts)),
         "segments_json": _segment_json(current.segments),
         "model": current.model,
-        "state_label": editing.STATE_LABELS.get(fresh["transcript_state"], ""),
-        "pending": editing.pending(db, settings, talk["id"]),
-        "pending_error": editing.retranscribe_error(db, talk["id"]),
+        "state_label": editing.STATE_LABELS.get(fresh.transcript_state, ""),
+        "pending": editing.pending(db, settings, talk.id),
+        "pending_error": editing.retranscribe_error(db, talk.id),
         "default_model": settings.whisper_model,
         "model_choices": models.choices(settings),
         "captions_publish": settings.captions_publish,
@@ -80,7 +81,7 @@ def _editor_context(db, request: Request) -> dict:
 
 
 async def editor(request: Request) -> Response:
-    if request.state.talk["status"] != "ready":
+    if request.state.talk.status != "ready":
         raise HTTPException(404, editing.NOT_READY)
     try:
         context = await in_thread(request, _editor_context, request)
@@ -89,13 +90,13 @@ async def editor(request: Request) -> Response:
     return render(request, "editor/editor.html", context)
 
 
-def _suggestions(db, talk: dict, word: str) -> dict:
+def _suggestions(db, talk: Talk, word: str) -> dict:
     """Dictionary suggestions and near words among the talk's terms and transcript words."""
-    terms = vocabulary.terms_for_talk(db, talk["id"])
+    terms = vocabulary.terms_for_talk(db, talk.id)
     sql = "SELECT word FROM search_talk_vocab WHERE talk_id = ?"
-    words = [row[0] for row in db.execute(sql, [talk["id"]])]
+    words = [row[0] for row in db.execute(sql, [talk.id])]
     own = [w for term in terms for w in term.lower().split()] + words
-    return {"word": word, **doubtful.suggestions(word, talk["language"], own)}
+    return {"word": word, **doubtful.suggestions(word, talk.language, own)}
 
 
 async def suggestions(request: Request) -> Response:
@@ -136,7 +137,7 @@ async def save(request: Request) -> Response:
         segments = editing.parse_segments(raw_segments)
         base = editing.parse_base(raw_base)
         version = await in_thread(
-            request, editing.save, settings, talk["id"], segments, base, actor, note
+            request, editing.save, settings, talk.id, segments, base, actor, note
         )
     except editing.EditError as exc:
         return _refuse(request, exc)
@@ -153,7 +154,7 @@ async def save(request: Request) -> Response:
 
 def _versions_context(db, request: Request) -> dict:
     settings = settings_of(request)
-    talk = talks.get(db, request.state.talk["id"]) or request.state.talk
+    talk = talks.get(db, request.state.talk.id) or request.state.talk
     listed = editing.versions(db, talk)
     shown_raw = request.query_params.get("vis", "")
     shown = int_param(shown_raw, 0, parse.MAX_ID, BAD_VERSION)
@@ -167,15 +168,15 @@ def _versions_context(db, request: Request) -> dict:
         **_difference(settings, talk, listed, shown if preview else None, preview),
         "talk": talk,
         "versions": listed,
-        "pending": editing.pending(db, settings, talk["id"]),
-        "pending_error": editing.retranscribe_error(db, talk["id"]),
+        "pending": editing.pending(db, settings, talk.id),
+        "pending_error": editing.retranscribe_error(db, talk.id),
         "shown": shown if preview else None,
         "preview": preview,
-        "state_label": editing.STATE_LABELS.get(talk["transcript_state"], ""),
+        "state_label": editing.STATE_LABELS.get(talk.transcript_state, ""),
     }
 
 
-def _difference(settings, talk: dict, listed: list, shown: int | None, preview) -> dict:
+def _difference(settings, talk: Talk, listed: list, shown: int | None, preview) -> dict:
     """The shown version's changes from the version before it (the newest older one)."""
     older = [v.version for v in listed if shown is not None and v.version < shown and v.has_file]
     if not older or preview is None:
@@ -199,7 +200,7 @@ async def restore(request: Request) -> Response:
     try:
         base = editing.parse_base(form.get("base_version"))
         number = await in_thread(
-            request, editing.restore, settings_of(request), talk["id"], version, base,
+            request, editing.restore, settings_of(request), talk.id, version, base,
             viewer_of(request).user,
         )  # fmt: skip
     except editing.EditError as exc:
@@ -212,13 +213,13 @@ async def review(request: Request) -> Response:
     form = await request.form()
     state = str(form.get("state", ""))
     try:
-        await in_thread(request, editing.set_state, talk["id"], state, viewer_of(request).user)
+        await in_thread(request, editing.set_state, talk.id, state, viewer_of(request).user)
     except editing.EditError as exc:
         return _refuse(request, exc)
     target = str(form.get("next", ""))
     if target != "talk":
         return RedirectResponse(_talk_url(talk), status_code=303)
-    return RedirectResponse(f"/talks/{talk['slug']}", status_code=303)
+    return RedirectResponse(f"/talks/{talk.slug}", status_code=303)
 
 
 async def retranscribe(request: Request) -> Response:
@@ -226,7 +227,7 @@ async def retranscribe(request: Request) -> Response:
     form = await request.form()
     try:
         await in_thread(
-            request, editing.request_retranscribe, settings_of(request), talk["id"],
+            request, editing.request_retranscribe, settings_of(request), talk.id,
             str(form.get("model", "")), viewer_of(request).user,
         )  # fmt: skip
     except editing.EditError as exc:
@@ -241,10 +242,10 @@ async def accept(request: Request) -> Response:
     settings, actor = settings_of(request), viewer_of(request).user
     try:
         if form.get("handling") == "forkast":
-            await in_thread(request, editing.discard_pending, settings, talk["id"], actor)
+            await in_thread(request, editing.discard_pending, settings, talk.id, actor)
             return RedirectResponse(_talk_url(talk, "/versjoner"), status_code=303)
         base = editing.parse_base(form.get("base_version"))
-        number = await in_thread(request, editing.accept_pending, settings, talk["id"], base, actor)
+        number = await in_thread(request, editing.accept_pending, settings, talk.id, base, actor)
     except editing.EditError as exc:
         return _refuse(request, exc)
     return RedirectResponse(_talk_url(talk, f"?lagret={number}"), status_code=303)

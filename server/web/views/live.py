@@ -22,6 +22,7 @@ from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from server.catalogue import talks
+from server.catalogue.records import Talk
 from server.core import i18n, parse
 from server.core.clock import format_date
 from server.core.i18n import N_, language_of
@@ -61,7 +62,7 @@ def _srt_host(request: Request) -> str:
 async def page(request: Request) -> Response:
     talk = request.state.talk
     row = await in_thread(request, broadcasts.ensure, talk)
-    runtime = manager_of(request).runtime(talk["id"])
+    runtime = manager_of(request).runtime(talk.id)
     port = runtime.srt_port
     context = {
         "talk": talk,
@@ -70,8 +71,8 @@ async def page(request: Request) -> Response:
         if port
         else "",
         "srt_port": port,
-        "questions": await in_thread(request, broadcasts.questions, talk["id"]),
-        "can_send": talk["status"] == "planned" and row["state"] != broadcasts.ENDED,
+        "questions": await in_thread(request, broadcasts.questions, talk.id),
+        "can_send": talk.status == "planned" and row["state"] != broadcasts.ENDED,
     }
     return render(request, "live/organiser.html", context)
 
@@ -79,7 +80,7 @@ async def page(request: Request) -> Response:
 def _back(request: Request) -> Response:
     if wants_json(request):
         return JSONResponse({"ok": True})
-    return RedirectResponse(f"/talks/{request.state.talk['slug']}/direkte", status_code=303)
+    return RedirectResponse(f"/talks/{request.state.talk.slug}/direkte", status_code=303)
 
 
 async def open_encoder(request: Request) -> Response:
@@ -89,19 +90,19 @@ async def open_encoder(request: Request) -> Response:
 
 async def new_passphrase(request: Request) -> Response:
     talk = request.state.talk
-    if manager_of(request).runtime(talk["id"]).part is not None:
+    if manager_of(request).runtime(talk.id).part is not None:
         raise HTTPException(409, N_("Passfrasen kan ikke byttes mens mottaket er åpent."))
     await in_thread(request, broadcasts.ensure, talk)
-    await in_thread(request, broadcasts.new_srt_passphrase, talk["id"])
+    await in_thread(request, broadcasts.new_srt_passphrase, talk.id)
     return _back(request)
 
 
 async def end(request: Request) -> Response:
     talk = request.state.talk
-    ended = await manager_of(request).end(talk["id"])
+    ended = await manager_of(request).end(talk.id)
     if wants_json(request):
         return JSONResponse({"ok": True})
-    back = RedirectResponse(f"/talks/{talk['slug']}", status_code=303)
+    back = RedirectResponse(f"/talks/{talk.slug}", status_code=303)
     return flash(request, back, "broadcast_ended") if ended else back
 
 
@@ -136,7 +137,7 @@ async def ingest(websocket: WebSocket) -> None:
                 if not new:
                     raise LiveError(BAD_MESSAGE, 400)
                 if stream and stream != new:  # a new recording on this connection
-                    await manager.browser_gone(talk["id"], stream)
+                    await manager.browser_gone(talk.id, stream)
                     stream = ""
                 try:
                     received = await manager.browser_hello(talk, new)
@@ -147,7 +148,7 @@ async def ingest(websocket: WebSocket) -> None:
                 await websocket.send_json({"type": "ready", "received": received})
             elif command.get("type") == "end":
                 stream = ""  # ended on purpose: no grace period
-                await manager.end(talk["id"])
+                await manager.end(talk.id)
                 await websocket.send_json({"type": "ended"})
                 await websocket.close()
                 return
@@ -159,7 +160,7 @@ async def ingest(websocket: WebSocket) -> None:
         await _refuse(websocket, str(exc), CLOSE_REFUSED)
     finally:
         if stream:  # shielded: the bookkeeping finishes even if this handler is cancelled
-            await asyncio.shield(manager.browser_gone(talk["id"], stream))
+            await asyncio.shield(manager.browser_gone(talk.id, stream))
 
 
 BAD_MESSAGE = N_("Nettleseren sendte en melding serveren ikke forstår. Last siden på nytt.")
@@ -172,11 +173,11 @@ def _command(text: str | None) -> dict:
         raise LiveError(BAD_MESSAGE, 400) from None
 
 
-async def _chunk(manager: LiveManager, talk: dict, stream: str, data: bytes) -> int:
+async def _chunk(manager: LiveManager, talk: Talk, stream: str, data: bytes) -> int:
     if len(data) < 5 or len(data) > MAX_CHUNK:
         raise LiveError(N_("En del av sendingen var ødelagt."), 400)
     seq = int.from_bytes(data[:4], "big")
-    return await manager.browser_chunk(talk["id"], stream, seq, data[4:])
+    return await manager.browser_chunk(talk.id, stream, seq, data[4:])
 
 
 async def _refuse(websocket: WebSocket, message: str, code: int) -> None:
@@ -200,8 +201,8 @@ async def playlist(request: Request) -> Response:
     """The same text for every viewer: a public talk's may be kept a second by any cache
     (nginx serves it to everyone from one fetch, deploy/nginx/kunnskap.conf)."""
     talk = request.state.talk
-    text = manager_of(request).playlist(talk["id"])
-    headers = {"cache-control": delivery.live_playlist_cache(talk["visibility"])}
+    text = manager_of(request).playlist(talk.id)
+    headers = {"cache-control": delivery.live_playlist_cache(talk.visibility)}
     return Response(text, media_type="application/vnd.apple.mpegurl", headers=headers)
 
 
@@ -216,7 +217,7 @@ async def open_to_all(request: Request) -> Response:
         # No body: nginx reads only the head of this answer, and keeps it only when
         # nothing else follows. A person has no link to this address.
         return Response(status_code=403, headers=headers)
-    return Response(headers={**headers, "x-ktl-talk": str(talk["id"])})
+    return Response(headers={**headers, "x-ktl-talk": str(talk.id)})
 
 
 async def segment(request: Request) -> Response:
@@ -224,13 +225,13 @@ async def segment(request: Request) -> Response:
     if not PART.fullmatch(part) or not SEGMENT.fullmatch(name):
         raise HTTPException(404)
     talk = request.state.talk
-    headers = {"cache-control": delivery.live_segment_cache(talk["visibility"])}
+    headers = {"cache-control": delivery.live_segment_cache(talk.visibility)}
     if settings_of(request).accel_redirect:  # nginx sends the file; the app only decides
-        path = manager_of(request).runtime(talk["id"]).folder / part / name
+        path = manager_of(request).runtime(talk.id).folder / part / name
         if not path.is_file():
             raise HTTPException(404, SEGMENT_GONE)
         return send_file(request, path, media_type="video/mp2t", headers=headers)
-    data = await manager_of(request).segment(talk["id"], part, name)
+    data = await manager_of(request).segment(talk.id, part, name)
     if data is None:
         raise HTTPException(404, SEGMENT_GONE)
     return Response(data, media_type="video/mp2t", headers=headers)
@@ -243,14 +244,14 @@ async def events(request: Request) -> Response:
     """Server-sent events: `state` (live, interrupted, ended ... and the viewer count) and
     `caption` (a line of live captions)."""
     manager, talk = manager_of(request), request.state.talk
-    runtime = manager.runtime(talk["id"])
-    row = await in_thread(request, broadcasts.get, talk["id"])
-    waiting = talk["status"] == "planned" and row is not None and row["state"] != broadcasts.ENDED
-    queue = manager.subscribe(talk["id"])
+    runtime = manager.runtime(talk.id)
+    row = await in_thread(request, broadcasts.get, talk.id)
+    waiting = talk.status == "planned" and row is not None and row["state"] != broadcasts.ENDED
+    queue = manager.subscribe(talk.id)
     # The viewers' page asks with ?ser=1 (it watches); the organiser's page does not.
     watcher = request.query_params.get("ser") == "1"
     user = viewer_of(request).user
-    viewer = (talk["id"], _viewer_key(request), user and user.id)
+    viewer = (talk.id, _viewer_key(request), user and user.id)
 
     async def stream():
         if watcher and waiting:
@@ -273,7 +274,7 @@ async def events(request: Request) -> Response:
                     return
                 yield _sse(event)
         finally:
-            manager.unsubscribe(talk["id"], queue)
+            manager.unsubscribe(talk.id, queue)
             if watcher and waiting:
                 manager.leave(*viewer)
 
@@ -297,15 +298,15 @@ async def ask(request: Request) -> Response:
         text = parse.json_object(await request.body(), {"text": str}).get("text", "")
     else:
         text = (await request.form()).get("text", "")
-    question = await in_thread(request, broadcasts.ask, talk["id"], user.id, str(text))
+    question = await in_thread(request, broadcasts.ask, talk.id, user.id, str(text))
     if sent_json or wants_json(request):
         return JSONResponse({"id": question["id"], "text": question["text"]}, status_code=201)
-    return RedirectResponse(f"/talks/{talk['slug']}?spurt=1#sporsmal", status_code=303)
+    return RedirectResponse(f"/talks/{talk.slug}?spurt=1#sporsmal", status_code=303)
 
 
 async def question_list(request: Request) -> Response:
     """The questions, each with `when`: the time asked as pages show it (Oslo time)."""
-    rows = await in_thread(request, broadcasts.questions, request.state.talk["id"])
+    rows = await in_thread(request, broadcasts.questions, request.state.talk.id)
     lang = await run_in_threadpool(language_of, request)
     keep = ("id", "text", "asker", "created_at", "answered_at")
     listed = [{**{k: r[k] for k in keep}, "when": format_date(r["created_at"], lang=lang)}
@@ -320,7 +321,7 @@ async def answered(request: Request) -> Response:
     talk = request.state.talk
     form = await request.form()
     done = form.get("answered", "1") != "0"
-    await in_thread(request, broadcasts.mark_answered, talk["id"], request.path_params["qid"], done)
+    await in_thread(request, broadcasts.mark_answered, talk.id, request.path_params["qid"], done)
     return _back(request)
 
 

@@ -55,7 +55,7 @@ def vod_file(request: Request) -> Response:
     talk_id = request.path_params["talk_id"]
     root = settings_of(request).paths.vod(talk_id)
     path = _safe_file(root, request.path_params["path"])
-    scope = "public" if request.state.talk["visibility"] == "public" else "private"
+    scope = "public" if request.state.talk.visibility == "public" else "private"
     cache = "no-cache" if path.suffix == ".m3u8" else f"{scope}, max-age=3600"
     headers = {"Cache-Control": cache}
     return send_file(request, path, media_type=TYPES[path.suffix], headers=headers)

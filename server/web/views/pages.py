@@ -11,13 +11,14 @@ from server.core import parse
 from server.core.clock import now_oslo
 from server.learning import progress
 from server.live import broadcasts
-from server.people.access import visible_talks_sql
+from server.people.access import Visibility
+from server.web.paging import check, page_number, pager
 from server.web.respond import int_param, open_db, render, viewer_of
 
 
 def front(request: Request) -> Response:
     viewer = viewer_of(request)
-    allowed = visible_talks_sql(viewer)
+    allowed = Visibility(viewer).visible_sql()
     with open_db(request) as db:
         context = {
             "upcoming": talks.upcoming(db, now_oslo(), allowed),
@@ -36,10 +37,14 @@ def front(request: Request) -> Response:
 def archive(request: Request) -> Response:
     year = int_param(request.query_params.get("year"), *parse.YEARS, parse.BAD_YEAR)
     department = request.query_params.get("department") or None
-    allowed = visible_talks_sql(viewer_of(request))
+    allowed = Visibility(viewer_of(request)).visible_sql()
+    number = page_number(request)
     with open_db(request) as db:
+        listed, page = talks.archive(db, year, department, allowed, number)
+        check(request, page)
         context = {
-            "talks": talks.archive(db, year, department, allowed),
+            "talks": listed,
+            "pager": pager(request, page),
             "years": search.years(db, allowed),
             "departments": search.departments(db, allowed),
             "year": year,

@@ -18,10 +18,11 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from server.catalogue import ics, programme, search
+from server.catalogue.records import Talk
 from server.core import i18n, parse
 from server.core.clock import MONTHS, MONTHS_EN, now_oslo, today_oslo
 from server.core.i18n import N_
-from server.people.access import visible_talks_sql
+from server.people.access import Visibility
 from server.web.respond import (
     int_params,
     open_db,
@@ -57,7 +58,7 @@ def _feeds(request: Request, departments: list[str]) -> list[dict]:
 
 
 def page(request: Request) -> Response:
-    allowed = visible_talks_sql(viewer_of(request))
+    allowed = Visibility(viewer_of(request)).visible_sql()
     today = today_oslo()
     with open_db(request) as db:
         context = {
@@ -99,11 +100,11 @@ def department_calendar(request: Request) -> Response:
     return _calendar(request, request.path_params["department"])
 
 
-def _back(talk: dict) -> str:
-    return f"/talks/{talk['slug']}#pamelding"
+def _back(talk: Talk) -> str:
+    return f"/talks/{talk.slug}#pamelding"
 
 
-def _refused(request: Request, talk: dict, exc: programme.SignupError) -> Response:
+def _refused(request: Request, talk: Talk, exc: programme.SignupError) -> Response:
     context = {"talk": talk, "message": str(exc), "back": _back(talk)}
     return render(request, "programme/refused.html", context, status=exc.status)
 
@@ -128,15 +129,15 @@ async def signup(request: Request) -> Response:
     return RedirectResponse(_back(talk), status_code=303)
 
 
-def _attendance_context(db, request: Request, talk: dict) -> dict:
+def _attendance_context(db, request: Request, talk: Talk) -> dict:
     code = programme.ensure_code(db, talk)
     return {
         "talk": talk,
-        "counts": programme.counts(db, talk["id"]),
-        "present": programme.attendance_counts(db, talk["id"]),
-        "people": programme.people(db, talk["id"]),
-        "capacity": talk.get("capacity"),
-        "checkin_url": f"{_base(request)}/talks/{talk['slug']}/innsjekk/{code}",
+        "counts": programme.counts(db, talk.id),
+        "present": programme.attendance_counts(db, talk.id),
+        "people": programme.people(db, talk.id),
+        "capacity": talk.capacity,
+        "checkin_url": f"{_base(request)}/talks/{talk.slug}/innsjekk/{code}",
         "checkin_window": programme.checkin_window(talk, _margin(request)),
         "registered": request.query_params.get("registrert"),
         "error": None,
@@ -172,13 +173,13 @@ async def attendance_register(request: Request) -> Response:
                 context = _attendance_context(db, request, talk)
                 context.update(error=str(exc), email=email)
                 return render(request, "programme/attendance.html", context, exc.status)
-        url = f"/talks/{talk['slug']}/oppmote"
+        url = f"/talks/{talk.slug}/oppmote"
         return RedirectResponse(f"{url}?registrert={done}" if done else url, status_code=303)
 
     return await run_in_threadpool(work)
 
 
-def _apply(db, talk: dict, actor, action: str, ids: list[int], email: str, how: str) -> int:
+def _apply(db, talk: Talk, actor, action: str, ids: list[int], email: str, how: str) -> int:
     """Carries out one form action; returns how many people were registered."""
     if action == "new_code":
         programme.ensure_code(db, talk, renew=True)
@@ -191,7 +192,7 @@ def _apply(db, talk: dict, actor, action: str, ids: list[int], email: str, how: 
     if email:
         programme.register_email(db, email, talk, how, actor)
         done += 1
-    known = {p["id"] for p in programme.people(db, talk["id"])}
+    known = {p["id"] for p in programme.people(db, talk.id)}
     for user_id in ids:
         if user_id in known:  # only people signed up (or already registered) by box
             programme.register(db, user_id, talk, how, actor)
@@ -203,7 +204,7 @@ def attendance_qr(request: Request) -> Response:
     talk = request.state.talk
     with open_db(request) as db:
         code = programme.ensure_code(db, talk)
-    url = f"{_base(request)}/talks/{talk['slug']}/innsjekk/{code}"
+    url = f"{_base(request)}/talks/{talk.slug}/innsjekk/{code}"
     buffer = io.BytesIO()
     qr = segno.make(url, error="m")
     qr.save(buffer, kind="svg", scale=8, border=4, light="#fff", xmldecl=False, title=QR_TITLE)
@@ -223,10 +224,10 @@ def _margin(request: Request) -> int:
     return settings_of(request).checkin_margin_minutes
 
 
-def _checkin_page(request: Request, talk: dict, refusal: str | None, status: int = 200):
+def _checkin_page(request: Request, talk: Talk, refusal: str | None, status: int = 200):
     user = viewer_of(request).user
     with open_db(request) as db:
-        at = programme.attended(db, user.id, talk["id"])
+        at = programme.attended(db, user.id, talk.id)
     context = {"talk": talk, "attended_at": at, "refusal": refusal}
     return render(request, "programme/checkin.html", context, status=status)
 

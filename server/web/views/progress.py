@@ -24,7 +24,7 @@ async def report(request: Request) -> Response:
     talk, user = request.state.talk, viewer_of(request).user
     try:
         payload = parse.json_object(await request.body(), REPORT, limit=MAX_BODY)
-        result = await in_thread(request, progress.record, user.id, talk["id"], payload)
+        result = await in_thread(request, progress.record, user.id, talk.id, payload)
     except (parse.InputError, ProgressError) as exc:
         return JSONResponse({"error": i18n.text_for(request, str(exc))}, status_code=exc.status)
     return JSONResponse(result, headers={"cache-control": "no-store"})
@@ -40,7 +40,7 @@ def my_modules(request: Request) -> Response:
 def talk_results(request: Request) -> Response:
     talk = request.state.talk
     with open_db(request) as db:
-        results = reports.talk_results(db, talk["id"])
+        results = reports.talk_results(db, talk.id)
     return render(request, "progress/results.html", {"talk": talk, "results": results})
 
 

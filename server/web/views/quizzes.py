@@ -11,6 +11,7 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from server.catalogue import suggest
+from server.catalogue.records import Talk
 from server.core import i18n, parse
 from server.core.i18n import N_
 from server.learning import progress, quizzes
@@ -24,8 +25,8 @@ TIMED_ANSWER = {"question_id": (int, str), "answer": (int, str, list, type(None)
 BAD_NUMBER = N_("Adressen eller skjemaet har et ugyldig nummer. Last siden på nytt og prøv igjen.")
 
 
-def _edit_url(talk: dict, anchor: str = "") -> str:
-    return f"/talks/{talk['slug']}/quiz/rediger" + (f"#{anchor}" if anchor else "")
+def _edit_url(talk: Talk, anchor: str = "") -> str:
+    return f"/talks/{talk.slug}/quiz/rediger" + (f"#{anchor}" if anchor else "")
 
 
 def _question_form(question: quizzes.Question | None) -> dict:
@@ -51,11 +52,11 @@ def _clock(seconds: float) -> str:
 
 def _editor(request: Request, db, **extra) -> dict:
     talk = request.state.talk
-    listed = quizzes.questions(db, talk["id"])
+    listed = quizzes.questions(db, talk.id)
     chosen = request.query_params.get("sporsmal", "")
     editing = next((q for q in listed if str(q.id) == chosen), None)
     return {
-        "talk": talk, "settings": quizzes.settings(db, talk["id"]), "questions": listed,
+        "talk": talk, "settings": quizzes.settings(db, talk.id), "questions": listed,
         "kinds": quizzes.KINDS, "form": _question_form(editing), "errors": {},
         "settings_errors": {}, "suggestions": None, "skipped": [],
         "truefalse_options": quizzes.TRUEFALSE_OPTIONS, **extra,
@@ -153,7 +154,7 @@ async def suggest_questions(request: Request) -> Response:
 
     def read(db: sqlite_utils.Database) -> dict:
         used = [
-            o.text for q in quizzes.questions(db, talk["id"]) if suggest.BLANK in q.text
+            o.text for q in quizzes.questions(db, talk.id) if suggest.BLANK in q.text
             for o in q.options if o.correct
         ]  # fmt: skip
         drafts = suggest.suggest(db, talk, skip=[*skipped, *used])
@@ -170,8 +171,8 @@ async def suggest_questions(request: Request) -> Response:
 def _take_context(request: Request, db, **extra) -> dict:
     talk = request.state.talk
     return {
-        "talk": talk, "settings": quizzes.settings(db, talk["id"]),
-        "questions": [q.public() for q in quizzes.questions(db, talk["id"])],
+        "talk": talk, "settings": quizzes.settings(db, talk.id),
+        "questions": [q.public() for q in quizzes.questions(db, talk.id)],
         "answers": {}, "locked": set(), "missing": [], "preview": False, "result": None,
         "refused": None, **extra,
     }  # fmt: skip
@@ -189,20 +190,20 @@ def _attempt_param(request: Request) -> int | None:
 def take(request: Request) -> Response:
     talk, user = request.state.talk, viewer_of(request).user
     with open_db(request) as db:
-        if not quizzes.has_quiz(db, talk["id"]):
+        if not quizzes.has_quiz(db, talk.id):
             raise HTTPException(404, quizzes.NOT_PUBLISHED)
         attempt = _attempt_param(request)
         if attempt is not None:
-            result = quizzes.attempt_result(db, user.id, talk["id"], attempt)
+            result = quizzes.attempt_result(db, user.id, talk.id, attempt)
             if result is None:
                 raise HTTPException(404, N_("Fant ikke dette forsøket."))
             context = _take_context(request, db, result=result, attempt_id=attempt)
             return render(request, "quizzes/take.html", context)
-        if not quizzes.may_take(db, user.id, talk["id"]):
-            result = quizzes.attempt_result(db, user.id, talk["id"])
+        if not quizzes.may_take(db, user.id, talk.id):
+            result = quizzes.attempt_result(db, user.id, talk.id)
             context = _take_context(request, db, result=result, refused=quizzes.RETRY_REFUSED)
             return render(request, "quizzes/take.html", context)
-        answers = quizzes.open_answers(db, user.id, talk["id"])  # timed answers: locked
+        answers = quizzes.open_answers(db, user.id, talk.id)  # timed answers: locked
         context = _take_context(request, db, answers=answers, locked=set(answers))
         return render(request, "quizzes/take.html", context)
 
@@ -213,11 +214,11 @@ async def take_submit(request: Request) -> Response:
     answers = {key[1:]: form.getlist(key) for key in form if key.startswith("q")}
     anyway = "lever_likevel" in form
     try:
-        attempt = await in_thread(request, quizzes.submit, user.id, talk["id"], answers, anyway)
+        attempt = await in_thread(request, quizzes.submit, user.id, talk.id, answers, anyway)
     except quizzes.Incomplete as exc:
 
         def read(db: sqlite_utils.Database, exc: quizzes.Incomplete) -> dict:
-            locked = set(quizzes.open_answers(db, user.id, talk["id"]))
+            locked = set(quizzes.open_answers(db, user.id, talk.id))
             context = _take_context(
                 request, db, answers=exc.answers, locked=locked, missing=exc.numbers
             )
@@ -230,26 +231,26 @@ async def take_submit(request: Request) -> Response:
             raise HTTPException(exc.status, str(exc)) from None
 
         def read(db: sqlite_utils.Database, exc: QuizError) -> dict:
-            result = quizzes.attempt_result(db, user.id, talk["id"])
+            result = quizzes.attempt_result(db, user.id, talk.id)
             context = _take_context(request, db, result=result, refused=str(exc))
             return context
 
         context = await in_thread(request, read, exc)  # SQLite off the loop
         return render(request, "quizzes/take.html", context, status=409)
-    await in_thread(request, progress.refresh_completion, user.id, talk["id"])
-    return RedirectResponse(f"/talks/{talk['slug']}/quiz?forsok={attempt}", status_code=303)
+    await in_thread(request, progress.refresh_completion, user.id, talk.id)
+    return RedirectResponse(f"/talks/{talk.slug}/quiz?forsok={attempt}", status_code=303)
 
 
 def timed_json(request: Request) -> Response:
     talk, user = request.state.talk, viewer_of(request).user
     with open_db(request) as db:
-        if not quizzes.has_quiz(db, talk["id"]):
+        if not quizzes.has_quiz(db, talk.id):
             raise HTTPException(404, quizzes.NOT_PUBLISHED)
-        listed = [q.public() for q in quizzes.questions(db, talk["id"]) if q.at_seconds is not None]
-        answered = sorted(quizzes.open_answers(db, user.id, talk["id"]))
-        closed = not quizzes.may_take(db, user.id, talk["id"])
+        listed = [q.public() for q in quizzes.questions(db, talk.id) if q.at_seconds is not None]
+        answered = sorted(quizzes.open_answers(db, user.id, talk.id))
+        closed = not quizzes.may_take(db, user.id, talk.id)
     body = {"questions": listed, "answered": answered, "closed": closed,
-            "answer_url": f"/talks/{talk['slug']}/quiz/svar"}  # fmt: skip
+            "answer_url": f"/talks/{talk.slug}/quiz/svar"}  # fmt: skip
     return JSONResponse(body, headers={"cache-control": "no-store"})
 
 
@@ -262,7 +263,7 @@ async def timed_answer(request: Request) -> Response:
     if "question_id" not in body:
         message = i18n.text_for(request, quizzes.BAD_ANSWER)
         return JSONResponse({"error": message}, status_code=400)
-    args = (user.id, talk["id"], body["question_id"], body.get("answer"))
+    args = (user.id, talk.id, body["question_id"], body.get("answer"))
     try:
         outcome = await in_thread(request, quizzes.record_answer, *args)
     except QuizError as exc:

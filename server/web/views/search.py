@@ -10,7 +10,8 @@ from starlette.routing import Route
 
 from server.catalogue import search
 from server.core import i18n, parse
-from server.people.access import VISIBILITIES, editable_talks_sql, visible_talks_sql
+from server.people.access import VISIBILITIES, Visibility
+from server.web.paging import check, page_number, page_url, pager
 from server.web.respond import in_thread, int_param, render, settings_of, viewer_of
 
 
@@ -25,21 +26,20 @@ def _filters(request: Request) -> tuple[str, str | None, int | None]:
 def _search(db, request: Request, query: str, department: str | None, year: int | None):
     """Search only the talks this viewer may see (guests: public; staff: also internal),
     and, when captions wait for review, only reviewed transcripts (or the viewer's own)."""
-    viewer = viewer_of(request)
-    transcripts = None
-    if settings_of(request).captions_publish == "reviewed":
-        own, params = editable_talks_sql(viewer)
-        transcripts = (f"t.transcript_state = 'reviewed' OR {own}", params)
+    visibility = Visibility(viewer_of(request))
+    transcripts = visibility.transcripts(settings_of(request).captions_publish).sql()
     return search.search(
         db, query, department=department, year=year, visibilities=VISIBILITIES,
-        allowed=visible_talks_sql(viewer), transcripts_allowed=transcripts,
+        allowed=visibility.visible_sql(), transcripts_allowed=transcripts,
+        page=page_number(request),
     )  # fmt: skip
 
 
 async def search_page(request: Request) -> Response:
     query, department, year = _filters(request)
     results = await in_thread(request, _search, request, query, department, year)
-    allowed = visible_talks_sql(viewer_of(request))
+    check(request, results.page)
+    allowed = Visibility(viewer_of(request)).visible_sql()
     filters = await in_thread(
         request, lambda db: (search.departments(db, allowed), search.years(db, allowed))
     )
@@ -50,6 +50,7 @@ async def search_page(request: Request) -> Response:
         "year": year,
         "departments": filters[0],
         "years": filters[1],
+        "pager": pager(request, results.page),
     }
     return render(request, "search/results.html", context)
 
@@ -57,6 +58,7 @@ async def search_page(request: Request) -> Response:
 async def search_json(request: Request) -> Response:
     query, department, year = _filters(request)
     results = await in_thread(request, _search, request, query, department, year)
+    check(request, results.page)
     hits = [
         {
             "talk_id": group.talk_id,
@@ -75,7 +77,14 @@ async def search_json(request: Request) -> Response:
     message = i18n.text_for(request, results.message) if results.message else None
     similar = [{"word": word, "hits": n} for word, n in results.similar]
     body = {"query": query, "message": message, "hits": hits, "talks": talks, "similar": similar}
+    body |= results.page.to_json()
+    body["next"] = _absolute(request, page_url(request, results.page.next))
+    body["previous"] = _absolute(request, page_url(request, results.page.previous))
     return JSONResponse(body)
+
+
+def _absolute(request: Request, path: str | None) -> str | None:
+    return str(request.base_url).rstrip("/") + path if path else None
 
 
 routes = [

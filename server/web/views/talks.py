@@ -10,6 +10,7 @@ from starlette.responses import FileResponse, JSONResponse, RedirectResponse, Re
 from starlette.routing import Route
 
 from server.catalogue import moments, programme, provisional, talks
+from server.catalogue.records import Talk
 from server.core import i18n, parse
 from server.core.i18n import N_
 from server.learning import notes, progress, quizzes
@@ -70,18 +71,18 @@ async def create(request: Request) -> Response:
     except talks.ValidationError as exc:
         context = {"form": form, "errors": exc.errors, "past_date": exc.past_date}
         return render(request, "talks/new.html", context, status=422)
-    response = RedirectResponse(f"/talks/{talk['slug']}#opptak", status_code=303)
+    response = RedirectResponse(f"/talks/{talk.slug}#opptak", status_code=303)
     return flash(request, response, *_saved("talk_created", talk))
 
 
-def _saved(message: str, talk: dict) -> tuple[str, ...]:
+def _saved(message: str, talk: Talk) -> tuple[str, ...]:
     """What the page says after saving: saved, and whether the public calendar shows it."""
-    return (message,) if talk["visibility"] == "public" else (message, "not_in_feed")
+    return (message,) if talk.visibility == "public" else (message, "not_in_feed")
 
 
-def _edit_context(talk: dict, form: dict, errors: dict, past_date: bool = False) -> dict:
+def _edit_context(talk: Talk, form: dict, errors: dict, past_date: bool = False) -> dict:
     return {
-        "form": form, "errors": errors, "talk": talk, "action": f"/talks/{talk['slug']}/rediger",
+        "form": form, "errors": errors, "talk": talk, "action": f"/talks/{talk.slug}/rediger",
         "heading": N_("Rediger foredraget"), "submit": N_("Lagre endringene"),
         "past_date": past_date,
     }  # fmt: skip
@@ -89,7 +90,7 @@ def _edit_context(talk: dict, form: dict, errors: dict, past_date: bool = False)
 
 def edit_form(request: Request) -> Response:
     talk = request.state.talk
-    form = {name: talk[name] or "" for name in FORM_FIELDS}
+    form = {name: getattr(talk, name) or "" for name in FORM_FIELDS}
     return render(request, "talks/edit.html", _edit_context(talk, form, {}))
 
 
@@ -103,7 +104,7 @@ async def update(request: Request) -> Response:
     except talks.ValidationError as exc:
         context = _edit_context(talk, form, exc.errors, exc.past_date)
         return render(request, "talks/edit.html", context, 422)
-    response = RedirectResponse(f"/talks/{saved['slug']}", status_code=303)
+    response = RedirectResponse(f"/talks/{saved.slug}", status_code=303)
     return flash(request, response, *_saved("talk_saved", saved))
 
 
@@ -117,16 +118,14 @@ def _on_air(db, talk_id: int) -> bool:
 
 async def delete(request: Request) -> Response:
     talk = request.state.talk
-    if await in_thread(request, _on_air, talk["id"]):
+    if await in_thread(request, _on_air, talk.id):
         raise HTTPException(409, ON_AIR)
     if (await request.form()).get("bekreftet") != "1":  # asked in the page, or ask here
         return render(request, "talks/delete.html", {"talk": talk})
-    await request.app.state.live.forget(talk["id"])  # an open SRT receiver, if any
-    await in_thread(
-        request, talks.delete, settings_of(request), talk["id"], viewer_of(request).user
-    )
+    await request.app.state.live.forget(talk.id)  # an open SRT receiver, if any
+    await in_thread(request, talks.delete, settings_of(request), talk.id, viewer_of(request).user)
     home = RedirectResponse("/", status_code=303)
-    return flash(request, home, "talk_deleted", title=talk["title"])
+    return flash(request, home, "talk_deleted", title=talk.title)
 
 
 def _moment(request: Request) -> moments.Moment:
@@ -134,8 +133,8 @@ def _moment(request: Request) -> moments.Moment:
     return moments.parse(request.query_params.get("t"), request.query_params.get("til"))
 
 
-def _segments(request: Request, talk: dict) -> list[transcript.Segment]:
-    path = settings_of(request).paths.transcript_json(talk["id"])
+def _segments(request: Request, talk: Talk) -> list[transcript.Segment]:
+    path = settings_of(request).paths.transcript_json(talk.id)
     loaded = transcript.load_cached(path)  # parsed once per version of the file
     return list(loaded.segments) if loaded else []
 
@@ -144,7 +143,7 @@ def page(request: Request) -> Response:
     talk = request.state.talk
     viewer = viewer_of(request)
     with open_db(request) as db:
-        recording = talks.recording(db, talk["id"])
+        recording = talks.recording(db, talk.id)
         status = processing_status(db, talk)
         extras = {
             **programme.page_context(db, viewer, talk),
@@ -163,12 +162,12 @@ def page(request: Request) -> Response:
         "talk": talk,
         "recording": recording,
         "status": translated_status(request, status),
-        "segments": _segments(request, talk) if talk["status"] == "ready" and visible else [],
+        "segments": _segments(request, talk) if talk.status == "ready" and visible else [],
         # Packaged but still being transcribed: the player, with provisional captions.
         "playable": status["talk_status"] == "processing" and provisional.packaged(status),
         "start": (moment := _moment(request)).start,
         "end": moment.end,
-        "share_path": (path := f"/talks/{talk['slug']}"),
+        "share_path": (path := f"/talks/{talk.slug}"),
         "share_url": str(request.base_url).rstrip("/") + moments.link(path, moment),
         "downloads": list(DOWNLOADS),
         "asked": request.query_params.get("spurt") == "1",
@@ -180,10 +179,10 @@ def page(request: Request) -> Response:
 WAITING_FOR_WORKER = N_("Venter på en ledig arbeider")
 
 
-def processing_status(db, talk: dict) -> dict:
+def processing_status(db, talk: Talk) -> dict:
     """The job's stages for the page and status.json. A running job whose lease ran out (its
     worker died) waits for a free worker: its stage is 'stalled', with no progress figure."""
-    job = jobs.latest_for_talk(db, talk["id"])
+    job = jobs.latest_for_talk(db, talk.id)
     stalled = bool(job and job.stalled())
     stages = []
     for name in jobs.STAGES:
@@ -201,7 +200,7 @@ def processing_status(db, talk: dict) -> dict:
         stages.append({"name": name, "label": STAGE_LABELS[name], "state": state,
                        "progress": shown})  # fmt: skip
     return {
-        "talk_status": talk["status"],
+        "talk_status": talk.status,
         "job_state": job.state if job else None,
         "waiting_for_worker": stalled,
         "notice": WAITING_FOR_WORKER if stalled else None,
@@ -229,16 +228,16 @@ def retry(request: Request) -> Response:
     """Start a failed job again, or one stuck since its worker died; 409 for a healthy one."""
     talk = request.state.talk
     with open_db(request) as db:
-        job = jobs.latest_for_talk(db, talk["id"])
+        job = jobs.latest_for_talk(db, talk.id)
         with write(db):
             requeued = job is not None and jobs.retry(db, job.id)
             if requeued:
-                talks.set_status(db, talk["id"], "processing")
+                talks.set_status(db, talk.id, "processing")
                 accounts.audit(db, viewer_of(request).user, N_("startet behandling på nytt"),
-                               talk["title"])  # fmt: skip
+                               talk.title)  # fmt: skip
         if not requeued:  # read again: a worker may have just taken the job over
-            raise HTTPException(409, jobs.why_not_retry(jobs.latest_for_talk(db, talk["id"])))
-    return RedirectResponse(f"/talks/{talk['slug']}", status_code=303)
+            raise HTTPException(409, jobs.why_not_retry(jobs.latest_for_talk(db, talk.id)))
+    return RedirectResponse(f"/talks/{talk.slug}", status_code=303)
 
 
 async def attach(request: Request) -> Response:
@@ -250,16 +249,16 @@ async def attach(request: Request) -> Response:
     settings = settings_of(request)
     talk = request.state.talk
     user = viewer_of(request).user
-    if await in_thread(request, _on_air, talk["id"]):
+    if await in_thread(request, _on_air, talk.id):
         return JSONResponse({"error": i18n.text_for(request, ON_AIR)}, status_code=409)
 
     if (low := diskspace.shortage(settings)) is not None:  # processing needs room too
         return JSONResponse({"error": i18n.text_for(request, low)}, status_code=507)
 
     def work(db) -> dict:
-        talks.attach_upload(db, settings, talk["id"], upload_id, user.id if user else None)
+        talks.attach_upload(db, settings, talk.id, upload_id, user.id if user else None)
         with write(db):
-            accounts.audit(db, user, N_("lastet opp opptak"), talk["title"])
+            accounts.audit(db, user, N_("lastet opp opptak"), talk.title)
         return talk
 
     try:
@@ -268,7 +267,7 @@ async def attach(request: Request) -> Response:
         return JSONResponse({"error": i18n.text_for(request, str(exc))}, status_code=exc.status)
     except tus.UploadError as exc:
         return JSONResponse({"error": i18n.text_for(request, exc.message)}, status_code=exc.status)
-    return JSONResponse({"ok": True, "url": f"/talks/{talk['slug']}"}, status_code=201)
+    return JSONResponse({"ok": True, "url": f"/talks/{talk.slug}"}, status_code=201)
 
 
 def download(request: Request) -> Response:
@@ -279,10 +278,10 @@ def download(request: Request) -> Response:
     editor = can_edit(viewer_of(request), talk)
     if not editing.transcript_visible(settings_of(request), talk, editor):
         raise HTTPException(404, editing.NOT_REVIEWED)
-    path = talks.transcript_dir(settings_of(request), talk["id"]) / f"transcript.{fmt}"
-    if fmt == "vtt" and talk["status"] == "processing" and not path.is_file():
+    path = talks.transcript_dir(settings_of(request), talk.id) / f"transcript.{fmt}"
+    if fmt == "vtt" and talk.status == "processing" and not path.is_file():
         with open_db(request) as db:
-            text = provisional.vtt(db, talk["id"], talk["language"])
+            text = provisional.vtt(db, talk.id, talk.language)
         headers = {"Cache-Control": "no-store", "X-Captions": "provisional"}
         return Response(text, media_type=DOWNLOADS[fmt], headers=headers)
     if not path.is_file():
@@ -293,7 +292,7 @@ def download(request: Request) -> Response:
     return FileResponse(
         path,
         media_type=DOWNLOADS[fmt],
-        filename=f"{talk['slug']}.{fmt}",
+        filename=f"{talk.slug}.{fmt}",
         content_disposition_type=disposition,
     )
 
@@ -301,11 +300,11 @@ def download(request: Request) -> Response:
 def original(request: Request) -> Response:
     talk = request.state.talk
     with open_db(request) as db:
-        rec = talks.recording(db, talk["id"])
+        rec = talks.recording(db, talk.id)
     if rec is None:
         raise HTTPException(404, N_("Foredraget har ikke noe opptak ennå."))
-    path = talks.media_dir(settings_of(request), talk["id"]) / rec["path"]
-    return send_file(request, path, filename=rec["original_name"])
+    path = talks.media_dir(settings_of(request), talk.id) / rec.path
+    return send_file(request, path, filename=rec.original_name)
 
 
 routes = [

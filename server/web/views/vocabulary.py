@@ -139,8 +139,8 @@ async def talk_update(request: Request) -> Response:
         data = await _input(request)
 
         def work(db):
-            change = _change(db, data, talk["id"], actor)
-            return change, vocabulary.talk_terms(db, talk["id"])
+            change = _change(db, data, talk.id, actor)
+            return change, vocabulary.talk_terms(db, talk.id)
 
         change, terms = await in_thread(request, work)
     except vocabulary.VocabularyError as exc:
@@ -149,7 +149,7 @@ async def talk_update(request: Request) -> Response:
         raise  # the error page, with the error's status
     if as_json:
         return _json(request, change, terms)
-    target = safe_target(data.get("neste", ""), f"/talks/{talk['slug']}")
+    target = safe_target(data.get("neste", ""), f"/talks/{talk.slug}")
     return RedirectResponse(target, status_code=303)
 
 

@@ -1,0 +1,82 @@
+"""Typed records: a talk and its recording are frozen records with a field for every column
+of their table; domain functions return them and JSON gets the same values as the row."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from server.catalogue import talks
+from server.catalogue.records import Recording, Talk, Watching
+from server.learning import progress
+from server.people.access import Viewer
+from server.people.accounts import create_user
+from server.store import write
+from tests import factories
+
+
+def _columns(db, table: str) -> set[str]:
+    return {row[1] for row in db.execute(f"PRAGMA table_info({table})")}
+
+
+def _fields(record: type) -> set[str]:
+    return {f.name for f in dataclasses.fields(record)}
+
+
+@pytest.mark.parametrize(("record", "table"), [(Talk, "talks"), (Recording, "recordings")])
+def test_every_column_has_a_field(db, record, table):
+    """A migration that adds a column adds the field too (from_row would leave it aside)."""
+    assert _fields(record) == _columns(db, table)
+
+
+def test_a_talk_is_a_frozen_record_with_the_row_as_json(db):
+    talk = talks.create(db, talks.TalkInput(title="Vann og avløp", room="Kantina", capacity="40"))
+    assert isinstance(talk, Talk)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        talk.title = "Noe annet"  # type: ignore[misc]
+    row = db.execute("SELECT * FROM talks WHERE id = ?", [talk.id]).fetchone()
+    assert talk.to_json() == dict(row)
+    assert (talk.room, talk.capacity, talk.when) == ("Kantina", 40, talk.created_at)
+    assert (
+        talks.get(db, talk.id) == talk == talks.find(db, talk.slug) == talks.find(db, str(talk.id))
+    )
+    assert talks.get(db, talk.id + 1) is None and talks.find(db, "finnes-ikke") is None
+
+
+def test_lists_give_talks_and_a_row_with_more_columns_still_makes_one(db):
+    talk = talks.create(db, talks.TalkInput(title="Brannvern", visibility="public"))
+    assert talks.list_talks(db) == [talk]
+    joined = db.execute("SELECT t.*, 42 AS extra FROM talks t").fetchone()
+    assert Talk.from_row(joined) == talk
+
+
+def test_audit_changes_read_the_records(db):
+    before = talks.create(db, talks.TalkInput(title="Skole", room=""))
+    after = dataclasses.replace(before, room="Kantina", description="Ny tekst")
+    assert talks.changes(before, after) == "rom –→Kantina; beskrivelse endret"
+    assert talks.changes(before, before) == "ingen endringer"
+
+
+def test_an_attached_recording_is_a_record(db, settings, tmp_path):
+    talk = talks.create(db, talks.TalkInput(title="Opptak"))
+    clip = factories.video(tmp_path / "klipp.mp4", seconds=1.0, size="160x90")
+    attached = talks.attach_recording(db, settings, talk.id, clip, "klipp.mp4")
+    assert isinstance(attached, Recording) and attached == talks.recording(db, talk.id)
+    assert (attached.path, attached.has_video, attached.width) == ("original.mp4", 1, 160)
+    assert attached.duration == pytest.approx(1.0, abs=0.2)
+
+
+def test_continue_watching_gives_the_talk_and_where_to_resume(db, settings):
+    viewer = create_user(db, "seer@kommune.no", "Seer", "viewer")
+    talk = talks.create(db, talks.TalkInput(title="Halvveis", visibility="internal"))
+    with write(db):
+        db.execute("UPDATE talks SET status = 'ready' WHERE id = ?", [talk.id])
+        db.execute(
+            "INSERT INTO recordings (talk_id, original_name, path, size, duration, has_video, "
+            "created_at) VALUES (?, 'a.mp4', 'original.mp4', 1, 100, 1, '2026-01-01')",
+            [talk.id],
+        )
+    progress.record(db, viewer.id, talk.id, {"intervals": [[0, 30]], "position": 30})
+    (item,) = progress.continue_watching(db, Viewer(viewer))
+    assert item == Watching(talks.get(db, talk.id), percent=30, resume=30)
