@@ -74,6 +74,7 @@ _TOKEN = re.compile(r"[^\W_]+")
 _MAX_QUERY_CHARS, _MAX_TERMS, _MAX_NEEDLE = 500, 8, 32
 _SUBSTRING_MIN = 4  # shorter words/stems match whole words only ("nav" must not find "navn")
 _PER_TALK, _MAX_ROWS = 12, 2000
+_SKIP_RUN = 64  # rows of talks that have enough, read past before a new statement pays
 _PROBE_SPAN, _PROBE_DENSE = 10_000, 500  # >= 5 % of the newest rows match: a frequent word
 _DESCRIPTION_WORDS = 30
 _VOCAB_MIN = 3  # shorter words are not kept in the vocabulary
@@ -446,19 +447,33 @@ def _dense(db: sqlite_utils.Database, expr: str) -> bool:
 
 
 def _scan_newest(db: sqlite_utils.Database, sql: str, params: dict) -> tuple[dict, set]:
+    """Matching rows newest first, at most _PER_TALK per talk. The rows of a talk that has
+    enough are skipped in the same statement while that is cheaper than a new one (a run of
+    up to _SKIP_RUN rows); a longer run jumps below the talk's first rowid."""
     per_talk: dict[int, list] = {}
     partial: set[int] = set()
     hi, fetched, last = 1 << 62, 0, None
     while hi > 0 and fetched < _MAX_ROWS:
-        query, hi = {**params, "lo": 0, "hi": hi, "limit": _MAX_ROWS - fetched}, 0
+        limit = _MAX_ROWS - fetched + _SKIP_RUN
+        query, hi, read, skipped = {**params, "lo": 0, "hi": hi, "limit": limit}, 0, 0, 0
         for row in db.execute(sql, query):
-            fetched, last = fetched + 1, row["talk_id"]
+            read += 1
+            if row["talk_id"] in partial:
+                skipped += 1
+                if skipped > _SKIP_RUN:  # a long run: jump below the talk's first rowid
+                    first = "SELECT min(id) FROM search_segments WHERE talk_id = ?"
+                    hi = db.execute(first, [row["talk_id"]]).fetchone()[0] - 1
+                    break
+                continue
+            skipped, fetched, last = 0, fetched + 1, row["talk_id"]
             per_talk.setdefault(last, []).append(row)
-            if len(per_talk[last]) >= _PER_TALK:  # enough: jump below the talk's first rowid
+            if len(per_talk[last]) >= _PER_TALK:  # enough of this talk
                 partial.add(last)
-                first = "SELECT min(id) FROM search_segments WHERE talk_id = ?"
-                hi = db.execute(first, [last]).fetchone()[0] - 1
+            if fetched >= _MAX_ROWS:
                 break
+        else:
+            if read == limit:  # the LIMIT ended the statement, not the matches: go on below
+                hi = row["id"] - 1
     if fetched >= _MAX_ROWS and last is not None:
         partial.add(last)
     return per_talk, partial
