@@ -226,12 +226,12 @@ NORWEGIAN = re.compile(
     re.IGNORECASE,
 )
 # Python files whose Norwegian reaches operators, not the web interface (the CLI, settings
-# checks, the demo, e-mail text, search stopwords, the Whisper prompt and calendar feeds).
+# checks, the demo, search stopwords, the Whisper prompt and calendar feeds). E-mail to
+# people is a message like any other: it goes out in the recipient's language.
 OPERATOR_FILES = {
     "cli.py",
     "config.py",
     "demo.py",
-    "mail.py",
     "suggest.py",
     "models.py",
     "backup.py",
@@ -512,6 +512,19 @@ def test_true_or_false_options_are_shown_in_the_page_language(settings):
         page = client.get(f"/talks/{site['ready']}/quiz").text
         assert "> True</label>" in page and "> False</label>" in page
         assert "Sant" not in page and "Usant" not in page
+
+
+@pytest.mark.parametrize("purpose", ["invite", "reset"])
+def test_the_password_mail_is_in_the_recipients_language(purpose):
+    from server.people import mail
+
+    link = "https://ktl.example/passord/abc"
+    subject, body = mail.password_mail(link, 48, purpose, "en")
+    assert subject.endswith("link to choose a password") and body.startswith("Hello!")
+    assert link in body and "expires after 48 hours" in body
+    assert norwegian_words(subject) == [] and norwegian_words(body) == []
+    subject, body = mail.password_mail(link, 48, purpose, "nb")
+    assert subject.endswith("lenke for å velge passord") and "utløper etter 48 timer" in body
 
 
 def test_english_validation_and_error_messages(settings):

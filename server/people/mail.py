@@ -1,4 +1,5 @@
-"""Sending e-mail (password links) over SMTP when a server is configured."""
+"""Sending e-mail (password links) over SMTP when a server is configured, in the
+recipient's interface language."""
 
 from __future__ import annotations
 
@@ -7,8 +8,16 @@ import smtplib
 from email.message import EmailMessage
 
 from server.core.config import Settings
+from server.core.i18n import N_, translate
 
 log = logging.getLogger("ktl.mail")
+
+INVITE_SUBJECT = N_("Velkommen til Kunnskap til lunsj – lenke for å velge passord")
+RESET_SUBJECT = N_("Nytt passord – lenke for å velge passord")
+PASSWORD_BODY = N_(
+    "Hei!\n\nBruk denne lenken for å velge passord til Kunnskap til lunsj:\n\n%(link)s\n\n"
+    "Lenken kan brukes én gang og utløper etter %(hours)s timer.\n"
+)
 
 
 def send(settings: Settings, to: str, subject: str, body: str) -> bool:
@@ -29,16 +38,17 @@ def send(settings: Settings, to: str, subject: str, body: str) -> bool:
     return True
 
 
-def deliver_password_link(settings: Settings, to: str, link: str, purpose: str) -> bool:
+def password_mail(link: str, hours: int, purpose: str, lang: str) -> tuple[str, str]:
+    """Subject and body of the mail with a password link ('invite' or 'reset'), in `lang`."""
+    subject = translate(INVITE_SUBJECT if purpose == "invite" else RESET_SUBJECT, lang)
+    return subject, translate(PASSWORD_BODY, lang) % {"link": link, "hours": hours}
+
+
+def deliver_password_link(
+    settings: Settings, to: str, link: str, purpose: str, lang: str = "nb"
+) -> bool:
     """Mail the link, or log it for the administrator when there is no mail server."""
-    subject = (
-        "Velkommen til Kunnskap til lunsj" if purpose == "invite" else "Nytt passord"
-    ) + " – lenke for å velge passord"
-    body = (
-        "Hei!\n\nBruk denne lenken for å velge passord til Kunnskap til lunsj:\n\n"
-        f"{link}\n\nLenken kan brukes én gang og utløper etter "
-        f"{settings.password_link_hours} timer.\n"
-    )
+    subject, body = password_mail(link, settings.password_link_hours, purpose, lang)
     try:
         if send(settings, to, subject, body):
             return True

@@ -46,9 +46,12 @@ async def _password_link(request: Request, user: accounts.User, purpose: str) ->
         request, accounts.make_password_link, user.id, purpose, settings.password_link_hours
     )
     link = f"{public_base(request)}/passord/{token}"
-    mailed = await in_thread(
-        request, lambda db: mail.deliver_password_link(settings, user.email, link, purpose)
-    )
+
+    def deliver(db) -> bool:  # in the account's language, bokmål until its owner chooses
+        lang = accounts.user_locale(db, user.id) or i18n.DEFAULT
+        return mail.deliver_password_link(settings, user.email, link, purpose, lang)
+
+    mailed = await in_thread(request, deliver)
     return {"link": link, "link_user": user, "mailed": mailed}
 
 

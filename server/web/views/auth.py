@@ -119,9 +119,13 @@ async def forgot(request: Request) -> Response:
             request, accounts.make_password_link, user.id, "reset", settings.password_link_hours
         )
         link = f"{public_base(request)}/passord/{token}"
-        await in_thread(
-            request, lambda db: mail.deliver_password_link(settings, user.email, link, "reset")
-        )
+        asked_in = i18n.language_of(request)  # the account's own choice wins (below)
+
+        def deliver(db) -> bool:
+            lang = accounts.user_locale(db, user.id) or asked_in
+            return mail.deliver_password_link(settings, user.email, link, "reset", lang)
+
+        await in_thread(request, deliver)
     return render(request, "auth/forgot.html", {"sent": SENT})
 
 
