@@ -170,8 +170,8 @@ class EventStreams(threading.Thread):
 
 
 def _plain_server(port: int, folder: Path, media: Path) -> str:
-    """The same files under /m/ with no app in the path, sent as the site sends live
-    segments (sendfile, open_file_cache)."""
+    """The same files with no app in the path: under /m/ sent as the site sends live
+    segments, under /v/ as it sends the on-demand media the app allowed."""
     return f"""server {{
         listen 127.0.0.1:{port} ssl http2;
         ssl_certificate {folder}/cert.pem;
@@ -184,6 +184,13 @@ def _plain_server(port: int, folder: Path, media: Path) -> str:
             tcp_nopush on;
             open_file_cache max=1000 inactive=20s;
             open_file_cache_valid 1s;
+        }}
+        location /v/ {{  # as the site's /_media/, for the on-demand segment
+            alias {media.resolve()}/;
+            sendfile on;
+            tcp_nopush on;
+            aio threads;
+            output_buffers 2 1m;
         }}
     }}"""
 
@@ -263,7 +270,7 @@ def live_phases(front: str, plain: str, world: dict, broadcast: Broadcast, viewe
 def vod_phases(direct: str, front: str, plain: str, world: dict, seconds: int) -> None:
     vod = world["vod"]
     segment = f"/media/{vod.id}/vod/stream_0/seg_00000.ts"
-    plain_segment = f"/m/{vod.id}/vod/stream_0/seg_00000.ts"
+    plain_segment = f"/v/{vod.id}/vod/stream_0/seg_00000.ts"
     page = f"/talks/{vod.slug}"
     print(f"on-demand: 200 connections, a {VOD_SEGMENT_BYTES / 1e6:.1f} MB segment; a page",
           flush=True)  # fmt: skip
