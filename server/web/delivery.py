@@ -5,6 +5,11 @@ alias is the media folder), a media answer is an empty response with an X-Accel-
 header naming the file under that location: the app has checked who may have it, nginx
 sends the bytes (sendfile, ranges, no Python in the path). Measured against auth_request
 and signed URLs in the README ("Production"). Empty (the default): the app sends them.
+
+Live broadcasts of talks open to all go further (deploy/nginx/kunnskap.conf): nginx asks
+once a second per talk whether a guest may watch it (`open_to_all`, the answer the same for
+everyone), then sends the segments itself and the playlist from a one-second cache
+(`live_playlist_cache`); the app is asked once a second however many watch.
 """
 
 from __future__ import annotations
