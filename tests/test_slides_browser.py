@@ -63,7 +63,9 @@ def test_strip_and_chapters_jump_follow_playback_and_pass_axe(settings, page, tm
         _at(page, 20)
         _current(page, 3)
 
-        page.focus("#chapter-list li:nth-child(2) button")  # by keyboard: «Søknad om tiltak»
+        page.focus(
+            "#chapter-list li:nth-child(2) button[data-start]"
+        )  # by keyboard: «Søknad om tiltak»
         page.keyboard.press("Enter")
         _at(page, 8)
         _current(page, 2)
@@ -71,10 +73,15 @@ def test_strip_and_chapters_jump_follow_playback_and_pass_axe(settings, page, tm
         page.evaluate("document.getElementById('video').currentTime = 28.5")  # playback moves
         _current(page, 4)
         assert (
-            page.locator("#chapter-list button.current").inner_text().endswith("Spørsmål og svar")
+            page.locator("#chapter-list button.current[data-start]")
+            .inner_text()
+            .endswith("Spørsmål og svar")
         )
         page.evaluate("document.getElementById('video').pause()")
         assert_accessible(page, "talk page with slides and chapters")
+        page.set_viewport_size({"width": 390, "height": 844})  # a phone: the strip scrolls
+        assert page.evaluate("document.scrollingElement.scrollWidth <= innerWidth")
+        page.set_viewport_size({"width": 1280, "height": 800})
 
         page.goto(base + "/logg-inn")
         page.fill("#email", organiser.email)
@@ -99,6 +106,6 @@ def test_strip_and_chapters_jump_follow_playback_and_pass_axe(settings, page, tm
         page.click("main form button[type=submit]")
         page.wait_for_selector("p.notice[role=status]")
         page.goto(f"{base}/talks/{talk.slug}")
-        chapter = page.locator("#chapter-list li:nth-child(2) button")
+        chapter = page.locator("#chapter-list li:nth-child(2) button[data-start]")
         assert chapter.inner_text().replace("\n", " ") == "0:09 Søknad og nabovarsel"
     assert page.script_errors == []
