@@ -1,12 +1,17 @@
 from __future__ import annotations
 
+import contextlib
 import shutil
 from pathlib import Path
 
 import pytest
+from starlette.testclient import TestClient
 
 from server.core.config import Settings, load_settings
 from server.store import db as database
+from server.web.app import create_app
+from tests.liveserver import CHROMIUM, CHROMIUM_ARGS, require_chromium
+from tests.webclient import login, make_user
 
 
 @pytest.fixture
@@ -17,6 +22,60 @@ def settings(tmp_path: Path) -> Settings:
     base.ensure_dirs()
     database.init(base.db_path)
     return base
+
+
+@pytest.fixture
+def app(settings: Settings):
+    """The app as it ships (middleware, guard), on the test's data folder."""
+    return create_app(settings)
+
+
+@pytest.fixture
+def client(app):
+    """A guest's TestClient (redirects are not followed, so tests see them)."""
+    with TestClient(app, follow_redirects=False) as test_client:
+        yield test_client
+
+
+@pytest.fixture
+def signed_in(app, settings: Settings):
+    """`signed_in("organiser")`: a TestClient signed in as a new user with that role (an
+    email may be given for a second user of the same role); closed at the end of the test."""
+    with contextlib.ExitStack() as stack:
+
+        def sign_in(role: str, email: str | None = None) -> TestClient:
+            user = make_user(settings, role, email)
+            test_client = stack.enter_context(TestClient(app, follow_redirects=False))
+            assert login(test_client, user.email).status_code == 303
+            test_client.user = user
+            return test_client
+
+        yield sign_in
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Debian's Chromium, headless, one per test module."""
+    from playwright.sync_api import sync_playwright
+
+    require_chromium()
+    with sync_playwright() as playwright:
+        instance = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield instance
+        instance.close()
+
+
+@pytest.fixture
+def page(browser):
+    """A page as a Norwegian browser (Accept-Language nb); `page.console_errors` collects
+    the console's errors."""
+    context = browser.new_context(locale="nb-NO")
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.console_errors = errors
+    yield page
+    context.close()
 
 
 @pytest.fixture

@@ -7,8 +7,6 @@ HLS rendition made by the real pipeline (ffmpeg + Whisper) from a generated clip
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 from axe_playwright_python.sync_playwright import Axe
 
@@ -20,7 +18,7 @@ from server.pipeline.worker import Worker
 from server.store import db as database
 from server.transcript import model as transcript
 from tests import factories
-from tests.liveserver import CHROMIUM, CHROMIUM_ARGS, serve
+from tests.liveserver import serve
 from tests.webclient import PASSWORD, make_user
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
@@ -83,29 +81,6 @@ def server(site, tmp_path_factory):
     log = tmp_path_factory.mktemp("a11y-log") / "serve.log"
     with serve(settings.data_dir, log, KTL_EMBEDDED_WORKER="0") as base:
         yield base
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    if not Path(CHROMIUM).exists():
-        pytest.fail("Debian's chromium is missing: run bash scripts/install.sh --dev")
-    with sync_playwright() as playwright:
-        instance = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield instance
-        instance.close()
-
-
-@pytest.fixture
-def page(browser):
-    context = browser.new_context(locale="nb-NO")
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-    page.console_errors = errors
-    yield page
-    context.close()
 
 
 def sign_in(page, base: str, email: str) -> None:

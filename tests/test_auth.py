@@ -20,12 +20,6 @@ def app(settings):
     return create_app(settings.replace(login_max_attempts=3))
 
 
-@pytest.fixture
-def client(app):
-    with TestClient(app, follow_redirects=False) as test_client:
-        yield test_client
-
-
 def _signed_in_as(client) -> str | None:
     match = re.search(r'<span class="who">([^<]*)</span>', client.get("/").text)
     return match.group(1) if match else None

@@ -12,7 +12,7 @@ from server.catalogue import search, talks
 from server.store import db as database
 from server.transcript import model as transcript
 from tests import factories
-from tests.liveserver import CHROMIUM, CHROMIUM_ARGS, require_chromium, serve
+from tests.liveserver import serve
 from tests.webclient import PASSWORD, make_user
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
@@ -22,19 +22,6 @@ pytestmark = [pytest.mark.browser, pytest.mark.integration]
 def server(settings, tmp_path: Path):
     with serve(settings.data_dir, tmp_path / "serve.log", KTL_WORKER_POLL_SECONDS="0.3") as base:
         yield base
-
-
-@pytest.fixture
-def page():
-    from playwright.sync_api import sync_playwright
-
-    require_chromium()
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        context = browser.new_context(locale="nb-NO")  # pages in Norwegian, as read below
-        yield context.new_page()
-        context.close()
-        browser.close()
 
 
 def _sign_in(page, base: str, email: str) -> None:

@@ -20,23 +20,6 @@ pytestmark = [pytest.mark.browser, pytest.mark.integration]
 server = test_browser.server  # ktl serve on a free port, on the test's data folder
 
 
-@pytest.fixture
-def page():
-    """A page in headless Debian Chromium, as a Norwegian browser (Accept-Language nb)."""
-    from playwright.sync_api import sync_playwright
-
-    if not Path(test_browser.CHROMIUM).exists():
-        pytest.fail("Debian's chromium is missing: run bash scripts/install.sh --dev")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=test_browser.CHROMIUM, args=test_browser.CHROMIUM_ARGS
-        )
-        context = browser.new_context(locale="nb-NO")
-        yield context.new_page()
-        context.close()
-        browser.close()
-
-
 SEGMENTS = (
     Segment(0.0, 2.0, "Velkommen til lunsjforedraget"),
     Segment(2.0, 4.0, "I dag snakker vi om Bjorvatn"),

@@ -10,15 +10,13 @@ import inspect
 import pkgutil
 
 import pytest
-from starlette.testclient import TestClient
 
 import server
 from server.catalogue import talks
 from server.core.errors import UserError
 from server.learning.quizzes import NO_QUESTION
 from server.store import db as database
-from server.web.app import create_app
-from tests.webclient import csrf, login, make_user
+from tests.webclient import csrf
 
 ENGLISH = "Could not find the question. Reload the page and try again."
 
@@ -51,14 +49,12 @@ def test_a_user_error_keeps_its_message_and_status():
 
 
 @pytest.fixture
-def organiser_client(settings):
-    organiser = make_user(settings, "organiser")
+def organiser_client(settings, signed_in):
+    client = signed_in("organiser")
     with database.session(settings.db_path) as db:
-        talk = talks.create(db, talks.TalkInput(title="Feil", visibility="public"), organiser)
-    with TestClient(create_app(settings), follow_redirects=False) as client:
-        assert login(client, organiser.email).status_code == 303
-        client.talk = talk
-        yield client
+        data = talks.TalkInput(title="Feil", visibility="public")
+        client.talk = talks.create(db, data, client.user)
+    return client
 
 
 def _move_a_missing_question(client, **headers):

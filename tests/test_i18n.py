@@ -72,12 +72,6 @@ def test_the_catalogue_covers_every_string_in_templates_and_code():
     )
 
 
-@pytest.fixture
-def client(settings):
-    with TestClient(create_app(settings), follow_redirects=False) as client:
-        yield client
-
-
 def _lang(response) -> str:
     match = HTML_LANG.search(response.text)
     assert match, "every page says its language on <html>"

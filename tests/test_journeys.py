@@ -24,12 +24,6 @@ from tests.webclient import PASSWORD, login, make_user, post, route_of
 
 
 @pytest.fixture
-def client(settings):
-    with TestClient(create_app(settings), follow_redirects=False) as test_client:
-        yield test_client
-
-
-@pytest.fixture
 def people(settings):
     return {
         "viewer": make_user(settings, "viewer", name="Vera Viewer"),

@@ -22,7 +22,7 @@ from server.pipeline.worker import Worker
 from server.store import db as database
 from server.transcript import model as transcript
 from tests import factories
-from tests.liveserver import CHROMIUM, CHROMIUM_ARGS, require_chromium, serve
+from tests.liveserver import serve
 from tests.webclient import PASSWORD, make_user
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
@@ -89,17 +89,6 @@ def server(site, tmp_path_factory):
     env = {"KTL_EMBEDDED_WORKER": "0", "KTL_LIVE_GRACE_SECONDS": "3600"}
     with serve(site["settings"].data_dir, log, **env) as base:
         yield base
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    require_chromium()
-    with sync_playwright() as playwright:
-        instance = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield instance
-        instance.close()
 
 
 def _pages(site: dict, role: str) -> dict[str, str]:

@@ -24,17 +24,6 @@ SUMMER = "2030-06-05T11:30"  # CEST: 09:30 UTC
 
 
 @pytest.fixture
-def app(settings):
-    return create_app(settings)
-
-
-@pytest.fixture
-def client(app):
-    with TestClient(app, follow_redirects=False) as test_client:
-        yield test_client
-
-
-@pytest.fixture
 def people(settings):
     return {
         "organiser": make_user(settings, "organiser"),

@@ -20,12 +20,6 @@ from tests import factories
 from tests.webclient import PASSWORD, csrf, login, make_user, post
 
 
-@pytest.fixture
-def client(settings):
-    with TestClient(create_app(settings), follow_redirects=False) as client:
-        yield client
-
-
 def _status_of(page: str, name: str) -> str:
     row = re.search(rf">{name}</a></td>.*?</tr>", page, re.S)
     assert row, f"{name} is listed"

@@ -15,25 +15,12 @@ from server.people import accounts
 from server.pipeline import jobs
 from server.store import db as database
 from tests import factories
-from tests.liveserver import CHROMIUM, CHROMIUM_ARGS, require_chromium, serve
+from tests.liveserver import serve
 from tests.test_a11y import assert_accessible
 from tests.webclient import PASSWORD, make_user
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
 STATE = "[data-stage=transcribe] .state"
-
-
-@pytest.fixture
-def page():
-    from playwright.sync_api import sync_playwright
-
-    require_chromium()
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        context = browser.new_context(locale="nb-NO")
-        yield context.new_page()
-        context.close()
-        browser.close()
 
 
 def _expire(db, worker: str) -> None:

@@ -7,13 +7,11 @@ import copy
 import json
 
 import pytest
-from starlette.testclient import TestClient
 
 from server.catalogue import talks, vocabulary
 from server.cli import import_recording
 from server.people import accounts
 from server.pipeline import transcribe
-from server.web.app import create_app
 from tests import factories
 from tests.webclient import csrf, login, make_user, post
 
@@ -103,12 +101,6 @@ def test_deleting_a_talk_deletes_its_terms(db, settings):
 
 
 # --- HTTP ---------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def client(settings):
-    with TestClient(create_app(settings), follow_redirects=False) as test_client:
-        yield test_client
 
 
 @pytest.fixture
