@@ -8,7 +8,7 @@
   var form = document.getElementById("transcript-form");
   if (!root || !list || !form) return;
   var video = document.getElementById("video");
-  var csrf = (document.querySelector('meta[name="csrf-token"]') || {}).content || "";
+  var csrf = ktl.csrfToken();
   var baseInput = document.getElementById("base-version");
   var status = document.getElementById("save-status");
   var words = new WeakMap(); // row -> [[start, end, word], ...]

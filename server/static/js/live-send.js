@@ -11,7 +11,7 @@
   var data = document.getElementById("live-data");
   if (!data) return;
   var text = JSON.parse(document.getElementById("live-messages").textContent);
-  var token = (document.querySelector('meta[name="csrf-token"]') || {}).content || "";
+  var token = ktl.csrfToken();
   var startButton = document.getElementById("live-start");
   var stopButton = document.getElementById("live-stop");
   var statusLine = document.getElementById("send-status");

@@ -134,13 +134,7 @@
       event.preventDefault();
       var field = document.getElementById("question-text");
       var said = document.getElementById("question-status");
-      var token = form.querySelector('input[name="csrf_token"]').value;
-      fetch(form.action, {
-        method: "POST", credentials: "same-origin",
-        headers: { "Content-Type": "application/json", "Accept": "application/json",
-                   "X-CSRF-Token": token },
-        body: JSON.stringify({ text: field.value })
-      }).then(function (response) {
+      ktl.postJSON(form.action, { text: field.value }).then(function (response) {
         return response.json().then(function (body) {
           if (response.ok) { field.value = ""; said.textContent = form.dataset.sent || "✓"; }
           else said.textContent = body.error;

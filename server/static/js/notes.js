@@ -18,8 +18,7 @@
   var messages = source ? JSON.parse(source.textContent) : {};
   var base = form.getAttribute("action");
   var timeTouched = false;
-  var meta = document.querySelector('meta[name="csrf-token"]');
-  var csrf = meta ? meta.content : "";
+  var csrf = ktl.csrfToken();
 
   function clock(seconds) {
     var total = Math.floor(seconds), h = Math.floor(total / 3600), m = Math.floor(total % 3600 / 60), s = total % 60;

@@ -7,8 +7,7 @@
   var data = document.getElementById("progress-data");
   if (!video || !data || !window.fetch) return;
   var url = data.dataset.url;
-  var meta = document.querySelector('meta[name="csrf-token"]');
-  var token = meta ? meta.getAttribute("content") : "";
+  var token = ktl.csrfToken();
   var MAX_STEP = 2; // seconds between two samples that still count as continuous playback
   var SEND_EVERY = 10000;
 

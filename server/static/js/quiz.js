@@ -10,7 +10,6 @@
   var data = document.getElementById("quiz-data");
   var template = document.getElementById("timed-question-template");
   if (!video || !data || !template || !window.fetch) return;
-  var csrf = (document.querySelector('meta[name="csrf-token"]') || {}).content || "";
   var questions = [];
   var done = {};
   var answerUrl = "";
@@ -123,12 +122,7 @@
     var value = chosen();
     if (value === null) { feedback.textContent = data.dataset.choose; return; }
     var question = current;
-    fetch(answerUrl, {
-      method: "POST",
-      credentials: "same-origin",
-      headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf },
-      body: JSON.stringify({ question_id: question.id, answer: value })
-    }).then(function (response) {
+    ktl.postJSON(answerUrl, { question_id: question.id, answer: value }).then(function (response) {
       return response.json().then(function (body) { return { ok: response.ok, body: body }; });
     }).then(function (reply) {
       if (question !== current) return;

@@ -12,8 +12,7 @@
   var bar = document.getElementById("upload-progress");
   var statusText = document.getElementById("upload-status");
   var errorBox = document.getElementById("upload-error");
-  var csrfMeta = document.querySelector('meta[name="csrf-token"]');
-  var csrf = csrfMeta ? csrfMeta.content : "";
+  var csrf = ktl.csrfToken();
   // The sentences come from the page, in its language (data-msg-* on the section).
   function t(name) { return section.getAttribute("data-msg-" + name) || ""; }
 
@@ -38,11 +37,7 @@
   function attach(upload) {
     statusText.textContent = t("checking");
     var uploadId = upload.url.split("/").filter(Boolean).pop();
-    return fetch(section.dataset.attachUrl, {
-      method: "POST",
-      headers: { "Content-Type": "application/json", Accept: "application/json", "X-CSRF-Token": csrf },
-      body: JSON.stringify({ upload_id: uploadId })
-    }).then(function (response) {
+    return ktl.postJSON(section.dataset.attachUrl, { upload_id: uploadId }).then(function (response) {
       return response.json().then(function (body) {
         if (!response.ok) return showError(body.error || t("refused"));
         statusText.textContent = t("accepted");
