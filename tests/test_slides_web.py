@@ -7,12 +7,12 @@ scene detection and Tesseract on the generated deck (tests/slidevideo.py)."""
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import pytest
 from starlette.testclient import TestClient
 
 from server.catalogue import talks
+from server.core.config import load_settings
 from server.store import db as database
 from server.web.app import create_app
 from tests import slidevideo
@@ -24,27 +24,50 @@ HEADINGS = [slide.heading for _, slide in slidevideo.slides_of(slidevideo.DECK)]
 
 
 @pytest.fixture(scope="module")
-def deck(tmp_path_factory) -> Path:
+def site(tmp_path_factory):
+    """One ready talk with slides for the module (packaging and OCR take a while); the
+    tests that change it (the chapter editor, then the talk's visibility) come last."""
     need("ffmpeg", "tesseract")
-    return slidevideo.make(tmp_path_factory.mktemp("deck") / "deck.mp4")
+    folder = tmp_path_factory.mktemp("slides-web")
+    settings = load_settings(env={}, data_dir=folder / "data").replace(embedded_worker=False)
+    settings.ensure_dirs()
+    database.init(settings.db_path)
+    organiser = make_user(settings, "organiser")
+    make_user(settings, "viewer", "ansatt@kommune.no")
+    deck = slidevideo.make(folder / "deck.mp4")
+    return settings, slidevideo.ready_talk(settings, deck, organiser)
 
 
 @pytest.fixture
-def talk(settings, deck):
-    organiser = make_user(settings, "organiser")
-    return slidevideo.ready_talk(settings, deck, organiser)
+def settings(site):
+    return site[0]
 
 
-def _client(settings, email: str | None = None) -> TestClient:
-    client = TestClient(create_app(settings), follow_redirects=False)
-    client.__enter__()
-    if email:
-        assert login(client, email).status_code == 303
-    return client
+@pytest.fixture
+def talk(site):
+    return site[1]
 
 
-def test_the_talk_page_has_the_strip_the_chapters_and_the_track(settings, talk):
-    page = _client(settings).get(f"/talks/{talk.slug}")
+@pytest.fixture
+def client(settings):
+    """client(email=None, settings=None): the app under TestClient, signed in as `email`."""
+    opened: list[TestClient] = []
+
+    def make(email: str | None = None, changed=None) -> TestClient:
+        test_client = TestClient(create_app(changed or settings), follow_redirects=False)
+        opened.append(test_client)
+        test_client.__enter__()
+        if email:
+            assert login(test_client, email).status_code == 303
+        return test_client
+
+    yield make
+    for test_client in opened:
+        test_client.__exit__(None, None, None)
+
+
+def test_the_talk_page_has_the_strip_the_chapters_and_the_track(client, settings, talk):
+    page = client().get(f"/talks/{talk.slug}")
     assert page.status_code == 200
     thumbs = re.findall(rf'<img src="/media/{talk.id}/slides/(\d+\.jpg)"', page.text)
     assert thumbs == ["001.jpg", "002.jpg", "003.jpg", "004.jpg"]
@@ -56,27 +79,8 @@ def test_the_talk_page_has_the_strip_the_chapters_and_the_track(settings, talk):
     assert "Rediger kapitler" not in page.text, "only the organiser edits"
 
 
-def test_thumbnails_follow_the_talks_access_rule_and_nginx_sends_them(settings, talk):
-    guest = _client(settings)
-    url = f"/media/{talk.id}/slides/002.jpg"
-    thumb = guest.get(url)
-    assert thumb.status_code == 200 and thumb.headers["content-type"] == "image/jpeg"
-    assert thumb.content[:2] == b"\xff\xd8" and thumb.headers["cache-control"].startswith("public")
-    for bad in ("009.jpg", ".x.jpg", "001.png", "..%2F..%2Fktl.db"):
-        assert guest.get(f"/media/{talk.id}/slides/{bad}").status_code == 404
-    with database.session(settings.db_path) as db, db.conn:
-        db.execute("UPDATE talks SET visibility = 'internal' WHERE id = ?", [talk.id])
-    assert guest.get(url).status_code in (401, 403, 404, 303)
-    staff = make_user(settings, "viewer", "ansatt@kommune.no")
-    assert _client(settings, staff.email).get(url).status_code == 200
-
-    accel = _client(settings.replace(accel_redirect="/_media/"), staff.email).get(url)
-    assert accel.status_code == 200 and accel.content == b""
-    assert accel.headers["x-accel-redirect"] == f"/_media/{talk.id}/slides/002.jpg"
-
-
-def test_chapters_track_and_json_transcript(settings, talk):
-    guest = _client(settings)
+def test_chapters_track_and_json_transcript(client, settings, talk):
+    guest = client()
     vtt = guest.get(f"/talks/{talk.slug}/chapters.vtt")
     assert vtt.status_code == 200 and vtt.headers["content-type"].startswith("text/vtt")
     assert vtt.text.startswith("WEBVTT")
@@ -87,15 +91,34 @@ def test_chapters_track_and_json_transcript(settings, talk):
     assert data["segments"][0]["text"] == "Velkommen til lunsjforedraget."
 
 
-def test_the_organiser_edits_chapters_and_others_may_not(settings, talk):
+def test_search_marks_slide_hits_and_jumps_to_the_slide(client, settings, talk):
+    guest = client()
+    page = guest.get("/sok", params={"q": "servicetorget"})
+    assert page.status_code == 200
+    assert "på lysbildet" in page.text
+    assert f'href="/talks/{talk.slug}?t=27"' in page.text
+    data = guest.get("/sok.json", params={"q": "økonomi"}).json()
+    assert [(h["kind"], int(h["start"])) for h in data["hits"]] == [("slide", 20)]
+
+
+def test_a_talk_without_slides_shows_no_strip(client, settings):
+    with database.session(settings.db_path) as db:
+        plain = talks.create(db, talks.TalkInput(title="Uten lysbilder", visibility="public"))
+        with db.conn:
+            talks.set_status(db, plain.id, "ready")
+    page = client().get(f"/talks/{plain.slug}")
+    assert page.status_code == 200
+    assert 'id="slide-strip"' not in page.text and 'kind="chapters"' not in page.text
+
+
+def test_the_organiser_edits_chapters_and_others_may_not(client, settings, talk):
     url = f"/talks/{talk.slug}/kapitler"
-    assert _client(settings).get(url).status_code in (303, 401, 403)
-    staff = make_user(settings, "viewer", "ansatt@kommune.no")
-    viewer = _client(settings, staff.email)
+    assert client().get(url).status_code in (303, 401, 403)
+    viewer = client("ansatt@kommune.no")
     assert viewer.get(url).status_code == 403
     assert post(viewer, url, {"time": "0:00", "title": "Nei"}).status_code == 403
 
-    owner = _client(settings, "organiser@kommune.no")
+    owner = client("organiser@kommune.no")
     form = owner.get(url)
     assert form.status_code == 200 and 'value="0:20"' in form.text
     assert "foreslått automatisk" in form.text
@@ -116,21 +139,19 @@ def test_the_organiser_edits_chapters_and_others_may_not(settings, talk):
     assert "Rediger kapitler" in owner.get(f"/talks/{talk.slug}").text
 
 
-def test_search_marks_slide_hits_and_jumps_to_the_slide(settings, talk):
-    guest = _client(settings)
-    page = guest.get("/sok", params={"q": "servicetorget"})
-    assert page.status_code == 200
-    assert "på lysbildet" in page.text
-    assert f'href="/talks/{talk.slug}?t=27"' in page.text
-    data = guest.get("/sok.json", params={"q": "økonomi"}).json()
-    assert [(h["kind"], int(h["start"])) for h in data["hits"]] == [("slide", 20)]
+def test_thumbnails_follow_the_talks_access_rule_and_nginx_sends_them(client, settings, talk):
+    guest = client()
+    url = f"/media/{talk.id}/slides/002.jpg"
+    thumb = guest.get(url)
+    assert thumb.status_code == 200 and thumb.headers["content-type"] == "image/jpeg"
+    assert thumb.content[:2] == b"\xff\xd8" and thumb.headers["cache-control"].startswith("public")
+    for bad in ("009.jpg", ".x.jpg", "001.png", "..%2F..%2Fktl.db"):
+        assert guest.get(f"/media/{talk.id}/slides/{bad}").status_code == 404
+    with database.session(settings.db_path) as db, db.conn:
+        db.execute("UPDATE talks SET visibility = 'internal' WHERE id = ?", [talk.id])
+    assert guest.get(url).status_code in (401, 403, 404, 303)
+    assert client("ansatt@kommune.no").get(url).status_code == 200
 
-
-def test_a_talk_without_slides_shows_no_strip(settings, deck, tmp_path):
-    with database.session(settings.db_path) as db:
-        plain = talks.create(db, talks.TalkInput(title="Uten lysbilder", visibility="public"))
-        with db.conn:
-            talks.set_status(db, plain.id, "ready")
-    page = _client(settings).get(f"/talks/{plain.slug}")
-    assert page.status_code == 200
-    assert 'id="slide-strip"' not in page.text and 'kind="chapters"' not in page.text
+    accel = client("ansatt@kommune.no", settings.replace(accel_redirect="/_media/")).get(url)
+    assert accel.status_code == 200 and accel.content == b""
+    assert accel.headers["x-accel-redirect"] == f"/_media/{talk.id}/slides/002.jpg"
