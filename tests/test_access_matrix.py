@@ -56,7 +56,7 @@ ROUTES = {
     "forgot": "anyone", "forgot_submit": "anyone", "password_link": "anyone",
     "password_link_submit": "anyone", "oidc_start": "anyone", "oidc_callback": "anyone",
     "talk": "see talk", "talk_status": "see talk", "talk_download": "see talk",
-    "talk_original": "see talk", "vod": "see talk",
+    "talk_original": "see talk", "vod": "see talk", "transcript_lines": "see talk",
     "talk_edit": "edit talk", "talk_update": "edit talk", "talk_delete": "edit talk",
     "talk_attach": "edit talk", "talk_retry": "edit talk",
     "talk_new": "organisers", "talk_create": "organisers", "tus_collection": "organisers",

@@ -35,6 +35,7 @@ RULES: dict[str, str] = {
     "talk": TALK_VIEW,
     "talk_status": TALK_VIEW,
     "talk_download": TALK_VIEW,
+    "transcript_lines": TALK_VIEW,  # the rest of a long transcript (server/web/views/transcript.py)
     "talk_original": TALK_VIEW,
     "talk_embed": TALK_VIEW,  # just the player, for a frame (KTL_FRAME_ORIGINS)
     "vod": TALK_VIEW,

@@ -57,6 +57,7 @@ from server.web.views import (
     quizzes,
     search,
     talks,
+    transcript,
     translation,
     tus,
     vocabulary,
@@ -150,6 +151,7 @@ def all_routes() -> list:
     return [
         *pages.routes,
         *talks.routes,
+        *transcript.routes,
         *chapters.routes,
         *embed.routes,
         *notes.routes,

@@ -141,15 +141,37 @@
     });
   }
 
-  // Transcript panel: click a line to jump; the current line follows playback.
+  // Transcript panel: click a line to jump; the current line follows playback. A long
+  // transcript arrives in two parts: the first lines in the page, the rest fetched after it
+  // (data-more) and appended, so the page paints without waiting for the whole text.
   var list = document.getElementById("transcript-lines");
   if (!list) return;
-  var buttons = Array.prototype.slice.call(list.querySelectorAll("button[data-start]"));
-  var starts = buttons.map(function (b) { return parseFloat(b.dataset.start); });
-  var current = -1;
-  buttons.forEach(function (button) {
-    button.addEventListener("click", function () { seekAndPlay(parseFloat(button.dataset.start)); });
+  var buttons = [], starts = [], current = -1;
+  function collect() {
+    buttons = Array.prototype.slice.call(list.querySelectorAll("button[data-start]"));
+    starts = buttons.map(function (b) { return parseFloat(b.dataset.start); });
+  }
+  collect();
+  list.addEventListener("click", function (event) {
+    var button = event.target.closest("button[data-start]");
+    if (button) seekAndPlay(parseFloat(button.dataset.start));
   });
+  if (list.dataset.more) {
+    list.setAttribute("aria-busy", "true");
+    fetch(list.dataset.more, { credentials: "same-origin" })
+      .then(function (response) {
+        if (!response.ok) throw new Error("HTTP " + response.status);
+        return response.text();
+      })
+      .then(function (html) {
+        list.insertAdjacentHTML("beforeend", html);
+        collect();
+        var note = document.getElementById("transcript-more");
+        if (note) note.hidden = true;
+      })
+      .catch(function () { /* the link to the whole text stays */ })
+      .then(function () { list.removeAttribute("aria-busy"); });
+  }
 
   function indexAt(time) {
     var lo = 0, hi = starts.length - 1, found = -1;
