@@ -290,7 +290,10 @@ def test_every_norwegian_string_in_python_is_a_translated_message():
                 continue  # settings errors for IT, raised when the server starts
             where = path.relative_to(ROOT)
             problems.append(f"{where}:{line}: {'f-string ' if formatted else ''}{text[:60]!r}")
-    assert problems == [], "Norwegian text in Python that is not a translated message"
+    assert problems == [], (
+        "Norwegian text or a sentence in Python that is not a translated message: mark it "
+        "with N_() and translate it, or list it in NOT_MESSAGES if no person reads it"
+    )
 
 
 JS_DIR = ROOT / "server" / "static" / "js"
