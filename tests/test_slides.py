@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 import shutil
+import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -96,7 +98,18 @@ def _process(settings, worker, path: Path, **fields) -> object:
 def test_the_stage_through_the_worker_stores_indexes_and_proposes_chapters(
     settings, worker, db, deck
 ):
-    talk = _process(settings, worker, deck)
+    """The talk is ready (watchable) while its slides are still being read."""
+    data = talks.TalkInput(title="Byggesak", language="nb", visibility="public")
+    talk = import_recording(settings, deck, data)
+    running = threading.Thread(target=worker.run_once)
+    running.start()
+    seen: set[tuple[str | None, str]] = set()
+    while running.is_alive():
+        job = jobs.latest_for_talk(db, talk.id)
+        seen.add((job.stage if job.state == "running" else None, talks.get(db, talk.id).status))
+        time.sleep(0.05)
+    running.join()
+    assert ("slides", "ready") in seen and ("slides", "processing") not in seen
     assert talks.get(db, talk.id).status == "ready"
     job = jobs.latest_for_talk(db, talk.id)
     assert job.state == "done" and job.stages_done == jobs.STAGES
@@ -207,3 +220,11 @@ def test_ktl_slides_reads_the_slides_of_a_talk_that_is_already_ready(settings, d
     assert len(chapters.for_talk(db, talk.id)) == 4
     assert talks.get(db, talk.id).status == "ready"
     assert cli.main(["--data-dir", str(settings.data_dir), "slides", "finnes-ikke"]) == 1
+
+
+def test_ktl_doctor_says_when_tesseract_cannot_read_the_slides(settings):
+    from server.ops import doctor
+
+    assert [f.level for f in doctor.check_slides(settings)] == [doctor.OK]
+    missing = list(doctor.check_slides(settings.replace(slides_languages="nor+xyz")))
+    assert [f.level for f in missing] == [doctor.WARN] and "tesseract-ocr-xyz" in missing[0].text

@@ -61,6 +61,27 @@ def check_ffmpeg(settings: Settings) -> Iterator[Finding]:
                 yield Finding(ERROR, f"ffmpeg mangler {what}: installer Debians ffmpeg-pakke.")
 
 
+def check_slides(settings: Settings) -> Iterator[Finding]:
+    """Tesseract and its language data: without them the talks become watchable all the
+    same, but their slides are not read (a warning, not an error)."""
+    if not settings.slides:
+        yield Finding(OK, "Lysbildene i opptakene leses ikke (KTL_SLIDES er slått av).")
+        return
+    out = _run(["tesseract", "--list-langs"])
+    if out is None:
+        yield Finding(WARN, "tesseract mangler: lysbildene i opptakene blir ikke lest. Installer "
+                            "tesseract-ocr, tesseract-ocr-nor og tesseract-ocr-eng.")  # fmt: skip
+        return
+    have = {line.strip() for line in out.splitlines()[1:]}
+    missing = [lang for lang in settings.slides_languages.split("+") if lang not in have]
+    if missing:
+        packages = ", ".join(f"tesseract-ocr-{lang}" for lang in missing)
+        yield Finding(WARN, f"Tesseract mangler språkdata {'+'.join(missing)} "
+                            f"(KTL_SLIDES_LANGUAGES): installer {packages}.")  # fmt: skip
+    else:
+        yield Finding(OK, f"Tesseract leser lysbildene ({settings.slides_languages}).")
+
+
 def check_model(settings: Settings) -> Iterator[Finding]:
     from server.pipeline import models
 
@@ -215,6 +236,7 @@ def check_srt_ports(settings: Settings) -> Iterator[Finding]:
 CHECKS: tuple[tuple[str, Callable[[Settings], Iterator[Finding]]], ...] = (
     ("ffmpeg", check_ffmpeg),
     ("Whisper-modell", check_model),
+    ("Lysbilder (Tesseract)", check_slides),
     ("Mapper", check_folders),
     ("Diskplass", check_disk),
     ("Hemmelig nøkkel", check_secret),
