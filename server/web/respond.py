@@ -87,6 +87,14 @@ def _can(context, route: str, talk: Talk | None = None) -> bool:
     return may(context.get("viewer") or Viewer(None), route, talk)
 
 
+@jinja2.pass_context
+def _url(context, name: str, **params: object) -> str:
+    """`url('talk', key=talk.slug)`: the path of the named route (Starlette's url_path_for
+    on this app's routes), so templates never write a path out. Query strings and fragments
+    follow the call: `{{ url('talk', key=talk.slug) }}?t=30`."""
+    return str(context["request"].app.url_path_for(name, **params))
+
+
 def build_templates() -> Jinja2Templates:
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(TEMPLATES_DIR),
@@ -101,6 +109,7 @@ def build_templates() -> Jinja2Templates:
     env.filters["clock"] = format_clock
     env.filters["tr"] = _translate_filter
     env.globals["can"] = _can
+    env.globals["url"] = _url
     env.globals.update(LANGUAGES=LANGUAGES, VISIBILITIES=VISIBILITIES, STATUS_LABELS=STATUS_LABELS)
     return Jinja2Templates(env=env)
 
