@@ -154,6 +154,7 @@ def _path(route: Route, world: dict, talk: dict, variant: str) -> str:
         "upload_id": world["upload"], "token": "x" * 43, "user_id": world["users"]["target"].id,
         "version": 1, "question_id": 1, "department": "Kultur", "code": "feil-kode",
         "qid": 1, "part": "part-0001", "name": "seg-00001.ts", "note_id": 1,
+        "thumb": "001.jpg",
     }  # fmt: skip
     return route.path_format.format(**{k: values[k] for k in route.param_convertors})
 

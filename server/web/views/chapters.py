@@ -52,7 +52,7 @@ def page_context(db, settings, viewer, talk) -> dict:
 def thumb(request: Request) -> Response:
     talk_id = request.path_params["talk_id"]
     path = slides.thumb_path(
-        talks.media_dir(settings_of(request), talk_id), request.path_params["name"]
+        talks.media_dir(settings_of(request), talk_id), request.path_params["thumb"]
     )
     if path is None:
         raise HTTPException(404)
@@ -134,7 +134,7 @@ async def save(request: Request) -> Response:
 
 
 routes = [
-    Route("/media/{talk_id:int}/slides/{name}", thumb, name="slide_thumb"),
+    Route("/media/{talk_id:int}/slides/{thumb}", thumb, name="slide_thumb"),
     Route("/talks/{key}/chapters.vtt", track, name="talk_chapters_vtt"),
     Route("/talks/{key}/kapitler", edit_form, name="chapters_edit"),
     Route("/talks/{key}/kapitler", save, methods=["POST"], name="chapters_save"),
