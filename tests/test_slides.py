@@ -228,3 +228,20 @@ def test_ktl_doctor_says_when_tesseract_cannot_read_the_slides(settings):
     assert [f.level for f in doctor.check_slides(settings)] == [doctor.OK]
     missing = list(doctor.check_slides(settings.replace(slides_languages="nor+xyz")))
     assert [f.level for f in missing] == [doctor.WARN] and "tesseract-ocr-xyz" in missing[0].text
+
+
+def test_the_ffmpeg_argument_builders_for_slides():
+    scan = slides.ffargs.slide_scan(Path("/m/o.mp4"), Path("/w/f.gray"), Path("/w/s:1.txt"), 2.0,
+                                    (160, 90))  # fmt: skip
+    graph = scan[scan.index("-filter_complex") + 1]
+    assert "fps=2.0" in graph and "scale=160:90:flags=area" in graph and "format=gray" in graph
+    assert "select=gte(scene\\,0)" in graph and "key=lavfi.scene_score" in graph
+    assert "file=/w/s\\\\:1.txt" in graph, "the colon in the path is escaped for the filter"
+    assert scan[-5:] == ["-f", "rawvideo", "-pix_fmt", "gray", "/w/f.gray"]
+    assert scan[scan.index("-progress") : scan.index("-progress") + 2] == ["-progress", "pipe:1"]
+    grab = slides.ffargs.slide_grab(
+        Path("/m/o.mp4"), 20.25, Path("/w/1.png"), Path("/w/1.jpg"), 320
+    )
+    assert grab[grab.index("-ss") + 1] == "20.250" and grab.index("-ss") < grab.index("-i")
+    assert "scale=320:-2" in grab[grab.index("-filter_complex") + 1]
+    assert grab[-1] == "/w/1.jpg" and "/w/1.png" in grab

@@ -11,8 +11,11 @@ import re
 import pytest
 from starlette.testclient import TestClient
 
+from server.catalogue import slides as stored
 from server.catalogue import talks
 from server.core.config import load_settings
+from server.pipeline import jobs
+from server.pipeline import slides as pipeline_slides
 from server.store import db as database
 from server.web.app import create_app
 from tests import slidevideo
@@ -137,6 +140,23 @@ def test_the_organiser_edits_chapters_and_others_may_not(client, settings, talk)
     titles = re.findall(r"\d\d\.\d{3}\n(.+)", vtt)
     assert titles == ["Velkommen", "Filmen", "Økonomi", "Spørsmål"]
     assert "Rediger kapitler" in owner.get(f"/talks/{talk.slug}").text
+
+
+def test_the_organiser_sees_how_the_slide_stage_went(client, settings, talk):
+    with database.session(settings.db_path) as db:
+        stored.record_failure(db, talk.id, pipeline_slides.TESSERACT_FAILED)
+        job_id = jobs.enqueue(db, talk.id, pipeline_slides.KIND)
+        job = jobs.claim(db, "elsewhere:1:", 600)
+        jobs.report(db, job, "elsewhere:1:", pipeline_slides.KIND, 0.5)
+    owner = client("organiser@kommune.no")
+    page = owner.get(f"/talks/{talk.slug}").text
+    assert "Leser lysbildene: 50 %" in page
+    assert "Tesseract kunne ikke lese" not in page, "while reading, the progress"
+    with database.session(settings.db_path) as db:
+        jobs.finish(db, job_id, "elsewhere:1:")
+    page = owner.get(f"/talks/{talk.slug}").text
+    assert "Tesseract kunne ikke lese lysbildene" in page and "Leser lysbildene" not in page
+    assert "Tesseract" not in client().get(f"/talks/{talk.slug}").text, "organisers only"
 
 
 def test_thumbnails_follow_the_talks_access_rule_and_nginx_sends_them(client, settings, talk):
