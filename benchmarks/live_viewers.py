@@ -171,7 +171,8 @@ class EventStreams(threading.Thread):
 
 def _plain_server(port: int, folder: Path, media: Path) -> str:
     """The same files with no app in the path: under /m/ sent as the site sends live
-    segments, under /v/ as it sends the on-demand media the app allowed."""
+    segments (sendfile, tcp_nopush), under /v/ as it sends the on-demand media the app
+    allowed."""
     return f"""server {{
         listen 127.0.0.1:{port} ssl http2;
         ssl_certificate {folder}/cert.pem;
@@ -182,8 +183,6 @@ def _plain_server(port: int, folder: Path, media: Path) -> str:
             alias {media.resolve()}/;
             sendfile on;
             tcp_nopush on;
-            open_file_cache max=1000 inactive=20s;
-            open_file_cache_valid 1s;
         }}
         location /v/ {{  # as the site's /_media/, for the on-demand segment
             alias {media.resolve()}/;

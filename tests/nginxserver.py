@@ -66,7 +66,8 @@ def render_site(tls_port: int, plain_port: int, upstream_port: int, media_dir: P
         "/etc/letsencrypt/live/kunnskap.kommune.no/privkey.pem": str(key),
         "alias /var/lib/ktl/media/;": f"alias {media_dir.resolve()}/;",
         "alias /var/lib/ktl/media/$ktl_talk/": f"alias {media_dir.resolve()}/$ktl_talk/",
-        "proxy_cache_path /var/cache/nginx/ktl ": f"proxy_cache_path {cache} ",
+        "root /var/lib/ktl/media;": f"root {media_dir.resolve()};",
+        "proxy_cache_path /run/nginx-ktl ": f"proxy_cache_path {cache} ",
     }
     for old, new in replacements.items():
         if old not in text:

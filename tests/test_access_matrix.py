@@ -80,7 +80,7 @@ ROUTES = {
     "attendance_qr": "edit talk", "checkin": "member", "checkin_submit": "member",
     "live_page": "edit talk", "live_encoder": "edit talk", "live_passphrase": "edit talk",
     "live_end": "edit talk", "live_ingest": "edit talk", "live_playlist": "see talk",
-    "live_events": "see talk", "live_open_to_all": "anyone", "live_segment": "see talk",
+    "live_events": "see talk", "live_may_watch": "anyone", "live_segment": "see talk",
     "live_ask": "member",
     "live_questions": "edit talk", "live_answered": "edit talk",
     "healthz": "anyone", "readyz": "anyone", "metrics": "monitoring",

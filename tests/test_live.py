@@ -17,6 +17,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from server.catalogue import programme, talks
+from server.catalogue.records import Recording, Talk
 from server.live import broadcasts, captions, ffargs, playlist
 from server.live.playlist import Segment
 from server.store import db as database
@@ -172,7 +173,7 @@ def _state(settings, talk_id: int) -> str | None:
     return row["state"] if row else None
 
 
-def _talk_row(settings, talk_id: int) -> tuple[dict, dict | None]:
+def _talk_row(settings, talk_id: int) -> tuple[Talk, Recording | None]:
     with database.session(settings.db_path) as db:
         return talks.get(db, talk_id), talks.recording(db, talk_id)
 
@@ -242,9 +243,9 @@ def test_srt_wrong_passphrase_is_refused_right_one_goes_live_and_is_kept(live):
     assert "Sendingen er avsluttet. Opptaket blir behandlet" in said
     row, recording = _talk_row(settings, talk.id)
     assert row["status"] in ("processing", "ready") and recording is not None
-    assert 11 <= recording["duration"] <= 15.5, recording
+    assert 11 <= recording.duration <= 15.5, recording
     assert _state(settings, talk.id) == "ended" and not live_dir.exists()
-    _wait(lambda: _talk_row(settings, talk.id)[0]["status"] == "ready", 180, "the pipeline")
+    _wait(lambda: _talk_row(settings, talk.id)[0].status == "ready", 180, "the pipeline")
     assert (settings.paths.vod(talk.id) / "master.m3u8").is_file()
 
 
@@ -262,8 +263,8 @@ def test_an_encoder_that_comes_back_within_the_grace_period_continues_the_record
     # Nobody ends it: when the grace period runs out, the parts become one recording.
     _wait(lambda: _talk_row(settings, talk.id)[1], 40, "the recording after the grace period")
     recording = _talk_row(settings, talk.id)[1]
-    assert 14 <= recording["duration"] <= 18.5, recording
-    _wait(lambda: _talk_row(settings, talk.id)[0]["status"] == "ready", 180, "the pipeline")
+    assert 14 <= recording.duration <= 18.5, recording
+    _wait(lambda: _talk_row(settings, talk.id)[0].status == "ready", 180, "the pipeline")
     with database.session(settings.db_path) as db:
         parts = broadcasts.get(db, talk.id)["parts"]
     assert parts == 2
@@ -381,7 +382,7 @@ def test_the_page_resends_after_its_websocket_drops(settings, tmp_path):
         browser.close()
     row, recording = _talk_row(settings, talk.id)
     assert row["status"] == "processing" and recording is not None
-    assert recording["duration"] >= 0.6 * sent, (recording["duration"], sent)
+    assert recording.duration >= 0.6 * sent, (recording.duration, sent)
     with database.session(settings.db_path) as db:
         assert broadcasts.get(db, talk.id)["parts"] == 1, "the same part went on"
 
@@ -445,7 +446,7 @@ def test_a_dropped_websocket_resends_what_was_not_acknowledged(settings, tmp_pat
             assert ws.receive_json() == {"type": "ended"}
     row, recording = _talk_row(settings, talk.id)
     assert row["status"] == "processing" and recording is not None
-    assert 5.0 <= recording["duration"] <= 7.0, recording
+    assert 5.0 <= recording.duration <= 7.0, recording
     with database.session(settings.db_path) as db:
         assert broadcasts.get(db, talk.id)["parts"] == 1
 
@@ -594,9 +595,9 @@ def test_going_live_from_the_browser_and_watching(settings, tmp_path):
         ended = f"{base}/talks/{talk.slug}?melding=sending-avsluttet"
         sender.wait_for_url(ended, timeout=60_000)
         browser.close()
-        _wait(lambda: _talk_row(settings, talk.id)[0]["status"] == "ready", 240, "the pipeline")
+        _wait(lambda: _talk_row(settings, talk.id)[0].status == "ready", 240, "the pipeline")
     _, recording = _talk_row(settings, talk.id)
-    assert recording["duration"] >= 8 and recording["has_video"]
+    assert recording.duration >= 8 and recording.has_video
     with database.session(settings.db_path) as db:
         viewer = db.execute("SELECT id FROM users WHERE email = 'viewer@kommune.no'").fetchone()
         assert programme.attended(db, viewer[0], talk.id), "watching live counts as attending"

@@ -91,7 +91,7 @@ def site(tmp_path_factory):
                 yield {"users": users, "talks": by_visibility, "upload": upload.id,
                        "client": client, "app": app, "settings": settings, "nginx": front,
                        "direct": base, "on_air": on_air, "turned": turned,
-                       "listed": listed}  # fmt: skip
+                       "listed": listed, "log": root / "serve.log"}  # fmt: skip
 
 
 def _live_part(settings, talk_id: int, playlist: bool = True) -> None:
@@ -162,10 +162,16 @@ def test_live_segments_from_nginx_cacheable_where_public(site):
     assert gone.status_code == 404 and "finnes ikke lenger" in gone.text
 
 
-def test_public_live_files_come_from_nginx_without_asking_the_app(site):
-    """Every answer of the app carries an X-Request-ID; nginx's own answers do not. A public
-    talk's segment comes from nginx alone, for everyone; an internal talk's only after the
-    app has decided for that viewer (X-Accel-Redirect)."""
+def _app_saw(site: dict, needle: str) -> int:
+    """How many requests with `needle` in their path reached the app (its access log)."""
+    lines = site["log"].read_text(errors="replace").splitlines()
+    return sum(1 for line in lines if "ktl.access" in line and needle in line)
+
+
+def test_live_segments_come_from_nginx_without_asking_the_app(site):
+    """A public talk's segment comes from nginx alone, for everyone; an internal talk's too
+    once the app has said, for that viewer's session, that they may watch it. Every answer
+    of the app carries an X-Request-ID; nginx's own answers do not."""
     public, internal = site["talks"]["public"], site["talks"]["internal"]
     for person in (None, "viewer", "organiser"):
         for key in (public.slug, public.id):
@@ -175,10 +181,38 @@ def test_public_live_files_come_from_nginx_without_asking_the_app(site):
             assert answer.headers["cache-control"] == "public, max-age=300, immutable"
             assert answer.headers["content-type"] == "video/mp2t"
             assert answer.headers["strict-transport-security"]
-    private = _get(site, "viewer", f"/live/{internal.slug}/part-0001/seg-00001.ts")
-    assert private.status_code == 200 and private.content == SEGMENT
-    assert "x-accel-redirect" not in private.headers
-    assert private.headers["cache-control"] == "private, max-age=300, immutable"
+    before = _app_saw(site, "/seg-00001.ts")
+    for _ in range(3):
+        private = _get(site, "viewer", f"/live/{internal.slug}/part-0001/seg-00001.ts")
+        assert private.status_code == 200 and private.content == SEGMENT
+        assert "x-request-id" not in private.headers and "x-accel-redirect" not in private.headers
+        assert private.headers["cache-control"] == "private, max-age=300, immutable"
+        assert private.headers["content-type"] == "video/mp2t"
+    assert _app_saw(site, "/seg-00001.ts") == before, "no segment request reached the app"
+    assert _app_saw(site, f"/live/{internal.slug}/tilgang") >= 1
+    guest = _get(site, None, f"/live/{internal.slug}/part-0001/seg-00001.ts")
+    assert guest.status_code == 404 and guest.content != SEGMENT
+    assert "Fant ikke foredraget" in guest.text, "the app's own answer to a guest"
+
+
+def test_a_session_that_ends_loses_the_internal_broadcast(site):
+    """nginx keeps a viewer's yes for ten seconds: after signing out, the internal talk's
+    segments stop within that time (and at once for a new request without the session)."""
+    internal = site["talks"]["internal"]
+    url = f"/live/{internal.slug}/part-0001/seg-00001.ts"
+    cookies = _session(site, "viewer")
+    client = site["client"]
+    client.cookies.clear()
+    for name, value in cookies.items():
+        client.cookies.set(name, value)
+    assert client.get(url).content == SEGMENT
+    with database.session(site["settings"].db_path) as db:
+        accounts.end_session(db, cookies[SESSION_COOKIE])
+    deadline = time.monotonic() + 60
+    while client.get(url).status_code == 200 and time.monotonic() < deadline:
+        time.sleep(0.5)
+    ended = client.get(url)
+    assert ended.status_code == 404 and ended.content != SEGMENT
 
 
 def _request_ids(site: dict, person: str | None, url: str, times: int) -> list[str]:
@@ -192,24 +226,24 @@ def _request_ids(site: dict, person: str | None, url: str, times: int) -> list[s
     return ids
 
 
-def test_public_live_playlist_is_fetched_once_for_everyone(site):
-    """A public talk's playlist comes from nginx's one-second cache: people asking one after
-    the other get the same answer of the app (the same request id), which sets no cookie;
-    an internal talk's is made for each viewer and kept by nobody."""
-    public = site["listed"]["public"]
-    url = f"/live/{public.slug}/index.m3u8"
-    ids = [i for person in (None, "viewer", None, "admin") * 3
-           for i in _request_ids(site, person, url, 1)]  # fmt: skip
-    assert any(a == b for a, b in itertools.pairwise(ids)), ids
-    cached = _get(site, None, url)
-    assert cached.headers["cache-control"] == "public, max-age=1"
-    assert "set-cookie" not in cached.headers, "no one's cookie is kept and handed out"
+def test_live_playlist_is_fetched_once_for_everyone_who_may(site):
+    """A talk's playlist comes from nginx's one-second cache: people asking one after the
+    other get the same answer of the app (the same request id), which sets no cookie. For
+    an internal talk, only those the app said may watch; a guest gets the app's 404."""
+    for visibility, people, cache in [
+        ("public", (None, "viewer", None, "admin"), "public, max-age=1"),
+        ("internal", ("viewer", "admin", "organiser"), "no-cache, no-store"),
+    ]:
+        talk = site["listed"][visibility]
+        url = f"/live/{talk.slug}/index.m3u8"
+        ids = [i for person in people * 3 for i in _request_ids(site, person, url, 1)]
+        assert any(a == b for a, b in itertools.pairwise(ids)), (visibility, ids)
+        cached = _get(site, people[0], url)
+        assert cached.headers["cache-control"] == cache
+        assert "set-cookie" not in cached.headers, "no one's cookie is kept and handed out"
     internal = site["listed"]["internal"]
-    url = f"/live/{internal.slug}/index.m3u8"
-    ids = _request_ids(site, "viewer", url, 6)
-    assert len(set(ids)) == len(ids), "each viewer's own answer"
-    assert _get(site, "viewer", url).headers["cache-control"] == "no-cache, no-store"
-    assert _get(site, None, url).status_code == 404
+    guest = _get(site, None, f"/live/{internal.slug}/index.m3u8")
+    assert guest.status_code == 404 and "#EXTM3U" not in guest.text
 
 
 def test_live_path_tricks_through_nginx(site):
@@ -227,8 +261,9 @@ def test_live_path_tricks_through_nginx(site):
         f"/live/{internal.slug}/part-0001/seg-00002.ts",
         f"/live/{draft.id}/part-0001/seg-00001.ts",
         f"/live/{internal.slug}/index.m3u8",
-        f"/live/{internal.id}/offentlig",
-        "/_ktl_open_to_all",
+        f"/live/{internal.id}/tilgang",
+        "/_ktl_live_guest",
+        "/_ktl_live_member",
         f"/_media/{internal.id}/live/part-0001/seg-00002.ts",
     ]
     for url in refused:
@@ -242,16 +277,21 @@ def test_live_path_tricks_through_nginx(site):
     assert staff.status_code == 200 and staff.content == INTERNAL_ONLY
 
 
-def test_open_to_all_answers_for_the_talk_alone(site):
-    """nginx's question: the same answer for whoever asks, with the talk's id only when
-    anyone may watch it."""
-    public, internal = site["talks"]["public"], site["talks"]["internal"]
-    for person in (None, "viewer", "admin"):
-        yes = _get(site, person, f"/live/{public.slug}/offentlig")
-        assert yes.status_code == 200 and yes.headers["x-ktl-talk"] == str(public.id)
-        no = _get(site, person, f"/live/{internal.slug}/offentlig")
-        assert no.status_code == 403 and "x-ktl-talk" not in no.headers and not no.content
-    assert _get(site, None, "/live/finnes-ikke/offentlig").status_code == 403
+def test_nginx_question_is_answered_for_the_one_asking(site):
+    """/live/<talk>/tilgang: may the one asking watch? The talk's id only with a yes."""
+    talks_ = site["talks"]
+    for person, visibility, yes in [
+        (None, "public", True), (None, "internal", False), (None, "draft", False),
+        ("viewer", "internal", True), ("viewer", "draft", False),
+        ("other_organiser", "draft", False), ("organiser", "draft", True),
+        ("admin", "draft", True),
+    ]:  # fmt: skip
+        talk = talks_[visibility]
+        answer = _get(site, person, f"/live/{talk.slug}/tilgang")
+        assert answer.status_code == (200 if yes else 403), (person, visibility)
+        assert answer.headers.get("x-ktl-talk") == (str(talk.id) if yes else None)
+        assert not answer.content
+    assert _get(site, "admin", "/live/finnes-ikke/tilgang").status_code == 403
 
 
 def test_ended_broadcast_and_a_talk_no_longer_public(site):

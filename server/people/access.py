@@ -134,7 +134,7 @@ RULES: dict[str, str] = {
     "live_ingest": TALK_EDIT,
     "live_playlist": TALK_VIEW,
     "live_events": TALK_VIEW,
-    "live_open_to_all": PUBLIC,  # nginx's question; the answer depends on the talk alone
+    "live_may_watch": PUBLIC,  # nginx's question; the answer is for the one asking
     "live_segment": TALK_VIEW,
     "live_ask": TALK_MEMBER,
     "live_questions": TALK_EDIT,

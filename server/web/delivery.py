@@ -6,23 +6,18 @@ header naming the file under that location: the app has checked who may have it,
 sends the bytes (sendfile, ranges, no Python in the path). Measured against auth_request
 and signed URLs in the README ("Production"). Empty (the default): the app sends them.
 
-Live broadcasts of talks open to all go further (deploy/nginx/kunnskap.conf): nginx asks
-once a second per talk whether a guest may watch it (`open_to_all`, the answer the same for
-everyone), then sends the segments itself and the playlist from a one-second cache
-(`live_playlist_cache`); the app is asked once a second however many watch.
+Live broadcasts go further (deploy/nginx/kunnskap.conf): nginx asks the app whether a
+viewer may watch a talk (/live/<talk>/tilgang) and keeps the answer, one second for guests
+(one answer for everyone) and ten for each signed-in session; then it sends the segments
+itself and the playlist from a one-second cache (`live_playlist_cache`).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
 from urllib.parse import quote
 
 from server.core.config import Settings
-from server.people import access
-
-if TYPE_CHECKING:
-    from server.catalogue.records import Talk
 
 LIVE_SEGMENT_SECONDS = 300  # a live segment never changes once it is in the playlist
 LIVE_PLAYLIST_SECONDS = 1  # a live playlist changes with every segment (1-2 s)
@@ -53,9 +48,3 @@ def live_playlist_cache(visibility: str) -> str:
     if visibility == "public":
         return f"public, max-age={LIVE_PLAYLIST_SECONDS}"
     return "no-cache, no-store"
-
-
-def open_to_all(talk: Talk) -> bool:
-    """Whether anyone, signed in or not, may have the talk's media (nginx may then send its
-    live files without asking the app for each viewer)."""
-    return access.can_view(access.Viewer(None), talk)

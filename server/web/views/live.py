@@ -29,6 +29,7 @@ from server.core.i18n import N_, language_of
 from server.live import broadcasts, ffargs
 from server.live.broadcasts import LiveError
 from server.live.manager import LiveManager
+from server.people import access
 from server.web import delivery
 from server.web.flash import flash
 from server.web.respond import in_thread, render, settings_of, viewer_of, wants_json
@@ -206,14 +207,14 @@ async def playlist(request: Request) -> Response:
     return Response(text, media_type="application/vnd.apple.mpegurl", headers=headers)
 
 
-async def open_to_all(request: Request) -> Response:
-    """For nginx's auth_request: may anyone (a guest) watch this talk live? Yes (200, the
-    talk's id in X-Ktl-Talk, which names its live folder): nginx sends the playlist and
-    segments without asking again for a second. No (403): nginx passes each request to the
-    app, which decides for that viewer. The same answer whoever asks."""
+async def may_watch(request: Request) -> Response:
+    """For nginx's auth_request (deploy/nginx/kunnskap.conf): may the one asking watch this
+    talk live? Yes: 200, the talk's id in X-Ktl-Talk (it names the live folder nginx sends
+    segments from). No: 403. nginx asks without cookies first (a guest's answer, the same
+    for everyone), then with the viewer's session, and keeps the answers for seconds."""
     talk = await in_thread(request, talks.find, request.path_params["key"])
     headers = {"cache-control": "no-store"}
-    if talk is None or not delivery.open_to_all(talk):
+    if talk is None or not access.can_view(viewer_of(request), talk):
         # No body: nginx reads only the head of this answer, and keeps it only when
         # nothing else follows. A person has no link to this address.
         return Response(status_code=403, headers=headers)
@@ -338,7 +339,7 @@ routes = [
     WebSocketRoute("/talks/{key}/direkte/sender", ingest, name="live_ingest"),
     Route("/live/{key}/index.m3u8", playlist, name="live_playlist"),
     Route("/live/{key}/hendelser", events, name="live_events"),
-    Route("/live/{key}/offentlig", open_to_all, name="live_open_to_all"),
+    Route("/live/{key}/tilgang", may_watch, name="live_may_watch"),
     Route("/live/{key}/{part}/{name}", segment, name="live_segment"),
     Route("/talks/{key}/sporsmal", ask, methods=["POST"], name="live_ask"),
     Route("/talks/{key}/sporsmal.json", question_list, name="live_questions"),
