@@ -12,6 +12,15 @@ local prefix = os.getenv("KTL_SEGMENTS")
 local t0 = tonumber(os.getenv("KTL_T0"))
 local pace = tonumber(os.getenv("KTL_PACE_MS") or "0")
 local turn = 0
+-- KTL_COOKIES: a file of session tokens, one a line: each request carries the next one
+-- (signed-in viewers, each with a session of their own).
+local sessions = {}
+local file = os.getenv("KTL_COOKIES") or ""
+if file ~= "" then
+    for line in io.lines(file) do
+        table.insert(sessions, line)
+    end
+end
 
 -- Two seconds behind the newest: a segment already in the playlist (players stay three
 -- segments behind the live edge).
@@ -21,10 +30,14 @@ end
 
 request = function()
     turn = turn + 1
-    if mode == "playlist" or (mode == "viewer" and turn % 2 == 1) then
-        return wrk.format("GET", playlist)
+    local headers = nil
+    if #sessions > 0 then
+        headers = { Cookie = "ktl_session=" .. sessions[(turn % #sessions) + 1] }
     end
-    return wrk.format("GET", newest_segment())
+    if mode == "playlist" or (mode == "viewer" and turn % 2 == 1) then
+        return wrk.format("GET", playlist, headers)
+    end
+    return wrk.format("GET", newest_segment(), headers)
 end
 
 if pace > 0 then

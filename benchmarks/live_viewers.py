@@ -3,12 +3,12 @@
     .venv/bin/python benchmarks/live_viewers.py [--viewers 1000] [--seconds 15] [--skip-vod]
 
 Needs Debian's nginx and wrk (apt install nginx wrk). On a fresh data folder: a public talk
-on air, whose live part gets a new 1-second segment of 250 kB every second (as ffmpeg
-writes them: the segment, then the part's playlist), and a processed talk (a 3.2 MB
-on-demand segment). It starts:
+on air and an internal one, whose live parts get a new 1-second segment of 250 kB every
+second (as ffmpeg writes them: the segment, then the part's playlist), and a processed talk
+(a 3.2 MB on-demand segment). It starts:
 - `ktl serve` with KTL_ACCEL_REDIRECT=/_media/ behind nginx with deploy/nginx/kunnskap.conf
-  (TLS; nginx asks the app once a second whether the talk is open to all, then sends its
-  live segments itself and its playlist from a one-second cache);
+  (TLS; nginx asks the app whether the viewer may watch, keeps the answer, then sends the
+  live segments itself and the playlist from a one-second cache);
 - plain nginx serving the same files with no app in the path (TLS, same certificate);
 - a second `ktl serve` without KTL_ACCEL_REDIRECT, for the app sending bytes itself.
 While the live phases run, --events viewers (default: as many as --viewers) keep the talk
@@ -19,6 +19,9 @@ through nginx + app and against plain nginx, one after the other:
   for the newest segment, or both in turn at twice the rate (what hls.js does with 1-second
   segments); p50/p99 per request type;
 - live, capacity: the same viewers asking as fast as they can; throughput ratio;
+- the viewer and capacity phases again for an internal talk (a second broadcast), each
+  request with the session of one of --viewers signed-in viewers: nginx asks the app
+  about each session every ten seconds;
 - on-demand (unless --skip-vod): 200 connections for the 3.2 MB segment (app alone, nginx
   with X-Accel, plain nginx) and a talk page (app alone, through nginx).
 Errors are socket errors plus answers that are not 2xx/3xx. "app req/s" is how many
@@ -82,10 +85,10 @@ class Broadcast(threading.Thread):
     """Writes a segment every second into the live part, then the part's playlist (a new
     file renamed into place, as ffmpeg's temp_file flag does). Segment n is due at t0 + n."""
 
-    def __init__(self, part: Path) -> None:
+    def __init__(self, part: Path, t0: int) -> None:
         super().__init__(daemon=True)
         self.part, self.stop = part, threading.Event()
-        self.t0 = math.floor(time.time()) - HEAD_START
+        self.t0 = t0
         self.written = 0
         for _ in range(HEAD_START):
             self._write()
@@ -107,7 +110,8 @@ class Broadcast(threading.Thread):
             self._write()
 
 
-def _world(data: Path) -> tuple[object, dict]:
+def _world(data: Path, viewers: int) -> tuple[object, dict]:
+    """The talks, their live parts, and a session for each signed-in viewer."""
     settings = load_settings(env={}, data_dir=data)
     settings.ensure_dirs()
     database.init(settings.db_path)
@@ -115,14 +119,22 @@ def _world(data: Path) -> tuple[object, dict]:
         owner = accounts.create_user(db, "arr@kommune.no", "Arr", "organiser", password="x" * 12)
         live = talks.create(db, talks.TalkInput(title="Direkte", visibility="public"), owner)
         broadcasts.ensure(db, live)  # planned, its broadcast idle: pages listen for events
+        staff = talks.create(db, talks.TalkInput(title="Internt", visibility="internal"), owner)
+        viewer = accounts.create_user(db, "ansatt@kommune.no", "Ansatt", "viewer",
+                                      password="x" * 12)  # fmt: skip
+        sessions = [accounts.start_session(db, viewer.id, 2) for _ in range(viewers)]
         vod = talks.create(db, talks.TalkInput(title="Opptak", visibility="public"), owner)
         talks.set_status(db, vod.id, "ready")
-    part = settings.paths.live(live.id) / "part-0001"
-    part.mkdir(parents=True)
+    parts = [settings.paths.live(talk.id) / "part-0001" for talk in (live, staff)]
+    for part in parts:
+        part.mkdir(parents=True)
+    (data / "sessions.txt").write_text("\n".join(sessions) + "\n")
     stream = settings.paths.vod(vod.id) / "stream_0"
     stream.mkdir(parents=True)
     (stream / "seg_00000.ts").write_bytes(os.urandom(VOD_SEGMENT_BYTES))
-    return settings, {"live": live, "vod": vod, "part": part}
+    world = {"live": live, "staff": staff, "vod": vod, "parts": parts,
+             "sessions": data / "sessions.txt"}  # fmt: skip
+    return settings, world
 
 
 class EventStreams(threading.Thread):
@@ -260,8 +272,18 @@ def live_phases(front: str, plain: str, world: dict, broadcast: Broadcast, viewe
                            seconds, log, **site, **common)  # fmt: skip
         results[key + "0"] = wrk(f"{name}: plain nginx", plain + bare["KTL_PLAYLIST"],
                                  viewers, seconds, None, **bare, **common)  # fmt: skip
-    for key in ("mix", "cap"):
-        share = results[key].rps / results[key + "0"].rps
+    staff = world["staff"]
+    member = {"KTL_PLAYLIST": f"/live/{staff.slug}/index.m3u8",
+              "KTL_SEGMENTS": f"/live/{staff.slug}/part-0001/",
+              "KTL_COOKIES": str(world["sessions"])}  # fmt: skip
+    first = world["sessions"].read_text().split()[0]
+    httpx.get(front + member["KTL_PLAYLIST"], verify=False, cookies={"ktl_session": first})
+    for key, name, mode, pace in LIVE_PHASES[2:]:
+        common = {"KTL_MODE": mode, "KTL_PACE_MS": str(pace), "KTL_T0": str(broadcast.t0)}
+        results["i" + key] = wrk(f"{name}: internal, signed in", front + member["KTL_PLAYLIST"],
+                                 viewers, seconds, log, **member, **common)  # fmt: skip
+    for key in ("mix", "cap", "imix", "icap"):
+        share = results[key].rps / results[key.lstrip("i") + "0"].rps
         print(f"  {results[key].name}: {share:.0%} of plain nginx's requests/s", flush=True)
     return results
 
@@ -300,10 +322,12 @@ def _viewer_count(front: str, world: dict) -> int:
 def run(viewers: int, seconds: int, events: int, skip_vod: bool) -> None:
     with contextlib.ExitStack() as stack:
         folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="ktl-viewers-")))
-        settings, world = _world(folder / "data")
-        broadcast = Broadcast(world["part"])
-        broadcast.start()
-        stack.callback(broadcast.stop.set)
+        settings, world = _world(folder / "data", viewers)
+        t0 = math.floor(time.time()) - HEAD_START
+        for part in world["parts"]:
+            broadcast = Broadcast(part, t0)
+            broadcast.start()
+            stack.callback(broadcast.stop.set)
         env = {"KTL_EMBEDDED_WORKER": "0", "KTL_LIVE_CAPTIONS": "0"}
         accel = {**env, "KTL_ACCEL_REDIRECT": "/_media/", "KTL_TRUSTED_PROXIES": "127.0.0.1"}
         log = folder / "serve.log"
