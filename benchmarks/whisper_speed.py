@@ -3,10 +3,10 @@
     .venv/bin/python benchmarks/whisper_speed.py [--real FILE] [--rounds 2]
                                                  [--variants a,b,...] [--no-clips] [--show]
 
-Runs the variants below interleaved (round 1: A B C …, round 2: the same list rotated by
-one, …) in one process on the real Norwegian sample (default
+Runs the variants below interleaved (each round: ``sequential`` first, then the others, the
+list rotated by one each round) in one process on the real Norwegian sample (default
 /work/shared/media/ub_erna.mp3, extracted to 16 kHz mono as the worker does), so a busy
-machine slows them alike; the figures to trust are the ratios to ``standard`` within a
+machine slows them alike; the figures to trust are the ratios to ``sequential`` within a
 round, not the absolute real-time factors. For each run it prints:
 
 - RTF: wall-clock Whisper time / audio time (model already loaded);
@@ -16,15 +16,21 @@ round, not the absolute real-time factors. For each run it prints:
   helpers: audio decoding, VAD (Silero), mel features, encoder, decoder (``generate``, all
   attempts), word alignment (``align``, the word timestamps), the rest (Python);
 - windows decoded and how many of them were decoded again at a higher temperature
-  (temperature fallback);
+  (temperature fallback; the batched pipeline has none and counts no windows);
 - quality: the out-of-dictionary rate on the real sample (benchmarks/wer.py: words neither
-  hunspell bokmål nor nynorsk knows), how far its text is from ``standard``'s text in the
-  same round ("diff", a WER), and with clips the WER on the four Norwegian espeak-ng clips
-  with known text from benchmarks/wer.py.
+  hunspell bokmål nor nynorsk knows), how far its text is from ``sequential``'s text in
+  the same round ("diff", a WER), and with clips the WER on the four Norwegian espeak-ng
+  clips with known text from benchmarks/wer.py and the CPU seconds they took per second of
+  audio (hard audio, where temperature fallback decodes windows again).
 
-Variants change one thing against what the worker does today (``standard``), except the
-ones named ``fast-*``, which combine changes. The wrapping is measurement only: the same
-calls run with the same arguments.
+Each variant is spelled out in full (batch size, and the faster-whisper arguments it
+changes), so its figures keep their meaning when the defaults change. ``sequential`` is
+the decoding the worker did until batching became the default: one 30-second window after
+the other, beam 5, temperature fallback, word timestamps, VAD; the other sequential
+variants change one thing against it. ``batch8-ts-ngram6`` is today's default
+(KTL_WHISPER_BATCH_SIZE=8, server.pipeline.transcribe.decode_options); ``default`` is
+whatever the KTL_* settings in the environment say. The wrapping is measurement only: the
+same calls run with the same arguments.
 
 Not a test: it prints figures; nothing asserts a speed.
 """
@@ -44,28 +50,40 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks import wer
 
+BASE = "sequential"
+_SEQ = {"whisper_batch_size": 0}
+_TS, _NO_TS = {"without_timestamps": False}, {"without_timestamps": True}
+
+
+def _batched(size: int, ngram: int, **extra) -> tuple[dict, dict]:
+    return {"whisper_batch_size": size}, {**_TS, "no_repeat_ngram_size": ngram, **extra}
+
+
 # name: (Settings changes, extra faster-whisper keyword arguments)
 VARIANTS: dict[str, tuple[dict, dict]] = {
-    "standard": ({}, {}),
-    "no-fallback": ({"whisper_temperature_fallback": False}, {}),
-    "fallback-on-loops": ({}, {"log_prob_threshold": None}),
-    "beam1": ({"whisper_beam_size": 1}, {}),
-    "beam3": ({"whisper_beam_size": 3}, {}),
-    "no-word-times": ({}, {"word_timestamps": False}),
-    "no-vad": ({}, {"vad_filter": False}),
-    "no-timestamp-tokens": ({}, {"without_timestamps": True}),
-    "threads1": ({"whisper_threads": 1}, {}),
-    "threads2": ({"whisper_threads": 2}, {}),
-    "threads4": ({"whisper_threads": 4}, {}),
-    "int8_float32": ({"whisper_compute_type": "int8_float32"}, {}),
-    "float32": ({"whisper_compute_type": "float32"}, {}),
-    "batch8": ({"whisper_batch_size": 8}, {}),
-    "batch4": ({"whisper_batch_size": 4}, {}),
-    "batch8-timestamps": ({"whisper_batch_size": 8}, {"without_timestamps": False}),
-    "fast-loops-threads2": ({"whisper_threads": 2}, {"log_prob_threshold": None}),
+    "sequential": (_SEQ, {}),
+    "no-fallback": ({**_SEQ, "whisper_temperature_fallback": False}, {}),
+    "fallback-on-loops": (_SEQ, {"log_prob_threshold": None}),
+    "beam1": ({**_SEQ, "whisper_beam_size": 1}, {}),
+    "beam3": ({**_SEQ, "whisper_beam_size": 3}, {}),
+    "no-word-times": (_SEQ, {"word_timestamps": False}),
+    "no-vad": (_SEQ, {"vad_filter": False}),
+    "no-timestamp-tokens": (_SEQ, _NO_TS),
+    "threads1": ({**_SEQ, "whisper_threads": 1}, {}),
+    "threads2": ({**_SEQ, "whisper_threads": 2}, {}),
+    "threads4": ({**_SEQ, "whisper_threads": 4}, {}),
+    "int8_float32": ({**_SEQ, "whisper_compute_type": "int8_float32"}, {}),
+    "float32": ({**_SEQ, "whisper_compute_type": "float32"}, {}),
+    "batch8": ({"whisper_batch_size": 8}, {**_NO_TS, "no_repeat_ngram_size": 3}),
+    "batch8-timestamps": _batched(8, 3),
+    "batch8-ts-ngram6": _batched(8, 6),
+    "batch8-ts-ngram0": _batched(8, 0),
+    "batch4-ts-ngram6": _batched(4, 6),
+    "batch16-ts-ngram6": _batched(16, 6),
+    "default": ({}, {}),
 }
-DEFAULT_VARIANTS = ("standard", "no-fallback", "fallback-on-loops", "beam1", "no-word-times",
-                    "no-vad", "threads1", "threads2", "batch8")  # fmt: skip
+DEFAULT_VARIANTS = ("sequential", "no-fallback", "beam1", "batch8-timestamps",
+                    "batch8-ts-ngram6", "batch8-ts-ngram0")  # fmt: skip
 PHASES = ("audio", "vad", "mel", "encode", "decode", "align")
 
 
@@ -152,6 +170,7 @@ class Run:
     ood: float = 0.0
     diff: float = 0.0
     clip_wer: float | None = None
+    clip_cpu: float | None = None  # CPU seconds per second of clip audio
 
 
 class Models:
@@ -194,14 +213,18 @@ def transcribe(model, settings, wav: Path, extra: dict, clock: Clock | None = No
             uninstrument(model, originals)
 
 
-def clip_wer(model, settings, extra: dict, clips) -> float:
+def clip_wer(model, settings, extra: dict, clips) -> tuple[float, float]:
+    """WER over the clips, and CPU seconds per second of clip audio."""
     edits = words = 0
+    cpu, audio = time.process_time(), 0.0
     for wav, reference in clips:
-        segments, _ = transcribe(model, settings, wav, extra)
+        segments, info = transcribe(model, settings, wav, extra)
+        audio += info.duration
         ref = wer.normalise(reference.read_text(encoding="utf-8"))
         hyp = wer.normalise(" ".join(s.text.strip() for s in segments))
         edits, words = edits + wer.edit_distance(ref, hyp), words + len(ref)
-    return edits / words if words else 0.0
+    cpu = time.process_time() - cpu
+    return (edits / words if words else 0.0), (cpu / audio if audio else 0.0)
 
 
 def measure(models: Models, base, name: str, rnd: int, wav: Path, audio_s: float, clips) -> Run:
@@ -219,23 +242,24 @@ def measure(models: Models, base, name: str, rnd: int, wav: Path, audio_s: float
     run = Run(name, rnd, wall / audio_s, cpu / audio_s, phases, clock.counts["windows"],
               clock.counts["fallback"], len(segments), text)  # fmt: skip
     run.ood = len(wer.unknown_words(counted)) / len(counted) if counted else 0.0
-    run.clip_wer = clip_wer(model, settings, extra, clips) if clips else None
+    if clips:
+        run.clip_wer, run.clip_cpu = clip_wer(model, settings, extra, clips)
     return run
 
 
 def print_run(run: Run, audio_s: float) -> None:
     shares = " ".join(f"{p} {run.phases[p] / audio_s:.3f}" for p in (*PHASES, "rest"))
-    clips = f"{run.clip_wer:>7.1%}" if run.clip_wer is not None else f"{'-':>7}"
+    clips = f"{run.clip_wer:>7.1%} {run.clip_cpu:>6.3f}" if run.clip_wer is not None else " " * 14
     print(f"{run.round:>2} {run.variant:<20} {run.rtf:>6.3f} {run.cpu:>6.3f} "
           f"{run.windows:>4}/{run.fallback:<3} {run.segments:>4} {run.ood:>6.1%} "
           f"{run.diff:>6.1%} {clips}  | {shares}", flush=True)  # fmt: skip
 
 
 def summary(runs: list[Run]) -> None:
-    """Median per variant, and its time as a share of `standard`'s in the same round."""
-    base = {r.round: r for r in runs if r.variant == "standard"}
+    """Median per variant, and its time as a share of the base's in the same round."""
+    base = {r.round: r for r in runs if r.variant == BASE}
     print(
-        "\nvariant               RTF(med) CPU(med) ×standard(wall) ×standard(cpu) OOD    diff"
+        "\nvariant               RTF(med) CPU(med) ×sequential(wall) ×seq.(cpu) OOD    diff"
         "   WER klipp"
     )
     for name in dict.fromkeys(r.variant for r in runs):
@@ -269,8 +293,8 @@ def main(argv: list[str] | None = None) -> int:
     names = [n for n in args.variants.split(",") if n]
     if unknown := [n for n in names if n not in VARIANTS]:
         parser.error(f"unknown variants {unknown}")
-    if "standard" not in names:
-        names.insert(0, "standard")
+    if BASE not in names:
+        names.insert(0, BASE)
 
     import os
 
@@ -293,19 +317,17 @@ def main(argv: list[str] | None = None) -> int:
         print(f"Modell: {models.path}; {args.real.name}: {audio_s:.0f} s; {os.cpu_count()} kjerner;"
               f" belastning {os.getloadavg()[0]:.1f}; klipp: {len(clips)}")  # fmt: skip
         print(f"{'r':>2} {'variant':<20} {'RTF':>6} {'CPU':>6} {'vind/fb':>8} {'seg':>4} "
-              f"{'OOD':>6} {'diff':>6} {'WERklip':>7}  | tid per lydsekund")  # fmt: skip
+              f"{'OOD':>6} {'diff':>6} {'WERklip':>7} {'CPUklip':>6} | tid/lyd-s")  # fmt: skip
         runs: list[Run] = []
+        others = [n for n in names if n != BASE]
         for rnd in range(1, args.rounds + 1):
-            shift = (rnd - 1) % len(names)
-            order = names[shift:] + names[:shift]
-            reference = None
-            for name in order:
+            shift = (rnd - 1) % max(1, len(others))
+            reference = ""
+            for name in [BASE, *others[shift:], *others[:shift]]:
                 run = measure(models, settings, name, rnd, wav, audio_s, clips)
                 runs.append(run)
-                if name == "standard":
-                    reference = run.text
-            for run in runs[-len(order) :]:
-                run.diff = wer.wer(reference or "", run.text)
+                reference = run.text if name == BASE else reference
+                run.diff = wer.wer(reference, run.text)
                 print_run(run, audio_s)
     summary(runs)
     if args.show:

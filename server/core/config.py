@@ -35,7 +35,7 @@ class Settings:
     whisper_beam_size: int = 5
     whisper_language: str = ""
     whisper_threads: int = 0
-    whisper_batch_size: int = 0  # > 0: faster-whisper's batched pipeline, this many windows
+    whisper_batch_size: int = 8  # > 0: faster-whisper's batched pipeline, this many windows
     whisper_temperature_fallback: bool = True  # retry a window at higher temperatures
     whisper_condition_on_previous_text: bool = False
     whisper_language_prompt: bool = False  # "Dette er et foredrag på norsk bokmål." per window

@@ -8,9 +8,13 @@ beforehand by `ktl model install NAME` (server/pipeline/hub.py).
 Decoding follows the settings: KTL_WHISPER_BEAM_SIZE, KTL_WHISPER_TEMPERATURE_FALLBACK
 (retry a window at 0.2 … 1.0 when its text looks wrong), KTL_WHISPER_CONDITION_ON_PREVIOUS_TEXT,
 KTL_WHISPER_VAD_MIN_SILENCE_MS, KTL_WHISPER_LANGUAGE_PROMPT (a sentence in the talk's
-written language before the terms) and KTL_WHISPER_BATCH_SIZE (> 0: faster-whisper's
-BatchedInferencePipeline, several VAD chunks decoded at once). The defaults are what
-`benchmarks/wer.py --sweep` measured as best on Norwegian; see the README.
+written language before the terms) and KTL_WHISPER_BATCH_SIZE (> 0, the default 8:
+faster-whisper's BatchedInferencePipeline, up to 8 VAD chunks of ≤ 30 s decoded at once;
+0 decodes one 30-second window after the other). The decoding defaults are what
+`benchmarks/wer.py --sweep` measured as best on Norwegian, and batching is what
+`benchmarks/whisper_speed.py` measured as fastest at the same quality: about 0.6× the CPU
+time of sequential decoding on real Norwegian speech, the same WER on the espeak-ng clips,
+the out-of-dictionary rate within run-to-run variation; see the README.
 
 Vocabulary (names and terms from server/vocabulary.py) reaches Whisper as faster-whisper's
 ``hotwords``: a short sentence ("Navn og fagord: Kongsberg, Gjerdrum.") placed in the
@@ -56,9 +60,13 @@ LANGUAGE_PROMPT = {
 }
 FALLBACK_TEMPERATURES = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
 # The batched pipeline decodes at the first temperature only (no fallback), so a window
-# that starts repeating itself never recovers: on real Norwegian speech one word came out
-# 40 times. Forbidding a repeated 3-token sequence stopped that (benchmarks/wer.py).
-BATCHED_NO_REPEAT_NGRAM = 3
+# that starts repeating itself never recovers: without a guard, real Norwegian speech came
+# out as "det er gøy" 40 times in place of the last half-minute. A guard against any
+# repeated 3-token sequence also changed ordinary text (Norwegian repeats short phrases:
+# WER on the clips 70.5 % against 68.4 % sequential, out-of-dictionary rate 8.7 % against
+# 6.6 %); a repeated 6-token sequence still stops the loop after a few words and left the
+# WER as sequential's (68.4 %) at 7.1 % out of dictionary (benchmarks/whisper_speed.py).
+BATCHED_NO_REPEAT_NGRAM = 6
 
 Progress = Callable[[float], None]
 TokenCounter = Callable[[str], int]
@@ -271,7 +279,9 @@ def decode_options(settings: Settings, language: str, hotwords: str | None) -> d
         hotwords=hotwords,
     )
     if s.whisper_batch_size > 0:
-        options.update(batch_size=s.whisper_batch_size,
+        # Whisper's own timestamps split each ≤ 30 s chunk into caption-sized segments (the
+        # batched pipeline's default is one segment per chunk).
+        options.update(batch_size=s.whisper_batch_size, without_timestamps=False,
                        no_repeat_ngram_size=BATCHED_NO_REPEAT_NGRAM)  # fmt: skip
     return options
 
