@@ -3,6 +3,7 @@ track's page, review state, versions, downloads and search through the app as it
 
 from __future__ import annotations
 
+import html
 import re
 
 import pytest
@@ -222,7 +223,9 @@ def test_ktl_reindex_rebuilds_the_english_rows(site):
         assert not search.search(db, "welcome").groups
         search.reindex_all(db, settings.transcripts_dir)
         hits = [hit for group in search.search(db, "welcome").groups for hit in group.hits]
-    assert [(hit.kind, hit.url) for hit in hits] == [("english", f"/talks/{talk.slug}?t=0")]
+    assert [(hit.kind, hit.url) for hit in hits] == [
+        ("english", f"/talks/{talk.slug}?t=0&tekst=en")
+    ]
     assert "<mark>Welcome</mark>" in hits[0].snippet_html
 
 
@@ -233,3 +236,49 @@ def test_the_talk_page_shows_the_english_transcript_under_the_norwegian(site):
         page = guest.get(f"/talks/{talk.slug}").text
     assert 'id="transcript-lines-en"' in page
     assert '<span class="text">Thank you for listening.</span>' in page
+
+
+def test_the_processing_status_lists_the_english_stage_only_for_talks_that_get_one(site):
+    settings, talk = site["settings"], site["talk"]
+    url = f"/talks/{talk.slug}/status.json"
+    with TestClient(create_app(settings)) as client:
+        stages = [stage["name"] for stage in client.get(url).json()["stages"]]
+        assert "translate" not in stages and "transcribe" in stages
+    with TestClient(create_app(settings.replace(english_captions=True))) as client:
+        labels = [stage["label"] for stage in client.get(url).json()["stages"]]
+        assert "Lager engelsk teksting (maskinoversettelse)" in labels
+
+
+def test_english_hits_in_sok_json_select_the_english_captions(site):
+    _with_english(site)
+    talk = site["talk"]
+    with TestClient(create_app(site["settings"])) as guest:
+        hits = guest.get("/sok.json?q=listening").json()["hits"]
+        page = html.unescape(guest.get("/sok?q=listening").text)
+    assert [(hit["kind"], hit["url"]) for hit in hits] == [
+        ("english", f"http://testserver/talks/{talk.slug}?t=2&tekst=en")
+    ]
+    assert f'data-share-href="/talks/{talk.slug}?t=2&tekst=en"' in page  # the copied link too
+    assert "tekst=en&tekst=en" not in page
+
+
+def test_a_track_turned_off_is_hidden_and_turning_it_on_again_queues_one_job(site):
+    _with_english(site)
+    settings, talk = site["settings"], site["talk"]
+    app = create_app(settings)
+    organiser = _organiser(app)
+    try:
+        with TestClient(app) as guest:
+            assert 'srclang="en"' in guest.get(f"/talks/{talk.slug}").text
+            post(organiser, f"/talks/{talk.slug}/engelsk/valg", {"engelsk": "0"})
+            assert 'srclang="en"' not in guest.get(f"/talks/{talk.slug}").text
+            assert guest.get(f"/talks/{talk.slug}/en/transcript.vtt").status_code == 404
+            assert guest.get("/sok.json?q=listening").json()["hits"] == []
+            for on in ("1", "0", "1", "1"):
+                post(organiser, f"/talks/{talk.slug}/engelsk/valg", {"engelsk": on})
+        with database.session(settings.db_path) as db:
+            queued = db.execute("SELECT kind FROM jobs WHERE talk_id = ?", [talk.id]).fetchall()
+            assert [row[0] for row in queued] == ["translate"]
+            assert translation.get(db, talk.id).state == "waiting"
+    finally:
+        organiser.__exit__(None, None, None)

@@ -90,7 +90,8 @@ class Hit:
     end: float
     snippet_html: str
     url: str
-    kind: str = "speech"  # "slide": the words are on the slide shown from `start`
+    kind: str = "speech"  # "slide": on the slide shown from `start`; "english": in the
+    # English machine translation (its url selects the English captions)
 
 
 @dataclass(frozen=True)
@@ -682,7 +683,7 @@ def _group(talk: Talk, rows: list, terms: Sequence[_Term], hits: int, total: int
                     terms,
                     _SLIDE_WORDS if _kind(r) == "slide" else 0,
                 ),
-                f"/talks/{slug}?t={int(r['start'])}",
+                _hit_url(slug, r),
                 _kind(r),
             )
             for r in sorted(best, key=lambda r: r["start"])
@@ -690,6 +691,13 @@ def _group(talk: Talk, rows: list, terms: Sequence[_Term], hits: int, total: int
         total_hits=total,
         transcribing=talk.status == "processing",
     )
+
+
+def _hit_url(slug: str, row: sqlite3.Row) -> str:
+    """The talk at the hit's moment; an English hit also selects the English captions
+    (?tekst=en, read by the player)."""
+    english = "&tekst=en" if _kind(row) == "english" else ""
+    return f"/talks/{slug}?t={int(row['start'])}{english}"
 
 
 def _when(talk: Talk) -> float:
@@ -785,6 +793,7 @@ SELECT s.id, s.talk_id, s.start, s."end", s.text, s.stems, 'english' AS kind
 FROM search_translations_fts f CROSS JOIN search_translations s ON s.id = f.rowid
 CROSS JOIN talks t ON t.id = s.talk_id
 WHERE search_translations_fts MATCH :expr AND t.status IN ('ready', 'processing') AND {where}
+AND NOT EXISTS (SELECT 1 FROM translations w WHERE w.talk_id = t.id AND w.wanted = 0)
 ORDER BY f.rowid DESC LIMIT :limit"""
 
 
@@ -822,8 +831,9 @@ def _reindex_translations(db: sqlite_utils.Database, transcripts_dir: Path) -> N
 
 def _translation_rows(db: sqlite_utils.Database, where: str, params: dict) -> dict[int, list]:
     """Matching English segments by talk, at most _PER_TALK each; only tracks the viewer
-    may see (made, and reviewed where captions wait for review: the same condition as
-    the original transcript's, `where`, plus the English track's own review state)."""
+    may see (made, not turned off, and reviewed where captions wait for review: the same
+    condition as the original transcript's, `where`, plus the English track's own review
+    state; server.transcript.translation.visible)."""
     per_talk: dict[int, list] = {}
     query = {**params, "limit": _MAX_ROWS}
     own = "(SELECT review FROM translations r WHERE r.talk_id = t.id)"

@@ -151,9 +151,10 @@ def mark(db: sqlite_utils.Database, talk_id: int, state: str, error: str | None 
 
 
 def visible(settings: Settings, state: State, can_edit: bool) -> bool:
-    """The English track is shown when it is made and, where captions wait for review
-    (KTL_CAPTIONS_PUBLISH=reviewed), reviewed; editors always see it."""
-    if state.state != "done":
+    """The English track is shown when it is made and not turned off and, where captions
+    wait for review (KTL_CAPTIONS_PUBLISH=reviewed), reviewed; editors see it unreviewed.
+    Turned off, its files and versions stay (turned on again it is made anew)."""
+    if state.state != "done" or state.wanted is False:
         return False
     return can_edit or settings.captions_publish == "immediately" or state.review == REVIEWED
 

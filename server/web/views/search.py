@@ -68,7 +68,9 @@ async def search_json(request: Request) -> Response:
             "snippet": hit.snippet_html,
             "url": str(request.base_url).rstrip("/") + hit.url,
             "approximate": group.approximate,
-            "kind": hit.kind,  # "speech", or "slide": on the slide shown from `start`
+            # "speech"; "slide": on the slide shown from `start`; "english": in the English
+            # machine translation, and `url` selects the English captions (?tekst=en)
+            "kind": hit.kind,
         }
         for group in results.groups
         for hit in group.hits

@@ -12,6 +12,7 @@ from starlette.routing import Route
 from server.catalogue import moments, programme, provisional, talks
 from server.catalogue.records import Talk
 from server.core import i18n, parse
+from server.core.config import Settings
 from server.core.i18n import N_
 from server.learning import notes, progress, quizzes
 from server.live import broadcasts
@@ -19,7 +20,7 @@ from server.ops import diskspace
 from server.people import accounts
 from server.people.access import can_edit
 from server.pipeline import jobs, tus
-from server.pipeline.worker import STAGE_LABELS, TRANSCRIBE_STARTED
+from server.pipeline.worker import STAGE_LABELS, TRANSCRIBE_STARTED, TRANSLATE
 from server.store import write
 from server.transcript import editing, translation
 from server.transcript import model as transcript
@@ -144,7 +145,7 @@ def page(request: Request) -> Response:
     viewer = viewer_of(request)
     with open_db(request) as db:
         recording = talks.recording(db, talk.id)
-        status = processing_status(db, talk)
+        status = processing_status(db, talk, settings_of(request))
         extras = {
             **programme.page_context(db, viewer, talk),
             **quizzes.page_context(db, viewer, talk),
@@ -179,13 +180,21 @@ def page(request: Request) -> Response:
 WAITING_FOR_WORKER = N_("Venter på en ledig arbeider")
 
 
-def processing_status(db, talk: Talk) -> dict:
+def _stage_names(db, settings: Settings, talk: Talk, job: jobs.Job | None) -> list[str]:
+    """The stages this talk goes through: the English track's only when it gets one (or
+    the job is one that makes it)."""
+    wanted = translation.wanted(settings, talk, translation.get(db, talk.id))
+    english = wanted or bool(job and job.kind == TRANSLATE)
+    return [name for name in jobs.STAGES if name != TRANSLATE or english]
+
+
+def processing_status(db, talk: Talk, settings: Settings) -> dict:
     """The job's stages for the page and status.json. A running job whose lease ran out (its
     worker died) waits for a free worker: its stage is 'stalled', with no progress figure."""
     job = jobs.latest_for_talk(db, talk.id)
     stalled = bool(job and job.stalled())
     stages = []
-    for name in jobs.STAGES:
+    for name in _stage_names(db, settings, talk, job):
         state = "waiting"
         if job and name in job.stages_done:
             state = "done"
@@ -220,7 +229,7 @@ def translated_status(request: Request, status: dict) -> dict:
 
 def status_json(request: Request) -> Response:
     with open_db(request) as db:
-        status = processing_status(db, request.state.talk)
+        status = processing_status(db, request.state.talk, settings_of(request))
     return JSONResponse(translated_status(request, status), headers={"Cache-Control": "no-store"})
 
 
