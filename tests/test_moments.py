@@ -9,7 +9,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from server.catalogue import moments
-from server.core.config import SettingsError, load_settings
+from server.core.config import SettingsError, frame_origins, load_settings
 from server.store import db as database
 from server.web.app import create_app
 from tests.test_access_matrix import _talk
@@ -107,10 +107,24 @@ def test_the_embed_page_keeps_the_talks_access_rule(site, settings):
     assert client.get(f"/talks/{site['internal'].slug}/embed").status_code == 200
 
 
-@pytest.mark.parametrize("value", ["intranett.kommune.no", "https://a.no/sti", "https://a.no;"])
+@pytest.mark.parametrize(
+    "value",
+    ["intranett.kommune.no", "https://a.no/sti", "https://a.no;", "*", "null", "'self'",
+     "javascript:alert(1)", "data:", "https://*", "https://*.no", "https://*.com",
+     "https://*.*.no", "https://..", "https://-", "https://a-.no", "https://a.no:99999",
+     "https://a.no:0", "https://a.no https://b.no"],
+)  # fmt: skip
 def test_frame_origins_must_be_origins(value):
     with pytest.raises(SettingsError, match="KTL_FRAME_ORIGINS"):
         load_settings(env={"KTL_FRAME_ORIGINS": value})
+
+
+def test_frame_origins_are_read_leniently_where_it_is_safe():
+    env = {"KTL_FRAME_ORIGINS": " HTTPS://Intranett.Kommune.no/ , https://*.kommune.no,"
+           "http://localhost:8080,"}  # fmt: skip
+    assert frame_origins(load_settings(env=env)) == [
+        "https://intranett.kommune.no", "https://*.kommune.no", "http://localhost:8080",
+    ]  # fmt: skip
 
 
 def test_every_chapter_has_a_link_that_plays_just_that_chapter(site, settings):

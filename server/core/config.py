@@ -220,7 +220,11 @@ def _validate_ops(settings: Settings) -> None:
     frame_origins(settings)
 
 
-_ORIGIN = re.compile(r"^https?://(\*\.)?[a-z0-9.-]+(:\d{1,5})?$")
+_LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
+# scheme, host name (a wildcard only before two labels or more: *.kommune.no, not *.no), port
+_ORIGIN = re.compile(
+    rf"https?://(?:\*\.(?={_LABEL}\.{_LABEL}))?{_LABEL}(?:\.{_LABEL})*(?::(\d{{1,5}}))?"
+)
 
 
 def frame_origins(settings: Settings) -> list[str]:
@@ -228,10 +232,11 @@ def frame_origins(settings: Settings) -> list[str]:
     they go into a Content-Security-Policy header as they are."""
     origins = [o.strip().rstrip("/").lower() for o in settings.frame_origins.split(",")]
     for origin in filter(None, origins):
-        if not _ORIGIN.match(origin):
+        match = _ORIGIN.fullmatch(origin)
+        if not match or int(match.group(1) or 1) not in range(1, 65536):
             message = (
                 f"KTL_FRAME_ORIGINS: «{origin}» er ikke et opphav som https://intranett.kommune.no "
-                "(skjema og vertsnavn, uten sti)."
+                "(skjema og vertsnavn, uten sti; * bare foran minst to ledd, som *.kommune.no)."
             )
             raise SettingsError(message)
     return [o for o in origins if o]
