@@ -10,7 +10,6 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from server.catalogue import talks
 from server.core.i18n import N_
 from server.people.access import Visibility
 from server.transcript import editing
@@ -31,7 +30,7 @@ def lines(request: Request) -> Response:
     if not readable.holds(talk):
         raise HTTPException(404, editing.NOT_REVIEWED)
     start = int_param(request.query_params.get("fra"), 0, MAX_LINE, BAD_FROM) or 0
-    path = talks.transcript_dir(settings, talk.id) / "transcript.json"
+    path = settings.paths.transcript_json(talk.id)
     if not path.is_file():
         raise HTTPException(404, NOT_READY)
     segments = transcript.load(path).segments[start:]
