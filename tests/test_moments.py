@@ -37,12 +37,18 @@ def test_a_range_needs_an_end_after_its_start():
     assert moments.link("/talks/a", moments.Moment()) == "/talks/a"
 
 
+def _lasting(db, talk, seconds: float) -> None:
+    with db.conn:
+        db.execute("UPDATE recordings SET duration = ? WHERE talk_id = ?", [seconds, talk.id])
+
+
 @pytest.fixture
 def site(settings):
     organiser = make_user(settings, "organiser")
     with database.session(settings.db_path) as db:
         public = _talk(db, settings, organiser, "public", "Del et øyeblikk")
         internal = _talk(db, settings, organiser, "internal", "Internt foredrag")
+        _lasting(db, public, 600.0)
     with TestClient(create_app(settings), follow_redirects=False) as client:
         yield {"client": client, "public": public, "internal": internal}
 
@@ -62,6 +68,20 @@ def test_a_bad_or_backwards_range_plays_from_the_start_without_an_end(site):
     assert "<script>&" not in page.text
 
 
+@pytest.mark.parametrize(
+    ("query", "start", "end"),
+    [("t=600", "0.0", ""), ("t=9:59&til=99:00", "599.0", ""), ("t=20:00&til=21:00", "0.0", ""),
+     ("t=1:2:3:4", "0.0", ""), ("t=１２&til=２０", "12.0", "20.0"), ("t=1e9", "0.0", ""),
+     ("t=-5&til=10", "0.0", "10.0")],
+)  # fmt: skip
+def test_a_moment_outside_the_talk_plays_from_the_start_or_to_the_end(site, query, start, end):
+    """The talk lasts 600 s: a start past its end is the start, an end past it the end."""
+    for path in (f"/talks/{site['public'].slug}", f"/talks/{site['public'].slug}/embed"):
+        page = site["client"].get(f"{path}?{query}")
+        assert page.status_code == 200
+        assert f'data-start="{start}" data-end="{end}"' in page.text, path
+
+
 def test_search_hits_carry_a_link_to_copy(site):
     page = site["client"].get("/sok?q=hei")
     hits = html.unescape(page.text)
@@ -76,6 +96,7 @@ def test_the_embed_page_may_be_framed_only_by_the_configured_origins(settings):
     organiser = make_user(settings, "organiser")
     with database.session(settings.db_path) as db:
         talk = _talk(db, settings, organiser, "public", "Innebygd")
+        _lasting(db, talk, 60.0)
     framed = settings.replace(frame_origins="https://intranett.kommune.no, https://*.kommune.no")
     with TestClient(create_app(framed), follow_redirects=False) as client:
         embed = client.get(f"/talks/{talk.slug}/embed?t=2&til=4")

@@ -50,6 +50,16 @@ def parse(start: str | None, end: str | None) -> Moment:
     return Moment(first, last if last is not None and last > first else None)
 
 
+def within(moment: Moment, duration: float | None) -> Moment:
+    """`moment` inside a talk `duration` seconds long (unknown: None or 0): a start at or
+    past the end plays from the start, an end past it plays to the end."""
+    if not duration or duration <= 0:
+        return moment
+    if moment.start >= duration:
+        return Moment()
+    return moment if moment.end is None or moment.end <= duration else Moment(moment.start)
+
+
 def _number(seconds: float) -> str:
     return str(int(seconds)) if float(seconds).is_integer() else f"{seconds:.1f}"
 

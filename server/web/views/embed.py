@@ -12,7 +12,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from server.catalogue import moments
+from server.catalogue import moments, talks
 from server.core.config import frame_origins
 from server.people.access import can_edit
 from server.transcript import editing, translation
@@ -24,7 +24,11 @@ def embed(request: Request) -> Response:
     talk = request.state.talk
     settings = settings_of(request)
     editor = can_edit(viewer_of(request), talk)
-    moment = moments.parse(request.query_params.get("t"), request.query_params.get("til"))
+    with open_db(request) as db:
+        recording = talks.recording(db, talk.id)
+        english = translation.page_context(db, settings, talk, editor)
+    asked = moments.parse(request.query_params.get("t"), request.query_params.get("til"))
+    moment = moments.within(asked, recording.duration if recording else None)
     path = f"/talks/{talk.slug}"
     context = {
         "talk": talk,
@@ -32,9 +36,8 @@ def embed(request: Request) -> Response:
         "start": moment.start,
         "end": moment.end,
         "full_url": str(request.base_url).rstrip("/") + moments.link(path, moment),
+        **english,
     }
-    with open_db(request) as db:
-        context.update(translation.page_context(db, settings, talk, editor))
     response = render(request, "talks/embed.html", context)
     response.headers["content-security-policy"] = csp_framed_by(frame_origins(settings))
     return response

@@ -10,7 +10,7 @@ from starlette.responses import FileResponse, JSONResponse, RedirectResponse, Re
 from starlette.routing import Route
 
 from server.catalogue import moments, programme, provisional, talks
-from server.catalogue.records import Talk
+from server.catalogue.records import Recording, Talk
 from server.core import i18n, parse
 from server.core.config import Settings
 from server.core.i18n import N_
@@ -134,6 +134,10 @@ def _moment(request: Request) -> moments.Moment:
     return moments.parse(request.query_params.get("t"), request.query_params.get("til"))
 
 
+def _duration(recording: Recording | None) -> float | None:
+    return recording.duration if recording else None
+
+
 def _segments(request: Request, talk: Talk) -> list[transcript.Segment]:
     path = settings_of(request).paths.transcript_json(talk.id)
     loaded = transcript.load_cached(path)  # parsed once per version of the file
@@ -166,7 +170,7 @@ def page(request: Request) -> Response:
         "segments": _segments(request, talk) if talk.status == "ready" and visible else [],
         # Packaged but still being transcribed: the player, with provisional captions.
         "playable": status["talk_status"] == "processing" and provisional.packaged(status),
-        "start": (moment := _moment(request)).start,
+        "start": (moment := moments.within(_moment(request), _duration(recording))).start,
         "end": moment.end,
         "share_path": (path := f"/talks/{talk.slug}"),
         "share_url": str(request.base_url).rstrip("/") + moments.link(path, moment),
