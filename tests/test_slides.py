@@ -221,6 +221,13 @@ def test_ktl_slides_reads_the_slides_of_a_talk_that_is_already_ready(settings, d
     assert talks.get(db, talk.id).status == "ready"
     assert cli.main(["--data-dir", str(settings.data_dir), "slides", "finnes-ikke"]) == 1
 
+    with db.conn:  # failed, then «Prøv igjen» (talk_retry): queued again, talk processing
+        db.execute("UPDATE jobs SET state = 'failed' WHERE id = ?", [job.id])
+        assert jobs.retry(db, job.id)
+        talks.set_status(db, talk.id, "processing")
+    assert Worker(settings).run_once() is True
+    assert talks.get(db, talk.id).status == "ready", "watchable again"
+
 
 def test_ktl_doctor_says_when_tesseract_cannot_read_the_slides(settings):
     from server.ops import doctor

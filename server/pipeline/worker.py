@@ -295,7 +295,10 @@ class Worker:
                 talks.set_status(db, job.talk_id, "ready")
 
     def _run_slides(self, db: sqlite_utils.Database, job: jobs.Job) -> None:
-        """Only the slides and chapters, for a talk that is ready."""
+        """Only the slides and chapters, for a talk that is ready (queued only for those;
+        a retried one was set back to processing by the retry, and is watchable again)."""
+        with write(db):
+            talks.set_status(db, job.talk_id, "ready")
         self._stage(db, job, slides.KIND)
         with write(db):
             jobs.finish(db, job.id, self.name)
