@@ -68,6 +68,7 @@ def stage(
 ) -> None:  # fmt: skip
     """Make the talk's English track if it wants one; record a failure on the track."""
     if not translation.wanted(settings, talk, translation.get(db, talk.id)):
+        shutil.rmtree(scratch, ignore_errors=True)  # the worker made it for this stage
         progress(1.0)
         return
     translation.mark(db, talk.id, "running")
