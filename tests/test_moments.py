@@ -128,6 +128,29 @@ def test_the_embed_page_keeps_the_talks_access_rule(site, settings):
     assert client.get(f"/talks/{site['internal'].slug}/embed").status_code == 200
 
 
+def test_a_guest_sees_why_in_the_frame_when_the_talk_is_internal(settings):
+    """The error of the embed page may be framed like the player (the sign-in page may not,
+    so its link opens a new window); every other error page still refuses frames."""
+    organiser = make_user(settings, "organiser")
+    with database.session(settings.db_path) as db:
+        talk = _talk(db, settings, organiser, "internal", "Bare for ansatte")
+    framed = settings.replace(frame_origins="https://intranett.kommune.no")
+    with TestClient(create_app(framed), follow_redirects=False) as guest:
+        for path in (f"/talks/{talk.slug}/embed", "/talks/finnes-ikke/embed"):
+            refused = guest.get(path, headers={"Accept": "text/html"})
+            assert refused.status_code == 404
+            policy = refused.headers["content-security-policy"]
+            assert "frame-ancestors 'self' https://intranett.kommune.no" in policy
+            assert "x-frame-options" not in refused.headers
+            assert "må du logge inn for å se det" in refused.text
+            assert 'class="site-header"' not in refused.text
+        login_link = html.unescape(refused.text)
+        assert 'href="/logg-inn?neste=/talks/finnes-ikke" target="_blank"' in login_link
+        page = guest.get(f"/talks/{talk.slug}", headers={"Accept": "text/html"})
+        assert page.status_code == 404 and page.headers["x-frame-options"] == "DENY"
+        assert "frame-ancestors 'none'" in page.headers["content-security-policy"]
+
+
 @pytest.mark.parametrize(
     "value",
     ["intranett.kommune.no", "https://a.no/sti", "https://a.no;", "*", "null", "'self'",

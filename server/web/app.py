@@ -119,6 +119,8 @@ async def http_error(request: Request, exc: Exception) -> Response:
         log.exception("Feil i %s %s", request.method, request.url.path, exc_info=exc)
     if wants_json(request):
         return JSONResponse({"error": message}, status_code=status)
+    if embed.is_embed(request):  # shown in the intranet's frame, like the player
+        return embed.error_page(request, message, status)
     return render(request, "error.html", {"message": message, "status": status}, status=status)
 
 

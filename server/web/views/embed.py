@@ -43,4 +43,19 @@ def embed(request: Request) -> Response:
     return response
 
 
+def is_embed(request: Request) -> bool:
+    """Whether `request` asked for the embedded player (its errors are framed like it)."""
+    route = request.scope.get("route")
+    return getattr(route, "name", None) == "talk_embed"
+
+
+def error_page(request: Request, message: str, status: int) -> Response:
+    """An error of the embedded player (a talk not found, or one a guest must sign in to
+    see), in a page the frame may show; a guest gets a sign-in link in a new window."""
+    context = {"message": message, "status": status, "key": request.path_params.get("key")}
+    response = render(request, "talks/embed_error.html", context, status=status)
+    response.headers["content-security-policy"] = csp_framed_by(frame_origins(settings_of(request)))
+    return response
+
+
 routes = [Route("/talks/{key}/embed", embed, name="talk_embed")]
