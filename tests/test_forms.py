@@ -48,7 +48,7 @@ def test_a_field_with_help_and_an_error_is_described_by_both():
 def test_a_plain_required_field_and_a_password():
     source = (
         '{% import "macros/forms.html" as forms with context %}'
-        '{{ forms.field("title", "Tittel", "<b>", required=true) }}'
+        '{{ forms.field("title", "Tittel", "<b>", required=true, star=true) }}'
         '{{ forms.field("password", "Passord", type="password") }}'
     )
     page = _render(source)
