@@ -152,7 +152,7 @@ def test_organiser_pages_pass_axe(server, site, page):
     sign_in(page, server, "organiser@kommune.no")
     visit(page, server + f"/talks/{site['planned'].slug}", "a planned talk with upload form")
     assert page.locator("#recording-file").count() == 1
-    visit(page, server + f"/talks/{site['processing']['slug']}", "a talk being processed")
+    visit(page, server + f"/talks/{site['processing'].slug}", "a talk being processed")
     assert page.locator("section.processing").count() == 1
     visit(page, server + f"/talks/{site['planned'].slug}/direkte", "going live")
     assert page.locator("#live-start").count() == 1

@@ -286,7 +286,7 @@ def test_pages_offer_only_what_each_role_may_use(settings, client, world):
             _as(client, people[role])
         viewer = _viewer(people, role)
         pages = [p for p in MAIN_PAGES if role != "guest" or p != "/mine-moduler"]
-        pages += [f"/talks/{t['slug']}" for t in world["talks"] if access.can_view(viewer, t)]
+        pages += [f"/talks/{t.slug}" for t in world["talks"] if access.can_view(viewer, t)]
         problems += _walk(settings, app, client, people, role, pages)
     assert problems == [], "\n".join(problems)
 
@@ -305,7 +305,7 @@ def test_an_empty_front_page_offers_a_new_talk_only_to_organisers(settings, clie
 
 def test_what_each_role_is_offered_on_a_talk_it_may_edit_or_not(settings, client, world):
     people = world["people"]
-    ready = next(t for t in world["talks"] if t["title"] == "Klart opptak")
+    ready = next(t for t in world["talks"] if t.title == "Klart opptak")
     url = f"/talks/{ready.slug}"
     expected = {"guest": False, "viewer": False, "other": False, "organiser": True, "admin": True}
     for role, editor in expected.items():
@@ -324,7 +324,7 @@ def test_what_each_role_is_offered_on_a_talk_it_may_edit_or_not(settings, client
 
 def test_the_results_page_is_linked_for_those_who_may_see_it(settings, client, world):
     people = world["people"]
-    ready = next(t for t in world["talks"] if t["title"] == "Klart opptak")
+    ready = next(t for t in world["talks"] if t.title == "Klart opptak")
     results = f"/talks/{ready.slug}/resultater"
     link = f'href="{results}"'
     for role in ("viewer", "other"):
@@ -424,8 +424,8 @@ def test_the_talk_page_shows_the_room(settings, client, people):
     with_room = _talk(settings, people["organiser"], title="I salen", room="Kantina, 2. etg.")
     without = _talk(settings, people["organiser"], title="Uten rom")
     _as(client, people["viewer"])
-    assert "Rom: Kantina, 2. etg." in client.get(f"/talks/{with_room['slug']}").text
-    assert "Rom:" not in client.get(f"/talks/{without['slug']}").text
+    assert "Rom: Kantina, 2. etg." in client.get(f"/talks/{with_room.slug}").text
+    assert "Rom:" not in client.get(f"/talks/{without.slug}").text
 
 
 def test_the_programme_offers_calendar_subscriptions_to_copy(settings, client, people):

@@ -170,7 +170,7 @@ def _wait(predicate, timeout: float, what: str):
 def _state(settings, talk_id: int) -> str | None:
     with database.session(settings.db_path) as db:
         row = broadcasts.get(db, talk_id)
-    return row["state"] if row else None
+    return row.state if row else None
 
 
 def _talk_row(settings, talk_id: int) -> tuple[Talk, Recording | None]:
@@ -200,7 +200,7 @@ def _browser_hello(live: dict) -> str:
     client with the organiser's session)."""
     from websockets.sync.client import connect
 
-    url = live["base"].replace("http://", "ws://") + f"/talks/{live['talk']['slug']}"
+    url = live["base"].replace("http://", "ws://") + f"/talks/{live['talk'].slug}"
     cookies = "; ".join(f"{k}={v}" for k, v in live["client"].cookies.items())
     headers = {"Origin": live["base"], "Cookie": cookies}
     with connect(url + "/direkte/sender", additional_headers=headers) as ws:
@@ -242,7 +242,7 @@ def test_srt_wrong_passphrase_is_refused_right_one_goes_live_and_is_kept(live):
     said = live["client"].get(response.headers["location"]).text
     assert "Sendingen er avsluttet. Opptaket blir behandlet" in said
     row, recording = _talk_row(settings, talk.id)
-    assert row["status"] in ("processing", "ready") and recording is not None
+    assert row.status in ("processing", "ready") and recording is not None
     assert 11 <= recording.duration <= 15.5, recording
     assert _state(settings, talk.id) == "ended" and not live_dir.exists()
     _wait(lambda: _talk_row(settings, talk.id)[0].status == "ready", 180, "the pipeline")
@@ -266,7 +266,7 @@ def test_an_encoder_that_comes_back_within_the_grace_period_continues_the_record
     assert 14 <= recording.duration <= 18.5, recording
     _wait(lambda: _talk_row(settings, talk.id)[0].status == "ready", 180, "the pipeline")
     with database.session(settings.db_path) as db:
-        parts = broadcasts.get(db, talk.id)["parts"]
+        parts = broadcasts.get(db, talk.id).parts
     assert parts == 2
 
 
@@ -381,10 +381,10 @@ def test_the_page_resends_after_its_websocket_drops(settings, tmp_path):
         sent = time.monotonic() - started
         browser.close()
     row, recording = _talk_row(settings, talk.id)
-    assert row["status"] == "processing" and recording is not None
+    assert row.status == "processing" and recording is not None
     assert recording.duration >= 0.6 * sent, (recording.duration, sent)
     with database.session(settings.db_path) as db:
-        assert broadcasts.get(db, talk.id)["parts"] == 1, "the same part went on"
+        assert broadcasts.get(db, talk.id).parts == 1, "the same part went on"
 
 
 # ---------------------------------------------------------------- the browser protocol
@@ -445,10 +445,10 @@ def test_a_dropped_websocket_resends_what_was_not_acknowledged(settings, tmp_pat
             ws.send_json({"type": "end"})
             assert ws.receive_json() == {"type": "ended"}
     row, recording = _talk_row(settings, talk.id)
-    assert row["status"] == "processing" and recording is not None
+    assert row.status == "processing" and recording is not None
     assert 5.0 <= recording.duration <= 7.0, recording
     with database.session(settings.db_path) as db:
-        assert broadcasts.get(db, talk.id)["parts"] == 1
+        assert broadcasts.get(db, talk.id).parts == 1
 
 
 def test_a_second_browser_is_refused_for_good_while_the_first_sends(settings):
@@ -479,7 +479,7 @@ def test_a_second_browser_is_refused_for_good_while_the_first_sends(settings):
         _wait(lambda: not [p for p in live_dir.glob("part-*") if p.is_dir()], 10,
               "the part of a browser that left before sending anything to go")  # fmt: skip
         with database.session(settings.db_path) as db:
-            assert broadcasts.get(db, talk.id)["state"] == "idle"
+            assert broadcasts.get(db, talk.id).state == "idle"
 
 
 # ---------------------------------------------------------------- questions

@@ -191,7 +191,7 @@ def test_the_question_form_says_when_questions_are_taken(settings):
 def _broadcast_state(settings, talk_id: int) -> str | None:
     with database.session(settings.db_path) as db:
         row = broadcasts.get(db, talk_id)
-    return row["state"] if row else None
+    return row.state if row else None
 
 
 def _player_comes_first(page, viewport: dict, name: str) -> None:

@@ -8,7 +8,7 @@ import dataclasses
 import pytest
 
 from server.catalogue import talks
-from server.catalogue.records import Recording, Talk, Watching
+from server.catalogue.records import Broadcast, Recording, Talk, Watching
 from server.learning import progress
 from server.people.access import Viewer
 from server.people.accounts import create_user
@@ -24,7 +24,9 @@ def _fields(record: type) -> set[str]:
     return {f.name for f in dataclasses.fields(record)}
 
 
-@pytest.mark.parametrize(("record", "table"), [(Talk, "talks"), (Recording, "recordings")])
+@pytest.mark.parametrize(
+    ("record", "table"), [(Talk, "talks"), (Recording, "recordings"), (Broadcast, "broadcasts")]
+)
 def test_every_column_has_a_field(db, record, table):
     """A migration that adds a column adds the field too (from_row would leave it aside)."""
     assert _fields(record) == _columns(db, table)

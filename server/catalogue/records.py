@@ -92,3 +92,27 @@ class Watching:
 
 def talk_or_none(row: Mapping[str, Any] | Any | None) -> Talk | None:
     return Talk.from_row(row) if row is not None else None
+
+
+@dataclass(frozen=True, slots=True)
+class Broadcast:
+    """A talk's live broadcast (one row of `broadcasts`): its state and how it is sent."""
+
+    talk_id: int
+    state: str = "idle"
+    source: str = ""
+    srt_passphrase: str = ""
+    srt_port: int | None = None
+    parts: int = 0
+    started_at: str | None = None
+    interrupted_at: str | None = None
+    ended_at: str | None = None
+    message: str = ""
+    updated_at: str = ""
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any] | Any) -> Broadcast:
+        return cls(**_known(cls, row))
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)

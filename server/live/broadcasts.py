@@ -12,7 +12,7 @@ import secrets
 import sqlite_utils
 
 from server.catalogue import talks
-from server.catalogue.records import Talk
+from server.catalogue.records import Broadcast, Talk
 from server.core.clock import now_iso
 from server.core.errors import UserError
 from server.core.i18n import N_
@@ -43,12 +43,12 @@ def new_passphrase() -> str:
     return secrets.token_urlsafe(24)
 
 
-def get(db: sqlite_utils.Database, talk_id: int) -> dict | None:
+def get(db: sqlite_utils.Database, talk_id: int) -> Broadcast | None:
     row = db.execute("SELECT * FROM broadcasts WHERE talk_id = ?", [talk_id]).fetchone()
-    return dict(row) if row else None
+    return Broadcast.from_row(row) if row else None
 
 
-def ensure(db: sqlite_utils.Database, talk: Talk) -> dict:
+def ensure(db: sqlite_utils.Database, talk: Talk) -> Broadcast:
     """The talk's broadcast, made (idle, with a new SRT passphrase) the first time."""
     with write(db):
         db.execute(
@@ -59,7 +59,7 @@ def ensure(db: sqlite_utils.Database, talk: Talk) -> dict:
     return get(db, talk.id)
 
 
-def new_srt_passphrase(db: sqlite_utils.Database, talk_id: int) -> dict:
+def new_srt_passphrase(db: sqlite_utils.Database, talk_id: int) -> Broadcast:
     with write(db):
         db.execute(
             "UPDATE broadcasts SET srt_passphrase = ?, updated_at = ? WHERE talk_id = ?",
@@ -103,11 +103,11 @@ def set_state(db: sqlite_utils.Database, talk_id: int, state: str, **fields: obj
             )
 
 
-def on_air(db: sqlite_utils.Database) -> list[dict]:
+def on_air(db: sqlite_utils.Database) -> list[Broadcast]:
     rows = db.execute(
         "SELECT * FROM broadcasts WHERE state IN (?, ?, ?)", [LIVE, INTERRUPTED, ENDING]
     )
-    return [dict(r) for r in rows]
+    return [Broadcast.from_row(r) for r in rows]
 
 
 def live_talks(db: sqlite_utils.Database, allowed: talks.Allowed = talks.EVERYONE) -> list[Talk]:
@@ -122,7 +122,7 @@ def live_talks(db: sqlite_utils.Database, allowed: talks.Allowed = talks.EVERYON
 def watch_context(db: sqlite_utils.Database, talk: Talk) -> dict:
     """What the talk page needs about a broadcast: its state, and whether it is on air."""
     row = get(db, talk.id)
-    state = row["state"] if row else None
+    state = row.state if row else None
     planned = talk.status == "planned"
     return {
         "live_state": state,
@@ -142,7 +142,7 @@ def ask(db: sqlite_utils.Database, talk_id: int, user_id: int | None, text: str)
     if len(text) > QUESTION_MAX:
         raise LiveError(QUESTION_TOO_LONG, 422)
     broadcast = get(db, talk_id)
-    if broadcast is None or broadcast["state"] not in ON_AIR:
+    if broadcast is None or broadcast.state not in ON_AIR:
         raise LiveError(QUESTION_NOT_LIVE, 409)
     with write(db):
         cursor = db.execute(

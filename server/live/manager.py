@@ -341,7 +341,7 @@ class LiveManager:
         row = await self._db(broadcasts.get, talk_id)
         bind, port = self.settings.srt_bind, runtime.srt_port
         await self._start_part(
-            runtime, "srt", lambda f: ffargs.srt_ingest(bind, port, row["srt_passphrase"], f)
+            runtime, "srt", lambda f: ffargs.srt_ingest(bind, port, row.srt_passphrase, f)
         )
 
     def _free_port(self) -> int:
@@ -356,15 +356,15 @@ class LiveManager:
 
     async def _check_can_send(self, runtime: Runtime, talk: Talk) -> None:
         row = await self._db(broadcasts.ensure, talk)
-        if row["state"] in (broadcasts.ENDING, broadcasts.ENDED):
+        if row.state in (broadcasts.ENDING, broadcasts.ENDED):
             raise LiveError(broadcasts.ALREADY_ENDED)
         current = await self._db(talks.get, talk.id)
         if current is None or current.status != "planned":
             raise LiveError(broadcasts.NOT_PLANNED)
-        low = diskspace.shortage(self.settings) if row["state"] == broadcasts.IDLE else None
+        low = diskspace.shortage(self.settings) if row.state == broadcasts.IDLE else None
         if low is not None:  # KTL_MIN_FREE_DISK_MB; a broadcast on air may reconnect
             raise LiveError(low, 507)
-        runtime.state = row["state"]
+        runtime.state = row.state
 
     async def _interrupted(self, runtime: Runtime) -> None:
         """The publisher left: viewers are told, and the grace period starts (also when
@@ -401,7 +401,7 @@ class LiveManager:
                 return False
             self._cancel_grace(runtime)
             row = await self._db(broadcasts.get, talk_id)
-            if row is None or row["state"] == broadcasts.ENDED:
+            if row is None or row.state == broadcasts.ENDED:
                 return row is not None
             await self._stop_part(runtime)
             runtime.srt_port = None
@@ -581,19 +581,19 @@ class LiveManager:
         """Broadcasts that were on air when the server stopped wait for their publisher
         for a new grace period (their parts are on disk)."""
         for row in await self._db(broadcasts.on_air):
-            runtime = self.runtime(row["talk_id"])
-            runtime.state = row["state"]
-            if row["state"] == broadcasts.ENDING:
+            runtime = self.runtime(row.talk_id)
+            runtime.state = row.state
+            if row.state == broadcasts.ENDING:
                 runtime.state = broadcasts.INTERRUPTED
-                await self._db(broadcasts.set_state, row["talk_id"], runtime.state)
-            elif row["state"] == broadcasts.LIVE:
+                await self._db(broadcasts.set_state, row.talk_id, runtime.state)
+            elif row.state == broadcasts.LIVE:
                 await self._set_state(runtime, broadcasts.INTERRUPTED)
             runtime.grace = asyncio.create_task(self._grace(runtime))
             self._ensure_monitor(runtime)
-            if row["source"] == "srt" and row["srt_port"]:  # the encoder calls the same port
-                runtime.srt_port = row["srt_port"]
+            if row.source == "srt" and row.srt_port:  # the encoder calls the same port
+                runtime.srt_port = row.srt_port
                 with contextlib.suppress(LiveError):
-                    await self._start_srt(runtime, row["talk_id"])
+                    await self._start_srt(runtime, row.talk_id)
 
     async def shutdown(self) -> None:
         for runtime in self.runtimes.values():

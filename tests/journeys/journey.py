@@ -491,7 +491,7 @@ def on_air(site: Site) -> dict:
 
 def _broadcast_state(site: Site, talk_id: int) -> str:
     with database.session(site.settings.db_path) as db:
-        return broadcasts.get(db, talk_id)["state"]
+        return broadcasts.get(db, talk_id).state
 
 
 def _open_encoder(site: Site, slug: str) -> str:

@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 
 import pytest
 
+from server.catalogue.records import Talk
 from server.pipeline import jobs
 from server.pipeline.worker import STAGE_LABELS
 from tests.journeys.journey import FIRST, PLAYER_READY, WINTER, Journey, on_air
@@ -88,14 +89,14 @@ def uploaded(site, browser, tmp_path_factory) -> dict:
         journey.assert_clean()
     finally:
         journey.context.close()
-    return next(t for t in _talks(site) if t["title"] == UPLOADED)
+    return next(t for t in _talks(site) if t.title == UPLOADED)
 
 
-def _talks(site) -> list[dict]:
+def _talks(site) -> list[Talk]:
     from server.store import db as database
 
     with database.session(site.settings.db_path) as db:
-        return [dict(row) for row in db.execute("SELECT * FROM talks")]
+        return [Talk.from_row(row) for row in db.execute("SELECT * FROM talks")]
 
 
 def _upload_journey(journey: Journey, scratch) -> None:

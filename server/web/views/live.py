@@ -68,12 +68,12 @@ async def page(request: Request) -> Response:
     context = {
         "talk": talk,
         "broadcast": row,
-        "srt_url": ffargs.srt_url(_srt_host(request), port, row["srt_passphrase"], "caller")
+        "srt_url": ffargs.srt_url(_srt_host(request), port, row.srt_passphrase, "caller")
         if port
         else "",
         "srt_port": port,
         "questions": await in_thread(request, broadcasts.questions, talk.id),
-        "can_send": talk.status == "planned" and row["state"] != broadcasts.ENDED,
+        "can_send": talk.status == "planned" and row.state != broadcasts.ENDED,
     }
     return render(request, "live/organiser.html", context)
 
@@ -247,7 +247,7 @@ async def events(request: Request) -> Response:
     manager, talk = manager_of(request), request.state.talk
     runtime = manager.runtime(talk.id)
     row = await in_thread(request, broadcasts.get, talk.id)
-    waiting = talk.status == "planned" and row is not None and row["state"] != broadcasts.ENDED
+    waiting = talk.status == "planned" and row is not None and row.state != broadcasts.ENDED
     queue = manager.subscribe(talk.id)
     # The viewers' page asks with ?ser=1 (it watches); the organiser's page does not.
     watcher = request.query_params.get("ser") == "1"

@@ -114,7 +114,7 @@ ON_AIR = N_("Foredraget sendes direkte. Avslutt sendingen først; opptaket komme
 
 def _on_air(db, talk_id: int) -> bool:
     row = broadcasts.get(db, talk_id)
-    return row is not None and row["state"] in (*broadcasts.ON_AIR, broadcasts.ENDING)
+    return row is not None and row.state in (*broadcasts.ON_AIR, broadcasts.ENDING)
 
 
 async def delete(request: Request) -> Response:
