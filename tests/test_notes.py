@@ -127,3 +127,45 @@ def test_english_error_for_an_english_reader(env):
     kari.cookies.set("ktl_lang", "en")
     response = _add(kari, env["talk"].slug, "1", "x" * 4001, headers=JSON)
     assert "write at most 4000 characters" in response.json()["error"]
+
+
+MARKUP = '<script>alert(1)</script><img src=x onerror=alert(2)> & "sitat"'
+
+
+def test_markup_in_a_note_is_text_everywhere_and_control_characters_are_dropped(env):
+    kari, slug = env["kari"], env["talk"].slug
+    body = _add(kari, slug, "2", MARKUP + "\x1b[2J\x07\rny linje", headers=JSON).json()
+    assert body["notes"][0]["text"] == MARKUP + "[2J\nny linje"  # the ESC and BEL are gone
+    for url in (f"/talks/{slug}", "/mine-moduler"):
+        page = kari.get(url).text
+        assert "<script>alert(1)" not in page and "<img src=x" not in page, url
+        assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page, url
+    download = kari.get(f"/talks/{slug}/notater.txt")
+    assert download.headers["content-type"].startswith("text/plain")
+    assert download.headers["x-content-type-options"] == "nosniff"
+    assert "\x1b" not in download.text and MARKUP + "[2J\nny linje\n" in download.text
+
+
+def test_notes_follow_the_talk_when_it_is_hidden_or_deleted(env, settings):
+    kari, slug, talk = env["kari"], env["talk"].slug, env["talk"]
+    note = _add(kari, slug, "3", "Husk dette", headers=JSON).json()["saved"]
+    with database.session(settings.db_path) as db, db.conn:
+        db.execute("UPDATE talks SET visibility = 'draft' WHERE id = ?", [talk.id])
+    assert "Husk dette" not in kari.get("/mine-moduler").text
+    for response in (kari.get(f"/talks/{slug}/notater.json"),
+                     kari.get(f"/talks/{slug}/notater.txt"),
+                     post(kari, f"/talks/{slug}/notater/{note}", {"at": "1", "text": "x"},
+                          headers=JSON)):  # fmt: skip
+        assert response.status_code == 404
+    with database.session(settings.db_path) as db, db.conn:
+        db.execute("UPDATE talks SET visibility = 'internal' WHERE id = ?", [talk.id])
+    assert "Husk dette" in kari.get("/mine-moduler").text
+    organiser = TestClient(env["kari"].app, follow_redirects=False)
+    with organiser:
+        login(organiser, "organiser@kommune.no")
+        deleted = post(organiser, f"/talks/{slug}/slett", {"bekreftet": "1"})
+        assert deleted.status_code == 303
+    with database.session(settings.db_path) as db:
+        assert db.execute("SELECT count(*) FROM notes").fetchone()[0] == 0
+    assert kari.get("/mine-moduler").status_code == 200
+    assert kari.get(f"/talks/{slug}/notater.json").status_code == 404

@@ -5,6 +5,7 @@ and they download as text with time stamps."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 
@@ -17,6 +18,9 @@ from server.people.access import Viewer, can_view
 from server.store import write
 
 MAX_CHARS = 4000
+# Control characters but line breaks and tabs: kept out of the page and the text download
+# (an escape sequence in a .txt would reach the reader's terminal).
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 MAX_NOTES_PER_TALK = 500
 
 NOT_FOUND = N_("Fant ikke notatet. Det kan være slettet; last siden på nytt.")
@@ -70,7 +74,7 @@ def clean(at: object, text: object) -> tuple[float, str]:
     seconds = moments.parse_time(str(at if at is not None else "0") or "0")
     if seconds is None:
         raise NoteError(BAD_TIME)
-    lines = str(text or "").replace("\x00", "").replace("\r\n", "\n").split("\n")
+    lines = _CONTROL.sub("", str(text or "").replace("\r\n", "\n").replace("\r", "\n")).split("\n")
     body = "\n".join(line.rstrip() for line in lines).strip()
     if not body:
         raise NoteError(EMPTY)
