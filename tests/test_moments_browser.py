@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from server.catalogue import search
+from server.people import accounts
 from server.store import db as database
 from server.transcript import model as transcript
 from server.transcript import translation
@@ -232,4 +233,64 @@ def test_the_english_track_page_passes_axe(site, browser, tmp_path):
         page.wait_for_function(f"() => Math.abs({VIDEO}.currentTime - 3) < 1.5", timeout=20_000)
         assert_accessible(page, "talk page with the English transcript open")
         assert page.errors == [], "the page's scripts ran without an error"
+        context.close()
+
+
+MARKUP = "<img src=x onerror=alert(1)><script>alert(2)</script>"
+
+
+def test_hostile_notes_and_links_break_nothing_in_the_browser(site, browser, tmp_path):
+    """Markup in a note stays text (drawn by js/notes.js and by the server); links with
+    times that are no times, backwards or past the end play the talk without a word."""
+    talk = site["talk"]
+    with serve(site["settings"].data_dir, tmp_path / "serve.log") as base:
+        context, page = _page(browser)
+        dialogs = []
+        page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+        _sign_in(page, base, "viewer@kommune.no")
+        page.goto(f"{base}/talks/{talk.slug}")
+        page.fill("#note-text", MARKUP)
+        page.fill("#note-at", "0:04")
+        page.click("#note-form button[type=submit]")
+        page.locator("#note-list li.note").wait_for()
+        assert MARKUP in page.inner_text("#note-list .note-text")
+        page.reload()
+        assert MARKUP in page.inner_text("#note-list .note-text")
+        page.goto(f"{base}/mine-moduler")
+        assert MARKUP in page.inner_text(".my-notes")
+        for query in ("?t=99999&til=abc", "?t=1:2:3:4", "?t=9&til=3", "?t=-4&til=1e400",
+                      "?t=11&til=400", "#t=20,5", "#t=abc"):  # fmt: skip
+            page.goto(f"{base}/talks/{talk.slug}{query}")
+            page.wait_for_function(f"() => {VIDEO}.readyState >= 1", timeout=30_000)
+            assert page.locator("#range-notice").is_hidden(), query
+            assert page.locator(".error:visible, [role=alert]:visible").count() == 0, query
+        assert dialogs == [] and page.errors == [], "no script of a note ran, no script failed"
+        context.close()
+
+
+def test_a_guest_framing_an_internal_talk_is_told_to_sign_in(site, browser, tmp_path):
+    settings = site["settings"]
+    with database.session(settings.db_path) as db:
+        organiser = db.execute("SELECT id FROM users WHERE role = 'organiser'").fetchone()[0]
+        internal = _talk(db, settings, accounts.get(db, organiser), "internal", "Internt")
+    frame = {"html": ""}
+    log = tmp_path / "serve.log"
+    with (
+        _host_page(frame) as intranet,
+        serve(settings.data_dir, log, KTL_FRAME_ORIGINS=intranet) as base,
+    ):
+        frame["html"] = (
+            "<!doctype html><html lang='nb'><title>Intranett</title><iframe name='spiller'"
+            f" title='Spiller' src='{base}/talks/{internal.slug}/embed'></iframe></html>"
+        )
+        context, page = _page(browser)
+        page.goto(intranet)
+        player = page.frame(name="spiller")  # the load event waited for it
+        assert not _refused(player)
+        assert "må du logge inn for å se det" in player.inner_text("main")
+        link = player.locator("a[target=_blank]")
+        assert link.get_attribute("href").startswith("/logg-inn?neste=")
+        page.goto(f"{base}/talks/{internal.slug}/embed")
+        assert_accessible(page, "embed page refused to a guest")
+        assert page.errors == []
         context.close()
