@@ -21,11 +21,8 @@ GONE = "elsewhere:4242:1"  # a worker on another machine that stopped without a 
 
 
 @pytest.fixture
-def client(settings):
-    make_user(settings, "organiser")
-    with TestClient(create_app(settings), follow_redirects=False) as test_client:
-        assert login(test_client, "organiser@kommune.no").status_code == 303
-        yield test_client
+def client(signed_in):
+    return signed_in("organiser")
 
 
 def _transcribing(db, lease_seconds: float) -> tuple[dict, jobs.Job]:

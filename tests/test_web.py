@@ -5,23 +5,18 @@ from __future__ import annotations
 import base64
 
 import pytest
-from starlette.testclient import TestClient
 
 from server.pipeline import jobs
 from server.store import db as database
 from server.transcript import model as transcript
-from server.web.app import create_app
 from tests import factories
-from tests.webclient import csrf, login, make_user, post
+from tests.webclient import csrf, post
 
 
 @pytest.fixture
-def client(settings):
-    """A client signed in as an organiser."""
-    make_user(settings, "organiser")
-    with TestClient(create_app(settings), follow_redirects=False) as test_client:
-        assert login(test_client, "organiser@kommune.no").status_code == 303
-        yield test_client
+def client(signed_in):
+    """A client signed in as an organiser (organiser@kommune.no)."""
+    return signed_in("organiser")
 
 
 def _create(client, **fields) -> str:
