@@ -104,6 +104,10 @@ def test_csrf_is_required(env):
     kari, slug = env["kari"], env["talk"].slug
     refused = kari.post(f"/talks/{slug}/notater", data={"at": "1", "text": "Uten token"})
     assert refused.status_code == 403
+    stale = kari.post(f"/talks/{slug}/notater", data={"at": "1", "text": "Gammel side"},
+                      headers={"X-CSRF-Token": "gammel", **JSON})  # fmt: skip
+    assert stale.status_code == 403  # js/notes.js shows the sentence, not a JSON parse error
+    assert stale.json()["error"].startswith("Skjemaet var for gammelt")
     token = csrf(kari)
     allowed = kari.post(f"/talks/{slug}/notater", data={"at": "1", "text": "Med token"},
                         headers={"X-CSRF-Token": token, **JSON})  # fmt: skip

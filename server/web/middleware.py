@@ -187,8 +187,12 @@ def _replay(messages: list[Message], receive: Receive) -> Receive:
 async def _refuse(scope: Scope, send: Send) -> None:
     from starlette.responses import PlainTextResponse
 
-    message = i18n.text_for(Request(scope), CSRF_MESSAGE)  # the viewer is known by now
-    response = PlainTextResponse(message, status_code=403)
+    request = Request(scope)
+    message = i18n.text_for(request, CSRF_MESSAGE)  # the viewer is known by now
+    if wants_json(request):  # the scripts read {"error": ...} (js/notes.js, quiz, upload)
+        response = JSONResponse({"error": message}, status_code=403)
+    else:
+        response = PlainTextResponse(message, status_code=403)
     await response(scope, _noop_receive, send)
 
 
