@@ -239,6 +239,11 @@ def test_the_english_track_page_passes_axe(site, browser, tmp_path):
 MARKUP = "<img src=x onerror=alert(1)><script>alert(2)</script>"
 
 
+def _answering(answer: dict | None):
+    """A Playwright route handler: fulfil with `answer`, or abort (no answer) when None."""
+    return lambda route, _request: route.fulfill(**answer) if answer else route.abort()
+
+
 def test_hostile_notes_and_links_break_nothing_in_the_browser(site, browser, tmp_path):
     """Markup in a note stays text (drawn by js/notes.js and by the server); links with
     times that are no times, backwards or past the end play the talk without a word."""
@@ -256,6 +261,16 @@ def test_hostile_notes_and_links_break_nothing_in_the_browser(site, browser, tmp
         assert MARKUP in page.inner_text("#note-list .note-text")
         page.reload()
         assert MARKUP in page.inner_text("#note-list .note-text")
+        for answer in ({"status": 502, "body": "<html>Bad Gateway</html>"}, None):
+            route = f"{base}/talks/{talk.slug}/notater"  # a proxy's error page; no answer
+            page.route(route, _answering(answer))
+            page.fill("#note-text", "Kommer ikke fram")
+            page.click("#note-form button[type=submit]")
+            page.wait_for_function("() => document.getElementById('note-error').textContent")
+            assert page.inner_text("#note-error") == (
+                "Notatet ble ikke lagret. Sjekk nettforbindelsen og prøv igjen."
+            )
+            page.unroute(route)
         page.goto(f"{base}/mine-moduler")
         assert MARKUP in page.inner_text(".my-notes")
         for query in ("?t=99999&til=abc", "?t=1:2:3:4", "?t=9&til=3", "?t=-4&til=1e400",

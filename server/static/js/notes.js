@@ -65,13 +65,14 @@
       headers: { "Accept": "application/json", "X-CSRF-Token": csrf },
       credentials: "same-origin"
     }).then(function (response) {
-      return response.json().then(function (body) {
-        if (!response.ok) throw new Error(body.error || messages.failed);
+      // An answer that is not JSON (a proxy's error page) or no answer says only "failed".
+      return response.json().catch(function () { return {}; }).then(function (body) {
+        if (!response.ok || !body.notes) throw { said: body.error || messages.failed };
         draw(body.notes);
         return body;
       });
     }).catch(function (problem) {
-      error.textContent = (problem && problem.message) || messages.failed;
+      error.textContent = (problem && problem.said) || messages.failed;  // not "Failed to fetch"
       throw problem;
     });
   }
