@@ -262,7 +262,7 @@ def test_english_hits_in_sok_json_select_the_english_captions(site):
     assert "tekst=en&tekst=en" not in page
 
 
-def test_a_track_turned_off_is_hidden_and_turning_it_on_again_queues_one_job(site):
+def test_a_track_turned_off_is_hidden_and_one_made_again_stays_shown_meanwhile(site):
     _with_english(site)
     settings, talk = site["settings"], site["talk"]
     app = create_app(settings)
@@ -276,9 +276,15 @@ def test_a_track_turned_off_is_hidden_and_turning_it_on_again_queues_one_job(sit
             assert guest.get("/sok.json?q=listening").json()["hits"] == []
             for on in ("1", "0", "1", "1"):
                 post(organiser, f"/talks/{talk.slug}/engelsk/valg", {"engelsk": on})
-        with database.session(settings.db_path) as db:
-            queued = db.execute("SELECT kind FROM jobs WHERE talk_id = ?", [talk.id]).fetchall()
-            assert [row[0] for row in queued] == ["translate"]
-            assert translation.get(db, talk.id).state == "waiting"
+            with database.session(settings.db_path) as db:
+                queued = db.execute("SELECT kind FROM jobs WHERE talk_id = ?", [talk.id])
+                assert [row[0] for row in queued.fetchall()] == ["translate"]
+                assert translation.get(db, talk.id).state == "waiting"
+            # made again: the version made before stays shown meanwhile, and if it fails
+            for state in ("waiting", "running", "failed"):
+                with database.session(settings.db_path) as db:
+                    translation.mark(db, talk.id, state, "Whisper stoppet")
+                assert 'srclang="en"' in guest.get(f"/talks/{talk.slug}").text, state
+                assert guest.get(f"/talks/{talk.slug}/en/transcript.vtt").status_code == 200
     finally:
         organiser.__exit__(None, None, None)

@@ -150,11 +150,18 @@ def mark(db: sqlite_utils.Database, talk_id: int, state: str, error: str | None 
         _upsert(db, talk_id, state=state, error=error)
 
 
+def made(state: State) -> bool:
+    """Whether the track has a current version: done, or being made again (or failed to
+    be) after a machine translation was stored once (store_machine records its seconds)."""
+    return state.state == "done" or (state.state != "none" and state.seconds is not None)
+
+
 def visible(settings: Settings, state: State, can_edit: bool) -> bool:
     """The English track is shown when it is made and not turned off and, where captions
     wait for review (KTL_CAPTIONS_PUBLISH=reviewed), reviewed; editors see it unreviewed.
-    Turned off, its files and versions stay (turned on again it is made anew)."""
-    if state.state != "done" or state.wanted is False:
+    Turned off, its files and versions stay (turned on again it is made anew). While it
+    is made again, or when that failed, the version made before stays shown."""
+    if not made(state) or state.wanted is False:
         return False
     return can_edit or settings.captions_publish == "immediately" or state.review == REVIEWED
 
