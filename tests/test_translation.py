@@ -288,3 +288,20 @@ def test_a_track_turned_off_is_hidden_and_one_made_again_stays_shown_meanwhile(s
                 assert guest.get(f"/talks/{talk.slug}/en/transcript.vtt").status_code == 200
     finally:
         organiser.__exit__(None, None, None)
+
+
+def test_a_track_turned_off_before_the_worker_came_does_not_wait_for_ever(site):
+    settings, talk = site["settings"], site["talk"]
+    app = create_app(settings)
+    organiser = _organiser(app)
+    try:
+        post(organiser, f"/talks/{talk.slug}/engelsk/valg", {"engelsk": "1"})
+        post(organiser, f"/talks/{talk.slug}/engelsk/valg", {"engelsk": "0"})
+        # No Whisper: a track that is not wanted passes straight through the stage.
+        assert Worker(settings, engine_factory=lambda: None).run_once()
+        with database.session(settings.db_path) as db:
+            assert translation.get(db, talk.id).state == "none"
+        page = organiser.get(f"/talks/{talk.slug}/engelsk").text
+        assert "Venter på en arbeider" not in page and "Ikke laget" in page
+    finally:
+        organiser.__exit__(None, None, None)

@@ -67,8 +67,11 @@ def stage(
     scratch: Path, engine: Engine, progress: Callable[[float], None],
 ) -> None:  # fmt: skip
     """Make the talk's English track if it wants one; record a failure on the track."""
-    if not translation.wanted(settings, talk, translation.get(db, talk.id)):
+    state = translation.get(db, talk.id)
+    if not translation.wanted(settings, talk, state):
         shutil.rmtree(scratch, ignore_errors=True)  # the worker made it for this stage
+        if state.state in ("waiting", "running"):  # turned off after it was asked for
+            translation.mark(db, talk.id, "done" if translation.made(state) else "none")
         progress(1.0)
         return
     translation.mark(db, talk.id, "running")
