@@ -305,3 +305,25 @@ def test_a_track_turned_off_before_the_worker_came_does_not_wait_for_ever(site):
         assert "Venter på en arbeider" not in page and "Ikke laget" in page
     finally:
         organiser.__exit__(None, None, None)
+
+
+def test_markup_in_an_edited_english_line_is_text_everywhere(site):
+    _with_english(site)
+    settings, talk = site["settings"], site["talk"]
+    markup = "<script>alert(1)</script><b>bold</b> --> 00:00"
+    app = create_app(settings)
+    organiser = _organiser(app)
+    try:
+        saved = post(organiser, f"/talks/{talk.slug}/engelsk",
+                     {"base_version": "0", "text": [markup, "Thank you."]})  # fmt: skip
+        assert saved.status_code == 303
+        with TestClient(app) as guest:
+            pages = [organiser.get(f"/talks/{talk.slug}/engelsk").text,
+                     guest.get(f"/talks/{talk.slug}").text, guest.get("/sok?q=bold").text,
+                     guest.get("/sok.json?q=bold").json()["hits"][0]["snippet"]]  # fmt: skip
+            vtt = guest.get(f"/talks/{talk.slug}/en/transcript.vtt").text
+        for page in pages:
+            assert "<script>alert(1)" not in page and "<b>bold" not in page
+        assert "<script>" not in vtt and "-->" not in vtt.split("\n\n")[1].split("\n")[2]
+    finally:
+        organiser.__exit__(None, None, None)
