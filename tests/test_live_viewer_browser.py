@@ -103,8 +103,8 @@ def test_watching_live_and_the_end_on_a_desktop_and_a_phone(settings, tmp_path):
             page.on("console", lambda m, e=errors: e.append(m.text) if m.type == "error" else None)
             _sign_in_page(page, base, "viewer@kommune.no")
             page.click("a.live-link")  # "Direkte nå" on the front page
-            page.wait_for_function(
-                "() => document.getElementById('live-video').currentTime > 1", timeout=30_000
+            page.wait_for_function(  # the click may not have left the front page yet
+                "() => document.getElementById('live-video')?.currentTime > 1", timeout=30_000
             )
             _player_comes_first(page, viewport, name)
             page.evaluate(PUT_CAPTION, LONG_CAPTION)
