@@ -247,6 +247,10 @@ def test_the_processing_status_lists_the_english_stage_only_for_talks_that_get_o
     with TestClient(create_app(settings.replace(english_captions=True))) as client:
         labels = [stage["label"] for stage in client.get(url).json()["stages"]]
         assert "Lager engelsk teksting (maskinoversettelse)" in labels
+        with database.session(settings.db_path) as db, db.conn:  # a talk in English: none
+            db.execute("UPDATE talks SET language = 'en' WHERE id = ?", [talk.id])
+        stages = [stage["name"] for stage in client.get(url).json()["stages"]]
+        assert "translate" not in stages
 
 
 def test_english_hits_in_sok_json_select_the_english_captions(site):
