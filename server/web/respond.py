@@ -9,9 +9,11 @@ from collections.abc import Iterator
 import jinja2
 import sqlite_utils
 from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import URL, URLPath
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.routing import BaseRoute, NoMatchFound
 from starlette.templating import Jinja2Templates
 
 from server.catalogue.records import Talk
@@ -87,12 +89,42 @@ def _can(context, route: str, talk: Talk | None = None) -> bool:
     return may(context.get("viewer") or Viewer(None), route, talk)
 
 
+def _routes_by_name(app) -> dict[str, list[BaseRoute]]:
+    """The app's top-level routes by name, in order, built once per app: a page builds some
+    20-100 links, and Starlette's url_path_for walks every route (~140) for each."""
+    index = getattr(app.state, "routes_by_name", None)
+    if index is None:
+        index = {}
+        for route in app.router.routes:
+            name = getattr(route, "name", None)
+            if name:
+                index.setdefault(name, []).append(route)
+        app.state.routes_by_name = index
+    return index
+
+
+def url_path(app, name: str, **params: object) -> URLPath:
+    """What `app.url_path_for(name, **params)` answers, asking only the routes of that name
+    (the first that matches wins, as in Starlette); any other name falls back to the walk."""
+    for route in _routes_by_name(app).get(name, ()):
+        with contextlib.suppress(NoMatchFound):
+            return route.url_path_for(name, **params)
+    return app.url_path_for(name, **params)
+
+
 @jinja2.pass_context
 def _url(context, name: str, **params: object) -> str:
     """`url('talk', key=talk.slug)`: the path of the named route (Starlette's url_path_for
     on this app's routes), so templates never write a path out. Query strings and fragments
     follow the call: `{{ url('talk', key=talk.slug) }}?t=30`."""
-    return str(context["request"].app.url_path_for(name, **params))
+    return str(url_path(context["request"].app, name, **params))
+
+
+@jinja2.pass_context
+def _url_for(context, name: str, /, **params: object) -> URL:
+    """Starlette's `url_for` for templates (an absolute URL), through the same index."""
+    request: Request = context["request"]
+    return url_path(request.app, name, **params).make_absolute_url(base_url=request.base_url)
 
 
 def build_templates() -> Jinja2Templates:
@@ -110,6 +142,7 @@ def build_templates() -> Jinja2Templates:
     env.filters["tr"] = _translate_filter
     env.globals["can"] = _can
     env.globals["url"] = _url
+    env.globals["url_for"] = _url_for  # Jinja2Templates keeps it (it only sets a default)
     env.globals.update(LANGUAGES=LANGUAGES, VISIBILITIES=VISIBILITIES, STATUS_LABELS=STATUS_LABELS)
     return Jinja2Templates(env=env)
 
