@@ -41,6 +41,15 @@ def connect(path: Path) -> sqlite_utils.Database:
     return sqlite_utils.Database(conn)
 
 
+_generation = 0
+
+
+def generation() -> int:
+    """How many write units this process has committed (not counting joined ones): an
+    answer read at one generation may be stale at the next (server.web.shortcache)."""
+    return _generation
+
+
 @contextmanager
 def write(db: sqlite_utils.Database) -> Iterator[sqlite3.Connection]:
     """One write unit: taken at once (BEGIN IMMEDIATE, so it never fails half-way for want
@@ -62,6 +71,9 @@ def write(db: sqlite_utils.Database) -> Iterator[sqlite3.Connection]:
     except BaseException:
         _rollback(conn)
         raise
+    finally:
+        global _generation
+        _generation += 1  # also after a failed COMMIT: what was read may be stale either way
 
 
 def _joined(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:

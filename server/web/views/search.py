@@ -13,6 +13,7 @@ from server.core import i18n, parse
 from server.people.access import VISIBILITIES, Visibility
 from server.web.paging import check, page_number, page_url, pager
 from server.web.respond import in_thread, int_param, render, settings_of, viewer_of
+from server.web.shortcache import ShortCache
 
 
 def _filters(request: Request) -> tuple[str, str | None, int | None]:
@@ -25,14 +26,29 @@ def _filters(request: Request) -> tuple[str, str | None, int | None]:
 
 def _search(db, request: Request, query: str, department: str | None, year: int | None):
     """Search only the talks this viewer may see (guests: public; staff: also internal),
-    and, when captions wait for review, only reviewed transcripts (or the viewer's own)."""
+    and, when captions wait for review, only reviewed transcripts (or the viewer's own).
+    Viewers with the same rules asking the same within KTL_SEARCH_CACHE_SECONDS share one
+    answer (server.web.shortcache; the rules are part of the key)."""
     visibility = Visibility(viewer_of(request))
     transcripts = visibility.transcripts(settings_of(request).captions_publish).sql()
-    return search.search(
+    allowed, page = visibility.visible_sql(), page_number(request)
+    key = (query, department, year, page, _rule_key(allowed), _rule_key(transcripts))
+    return _cache(request).get(key, lambda: search.search(
         db, query, department=department, year=year, visibilities=VISIBILITIES,
-        allowed=visibility.visible_sql(), transcripts_allowed=transcripts,
-        page=page_number(request),
-    )  # fmt: skip
+        allowed=allowed, transcripts_allowed=transcripts, page=page,
+    ))  # fmt: skip
+
+
+def _rule_key(rule: tuple[str, dict] | None) -> tuple | None:
+    """An SQL rule with its parameters as a hashable part of a cache key."""
+    return None if rule is None else (rule[0], tuple(sorted(rule[1].items())))
+
+
+def _cache(request: Request) -> ShortCache:
+    state = request.app.state
+    if getattr(state, "search_cache", None) is None:
+        state.search_cache = ShortCache(settings_of(request).search_cache_seconds)
+    return state.search_cache
 
 
 async def search_page(request: Request) -> Response:

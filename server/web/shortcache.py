@@ -1,0 +1,64 @@
+"""A few seconds' memory of answers that many viewers ask for at once (search results).
+
+An answer is kept for `seconds` and forgotten as soon as this process commits a write unit
+(server.store.store.generation), so a change made through the app (a talk hidden, a title
+edited) shows at once; a change from another process (`ktl worker` finishing a transcript)
+shows within `seconds`. Concurrent askers of the same key wait for one computation instead
+of each running it. The key must hold everything the answer depends on (the viewer's access
+rule included), so viewers with different rights never share an answer.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
+from typing import Any
+
+from server.store.store import generation
+
+
+class ShortCache:
+    def __init__(self, seconds: float, size: int = 256) -> None:
+        self.seconds = seconds
+        self.size = size
+        self._lock = threading.Lock()
+        self._answers: OrderedDict[Hashable, tuple[float, int, Any]] = OrderedDict()
+        self._pending: dict[Hashable, threading.Event] = {}
+
+    def get(self, key: Hashable, make: Callable[[], Any]) -> Any:
+        """The answer for `key`, made by `make()` when there is none fresh."""
+        if self.seconds <= 0:
+            return make()
+        while True:
+            with self._lock:
+                found = self._fresh(key)
+                if found is not None:
+                    return found[0]
+                waiting = self._pending.get(key)
+                if waiting is None:
+                    self._pending[key] = threading.Event()
+                    break
+            waiting.wait(30)
+        try:
+            started, answer = generation(), make()
+            with self._lock:
+                self._answers[key] = (time.monotonic() + self.seconds, started, answer)
+                self._answers.move_to_end(key)
+                while len(self._answers) > self.size:
+                    self._answers.popitem(last=False)
+            return answer
+        finally:
+            with self._lock:
+                self._pending.pop(key).set()
+
+    def _fresh(self, key: Hashable) -> tuple[Any] | None:
+        kept = self._answers.get(key)
+        if kept is None:
+            return None
+        until, made_at, answer = kept
+        if time.monotonic() >= until or made_at != generation():
+            del self._answers[key]
+            return None
+        return (answer,)
