@@ -10,13 +10,19 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields
+from functools import cache
 from typing import Any
+
+
+@cache
+def _names(cls: type) -> tuple[str, ...]:
+    return tuple(f.name for f in fields(cls))
 
 
 def _known(cls: type, row: Mapping[str, Any] | Any) -> dict[str, Any]:
     """The row's values for the fields of `cls` (sqlite3.Row or a mapping)."""
-    keys = row.keys()
-    return {f.name: row[f.name] for f in fields(cls) if f.name in keys}
+    keys = set(row.keys())
+    return {name: row[name] for name in _names(cls) if name in keys}
 
 
 @dataclass(frozen=True, slots=True)

@@ -112,12 +112,32 @@ def url_path(app, name: str, **params: object) -> URLPath:
     return app.url_path_for(name, **params)
 
 
+_LINKS = 8192  # paths remembered per app (a page's links repeat: the menu, each talk's)
+
+
+def _link(app, name: str, params: dict) -> str:
+    """url_path as text, remembered per app by name and parameters."""
+    links = getattr(app.state, "links", None)
+    if links is None:
+        links = app.state.links = {}
+    key = (name, *sorted(params.items()))
+    try:
+        found = links.get(key)
+    except TypeError:  # a parameter that cannot be a key: built each time
+        return str(url_path(app, name, **params))
+    if found is None:
+        if len(links) >= _LINKS:
+            links.clear()
+        found = links[key] = str(url_path(app, name, **params))
+    return found
+
+
 @jinja2.pass_context
 def _url(context, name: str, **params: object) -> str:
     """`url('talk', key=talk.slug)`: the path of the named route (Starlette's url_path_for
     on this app's routes), so templates never write a path out. Query strings and fragments
     follow the call: `{{ url('talk', key=talk.slug) }}?t=30`."""
-    return str(url_path(context["request"].app, name, **params))
+    return _link(context["request"].app, name, params)
 
 
 @jinja2.pass_context
