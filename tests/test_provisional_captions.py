@@ -99,6 +99,9 @@ def _transcribing(db, settings, packaged: bool = True, **fields) -> dict:
     job = jobs.claim(db, "arbeider", 3600)
     assert job is not None
     if packaged:
+        master = settings.paths.master_playlist(talk.id)  # the package's playlist only:
+        master.parent.mkdir(parents=True, exist_ok=True)  # these tests read the page
+        master.write_text("#EXTM3U\n")
         assert jobs.stage_done(db, job.id, "arbeider", "package")
         jobs.report(db, job, "arbeider", "transcribe", 0.3)
     else:
@@ -124,6 +127,7 @@ def test_provisional_captions_follow_the_partial_index(settings, db):
         assert "00:00:03.200 --> 00:00:06.000" in vtt
         page = guest.get(f"/talks/{talk.slug}").text
         assert 'id="video"' in page and "js/provisional.js" in page and NOTICE in page
+        assert guest.get(f"/talks/{talk.slug}/status.json").json()["playable"] is True
         assert guest.get(f"/talks/{talk.slug}/transcript.srt").status_code == 404, "only captions"
 
 
@@ -133,6 +137,19 @@ def test_no_player_before_the_recording_is_packaged(settings, db):
         page = guest.get(f"/talks/{talk.slug}").text
         assert 'id="video"' not in page and NOTICE not in page
         assert "Behandling av opptaket" in page
+
+
+def test_no_player_while_the_package_is_not_in_the_media_folder(settings, db):
+    """The package stage reported done (by a worker elsewhere) but no playlist here: the
+    page shows the progress, not a player whose playlist and poster would answer 404."""
+    talk = _transcribing(db, settings)
+    settings.paths.master_playlist(talk.id).unlink()
+    with TestClient(create_app(settings)) as guest:
+        page = guest.get(f"/talks/{talk.slug}").text
+        assert 'id="video"' not in page and NOTICE not in page and "<track" not in page
+        assert "js/provisional.js" not in page and "Behandling av opptaket" in page
+        status = guest.get(f"/talks/{talk.slug}/status.json").json()
+        assert status["playable"] is False, "js/status.js would reload the page for a player"
 
 
 def test_captions_waiting_for_review_stay_with_the_editors(settings, db):
@@ -165,7 +182,7 @@ def test_the_track_in_a_browser_grows_while_transcribing(settings, db, tmp_path)
 
     need("ffmpeg")
     talk = _transcribing(db, settings, title="Foreløpig teksting")
-    (settings.paths.vod(talk.id) / "stream_0").mkdir(parents=True)
+    (settings.paths.vod(talk.id) / "stream_0").mkdir(parents=True, exist_ok=True)
     factories.hls_media(db, settings, talk, tmp_path, 8)
     search.index_partial(db, talk.id, FIRST, 0, "nb")
     cues = "() => { const t = document.querySelector('video').textTracks[0]; " \

@@ -35,6 +35,7 @@ VOD = "vod"
 LIVE = "live"
 SLIDES = "slides"
 POSTER = "poster.jpg"
+MASTER = "master.m3u8"
 TRANSCRIPT_JSON = "transcript.json"
 
 
@@ -72,6 +73,9 @@ class DataPaths:
 
     def poster(self, talk_id: int | str) -> Path:
         return self.vod(talk_id) / POSTER
+
+    def master_playlist(self, talk_id: int | str) -> Path:
+        return self.vod(talk_id) / MASTER
 
     def live(self, talk_id: int | str) -> Path:
         return self.talk_media(talk_id) / LIVE

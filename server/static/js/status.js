@@ -44,12 +44,9 @@
         if (!status) return setTimeout(poll, 5000);
         render(status);
         if (status.talk_status === "ready") return window.location.reload();
-        // Packaged while the rest goes on: reload once to show the player (with provisional
-        // captions, js/provisional.js).
-        if (status.talk_status === "processing" && !document.getElementById("video") &&
-            status.stages.some(function (s) { return s.name === "package" && s.state === "done"; })) {
-          return window.location.reload();
-        }
+        // Packaged (and the package in the media folder) while the rest goes on: reload once
+        // to show the player (with provisional captions, js/provisional.js).
+        if (status.playable && !document.getElementById("video")) return window.location.reload();
         setTimeout(poll, status.job_state === "failed" ? 10000 : 1500);
       })
       .catch(function () { setTimeout(poll, 5000); });

@@ -169,7 +169,7 @@ def page(request: Request) -> Response:
         "status": translated_status(request, status),
         "segments": _segments(request, talk) if talk.status == "ready" and visible else [],
         # Packaged but still being transcribed: the player, with provisional captions.
-        "playable": status["talk_status"] == "processing" and provisional.packaged(status),
+        "playable": status["playable"],
         "start": (moment := moments.within(_moment(request), _duration(recording))).start,
         "end": moment.end,
         "share_path": (path := f"/talks/{talk.slug}"),
@@ -212,7 +212,7 @@ def processing_status(db, talk: Talk, settings: Settings) -> dict:
             state = "loading" if name == "transcribe" and progress == 0 else state
         stages.append({"name": name, "label": STAGE_LABELS[name], "state": state,
                        "progress": shown})  # fmt: skip
-    return {
+    status = {
         "talk_status": talk.status,
         "job_state": job.state if job else None,
         "waiting_for_worker": stalled,
@@ -221,6 +221,10 @@ def processing_status(db, talk: Talk, settings: Settings) -> dict:
         "error": job.error if job else None,
         "can_retry": jobs.can_retry(job),
     }
+    # Packaged, and the package here, while the rest goes on: the page shows the player.
+    master = settings.paths.master_playlist(talk.id)
+    status["playable"] = talk.status == "processing" and provisional.playable(status, master)
+    return status
 
 
 def translated_status(request: Request, status: dict) -> dict:
