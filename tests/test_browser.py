@@ -51,7 +51,12 @@ def test_upload_search_and_play_from_the_spoken_second(server, settings, page, t
 
     page.set_input_files("#recording-file", str(recording))
     page.wait_for_selector("section.processing, video#video", timeout=60_000)
-    page.wait_for_selector("video#video", timeout=240_000)
+    # The player shows once the recording is packaged, while transcription goes on (with
+    # provisional captions); js/status.js reloads the page when the talk is ready, and only
+    # then is the transcript shown and the whole of it in search.
+    page.wait_for_selector("#transcript-lines", timeout=240_000)
+    assert page.query_selector("section.processing") is None, "processing is done"
+    page.wait_for_selector("video#video")
 
     page.fill("#sok-q", "basement")
     page.press("#sok-q", "Enter")
