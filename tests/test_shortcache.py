@@ -90,3 +90,13 @@ def test_zero_seconds_keeps_nothing():
     cache.get("q", lambda: made.append(1))
     cache.get("q", lambda: made.append(1))
     assert len(made) == 2
+
+
+def test_a_remembered_session_ends_with_a_write_through_the_app(app, signed_in):
+    employee = signed_in("viewer")
+    assert employee.get("/", headers={"Accept": "text/html"}).status_code == 200
+    before = employee.get("/").text
+    with app.state.store.write() as unit:  # the account turned off through the app's store
+        unit.execute("UPDATE users SET active = 0 WHERE id = ?", [employee.user.id])
+    after = employee.get("/").text
+    assert employee.user.name in before and employee.user.name not in after

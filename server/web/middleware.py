@@ -25,7 +25,9 @@ from server.core.units import format_size
 from server.people import accounts
 from server.people.access import Viewer
 from server.store import Store
+from server.store.store import generation
 from server.web.respond import wants_json
+from server.web.shortcache import ShortCache
 
 SESSION_COOKIE = "ktl_session"
 ANON_COOKIE = "ktl_anon"
@@ -91,7 +93,7 @@ class AuthMiddleware:
         cookies = _cookies(scope)
         token = cookies.get(SESSION_COOKIE)
         store = scope["app"].state.store
-        user = await to_thread.run_sync(_lookup, store, token) if token else None
+        user = await _session_user(scope["app"], store, token) if token else None
         anon = cookies.get(ANON_COOKIE) or ""
         new_anon = not anon or len(anon) > 64
         if new_anon:
@@ -118,6 +120,25 @@ class AuthMiddleware:
 def _lookup(store: Store, token: str) -> accounts.User | None:
     with store.read() as db:
         return accounts.session_user(db, token)
+
+
+async def _session_user(app, store: Store, token: str) -> accounts.User | None:
+    """The session's user, remembered for KTL_SESSION_CACHE_SECONDS (server.web.shortcache:
+    forgotten at once when this process writes, so signing out, a new role or a deactivated
+    account count from the next request; a change made by another process within that
+    time), so a signed-in page waits once in the thread pool, not twice."""
+    memory = getattr(app.state, "session_memory", None)
+    if memory is None:
+        memory = app.state.session_memory = ShortCache(
+            app.state.settings.session_cache_seconds, 4096
+        )
+    found = memory.peek(token)
+    if found is not None:
+        return found[0]
+    started = generation()
+    user = await to_thread.run_sync(_lookup, store, token)
+    memory.put(token, user, started)
+    return user
 
 
 class CSRFMiddleware:

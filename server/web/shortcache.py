@@ -43,15 +43,28 @@ class ShortCache:
             waiting.wait(30)
         try:
             started, answer = generation(), make()
-            with self._lock:
-                self._answers[key] = (time.monotonic() + self.seconds, started, answer)
-                self._answers.move_to_end(key)
-                while len(self._answers) > self.size:
-                    self._answers.popitem(last=False)
+            self.put(key, answer, started)
             return answer
         finally:
             with self._lock:
                 self._pending.pop(key).set()
+
+    def peek(self, key: Hashable) -> tuple[Any] | None:
+        """A fresh answer in a 1-tuple, or None, without waiting (for the event loop)."""
+        if self.seconds <= 0:
+            return None
+        with self._lock:
+            return self._fresh(key)
+
+    def put(self, key: Hashable, answer: Any, made_at: int) -> None:
+        """Keep `answer`, read when generation() was `made_at` (taken before reading)."""
+        if self.seconds <= 0:
+            return
+        with self._lock:
+            self._answers[key] = (time.monotonic() + self.seconds, made_at, answer)
+            self._answers.move_to_end(key)
+            while len(self._answers) > self.size:
+                self._answers.popitem(last=False)
 
     def _fresh(self, key: Hashable) -> tuple[Any] | None:
         kept = self._answers.get(key)
