@@ -1,4 +1,5 @@
-"""A few seconds' memory of answers that many viewers ask for at once (search results).
+"""A few seconds' memory of answers that many requests ask for at once: search results
+(server.web.views.search) and the user of a session (server.web.middleware).
 
 An answer is kept for `seconds` and forgotten as soon as this process commits a write unit
 (server.store.store.generation), so a change made through the app (a talk hidden, a title
