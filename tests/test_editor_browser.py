@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import subprocess
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -44,7 +45,7 @@ def _ready_talk(settings, organiser, tmp_path: Path) -> dict:
         rec = {"has_video": 1, "video_codec": "h264", "pix_fmt": "yuv420p",
                "audio_codec": "aac", "duration": 6.0}  # fmt: skip
         _run(package_args(original, folder / "vod", rec))
-        _run(poster_args(original, folder / "vod" / "poster.jpg", rec))
+        _run(poster_args(original, folder / "vod" / "poster.jpg", SimpleNamespace(**rec)))
         with db.conn:
             db.execute(
                 "INSERT INTO recordings (talk_id, original_name, path, size, duration, "

@@ -15,7 +15,6 @@ from tests.webclient import make_user
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
 server = test_browser.server
-page = test_editor_browser.page
 
 SEGMENTS = (
     Segment(0.0, 2.0, "Velkommen til lunsjforedraget"),

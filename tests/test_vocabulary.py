@@ -306,4 +306,4 @@ def test_unknown_and_withdrawn_jobs_leave_a_ready_talk_alone(settings, db):
     assert "Ukjent jobbtype «nonsense»" in jobs.get(db, unknown).error
     assert jobs.get(db, hook).state == "done"  # no pending request (withdrawn): nothing to do
     assert talks.get(db, talk.id).status == "ready"
-    assert set(Worker.KINDS) == {"process", "retranscribe"}
+    assert set(Worker.KINDS) == {"process", "retranscribe", "slides", "translate"}

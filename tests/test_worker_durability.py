@@ -59,11 +59,15 @@ def test_killed_worker_job_resumes_and_finishes_once(stage, settings, tmp_path):
 
     first = _start_worker(settings)
     try:
-        _wait(settings, talk.id, lambda j: j.stage == stage and j.progress > 0.05)
+        if stage == "package":
+            _wait(settings, talk.id, lambda j: j.stage == stage and j.progress > 0.05)
+        else:  # batched decoding reports progress per batch: a 45 s clip is one batch
+            _wait(settings, talk.id, lambda j: j.stage == stage)
+            time.sleep(1.0)  # loading the model or decoding: in the middle of the stage
         first.send_signal(signal.SIGKILL)
-        first.wait()
     finally:
         first.kill()
+        first.wait()
     assert _wait(settings, talk.id, lambda j: True).state == "running"
 
     second = _start_worker(settings)
@@ -181,7 +185,7 @@ def _clips(tmp_path: Path) -> list[Path]:
 
 def _import(settings, clips: list[Path], number: int) -> int:
     data = talks.TalkInput(title=f"Robust {number}", language="en")
-    return import_recording(settings, clips[number % len(clips)], data)["id"]
+    return import_recording(settings, clips[number % len(clips)], data).id
 
 
 def _kill_once(db, serve_pid: int, rng: random.Random) -> Kill | None:

@@ -408,7 +408,8 @@ def _content(settings, people: dict, made: dict) -> set[str]:
     for person in people.values():
         found |= {person.name, person.email}
     for talk in made.values():
-        found |= {talk[k] for k in ("title", "speaker", "department", "room", "description")}
+        fields = ("title", "speaker", "department", "room", "description")
+        found |= {getattr(talk, k) for k in fields}
     path = settings.paths.transcript_json(made["ready"].id)
     found |= {segment.text for segment in transcript.load(path).segments}
     return {text for text in found if text}
@@ -777,7 +778,7 @@ class Journey:
         """Screenshot the page, check it (in `lang`, else the journey's language), and
         assert what the person must see."""
         self._shoot(name)
-        found = self.page.evaluate(COLLECT, USER_CONTENT)
+        found = self._collect()
         where = f"{self.label} at '{name}' ({urlsplit(self.page.url).path})"
         self._check(found, where, lang or self.combo.lang)
         self._axe(where)
@@ -785,6 +786,19 @@ class Journey:
         if missing:
             pytest.fail(f"{where}: " + "; ".join(missing) + self._so_far())
         return found
+
+    def _collect(self) -> dict:
+        """What the page shows; once more if the page reloaded itself meanwhile (a talk
+        page does when its processing moves on, js/status.js)."""
+        from playwright.sync_api import Error as PlaywrightError
+
+        try:
+            return self.page.evaluate(COLLECT, USER_CONTENT)
+        except PlaywrightError as error:
+            if "Execution context was destroyed" not in str(error):
+                raise
+            self.page.wait_for_load_state()
+            return self.page.evaluate(COLLECT, USER_CONTENT)
 
     def _missing(self, found: dict, heading, see, buttons, links) -> list[str]:
         missing = []

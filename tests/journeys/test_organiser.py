@@ -109,7 +109,11 @@ def _upload_journey(journey: Journey, scratch) -> None:
     page.wait_for_selector("section.processing, video#video", timeout=60_000)
     if page.locator("section.processing").count():
         journey.step("processing", see=[journey.t("Behandling av opptaket")])
-    page.wait_for_selector("video#video", timeout=240_000)
+    # The player shows once packaged (provisional captions while Whisper works); the page
+    # reloads itself when the talk is ready, and only then holds the transcript.
+    page.wait_for_selector("#transcript-lines", timeout=240_000)
+    assert page.query_selector("section.processing") is None, "processing is done"
+    page.wait_for_selector("video#video")
     page.wait_for_function(PLAYER_READY)
     journey.step(
         "processed",
