@@ -27,6 +27,7 @@ TUS_VERSION = "1.0.0"
 EXTENSIONS = "creation,termination,expiration"
 OFFSET_TYPE = "application/offset+octet-stream"
 MAX_METADATA = 4096
+DRAIN_LIMIT = 64 * 1024  # a refused PATCH body up to this size is read before closing
 RESUMABLE = {"Tus-Resumable": TUS_VERSION}
 
 # Messages are msgids (values filled in), translated by _error() for the request.
@@ -219,7 +220,24 @@ async def resource(request: Request) -> Response:
         # sending it. Chromium resends a chunk after a dropped keep-alive connection and,
         # kept open, would push all of it (up to chunkSize) before it reads the 409.
         response.headers["Connection"] = "close"
+        await _drain_small_body(request)
     return response
+
+
+async def _drain_small_body(request: Request) -> None:
+    """Read a small refused body to its end before closing, so that the client reads the answer.
+
+    Closing a socket with unread bytes in it makes the kernel send a reset, which can reach the
+    client before the refusal does; a large body is not worth reading and is cut off instead.
+    """
+    declared = _int_header(request, "content-length")
+    if declared is None or declared > DRAIN_LIMIT:
+        return
+    try:
+        async for _chunk in request.stream():
+            pass
+    except (ClientDisconnect, RuntimeError):  # RuntimeError: the handler read some of it already
+        return
 
 
 routes: list[Route] = [
