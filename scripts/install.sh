@@ -17,6 +17,9 @@ packages=(ffmpeg espeak-ng)
 packages+=(hunspell-no libhunspell-dev build-essential python3-dev)
 # Slides: Tesseract OCR with Norwegian and English data reads the slides in recordings.
 packages+=(tesseract-ocr tesseract-ocr-nor tesseract-ocr-eng)
+# PostgreSQL: the client library comes with psycopg's wheel, so only the tests need the
+# server (a throwaway cluster, tests/pgserver.py) and contrib (pg_trgm, for search).
+(( dev )) && packages+=(postgresql postgresql-contrib)
 # The slide tests draw text into generated video with a font ffmpeg's drawtext can load.
 (( dev )) && packages+=(fonts-dejavu-core)
 (( dev )) && packages+=(chromium)

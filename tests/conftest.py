@@ -104,3 +104,20 @@ def worker(settings: Settings, engine):
     from server.pipeline.worker import Worker
 
     return Worker(settings, engine_factory=lambda: engine)
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    """A throwaway PostgreSQL cluster (tests/pgserver.py), one per test process, started
+    the first time a test asks for PostgreSQL and removed at the end of the run."""
+    from tests.pgserver import PgServer
+
+    with PgServer() as server:
+        yield server
+
+
+@pytest.fixture
+def postgres_url(postgres_server):
+    """The URL of a fresh, empty PostgreSQL database of this test's own (dropped after)."""
+    with postgres_server.database() as url:
+        yield url
