@@ -128,11 +128,12 @@ def test_health_and_readiness(settings):
     with _client(broken) as client:
         assert client.get("/healthz").status_code == 200
         ready = client.get("/readyz")
-        os.chmod(settings.db_path, 0o444)
-        try:
+    os.chmod(settings.db_path, 0o444)  # before the app opens its first connection
+    try:
+        with _client(settings) as client:
             unwritable = client.get("/readyz")
-        finally:
-            os.chmod(settings.db_path, 0o644)
+    finally:
+        os.chmod(settings.db_path, 0o644)
     assert ready.status_code == 503
     failing = {f["check"]: f["message"] for f in ready.json()["failing"]}
     assert set(failing) == {"disk", "model"}
@@ -314,3 +315,27 @@ def test_doctor_checks_oidc_discovery(settings):
 def test_a_negative_floor_is_refused(settings, value):
     done = _doctor(settings, KTL_MIN_FREE_DISK_MB=value)
     assert done.returncode == 2 and "KTL_MIN_FREE_DISK_MB" in done.stderr
+
+
+def test_readiness_and_metrics_use_the_apps_store(settings, monkeypatch):
+    """/readyz and /metrics borrow the app's pooled connections (app.state.store) instead
+    of opening a store, and so a new SQLite connection, at every call. Counted by wrapping
+    the store's real `connect` (a spy: every connection is still a real one)."""
+    from server.store import store as store_module
+
+    opened = []
+    real_connect = store_module.connect
+
+    def counting_connect(path):
+        opened.append(path)
+        return real_connect(path)
+
+    monkeypatch.setattr(store_module, "connect", counting_connect)
+    with _client(settings) as client:
+        assert client.get("/readyz").status_code == 200
+        assert client.get("/metrics").status_code == 200
+        before = len(opened)
+        for _ in range(5):
+            assert client.get("/readyz").status_code == 200
+            assert client.get("/metrics").status_code == 200
+    assert len(opened) == before

@@ -18,16 +18,16 @@ class Failure:
     message: str
 
 
-def _database(settings: Settings) -> str | None:
+def _database(settings: Settings, store: Store) -> str | None:
     try:
-        with Store(settings.db_path).read() as db:
+        with store.read() as db:
             stats.prove_writable(db)
     except sqlite3.Error as exc:
         return f"Databasen {settings.db_path} kan ikke skrives: {exc}"
     return None
 
 
-def _model(settings: Settings) -> str | None:
+def _model(settings: Settings, store: Store) -> str | None:
     try:
         path = transcribe.locate_model(settings)
     except transcribe.ModelError as exc:
@@ -37,22 +37,24 @@ def _model(settings: Settings) -> str | None:
     return None
 
 
-def _ffmpeg(settings: Settings) -> str | None:
+def _ffmpeg(settings: Settings, store: Store) -> str | None:
     missing = [tool for tool in ("ffmpeg", "ffprobe") if shutil.which(tool) is None]
     return f"Mangler {', '.join(missing)}: installer Debian-pakken ffmpeg." if missing else None
 
 
-def _disk(settings: Settings) -> str | None:
+def _disk(settings: Settings, store: Store) -> str | None:
     return diskspace.shortage(settings)
 
 
 CHECKS = {"database": _database, "model": _model, "ffmpeg": _ffmpeg, "disk": _disk}
 
 
-def failures(settings: Settings) -> list[Failure]:
+def failures(settings: Settings, store: Store) -> list[Failure]:
+    """The failing checks; the database is proved writable through `store`, the app's own
+    (its pooled connections, not a new one per call)."""
     found = []
     for name, check in CHECKS.items():
-        message = check(settings)
+        message = check(settings, store)
         if message is not None:
             found.append(Failure(name, message))
     return found

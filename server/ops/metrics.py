@@ -63,11 +63,11 @@ def live_figures(manager: object | None) -> LiveFigures:
 class ScrapeCollector:
     """Figures read at scrape time: the database (written by the worker), the disk, live."""
 
-    def __init__(self, settings: Settings, live: LiveFigures) -> None:
-        self.settings, self.live = settings, live
+    def __init__(self, settings: Settings, live: LiveFigures, store: Store) -> None:
+        self.settings, self.live, self.store = settings, live, store
 
     def collect(self) -> Iterator[Metric]:
-        with Store(self.settings.db_path).read() as db:
+        with self.store.read() as db:
             job_rows = stats.jobs_by_state(db)
             factors = stats.realtime_factors(db)
             broadcast_rows = stats.broadcasts_by_state(db)

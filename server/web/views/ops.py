@@ -22,7 +22,8 @@ async def healthz(request: Request) -> Response:
 
 
 async def readyz(request: Request) -> Response:
-    failures = await run_in_threadpool(health.failures, request.app.state.settings)
+    state = request.app.state
+    failures = await run_in_threadpool(health.failures, state.settings, state.store)
     headers = {"Cache-Control": "no-store"}
     if failures:
         failing = [{"check": f.check, "message": f.message} for f in failures]
@@ -52,7 +53,7 @@ async def metrics_page(request: Request) -> Response:
     if not metrics_allowed(request, settings):
         raise HTTPException(404)  # others see no such page
     live = metrics.live_figures(getattr(request.app.state, "live", None))
-    scrape = metrics.ScrapeCollector(settings, live)
+    scrape = metrics.ScrapeCollector(settings, live, request.app.state.store)
     body = await run_in_threadpool(metrics.exposition, request.app.state.metrics, scrape)
     return Response(body, media_type=CONTENT_TYPE_LATEST, headers={"Cache-Control": "no-store"})
 
