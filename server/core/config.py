@@ -53,6 +53,8 @@ class Settings:
     job_lease_seconds: int = 60
     worker_poll_seconds: float = 1.0
     worker_restart_max_seconds: float = 30.0  # longest pause before restarting a dead worker
+    worker_stages: str = ""  # the stages this host's workers take (transcribe,...); "": all
+    work_dir: str = ""  # workers' scratch folder; "": beside each talk's media (the data folder)
     default_language: str = "nb"
     secret_key: str = ""
     cookie_secure: bool = False
@@ -82,6 +84,7 @@ class Settings:
     srt_ports: str = "9000-9019"
     srt_host: str = ""
     live_captions: bool = True
+    live_ingest: bool = True  # this process runs live ingest (one per site: nginx sends it there)
     slides: bool = True  # find and read the slides in recordings with video (OCR)
     slides_languages: str = "nor+eng"  # Tesseract's language data for reading slides
     checkin_margin_minutes: int = 30  # QR check-in opens/closes this long before/after

@@ -383,10 +383,54 @@ END;
 """
 
 
+# Workers limited to some stages (server.pipeline.jobs): the stage each job needs next, so
+# a claim can pick only jobs the worker takes, and which worker finished each stage.
+_M_JOB_STAGES = """
+ALTER TABLE jobs ADD COLUMN next_stage TEXT;
+UPDATE jobs SET next_stage = CASE kind
+    WHEN 'process' THEN CASE
+        WHEN instr(stages_done, '"package"') = 0 THEN 'package'
+        WHEN instr(stages_done, '"transcribe"') = 0 THEN 'transcribe'
+        WHEN instr(stages_done, '"index"') = 0 THEN 'index'
+        WHEN instr(stages_done, '"slides"') = 0 THEN 'slides'
+        ELSE 'translate' END
+    WHEN 'retranscribe' THEN 'transcribe'
+    WHEN 'translate' THEN 'translate'
+    WHEN 'slides' THEN 'slides'
+    END;
+CREATE INDEX jobs_claim ON jobs(state, next_stage, id);
+CREATE TABLE job_stages (
+    job_id INTEGER NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
+    stage TEXT NOT NULL, worker TEXT NOT NULL, finished_at TEXT NOT NULL,
+    PRIMARY KEY (job_id, stage));
+"""
+
+
+# Several `ktl serve` processes (server.live.events): what one process says about a
+# broadcast (state, captions, questions) every process reads from here for its own event
+# streams, and each process's viewers of a talk on air, so that every process counts all.
+_M_LIVE_SHARED = """
+CREATE TABLE live_events (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    talk_id INTEGER NOT NULL,
+    origin TEXT NOT NULL,
+    event TEXT NOT NULL,
+    created_at REAL NOT NULL);
+CREATE INDEX live_events_created ON live_events(created_at);
+CREATE TABLE live_presence (
+    process TEXT NOT NULL,
+    talk_id INTEGER NOT NULL,
+    viewers TEXT NOT NULL,
+    present TEXT NOT NULL,
+    seen_at REAL NOT NULL,
+    PRIMARY KEY (process, talk_id));
+"""
+
+
 def all_migrations() -> list[str]:
     """Every migration in the order it runs. Append only: a shipped migration never changes."""
     return [
         _M001_CORE, _M_SEARCH_001, _M002_ACCOUNTS, _M003_TRANSCRIPTS, _M004_MODULES,
         _M005_LIVE, _M006_LOCALE_CHOSEN, _M_OPS, _M_SEARCH_002_VOCABULARY, _M_SLIDES,
-        _M_NOTES, _M_TRANSLATIONS,
+        _M_NOTES, _M_TRANSLATIONS, _M_JOB_STAGES, _M_LIVE_SHARED,
     ]  # fmt: skip

@@ -14,6 +14,7 @@ from __future__ import annotations
 import itertools
 import queue
 import sqlite3
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -118,6 +119,8 @@ class Store:
         self._idle: queue.LifoQueue[sqlite_utils.Database] = queue.LifoQueue()
         self._max_idle = idle
         self._closed = False
+        self._watch: sqlite_utils.Database | None = None  # never writes: see version()
+        self._watch_lock = threading.Lock()
 
     @contextmanager
     def read(self) -> Iterator[sqlite_utils.Database]:
@@ -140,8 +143,24 @@ class Store:
         with self.read() as db:
             return migrate(db)
 
+    def version(self) -> tuple[int, int]:
+        """A value that changes whenever a write unit commits to this database, in this
+        process or any other (`ktl serve` processes behind nginx, workers, the CLI): an
+        answer read at one version may be stale at the next (server.web.shortcache). SQLite:
+        `PRAGMA data_version` on a connection kept for it, which never writes, so every
+        commit is another connection's (a few microseconds: it reads the WAL index)."""
+        with self._watch_lock:
+            if self._watch is None:
+                self._watch = connect(self.path)
+            changes = self._watch.execute("PRAGMA data_version").fetchone()[0]
+        return (_generation, changes)
+
     def close(self) -> None:
         self._closed = True
+        with self._watch_lock:
+            if self._watch is not None:
+                self._watch.close()
+                self._watch = None
         while True:
             try:
                 self._idle.get_nowait().close()

@@ -25,7 +25,6 @@ from server.core.units import format_size
 from server.people import accounts
 from server.people.access import Viewer
 from server.store import Store
-from server.store.store import generation
 from server.web.respond import wants_json
 from server.web.shortcache import ShortCache
 
@@ -124,18 +123,18 @@ def _lookup(store: Store, token: str) -> accounts.User | None:
 
 async def _session_user(app, store: Store, token: str) -> accounts.User | None:
     """The session's user, remembered for KTL_SESSION_CACHE_SECONDS (server.web.shortcache:
-    forgotten at once when this process writes, so signing out, a new role or a deactivated
-    account count from the next request; a change made by another process within that
-    time), so a signed-in page waits once in the thread pool, not twice."""
+    forgotten at once when any process commits to the database, so signing out, a new role
+    or a deactivated account count from the next request, through any `ktl serve`), so a
+    signed-in page waits once in the thread pool, not twice."""
     memory = getattr(app.state, "session_memory", None)
     if memory is None:
         memory = app.state.session_memory = ShortCache(
-            app.state.settings.session_cache_seconds, 4096
+            app.state.settings.session_cache_seconds, 4096, store.version
         )
     found = memory.peek(token)
     if found is not None:
         return found[0]
-    started = generation()
+    started = memory.version()
     user = await to_thread.run_sync(_lookup, store, token)
     memory.put(token, user, started)
     return user

@@ -1,12 +1,15 @@
 """A few seconds' memory of answers that many requests ask for at once: search results
 (server.web.views.search) and the user of a session (server.web.middleware).
 
-An answer is kept for `seconds` and forgotten as soon as this process commits a write unit
-(server.store.store.generation), so a change made through the app (a talk hidden, a title
-edited) shows at once; a change from another process (`ktl worker` finishing a transcript)
-shows within `seconds`. Concurrent askers of the same key wait for one computation instead
-of each running it. The key must hold everything the answer depends on (the viewer's access
-rule included), so viewers with different rights never share an answer.
+An answer is kept for `seconds` and forgotten as soon as the database's version changes:
+with the app's store (`Store.version`, what the app passes) that is any commit by any
+process, so a change made through one `ktl serve` (a talk published, a session ended) shows
+at once through every other one behind nginx, and a `ktl worker` finishing a transcript
+too. Without a store, the version is this process's own commits
+(server.store.store.generation): another process's change shows within `seconds`.
+Concurrent askers of the same key wait for one computation instead of each running it. The
+key must hold everything the answer depends on (the viewer's access rule included), so
+viewers with different rights never share an answer.
 """
 
 from __future__ import annotations
@@ -21,11 +24,14 @@ from server.store.store import generation
 
 
 class ShortCache:
-    def __init__(self, seconds: float, size: int = 256) -> None:
+    def __init__(
+        self, seconds: float, size: int = 256, version: Callable[[], Hashable] = generation
+    ) -> None:
         self.seconds = seconds
         self.size = size
+        self.version = version
         self._lock = threading.Lock()
-        self._answers: OrderedDict[Hashable, tuple[float, int, Any]] = OrderedDict()
+        self._answers: OrderedDict[Hashable, tuple[float, Hashable, Any]] = OrderedDict()
         self._pending: dict[Hashable, threading.Event] = {}
 
     def get(self, key: Hashable, make: Callable[[], Any]) -> Any:
@@ -43,7 +49,7 @@ class ShortCache:
                     break
             waiting.wait(30)
         try:
-            started, answer = generation(), make()
+            started, answer = self.version(), make()
             self.put(key, answer, started)
             return answer
         finally:
@@ -57,8 +63,8 @@ class ShortCache:
         with self._lock:
             return self._fresh(key)
 
-    def put(self, key: Hashable, answer: Any, made_at: int) -> None:
-        """Keep `answer`, read when generation() was `made_at` (taken before reading)."""
+    def put(self, key: Hashable, answer: Any, made_at: Hashable) -> None:
+        """Keep `answer`, read when version() was `made_at` (taken before reading)."""
         if self.seconds <= 0:
             return
         with self._lock:
@@ -72,7 +78,7 @@ class ShortCache:
         if kept is None:
             return None
         until, made_at, answer = kept
-        if time.monotonic() >= until or made_at != generation():
+        if time.monotonic() >= until or made_at != self.version():
             del self._answers[key]
             return None
         return (answer,)

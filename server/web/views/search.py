@@ -47,7 +47,8 @@ def _rule_key(rule: tuple[str, dict] | None) -> tuple | None:
 def _cache(request: Request) -> ShortCache:
     state = request.app.state
     if getattr(state, "search_cache", None) is None:
-        state.search_cache = ShortCache(settings_of(request).search_cache_seconds)
+        seconds = settings_of(request).search_cache_seconds
+        state.search_cache = ShortCache(seconds, version=state.store.version)
     return state.search_cache
 
 
