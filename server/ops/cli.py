@@ -23,6 +23,11 @@ def add_commands(sub: argparse._SubParsersAction, settings_of: SettingsOf) -> No
     back.set_defaults(func=lambda args: cmd_restore(args, settings_of(args)))
     check = sub.add_parser("doctor", help="sjekk driftssettingen og si hva som må rettes")
     check.set_defaults(func=lambda args: cmd_doctor(args, settings_of(args)))
+    to_pg = sub.add_parser(
+        "migrate-to-postgres", help="kopier databasen til en tom PostgreSQL-database"
+    )
+    to_pg.add_argument("url", help="postgresql://bruker:passord@vert:5432/database")
+    to_pg.set_defaults(func=lambda args: cmd_migrate_to_postgres(args, settings_of(args)))
 
 
 def _size(count: int) -> str:
@@ -60,3 +65,16 @@ def cmd_doctor(args: argparse.Namespace, settings: Settings) -> int:
     results = doctor.run(settings)
     print("\n".join(doctor.format_report(results)))
     return 1 if doctor.has_errors(results) else 0
+
+
+def cmd_migrate_to_postgres(args: argparse.Namespace, settings: Settings) -> int:
+    from server.ops import to_postgres
+
+    print(f"Kopierer {settings.db_path} til PostgreSQL …", flush=True)
+    try:
+        report = to_postgres.migrate_to_postgres(settings, args.url)
+    except to_postgres.MigrateError as exc:
+        print(f"Feil: {exc}", file=sys.stderr)
+        return 2
+    print("\n".join(to_postgres.summary(report, args.url)))
+    return 0
