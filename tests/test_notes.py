@@ -7,6 +7,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from server.store import db as database
+from server.store import write
 from server.web.app import create_app
 from tests.test_access_matrix import _talk
 from tests.webclient import csrf, login, make_user, post
@@ -20,6 +21,8 @@ def env(settings):
     with database.session(settings.db_path) as db:
         talk = _talk(db, settings, organiser, "internal", "Notater om barnevern")
         draft = _talk(db, settings, organiser, "draft", "Hemmelig utkast")
+        with write(db):  # a 30-minute recording, so notes have room
+            db.execute("UPDATE recordings SET duration = 1800.0 WHERE talk_id = ?", [talk.id])
     app = create_app(settings)
     kari, per = TestClient(app, follow_redirects=False), TestClient(app)
     guest = TestClient(app, follow_redirects=False)
@@ -173,3 +176,26 @@ def test_notes_follow_the_talk_when_it_is_hidden_or_deleted(env, settings):
         assert db.execute("SELECT count(*) FROM notes").fetchone()[0] == 0
     assert kari.get("/mine-moduler").status_code == 200
     assert kari.get(f"/talks/{slug}/notater.json").status_code == 404
+
+
+def test_a_note_lies_within_the_recording(env):
+    """A 30-minute recording takes notes up to 30:00, not at 45:00 (moments up to 24 h
+    are readable times, but not moments of this talk)."""
+    kari, slug = env["kari"], env["talk"].slug
+    last = _add(kari, slug, "30:00", "Helt til slutt", headers=JSON)
+    assert last.status_code == 200
+    for at in ("30:01", "45:00", "23:59:59"):
+        response = _add(kari, slug, at, "Etter slutten", headers=JSON)
+        assert response.status_code == 422
+        assert "opptaket varer 30:00" in response.json()["error"]
+    saved = last.json()["saved"]
+    moved = post(kari, f"/talks/{slug}/notater/{saved}", {"at": "1:00:00", "text": "Flyttet"},
+                 headers=JSON)  # fmt: skip
+    assert moved.status_code == 422 and "opptaket varer 30:00" in moved.json()["error"]
+    page = _add(kari, slug, "45:00", "Etter slutten", headers={"Accept": "text/html"})
+    assert page.status_code == 422 and "opptaket varer 30:00" in page.text
+    kari.cookies.set("ktl_lang", "en")
+    english = _add(kari, slug, "45:00", "After the end", headers=JSON).json()["error"]
+    assert "the recording lasts 30:00" in english
+    notes = kari.get(f"/talks/{slug}/notater.json").json()["notes"]
+    assert [(n["at"], n["text"]) for n in notes] == [(1800.0, "Helt til slutt")]

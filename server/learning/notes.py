@@ -27,6 +27,7 @@ NOT_FOUND = N_("Fant ikke notatet. Det kan være slettet; last siden på nytt.")
 EMPTY = N_("Skriv noe i notatet før du lagrer det.")
 TOO_LONG = N_("Notatet er for langt: skriv høyst %(n)s tegn, eller del det i flere notater.")
 BAD_TIME = N_("Tiden må skrives som minutter:sekunder, for eksempel 12:30.")
+AFTER_END = N_("Tiden må ligge innenfor opptaket: opptaket varer %(length)s.")
 TOO_MANY = N_("Du har nådd grensen på %(n)s notater for dette foredraget. Slett noen først.")
 
 
@@ -69,11 +70,14 @@ def _note(row) -> Note:
                 row["updated_at"])  # fmt: skip
 
 
-def clean(at: object, text: object) -> tuple[float, str]:
-    """The time (seconds, or m:ss) and the text of a note as saved, or a NoteError."""
+def clean(at: object, text: object, duration: float | None = None) -> tuple[float, str]:
+    """The time (seconds, or m:ss) and the text of a note as saved, or a NoteError. With
+    the recording's `duration` (seconds) the time must lie within it."""
     seconds = moments.parse_time(str(at if at is not None else "0") or "0")
     if seconds is None:
         raise NoteError(BAD_TIME)
+    if duration and seconds > duration:
+        raise NoteError(AFTER_END, length=clock(duration))
     lines = _CONTROL.sub("", str(text or "").replace("\r\n", "\n").replace("\r", "\n")).split("\n")
     body = "\n".join(line.rstrip() for line in lines).strip()
     if not body:
@@ -81,6 +85,13 @@ def clean(at: object, text: object) -> tuple[float, str]:
     if len(body) > MAX_CHARS:
         raise NoteError(TOO_LONG, n=MAX_CHARS)
     return round(seconds, 1), body
+
+
+def _duration(db: sqlite_utils.Database, talk_id: int) -> float | None:
+    """The recording's length in seconds; None without a recording (a live broadcast, a
+    planned talk) or where the probe found none: then any readable time is taken."""
+    recording = talks.recording(db, talk_id)
+    return recording.duration if recording is not None and recording.duration > 0 else None
 
 
 def for_talk(db: sqlite_utils.Database, user_id: int, talk_id: int) -> list[Note]:
@@ -97,7 +108,7 @@ def get(db: sqlite_utils.Database, user_id: int, talk_id: int, note_id: int) -> 
 
 
 def add(db: sqlite_utils.Database, user_id: int, talk_id: int, at: object, text: object) -> Note:
-    seconds, body = clean(at, text)
+    seconds, body = clean(at, text, _duration(db, talk_id))
     with write(db):
         count = "SELECT count(*) FROM notes WHERE user_id = ? AND talk_id = ?"
         if db.execute(count, [user_id, talk_id]).fetchone()[0] >= MAX_NOTES_PER_TALK:
@@ -114,7 +125,7 @@ def add(db: sqlite_utils.Database, user_id: int, talk_id: int, at: object, text:
 def update(
     db: sqlite_utils.Database, user_id: int, talk_id: int, note_id: int, at: object, text: object
 ) -> Note:
-    seconds, body = clean(at, text)
+    seconds, body = clean(at, text, _duration(db, talk_id))
     with write(db):
         cursor = db.execute(
             "UPDATE notes SET at = ?, text = ?, updated_at = ?"
