@@ -115,11 +115,12 @@ def schema_version(conn: psycopg.Connection) -> int:
     return conn.execute(f"SELECT coalesce(max(version), 0) FROM {VERSION_TABLE}").fetchone()[0]
 
 
-def migrate(conn: psycopg.Connection) -> int:
-    """Apply the pending migrations, each in one transaction; the version reached."""
+def migrate(conn: psycopg.Connection, migrations: list[str] | None = None) -> int:
+    """Apply the pending migrations (all_pg_migrations() unless given), each in one
+    transaction; the version reached."""
     if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
         raise ValueError("migrate() runs its own transactions: pass an idle connection")
-    migrations = all_pg_migrations()
+    migrations = all_pg_migrations() if migrations is None else migrations
     while True:
         with conn.transaction():
             conn.execute("SELECT pg_advisory_xact_lock(%s)", [MIGRATION_LOCK])
