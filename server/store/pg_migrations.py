@@ -24,6 +24,8 @@ The search indexes (tsvector columns, GIN/trigram indexes) are appended here too
 
 from __future__ import annotations
 
+from server.store.pg_search import SEARCH_MIGRATION as _PG_SEARCH_002_FULL_TEXT
+
 _PG_001_SCHEMA = """
 CREATE EXTENSION IF NOT EXISTS citext;
 
@@ -404,4 +406,4 @@ CREATE TABLE live_presence (
 
 def all_pg_migrations() -> list[str]:
     """Every PostgreSQL migration in the order it runs. Append only."""
-    return [_PG_001_SCHEMA]
+    return [_PG_001_SCHEMA, _PG_SEARCH_002_FULL_TEXT]

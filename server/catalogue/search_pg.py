@@ -1,0 +1,556 @@
+"""Search on PostgreSQL: the same public functions and result records as server.catalogue.search
+(SQLite FTS5), over the schema in server.store.pg_search. Domain code, no HTTP.
+
+The query is parsed by the SQLite module (``parse_query``: words and "quoted phrases" of
+letters and digits only) and each term's needles become SQL, every value a bound parameter,
+so nothing a person types ever reaches tsquery or LIKE syntax:
+- a whole stem or a phrase (" nav ", " kommunal barnehag ") -> ``tsv @@ phraseto_tsquery(
+  'simple', 'kommunal barnehag')``: the segment's words stemmed by ``ktl_norwegian`` (the
+  built-in Norwegian Snowball stemmer, the same algorithm as PyStemmer's) and adjacent;
+- a stem of >= 4 letters -> ``stems LIKE '%barnehag%'`` (pg_trgm GIN): inside compounds;
+- a word whose stem is short -> ``lower(text) LIKE '%hage%'`` (pg_trgm GIN): "hage" in
+  "barnehage" (lower() folds æ/ø/å by the database's locale: create it with a UTF-8 one).
+Matching, ranking (Python ``_score``: equal stem, stem starting a word, substring), snippets,
+filters and paging are those of the SQLite path, so both engines find the same talks in
+the same order (tests/test_search_engines.py).
+
+Candidates, bounded as on SQLite (<= ``_PER_TALK`` rows per talk, ``_MAX_ROWS`` in all):
+a query whose terms match few rows reads them all through the GIN indexes and numbers
+them per talk (window functions); one that matches >= 5 % of the newest rows walks the
+eligible talks newest first, each talk's rows through its (talk_id, id) index with the
+match as a filter (un-indexable function forms, so the planner never builds a bitmap of
+half the table per talk), and stops at ``_MAX_ROWS``.
+
+Near spellings: a query word matching fewer than ``_FEW`` rows looks among
+``search_vocab``'s words that share trigrams with it (``word % query``, pg_trgm) and ranks
+them with server.catalogue.similar as on SQLite; the rest is the SQLite module's logic.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections import Counter
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from server.catalogue import similar
+from server.catalogue.records import Talk
+from server.catalogue.search import (
+    _FEW,
+    _MAX_ROWS,
+    _NEAR_WORDS,
+    _PER_TALK,
+    _PROBE_DENSE,
+    _PROBE_SPAN,
+    _VOCAB_MIN,
+    MSG_EMPTY,
+    MSG_NOTHING,
+    SearchResults,
+    TalkHits,
+    _clean,
+    _group,
+    _kind,
+    _near_term,
+    _score,
+    _stems,
+    _talk_score,
+    _Term,
+    _when,
+    _words,
+    parse_query,
+)
+from server.core.paging import Page
+from server.core.paths import transcript_file
+from server.transcript import model as transcript
+
+Conn = Any  # a psycopg.Connection with dict rows (psycopg.rows.dict_row)
+
+_CONFIG = {"en": "ktl_english"}  # every other language: ktl_norwegian
+_YEAR_SQL = (
+    "CAST(substring(CAST(coalesce(t.starts_at, t.created_at) AS text) FROM '^[0-9]{4}') AS integer)"
+)
+_LIVE = "t.status IN ('ready', 'processing')"
+
+
+def _config(language: str) -> str:
+    return _CONFIG.get(language, "ktl_norwegian")
+
+
+def _nul_free(text: str) -> str:
+    return unicodedata.normalize("NFC", text.replace("\x00", " ")).strip()
+
+
+# ---------------------------------------------------------------- indexing
+
+
+def _rows(talk_id: int, segments: Sequence, language: str, first: int) -> Iterator[tuple]:
+    for idx, seg in enumerate(segments, start=first):
+        text = _nul_free(seg.text)
+        yield (talk_id, idx, seg.start, seg.end, text, _stems(_words(text), language))
+
+
+def _insert(conn: Conn, talk_id: int, segments: Sequence, language: str, first: int = 0) -> int:
+    rows = list(_rows(talk_id, segments, language, first))
+    counts = Counter(
+        w for row in rows for w in _words(row[4]) if w.isalpha() and len(w) >= _VOCAB_MIN
+    )
+    columns = 'talk_id, idx, start, "end", text, stems, config'
+    with conn.cursor() as cur:
+        with cur.copy(f"COPY search_segments ({columns}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row((*row, _config(language)))
+        cur.executemany(
+            "INSERT INTO search_talk_vocab (talk_id, word, n) VALUES (%s, %s, %s)"
+            " ON CONFLICT (talk_id, word) DO UPDATE"
+            " SET n = search_talk_vocab.n + excluded.n",
+            [(talk_id, word, n) for word, n in sorted(counts.items())],
+        )
+    return len(rows)
+
+
+def _forget(conn: Conn, talk_id: int) -> None:
+    conn.execute("DELETE FROM search_segments WHERE talk_id = %s", (talk_id,))
+    conn.execute("DELETE FROM search_talk_vocab WHERE talk_id = %s", (talk_id,))
+
+
+def index_talk(
+    conn: Conn, talk_id: int, segments: Sequence[transcript.Segment], language: str
+) -> None:
+    """Replace the talk's segments (a partial index too) in the index, in one transaction."""
+    with conn.transaction():
+        _forget(conn, talk_id)
+        _insert(conn, talk_id, segments, language)
+
+
+def index_partial(
+    conn: Conn,
+    talk_id: int,
+    segments: Sequence[transcript.Segment],
+    first: int,
+    language: str,
+    allowed: Callable[[Conn], bool] = lambda conn: True,
+) -> bool:
+    """Add segments first.. of a talk still being transcribed (see search.index_partial)."""
+    with conn.transaction():
+        if not allowed(conn):
+            return False
+        if first == 0:
+            _forget(conn, talk_id)
+        _insert(conn, talk_id, segments, language, first)
+    return True
+
+
+def index_many(conn: Conn, items: Iterable[tuple[int, Sequence[transcript.Segment], str]]) -> int:
+    """Add (talk_id, segments, language) items in one transaction; returns segments added."""
+    with conn.transaction():
+        return sum(_insert(conn, *item) for item in items)
+
+
+def index_talk_metadata(conn: Conn, talk_id: int) -> None:
+    """(Re)index title, speaker, department and description from the talks row."""
+    with conn.transaction():
+        conn.execute("DELETE FROM search_talks WHERE talk_id = %s", (talk_id,))
+        row = conn.execute("SELECT * FROM talks WHERE id = %s", (talk_id,)).fetchone()
+        if row is None:
+            return
+        talk = Talk.from_row(row)
+        fields = [_nul_free(f or "") for f in (talk.title, talk.speaker, talk.department)]
+        fields.append(_nul_free(talk.description or ""))
+        # "|" between fields keeps a phrase from spanning two of them.
+        stems = "|".join(_stems(_words(field), talk.language) for field in fields)
+        conn.execute(
+            "INSERT INTO search_talks (talk_id, text, stems) VALUES (%s, %s, %s)",
+            (talk_id, "\n".join(fields), stems),
+        )
+
+
+def remove_talk(conn: Conn, talk_id: int) -> None:
+    with conn.transaction():
+        _forget(conn, talk_id)
+        conn.execute("DELETE FROM search_talks WHERE talk_id = %s", (talk_id,))
+        conn.execute("DELETE FROM search_slides WHERE talk_id = %s", (talk_id,))
+        conn.execute("DELETE FROM search_translations WHERE talk_id = %s", (talk_id,))
+
+
+def reindex_all(conn: Conn, transcripts_dir: Path) -> int:
+    """Rebuild segments, vocabulary and metadata from transcripts/<id>/transcript.json and
+    the talks table, in one transaction (unreadable files are skipped)."""
+    with conn.transaction():
+        conn.execute("DELETE FROM search_segments")
+        conn.execute("DELETE FROM search_talk_vocab")
+        ids = [row["id"] for row in conn.execute("SELECT id FROM talks ORDER BY id")]
+        count = index_many(conn, _transcripts(ids, transcripts_dir))
+        for talk_id in ids:
+            index_talk_metadata(conn, talk_id)
+    return count
+
+
+def _transcripts(ids: list[int], transcripts_dir: Path) -> Iterator[tuple]:
+    for talk_id in ids:
+        path = transcript_file(transcripts_dir, talk_id)
+        try:
+            loaded = transcript.load(path) if path.is_file() else None
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+        if loaded is not None:
+            yield talk_id, loaded.segments, loaded.language
+
+
+def index_slides(
+    conn: Conn, talk_id: int, slides: Sequence[tuple[int, float, str]], language: str
+) -> None:
+    """Replace the talk's slides (index, second, text) in the index."""
+    with conn.transaction():
+        conn.execute("DELETE FROM search_slides WHERE talk_id = %s", (talk_id,))
+        rows = []
+        for idx, at, text in slides:
+            flat = " · ".join(line.strip() for line in text.splitlines() if line.strip())
+            flat = _nul_free(flat)
+            if flat:
+                stems = _stems(_words(flat), language)
+                rows.append((talk_id, idx, at, flat, stems, _config(language)))
+        conn.cursor().executemany(
+            "INSERT INTO search_slides (talk_id, idx, start, text, stems, config)"
+            " VALUES (%s, %s, %s, %s, %s, %s)",
+            rows,
+        )
+
+
+def index_translation(conn: Conn, talk_id: int, segments: Sequence[transcript.Segment]) -> None:
+    """Replace the talk's English segments in the index."""
+    with conn.transaction():
+        conn.execute("DELETE FROM search_translations WHERE talk_id = %s", (talk_id,))
+        rows = [(*row, _config("en")) for row in _rows(talk_id, segments, "en", 0)]
+        conn.cursor().executemany(
+            'INSERT INTO search_translations (talk_id, idx, start, "end", text, stems, config)'
+            " VALUES (%s, %s, %s, %s, %s, %s, %s)",
+            rows,
+        )
+
+
+# ---------------------------------------------------------------- query to SQL
+
+
+class _Sql:
+    """Bound parameters collected while SQL text is built (psycopg's %(name)s style)."""
+
+    def __init__(self, params: dict | None = None) -> None:
+        self.params: dict[str, object] = dict(params or {})
+
+    def bind(self, value: object) -> str:
+        name = f"q{len(self.params)}"
+        self.params[name] = value
+        return f"%({name})s"
+
+
+def _like(needle: str) -> str:
+    escaped = needle.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def _needle_sql(column: str, needle: str, alias: str, q: _Sql, indexed: bool, tsv: bool) -> str:
+    """One needle as a condition; `indexed` False gives forms no index can serve (a filter
+    on rows read another way); `tsv` False (metadata) matches whole words on stems."""
+    whole = needle.startswith(" ") and needle.endswith(" ") and needle.strip()
+    if whole and tsv and column == "stems":
+        query = f"phraseto_tsquery('simple', {q.bind(needle.strip())})"
+        return f"{alias}.tsv @@ {query}" if indexed else f"ts_match_vq({alias}.tsv, {query})"
+    target = f"lower({alias}.text)" if column == "text" else f"{alias}.stems"
+    pattern = q.bind(_like(needle))
+    return f"{target} LIKE {pattern}" if indexed else f"textlike({target}, {pattern})"
+
+
+def _match_sql(
+    terms: Sequence[_Term], alias: str, q: _Sql, indexed: bool = True, tsv: bool = True
+) -> str:
+    """AND of terms, each an OR of its needles."""
+    return " AND ".join(
+        "(" + " OR ".join(_needle_sql(c, n, alias, q, indexed, tsv) for c, n in t.needles) + ")"
+        for t in terms
+    )
+
+
+def _pg(sql: str) -> str:
+    """An SQL condition written for SQLite (server.people.access: ':name' parameters, 1 and
+    0 as truth values) in psycopg's dialect."""
+    sql = sql.replace("%", "%%")
+    sql = re.sub(r"(?<![\w:]):([A-Za-z_]\w*)", r"%(\1)s", sql)
+    return re.sub(
+        r"(?<![\w.'%])([01])(?![\w.'])", lambda m: "TRUE" if m.group(1) == "1" else "FALSE", sql
+    )
+
+
+def _filters(
+    department: str | None,
+    year: int | None,
+    visibilities: Collection[str],
+    allowed: tuple[str, dict] | None = None,
+) -> tuple[str, dict]:
+    params: dict = {"vis": list(visibilities)}
+    sql = ["t.visibility = ANY(%(vis)s)"]
+    if allowed is not None:  # the viewer's access rule, an SQL condition on talks t
+        sql.append(f"({_pg(allowed[0])})")
+        params.update(allowed[1])
+    if department is not None:
+        sql.append("t.department = %(department)s")
+        params["department"] = department
+    if year is not None:
+        sql.append(f"{_YEAR_SQL} = %(year)s")
+        params["year"] = int(year)
+    return " AND ".join(sql), params
+
+
+# ---------------------------------------------------------------- candidates
+
+_SPARSE_SQL = """
+SELECT * FROM (
+    SELECT s.id, s.talk_id, s.start, {end} AS "end", s.text, s.stems{kind},
+        row_number() OVER (PARTITION BY s.talk_id ORDER BY s.id DESC) AS nth,
+        count(*) OVER (PARTITION BY s.talk_id) AS total
+    FROM {table} s JOIN talks t ON t.id = s.talk_id
+    WHERE ({match}) AND {live} AND {where}) found
+WHERE nth <= {per_talk} ORDER BY id DESC LIMIT {limit}"""
+_DENSE_SQL = """
+SELECT found.* FROM (
+    SELECT t.id, (SELECT max(id) FROM {table} WHERE talk_id = t.id) AS newest
+    FROM talks t WHERE {live} AND {where}) eligible
+CROSS JOIN LATERAL (
+    SELECT s.id, s.talk_id, s.start, {end} AS "end", s.text, s.stems{kind}
+    FROM {table} s WHERE s.talk_id = eligible.id AND {match}
+    ORDER BY s.id DESC LIMIT {per_talk}) found
+WHERE eligible.newest IS NOT NULL
+ORDER BY eligible.newest DESC, found.id DESC LIMIT {limit}"""
+_TABLES = {  # table: (its "end" column, its kind, an extra condition on t)
+    "search_segments": ('s."end"', "", ""),
+    "search_slides": ("s.start", ", 'slide' AS kind", ""),
+    "search_translations": (
+        's."end"',
+        ", 'english' AS kind",
+        " AND NOT EXISTS (SELECT 1 FROM translations w WHERE w.talk_id = t.id AND w.wanted = 0)",
+    ),
+}
+
+
+def _dense(conn: Conn, terms: Sequence[_Term]) -> bool:
+    """Whether the terms match >= 5 % of the newest _PROBE_SPAN segments."""
+    q = _Sql({"span": _PROBE_SPAN, "enough": _PROBE_DENSE})
+    sql = (
+        "SELECT count(*) AS n FROM (SELECT 1 FROM search_segments s"
+        " WHERE s.id > (SELECT coalesce(max(id), 0) FROM search_segments) - %(span)s"
+        f" AND {_match_sql(terms, 's', q, indexed=False)} LIMIT %(enough)s) probe"
+    )
+    return conn.execute(sql, q.params).fetchone()["n"] >= _PROBE_DENSE
+
+
+def _candidates(
+    conn: Conn, table: str, terms: Sequence[_Term], where: str, params: dict, dense: bool
+) -> tuple[dict[int, list], dict[int, int | None]]:
+    """Matching rows by talk (<= _PER_TALK each, _MAX_ROWS in all) and each talk's number
+    of matching rows (None where only the rows read are known)."""
+    end, kind, extra = _TABLES[table]
+    q = _Sql(params)
+    shape = {"table": table, "end": end, "kind": kind, "live": _LIVE, "where": where + extra}
+    shape.update(per_talk=_PER_TALK, limit=_MAX_ROWS)
+    template = _DENSE_SQL if dense else _SPARSE_SQL
+    sql = template.format(match=_match_sql(terms, "s", q, indexed=not dense), **shape)
+    per_talk: dict[int, list] = {}
+    totals: dict[int, int | None] = {}
+    rows = conn.execute(sql, q.params).fetchall()
+    for row in rows:
+        per_talk.setdefault(row["talk_id"], []).append(row)
+        totals[row["talk_id"]] = row.get("total")
+    if dense:
+        for talk_id, found in per_talk.items():
+            totals[talk_id] = None if len(found) >= _PER_TALK else len(found)
+        if len(rows) >= _MAX_ROWS:
+            totals[rows[-1]["talk_id"]] = None
+    return per_talk, totals
+
+
+def _count_in_talk(conn: Conn, terms: Sequence[_Term], talk_id: int) -> int:
+    q = _Sql({"talk": talk_id})
+    sql = (
+        "SELECT count(*) AS n FROM search_segments s WHERE s.talk_id = %(talk)s"
+        f" AND {_match_sql(terms, 's', q, indexed=False)}"
+    )
+    return conn.execute(sql, q.params).fetchone()["n"]
+
+
+def _metadata(conn: Conn, terms: Sequence[_Term], where: str, params: dict) -> set[int]:
+    q = _Sql(params)
+    sql = (
+        "SELECT m.talk_id FROM search_talks m JOIN talks t ON t.id = m.talk_id"
+        f" WHERE ({_match_sql(terms, 'm', q, tsv=False)}) AND {where}"
+        " ORDER BY m.talk_id DESC LIMIT 1000"
+    )
+    return {row["talk_id"] for row in conn.execute(sql, q.params)}
+
+
+# ---------------------------------------------------------------- search
+
+
+def search(
+    conn: Conn,
+    query: str,
+    *,
+    department: str | None = None,
+    year: int | None = None,
+    visibilities: Collection[str] = ("public", "internal"),
+    allowed: tuple[str, dict] | None = None,
+    transcripts_allowed: tuple[str, dict] | None = None,
+    limit_talks: int = 20,
+    hits_per_talk: int = 5,
+    page: int = 1,
+) -> SearchResults:
+    """Talks matching every word/phrase of the query, best first (search.search's contract)."""
+    shown, terms = _clean(query), parse_query(query)
+    if not terms:
+        return SearchResults(shown, [], MSG_EMPTY)
+    groups, found = [], 0
+    offset = (page - 1) * limit_talks
+    if visibilities:
+        where, params = _filters(department, year, visibilities, allowed)
+        segment_where = where
+        if transcripts_allowed is not None:
+            segment_where = f"{where} AND ({_pg(transcripts_allowed[0])})"
+            params = {**params, **transcripts_allowed[1]}
+        wheres = (where, segment_where)
+        groups, ranked = _search(conn, terms, wheres, params, limit_talks, hits_per_talk, offset)
+        near, approximate = _forgiving(conn, terms, wheres, params, ranked, hits_per_talk)
+        start, stop = (max(n - len(ranked), 0) for n in (offset, offset + limit_talks))
+        groups += approximate[start:stop]
+        found = len(ranked) + len(approximate)
+    where_page = Page(page, limit_talks, found)
+    if not found:
+        short = shown if len(shown) <= 60 else shown[:59] + "…"
+        return SearchResults(shown, [], MSG_NOTHING.format(query=short), page=where_page)
+    return SearchResults(shown, groups, None, near, where_page)
+
+
+def _search(
+    conn: Conn,
+    terms: list[_Term],
+    wheres: tuple[str, str],
+    params: dict,
+    limit: int,
+    hits: int,
+    offset: int = 0,
+) -> tuple[list[TalkHits], list[int]]:
+    """The groups of talks offset..offset+limit in rank order, and every ranked talk's id."""
+    where, segment_where = wheres
+    dense = _dense(conn, terms)
+    per_talk, totals = _candidates(conn, "search_segments", terms, segment_where, params, dense)
+    for table in ("search_slides", "search_translations"):
+        extra, _ = _candidates(conn, table, terms, _own_review(table, segment_where), params, False)
+        for talk_id, rows in extra.items():
+            per_talk[talk_id] = [*per_talk.get(talk_id, []), *rows]
+    meta = _metadata(conn, terms, where, params)
+    ids = sorted(set(per_talk) | meta)
+    talks = conn.execute("SELECT * FROM talks WHERE id = ANY(%s)", (ids,)).fetchall()
+
+    def rank(talk: Talk) -> tuple:
+        score = _talk_score(talk, per_talk.get(talk.id, []), terms, talk.id in meta)
+        return -score, -_when(talk), talk.id
+
+    ranked = sorted(map(Talk.from_row, talks), key=rank)
+    groups = []
+    for talk in ranked[offset : offset + limit]:
+        rows = per_talk.get(talk.id, [])
+        spoken = totals.get(talk.id, 0)
+        if spoken is None:
+            spoken = _count_in_talk(conn, terms, talk.id)
+        total = spoken + sum(1 for r in rows if _kind(r) != "speech")
+        groups.append(_group(talk, rows, terms, hits, total))
+    return groups, [talk.id for talk in ranked]
+
+
+def _own_review(table: str, where: str) -> str:
+    """The English track has its own review state (search._translation_rows)."""
+    if table == "search_translations" and "transcript_state" in where:
+        own = "(SELECT review FROM translations r WHERE r.talk_id = t.id)"
+        return where.replace("t.transcript_state", own)
+    return where
+
+
+# ---------------------------------------------------------------- near spellings
+
+
+def _forgiving(
+    conn: Conn,
+    terms: list[_Term],
+    wheres: tuple[str, str],
+    params: dict,
+    exact: Collection[int],
+    hits: int,
+) -> tuple[list[tuple[str, int]], list[TalkHits]]:
+    """As search._forgiving: near spellings of words that match few segments, searched
+    again under the same filters, their talks after the exact ones, marked approximate."""
+    near: list[tuple[str, int]] = []
+    seen = set(exact)
+    found: list[TalkHits] = []
+    for i, term in enumerate(terms):
+        if not term.word or _count(conn, term) >= _FEW:
+            continue
+        for candidate in _near_words(conn, term.word):
+            if _score(candidate.word, _stems(_words(candidate.word), "nb"), [term]):
+                continue  # the exact search finds it already
+            swapped = [*terms[:i], _near_term(candidate), *terms[i + 1 :]]
+            groups = [g for g in _search(conn, swapped, wheres, params, 20, hits)[0] if g.hits]
+            if groups:
+                near.append((candidate.word, sum(g.total_hits for g in groups)))
+            for group in groups:
+                if group.talk_id not in seen:
+                    seen.add(group.talk_id)
+                    found.append(replace(group, approximate=True))
+    return near, found
+
+
+def _count(conn: Conn, term: _Term) -> int:
+    """Segments matching the term, counted up to _FEW."""
+    q = _Sql({"few": _FEW})
+    sql = (
+        "SELECT count(*) AS n FROM (SELECT 1 FROM search_segments s"
+        f" WHERE {_match_sql([term], 's', q)} LIMIT %(few)s) probe"
+    )
+    return conn.execute(sql, q.params).fetchone()["n"]
+
+
+def _near_words(conn: Conn, word: str) -> list[similar.Near]:
+    """similar.Vocabulary.near over the transcript words that share trigrams with `word`
+    (pg_trgm's `%`, similarity >= 0.3) and the words a split of it would need."""
+    word = word.lower()
+    if len(word) < similar.MIN_LENGTH:
+        return []
+    halves = {word[:at] for at in range(2, len(word) - 2)} | {
+        word[at:] for at in range(3, len(word) - 2)
+    }
+    rows = conn.execute(
+        "(SELECT word FROM search_vocab WHERE word %% %(word)s"
+        " ORDER BY similarity(word, %(word)s) DESC, word LIMIT 60)"
+        " UNION SELECT word FROM search_vocab WHERE word = ANY(%(halves)s)",
+        {"word": word, "halves": sorted(halves)},
+    ).fetchall()
+    return similar.Vocabulary(row["word"] for row in rows).near(word, _NEAR_WORDS)
+
+
+# ---------------------------------------------------------------- lists for the filters
+
+
+def departments(conn: Conn, allowed: tuple[str, dict] = ("1", {})) -> list[str]:
+    """Departments of the talks the viewer may see (`allowed` as in search)."""
+    sql = (
+        f"SELECT DISTINCT department FROM talks t WHERE department != '' AND ({_pg(allowed[0])})"
+        " ORDER BY department"
+    )
+    return [row["department"] for row in conn.execute(sql, allowed[1])]
+
+
+def years(conn: Conn, allowed: tuple[str, dict] = ("1", {})) -> list[int]:
+    sql = (
+        f"SELECT DISTINCT {_YEAR_SQL} AS y FROM talks t WHERE ({_pg(allowed[0])})"
+        f" AND {_YEAR_SQL} > 0 ORDER BY y DESC"
+    )
+    return [row["y"] for row in conn.execute(sql, allowed[1])]
