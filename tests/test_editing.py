@@ -11,8 +11,10 @@ import pytest
 import webvtt
 from starlette.testclient import TestClient
 
-from server.catalogue import search, talks
+from server.catalogue import chapters, search, talks
+from server.catalogue.slides import SlideRow
 from server.people import accounts
+from server.store import write
 from server.transcript import editing
 from server.transcript import model as transcript
 from server.transcript.model import Segment, Transcript, Word
@@ -456,3 +458,65 @@ def test_a_failed_retranscription_is_shown_and_can_be_discarded(settings, db, ta
     assert editing.pending(db, settings, talk.id) is None
     again = post(client, f"/talks/{talk.slug}/transkripsjon/ny-modell", {"model": "small"})
     assert again.status_code == 303
+
+
+# ---------------------------------------------------------------- chapters follow the text
+
+SCHOOL = "Skolen har nye elever. Elevene får lærere og klasserom. Skolen åpner i august."
+ROADS = "Veiene brøytes om vinteren. Brøyting av veier koster penger. Veiene strøs med sand."
+LIBRARY = "Biblioteket låner ut bøker. Bibliotekarene hjelper lånerne. Biblioteket har lesesal."
+
+
+def _topic_segments(second_half: str) -> list[Segment]:
+    first = [Segment(i * 10.0, i * 10.0 + 9.0, SCHOOL) for i in range(24)]
+    return first + [Segment(240 + i * 10.0, 249.0 + i * 10.0, second_half) for i in range(24)]
+
+
+def _talk_with_topic_chapters(settings, db, organiser):
+    """A ready talk on schools, then roads, whose chapters the transcript proposed."""
+    talk = factories.talk(db, organiser, language="nb", title="Skole og vei")
+    segments = _topic_segments(ROADS)
+    machine = Transcript(language="nb", segments=tuple(segments), duration=480.0, model="base")
+    transcript.write_all(talks.transcript_dir(settings, talk.id), machine)
+    search.index_talk(db, talk.id, segments, "nb")
+    with write(db):
+        talks.set_status(db, talk.id, "ready")
+    chapters.propose(db, talk.id, [], segments, "nb", 480.0)
+    return talks.get(db, talk.id)
+
+
+def test_chapters_from_the_transcript_are_made_again_when_it_is_edited(settings, db, organiser,
+                                                                       client):  # fmt: skip
+    talk = _talk_with_topic_chapters(settings, db, organiser)
+    before = chapters.for_talk(db, talk.id)
+    assert [c.at for c in before] == [0.0, 240.0] and "veiene" in before[1].title.lower()
+    saved = _save(client, talk, _topic_segments(LIBRARY), 0)
+    assert saved.status_code == 200, saved.text
+    after = chapters.for_talk(db, talk.id)
+    assert [(c.at, c.source) for c in after] == [(0.0, "transcript"), (240.0, "transcript")]
+    assert "bibliotek" in after[1].title.lower() and "veiene" not in after[1].title.lower()
+    vtt = client.get(f"/talks/{talk.slug}/chapters.vtt").text
+    assert after[1].title in vtt and before[1].title not in vtt
+    editing.restore(db, settings, talk.id, 0, 1, organiser)  # back to the roads
+    assert chapters.for_talk(db, talk.id) == before
+
+
+def test_chapters_an_organiser_set_or_the_slides_made_stay_after_an_edit(settings, db, organiser,
+                                                                         client):  # fmt: skip
+    talk = _talk_with_topic_chapters(settings, db, organiser)
+    own = chapters.validate([("0", "Skolestart"), ("4:00", "Brøyting")], 480.0)
+    chapters.save(db, talk.id, own)
+    assert _save(client, talk, _topic_segments(LIBRARY), 0).status_code == 200
+    assert [(c.at, c.title) for c in chapters.for_talk(db, talk.id)] == [
+        (0.0, "Skolestart"), (240.0, "Brøyting"),
+    ]  # fmt: skip
+    other = _talk_with_topic_chapters(settings, db, organiser)
+    from_slides = [
+        SlideRow(1, 0.0, "", "Skolen", "1.jpg"),
+        SlideRow(2, 240.0, "", "Veier", "2.jpg"),
+    ]
+    chapters.propose(db, other.id, from_slides, [], "nb", 480.0)
+    editing.save(db, settings, other.id, _topic_segments(LIBRARY), 0, organiser)
+    assert [(c.title, c.source) for c in chapters.for_talk(db, other.id)] == [
+        ("Skolen", "slides"), ("Veier", "slides"),
+    ]  # fmt: skip

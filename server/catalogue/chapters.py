@@ -3,7 +3,8 @@ slides, from shifts of topic in its transcript (server.transcript.topics); edite
 organiser; served as a WebVTT chapters track and in the JSON transcript. No HTTP in here.
 
 Once an organiser has saved the chapters (source 'organiser'), new proposals (the slide
-stage run again) leave them alone.
+stage run again) leave them alone. Chapters made from the transcript are made again when
+the transcript changes (server.transcript.editing); those from slides or the organiser stay.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from server.transcript.model import Segment
 MAX_TITLE = 120
 MAX_CHAPTERS = 100
 ORGANISER = "organiser"
+TRANSCRIPT = "transcript"
 _CLOCK = re.compile(r"^(?:(\d+):)?(\d{1,2}):(\d{1,2}(?:[.,]\d+)?)$|^(\d+(?:[.,]\d+)?)$")
 
 
@@ -73,7 +75,7 @@ def from_slides(slides: Sequence[SlideRow]) -> list[Chapter]:
 
 def from_transcript(segments: Sequence[Segment], language: str, duration: float) -> list[Chapter]:
     found = topics.chapters(segments, language, duration)
-    return [Chapter(round(at, 3), title[:MAX_TITLE], "transcript") for at, title in found]
+    return [Chapter(round(at, 3), title[:MAX_TITLE], TRANSCRIPT) for at, title in found]
 
 
 def propose(
@@ -94,6 +96,24 @@ def propose(
         proposed = from_transcript(segments, language, duration)
     _replace(db, talk_id, proposed)
     return proposed
+
+
+def follow_transcript(
+    db: sqlite_utils.Database,
+    talk_id: int,
+    segments: Sequence[Segment],
+    language: str,
+    duration: float,
+) -> list[Chapter]:
+    """After the transcript changed (an edit, a restore, an accepted re-transcription):
+    chapters made from the transcript are made again from the new text; chapters the
+    organiser set or the slides gave stay as they are. Returns the talk's chapters."""
+    current = for_talk(db, talk_id)
+    if any(c.source != TRANSCRIPT for c in current):
+        return current
+    made = from_transcript(segments, language, duration)
+    _replace(db, talk_id, made)
+    return made
 
 
 # ---------------------------------------------------------------- the organiser's edits

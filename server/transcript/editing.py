@@ -12,8 +12,9 @@ re-transcription each make a new number (max + 1), so "the version I was editing
 reliable base for detecting concurrent edits.
 
 Every change runs in one ``BEGIN IMMEDIATE`` transaction: check the base version, write
-the version file, the current json + VTT/SRT/TXT, re-index for search, record the row and
-the audit entry. If anything fails, the previous transcript files are written back.
+the version file, the current json + VTT/SRT/TXT, re-index for search, make the chapters
+that came from the transcript again (server.catalogue.chapters), record the row and the
+audit entry. If anything fails, the previous transcript files are written back.
 
 Review state: saving or restoring keeps the state (an organiser's correction of a
 reviewed transcript is itself reviewed work); accepting a new machine transcript from
@@ -32,7 +33,7 @@ from pathlib import Path
 
 import sqlite_utils
 
-from server.catalogue import search, talks
+from server.catalogue import chapters, search, talks
 from server.catalogue.records import Talk
 from server.core import clock, parse
 from server.core.config import Settings
@@ -312,6 +313,7 @@ def _make_current(
         transcript.write_atomic(path, _json(new))
         transcript.write_all(directory, new)
         search.index_talk(db, talk.id, new.segments, talk.language)
+        chapters.follow_transcript(db, talk.id, new.segments, talk.language, _length(new))
         db.execute(
             "UPDATE transcript_versions SET status = 'old' "
             "WHERE talk_id = ? AND status = 'current' AND version != ?",
@@ -324,6 +326,11 @@ def _make_current(
     except BaseException:
         transcript.write_all(directory, previous)
         raise
+
+
+def _length(value: Transcript) -> float:
+    """The transcript's duration, or where its last segment ends when none was recorded."""
+    return value.duration or max((s.end for s in value.segments), default=0.0)
 
 
 def _json(value: Transcript) -> str:
