@@ -52,11 +52,15 @@ def nginx_binary() -> str:
 
 
 def render_site(tls_port: int, plain_port: int, upstream_port: int, media_dir: Path,
-                cert: Path, key: Path, cache: Path) -> str:  # fmt: skip
+                cert: Path, key: Path, cache: Path,
+                more_ports: tuple[int, ...] = ()) -> str:  # fmt: skip
     """The shipped site with this machine's ports and paths; fails when the site no longer
-    has a line this replaces (so the test follows the file it checks)."""
+    has a line this replaces (so the test follows the file it checks). `more_ports`: more
+    `ktl serve` processes in the `ktl` upstream (the first one receives live broadcasts)."""
     text = SITE.read_text()
+    more = "".join(f"    server 127.0.0.1:{port};\n" for port in more_ports)
     replacements = {
+        "    # server 127.0.0.1:8001;\n": more,
         "listen 443 ssl http2;": f"listen 127.0.0.1:{tls_port} ssl http2;",
         "listen [::]:443 ssl http2;": "",
         "listen 80;": f"listen 127.0.0.1:{plain_port};",
@@ -93,12 +97,14 @@ def _free_port() -> int:
 
 
 def configure(folder: Path, upstream_port: int, media_dir: Path, workers: int = 1,
-              extra: str = "") -> tuple[Path, int, int]:  # fmt: skip
+              extra: str = "",
+              more_ports: tuple[int, ...] = ()) -> tuple[Path, int, int]:  # fmt: skip
     """Write nginx.conf + site.conf into `folder`; returns (config, tls port, plain port)."""
     folder.mkdir(parents=True, exist_ok=True)
     cert, key = self_signed(folder)
     tls_port, plain_port = _free_port(), _free_port()
-    site = render_site(tls_port, plain_port, upstream_port, media_dir, cert, key, folder / "cache")
+    cache = folder / "cache"
+    site = render_site(tls_port, plain_port, upstream_port, media_dir, cert, key, cache, more_ports)
     (folder / "site.conf").write_text(site)
     user = "user root;" if os.geteuid() == 0 else ""  # as root, workers must read tmp files
     main = MAIN.format(user=user, workers=workers, dir=folder, extra=extra)
@@ -127,9 +133,13 @@ def _wait_for(port: int, process: subprocess.Popen, folder: Path, timeout: float
 
 @contextlib.contextmanager
 def nginx_in_front(folder: Path, upstream_port: int, media_dir: Path, workers: int = 1,
-                   extra: str = "") -> Iterator[Nginx]:  # fmt: skip
-    """Run nginx with the shipped site in front of 127.0.0.1:upstream_port."""
-    config, tls_port, plain_port = configure(folder, upstream_port, media_dir, workers, extra)
+                   extra: str = "",
+                   more_ports: tuple[int, ...] = ()) -> Iterator[Nginx]:  # fmt: skip
+    """Run nginx with the shipped site in front of 127.0.0.1:upstream_port (and of
+    `more_ports`: more web processes; live ingest goes to upstream_port)."""
+    config, tls_port, plain_port = configure(
+        folder, upstream_port, media_dir, workers, extra, more_ports
+    )
     checked = check(config)
     if checked.returncode != 0:
         raise RuntimeError(f"nginx -t failed:\n{checked.stderr}")

@@ -9,6 +9,12 @@ Reconnects: a browser that comes back with the same stream id continues the same
 process (the page resends what was not acknowledged); a new stream, or an encoder that
 connects again, starts a new part. When the grace period runs out, or the organiser ends
 the broadcast, the parts are joined and handed to the normal pipeline.
+
+Several web processes: one process receives broadcasts (KTL_LIVE_INGEST; nginx sends the
+organiser's /talks/<talk>/direkte routes to it), any process serves viewers. What a process
+publishes (state, captions, "a question came") also goes through `live_events`, which every
+process tails for its own event streams; the viewers each process holds are written to
+`live_presence`, so every process counts all of them (server.live.events).
 """
 
 from __future__ import annotations
@@ -16,6 +22,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import secrets
 import shutil
 import signal
 import socket
@@ -28,7 +36,7 @@ from server.catalogue import programme, talks
 from server.catalogue.records import Talk
 from server.core.config import Settings
 from server.core.i18n import N_
-from server.live import broadcasts, ffargs
+from server.live import broadcasts, events, ffargs
 from server.live.broadcasts import LiveError
 from server.live.playlist import PartReader, Segment, live_playlist
 from server.ops import diskspace
@@ -45,6 +53,9 @@ SRT_MAX_FAILURES = 3
 SEGMENT_MEMORY = 48  # live segments kept in memory (about 7 MB at 720p), all talks
 CAPTION_MEMORY = 20  # recent captions sent to someone who joins late
 ATTEND_SHARE = 0.5  # signed-in viewers who watched this share live attended (programme)
+TAIL_SECONDS = 0.25  # how often this process reads the events other processes published
+PRESENCE_SECONDS = 2.0  # how often this process writes its viewers and reads the others'
+PRUNE_SECONDS = 60.0
 
 NO_PORT = N_(
     "Ingen ledig port for SRT-mottak. Avslutt en annen sending, eller be IT utvide KTL_SRT_PORTS."
@@ -61,6 +72,10 @@ BROWSER_UNREADABLE = N_(
 ENCODER_SENDING = N_("En koder sender allerede dette foredraget. Avslutt den sendingen først.")
 BROWSER_SENDING = N_(
     "Det sendes fra en nettleser nå. Avslutt den sendingen før du åpner mottak for en koder."
+)
+NOT_INGEST = N_(
+    "Denne serverprosessen tar ikke imot direktesendinger. Last siden på nytt; hvis det "
+    "gjentar seg, be IT sende /talks/…/direkte til prosessen med KTL_LIVE_INGEST=1."
 )
 JOIN_FAILED = N_(
     "Opptaket fra sendingen kunne ikke settes sammen, men delene er tatt vare på. "
@@ -99,6 +114,9 @@ class Runtime:
     subscribers: set[asyncio.Queue] = field(default_factory=set)
     captions: list[dict] = field(default_factory=list)
     watching: dict[int, float] = field(default_factory=dict)  # user id → seconds watched live
+    # Viewers that other web processes hold (server.live.events), read every few seconds.
+    others: set[str] = field(default_factory=set)
+    others_present: set[int] = field(default_factory=set)
 
     def part_folders(self) -> list[Path]:
         return sorted(p for p in self.folder.glob("part-*") if p.is_dir())
@@ -179,6 +197,12 @@ class LiveManager:
         self.reader = PartReader()
         self.captions_factory = captions_factory
         self.segments: dict[tuple[int, str, str], bytes] = {}  # oldest first
+        self.ingest = settings.live_ingest
+        self.process = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
+        self._outbox: asyncio.Queue | None = None  # events for the other processes
+        self._tasks: list[asyncio.Task] = []
+        self._last_event = 0
+        self._reported = False  # this process has rows in live_presence
 
     # ------------------------------------------------------------ helpers
 
@@ -264,6 +288,7 @@ class LiveManager:
     async def browser_hello(self, talk: Talk, stream: str) -> int:
         """A browser connects with its stream id; returns the last chunk already written
         (-1: send from the start). A new stream starts a new part."""
+        self._check_ingest()
         runtime = self.runtime(talk.id)
         async with runtime.lock:
             await self._check_can_send(runtime, talk)
@@ -322,6 +347,7 @@ class LiveManager:
 
     async def open_srt(self, talk: Talk) -> int:
         """Start an SRT listener for the talk (if none runs); returns its port."""
+        self._check_ingest()
         runtime = self.runtime(talk.id)
         async with runtime.lock:
             await self._check_can_send(runtime, talk)
@@ -353,6 +379,12 @@ class LiveManager:
         raise LiveError(NO_PORT, 503)
 
     # ------------------------------------------------------------ state, grace, end
+
+    def _check_ingest(self) -> None:
+        """Broadcasts are received by the process with KTL_LIVE_INGEST (nginx sends the
+        organiser's routes there); another process that is asked says so."""
+        if not self.ingest:
+            raise LiveError(NOT_INGEST, 503)
 
     async def _check_can_send(self, runtime: Runtime, talk: Talk) -> None:
         row = await self._db(broadcasts.ensure, talk)
@@ -394,6 +426,7 @@ class LiveManager:
         """End the broadcast: stop ingest, join the parts, queue the pipeline. Returns
         whether anything had been received. `only_if_waiting` (the grace period ran out):
         not if the publisher came back while this waited for the lock."""
+        self._check_ingest()
         runtime = self.runtime(talk_id)
         async with runtime.lock:
             back = runtime.part is not None and runtime.part.connections > 0
@@ -444,8 +477,7 @@ class LiveManager:
 
     async def _watch(self, runtime: Runtime) -> None:
         """Notices the first segment of a part (→ live), a part whose ffmpeg stopped
-        (→ interrupted; an SRT listener is opened again), and sends the viewer count."""
-        last_state_event = 0.0
+        (→ interrupted; an SRT listener is opened again), and counts live minutes."""
         seen_segments = -1
         tick = time.monotonic()
         while runtime.state not in (broadcasts.ENDED,):
@@ -469,9 +501,6 @@ class LiveManager:
                 if part.process.returncode is not None and runtime.part is part:
                     await self._part_exited(runtime, part)
                     seen_segments = -1
-            if time.monotonic() - last_state_event > STATE_EVERY and runtime.subscribers:
-                last_state_event = time.monotonic()
-                self.publish(runtime, self.state_event(runtime))
 
     async def _part_exited(self, runtime: Runtime, part: Part) -> None:
         async with runtime.lock:
@@ -524,7 +553,7 @@ class LiveManager:
         """Signed-in viewers on the page while the talk is live have watched `seconds`."""
         if runtime.state != broadcasts.LIVE:
             return
-        for user_id in runtime.present:
+        for user_id in runtime.present.keys() | runtime.others_present:
             runtime.watching[user_id] = runtime.watching.get(user_id, 0.0) + seconds
 
     async def segment(self, talk_id: int, part: str, name: str) -> bytes | None:
@@ -543,7 +572,8 @@ class LiveManager:
         return data
 
     def viewer_count(self, runtime: Runtime) -> int:
-        return len(runtime.viewers)
+        """Each person once, whichever web process holds their event stream."""
+        return len(runtime.viewers.keys() | runtime.others)
 
     def state_event(self, runtime: Runtime) -> dict:
         return {"type": "state", "state": runtime.state, "viewers": self.viewer_count(runtime)}
@@ -557,15 +587,30 @@ class LiveManager:
     def unsubscribe(self, talk_id: int, queue: asyncio.Queue) -> None:
         self.runtime(talk_id).subscribers.discard(queue)
 
-    def publish(self, runtime: Runtime, event: dict) -> None:
+    def publish(self, runtime: Runtime, event: dict, share: bool = True) -> None:
+        """Send an event to this process's event streams of the talk and, with `share`,
+        to the other web processes' (through live_events, in the order published)."""
         if event.get("type") == "caption":
             runtime.captions = [*runtime.captions, event][-CAPTION_MEMORY:]
         for queue in list(runtime.subscribers):
             with contextlib.suppress(asyncio.QueueFull):  # a stuck client misses events
                 queue.put_nowait(event)
+        if share and self._outbox is not None:
+            self._outbox.put_nowait((runtime.talk_id, event))
 
-    async def forget(self, talk_id: int) -> None:
-        """Stop whatever runs for a talk that is being deleted (not on air)."""
+    def note_state(self, talk_id: int, state: str) -> None:
+        """The broadcast's state as the database has it: a process that does not receive
+        broadcasts learns the state here and from the events; the receiving one knows it
+        for the broadcasts it runs (a part or a monitor), and learns it for the others."""
+        runtime = self.runtime(talk_id)
+        if not self.ingest or (runtime.part is None and runtime.monitor is None):
+            runtime.state = state
+
+    async def forget(self, talk_id: int, share: bool = True) -> None:
+        """Stop whatever runs for a talk that is being deleted (not on air), in this
+        process and (`share`) in the one that receives broadcasts."""
+        if share and self._outbox is not None:
+            self._outbox.put_nowait((talk_id, {"type": "gone"}))
         runtime = self.runtimes.pop(talk_id, None)
         if runtime is None:
             return
@@ -578,8 +623,12 @@ class LiveManager:
     # ------------------------------------------------------------ server start and stop
 
     async def startup(self) -> None:
-        """Broadcasts that were on air when the server stopped wait for their publisher
-        for a new grace period (their parts are on disk)."""
+        """Events and viewers start being shared with the other web processes. In the
+        process that receives broadcasts, those that were on air when it stopped wait for
+        their publisher for a new grace period (their parts are on disk)."""
+        await self._start_sharing()
+        if not self.ingest:
+            return
         for row in await self._db(broadcasts.on_air):
             runtime = self.runtime(row.talk_id)
             runtime.state = row.state
@@ -596,6 +645,7 @@ class LiveManager:
                     await self._start_srt(runtime, row.talk_id)
 
     async def shutdown(self) -> None:
+        await self._stop_sharing()
         for runtime in self.runtimes.values():
             self._cancel_grace(runtime)
             self._stop_monitor(runtime)
@@ -609,3 +659,88 @@ class LiveManager:
             for queue in runtime.subscribers:
                 with contextlib.suppress(asyncio.QueueFull):
                     queue.put_nowait(None)
+
+    # ------------------------------------------------------------ several web processes
+
+    async def _start_sharing(self) -> None:
+        self._last_event = await self._db(events.newest)
+        self._outbox = asyncio.Queue()
+        loops = (self._send_events, self._tail_events, self._share_viewers)
+        self._tasks = [asyncio.create_task(loop()) for loop in loops]
+
+    async def _stop_sharing(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks, self._outbox = [], None
+        if self._reported:  # the viewers this process held no longer count
+            with contextlib.suppress(Exception):
+                await self._db(events.leave, self.process)
+
+    async def _send_events(self) -> None:
+        """Writes what this process published, one event after the other (in order)."""
+        assert self._outbox is not None
+        while True:
+            talk_id, event = await self._outbox.get()
+            try:
+                await self._db(events.append, talk_id, self.process, event)
+            except Exception:
+                log.exception("Direktehendelsen for %s ble ikke delt med andre prosesser", talk_id)
+
+    async def _tail_events(self) -> None:
+        """Reads what the other processes published and passes it on to this one's."""
+        while True:
+            await asyncio.sleep(TAIL_SECONDS)
+            try:
+                found = await self._db(events.since, self._last_event)
+            except Exception:
+                log.exception("Direktehendelser fra andre prosesser kunne ikke leses")
+                await asyncio.sleep(PRESENCE_SECONDS)
+                continue
+            for event_id, talk_id, origin, event in found:
+                self._last_event = event_id
+                if origin != self.process:
+                    await self._received(talk_id, event)
+
+    async def _received(self, talk_id: int, event: dict) -> None:
+        kind = event.get("type")
+        if kind == "gone":
+            await self.forget(talk_id, share=False)
+            return
+        runtime = self.runtime(talk_id)
+        if kind == "state":  # the viewer count as this process counts it
+            self.note_state(talk_id, str(event.get("state", runtime.state)))
+            event = {**event, "viewers": self.viewer_count(runtime)}
+        self.publish(runtime, event, share=False)
+
+    async def _share_viewers(self) -> None:
+        """Every few seconds: this process's viewers out, the others' in; the state and
+        viewer count to this process's event streams every STATE_EVERY seconds."""
+        last_state, last_prune = 0.0, time.monotonic()
+        while True:
+            try:
+                await self._exchange_viewers()
+                if time.monotonic() - last_prune > PRUNE_SECONDS:
+                    last_prune = time.monotonic()
+                    await self._db(events.prune)
+            except Exception:
+                log.exception("Seerne kunne ikke deles med andre prosesser")
+            if time.monotonic() - last_state >= STATE_EVERY:
+                last_state = time.monotonic()
+                for runtime in list(self.runtimes.values()):
+                    if runtime.subscribers:
+                        self.publish(runtime, self.state_event(runtime), share=False)
+            await asyncio.sleep(PRESENCE_SECONDS)
+
+    async def _exchange_viewers(self) -> None:
+        mine = {
+            r.talk_id: (sorted(r.viewers), sorted(r.present))
+            for r in self.runtimes.values()
+            if r.viewers
+        }
+        if mine or self._reported:  # nothing to write while nobody watches here
+            await self._db(events.report, self.process, mine)
+            self._reported = bool(mine)
+        others = await self._db(events.elsewhere, self.process)
+        for runtime in list(self.runtimes.values()):
+            runtime.others, runtime.others_present = others.get(runtime.talk_id, (set(), set()))

@@ -11,6 +11,7 @@ sqlite-utils' own `atomic()` blocks inside it become savepoints of that one tran
 
 from __future__ import annotations
 
+import fcntl
 import itertools
 import queue
 import sqlite3
@@ -138,10 +139,16 @@ class Store:
             yield db
 
     def init(self) -> int:
-        """Create the folder and the schema (pending migrations); returns the version."""
+        """Create the folder and the schema (pending migrations); returns the version.
+        Processes starting together on one data folder (several `ktl serve`, workers)
+        migrate one after the other: each reads the version only once the one before it
+        has finished (a lock file beside the database)."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        with self.read() as db:
-            return migrate(db)
+        lock = self.path.with_name(self.path.name + ".migrating")
+        with lock.open("a") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)  # released when the file closes
+            with self.read() as db:
+                return migrate(db)
 
     def version(self) -> tuple[int, int]:
         """A value that changes whenever a write unit commits to this database, in this

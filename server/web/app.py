@@ -8,6 +8,7 @@ import logging
 import os
 import secrets
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -140,13 +141,26 @@ def secret_key(settings: Settings) -> bytes:
     path = settings.paths.secret
     if not path.exists():
         settings.data_dir.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            handle.write(secrets.token_hex(32))
+        _make_secret(path)
     elif path.stat().st_mode & 0o077:
         log.warning("%s kunne leses av andre; bare eieren har tilgang nå", path)
         path.chmod(0o600)
     return path.read_text().strip().encode()
+
+
+def _make_secret(path: Path) -> None:
+    """Written whole under another name, then linked into place: of several processes
+    starting on a new data folder, one key wins and none reads a half-written one."""
+    draft = path.with_name(f"{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+    fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(secrets.token_hex(32))
+    try:
+        os.link(draft, path)
+    except FileExistsError:
+        pass  # another process made it first: use theirs
+    finally:
+        draft.unlink()
 
 
 def all_routes() -> list:

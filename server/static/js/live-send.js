@@ -225,8 +225,9 @@
   }
 
   // The broadcast's state and viewer count, as the viewers see it.
+  var events = null;
   if (window.EventSource) {
-    var events = new EventSource(data.dataset.events);
+    events = new EventSource(data.dataset.events);
     events.addEventListener("state", function (event) {
       var state = JSON.parse(event.data);
       if (viewers) viewers.textContent = state.viewers;
@@ -278,5 +279,9 @@
       .then(function (body) { if (body) renderQuestions(body.questions); })
       .catch(function () { /* next round */ });
   }
-  if (list) window.setInterval(refresh, 3000);
+  if (list) {
+    // A question asked or marked answered comes as an event; the poll is a fallback.
+    if (events) events.addEventListener("question", refresh);
+    window.setInterval(refresh, events ? 10000 : 3000);
+  }
 })();

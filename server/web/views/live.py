@@ -201,8 +201,11 @@ def _viewer_key(request: Request) -> str:
 async def playlist(request: Request) -> Response:
     """The same text for every viewer: a public talk's may be kept a second by any cache
     (nginx serves it to everyone from one fetch, deploy/nginx/kunnskap.conf)."""
-    talk = request.state.talk
-    text = manager_of(request).playlist(talk.id)
+    talk, manager = request.state.talk, manager_of(request)
+    if not manager.ingest:  # the process that receives the broadcast knows; this one asks
+        row = await in_thread(request, broadcasts.get, talk.id)
+        manager.note_state(talk.id, row.state if row else broadcasts.IDLE)
+    text = manager.playlist(talk.id)
     headers = {"cache-control": delivery.live_playlist_cache(talk.visibility)}
     return Response(text, media_type="application/vnd.apple.mpegurl", headers=headers)
 
@@ -242,11 +245,13 @@ SEGMENT_GONE = N_("Denne delen av sendingen finnes ikke lenger.")
 
 
 async def events(request: Request) -> Response:
-    """Server-sent events: `state` (live, interrupted, ended ... and the viewer count) and
-    `caption` (a line of live captions)."""
+    """Server-sent events: `state` (live, interrupted, ended ... and the viewer count),
+    `caption` (a line of live captions) and `question` (one was asked or marked answered:
+    the organiser's page fetches the list). From whichever web process published them."""
     manager, talk = manager_of(request), request.state.talk
     runtime = manager.runtime(talk.id)
     row = await in_thread(request, broadcasts.get, talk.id)
+    manager.note_state(talk.id, row.state if row else broadcasts.IDLE)
     waiting = talk.status == "planned" and row is not None and row.state != broadcasts.ENDED
     queue = manager.subscribe(talk.id)
     # The viewers' page asks with ?ser=1 (it watches); the organiser's page does not.
@@ -300,6 +305,7 @@ async def ask(request: Request) -> Response:
     else:
         text = (await request.form()).get("text", "")
     question = await in_thread(request, broadcasts.ask, talk.id, user.id, str(text))
+    _questions_changed(request, talk)
     if sent_json or wants_json(request):
         return JSONResponse({"id": question["id"], "text": question["text"]}, status_code=201)
     return RedirectResponse(f"/talks/{talk.slug}?spurt=1#sporsmal", status_code=303)
@@ -323,7 +329,15 @@ async def answered(request: Request) -> Response:
     form = await request.form()
     done = form.get("answered", "1") != "0"
     await in_thread(request, broadcasts.mark_answered, talk.id, request.path_params["qid"], done)
+    _questions_changed(request, talk)
     return _back(request)
+
+
+def _questions_changed(request: Request, talk: Talk) -> None:
+    """The organiser's page (in any web process) hears it at once; only that a question
+    came or changed, never its text: event streams also reach guests."""
+    manager = manager_of(request)
+    manager.publish(manager.runtime(talk.id), {"type": "question"})
 
 
 routes = [
