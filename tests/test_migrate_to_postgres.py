@@ -17,7 +17,8 @@ import pytest
 from starlette.testclient import TestClient
 
 from server.catalogue import search
-from server.learning import notes, progress
+from server.learning import notes, progress, quizzes
+from server.learning.quizzes import QuestionInput
 from server.people import accounts
 from server.pipeline import jobs
 from server.store import db as database
@@ -26,8 +27,7 @@ from server.store.pg_copy import sqlite_columns, sqlite_tables
 from server.transcript.model import Segment
 from server.web.app import create_app
 from tests.test_access_matrix import _talk
-from tests.test_quizzes import _add, _q, _submit
-from tests.webclient import login, make_user
+from tests.webclient import login, make_user, post
 
 SPEECH = [
     "Velkommen til kunnskap til lunsj fra barnehageetaten.",
@@ -58,13 +58,17 @@ def installation(settings):
         search.index_talk(db, talk.id, segments, "nb")
         search.index_talk_metadata(db, talk.id)
         search.index_talk_metadata(db, second.id)
-        ids = _add(
-            db, talk, organiser,
-            _q("single", "Hvor mange barnehager?", ["Tjueto", "Tolv"], [0]),
-            _q("multiple", "Hvem samarbeider de med?", ["Skolen", "Barnevernet", "Ingen"], [0, 1]),
-            _q("truefalse", "Fristen er første mars.", correct=[1]),
-            _q("reflection", "Hva tar du med deg?"),
-        )  # fmt: skip
+        questions = [
+            ("single", "Hvor mange barnehager?", ("Tjueto", "Tolv"), (0,)),
+            ("multiple", "Hvem samarbeider de med?", ("Skolen", "Barnevernet", "Ingen"), (0, 1)),
+            ("reflection", "Hva tar du med deg?", (), ()),
+        ]
+        ids = [
+            quizzes.save_question(db, talk, QuestionInput(kind=kind, text=text, explanation="",
+                                  at="", options=options, correct=correct), organiser)
+            for kind, text, options, correct in questions
+        ]  # fmt: skip
+        quizzes.save_settings(db, talk, "80", True, True, organiser)
         jobs.enqueue(db, second.id)
         progress.record(db, viewer.id, talk.id, {"intervals": [[0, 1.5]], "position": 1.5})
         notes.add(db, viewer.id, talk.id, 1.0, "Spør om søknadsfristen – «æøå»")
@@ -72,7 +76,8 @@ def installation(settings):
             accounts.audit(db, organiser, "la til quiz", talk.slug, "4 spørsmål")
     with TestClient(create_app(settings), follow_redirects=False) as client:
         assert login(client, viewer.email).status_code == 303
-        assert _submit(client, talk.slug, ids).status_code == 303
+        answers = {f"q{ids[0]}": "0", f"q{ids[1]}": ["0", "1"], f"q{ids[2]}": "Mye å lære"}
+        assert post(client, f"/talks/{talk.slug}/quiz", answers).status_code == 303
     return settings
 
 
