@@ -470,7 +470,8 @@ def test_systemd_units_verify(tmp_path):
     need("systemd-analyze")
     ktl = Path(sys.executable).parent / "ktl"
     assert ktl.exists(), "ktl is installed in the virtual environment"
-    units = {"ktl.service": "ktl.service", "ktl-worker@.service": "ktl-worker@1.service"}
+    units = {"ktl.service": "ktl.service", "ktl-worker@.service": "ktl-worker@1.service",
+             "ktl-web@.service": "ktl-web@8001.service"}  # fmt: skip
     for name, instance in units.items():
         text = (DEPLOY / "systemd" / name).read_text()
         assert "ExecStart=/opt/ktl/.venv/bin/ktl " in text
