@@ -27,7 +27,8 @@ import pytest
 
 from server.catalogue import talks
 from server.core.config import load_settings
-from server.live import broadcasts
+from server.live import broadcasts, events
+from server.store import Store, write
 from server.store import db as database
 from tests import nginxserver
 from tests.conftest import need
@@ -65,6 +66,30 @@ def _wait_up(base: str, process: subprocess.Popen) -> None:
             return
         time.sleep(0.2)
     pytest.fail("ktl serve did not start")
+
+
+def test_events_come_in_order_and_viewers_of_a_stopped_process_stop_counting(tmp_path):
+    store = Store(tmp_path / "ktl.db")
+    store.init()
+    with store.read() as db:
+        first = events.append(db, 1, "a", {"type": "question"})
+        events.append(db, 1, "b", {"type": "state", "state": "live"})
+        assert [(e[1], e[2], e[3]["type"]) for e in events.since(db, 0)] == [
+            (1, "a", "question"), (1, "b", "state")]  # fmt: skip
+        assert [e[3]["type"] for e in events.since(db, first)] == ["state"]
+        events.report(db, "a", {1: (["u1", "a-gjest"], [1])})
+        events.report(db, "b", {1: (["u1", "u2"], [1, 2]), 2: (["u3"], [3])})
+        assert events.elsewhere(db, "a") == {1: ({"u1", "u2"}, {1, 2}), 2: ({"u3"}, {3})}
+        events.report(db, "b", {2: (["u3"], [3])})  # b's viewers of talk 1 left
+        assert events.elsewhere(db, "a") == {2: ({"u3"}, {3})}
+        with write(db):  # b stopped without saying so: its row grows old
+            db.execute("UPDATE live_presence SET seen_at = seen_at - 100 WHERE process = 'b'")
+        assert events.elsewhere(db, "a") == {}
+        events.prune(db, keep=-1)  # every event counts as old
+        assert events.since(db, 0) == []
+        assert events.elsewhere(db, "b") == {1: ({"u1", "a-gjest"}, {1})}, "a's row is kept"
+        assert events.append(db, 1, "a", {"type": "question"}) > first + 1, "ids only grow"
+    store.close()
 
 
 @pytest.fixture(scope="module")

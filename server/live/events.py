@@ -55,9 +55,17 @@ def since(db: sqlite_utils.Database, last: int) -> list[tuple[int, int, str, dic
 def prune(db: sqlite_utils.Database, keep: float = EVENT_KEEP) -> None:
     """Forget events older than `keep` seconds and viewers of processes long gone."""
     now = time.time()
+    old = [now - keep, now - 4 * PRESENCE_STALE]
+    found = db.execute(
+        "SELECT EXISTS (SELECT 1 FROM live_events WHERE created_at < ?) "
+        "OR EXISTS (SELECT 1 FROM live_presence WHERE seen_at < ?)",
+        old,
+    ).fetchone()[0]
+    if not found:  # no write unit: each one makes every process's short caches start over
+        return
     with write(db):
-        db.execute("DELETE FROM live_events WHERE created_at < ?", [now - keep])
-        db.execute("DELETE FROM live_presence WHERE seen_at < ?", [now - 4 * PRESENCE_STALE])
+        db.execute("DELETE FROM live_events WHERE created_at < ?", old[:1])
+        db.execute("DELETE FROM live_presence WHERE seen_at < ?", old[1:])
 
 
 def report(
