@@ -202,3 +202,17 @@ def test_a_data_folder_without_a_database_is_told(tmp_path, postgres_url):
     assert done.returncode == 2 and "Fant ingen database" in done.stderr
     with postgres.connect(postgres_url) as pg:
         assert postgres.tables(pg) == [], "nothing was written to the target"
+
+
+def test_a_value_postgresql_cannot_hold_names_its_table_and_saves_nothing(
+    installation, postgres_url
+):
+    with database.session(installation.db_path) as db, write(db):
+        db.execute("UPDATE audit_log SET detail = ? WHERE id = 1", ["før\x00etter"])
+    refused = ktl(installation, "migrate-to-postgres", postgres_url)
+    assert refused.returncode == 2, refused.stdout
+    assert "Tabellen «audit_log» har en verdi PostgreSQL ikke kan lagre" in refused.stderr
+    assert "Traceback" not in refused.stderr
+    with postgres.connect(postgres_url) as pg:
+        for table in ("users", "talks", "audit_log", "search_segments"):
+            assert pg.execute(f"SELECT count(*) FROM {table}").fetchone()[0] == 0, table

@@ -7,6 +7,7 @@ behaves as SQLite's triggers do, and connection failures are told in Norwegian."
 
 from __future__ import annotations
 
+import re
 import threading
 from pathlib import Path
 
@@ -84,6 +85,24 @@ def test_every_sqlite_table_and_column_exists_on_postgres_with_a_compatible_type
                 problems.append(f"{table}.{column}: NOT NULL {required} on SQLite")
     extra = set(types) - set(sqlite) - PG_ONLY
     assert problems == [] and extra == set(), f"{problems} / only on PostgreSQL: {extra}"
+
+
+def test_every_column_default_is_the_same(sqlite_db, pg):
+    """Inserts that leave a column out get the same value on both engines."""
+    pg_defaults = {
+        (table, column): re.sub(r"::[a-z ]+$", "", default) if default else None
+        for table, column, default in pg.execute(
+            "SELECT table_name, column_name, column_default FROM information_schema.columns "
+            "WHERE table_schema = current_schema()"
+        ).fetchall()
+    }
+    differ = [
+        f"{table}.{row['name']}: {row['dflt_value']} vs {pg_defaults[(table, row['name'])]}"
+        for table in sqlite_tables(sqlite_db)
+        for row in sqlite_db.execute(f'PRAGMA table_info("{table}")').fetchall()
+        if row["dflt_value"] != pg_defaults[(table, row["name"])]
+    ]
+    assert differ == []
 
 
 def test_primary_and_foreign_keys_match(sqlite_db, pg):
@@ -247,3 +266,24 @@ def test_an_address_that_is_not_postgresql_is_refused(url):
 def test_a_wrong_database_name_is_told(postgres_server):
     with pytest.raises(postgres.PostgresError, match="does not exist"):
         postgres.connect(postgres_server.url("finnes_ikke"))
+
+
+def test_a_database_owner_who_is_not_a_superuser_can_apply_the_schema(postgres_server):
+    """As in production: `CREATE ROLE ktl LOGIN; CREATE DATABASE ktl OWNER ktl` (citext
+    is a trusted extension, so the owner may create it)."""
+    import os
+
+    role = f"ktl_owner_{os.getpid()}"
+    with postgres_server.connect("postgres") as admin:
+        admin.execute(f"CREATE ROLE {role} LOGIN NOSUPERUSER")
+        admin.execute(f"CREATE DATABASE {role} OWNER {role} TEMPLATE ktl_template")
+    url = postgres_server.url(role).replace("postgres@", f"{role}@")
+    try:
+        with postgres.connect(url, autocommit=True) as conn:
+            superuser = "SELECT rolsuper FROM pg_roles WHERE rolname = current_user"
+            assert conn.execute(superuser).fetchone() == (False,)
+            assert postgres.migrate(conn) == len(all_pg_migrations())
+    finally:
+        postgres_server.drop_database(url)
+        with postgres_server.connect("postgres") as admin:
+            admin.execute(f"DROP ROLE {role}")

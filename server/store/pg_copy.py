@@ -92,24 +92,43 @@ def copy_to_postgres(sqlite_path: Path, url: str) -> CopyReport:
     """Copy every table of the SQLite database at `sqlite_path` into the empty database at
     `url` (its schema applied first); a PostgresError, in Norwegian, when it cannot."""
     started = time.monotonic()
-    report = CopyReport()
     with postgres.connect(url, autocommit=True) as target, read_transaction(sqlite_path) as source:
-        report.sqlite_version = _check_sqlite(source)
-        report.postgres_version = _prepare_target(target, url)
-        names = in_dependency_order(source, sqlite_tables(source))
-        target_columns = postgres.columns(target)
-        _check_same_tables(source, names, target_columns)
-        with target.transaction():
-            for table, trigger in DERIVING_TRIGGERS.items():
-                target.execute(_trigger_sql(table, trigger, "DISABLE"))
-            for table in names:
-                report.counts[table] = _copy_table(source, target, table)
-            for table, trigger in DERIVING_TRIGGERS.items():
-                target.execute(_trigger_sql(table, trigger, "ENABLE"))
-            _set_sequences(source, target, names)
-            _verify_counts(source, target, names)
+        try:
+            report = _copy(source, target, url)
+        except psycopg.errors.InsufficientPrivilege as exc:
+            raise PostgresError(
+                f"Brukeren i adressen har ikke lov til dette i databasen ({_first_line(exc)}). "
+                "La brukeren eie databasen (CREATE DATABASE ktl OWNER ktl), og prøv igjen."
+            ) from exc
+        except psycopg.Error as exc:
+            raise PostgresError(
+                f"PostgreSQL avviste kopien ({_first_line(exc)}). Ingen rader er lagret."
+            ) from exc
     report.seconds = time.monotonic() - started
     return report
+
+
+def _copy(source: sqlite_utils.Database, target: psycopg.Connection, url: str) -> CopyReport:
+    report = CopyReport()
+    report.sqlite_version = _check_sqlite(source)
+    report.postgres_version = _prepare_target(target, url)
+    names = in_dependency_order(source, sqlite_tables(source))
+    _check_same_tables(source, names, postgres.columns(target))
+    with target.transaction():
+        for table, trigger in DERIVING_TRIGGERS.items():
+            target.execute(_trigger_sql(table, trigger, "DISABLE"))
+        for table in names:
+            report.counts[table] = _copy_table(source, target, table)
+        for table, trigger in DERIVING_TRIGGERS.items():
+            target.execute(_trigger_sql(table, trigger, "ENABLE"))
+        _set_sequences(source, target, names)
+        _verify_counts(source, target, names)
+    return report
+
+
+def _first_line(exc: Exception) -> str:
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    return lines[0] if lines else type(exc).__name__
 
 
 def _check_sqlite(source: sqlite_utils.Database) -> int:
@@ -174,11 +193,17 @@ def _copy_table(source: sqlite_utils.Database, target: psycopg.Connection, table
     copy_sql = sql.SQL("COPY {} ({}) FROM STDIN").format(sql.Identifier(table), listed)
     rows = source.execute(select)
     copied = 0
-    with target.cursor() as cursor, cursor.copy(copy_sql) as copy:
-        while batch := rows.fetchmany(BATCH):
-            for row in batch:
-                copy.write_row(tuple(row))
-            copied += len(batch)
+    try:
+        with target.cursor() as cursor, cursor.copy(copy_sql) as copy:
+            while batch := rows.fetchmany(BATCH):
+                for row in batch:
+                    copy.write_row(tuple(row))
+                copied += len(batch)
+    except psycopg.DataError as exc:  # a value PostgreSQL cannot hold (a NUL in a text)
+        raise PostgresError(
+            f"Tabellen «{table}» har en verdi PostgreSQL ikke kan lagre ({_first_line(exc)}), "
+            f"etter {copied} rader. Ingen rader er lagret; rett verdien i SQLite og prøv igjen."
+        ) from exc
     return copied
 
 
