@@ -388,7 +388,7 @@ def test_quiz_box_and_scripts_on_the_talk_page(settings):
     with database.session(settings.db_path) as db:
         talk = _talk(db, settings, organiser, "public", "Åpent foredrag")
         box = quizzes.page_context(db, quizzes.Viewer(None), talk)["quiz_box"]
-        assert box["published"] is False
+        assert box.published is False
     with TestClient(create_app(settings), follow_redirects=False) as client:
         page = client.get(f"/talks/{talk.slug}")
         assert 'class="quiz-box"' not in page.text

@@ -9,7 +9,7 @@ import pytest
 
 from server.catalogue import talks
 from server.catalogue.records import Broadcast, Recording, Talk, Watching
-from server.learning import progress
+from server.learning import progress, quizzes
 from server.people.access import Viewer
 from server.people.accounts import create_user
 from server.store import write
@@ -25,8 +25,10 @@ def _fields(record: type) -> set[str]:
 
 
 @pytest.mark.parametrize(
-    ("record", "table"), [(Talk, "talks"), (Recording, "recordings"), (Broadcast, "broadcasts")]
-)
+    ("record", "table"),
+    [(Talk, "talks"), (Recording, "recordings"), (Broadcast, "broadcasts"),
+     (quizzes.Attempt, "attempts")],
+)  # fmt: skip
 def test_every_column_has_a_field(db, record, table):
     """A migration that adds a column adds the field too (from_row would leave it aside)."""
     assert _fields(record) == _columns(db, table)
@@ -82,3 +84,21 @@ def test_continue_watching_gives_the_talk_and_where_to_resume(db, settings):
     progress.record(db, viewer.id, talk.id, {"intervals": [[0, 30]], "position": 30})
     (item,) = progress.continue_watching(db, Viewer(viewer))
     assert item == Watching(talks.get(db, talk.id), percent=30, resume=30)
+
+
+def test_a_quiz_attempt_is_a_record_with_its_answers_read(db):
+    viewer = create_user(db, "quiz@kommune.no", "Quiz", "viewer")
+    talk = talks.create(db, talks.TalkInput(title="Quiz", visibility="internal"))
+    with write(db):
+        for answers in ('{"3": [1], "4": "Tekst"}', "ikke json", "[1, 2]"):
+            db.execute(
+                "INSERT INTO attempts (talk_id, user_id, started_at, answers) VALUES (?, ?, ?, ?)",
+                [talk.id, viewer.id, "2026-01-01T10:00:00+00:00", answers],
+            )
+    rows = db.execute("SELECT * FROM attempts ORDER BY id").fetchall()
+    read = [quizzes.Attempt.from_row(row) for row in rows]
+    assert [a.answers for a in read] == [{"3": [1], "4": "Tekst"}, {}, {}]
+    assert (read[0].submitted_at, read[0].score, read[0].passed) == (None, None, False)
+    assert quizzes.open_attempt(db, viewer.id, talk.id) == read[2]  # the newest open one
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        read[0].passed = True  # type: ignore[misc]

@@ -18,7 +18,9 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import sqlite_utils
 
@@ -118,6 +120,57 @@ class Item:
     correct: bool | None  # None: reflection, not scored
 
 
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    """One row of `attempts`: a person's go at a talk's quiz, open until submitted.
+    `answers` maps question id (str) to the answer (option indexes or a text)."""
+
+    id: int
+    talk_id: int
+    user_id: int
+    started_at: str
+    submitted_at: str | None = None
+    score: float | None = None
+    passed: bool = False
+    answers: Mapping[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any] | Any) -> Attempt:
+        """The row as a record; answers that are not a JSON object read as none given."""
+        try:
+            answers = json.loads(row["answers"] or "{}")
+        except ValueError:
+            answers = {}
+        return cls(
+            id=row["id"], talk_id=row["talk_id"], user_id=row["user_id"],
+            started_at=row["started_at"], submitted_at=row["submitted_at"], score=row["score"],
+            passed=bool(row["passed"]), answers=answers if isinstance(answers, dict) else {},
+        )  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class Feedback:
+    """What a timed answer reveals at once: whether it was right, and the explanation."""
+
+    correct: bool | None
+    explanation: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"correct": self.correct, "explanation": self.explanation}
+
+
+@dataclass(frozen=True, slots=True)
+class QuizBox:
+    """What the talk page shows about the quiz (templates/talks/_quiz_box.html)."""
+
+    published: bool = False
+    can_edit: bool = False
+    count: int = 0  # questions
+    timed: bool = False  # a published quiz with questions at moments in the video
+    best: int | None = None  # the viewer's best score in per cent
+    passed_at: str | None = None  # when the viewer first passed (ISO time)
+
+
 @dataclass(frozen=True)
 class Result:
     score: float  # correct scored questions / scored questions, 0..1
@@ -184,17 +237,16 @@ def page_context(db: sqlite_utils.Database, viewer: Viewer, talk: Talk) -> dict:
     """What the talk page shows about the quiz (template talks/_quiz_box.html)."""
     published = has_quiz(db, talk.id)
     editor = can_edit(viewer, talk)
-    box = {"published": published, "can_edit": editor, "count": 0, "timed": False,
-           "best": None, "passed_at": None}  # fmt: skip
+    count, timed, best, passed_at = 0, False, None, None
     if published or editor:
         listed = questions(db, talk.id)
-        box["count"] = len(listed)
-        box["timed"] = published and any(q.at_seconds is not None for q in listed)
+        count = len(listed)
+        timed = published and any(q.at_seconds is not None for q in listed)
     if published and viewer.user is not None:
-        best = best_score(db, viewer.user.id, talk.id)
-        box["best"] = None if best is None else round(best * 100)
-        box["passed_at"] = passed(db, viewer.user.id, talk.id)
-    return {"quiz_box": box}
+        score = best_score(db, viewer.user.id, talk.id)
+        best = None if score is None else round(score * 100)
+        passed_at = passed(db, viewer.user.id, talk.id)
+    return {"quiz_box": QuizBox(published, editor, count, timed, best, passed_at)}
 
 
 # ---------------------------------------------------------------- authoring
@@ -446,18 +498,18 @@ def may_take(db: sqlite_utils.Database, user_id: int, talk_id: int) -> bool:
     return settings(db, talk_id).retries_allowed or not _submitted(db, user_id, talk_id)
 
 
-def open_attempt(db: sqlite_utils.Database, user_id: int, talk_id: int) -> dict | None:
+def open_attempt(db: sqlite_utils.Database, user_id: int, talk_id: int) -> Attempt | None:
     row = db.execute(
         "SELECT * FROM attempts WHERE user_id = ? AND talk_id = ? AND submitted_at IS NULL "
         "ORDER BY id DESC LIMIT 1",
         [user_id, talk_id],
     ).fetchone()
-    return dict(row) if row else None
+    return Attempt.from_row(row) if row else None
 
 
 def open_answers(db: sqlite_utils.Database, user_id: int, talk_id: int) -> dict:
     attempt = open_attempt(db, user_id, talk_id)
-    return json.loads(attempt["answers"]) if attempt else {}
+    return dict(attempt.answers) if attempt else {}
 
 
 def _timed_question(db: sqlite_utils.Database, talk_id: int, question_id: object) -> Question:
@@ -469,9 +521,10 @@ def _timed_question(db: sqlite_utils.Database, talk_id: int, question_id: object
     return timed[key]
 
 
-def record_answer(db, user_id: int, talk_id: int, question_id: object, raw: object) -> dict:
+def record_answer(db, user_id: int, talk_id: int, question_id: object, raw: object) -> Feedback:
     """A timed answer into the person's open attempt (made here if there is none), once per
-    question and attempt; returns {correct, explanation} (see the module's docstring)."""
+    question and attempt; returns whether it was right and the explanation (see the
+    module's docstring)."""
     _require_quiz(db, talk_id)
     question = _timed_question(db, talk_id, question_id)
     try:
@@ -484,7 +537,7 @@ def record_answer(db, user_id: int, talk_id: int, question_id: object, raw: obje
         if not may_take(db, user_id, talk_id):
             raise QuizError(RETRY_REFUSED)
         attempt = open_attempt(db, user_id, talk_id)
-        answers = json.loads(attempt["answers"]) if attempt else {}
+        answers = dict(attempt.answers) if attempt else {}
         if str(question.id) in answers:
             raise QuizError(ALREADY_ANSWERED)
         answers[str(question.id)] = answer
@@ -496,9 +549,9 @@ def record_answer(db, user_id: int, talk_id: int, question_id: object, raw: obje
         else:
             db.execute(
                 "UPDATE attempts SET answers = ? WHERE id = ?",
-                [json.dumps(answers, ensure_ascii=False), attempt["id"]],
+                [json.dumps(answers, ensure_ascii=False), attempt.id],
             )
-    return {"correct": is_correct(question, answer), "explanation": question.explanation}
+    return Feedback(is_correct(question, answer), question.explanation)
 
 
 def _merge(listed: list[Question], stored: dict, form: dict) -> dict:
@@ -531,7 +584,7 @@ def submit(db, user_id: int, talk_id: int, form: dict, anyway: bool = False) -> 
         if not may_take(db, user_id, talk_id):
             raise QuizError(RETRY_REFUSED)
         attempt = open_attempt(db, user_id, talk_id)
-        answers = _merge(listed, json.loads(attempt["answers"]) if attempt else {}, form)
+        answers = _merge(listed, dict(attempt.answers) if attempt else {}, form)
         missing = [n for n, q in enumerate(listed, start=1) if str(q.id) not in answers]
         if missing and not anyway:
             raise Incomplete(missing, answers)
@@ -551,9 +604,9 @@ def submit(db, user_id: int, talk_id: int, form: dict, anyway: bool = False) -> 
             return cursor.lastrowid
         db.execute(
             "UPDATE attempts SET submitted_at = ?, score = ?, passed = ?, answers = ? WHERE id = ?",
-            [*values, attempt["id"]],
+            [*values, attempt.id],
         )
-        return attempt["id"]
+        return attempt.id
 
 
 def attempt_result(db, user_id: int, talk_id: int, attempt_id: int | None = None) -> Result | None:
@@ -565,7 +618,6 @@ def attempt_result(db, user_id: int, talk_id: int, attempt_id: int | None = None
     row = db.execute(sql + " ORDER BY id DESC LIMIT 1", params).fetchone()
     if row is None:
         return None
-    full = score(
-        questions(db, talk_id), json.loads(row["answers"]), settings(db, talk_id).pass_mark
-    )
-    return Result(row["score"], bool(row["passed"]), full.items)  # as scored when submitted
+    attempt = Attempt.from_row(row)
+    full = score(questions(db, talk_id), dict(attempt.answers), settings(db, talk_id).pass_mark)
+    return Result(attempt.score, attempt.passed, full.items)  # as scored when submitted

@@ -79,7 +79,7 @@ class Cell:
 
 @dataclass
 class Matrix:
-    talks: list[dict]
+    talks: list[Talk]
     departments: list[tuple[str, int]]  # (department, people)
     cells: dict[tuple[str, int], Cell] = field(default_factory=dict)
 
@@ -123,7 +123,26 @@ def department_of_key(key: str) -> str:
 # ---------------------------------------------------------------- people × talks
 
 
-def _people(db: sqlite_utils.Database, department: str | None) -> list[dict]:
+@dataclass(frozen=True, slots=True)
+class Person:
+    """An active person as the reports show them."""
+
+    id: int
+    name: str
+    email: str
+    department: str
+
+
+@dataclass(frozen=True, slots=True)
+class PersonRow:
+    """One person × one report talk, and how far they have come with it."""
+
+    person: Person
+    talk: Talk
+    status: progress.Status
+
+
+def _people(db: sqlite_utils.Database, department: str | None) -> list[Person]:
     where, params = "active = 1", []
     if department is not None:
         where, params = "active = 1 AND department = ?", [department]
@@ -132,15 +151,15 @@ def _people(db: sqlite_utils.Database, department: str | None) -> list[dict]:
         "ORDER BY department = '', lower(department), lower(COALESCE(NULLIF(name, ''), email))",
         params,
     )
-    return [dict(r) for r in rows]
+    return [Person(r["id"], r["name"], r["email"], r["department"]) for r in rows]
 
 
-def person_rows(db: sqlite_utils.Database, department: str | None = None) -> list[dict]:
-    """One row per person × report talk: {person, talk, status}."""
+def person_rows(db: sqlite_utils.Database, department: str | None = None) -> list[PersonRow]:
+    """One row per person × report talk."""
     sync_completions(db)
     talks = report_talks(db)
     return [
-        {"person": person, "talk": talk, "status": progress.status(db, person["id"], talk)}
+        PersonRow(person, talk, progress.status(db, person.id, talk))
         for person in _people(db, department)
         for talk in talks
     ]
@@ -173,10 +192,10 @@ def csv_text(db: sqlite_utils.Database, delimiter: str = ",", lang: str = i18n.D
     writer = csv.writer(out, delimiter=delimiter, quoting=csv.QUOTE_ALL, lineterminator="\r\n")
     writer.writerow([text(header) for header in CSV_HEADER])
     for row in person_rows(db):
-        person, talk, state = row["person"], row["talk"], row["status"]
+        person, talk, state = row.person, row.talk, row.status
         when = talk.starts_at or talk.created_at
         cells = [
-            person["name"], person["email"], person["department"], talk.title,
+            person.name, person.email, person.department, talk.title,
             format_date(when, False, lang), state.percent, text(QUIZ_CSV[state.quiz]),
             format_date(state.completed_at, False, lang) if state.completed_at else "",
         ]  # fmt: skip
@@ -255,32 +274,24 @@ def answer_correct(options: list, answer: object) -> bool:
     return bool(right) and _choice(answer) == right
 
 
-def _first_attempts(db: sqlite_utils.Database, talk_id: int) -> list[dict]:
+def _first_attempts(db: sqlite_utils.Database, talk_id: int) -> list[quizzes.Attempt]:
     rows = db.execute(
         "SELECT a.* FROM attempts a WHERE a.talk_id = ? AND a.submitted_at IS NOT NULL "
         "AND a.id = (SELECT b.id FROM attempts b WHERE b.talk_id = a.talk_id AND b.user_id = "
         "a.user_id AND b.submitted_at IS NOT NULL ORDER BY b.submitted_at, b.id LIMIT 1)",
         [talk_id],
     )
-    result = []
-    for row in rows:
-        try:
-            answers = json.loads(row["answers"] or "{}")
-        except ValueError:
-            answers = {}
-        answers = answers if isinstance(answers, dict) else {}
-        result.append({"user_id": row["user_id"], "answers": answers})
-    return result
+    return [quizzes.Attempt.from_row(row) for row in rows]
 
 
-def _question_stats(db, talk_id: int, attempts: list[dict]) -> tuple[list, list]:
+def _question_stats(db, talk_id: int, attempts: list[quizzes.Attempt]) -> tuple[list, list]:
     rows = db.execute(
         "SELECT id, kind, text, options FROM questions WHERE talk_id = ? ORDER BY position, id",
         [talk_id],
     ).fetchall()
     stats, reflections = [], []
     for row in rows:
-        given = [a["answers"].get(str(row["id"])) for a in attempts]
+        given = [a.answers.get(str(row["id"])) for a in attempts]
         given = [g for g in given if g not in (None, "", [])]  # answered questions only
         if row["kind"] == "reflection":
             texts = [str(g).strip() for g in given if str(g).strip()]

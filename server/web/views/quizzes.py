@@ -268,7 +268,7 @@ async def timed_answer(request: Request) -> Response:
         outcome = await in_thread(request, quizzes.record_answer, *args)
     except QuizError as exc:
         return JSONResponse({"error": i18n.text_for(request, str(exc))}, status_code=exc.status)
-    return JSONResponse(outcome)
+    return JSONResponse(outcome.to_json())
 
 
 routes = [
