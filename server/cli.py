@@ -42,6 +42,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from server.web.app import create_app
 
     settings = _settings(args)
+    jobs.parse_stages(settings.worker_stages)  # the embedded worker's: a typo stops here
     requestlog.configure(settings.log_format)
     app = create_app(settings)
     print(f"Kunnskap til lunsj kjører på http://{settings.host}:{settings.port}/", flush=True)
@@ -60,6 +61,8 @@ def cmd_worker(args: argparse.Namespace) -> int:
     from server.pipeline.worker import Worker
 
     settings = _settings(args)
+    if args.only is not None:  # `--only transcribe`: this worker takes only those stages
+        settings = settings.replace(worker_stages=args.only)
     requestlog.configure(settings.log_format)
     worker = Worker(settings)
     with contextlib.suppress(KeyboardInterrupt):
@@ -220,7 +223,13 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host")
     serve.add_argument("--port", type=int)
     serve.set_defaults(func=cmd_serve)
-    sub.add_parser("worker", help="behandle jobber").set_defaults(func=cmd_worker)
+    worker = sub.add_parser("worker", help="behandle jobber")
+    worker.add_argument(
+        "--only",
+        metavar="TRINN",
+        help=f"bare disse trinnene, skilt med komma: {','.join(jobs.STAGES)}",
+    )
+    worker.set_defaults(func=cmd_worker)
     sub.add_parser("reindex", help="bygg søkeindeksen fra transcripts/").set_defaults(
         func=cmd_reindex
     )
@@ -311,7 +320,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (SettingsError, transcribe.ModelError) as exc:
+    except (SettingsError, jobs.StagesError, transcribe.ModelError) as exc:
         print(f"Feil: {exc}", file=sys.stderr)
         return 2
 

@@ -1,4 +1,4 @@
-"""A durable job queue in SQLite: claim with a lease, extend it by heartbeat.
+"""A durable job queue: claim with a lease, extend it by heartbeat.
 
 A worker that dies leaves its lease to run out (or its supervisor expires it at once, see
 ``expire_leases``); the next worker claims the job again and skips the stages already
@@ -8,6 +8,21 @@ exactly once.
 ``attempts`` counts the claims of the job's current stage: a claim adds one, a finished
 stage sets it back to one (the claim goes on with the next stage). A job that keeps dying
 at the same stage is given up after MAX_ATTEMPTS claims; a job that moves forward never is.
+
+Workers limited to some stages (``ktl worker --only transcribe``, KTL_WORKER_STAGES): each
+job carries ``next_stage``, the stage it needs next (its kind's first stage when queued; the
+one after each finished stage; the last one while done but not yet finished). A worker
+claims only jobs whose next stage it takes, and a worker whose next stage is not its own
+hands the job back (``hand_back``: queued, lease cleared, stages done kept) for a worker
+that takes it. Which worker finished each stage is in ``job_stages`` (one row per job and
+stage: a second finish of the same stage would break its primary key).
+
+The claim is one statement, the same shape on both engines: ``UPDATE jobs SET ... WHERE
+id = (SELECT id ... ORDER BY id LIMIT 1) RETURNING *``. On SQLite it runs inside
+``write(db)`` (BEGIN IMMEDIATE), which serialises claims: two workers never see the same
+row as free. On PostgreSQL the inner SELECT gets ``FOR UPDATE SKIP LOCKED``
+(``CLAIM_LOCK``), so concurrent claims skip each other's row instead of waiting for it, and
+the outer UPDATE re-checks nothing else: the row is locked by the claimer until commit.
 """
 
 from __future__ import annotations
@@ -29,6 +44,42 @@ STAGES = ("package", "transcribe", "index", "slides", "translate")
 # there is recorded for the organiser and never fails the talk.
 AFTER_READY = ("slides", "translate")
 MAX_ATTEMPTS = 3
+# The stages a job of each kind goes through, in order (the worker runs them; see
+# server.pipeline.worker.Worker.KINDS). A kind not listed has no next stage: only a worker
+# that takes every stage claims it (and fails it with a clear message).
+KIND_STAGES: dict[str, tuple[str, ...]] = {
+    PROCESS: STAGES,
+    "retranscribe": ("transcribe",),  # another model, into a pending version
+    "translate": ("translate",),  # the English track of a ready talk
+    "slides": ("slides",),  # slides and chapters of a ready talk (`ktl slides`)
+}
+# Appended to the claim's inner SELECT: "" on SQLite (BEGIN IMMEDIATE serialises claims),
+# "FOR UPDATE SKIP LOCKED" on PostgreSQL.
+CLAIM_LOCK = ""
+
+
+class StagesError(ValueError):
+    """A list of stages names one that does not exist; the message says which."""
+
+
+def parse_stages(text: str) -> frozenset[str] | None:
+    """``package,transcribe`` (KTL_WORKER_STAGES, ``ktl worker --only``) as a set of stages;
+    None (every stage) for an empty text or one naming all of them."""
+    names = {part.strip().lower() for part in text.split(",") if part.strip()}
+    unknown = sorted(names - set(STAGES))
+    if unknown:
+        message = N_("Ukjent trinn «%(stage)s». Velg blant %(stages)s, skilt med komma.")
+        raise StagesError(message % {"stage": unknown[0], "stages": ", ".join(STAGES)})
+    return None if not names or names == set(STAGES) else frozenset(names)
+
+
+def next_stage(kind: str, done: tuple[str, ...] | list[str]) -> str | None:
+    """The stage a job of `kind` needs next: the first not done, or its last one when all
+    are done (the job is then only waiting to be finished)."""
+    stages = KIND_STAGES.get(kind)
+    if not stages:
+        return None
+    return next((stage for stage in stages if stage not in done), stages[-1])
 
 
 @dataclass(frozen=True)
@@ -44,6 +95,7 @@ class Job:
     worker: str | None
     error: str | None
     lease_until: float | None = None
+    next_stage: str | None = None
 
     def stalled(self, now: float | None = None) -> bool:
         """Running, but its worker stopped extending the lease: it waits for a free worker."""
@@ -64,6 +116,7 @@ def _job(row: object) -> Job:
         worker=row["worker"],
         error=row["error"],
         lease_until=row["lease_until"],
+        next_stage=row["next_stage"],
     )
 
 
@@ -77,29 +130,40 @@ def enqueue(db: sqlite_utils.Database, talk_id: int, kind: str = PROCESS) -> int
     stamp = now_iso()
     with write(db):
         cursor = db.execute(
-            "INSERT INTO jobs (talk_id, kind, created_at, updated_at) VALUES (?, ?, ?, ?)",
-            [talk_id, kind, stamp, stamp],
+            "INSERT INTO jobs (talk_id, kind, next_stage, created_at, updated_at) "
+            "VALUES (?, ?, ?, ?, ?)",
+            [talk_id, kind, next_stage(kind, ()), stamp, stamp],
         )
     return int(cursor.lastrowid)
 
 
-def claim(db: sqlite_utils.Database, worker: str, lease_seconds: float) -> Job | None:
+def claim(
+    db: sqlite_utils.Database,
+    worker: str,
+    lease_seconds: float,
+    stages: frozenset[str] | None = None,
+) -> Job | None:
     """Take the oldest queued job, or one whose worker's lease ran out (its unfinished stage
-    starts over, so its progress does too)."""
+    starts over, so its progress does too); with `stages`, only a job whose next stage is
+    one of them."""
     now = time.time()
+    only, params = "", [worker, now + lease_seconds, now_iso(), now]
+    if stages is not None:
+        only = f"AND next_stage IN ({', '.join('?' * len(stages))})"
+        params += sorted(stages)
     with write(db):
         row = db.execute(
-            """
+            f"""
             UPDATE jobs SET state = 'running', worker = ?, lease_until = ?,
                 attempts = attempts + 1, progress = 0, updated_at = ?
             WHERE id = (
                 SELECT id FROM jobs
-                WHERE state = 'queued' OR (state = 'running' AND lease_until < ?)
-                ORDER BY id LIMIT 1
+                WHERE (state = 'queued' OR (state = 'running' AND lease_until < ?)) {only}
+                ORDER BY id LIMIT 1 {CLAIM_LOCK}
             )
             RETURNING *
             """,
-            [worker, now + lease_seconds, now_iso(), now],
+            params,
         ).fetchone()
     return _job(row) if row else None
 
@@ -135,19 +199,52 @@ def report(db: sqlite_utils.Database, job: Job, worker: str, stage: str, progres
 
 
 def stage_done(db: sqlite_utils.Database, job_id: int, worker: str, stage: str) -> bool:
-    """Record a finished stage; False when this worker no longer holds the job. The count of
-    attempts starts again for the next stage."""
-    row = db.execute("SELECT stages_done FROM jobs WHERE id = ?", [job_id]).fetchone()
-    done = json.loads(row["stages_done"]) if row else []
-    if stage not in done:
-        done.append(stage)
+    """Record a finished stage and the worker that did it; False when this worker no longer
+    holds the job. The count of attempts starts again for the next stage."""
+    with write(db):
+        row = db.execute("SELECT kind, stages_done FROM jobs WHERE id = ?", [job_id]).fetchone()
+        done = json.loads(row["stages_done"]) if row else []
+        if stage not in done:
+            done.append(stage)
+        cursor = db.execute(
+            "UPDATE jobs SET stages_done = ?, next_stage = ?, progress = 1, attempts = 1, "
+            "updated_at = ? WHERE id = ? AND worker = ? AND state = 'running'",
+            [json.dumps(done), next_stage(row["kind"], done) if row else None, now_iso(),
+             job_id, worker],
+        )  # fmt: skip
+        if cursor.rowcount != 1:
+            return False
+        db.execute(
+            "INSERT INTO job_stages (job_id, stage, worker, finished_at) VALUES (?, ?, ?, ?)",
+            [job_id, stage, worker, now_iso()],
+        )
+    return True
+
+
+def hand_back(db: sqlite_utils.Database, job_id: int, worker: str) -> bool:
+    """Put a job this worker holds back in the queue for a worker that takes its next stage:
+    the stages done are kept, and its next claim counts as the first attempt of that stage.
+    ``worker`` keeps the name of the one that handed it back (a queued job with a worker
+    was handed back; see ``handed_back``). False when this worker no longer holds it."""
     with write(db):
         cursor = db.execute(
-            "UPDATE jobs SET stages_done = ?, progress = 1, attempts = 1, updated_at = ? "
+            "UPDATE jobs SET state = 'queued', lease_until = NULL, stage = NULL, "
+            "attempts = 0, progress = 0, updated_at = ? "
             "WHERE id = ? AND worker = ? AND state = 'running'",
-            [json.dumps(done), now_iso(), job_id, worker],
+            [now_iso(), job_id, worker],
         )
     return cursor.rowcount == 1
+
+
+def handed_back(job: Job | None) -> str | None:
+    """The stage a job waits for when a worker that does not take it handed it back."""
+    return job.next_stage if job and job.state == "queued" and job.worker else None
+
+
+def stage_workers(db: sqlite_utils.Database, job_id: int) -> dict[str, str]:
+    """stage -> the worker that finished it, for one job."""
+    rows = db.execute("SELECT stage, worker FROM job_stages WHERE job_id = ?", [job_id])
+    return {row["stage"]: row["worker"] for row in rows}
 
 
 def finish(db: sqlite_utils.Database, job_id: int, worker: str) -> bool:

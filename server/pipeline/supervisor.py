@@ -178,6 +178,8 @@ def worker_env(settings: Settings) -> dict[str, str]:
     env["KTL_WHISPER_MODEL"] = settings.whisper_model
     env["KTL_MODEL_CACHE_DIR"] = str(settings.model_cache_dir)
     env["KTL_JOB_LEASE_SECONDS"] = str(settings.job_lease_seconds)
+    env["KTL_WORKER_STAGES"] = settings.worker_stages
+    env["KTL_WORK_DIR"] = settings.work_dir
     return env
 
 

@@ -13,6 +13,7 @@ one; scratch folders of dead attempts are removed when the stage starts again.
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import shutil
@@ -44,6 +45,14 @@ STAGE_LABELS = {
     "index": N_("Gjør innholdet søkbart"),
     "slides": N_("Finner og leser lysbildene"),
     "translate": N_("Lager engelsk teksting (maskinoversettelse)"),
+}
+# A job handed back by a worker that does not take its next stage (KTL_WORKER_STAGES).
+WAITING_FOR_STAGE = {
+    "package": N_("Venter på en arbeider som kan pakke video"),
+    "transcribe": N_("Venter på en arbeider som kan transkribere"),
+    "index": N_("Venter på en arbeider som kan gjøre innholdet søkbart"),
+    "slides": N_("Venter på en arbeider som kan lese lysbildene"),
+    "translate": N_("Venter på en arbeider som kan lage engelsk teksting"),
 }
 SCRATCH = ".work-"
 TRANSLATE = "translate"  # the stage, and the job kind that runs only it
@@ -84,6 +93,7 @@ class Worker:
         self.settings = settings
         self.store = store or Store(settings.db_path)
         self.name = f"{jobs.worker_prefix(os.getpid())}{id(self):x}"
+        self.stages = jobs.parse_stages(settings.worker_stages)  # None: every stage
         self._engine: Engine | None = None
         self._engines: dict[str, Engine] = {}
         self._engine_factory = engine_factory or (lambda: FasterWhisperEngine(settings))
@@ -97,7 +107,8 @@ class Worker:
 
     def run_forever(self) -> None:
         supervisor.end_with_supervisor()  # `ktl serve`'s own worker goes when it goes
-        log.info("Arbeideren %s venter på jobber", self.name)
+        only = ", ".join(sorted(self.stages)) if self.stages else "alle"
+        log.info("Arbeideren %s venter på jobber (trinn: %s)", self.name, only)
         next_cleanup = 0.0
         while not self.stop_event.is_set():
             if time.monotonic() >= next_cleanup:
@@ -116,7 +127,7 @@ class Worker:
     def run_once(self) -> bool:
         """Claim and run one job; False when there was nothing to do."""
         with self.store.read() as db:
-            job = jobs.claim(db, self.name, self.settings.job_lease_seconds)
+            job = jobs.claim(db, self.name, self.settings.job_lease_seconds, self.stages)
             if job is None:
                 return False
             if job.attempts > jobs.MAX_ATTEMPTS:
@@ -153,19 +164,32 @@ class Worker:
             log.exception("Jobb %s feilet", job.id)
             self._failed(db, job, N_("Det oppstod en uventet feil under behandlingen."))
 
+    def takes(self, stage: str) -> bool:
+        return self.stages is None or stage in self.stages
+
     def _run_process(self, db: sqlite_utils.Database, job: jobs.Job) -> None:
-        """A new recording: package, transcribe and index, then the talk is ready."""
+        """A new recording: package, transcribe and index, then the talk is ready. At a
+        stage this worker does not take, the job goes back to the queue for one that does."""
         for stage in jobs.STAGES:
             if stage in job.stages_done:
                 continue
             if stage in jobs.AFTER_READY:  # watchable now; what follows only adds to it
                 with write(db):
                     talks.set_status(db, job.talk_id, "ready")
+            if not self.takes(stage):
+                self._hand_back(db, job, stage)
+                return
             self._stage(db, job, stage)
         with write(db):
             if jobs.finish(db, job.id, self.name):
                 talks.set_status(db, job.talk_id, "ready")
         log.info("Jobb %s for foredrag %s er ferdig", job.id, job.talk_id)
+
+    def _hand_back(self, db: sqlite_utils.Database, job: jobs.Job, stage: str) -> None:
+        if jobs.hand_back(db, job.id, self.name):
+            log.info("Jobb %s venter på en arbeider som tar «%s»", job.id, stage)
+        else:
+            raise LeaseLost(job.id)
 
     def _run_retranscribe(self, db: sqlite_utils.Database, job: jobs.Job) -> None:
         """Transcribe again with another model into a pending version (server.transcript.editing);
@@ -216,9 +240,13 @@ class Worker:
                 raise LeaseLost(job.id)
 
     def _scratch(self, folder: Path, job: jobs.Job) -> Path:
-        for old in folder.glob(f"{SCRATCH}{job.talk_id}-*"):
-            shutil.rmtree(old, ignore_errors=True)
-        scratch = folder / f"{SCRATCH}{job.talk_id}-{job.id}-{os.getpid()}"
+        """A fresh scratch folder for a stage of `job`, in KTL_WORK_DIR or else beside the
+        talk's media (`folder`); what dead attempts at this talk left in either goes first."""
+        root = Path(self.settings.work_dir).expanduser() if self.settings.work_dir else folder
+        for place in {root, folder}:
+            for old in place.glob(f"{SCRATCH}{job.talk_id}-*"):
+                shutil.rmtree(old, ignore_errors=True)
+        scratch = root / f"{SCRATCH}{job.talk_id}-{job.id}-{os.getpid()}"
         scratch.mkdir(parents=True)
         return scratch
 
@@ -235,7 +263,7 @@ class Worker:
             detail = getattr(exc, "detail", str(exc))
             failed = N_("Kunne ikke pakke opptaket for avspilling: %(detail)s")
             raise StageError(failed % {"detail": detail}) from exc
-        _replace_dir(scratch, folder / paths.VOD)
+        _move_into_place(scratch, folder / paths.VOD)
 
     def _transcribe(self, db, job, talk, rec, progress) -> None:
         partial = _PartialIndex(db, job, self.name, talk)
@@ -289,7 +317,8 @@ class Worker:
 
     def _run_translate(self, db: sqlite_utils.Database, job: jobs.Job) -> None:
         """Only the English track, for a talk that is ready (the organiser turned it on)."""
-        self._stage(db, job, TRANSLATE)
+        if TRANSLATE not in job.stages_done:  # else its worker died before finishing the job
+            self._stage(db, job, TRANSLATE)
         with write(db):
             if jobs.finish(db, job.id, self.name):  # it was ready (also after a «Prøv igjen»)
                 talks.set_status(db, job.talk_id, "ready")
@@ -299,7 +328,8 @@ class Worker:
         a retried one was set back to processing by the retry, and is watchable again)."""
         with write(db):
             talks.set_status(db, job.talk_id, "ready")
-        self._stage(db, job, slides.KIND)
+        if slides.KIND not in job.stages_done:  # else its worker died before finishing the job
+            self._stage(db, job, slides.KIND)
         with write(db):
             jobs.finish(db, job.id, self.name)
 
@@ -340,6 +370,23 @@ def poster_args(source: Path, dest: Path, rec: Recording) -> list[str]:
 
 def _ffmpeg(args: list[str], duration: float | None, progress) -> None:
     runner.run(args, duration, progress)
+
+
+def _move_into_place(new: Path, target: Path) -> None:
+    """A finished folder from the work folder into the media folder: moved beside the target
+    first (copied when KTL_WORK_DIR is on another file system than the media, e.g. a
+    worker's own disk and a shared mount), under its scratch name, which the next attempt
+    removes if this one dies half-way; then swapped in."""
+    near = target.parent / new.name
+    if new != near:
+        try:
+            os.replace(new, near)
+        except OSError as exc:
+            if exc.errno != errno.EXDEV:
+                raise
+            shutil.copytree(new, near)
+            shutil.rmtree(new, ignore_errors=True)
+    _replace_dir(near, target)
 
 
 def _replace_dir(new: Path, target: Path) -> None:

@@ -27,6 +27,11 @@
       item.querySelector(".state").textContent = stateName(stage.state);
     });
     show("stage-waiting", status.waiting_for_worker);
+    // Handed back for a worker that takes the next stage: say which (else the general text).
+    var waiting = document.getElementById("stage-waiting-text");
+    if (waiting) {
+      waiting.textContent = status.waiting_for_stage ? status.notice + "." : waiting.dataset.generic;
+    }
     show("stage-retry", status.can_retry);
     var box = document.getElementById("stage-error");
     if (status.error) {

@@ -20,7 +20,7 @@ from server.ops import diskspace
 from server.people import accounts
 from server.people.access import can_edit
 from server.pipeline import jobs, tus
-from server.pipeline.worker import STAGE_LABELS, TRANSCRIBE_STARTED, TRANSLATE
+from server.pipeline.worker import STAGE_LABELS, TRANSCRIBE_STARTED, TRANSLATE, WAITING_FOR_STAGE
 from server.store import write
 from server.transcript import editing, translation
 from server.transcript import model as transcript
@@ -212,11 +212,15 @@ def processing_status(db, talk: Talk, settings: Settings) -> dict:
             state = "loading" if name == "transcribe" and progress == 0 else state
         stages.append({"name": name, "label": STAGE_LABELS[name], "state": state,
                        "progress": shown})  # fmt: skip
+    # Handed back by a worker that does not take its next stage (KTL_WORKER_STAGES).
+    handed_back = jobs.handed_back(job)
+    waiting_for = WAITING_FOR_STAGE.get(handed_back or "")
     status = {
         "talk_status": talk.status,
         "job_state": job.state if job else None,
-        "waiting_for_worker": stalled,
-        "notice": WAITING_FOR_WORKER if stalled else None,
+        "waiting_for_worker": stalled or waiting_for is not None,
+        "waiting_for_stage": handed_back if waiting_for else None,
+        "notice": WAITING_FOR_WORKER if stalled else waiting_for,
         "stages": stages,
         "error": job.error if job else None,
         "can_retry": jobs.can_retry(job),

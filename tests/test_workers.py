@@ -1,0 +1,241 @@
+"""Workers limited to some stages (`ktl worker --only`), each with a work folder of its own,
+sharing one data folder: every stage is done by a worker that takes it, exactly once, also
+when one is killed in the middle of a stage.
+
+Real `ktl worker` processes, real ffmpeg, the real Whisper base model, espeak-ng speech.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+from server.catalogue import talks
+from server.cli import import_recording
+from server.pipeline import jobs
+from server.store import db as database
+from server.store import write
+from server.transcript import model as transcript
+from server.web.views.talks import processing_status
+from tests import factories
+from tests.conftest import need
+
+pytestmark = pytest.mark.integration
+REST = "package,index,slides,translate"
+
+
+def _worker(settings, only: str, work_dir: Path, log: Path) -> subprocess.Popen:
+    env = {**os.environ, "KTL_DATA_DIR": str(settings.data_dir), "KTL_JOB_LEASE_SECONDS": "3",
+           "KTL_WORKER_POLL_SECONDS": "0.2", "KTL_WORK_DIR": str(work_dir)}  # fmt: skip
+    with log.open("ab") as out:
+        return subprocess.Popen([sys.executable, "-m", "server.cli", "worker", "--only", only],
+                                env=env, stdout=out, stderr=subprocess.STDOUT)  # fmt: skip
+
+
+def _stop(process: subprocess.Popen) -> None:
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def _until(settings, predicate, what: str, timeout: float = 240, watch=None):
+    """Poll the jobs until `predicate(db)` is true; `watch()` runs at every poll."""
+    deadline = time.monotonic() + timeout
+    with database.session(settings.db_path) as db:
+        while time.monotonic() < deadline:
+            if watch is not None:
+                watch()
+            value = predicate(db)
+            if value:
+                return value
+            time.sleep(0.05)
+    pytest.fail(f"{what}: not within {timeout} s")
+
+
+def _job(db, talk_id: int) -> jobs.Job:
+    return jobs.latest_for_talk(db, talk_id)
+
+
+@pytest.fixture
+def other_disk(tmp_path):
+    """A folder on another file system (tmpfs) where there is one, removed afterwards."""
+    shm = Path("/dev/shm")
+    folder = Path(tempfile.mkdtemp(dir=shm if shm.is_dir() else tmp_path, prefix="ktl-work-"))
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def test_workers_split_by_stage_each_stage_once_and_a_killed_one_is_taken_over(
+    settings, tmp_path, other_disk
+):
+    need("ffmpeg", "espeak-ng")
+    long_speech = factories.speech_wav(tmp_path / "long.wav", factories.LONG_ENGLISH_SPEECH)
+    short_speech = factories.speech_wav(tmp_path / "short.wav", factories.ENGLISH_SPEECH)
+    ids = [
+        import_recording(settings, factories.audio_only(tmp_path / f"{n}.m4a", speech),
+                         talks.TalkInput(title=f"Arbeidere {n}", language="en")).id
+        for n, speech in enumerate([long_speech, short_speech])
+    ]  # fmt: skip
+    # The rest's work folder on another file system: its package is copied into the media
+    # folder instead of renamed.
+    rest_work = other_disk
+    gpu_work, logs = tmp_path / "work-gpu", tmp_path
+    rest = _worker(settings, REST, rest_work, logs / "rest.log")
+    first = second = None
+    try:
+        # Only the rest runs: it packages both and hands them back for a transcriber.
+        def handed_back(db):
+            found = [_job(db, i) for i in ids]
+            return all(jobs.handed_back(j) == "transcribe" for j in found) and found
+
+        for job in _until(settings, handed_back, "both packaged and handed back"):
+            assert job.stages_done == ("package",) and job.state == "queued"
+            assert job.worker.startswith(jobs.worker_prefix(rest.pid))
+        time.sleep(2)  # ten polls of the rest: it leaves the transcription alone
+        with database.session(settings.db_path) as db:
+            for talk_id in ids:
+                job = _job(db, talk_id)
+                assert (job.state, job.stages_done) == ("queued", ("package",))
+                status = processing_status(db, talks.get(db, talk_id), settings)
+                assert status["notice"] == "Venter på en arbeider som kan transkribere"
+                assert status["waiting_for_worker"] and status["waiting_for_stage"] == "transcribe"
+                assert status["stages"][0]["state"] == "done"
+
+        # A transcriber comes; it is killed while it transcribes the long talk.
+        first = _worker(settings, "transcribe", gpu_work, logs / "first.log")
+
+        def transcribing(db):
+            job = _job(db, ids[0])
+            held = job.worker and job.worker.startswith(jobs.worker_prefix(first.pid))
+            return job.state == "running" and job.stage == "transcribe" and held and job
+
+        _until(settings, transcribing, "the first transcriber takes the long talk")
+        scratch = f".work-{ids[0]}-{_job_id(settings, ids[0])}-{first.pid}"
+        _until(settings, lambda db: (gpu_work / scratch).is_dir(), "its scratch folder")
+        time.sleep(0.5)  # extracting the audio or decoding: in the middle of the stage
+        first.send_signal(signal.SIGKILL)
+        first.wait()
+        left = [p.name for p in gpu_work.glob(".work-*")]
+        assert left == [scratch], "the killed transcriber's scratch is in its own work folder"
+        assert not list(settings.media_dir.rglob(".work-*"))
+
+        second = _worker(settings, "transcribe", gpu_work, logs / "second.log")
+
+        def finished(db):
+            found = [_job(db, i) for i in ids]
+            return all(j.state in ("done", "failed") for j in found) and found
+
+        done = _until(settings, finished, "both talks finished")
+    finally:
+        for process in (rest, first, second):
+            if process is not None:
+                _stop(process)
+
+    takers = {"rest": jobs.worker_prefix(rest.pid), "first": jobs.worker_prefix(first.pid),
+              "second": jobs.worker_prefix(second.pid)}  # fmt: skip
+
+    def who(name: str) -> str:
+        return next(k for k, prefix in takers.items() if name.startswith(prefix))
+
+    with database.session(settings.db_path) as db:
+        for job in done:
+            assert job.state == "done", job.error
+            assert list(job.stages_done) == list(jobs.STAGES)
+            assert talks.get(db, job.talk_id).status == "ready"
+            rows = db.execute(
+                "SELECT stage, worker FROM job_stages WHERE job_id = ?", [job.id]
+            ).fetchall()
+            assert sorted(r["stage"] for r in rows) == sorted(jobs.STAGES), "each stage once"
+            by = {r["stage"]: who(r["worker"]) for r in rows}
+            assert {s: w for s, w in by.items() if s != "transcribe"} == dict.fromkeys(
+                ["package", "index", "slides", "translate"], "rest"
+            )
+            assert by["transcribe"] in ("first", "second")
+            indexed = db.execute(
+                "SELECT COUNT(*) FROM search_segments WHERE talk_id = ?", [job.talk_id]
+            ).fetchone()[0]
+            segments = talks_segments(settings, job.talk_id)
+            assert indexed == segments > 0, "each segment indexed exactly once"
+            assert settings.paths.master_playlist(job.talk_id).is_file()
+        long_job = done[0]
+        assert jobs.stage_workers(db, long_job.id)["transcribe"].startswith(takers["second"]), (
+            "the killed transcriber's job was taken over after its lease and finished by the next"
+        )
+        assert db.execute("SELECT COUNT(*) FROM jobs").fetchone()[0] == len(ids)
+    leftovers = [
+        p for folder in (settings.data_dir, gpu_work, rest_work) for p in folder.rglob(".work-*")
+    ]
+    assert leftovers == [], f"orphan scratch folders: {leftovers}"
+
+
+def _job_id(settings, talk_id: int) -> int:
+    with database.session(settings.db_path) as db:
+        return _job(db, talk_id).id
+
+
+def talks_segments(settings, talk_id: int) -> int:
+    return len(transcript.load(settings.paths.transcript_json(talk_id)).segments)
+
+
+def test_a_limited_claim_takes_only_its_stages_and_a_hand_back_keeps_the_stages(db, settings):
+    """In one process on the real database: the claim filter, the hand-back, the retry."""
+    talk = factories.talk(db)
+    process = jobs.enqueue(db, talk.id)
+    again = jobs.enqueue(db, talk.id, "retranscribe")
+    assert jobs.get(db, process).next_stage == "package"
+    assert jobs.get(db, again).next_stage == "transcribe"
+
+    gpu = frozenset({"transcribe"})
+    job = jobs.claim(db, "gpu", 30, gpu)
+    assert job.id == again, "the transcriber skips the job that needs packaging first"
+    assert jobs.claim(db, "gpu", 30, gpu) is None
+    cheap = jobs.claim(db, "cheap", 30, frozenset({"package", "index"}))
+    assert cheap.id == process and cheap.attempts == 1
+    with write(db):
+        assert jobs.stage_done(db, cheap.id, "cheap", "package")
+        assert jobs.hand_back(db, cheap.id, "cheap")
+    back = jobs.get(db, process)
+    assert (back.state, back.stages_done, back.next_stage, back.lease_until, back.attempts) == (
+        "queued", ("package",), "transcribe", None, 0,
+    )  # fmt: skip
+    assert jobs.handed_back(back) == "transcribe"
+    assert jobs.claim(db, "cheap", 30, frozenset({"package", "index"})) is None
+    assert not jobs.hand_back(db, process, "cheap"), "only the holder hands a job back"
+
+    taken = jobs.claim(db, "gpu-2", 30, gpu)
+    assert (taken.id, taken.attempts, taken.stages_done) == (process, 1, ("package",))
+    assert jobs.handed_back(taken) is None
+    assert jobs.stage_done(db, process, "gpu-2", "transcribe")
+    assert not jobs.stage_done(db, process, "gpu", "index"), "not the holder: refused"
+    assert jobs.get(db, process).next_stage == "index"
+    assert jobs.stage_workers(db, process) == {"package": "cheap", "transcribe": "gpu-2"}
+
+    # A failed job retried keeps what was done and waits for the same stage.
+    assert jobs.fail(db, process, "gpu-2", "stoppet")
+    assert jobs.retry(db, process)
+    retried = jobs.get(db, process)
+    assert (retried.next_stage, retried.worker, jobs.handed_back(retried)) == ("index", None, None)
+
+
+def test_stage_lists_are_checked(tmp_path):
+    assert jobs.parse_stages("") is None and jobs.parse_stages(",".join(jobs.STAGES)) is None
+    assert jobs.parse_stages(" Transcribe , index") == {"transcribe", "index"}
+    with pytest.raises(jobs.StagesError, match="Ukjent trinn «transcode»"):
+        jobs.parse_stages("transcode")
+    env = {**os.environ, "KTL_DATA_DIR": str(tmp_path / "data")}
+    run = subprocess.run([sys.executable, "-m", "server.cli", "worker", "--only", "pakking"],
+                         env=env, capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert run.returncode == 2
+    assert "Feil: Ukjent trinn «pakking». Velg blant package, transcribe" in run.stderr
