@@ -519,6 +519,8 @@ def test_questions_while_live(settings):
         assert [q["text"] for q in listed] == ["Fra skriptet?", "Hvem bestemmer budsjettet?",
                                               "Gjelder dette også skolene?"]  # fmt: skip
         assert listed[0]["asker"] == "Viewer" and listed[0]["answered_at"] is None
+        assert set(listed[0]) == {"id", "text", "asker", "created_at", "answered_at", "when"}
+        assert set(sent.json()) == {"id", "text"}
         done = post(client, f"/talks/{slug}/sporsmal/{listed[1]['id']}/besvart", {"answered": "1"})
         assert done.status_code == 303
         listed = client.get(f"/talks/{slug}/sporsmal.json").json()["questions"]

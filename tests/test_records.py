@@ -102,3 +102,18 @@ def test_a_quiz_attempt_is_a_record_with_its_answers_read(db):
     assert quizzes.open_attempt(db, viewer.id, talk.id) == read[2]  # the newest open one
     with pytest.raises(dataclasses.FrozenInstanceError):
         read[0].passed = True  # type: ignore[misc]
+
+
+def test_a_live_question_is_a_record_with_a_field_for_every_column(db):
+    """The one field more than the table's columns is `asker`, joined from users."""
+    from server.live import broadcasts
+
+    assert _fields(broadcasts.Question) - {"asker"} == _columns(db, "live_questions")
+    talk = talks.create(db, talks.TalkInput(title="Direkte"))
+    broadcasts.ensure(db, talk)
+    broadcasts.set_state(db, talk.id, broadcasts.LIVE)
+    asked = broadcasts.ask(db, talk.id, None, "  Hva  koster det? ")
+    assert isinstance(asked, broadcasts.Question) and asked.text == "Hva koster det?"
+    assert broadcasts.questions(db, talk.id) == [asked] and asked.asker == ""
+    assert asked.to_json() == {"id": asked.id, "text": "Hva koster det?", "asker": "",
+                               "created_at": asked.created_at, "answered_at": None}  # fmt: skip

@@ -8,6 +8,9 @@ A talk has at most one broadcast. States: `idle` (ingest details made, nothing r
 from __future__ import annotations
 
 import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
 
 import sqlite_utils
 
@@ -21,6 +24,30 @@ from server.store import write
 IDLE, LIVE, INTERRUPTED, ENDING, ENDED = "idle", "live", "interrupted", "ending", "ended"
 ON_AIR = (LIVE, INTERRUPTED)
 QUESTION_MAX = 500
+
+
+@dataclass(frozen=True, slots=True)
+class Question:
+    """A question from the audience during a broadcast (a row of `live_questions`, with
+    `asker`: the asker's name or email, '' when the account is gone)."""
+
+    id: int
+    talk_id: int
+    text: str
+    created_at: str
+    user_id: int | None = None
+    answered_at: str | None = None
+    asker: str = ""
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any] | Any) -> Question:
+        return cls(row["id"], row["talk_id"], row["text"], row["created_at"], row["user_id"],
+                   row["answered_at"], row["asker"])  # fmt: skip
+
+    def to_json(self) -> dict[str, Any]:
+        """What the organiser's page reads (sporsmal.json), less the time as shown."""
+        return {"id": self.id, "text": self.text, "asker": self.asker,
+                "created_at": self.created_at, "answered_at": self.answered_at}  # fmt: skip
 
 
 class LiveError(UserError):
@@ -135,7 +162,7 @@ def watch_context(db: sqlite_utils.Database, talk: Talk) -> dict:
 # ---------------------------------------------------------------- questions
 
 
-def ask(db: sqlite_utils.Database, talk_id: int, user_id: int | None, text: str) -> dict:
+def ask(db: sqlite_utils.Database, talk_id: int, user_id: int | None, text: str) -> Question:
     text = " ".join((text or "").split())
     if not text:
         raise LiveError(QUESTION_EMPTY, 422)
@@ -152,23 +179,23 @@ def ask(db: sqlite_utils.Database, talk_id: int, user_id: int | None, text: str)
     return question(db, cursor.lastrowid)
 
 
-def question(db: sqlite_utils.Database, question_id: int) -> dict | None:
+def question(db: sqlite_utils.Database, question_id: int) -> Question | None:
     row = db.execute(
         "SELECT q.*, COALESCE(NULLIF(u.name, ''), u.email, '') AS asker FROM live_questions q "
         "LEFT JOIN users u ON u.id = q.user_id WHERE q.id = ?",
         [question_id],
     ).fetchone()
-    return dict(row) if row else None
+    return Question.from_row(row) if row else None
 
 
-def questions(db: sqlite_utils.Database, talk_id: int) -> list[dict]:
+def questions(db: sqlite_utils.Database, talk_id: int) -> list[Question]:
     """In the order they were asked."""
     rows = db.execute(
         "SELECT q.*, COALESCE(NULLIF(u.name, ''), u.email, '') AS asker FROM live_questions q "
         "LEFT JOIN users u ON u.id = q.user_id WHERE q.talk_id = ? ORDER BY q.id",
         [talk_id],
     )
-    return [dict(r) for r in rows]
+    return [Question.from_row(r) for r in rows]
 
 
 def mark_answered(db: sqlite_utils.Database, talk_id: int, question_id: int, answered: bool):

@@ -307,7 +307,7 @@ async def ask(request: Request) -> Response:
     question = await in_thread(request, broadcasts.ask, talk.id, user.id, str(text))
     _questions_changed(request, talk)
     if sent_json or wants_json(request):
-        return JSONResponse({"id": question["id"], "text": question["text"]}, status_code=201)
+        return JSONResponse({"id": question.id, "text": question.text}, status_code=201)
     return RedirectResponse(f"/talks/{talk.slug}?spurt=1#sporsmal", status_code=303)
 
 
@@ -315,9 +315,7 @@ async def question_list(request: Request) -> Response:
     """The questions, each with `when`: the time asked as pages show it (Oslo time)."""
     rows = await in_thread(request, broadcasts.questions, request.state.talk.id)
     lang = await run_in_threadpool(language_of, request)
-    keep = ("id", "text", "asker", "created_at", "answered_at")
-    listed = [{**{k: r[k] for k in keep}, "when": format_date(r["created_at"], lang=lang)}
-              for r in rows]  # fmt: skip
+    listed = [{**r.to_json(), "when": format_date(r.created_at, lang=lang)} for r in rows]
     return JSONResponse(
         {"questions": listed},
         headers={"cache-control": "no-store"},
