@@ -9,6 +9,7 @@ in Norwegian or English. No HTTP here: domain code and the web layer both read i
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 OSLO = ZoneInfo("Europe/Oslo")
@@ -51,6 +52,7 @@ def to_oslo(value: str | None) -> datetime | None:
     return moment.astimezone(OSLO)
 
 
+@lru_cache(maxsize=4096)  # a list page writes 40-50 dates, the same ones for every visitor
 def format_date(value: str | None, with_time: bool = True, lang: str = "nb") -> str:
     """`4. mai 2026 kl. 11.30` (nb) or `4 May 2026, 11:30` (en); empty for no value."""
     moment = to_oslo(value)

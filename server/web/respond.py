@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import functools
 from collections.abc import Iterator
 
 import jinja2
 import sqlite_utils
+from markupsafe import Markup
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import URL, URLPath
 from starlette.exceptions import HTTPException
@@ -69,6 +71,23 @@ def _gettext(message: str) -> str:
 
 def _ngettext(singular: str, plural: str, num: int) -> str:
     return _current().ngettext(singular, plural, num)
+
+
+@functools.lru_cache(maxsize=4096)
+def _page_text(translations, message: str) -> Markup:
+    """A template's `_("…")` without values, made once per language: what Jinja's newstyle
+    gettext gives (the translation as Markup, always %-formatted, so `%%` reads `%`)."""
+    return Markup(translations.gettext(message)) % {}
+
+
+@jinja2.pass_context
+def _template_gettext(context, message: str, /, **variables: object) -> str:
+    """`_()` and `gettext()` in templates: Jinja's newstyle gettext, with the text of a
+    message without values kept per language (a programme page asks for ~160)."""
+    if not variables and context.eval_ctx.autoescape:
+        return _page_text(_current(), message)
+    text = _current().gettext(message)
+    return (Markup(text) if context.eval_ctx.autoescape else text) % variables
 
 
 @jinja2.pass_context
@@ -157,6 +176,7 @@ def build_templates() -> Jinja2Templates:
     # One translation layer; nb is the source. gettext/ngettext read the translations of
     # the current render from a ContextVar that render() sets (see _CURRENT).
     env.install_gettext_callables(_gettext, _ngettext, newstyle=True)
+    env.globals["gettext"] = env.globals["_"] = _template_gettext
     env.filters["date"] = _date_filter
     env.filters["clock"] = format_clock
     env.filters["tr"] = _translate_filter
