@@ -145,25 +145,25 @@ def claim(
 ) -> Job | None:
     """Take the oldest queued job, or one whose worker's lease ran out (its unfinished stage
     starts over, so its progress does too); with `stages`, only a job whose next stage is
-    one of them."""
+    one of them. A poll that finds nothing free (read first) takes no write lock."""
     now = time.time()
-    only, params = "", [worker, now + lease_seconds, now_iso(), now]
+    only, wanted = "", sorted(stages) if stages is not None else []
     if stages is not None:
         only = f"AND next_stage IN ({', '.join('?' * len(stages))})"
-        params += sorted(stages)
+    free = f"(state = 'queued' OR (state = 'running' AND lease_until < ?)) {only}"
+    if db.execute(f"SELECT 1 FROM jobs WHERE {free} LIMIT 1", [now, *wanted]).fetchone() is None:
+        return None  # an idle worker's poll reads only: no write lock while there is no work
     with write(db):
         row = db.execute(
             f"""
             UPDATE jobs SET state = 'running', worker = ?, lease_until = ?,
                 attempts = attempts + 1, progress = 0, updated_at = ?
             WHERE id = (
-                SELECT id FROM jobs
-                WHERE (state = 'queued' OR (state = 'running' AND lease_until < ?)) {only}
-                ORDER BY id LIMIT 1 {CLAIM_LOCK}
+                SELECT id FROM jobs WHERE {free} ORDER BY id LIMIT 1 {CLAIM_LOCK}
             )
             RETURNING *
             """,
-            params,
+            [worker, now + lease_seconds, now_iso(), now, *wanted],
         ).fetchone()
     return _job(row) if row else None
 
