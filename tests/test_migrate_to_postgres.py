@@ -108,6 +108,26 @@ def test_the_command_copies_every_table_row_for_row(installation, postgres_url):
     assert copied["search_segments"] >= len(SPEECH)
 
 
+def _indexes(url: str) -> list[tuple]:
+    with psycopg.connect(url) as pg:
+        query = "SELECT tablename, indexname, indexdef FROM pg_indexes "
+        query += "WHERE schemaname = 'public' ORDER BY 1, 2"
+        return pg.execute(query).fetchall()
+
+
+def test_the_indexes_built_after_the_rows_are_the_schema_s_own(
+    installation, postgres_url, postgres_server
+):
+    """The copy drops each table's plain indexes while its rows stream in and builds them
+    again: afterwards they are exactly those of a database the migrations made."""
+    assert ktl(installation, "migrate-to-postgres", postgres_url).returncode == 0
+    with postgres_server.database() as fresh:
+        with postgres.connect(fresh, autocommit=True) as conn:
+            postgres.migrate(conn)
+        assert _indexes(postgres_url) == _indexes(fresh)
+    assert len(_indexes(postgres_url)) > 40
+
+
 def test_sequences_continue_past_the_copied_ids(installation, postgres_url):
     assert ktl(installation, "migrate-to-postgres", postgres_url).returncode == 0
     with database.session(installation.db_path) as db:
