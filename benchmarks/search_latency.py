@@ -177,9 +177,8 @@ def pg_connect(url: str) -> Any:
 
 
 def build_postgres(url: str, segments: int) -> float:
-    """The same talks and segments in PostgreSQL; returns seconds. The GIN indexes are
-    dropped for the bulk load and built again after it (as a reindex of a large archive
-    would), then VACUUM ANALYZE."""
+    """The same talks and segments in PostgreSQL (search_pg.bulk_index, as a reindex of a
+    large archive does), then VACUUM ANALYZE; returns seconds."""
     started = time.perf_counter()
     conn = pg_connect(url)
     rows, items = corpus(segments)
@@ -187,16 +186,7 @@ def build_postgres(url: str, segments: int) -> float:
         for row in rows:
             copy.write_row(row)
     conn.execute("SELECT setval(pg_get_serial_sequence('talks', 'id'), max(id)) FROM talks")
-    indexes = conn.execute(
-        "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'search_segments'"
-        " AND indexdef LIKE '%USING gin%'"
-    ).fetchall()
-    for index in indexes:
-        conn.execute(f'DROP INDEX "{index["indexname"]}"')
-    search_pg.index_many(conn, items)
-    conn.execute("SET maintenance_work_mem = '1GB'")
-    for index in indexes:
-        conn.execute(index["indexdef"])
+    search_pg.bulk_index(conn, items)
     for row in rows:
         search_pg.index_talk_metadata(conn, row[0])
     conn.execute("VACUUM ANALYZE")

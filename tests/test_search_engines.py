@@ -415,3 +415,26 @@ def test_engines_give_identical_results(tmp_path, postgres_url):
             assert lite.search(query, **kwargs) == pg.search(query, **kwargs), (query, kwargs)
     lite.conn.close()
     pg.conn.close()
+
+
+def test_reindex_all_from_transcript_files(engine, tmp_path):
+    from server.transcript.model import Transcript, write_all
+
+    first = engine.make_talk("Dette forsvinner.", "Barnehager og skoler.")
+    second = engine.make_talk(title="Sykkelveier")
+    transcripts = tmp_path / "transcripts"
+    for talk, text in [(first, "Bibliotekene er åpne."), (second, "Bibliotek og sykkel.")]:
+        write_all(transcripts / str(talk), Transcript("nb", (Segment(3.5, 7, text),)))
+    write_all(transcripts / "999", Transcript("nb", (Segment(0, 1, "Ingen talk."),)))
+    assert engine.module.reindex_all(engine.conn, transcripts) == 2
+    assert engine.found("biblioteket") == {first, second}
+    assert engine.found("forsvinner") == set() and engine.found("barnehage") == set()
+    assert engine.found("sykkelveien") == {second}
+    vocab = engine.conn.execute("SELECT word, n FROM search_vocab ORDER BY word").fetchall()
+    assert [(row["word"], row["n"]) for row in vocab] == [
+        ("bibliotek", 1), ("bibliotekene", 1), ("sykkel", 1), ("åpne", 1),
+    ]  # fmt: skip
+    engine.module.index_talk(engine.conn, first, [Segment(0, 1, "Svømmehall.")], "nb")
+    assert engine.found("svømmehallen") == {first}  # indexes and triggers are back
+    vocab = engine.conn.execute("SELECT word FROM search_vocab ORDER BY word").fetchall()
+    assert [row["word"] for row in vocab] == ["bibliotek", "svømmehall", "sykkel"]

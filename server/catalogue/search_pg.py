@@ -102,11 +102,12 @@ def _insert(conn: Conn, talk_id: int, segments: Sequence, language: str, first: 
         with cur.copy(f"COPY search_segments ({columns}) FROM STDIN") as copy:
             for row in rows:
                 copy.write_row((*row, _config(language)))
-        cur.executemany(
-            "INSERT INTO search_talk_vocab (talk_id, word, n) VALUES (%s, %s, %s)"
-            " ON CONFLICT (talk_id, word) DO UPDATE"
-            " SET n = search_talk_vocab.n + excluded.n",
-            [(talk_id, word, n) for word, n in sorted(counts.items())],
+        words = sorted(counts)
+        cur.execute(
+            "INSERT INTO search_talk_vocab (talk_id, word, n)"
+            " SELECT %s, word, n FROM unnest(%s::text[], %s::bigint[]) AS v (word, n)"
+            " ON CONFLICT (talk_id, word) DO UPDATE SET n = search_talk_vocab.n + excluded.n",
+            (talk_id, words, [counts[w] for w in words]),
         )
     return len(rows)
 
@@ -149,6 +150,32 @@ def index_many(conn: Conn, items: Iterable[tuple[int, Sequence[transcript.Segmen
         return sum(_insert(conn, *item) for item in items)
 
 
+def bulk_index(conn: Conn, items: Iterable[tuple[int, Sequence[transcript.Segment], str]]) -> int:
+    """index_many for a large load (a reindex, a benchmark), in one transaction that holds
+    the search tables to itself: the segments' GIN indexes are dropped and built again once
+    at the end, and the vocabulary trigger is off while search_vocab is summed up once from
+    search_talk_vocab (a trigger call per word and talk costs minutes at a million rows)."""
+    with conn.transaction():
+        indexes = conn.execute(
+            "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'search_segments'"
+            " AND indexdef LIKE '%USING gin%'"
+        ).fetchall()
+        for index in indexes:
+            conn.execute(f'DROP INDEX "{index["indexname"]}"')
+        conn.execute("ALTER TABLE search_talk_vocab DISABLE TRIGGER USER")
+        count = index_many(conn, items)
+        conn.execute("DELETE FROM search_vocab")
+        conn.execute(
+            "INSERT INTO search_vocab (word, n)"
+            " SELECT word, sum(n) FROM search_talk_vocab GROUP BY word ORDER BY word"
+        )
+        conn.execute("ALTER TABLE search_talk_vocab ENABLE TRIGGER USER")
+        conn.execute("SET LOCAL maintenance_work_mem = '512MB'")
+        for index in indexes:
+            conn.execute(index["indexdef"])
+    return count
+
+
 def index_talk_metadata(conn: Conn, talk_id: int) -> None:
     """(Re)index title, speaker, department and description from the talks row."""
     with conn.transaction():
@@ -182,7 +209,7 @@ def reindex_all(conn: Conn, transcripts_dir: Path) -> int:
         conn.execute("DELETE FROM search_segments")
         conn.execute("DELETE FROM search_talk_vocab")
         ids = [row["id"] for row in conn.execute("SELECT id FROM talks ORDER BY id")]
-        count = index_many(conn, _transcripts(ids, transcripts_dir))
+        count = bulk_index(conn, _transcripts(ids, transcripts_dir))
         for talk_id in ids:
             index_talk_metadata(conn, talk_id)
     return count
