@@ -13,6 +13,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -21,10 +22,10 @@ import pytest
 from server.catalogue import talks
 from server.cli import import_recording
 from server.pipeline import jobs
+from server.pipeline import status as processing
 from server.store import db as database
 from server.store import write
 from server.transcript import model as transcript
-from server.web.views.talks import processing_status
 from tests import factories
 from tests.conftest import need
 
@@ -108,10 +109,10 @@ def test_workers_split_by_stage_each_stage_once_and_a_killed_one_is_taken_over(
             for talk_id in ids:
                 job = _job(db, talk_id)
                 assert (job.state, job.stages_done) == ("queued", ("package",))
-                status = processing_status(db, talks.get(db, talk_id), settings)
-                assert status["notice"] == "Venter på en arbeider som kan transkribere"
-                assert status["waiting_for_worker"] and status["waiting_for_stage"] == "transcribe"
-                assert status["stages"][0]["state"] == "done"
+                status = processing.for_talk(db, settings, talks.get(db, talk_id))
+                assert status.notice == "Venter på en arbeider som kan transkribere"
+                assert status.waiting_for_worker and status.waiting_for_stage == "transcribe"
+                assert status.stages[0].state == "done"
 
         # A transcriber comes; it is killed while it transcribes the long talk.
         first = _worker(settings, "transcribe", gpu_work, logs / "first.log")
@@ -239,3 +240,57 @@ def test_stage_lists_are_checked(tmp_path):
                          env=env, capture_output=True, text=True, timeout=60)  # fmt: skip
     assert run.returncode == 2
     assert "Feil: Ukjent trinn «pakking». Velg blant package, transcribe" in run.stderr
+
+
+def test_the_claim_statements_take_each_job_once_on_postgresql(postgres_url):
+    """The claim's own statements (jobs.claim_sql), with PostgreSQL's placeholder and FOR
+    UPDATE SKIP LOCKED, run by six concurrent claimers on a throwaway PostgreSQL: every job
+    is taken once, and a claimer limited to transcription takes only transcription."""
+    from psycopg.rows import dict_row
+
+    from server.store import postgres
+
+    with postgres.connect(postgres_url, autocommit=True) as conn:
+        postgres.migrate(conn)
+        talk_id = conn.execute(
+            "INSERT INTO talks (slug, title, created_at, updated_at) "
+            "VALUES ('k', 'Kø', 'nå', 'nå') RETURNING id"
+        ).fetchone()[0]
+        for n in range(300):
+            conn.execute(
+                "INSERT INTO jobs (talk_id, kind, next_stage, created_at, updated_at) "
+                "VALUES (%s, 'process', %s, 'nå', 'nå')",
+                [talk_id, "transcribe" if n % 3 == 0 else "package"],
+            )
+    taken: dict[str, list[tuple[int, str]]] = {}
+
+    def claimer(name: str, stages: list[str] | None) -> None:
+        probe, take = jobs.claim_sql(
+            None if stages is None else len(stages), "%s", "FOR UPDATE SKIP LOCKED"
+        )
+        mine = taken.setdefault(name, [])
+        with postgres.connect(postgres_url, autocommit=True) as own:
+            own.row_factory = dict_row
+            while True:
+                now, extra = time.time(), stages or []
+                if own.execute(probe, [now, *extra]).fetchone() is None:
+                    return
+                row = own.execute(take, [name, now + 60, "nå", now, *extra]).fetchone()
+                if row is not None:  # another claimer may have taken the last one
+                    mine.append((row["id"], row["next_stage"]))
+
+    threads = [
+        threading.Thread(target=claimer, args=(f"w{n}", ["transcribe"] if n < 3 else None))
+        for n in range(6)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    ids = [job_id for claims in taken.values() for job_id, _ in claims]
+    assert sorted(ids) == list(range(1, 301)), "every job claimed exactly once"
+    for name in ("w0", "w1", "w2"):
+        assert {stage for _, stage in taken[name]} <= {"transcribe"}
+    with postgres.connect(postgres_url, autocommit=True) as conn:
+        rows = conn.execute("SELECT state, attempts, COUNT(*) FROM jobs GROUP BY 1, 2").fetchall()
+    assert rows == [("running", 1, 300)]

@@ -20,9 +20,11 @@ stage: a second finish of the same stage would break its primary key).
 The claim is one statement, the same shape on both engines: ``UPDATE jobs SET ... WHERE
 id = (SELECT id ... ORDER BY id LIMIT 1) RETURNING *``. On SQLite it runs inside
 ``write(db)`` (BEGIN IMMEDIATE), which serialises claims: two workers never see the same
-row as free. On PostgreSQL the inner SELECT gets ``FOR UPDATE SKIP LOCKED``
-(``CLAIM_LOCK``), so concurrent claims skip each other's row instead of waiting for it, and
-the outer UPDATE re-checks nothing else: the row is locked by the claimer until commit.
+row as free. On PostgreSQL the inner SELECT gets ``FOR UPDATE SKIP LOCKED`` (``claim_sql``
+with lock=...), so concurrent claims skip each other's locked row instead of waiting for it;
+the claimer holds the row until it commits. tests/test_workers.py runs the same statements
+on a throwaway PostgreSQL with concurrent claimers. A poll first reads whether anything is
+free, so idle workers take no write lock.
 """
 
 from __future__ import annotations
@@ -147,25 +149,31 @@ def claim(
     starts over, so its progress does too); with `stages`, only a job whose next stage is
     one of them. A poll that finds nothing free (read first) takes no write lock."""
     now = time.time()
-    only, wanted = "", sorted(stages) if stages is not None else []
-    if stages is not None:
-        only = f"AND next_stage IN ({', '.join('?' * len(stages))})"
-    free = f"(state = 'queued' OR (state = 'running' AND lease_until < ?)) {only}"
-    if db.execute(f"SELECT 1 FROM jobs WHERE {free} LIMIT 1", [now, *wanted]).fetchone() is None:
+    wanted = sorted(stages) if stages is not None else []
+    probe, take = claim_sql(len(wanted) if stages is not None else None)
+    if db.execute(probe, [now, *wanted]).fetchone() is None:
         return None  # an idle worker's poll reads only: no write lock while there is no work
     with write(db):
-        row = db.execute(
-            f"""
-            UPDATE jobs SET state = 'running', worker = ?, lease_until = ?,
-                attempts = attempts + 1, progress = 0, updated_at = ?
-            WHERE id = (
-                SELECT id FROM jobs WHERE {free} ORDER BY id LIMIT 1 {CLAIM_LOCK}
-            )
-            RETURNING *
-            """,
-            [worker, now + lease_seconds, now_iso(), now, *wanted],
-        ).fetchone()
+        params = [worker, now + lease_seconds, now_iso(), now, *wanted]
+        row = db.execute(take, params).fetchone()
     return _job(row) if row else None
+
+
+def claim_sql(stages: int | None, mark: str = "?", lock: str = CLAIM_LOCK) -> tuple[str, str]:
+    """The claim's two statements: a read that tells whether any job is free, and the one
+    UPDATE that takes the oldest. Parameters: (now, *stages) and (worker, lease_until,
+    updated_at, now, *stages); `stages` is how many stages the worker is limited to (None:
+    all). PostgreSQL runs the same text with mark="%s" and lock="FOR UPDATE SKIP LOCKED"."""
+    only = "" if stages is None else f"AND next_stage IN ({', '.join([mark] * stages)})"
+    free = f"(state = 'queued' OR (state = 'running' AND lease_until < {mark})) {only}"
+    probe = f"SELECT 1 FROM jobs WHERE {free} LIMIT 1"
+    take = f"""
+        UPDATE jobs SET state = 'running', worker = {mark}, lease_until = {mark},
+            attempts = attempts + 1, progress = 0, updated_at = {mark}
+        WHERE id = (SELECT id FROM jobs WHERE {free} ORDER BY id LIMIT 1 {lock})
+        RETURNING *
+    """
+    return probe, take
 
 
 def heartbeat(db: sqlite_utils.Database, job: Job, worker: str, lease_seconds: float) -> bool:
