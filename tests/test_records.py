@@ -117,3 +117,23 @@ def test_a_live_question_is_a_record_with_a_field_for_every_column(db):
     assert broadcasts.questions(db, talk.id) == [asked] and asked.asker == ""
     assert asked.to_json() == {"id": asked.id, "text": "Hva koster det?", "asker": "",
                                "created_at": asked.created_at, "answered_at": None}  # fmt: skip
+
+
+def test_the_processing_status_is_a_frozen_record(db, settings):
+    from server.pipeline import jobs
+    from server.pipeline import status as processing
+
+    talk = talks.create(db, talks.TalkInput(title="Behandles"))
+    idle = processing.for_talk(db, settings, talk)
+    assert (idle.job_state, idle.can_retry, idle.playable, idle.packaged) == (None, False, False,
+                                                                               False)  # fmt: skip
+    with write(db):
+        jobs.enqueue(db, talk.id)
+    queued = processing.for_talk(db, settings, talk)
+    assert queued.job_state == "queued" and {s.state for s in queued.stages} == {"waiting"}
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        queued.can_retry = True  # type: ignore[misc]
+    english = queued.translated(lambda text: text.upper())
+    assert english.stages[0].label == queued.stages[0].label.upper() and english.notice is None
+    assert queued.to_json()["stages"][0] == {"name": "package", "label": queued.stages[0].label,
+                                             "state": "waiting", "progress": 0.0}  # fmt: skip

@@ -166,3 +166,34 @@ def test_a_job_that_dies_at_the_same_stage_again_and_again_fails_clearly(setting
     assert "stoppet 3 ganger under «Transkriberer tale til tekst»" in job.error
     assert "Prøv igjen" in job.error
     assert talks.get(db, talk.id).status == "failed"
+
+
+def test_the_status_json_has_every_field_in_both_languages(client, db):
+    """status.json as the page's script reads it: every key, in order, labels and notice in
+    the reader's language."""
+    talk, job = _transcribing(db, lease_seconds=1)
+    _wait_until_stalled(db, job.id)
+    url = f"/talks/{talk.slug}/status.json"
+    waiting = [{"name": name, "label": label, "state": "waiting", "progress": 0.0}
+               for name, label in (("index", "Gjør innholdet søkbart"),
+                                   ("slides", "Finner og leser lysbildene"))]  # fmt: skip
+    expected = {
+        "talk_status": "processing", "job_state": "running", "waiting_for_worker": True,
+        "waiting_for_stage": None, "notice": "Venter på en ledig arbeider",
+        "stages": [
+            {"name": "package", "label": "Pakker video for avspilling", "state": "done",
+             "progress": 1.0},
+            {"name": "transcribe", "label": "Transkriberer tale til tekst", "state": "stalled",
+             "progress": None},
+            *waiting,
+        ],
+        "error": None, "can_retry": True, "playable": False,
+    }  # fmt: skip
+    answer = client.get(url)
+    assert answer.json() == expected and list(answer.json()) == list(expected)
+    assert answer.headers["cache-control"] == "no-store"
+    client.cookies.set("ktl_lang", "en")
+    english = client.get(url).json()
+    assert english["notice"] == "Waiting for a free worker"
+    assert english["stages"][1]["label"] == "Transcribing speech to text"
+    assert {**english, "notice": expected["notice"], "stages": expected["stages"]} == expected

@@ -9,8 +9,6 @@ the track (server/static/js/provisional.js) until the finished transcript replac
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import sqlite_utils
 
 from server.transcript import model as transcript
@@ -27,17 +25,3 @@ def segments_so_far(db: sqlite_utils.Database, talk_id: int) -> tuple[transcript
 def vtt(db: sqlite_utils.Database, talk_id: int, language: str) -> str:
     """WebVTT of what has been transcribed so far (only the header while nothing has)."""
     return transcript.to_vtt(transcript.Transcript(language, segments_so_far(db, talk_id)))
-
-
-def packaged(status: dict) -> bool:
-    """Whether a processing talk's recording can be played already: its package stage is
-    done (status as server.web.views.talks.processing_status gives it)."""
-    return any(s["name"] == "package" and s["state"] == "done" for s in status["stages"])
-
-
-def playable(status: dict, master_playlist: Path) -> bool:
-    """Whether the page may show a processing talk's player: packaged, and the package's
-    master playlist is in the media folder. A stage reported done by a worker whose files
-    are not there (yet), or a package removed since, gives no player whose playlist,
-    poster and captions would only answer 404."""
-    return packaged(status) and master_playlist.is_file()

@@ -59,7 +59,7 @@ TRANSLATE = "translate"  # the stage, and the job kind that runs only it
 # Whisper's first figure comes when its first 30 s window is decoded, seconds after the
 # stage starts (the model loads first). Until then the stage reports 0 while the model loads
 # and the audio is extracted, then this mark once Whisper has begun; the page shows a
-# moving bar until a real figure comes (server.web.views.talks.processing_status).
+# moving bar until a real figure comes (server.pipeline.status).
 TRANSCRIBE_STARTED = 0.001
 CLEANUP_INTERVAL = 600.0
 # While a new recording is transcribed, its segments enter the search index in batches of

@@ -12,7 +12,6 @@ from starlette.routing import Route
 from server.catalogue import moments, programme, provisional, talks
 from server.catalogue.records import Recording, Talk
 from server.core import i18n, parse
-from server.core.config import Settings
 from server.core.i18n import N_
 from server.learning import notes, progress, quizzes
 from server.live import broadcasts
@@ -20,7 +19,8 @@ from server.ops import diskspace
 from server.people import accounts
 from server.people.access import can_edit
 from server.pipeline import jobs, tus
-from server.pipeline.worker import STAGE_LABELS, TRANSCRIBE_STARTED, TRANSLATE, WAITING_FOR_STAGE
+from server.pipeline import status as processing
+from server.pipeline.status import ProcessingStatus
 from server.store import write
 from server.transcript import editing, translation
 from server.transcript import model as transcript
@@ -149,7 +149,7 @@ def page(request: Request) -> Response:
     viewer = viewer_of(request)
     with open_db(request) as db:
         recording = talks.recording(db, talk.id)
-        status = processing_status(db, talk, settings_of(request))
+        status = processing.for_talk(db, settings_of(request), talk)
         extras = {
             **programme.page_context(db, viewer, talk),
             **quizzes.page_context(db, viewer, talk),
@@ -169,7 +169,7 @@ def page(request: Request) -> Response:
         "status": translated_status(request, status),
         "segments": _segments(request, talk) if talk.status == "ready" and visible else [],
         # Packaged but still being transcribed: the player, with provisional captions.
-        "playable": status["playable"],
+        "playable": status.playable,
         "start": (moment := moments.within(_moment(request), _duration(recording))).start,
         "end": moment.end,
         "share_path": (path := f"/talks/{talk.slug}"),
@@ -181,68 +181,17 @@ def page(request: Request) -> Response:
     return render(request, "talks/page.html", context)
 
 
-WAITING_FOR_WORKER = N_("Venter på en ledig arbeider")
-
-
-def _stage_names(db, settings: Settings, talk: Talk, job: jobs.Job | None) -> list[str]:
-    """The stages this talk goes through: the English track's only when it gets one (or
-    the job is one that makes it)."""
-    wanted = translation.wanted(settings, talk, translation.get(db, talk.id))
-    english = wanted or bool(job and job.kind == TRANSLATE)
-    return [name for name in jobs.STAGES if name != TRANSLATE or english]
-
-
-def processing_status(db, talk: Talk, settings: Settings) -> dict:
-    """The job's stages for the page and status.json. A running job whose lease ran out (its
-    worker died) waits for a free worker: its stage is 'stalled', with no progress figure."""
-    job = jobs.latest_for_talk(db, talk.id)
-    stalled = bool(job and job.stalled())
-    stages = []
-    for name in _stage_names(db, settings, talk, job):
-        state = "waiting"
-        if job and name in job.stages_done:
-            state = "done"
-        elif job and job.stage == name:
-            state = {"running": "running", "failed": "failed"}.get(job.state, "waiting")
-            state = "stalled" if stalled else state
-        progress = 1.0 if state == "done" else (job.progress if state == "running" else 0.0)
-        shown = None if state == "stalled" else round(progress, 3)
-        if state == "running" and progress <= TRANSCRIBE_STARTED:  # no figure yet: a moving bar
-            shown = None
-            state = "loading" if name == "transcribe" and progress == 0 else state
-        stages.append({"name": name, "label": STAGE_LABELS[name], "state": state,
-                       "progress": shown})  # fmt: skip
-    # Handed back by a worker that does not take its next stage (KTL_WORKER_STAGES).
-    handed_back = jobs.handed_back(job)
-    waiting_for = WAITING_FOR_STAGE.get(handed_back or "")
-    status = {
-        "talk_status": talk.status,
-        "job_state": job.state if job else None,
-        "waiting_for_worker": stalled or waiting_for is not None,
-        "waiting_for_stage": handed_back if waiting_for else None,
-        "notice": WAITING_FOR_WORKER if stalled else waiting_for,
-        "stages": stages,
-        "error": job.error if job else None,
-        "can_retry": jobs.can_retry(job),
-    }
-    # Packaged, and the package here, while the rest goes on: the page shows the player.
-    master = settings.paths.master_playlist(talk.id)
-    status["playable"] = talk.status == "processing" and provisional.playable(status, master)
-    return status
-
-
-def translated_status(request: Request, status: dict) -> dict:
+def translated_status(request: Request, status: ProcessingStatus) -> ProcessingStatus:
     """The stage labels, notice and error of `status` in the language of the request."""
     lang = i18n.language_of(request)
-    stages = [{**s, "label": i18n.translate(s["label"], lang)} for s in status["stages"]]
-    texts = {key: i18n.translate(status[key] or "", lang) or None for key in ("notice", "error")}
-    return {**status, "stages": stages, **texts}
+    return status.translated(lambda text: i18n.translate(text, lang))
 
 
 def status_json(request: Request) -> Response:
     with open_db(request) as db:
-        status = processing_status(db, request.state.talk, settings_of(request))
-    return JSONResponse(translated_status(request, status), headers={"Cache-Control": "no-store"})
+        status = processing.for_talk(db, settings_of(request), request.state.talk)
+    body = translated_status(request, status).to_json()
+    return JSONResponse(body, headers={"Cache-Control": "no-store"})
 
 
 def retry(request: Request) -> Response:
