@@ -30,6 +30,8 @@ from psycopg import sql
 from tests.liveserver import free_port
 
 TEMPLATE = "ktl_template"
+PREFIX = "ktl-pg-"
+OWNER_FILE = "owner.pid"  # the process that started the cluster (see sweep_stale)
 SYSTEM_USER = "postgres"
 # Only settings that make a throwaway cluster quick: it never has to survive a crash.
 FAST = {
@@ -53,12 +55,39 @@ def postgres_bindir() -> Path:
     raise RuntimeError("PostgreSQL is missing: run bash scripts/install.sh --dev")
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: alive
+        return True
+    return True
+
+
+def sweep_stale(parent: Path) -> None:
+    """Stop and remove the clusters of test runs that died without stopping them (a killed
+    pytest): those whose owner process is gone. Others' running clusters are left alone."""
+    for folder in parent.glob(f"{PREFIX}*"):
+        owner = folder / OWNER_FILE
+        try:
+            pid = int(owner.read_text())
+        except (OSError, ValueError):
+            continue
+        if pid == os.getpid() or _alive(pid):
+            continue
+        stale = PgServer.__new__(PgServer)
+        stale.bindir, stale.folder, stale.data = postgres_bindir(), folder, folder / "data"
+        stale._as_root = os.geteuid() == 0
+        stale.stop()
+
+
 class PgServer:
     """One cluster; `create_database()` hands out a fresh, empty database per caller."""
 
     def __init__(self) -> None:
         self.bindir = postgres_bindir()
-        self.folder = Path(tempfile.mkdtemp(prefix="ktl-pg-"))
+        self.folder = Path(tempfile.mkdtemp(prefix=PREFIX))
         self.data = self.folder / "data"
         self.port = 0
         self._numbers = itertools.count(1)
@@ -66,6 +95,8 @@ class PgServer:
 
     # -- lifecycle ---------------------------------------------------------------------
     def start(self) -> PgServer:
+        sweep_stale(self.folder.parent)
+        (self.folder / OWNER_FILE).write_text(str(os.getpid()))
         if self._as_root:
             owner = pwd.getpwnam(SYSTEM_USER)
             os.chown(self.folder, owner.pw_uid, owner.pw_gid)

@@ -5,6 +5,9 @@ it quick, and stopping it leaves nothing behind (no folder, no process on the po
 from __future__ import annotations
 
 import socket
+import subprocess
+import sys
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -37,3 +40,25 @@ def test_the_fixture_gives_each_test_its_own_empty_database(postgres_url):
             "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'public'"
         ).fetchone()
     assert tables == (0,)
+
+
+def test_a_cluster_left_by_a_killed_run_is_stopped_and_removed_by_the_next():
+    script = (
+        "from tests.pgserver import PgServer\n"
+        "server = PgServer().start()\n"
+        "print(server.folder, server.port, flush=True)\n"
+        "import time; time.sleep(600)\n"
+    )
+    run = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    try:
+        folder, port = run.stdout.readline().split()
+    finally:
+        run.kill()  # as a timeout or Ctrl-\\ would: no teardown runs
+        run.wait()
+        run.stdout.close()
+    with socket.socket() as sock:
+        assert sock.connect_ex(("127.0.0.1", int(port))) == 0, "the orphan still serves"
+    with PgServer():
+        assert not Path(folder).exists()
+    with socket.socket() as sock:
+        assert sock.connect_ex(("127.0.0.1", int(port))) != 0, "the orphan is stopped"
