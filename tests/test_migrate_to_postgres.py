@@ -236,3 +236,16 @@ def test_a_value_postgresql_cannot_hold_names_its_table_and_saves_nothing(
     with postgres.connect(postgres_url) as pg:
         for table in ("users", "talks", "audit_log", "search_segments"):
             assert pg.execute(f"SELECT count(*) FROM {table}").fetchone()[0] == 0, table
+
+
+def test_a_database_of_another_schema_version_is_refused(installation, postgres_url):
+    import sqlite3
+
+    # A raw connection: only a test may set the version by hand (an installation that was
+    # not upgraded by this release's `ktl serve`).
+    conn = sqlite3.connect(installation.db_path)
+    conn.execute("PRAGMA user_version = 3")
+    conn.close()
+    refused = ktl(installation, "migrate-to-postgres", postgres_url)
+    assert refused.returncode == 2
+    assert "skjemaversjon 3" in refused.stderr and "ktl serve" in refused.stderr
