@@ -1,14 +1,29 @@
 """The worker: claims jobs and runs them by kind; a 'process' job runs its stages
 (package, transcribe, index).
 
-Job kinds: ``Worker.KINDS`` maps a job's kind to the method that runs it. Adding a kind is
-one method plus one entry; the method raises StageError/ModelError for a failure the
-organiser should read, and finishes the job itself (see ``_run_process``). A kind with no
-entry fails the job with a clear message instead of being retried forever.
+Job kinds: ``Worker.KINDS`` maps a job's kind to the method that runs it, and
+``jobs.KIND_STAGES`` to the stages it needs (a new kind gets an entry in both). The method
+raises StageError/ModelError for a failure the organiser should read, and finishes the job
+itself (see ``_run_process``). A kind with no entry fails the job with a clear message
+instead of being retried forever.
 
-Each stage writes into a scratch folder named after the job and moves its result into
-place at the end, so a worker killed at any moment leaves either the old state or the new
-one; scratch folders of dead attempts are removed when the stage starts again.
+A worker may take only some stages (KTL_WORKER_STAGES, ``ktl worker --only``): it claims
+jobs whose next stage it takes and hands a job back at the first stage it does not.
+
+Each stage writes into a scratch folder named after the job (in KTL_WORK_DIR, or else
+beside the talk's media) and moves its result into place at the end, so a worker killed at
+any moment leaves either the old state or the new one; scratch folders of dead attempts at
+the same talk are removed when a stage starts again.
+
+What a worker reads and writes besides its work folder, so a worker on another host needs:
+the database (today the SQLite file in the data folder, which must not be shared over NFS:
+workers on other hosts wait for PostgreSQL, KTL_DATABASE_URL); the data folder's media/
+(the original recording; vod/ and slides/ written; the slide stage's resumable
+.slides-work/ there, so another worker resumes it; media/.uploads/, where expired
+unfinished uploads are removed) and transcripts/ (written by transcription and read by the
+index, slide and English stages; pending versions of a new transcription), both on the
+shared mount as KTL_DATA_DIR; and its own KTL_MODEL_CACHE_DIR (the Whisper model). It reads
+no secret.key and serves nothing.
 """
 
 from __future__ import annotations
