@@ -120,4 +120,7 @@ def test_the_panel_fills_after_the_page_is_shown_and_its_lines_play(settings, tm
         assert texts == [f"Linje {i}." for i in range(150)], "in order, each once"
         page.locator("#transcript-lines button").nth(120).click()  # a fetched line, at 60 s
         page.wait_for_function("Math.abs(document.getElementById('video').currentTime - 60) < 1")
+        current = "#transcript-lines li:nth-child(121) button[aria-current='true']"
+        page.wait_for_selector(current, timeout=10_000)  # a fetched line follows playback too
+        assert page.locator("#transcript-lines button[aria-current='true']").count() == 1
         browser.close()

@@ -16,14 +16,8 @@
   // Where this person left off (js/progress.js records it); an address with ?t= wins.
   var resume = start > 0 ? 0 : parseFloat(video.dataset.resume || "0") || 0;
 
-  function seekAndPlay(seconds) {
-    video.currentTime = seconds;
-    var playing = video.play();
-    if (playing && playing.catch) playing.catch(function () { /* autoplay refused: stay paused */ });
-  }
-
   function onReady() {
-    if (start > 0) seekAndPlay(start);
+    if (start > 0) window.ktl.seekAndPlay(video, start);
     else if (resume > 0 && video.currentTime < 1) video.currentTime = resume;
   }
 
@@ -137,25 +131,16 @@
   if (english) {
     english.addEventListener("click", function (event) {
       var line = event.target.closest("button[data-start]");
-      if (line) seekAndPlay(parseFloat(line.dataset.start));
+      if (line) window.ktl.seekAndPlay(video, parseFloat(line.dataset.start));
     });
   }
 
-  // Transcript panel: click a line to jump; the current line follows playback. A long
-  // transcript arrives in two parts: the first lines in the page, the rest fetched after it
-  // (data-more) and appended, so the page paints without waiting for the whole text.
+  // Transcript panel: click a line to jump; the current line follows playback (js/playback.js).
+  // A long transcript arrives in two parts: the first lines in the page, the rest fetched
+  // after it (data-more) and appended, so the page paints without waiting for the whole text.
   var list = document.getElementById("transcript-lines");
   if (!list) return;
-  var buttons = [], starts = [], current = -1;
-  function collect() {
-    buttons = Array.prototype.slice.call(list.querySelectorAll("button[data-start]"));
-    starts = buttons.map(function (b) { return parseFloat(b.dataset.start); });
-  }
-  collect();
-  list.addEventListener("click", function (event) {
-    var button = event.target.closest("button[data-start]");
-    if (button) seekAndPlay(parseFloat(button.dataset.start));
-  });
+  var following = window.ktl.followPlayback(video, list, { axis: "y" });
   if (list.dataset.more) {
     list.setAttribute("aria-busy", "true");
     fetch(list.dataset.more, { credentials: "same-origin" })
@@ -165,38 +150,11 @@
       })
       .then(function (html) {
         list.insertAdjacentHTML("beforeend", html);
-        collect();
+        following.refresh();
         var note = document.getElementById("transcript-more");
         if (note) note.hidden = true;
       })
       .catch(function () { /* the link to the whole text stays */ })
       .then(function () { list.removeAttribute("aria-busy"); });
   }
-
-  function indexAt(time) {
-    var lo = 0, hi = starts.length - 1, found = -1;
-    while (lo <= hi) {
-      var mid = (lo + hi) >> 1;
-      if (starts[mid] <= time + 0.05) { found = mid; lo = mid + 1; } else { hi = mid - 1; }
-    }
-    return found;
-  }
-
-  video.addEventListener("timeupdate", function () {
-    var index = indexAt(video.currentTime);
-    if (index === current) return;
-    if (current >= 0) {
-      buttons[current].classList.remove("current");
-      buttons[current].removeAttribute("aria-current");
-    }
-    current = index;
-    if (current < 0) return;
-    var button = buttons[current];
-    button.classList.add("current");
-    button.setAttribute("aria-current", "true");
-    var top = button.offsetTop - list.offsetTop;
-    if (top < list.scrollTop || top > list.scrollTop + list.clientHeight - button.offsetHeight) {
-      list.scrollTop = top - list.clientHeight / 3;
-    }
-  });
 })();
