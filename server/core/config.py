@@ -48,6 +48,7 @@ class Settings:
     max_body_bytes: int = 8 * 1024**2  # every other request body (forms, JSON)
     search_cache_seconds: float = 2.0  # one search answer shared this long (0: off)
     session_cache_seconds: float = 2.0  # a session looked up at most this often (0: each request)
+    list_cache_seconds: float = 2.0  # archive/programme/front lists shared this long (0: off)
     trusted_proxies: str = ""  # addresses/CIDRs whose X-Forwarded-* headers count
     upload_expiry_hours: int = 24
     job_lease_seconds: int = 60

@@ -22,7 +22,8 @@ from server.catalogue.records import Talk
 from server.core import i18n, parse
 from server.core.clock import MONTHS, MONTHS_EN, now_oslo, today_oslo
 from server.core.i18n import N_
-from server.people.access import Visibility
+from server.people.access import Filter, Visibility
+from server.web.listcache import rule_key, shared
 from server.web.respond import (
     int_params,
     open_db,
@@ -57,21 +58,31 @@ def _feeds(request: Request, departments: list[str]) -> list[dict]:
     ]
 
 
+def _lists(db, allowed: Filter, today: str) -> dict:
+    return {
+        "months": programme.by_month(programme.coming(db, allowed, today)),
+        "undated": programme.undated(db, allowed),
+        "years": search.years(db, allowed),
+        "departments": search.departments(db, allowed),
+        "public_departments": search.departments(db, PUBLIC_ONLY),
+    }
+
+
 def page(request: Request) -> Response:
     allowed = Visibility(viewer_of(request)).visible_sql()
-    today = today_oslo()
+    today, lang = today_oslo(), i18n.language_of(request)
     with open_db(request) as db:
-        context = {
-            "months": [
-                (_month_label(month, i18n.language_of(request)), items)
-                for month, items in programme.by_month(programme.coming(db, allowed, today))
-            ],
-            "undated": programme.undated(db, allowed),
-            "years": search.years(db, allowed),
-            "departments": search.departments(db, allowed),
-            "feeds": _feeds(request, search.departments(db, PUBLIC_ONLY)),
-            "base": _base(request),
-        }
+        lists = shared(
+            request, ("programme", rule_key(allowed), today), lambda: _lists(db, allowed, today)
+        )
+    context = {
+        "months": [(_month_label(month, lang), items) for month, items in lists["months"]],
+        "undated": lists["undated"],
+        "years": lists["years"],
+        "departments": lists["departments"],
+        "feeds": _feeds(request, lists["public_departments"]),
+        "base": _base(request),
+    }
     return render(request, "programme/index.html", context)
 
 
