@@ -323,6 +323,7 @@ def test_many_hits_in_one_talk_are_capped_and_counted(engine):
 @pytest.mark.parametrize("dense", [False, True])
 def test_both_candidate_strategies_agree(engine, monkeypatch, dense):
     monkeypatch.setattr(engine.module, "_PROBE_DENSE", 1 if dense else 10**9)
+    monkeypatch.setattr(engine.module, "_FIRST_TALKS", 2, raising=False)  # PostgreSQL: steps
     talks = [
         engine.make_talk("Vann.", *["Mer vann."] * 14, department="Teknisk" if i % 3 else "Helse")
         for i in range(9)
@@ -332,6 +333,20 @@ def test_both_candidate_strategies_agree(engine, monkeypatch, dense):
     assert engine.found("vann", department="Helse", visibilities=("public",)) == set()
     assert {g.total_hits for g in engine.search("vann", department="Helse").groups} == {15}
     assert engine.found("vann") == set(talks)
+
+
+@pytest.mark.parametrize("dense", [False, True])
+def test_candidates_are_the_newest_rows(engine, monkeypatch, dense):
+    """With few candidate rows allowed, both engines rank the same newest talks (and count
+    a shown talk's hits in full)."""
+    monkeypatch.setattr(engine.module, "_PROBE_DENSE", 1 if dense else 10**9)
+    monkeypatch.setattr(engine.module, "_PROBE_SPAN", 30)
+    monkeypatch.setattr(engine.module, "_MAX_ROWS", 20)
+    monkeypatch.setattr(engine.module, "_FIRST_TALKS", 1, raising=False)
+    talks = [engine.make_talk(*[f"Vann nummer {i}." for i in range(15)]) for _ in range(9)]
+    groups = engine.search("vann").groups
+    assert {g.talk_id for g in groups} == set(talks[-2:])
+    assert [g.total_hits for g in groups] == [15, 15]
 
 
 def test_reindexing_and_removing(engine):

@@ -332,24 +332,20 @@ def _filters(
 
 # ---------------------------------------------------------------- candidates
 
-_SPARSE_SQL = """
+_ROWS_SQL = """
 SELECT * FROM (
     SELECT s.id, s.talk_id, s.start, {end} AS "end", s.text, s.stems{kind},
         row_number() OVER (PARTITION BY s.talk_id ORDER BY s.id DESC) AS nth,
         count(*) OVER (PARTITION BY s.talk_id) AS total
     FROM {table} s JOIN talks t ON t.id = s.talk_id
-    WHERE ({match}) AND {live} AND {where}) found
+    WHERE ({match}) AND s.id > %(lo)s AND s.id <= %(hi)s AND {live} AND {where}) found
 WHERE nth <= {per_talk} ORDER BY id DESC LIMIT {limit}"""
-_DENSE_SQL = """
-SELECT found.* FROM (
-    SELECT t.id, (SELECT max(id) FROM {table} WHERE talk_id = t.id) AS newest
-    FROM talks t WHERE {live} AND {where}) eligible
+_TALKS_ROWS_SQL = """
+SELECT found.* FROM unnest(%(talks)s::bigint[]) WITH ORDINALITY AS e (id, n)
 CROSS JOIN LATERAL (
-    SELECT s.id, s.talk_id, s.start, {end} AS "end", s.text, s.stems{kind}
-    FROM {table} s WHERE s.talk_id = eligible.id AND {match}
-    ORDER BY s.id DESC LIMIT {per_talk}) found
-WHERE eligible.newest IS NOT NULL
-ORDER BY eligible.newest DESC, found.id DESC LIMIT {limit}"""
+    SELECT s.id, s.talk_id, s.start, s."end", s.text, s.stems FROM search_segments s
+    WHERE s.talk_id = e.id AND {match} ORDER BY s.id DESC LIMIT {per_talk}) found
+ORDER BY e.n, found.id DESC"""
 _TABLES = {  # table: (its "end" column, its kind, an extra condition on t)
     "search_segments": ('s."end"', "", ""),
     "search_slides": ("s.start", ", 'slide' AS kind", ""),
@@ -359,51 +355,107 @@ _TABLES = {  # table: (its "end" column, its kind, an extra condition on t)
         " AND NOT EXISTS (SELECT 1 FROM translations w WHERE w.talk_id = t.id AND w.wanted = 0)",
     ),
 }
+_TOP = 1 << 62
+_FIRST_TALKS = 200  # talks read in the first step of a frequent word (then 2x, 4x, ...)
+
+Found = tuple[dict[int, list], dict[int, int | None]]  # rows by talk, their counts (None: unknown)
 
 
-def _dense(conn: Conn, terms: Sequence[_Term]) -> bool:
-    """Whether the terms match >= 5 % of the newest _PROBE_SPAN segments."""
+def _probe(conn: Conn, terms: Sequence[_Term]) -> tuple[int, int]:
+    """The newest segment id and how many of the newest _PROBE_SPAN segments match (up
+    to _PROBE_DENSE): the terms' density, read through the primary key only."""
     q = _Sql({"span": _PROBE_SPAN, "enough": _PROBE_DENSE})
+    top = conn.execute("SELECT coalesce(max(id), 0) AS top FROM search_segments").fetchone()
+    q.params["top"] = top["top"]
     sql = (
         "SELECT count(*) AS n FROM (SELECT 1 FROM search_segments s"
-        " WHERE s.id > (SELECT coalesce(max(id), 0) FROM search_segments) - %(span)s"
+        " WHERE s.id > %(top)s - %(span)s"
         f" AND {_match_sql(terms, 's', q, indexed=False)} LIMIT %(enough)s) probe"
     )
-    return conn.execute(sql, q.params).fetchone()["n"] >= _PROBE_DENSE
+    return top["top"], conn.execute(sql, q.params).fetchone()["n"]
 
 
-def _candidates(
-    conn: Conn, table: str, terms: Sequence[_Term], where: str, params: dict, dense: bool
-) -> tuple[dict[int, list], dict[int, int | None]]:
-    """Matching rows by talk (<= _PER_TALK each, _MAX_ROWS in all) and each talk's number
-    of matching rows (None where only the rows read are known)."""
-    end, kind, extra = _TABLES[table]
-    q = _Sql(params)
-    shape = {"table": table, "end": end, "kind": kind, "live": _LIVE, "where": where + extra}
-    shape.update(per_talk=_PER_TALK, limit=_MAX_ROWS)
-    template = _DENSE_SQL if dense else _SPARSE_SQL
-    sql = template.format(match=_match_sql(terms, "s", q, indexed=not dense), **shape)
+def _segments(conn: Conn, terms: Sequence[_Term], where: str, params: dict) -> Found:
+    """Matching segments: a frequent word (>= 5 % of the newest rows) through the eligible
+    talks newest first; any other through the GIN indexes, newest id range first when
+    the probe says the first range already holds enough (a BitmapAnd with the primary
+    key), so a common word never fetches every match."""
+    top, seen = _probe(conn, terms)
+    if seen >= _PROBE_DENSE:
+        return _by_talk(conn, terms, where, params)
+    span = _PROBE_SPAN * _MAX_ROWS * 2 // seen if seen else top
+    ranges = [(top - span, _TOP), (0, top - span)] if top - span > 0 else [(0, _TOP)]
     per_talk: dict[int, list] = {}
     totals: dict[int, int | None] = {}
-    rows = conn.execute(sql, q.params).fetchall()
-    for row in rows:
-        per_talk.setdefault(row["talk_id"], []).append(row)
-        totals[row["talk_id"]] = row.get("total")
-    if dense:
-        for talk_id, found in per_talk.items():
-            totals[talk_id] = None if len(found) >= _PER_TALK else len(found)
-        if len(rows) >= _MAX_ROWS:
-            totals[rows[-1]["talk_id"]] = None
-    return per_talk, totals
+    for lo, hi in ranges:
+        rows = _matching(conn, "search_segments", terms, where, {**params, "lo": lo, "hi": hi})
+        for row in rows:
+            kept = per_talk.setdefault(row["talk_id"], [])
+            if len(kept) < _PER_TALK:
+                kept.append(row)
+            known = totals.get(row["talk_id"], 0)
+            if row["nth"] == 1:
+                totals[row["talk_id"]] = None if known is None else known + row["total"]
+        if sum(map(len, per_talk.values())) >= _MAX_ROWS and lo > 0:
+            totals = dict.fromkeys(totals)  # older matches were not read: count if shown
+            break
+    return _capped(per_talk, totals)
 
 
-def _count_in_talk(conn: Conn, terms: Sequence[_Term], talk_id: int) -> int:
-    q = _Sql({"talk": talk_id})
-    sql = (
-        "SELECT count(*) AS n FROM search_segments s WHERE s.talk_id = %(talk)s"
-        f" AND {_match_sql(terms, 's', q, indexed=False)}"
+def _capped(per_talk: dict[int, list], totals: dict[int, int | None]) -> Found:
+    """At most _MAX_ROWS rows, newest first; a talk cut short is counted if shown."""
+    rows = sorted((r for found in per_talk.values() for r in found), key=lambda r: -r["id"])
+    if len(rows) <= _MAX_ROWS:
+        return per_talk, totals
+    kept: dict[int, list] = {}
+    for row in rows[:_MAX_ROWS]:
+        kept.setdefault(row["talk_id"], []).append(row)
+    totals = {talk_id: totals.get(talk_id) for talk_id in kept}
+    totals[rows[_MAX_ROWS - 1]["talk_id"]] = None
+    return kept, totals
+
+
+def _by_talk(conn: Conn, terms: Sequence[_Term], where: str, params: dict) -> Found:
+    """A frequent word: the eligible talks, newest (largest id) first, each talk's newest
+    matching rows through its (talk_id, id) index with the match as a filter, in steps
+    of growing size until _MAX_ROWS rows."""
+    sql = f"SELECT t.id FROM talks t WHERE {_LIVE} AND {where} ORDER BY t.id DESC"
+    talks = [row["id"] for row in conn.execute(sql, params)]
+    q = _Sql()
+    lateral = _TALKS_ROWS_SQL.format(
+        match=_match_sql(terms, "s", q, indexed=False), per_talk=_PER_TALK
     )
-    return conn.execute(sql, q.params).fetchone()["n"]
+    per_talk: dict[int, list] = {}
+    done, step = 0, _FIRST_TALKS
+    while done < len(talks) and sum(map(len, per_talk.values())) < _MAX_ROWS:
+        rows = conn.execute(lateral, {**q.params, "talks": talks[done : done + step]})
+        for row in rows:
+            per_talk.setdefault(row["talk_id"], []).append(row)
+        done, step = done + step, step * 2
+    totals = {t: None if len(rows) >= _PER_TALK else len(rows) for t, rows in per_talk.items()}
+    return _capped(per_talk, totals)
+
+
+def _matching(conn: Conn, table: str, terms: Sequence[_Term], where: str, params: dict) -> list:
+    """Matching rows of `table` in the id range params lo..hi, <= _PER_TALK per talk."""
+    end, kind, extra = _TABLES[table]
+    q = _Sql(params)
+    sql = _ROWS_SQL.format(
+        table=table, end=end, kind=kind, live=_LIVE, where=where + extra,
+        match=_match_sql(terms, "s", q), per_talk=_PER_TALK, limit=_MAX_ROWS,
+    )  # fmt: skip
+    return conn.execute(sql, q.params).fetchall()
+
+
+def _counts(conn: Conn, terms: Sequence[_Term], talks: list[int]) -> dict[int, int]:
+    """Matching segments of each of these talks (one statement)."""
+    q = _Sql({"talks": talks})
+    sql = (
+        "SELECT s.talk_id, count(*) AS n FROM search_segments s"
+        f" WHERE s.talk_id = ANY(%(talks)s) AND {_match_sql(terms, 's', q, indexed=False)}"
+        " GROUP BY s.talk_id"
+    )
+    return {row["talk_id"]: row["n"] for row in conn.execute(sql, q.params)}
 
 
 def _metadata(conn: Conn, terms: Sequence[_Term], where: str, params: dict) -> set[int]:
@@ -468,12 +520,11 @@ def _search(
 ) -> tuple[list[TalkHits], list[int]]:
     """The groups of talks offset..offset+limit in rank order, and every ranked talk's id."""
     where, segment_where = wheres
-    dense = _dense(conn, terms)
-    per_talk, totals = _candidates(conn, "search_segments", terms, segment_where, params, dense)
+    per_talk, totals = _segments(conn, terms, segment_where, params)
     for table in ("search_slides", "search_translations"):
-        extra, _ = _candidates(conn, table, terms, _own_review(table, segment_where), params, False)
-        for talk_id, rows in extra.items():
-            per_talk[talk_id] = [*per_talk.get(talk_id, []), *rows]
+        other = {**params, "lo": 0, "hi": _TOP}
+        for row in _matching(conn, table, terms, _own_review(table, segment_where), other):
+            per_talk[row["talk_id"]] = [*per_talk.get(row["talk_id"], []), row]
     meta = _metadata(conn, terms, where, params)
     ids = sorted(set(per_talk) | meta)
     talks = conn.execute("SELECT * FROM talks WHERE id = ANY(%s)", (ids,)).fetchall()
@@ -483,12 +534,13 @@ def _search(
         return -score, -_when(talk), talk.id
 
     ranked = sorted(map(Talk.from_row, talks), key=rank)
+    shown = ranked[offset : offset + limit]
+    unknown = [talk.id for talk in shown if talk.id in totals and totals[talk.id] is None]
+    totals = {**totals, **(_counts(conn, terms, unknown) if unknown else {})}
     groups = []
-    for talk in ranked[offset : offset + limit]:
+    for talk in shown:
         rows = per_talk.get(talk.id, [])
-        spoken = totals.get(talk.id, 0)
-        if spoken is None:
-            spoken = _count_in_talk(conn, terms, talk.id)
+        spoken = totals.get(talk.id) or 0
         total = spoken + sum(1 for r in rows if _kind(r) != "speech")
         groups.append(_group(talk, rows, terms, hits, total))
     return groups, [talk.id for talk in ranked]
