@@ -202,7 +202,8 @@ class LiveManager:
         self._outbox: asyncio.Queue | None = None  # events for the other processes
         self._tasks: list[asyncio.Task] = []
         self._last_event = 0
-        self._reported = False  # this process has rows in live_presence
+        self._reported: dict = {}  # what this process last wrote to live_presence
+        self._reported_at = 0.0
 
     # ------------------------------------------------------------ helpers
 
@@ -738,9 +739,12 @@ class LiveManager:
             for r in self.runtimes.values()
             if r.viewers
         }
-        if mine or self._reported:  # nothing to write while nobody watches here
+        # Written when it changed, else as a heartbeat well within PRESENCE_STALE; nothing
+        # while nobody watches here (each write makes the short caches start over).
+        beat = time.monotonic() - self._reported_at > events.PRESENCE_STALE / 3
+        if (mine or self._reported) and (mine != self._reported or beat):
             await self._db(events.report, self.process, mine)
-            self._reported = bool(mine)
+            self._reported, self._reported_at = mine, time.monotonic()
         others = await self._db(events.elsewhere, self.process)
         for runtime in list(self.runtimes.values()):
             runtime.others, runtime.others_present = others.get(runtime.talk_id, (set(), set()))
