@@ -377,14 +377,18 @@ def _probe(conn: Conn, terms: Sequence[_Term]) -> tuple[int, int]:
 
 def _segments(conn: Conn, terms: Sequence[_Term], where: str, params: dict) -> Found:
     """Matching segments: a frequent word (>= 5 % of the newest rows) through the eligible
-    talks newest first; any other through the GIN indexes, newest id range first when
-    the probe says the first range already holds enough (a BitmapAnd with the primary
-    key), so a common word never fetches every match."""
+    talks newest first; any other through the GIN indexes, in id ranges newest first (a
+    BitmapAnd with the primary key), the first sized by the probe to hold enough, each
+    next one four times larger, so a common word never fetches every match."""
     top, seen = _probe(conn, terms)
     if seen >= _PROBE_DENSE:
         return _by_talk(conn, terms, where, params)
-    span = _PROBE_SPAN * _MAX_ROWS * 2 // seen if seen else top
-    ranges = [(top - span, _TOP), (0, top - span)] if top - span > 0 else [(0, _TOP)]
+    span = _PROBE_SPAN * _MAX_ROWS * 3 // seen if seen else top
+    bounds = [_TOP]
+    while bounds[-1] > 0:  # newest first, each range four times the one before
+        bounds.append(max(top - span, 0))
+        top, span = bounds[-1], span * 4
+    ranges = list(zip(bounds[1:], bounds, strict=False))
     per_talk: dict[int, list] = {}
     totals: dict[int, int | None] = {}
     for lo, hi in ranges:
