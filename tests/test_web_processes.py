@@ -2,7 +2,8 @@
 (deploy/nginx/kunnskap.conf, both processes in its `ktl` upstream, the first one also its
 `ktl_ingest`) behave as one site: a session made through one counts in the other, failed
 sign-ins are counted across both, a question asked through one reaches an event stream
-opened on the other and both count all viewers, a talk created through one is found by a
+opened on the other and both count all viewers, a broadcast's playlist and segments reach
+viewers through either process (and its end), a talk created through one is found by a
 search through the other at once (the short caches are kept 30 s here, so only their
 invalidation can make that true), the organiser's live routes reach the receiving process
 only, and when one process is killed the site keeps answering through nginx."""
@@ -27,7 +28,7 @@ import pytest
 
 from server.catalogue import talks
 from server.core.config import load_settings
-from server.live import broadcasts, events
+from server.live import broadcasts, events, ffargs
 from server.store import Store, write
 from server.store import db as database
 from tests import nginxserver
@@ -35,6 +36,7 @@ from tests.conftest import need
 from tests.liveserver import free_port
 from tests.webclient import PASSWORD, make_user
 
+SEGMENT = b"G" + bytes(range(256)) * 40  # a live segment's bytes (content does not matter)
 CSRF = re.compile(r'<meta name="csrf-token" content="([0-9a-f]+)">')
 ENV = {
     "KTL_EMBEDDED_WORKER": "0",
@@ -250,6 +252,29 @@ def test_a_question_asked_through_one_process_reaches_the_others_event_stream(si
             client.close()
     for thread in threads:
         thread.join(timeout=1)  # a stream ends at its next event or keepalive
+
+
+def test_viewers_reach_the_broadcast_through_either_process(site):
+    """The parts of a broadcast are on disk (here a part as ffmpeg leaves it in A): the
+    playlist through B names its segment, nginx sends the segment, and once the broadcast
+    has ended (the receiving process writes that to the database) B's playlist says so."""
+    settings, slug = site["settings"], site["live"].slug
+    part = settings.paths.live(site["live"].id) / "part-0001"
+    part.mkdir(parents=True)
+    (part / "seg-00001.ts").write_bytes(SEGMENT)
+    (part / ffargs.PLAYLIST).write_text(
+        "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:1\n#EXTINF:1.000,\nseg-00001.ts\n"
+    )
+    with _client(site["b"]) as b, _client(site["nginx"]) as front:
+        for client in (b, front):
+            assert _sign_in(client, site["users"]["viewer"].email).status_code == 303
+        playlist = b.get(f"/live/{slug}/index.m3u8")
+        assert playlist.status_code == 200 and "part-0001/seg-00001.ts" in playlist.text
+        assert "#EXT-X-ENDLIST" not in playlist.text
+        assert front.get(f"/live/{slug}/part-0001/seg-00001.ts").content == SEGMENT
+        with database.session(settings.db_path) as db:
+            broadcasts.set_state(db, site["live"].id, broadcasts.ENDED)
+        assert "#EXT-X-ENDLIST" in b.get(f"/live/{slug}/index.m3u8").text
 
 
 def test_a_talk_created_through_one_process_is_found_through_the_other_at_once(site):
