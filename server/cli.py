@@ -6,6 +6,7 @@ import argparse
 import contextlib
 import logging
 import shutil
+import signal
 import sys
 import tempfile
 import threading
@@ -65,6 +66,9 @@ def cmd_worker(args: argparse.Namespace) -> int:
         settings = settings.replace(worker_stages=args.only)
     requestlog.configure(settings.log_format)
     worker = Worker(settings)
+    # A stop (systemd, the supervisor) ends the loop like Ctrl-C: the worker leaves the list
+    # of running workers; a job it held is taken over when its lease runs out.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     with contextlib.suppress(KeyboardInterrupt):
         worker.run_forever()
     return 0

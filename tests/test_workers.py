@@ -21,7 +21,8 @@ import pytest
 
 from server.catalogue import talks
 from server.cli import import_recording
-from server.pipeline import jobs
+from server.ops import doctor
+from server.pipeline import jobs, presence
 from server.pipeline import status as processing
 from server.store import db as database
 from server.store import write
@@ -113,6 +114,9 @@ def test_workers_split_by_stage_each_stage_once_and_a_killed_one_is_taken_over(
                 assert status.notice == "Venter på en arbeider som kan transkribere"
                 assert status.waiting_for_worker and status.waiting_for_stage == "transcribe"
                 assert status.stages[0].state == "done"
+            present = presence.running(db, settings.job_lease_seconds)
+            assert [(w.pid, w.stages) for w in present] == [(rest.pid, set(REST.split(",")))]
+            assert presence.unserved(db, settings.job_lease_seconds) == {"transcribe": 2}
 
         # A transcriber comes; it is killed while it transcribes the long talk.
         first = _worker(settings, "transcribe", gpu_work, logs / "first.log")
@@ -175,6 +179,8 @@ def test_workers_split_by_stage_each_stage_once_and_a_killed_one_is_taken_over(
             "the killed transcriber's job was taken over after its lease and finished by the next"
         )
         assert db.execute("SELECT COUNT(*) FROM jobs").fetchone()[0] == len(ids)
+        left = [who(r["name"]) for r in db.execute("SELECT name FROM workers")]
+        assert left == ["first"], "stopped workers leave the list; a killed one is not seen again"
     leftovers = [
         p for folder in (settings.data_dir, gpu_work, rest_work) for p in folder.rglob(".work-*")
     ]
@@ -294,3 +300,38 @@ def test_the_claim_statements_take_each_job_once_on_postgresql(postgres_url):
     with postgres.connect(postgres_url, autocommit=True) as conn:
         rows = conn.execute("SELECT state, attempts, COUNT(*) FROM jobs GROUP BY 1, 2").fetchall()
     assert rows == [("running", 1, 300)]
+
+
+def test_running_workers_and_the_jobs_none_of_them_takes(db, settings):
+    """server.pipeline.presence and `ktl doctor`'s check, on the real database."""
+    talk = factories.talk(db)
+    fresh, waiting = jobs.enqueue(db, talk.id), jobs.enqueue(db, talk.id)
+    jobs.claim(db, "cheap", 30, frozenset({"package"}))  # the oldest: `fresh`
+    assert jobs.stage_done(db, fresh, "cheap", "package") and jobs.hand_back(db, fresh, "cheap")
+    lease = settings.job_lease_seconds
+
+    assert presence.unserved(db, lease) == {"package": 1, "transcribe": 1}
+    found = list(doctor.check_workers(settings))
+    assert [f.level for f in found] == [doctor.WARN] * 3
+    assert found[0].text.startswith("Ingen arbeider kjører nå")
+    assert "1 jobb(er) venter på trinnet «transcribe»" in found[2].text
+    assert "ktl worker --only transcribe" in found[2].text
+
+    presence.announce(db, "cheap", frozenset({"package", "index"}))
+    assert presence.unserved(db, lease) == {"transcribe": 1}
+    presence.announce(db, "gpu", frozenset({"transcribe"}))
+    assert presence.unserved(db, lease) == {}
+    assert [(w.name, w.stages) for w in presence.running(db, lease)] == [
+        ("cheap", {"package", "index"}), ("gpu", {"transcribe"}),
+    ]  # fmt: skip
+    texts = [f.text for f in doctor.check_workers(settings)]
+    assert texts[1].startswith("Arbeideren gpu på ") and texts[1].endswith("tar transcribe.")
+    assert len(texts) == 2, "no warning while every waiting job has a worker"
+
+    db.execute("UPDATE workers SET seen_at = seen_at - ? WHERE name = 'gpu'", [lease + 1])
+    assert presence.unserved(db, lease) == {"transcribe": 1}, "a worker not seen is gone"
+    presence.announce(db, "gpu", frozenset({"transcribe"}))
+    presence.leave(db, "gpu")
+    assert [w.name for w in presence.running(db, lease)] == ["cheap"]
+    presence.announce(db, "all", None)
+    assert presence.unserved(db, lease) == {} and waiting

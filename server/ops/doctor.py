@@ -233,6 +233,37 @@ def check_srt_ports(settings: Settings) -> Iterator[Finding]:
         )
 
 
+def check_workers(settings: Settings) -> Iterator[Finding]:
+    """The workers running now (seen within the job lease) and queued jobs none of them takes."""
+    import sqlite3
+
+    from server.pipeline import presence
+    from server.store import Store
+
+    if not settings.db_path.is_file():
+        yield Finding(OK, "Ingen database ennå, så ingen jobber venter.")
+        return
+    within = settings.job_lease_seconds
+    try:
+        with Store(settings.db_path).read() as db:
+            present, waiting = presence.running(db, within), presence.unserved(db, within)
+    except sqlite3.Error as exc:
+        yield Finding(WARN, f"Kunne ikke lese arbeiderne fra databasen ({exc}): start ktl serve.")
+        return
+    for worker in present:
+        takes = ", ".join(sorted(worker.stages)) if worker.stages else "alle trinn"
+        yield Finding(OK, f"Arbeideren {worker.name} på {worker.host} kjører og tar {takes}.")
+    if not present:
+        yield Finding(WARN, "Ingen arbeider kjører nå: start ktl serve (med innebygd arbeider) "
+                            "eller ktl worker, ellers blir nye opptak liggende i kø.")  # fmt: skip
+    for stage, count in waiting.items():
+        yield Finding(
+            WARN,
+            f"{count} jobb(er) venter på trinnet «{stage}», og ingen arbeider som kjører tar det: "
+            f"start en med ktl worker --only {stage} (eller uten --only).",
+        )
+
+
 CHECKS: tuple[tuple[str, Callable[[Settings], Iterator[Finding]]], ...] = (
     ("ffmpeg", check_ffmpeg),
     ("Whisper-modell", check_model),
@@ -243,6 +274,7 @@ CHECKS: tuple[tuple[str, Callable[[Settings], Iterator[Finding]]], ...] = (
     ("Offentlig adresse og HTTPS", check_public_url),
     ("Enkel pålogging", check_oidc),
     ("SRT-porter", check_srt_ports),
+    ("Arbeidere", check_workers),
 )
 
 

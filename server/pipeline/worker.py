@@ -47,7 +47,17 @@ from server.core import paths
 from server.core.config import Settings
 from server.core.i18n import N_
 from server.ops import stats
-from server.pipeline import ffargs, jobs, probe, runner, slides, supervisor, translate, tus
+from server.pipeline import (
+    ffargs,
+    jobs,
+    presence,
+    probe,
+    runner,
+    slides,
+    supervisor,
+    translate,
+    tus,
+)
 from server.pipeline.transcribe import Engine, FasterWhisperEngine, ModelError
 from server.store import Store, write
 from server.transcript import editing, translation
@@ -109,6 +119,7 @@ class Worker:
         self.store = store or Store(settings.db_path)
         self.name = f"{jobs.worker_prefix(os.getpid())}{id(self):x}"
         self.stages = jobs.parse_stages(settings.worker_stages)  # None: every stage
+        self._announced = -float("inf")
         self._engine: Engine | None = None
         self._engines: dict[str, Engine] = {}
         self._engine_factory = engine_factory or (lambda: FasterWhisperEngine(settings))
@@ -125,12 +136,29 @@ class Worker:
         only = ", ".join(sorted(self.stages)) if self.stages else "alle"
         log.info("Arbeideren %s venter på jobber (trinn: %s)", self.name, only)
         next_cleanup = 0.0
-        while not self.stop_event.is_set():
-            if time.monotonic() >= next_cleanup:
-                self.expire_uploads()
-                next_cleanup = time.monotonic() + CLEANUP_INTERVAL
-            if not self.run_once():
-                self.stop_event.wait(self.settings.worker_poll_seconds)
+        try:
+            while not self.stop_event.is_set():
+                self.announce()
+                if time.monotonic() >= next_cleanup:
+                    self.expire_uploads()
+                    next_cleanup = time.monotonic() + CLEANUP_INTERVAL
+                if not self.run_once():
+                    self.stop_event.wait(self.settings.worker_poll_seconds)
+        finally:
+            with self.store.read() as db:
+                presence.leave(db, self.name)
+
+    def announce(self, db: sqlite_utils.Database | None = None) -> None:
+        """Say that this worker runs (server.pipeline.presence), at most every third of a
+        lease; from the loop and from the heartbeat of a running job."""
+        if time.monotonic() < self._announced + self.settings.job_lease_seconds / 3:
+            return
+        self._announced = time.monotonic()
+        if db is not None:
+            presence.announce(db, self.name, self.stages)
+            return
+        with self.store.read() as own:
+            presence.announce(own, self.name, self.stages)
 
     def expire_uploads(self) -> None:
         """Remove resumable uploads that were abandoned before they were complete."""
@@ -464,6 +492,7 @@ class _Heartbeat:
                 jobs.heartbeat(
                     db, self.job, self.worker.name, self.worker.settings.job_lease_seconds
                 )
+                self.worker.announce(db)
 
     def __enter__(self) -> _Heartbeat:
         self.thread.start()

@@ -427,10 +427,19 @@ CREATE TABLE live_presence (
 """
 
 
+# The workers that run now (server.pipeline.presence): each says which stages it takes and
+# when it was last seen, so `ktl doctor` can tell queued jobs no running worker takes.
+_M_WORKERS = """
+CREATE TABLE workers (
+    name TEXT PRIMARY KEY, host TEXT NOT NULL, pid INTEGER NOT NULL,
+    stages TEXT NOT NULL, started_at TEXT NOT NULL, seen_at REAL NOT NULL);
+"""
+
+
 def all_migrations() -> list[str]:
     """Every migration in the order it runs. Append only: a shipped migration never changes."""
     return [
         _M001_CORE, _M_SEARCH_001, _M002_ACCOUNTS, _M003_TRANSCRIPTS, _M004_MODULES,
         _M005_LIVE, _M006_LOCALE_CHOSEN, _M_OPS, _M_SEARCH_002_VOCABULARY, _M_SLIDES,
-        _M_NOTES, _M_TRANSLATIONS, _M_JOB_STAGES, _M_LIVE_SHARED,
+        _M_NOTES, _M_TRANSLATIONS, _M_JOB_STAGES, _M_LIVE_SHARED, _M_WORKERS,
     ]  # fmt: skip

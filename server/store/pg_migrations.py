@@ -404,6 +404,19 @@ CREATE TABLE live_presence (
 """
 
 
+# The twin of SQLite's _M_WORKERS (server.pipeline.presence).
+_PG_WORKERS = """
+CREATE TABLE workers (
+    name text PRIMARY KEY,
+    host text NOT NULL,
+    pid bigint NOT NULL,
+    stages text NOT NULL,
+    started_at text NOT NULL,
+    seen_at double precision NOT NULL
+);
+"""
+
+
 def all_pg_migrations() -> list[str]:
     """Every PostgreSQL migration in the order it runs. Append only."""
-    return [_PG_001_SCHEMA, _PG_SEARCH_002_FULL_TEXT]
+    return [_PG_001_SCHEMA, _PG_SEARCH_002_FULL_TEXT, _PG_WORKERS]
