@@ -94,6 +94,21 @@ def test_events_come_in_order_and_viewers_of_a_stopped_process_stop_counting(tmp
     store.close()
 
 
+def test_viewers_held_by_other_processes_count_and_gather_live_minutes(tmp_path):
+    """What the receiving process counts: its own viewers and, read from live_presence,
+    those the other processes hold, each person once; all of them gather live minutes."""
+    from server.live.manager import LiveManager
+
+    manager = LiveManager(load_settings(env={}, data_dir=tmp_path / "data"))
+    runtime = manager.runtime(7)
+    manager.join(7, "u1", 1)
+    runtime.others, runtime.others_present = {"u1", "u2", "a-gjest"}, {1, 2}
+    assert manager.viewer_count(runtime) == 3
+    runtime.state = broadcasts.LIVE
+    manager.count_watching(runtime, 4.0)
+    assert runtime.watching == {1: 4.0, 2: 4.0}
+
+
 @pytest.fixture(scope="module")
 def site(tmp_path_factory) -> Iterator[dict]:
     need("nginx", "openssl")
