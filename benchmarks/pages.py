@@ -1,7 +1,7 @@
 """The pages under load: 1,000 talks (100 with a 30-minute transcript) served by `ktl serve`.
 
     .venv/bin/python benchmarks/pages.py [--seconds 10] [--connections 200] [--requests 100]
-                                         [--with-worker] [--data-dir DIR]
+                                         [--with-worker] [--data-dir DIR] [--pages archive,...]
 
 Builds a data folder through the store and the domain code (talk rows, transcripts written
 and indexed as the worker would, not through the pipeline), starts `ktl serve` on it and,
@@ -155,8 +155,9 @@ def reuse(settings: Settings) -> World:
     with store.read() as db:
         user = db.execute("SELECT id FROM users WHERE email = 'kari@kommune.no'").fetchone()
         token = accounts.start_session(db, user[0], 24)
-        slug = db.execute(
-            "SELECT slug FROM talks WHERE id = (SELECT max(talk_id) FROM search_segments)"
+        slug = db.execute(  # a built talk, not one an earlier --with-worker run transcribed
+            "SELECT slug FROM talks WHERE id = (SELECT max(talk_id) FROM search_segments "
+            "WHERE talk_id IN (SELECT id FROM talks WHERE slug LIKE 'foredrag-%'))"
         ).fetchone()
     store.close()
     return World(slug[0], token)
@@ -312,6 +313,8 @@ def measure(base: str, plain_url: str, world: World, args: argparse.Namespace) -
     rows.append(("plain Starlette handler", "-", p50, p95, size, load))
     _print_row(rows[-1])
     for page, path in _pages(world):
+        if args.pages and not any(page.startswith(name) for name in args.pages.split(",")):
+            continue
         for role, cookies, cookie in roles:
             p50, p95, size = sequential(base + path, cookies, args.requests)
             load = wrk(base + path, args.connections, args.seconds, cookie)
@@ -348,6 +351,9 @@ def main() -> None:
     parser.add_argument("--with-worker", action="store_true", help="transcribe meanwhile")
     parser.add_argument(
         "--data-dir", help="build the data here, or reuse what an earlier run built"
+    )
+    parser.add_argument(
+        "--pages", help="only these pages, by the start of their names: archive,programme"
     )
     parser.add_argument("--json", help="also write the figures to this file")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
