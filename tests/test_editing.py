@@ -59,7 +59,7 @@ def _hits(db, query: str) -> list[str]:
 
 
 def _audit(db) -> list[str]:
-    return [entry["action"] for entry in accounts.audit_entries(db)]
+    return [entry.action for entry in accounts.audit_entries(db)]
 
 
 @pytest.fixture
@@ -427,9 +427,9 @@ def test_discarding_a_queued_request_cancels_its_job(settings, db, talk, organis
 def test_audit_entries_for_an_edit(settings, db, talk, organiser):
     editing.save(db, settings, talk.id, _edited(), 0, organiser, "Rettet navnet")
     entry = accounts.audit_entries(db)[0]
-    assert entry["action"] == "redigerte transkripsjon"
-    assert entry["actor"] == organiser.email and entry["target"] == talk.title
-    assert entry["detail"] == "versjon 1: Rettet navnet"
+    assert entry.action == "redigerte transkripsjon"
+    assert entry.actor == organiser.email and entry.target == talk.title
+    assert entry.detail == "versjon 1: Rettet navnet"
 
 
 def test_a_failed_write_leaves_the_old_transcript(settings, db, talk, organiser, monkeypatch):

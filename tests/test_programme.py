@@ -336,7 +336,7 @@ def test_organiser_registers_attendance_and_it_is_audited(settings, client, peop
         rows = db.execute("SELECT how, registered_by FROM attendance ORDER BY user_id").fetchall()
         assert [tuple(r) for r in rows] == [
             ("room", people["organiser"].id), ("live", people["organiser"].id)]  # fmt: skip
-        actions = [e["action"] for e in accounts.audit_entries(db)]
+        actions = [e.action for e in accounts.audit_entries(db)]
     assert actions.count("registrerte oppmøte") == 2
     page = client.get(url).text
     assert "Til sammen" in page and walk_in.email in page
@@ -345,7 +345,7 @@ def test_organiser_registers_attendance_and_it_is_audited(settings, client, peop
     assert response.status_code == 303
     with database.session(settings.db_path) as db:
         assert programme.attended(db, walk_in.id, talk.id) is None
-        assert "fjernet oppmøte" in [e["action"] for e in accounts.audit_entries(db)]
+        assert "fjernet oppmøte" in [e.action for e in accounts.audit_entries(db)]
 
 
 def test_qr_check_in(settings, client, people):

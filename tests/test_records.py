@@ -10,6 +10,7 @@ import pytest
 from server.catalogue import talks
 from server.catalogue.records import Broadcast, Recording, Talk, Watching
 from server.learning import progress, quizzes
+from server.people import accounts
 from server.people.access import Viewer
 from server.people.accounts import create_user
 from server.store import write
@@ -137,3 +138,17 @@ def test_the_processing_status_is_a_frozen_record(db, settings):
     assert english.stages[0].label == queued.stages[0].label.upper() and english.notice is None
     assert queued.to_json()["stages"][0] == {"name": "package", "label": queued.stages[0].label,
                                              "state": "waiting", "progress": 0.0}  # fmt: skip
+
+
+def test_an_audit_entry_is_a_record_with_a_field_for_every_column(db):
+    """The one field more than the table's columns is `actor_name`, joined from users."""
+    assert _fields(accounts.AuditEntry) - {"actor_name"} == _columns(db, "audit_log")
+    actor = create_user(db, "logg@kommune.no", "Logg Leser", "admin")
+    accounts.audit(db, actor, "endret noe", "Et foredrag", "detaljer")
+    accounts.audit(db, None, "ryddet opp")
+    newest, first = accounts.audit_entries(db)[:2]
+    assert isinstance(newest, accounts.AuditEntry)
+    assert (newest.actor, newest.actor_name, newest.action) == ("system", None, "ryddet opp")
+    assert (first.actor, first.actor_name, first.target, first.detail) == (
+        "logg@kommune.no", "Logg Leser", "Et foredrag", "detaljer",
+    )  # fmt: skip

@@ -90,7 +90,7 @@ def test_a_job_whose_worker_vanished_waits_and_the_organiser_retries_it(client, 
         "queued", ("package",), 0, None,
     )  # fmt: skip
     entry = accounts.audit_entries(db)[0]
-    assert (entry["actor"], entry["action"], entry["target"]) == (
+    assert (entry.actor, entry.action, entry.target) == (
         "organiser@kommune.no", "startet behandling på nytt", talk.title,
     )  # fmt: skip
     with db.conn:

@@ -41,7 +41,7 @@ def test_add_list_and_remove_site_and_talk_terms(db):
     assert "fjernet" in removed.message
     assert vocabulary.terms_for_talk(db, talk.id) == ["Gjerdrum", "NAV Vestfold"]
     entries = accounts.audit_entries(db)
-    assert [e["action"] for e in entries][:2] == [
+    assert [e.action for e in entries][:2] == [
         "fjernet ord fra ordlisten",
         "la til ord i ordlisten",
     ]

@@ -10,7 +10,7 @@ import hashlib
 import re
 import secrets
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import sqlite_utils
 from argon2 import PasswordHasher
@@ -334,11 +334,30 @@ def audit(
         )  # fmt: skip
 
 
-def audit_entries(db: sqlite_utils.Database, limit: int = 500) -> list[dict]:
-    """Newest first, each with `actor_name`: the person's name now (None for the system)."""
+@dataclass(frozen=True, slots=True)
+class AuditEntry:
+    """One row of `audit_log`, with `actor_name`: the person's name now (None for the
+    system, a person without a name, or an account deleted since)."""
+
+    id: int
+    at: str
+    user_id: int | None
+    actor: str  # the email at the time, or "system"
+    action: str  # a message (msgid), translated where it is shown
+    target: str = ""
+    detail: str = ""
+    actor_name: str | None = None
+
+    @classmethod
+    def from_row(cls, row) -> AuditEntry:
+        return cls(**{f.name: row[f.name] for f in fields(cls)})
+
+
+def audit_entries(db: sqlite_utils.Database, limit: int = 500) -> list[AuditEntry]:
+    """Newest first."""
     rows = db.execute(
         "SELECT a.*, NULLIF(u.name, '') AS actor_name FROM audit_log a "
         "LEFT JOIN users u ON u.id = a.user_id ORDER BY a.id DESC LIMIT ?",
         [limit],
     )
-    return [dict(r) for r in rows]
+    return [AuditEntry.from_row(r) for r in rows]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
@@ -157,11 +159,12 @@ def _detail_part(part: str, lang: str) -> str:
     return i18n.translate(part, lang)
 
 
-def audit_view(entry: dict, lang: str) -> dict:
-    detail = "; ".join(_detail_part(p, lang) for p in entry["detail"].split("; ") if p)
-    actor = entry["actor_name"] or (SYSTEM if entry["actor"] == "system" else entry["actor"])
-    return {**entry, "actor": i18n.translate(actor, lang), "detail": detail,
-            "action": i18n.translate(entry["action"], lang)}  # fmt: skip
+def audit_view(entry: accounts.AuditEntry, lang: str) -> accounts.AuditEntry:
+    """The entry as the log page shows it: who by name, action and detail in `lang`."""
+    detail = "; ".join(_detail_part(p, lang) for p in entry.detail.split("; ") if p)
+    actor = entry.actor_name or (SYSTEM if entry.actor == "system" else entry.actor)
+    return replace(entry, actor=i18n.translate(actor, lang), detail=detail,
+                   action=i18n.translate(entry.action, lang))  # fmt: skip
 
 
 async def audit_log(request: Request) -> Response:
