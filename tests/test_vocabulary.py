@@ -152,6 +152,8 @@ def test_admin_page_shows_and_edits_terms_per_talk(client, people, db):
     assert "«Gjerdrum» er lagt til i ordlisten til «Om Kongsberg»." in added.text
     page = client.get("/admin/ordliste").text
     assert f'<a href="/talks/{talk.slug}">Om Kongsberg</a>' in page
+    assert f'<option value="{talk.id}" >Om Kongsberg</option>' in page  # the talk picker
+    assert vocabulary.talk_choices(db) == [vocabulary.TalkChoice(talk.id, talk.title, talk.slug)]
     assert f'action="/talks/{talk.slug}/ordliste"' in page and "Gjerdrum" in page
     removed = post(
         client,

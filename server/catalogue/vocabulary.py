@@ -187,11 +187,20 @@ def remove_term(
     return Change(found.term, "removed", removed % {"term": found.term, "list": label})
 
 
-def talk_choices(db: sqlite_utils.Database, limit: int = 500) -> list[dict]:
+@dataclass(frozen=True, slots=True)
+class TalkChoice:
+    """A talk as the vocabulary page's talk picker lists it."""
+
+    id: int
+    title: str
+    slug: str
+
+
+def talk_choices(db: sqlite_utils.Database, limit: int = 500) -> list[TalkChoice]:
     """Talks to pick from when an admin adds a talk's term (newest first)."""
     rows = db.execute(
         "SELECT id, title, slug FROM talks ORDER BY COALESCE(starts_at, created_at) DESC, id DESC "
         "LIMIT ?",
         [limit],
     )
-    return [dict(r) for r in rows]
+    return [TalkChoice(r["id"], r["title"], r["slug"]) for r in rows]
