@@ -453,3 +453,29 @@ def test_reindex_all_from_transcript_files(engine, tmp_path):
     assert engine.found("svømmehallen") == {first}  # indexes and triggers are back
     vocab = engine.conn.execute("SELECT word FROM search_vocab ORDER BY word").fetchall()
     assert [row["word"] for row in vocab] == ["bibliotek", "svømmehall", "sykkel"]
+
+
+def test_a_copied_installation_searches_alike(tmp_path, postgres_url):
+    """`ktl migrate-to-postgres` copies SQLite's columns only: each row's configuration
+    comes from its talk's language (a trigger) and its tsvector is generated, so the copy
+    finds what the original finds."""
+    from server.store.pg_copy import copy_to_postgres
+
+    dbmod.init(tmp_path / "ktl.db")
+    lite = Engine("sqlite", search, dbmod.connect(tmp_path / "ktl.db"), itertools.count(1))
+    lite.make_talk("The children are playing outside.", "They played well.", language="en")
+    for texts in CORPUS:
+        lite.make_talk(*texts)
+    copy_to_postgres(tmp_path / "ktl.db", postgres_url)
+    pg = Engine("postgres", search_pg, pg_connection(postgres_url), itertools.count(99))
+    configs = pg.conn.execute(
+        "SELECT DISTINCT t.language, s.config::text AS config FROM search_segments s"
+        " JOIN talks t ON t.id = s.talk_id ORDER BY 1"
+    ).fetchall()
+    assert [(row["language"], row["config"]) for row in configs] == [
+        ("en", "ktl_english"), ("nb", "ktl_norwegian"),
+    ]  # fmt: skip
+    for query in [*QUERIES, "played", '"the children"', "child"]:
+        assert lite.search(query) == pg.search(query), query
+    lite.conn.close()
+    pg.conn.close()
