@@ -55,8 +55,13 @@ _SEQ = {"whisper_batch_size": 0}
 _TS, _NO_TS = {"without_timestamps": False}, {"without_timestamps": True}
 
 
-def _batched(size: int, ngram: int, **extra) -> tuple[dict, dict]:
-    return {"whisper_batch_size": size}, {**_TS, "no_repeat_ngram_size": ngram, **extra}
+def _batched(size: int, ngram: int, beam: int = 5, workers: int = 1, **extra) -> tuple[dict, dict]:
+    changes = {"whisper_batch_size": size, "whisper_beam_size": beam, "whisper_workers": workers}
+    return changes, {**_TS, "no_repeat_ngram_size": ngram, **extra}
+
+
+def _vad(silence_ms: int, **more) -> dict:
+    return {"vad_parameters": {"min_silence_duration_ms": silence_ms, **more}}
 
 
 # name: (Settings changes, extra faster-whisper keyword arguments)
@@ -80,6 +85,20 @@ VARIANTS: dict[str, tuple[dict, dict]] = {
     "batch8-ts-ngram0": _batched(8, 0),
     "batch4-ts-ngram6": _batched(4, 6),
     "batch16-ts-ngram6": _batched(16, 6),
+    "batch8-beam1": _batched(8, 6, beam=1),
+    "batch8-beam2": _batched(8, 6, beam=2),
+    "batch8-beam3": _batched(8, 6, beam=3),
+    "batch8-beam4": _batched(8, 6, beam=4),
+    "batch8-words-only": _batched(8, 6, **_NO_TS),
+    "batch8-vad500": _batched(8, 6, **_vad(500)),
+    "batch8-vad160": _batched(8, 6, **_vad(160)),
+    "batch8-pad100": _batched(8, 6, **_vad(2000, speech_pad_ms=100)),
+    "batch4-workers2": _batched(4, 6, workers=2),
+    "batch8-workers2": _batched(8, 6, workers=2),
+    "batch4-workers2-beam3": _batched(4, 6, beam=3, workers=2),
+    "batch8-threads1": ({**_batched(8, 6)[0], "whisper_threads": 1}, _batched(8, 6)[1]),
+    "batch8-threads2": ({**_batched(8, 6)[0], "whisper_threads": 2}, _batched(8, 6)[1]),
+    "batch8-threads4": ({**_batched(8, 6)[0], "whisper_threads": 4}, _batched(8, 6)[1]),
     "default": ({}, {}),
 }
 DEFAULT_VARIANTS = ("sequential", "no-fallback", "beam1", "batch8-timestamps",
@@ -174,38 +193,37 @@ class Run:
 
 
 class Models:
-    """One loaded WhisperModel per (compute type, threads)."""
+    """One loaded WhisperModel per (compute type, threads, workers), loaded as the worker does."""
 
     def __init__(self, settings) -> None:
         from server.pipeline.transcribe import resolve_model
 
         self.path = resolve_model(settings)
-        self.loaded: dict[tuple[str, int], object] = {}
+        self.loaded: dict[tuple, object] = {}
 
     def get(self, settings):
-        from faster_whisper import WhisperModel
+        from server.pipeline.transcribe import load_model
 
-        key = (settings.whisper_compute_type, settings.whisper_threads)
+        workers = settings.whisper_workers if settings.whisper_batch_size > 0 else 1
+        key = (settings.whisper_compute_type, settings.whisper_threads, workers)
         if key not in self.loaded:
-            self.loaded[key] = WhisperModel(self.path, device=settings.whisper_device,
-                                            compute_type=key[0], cpu_threads=key[1],
-                                            local_files_only=True)  # fmt: skip
+            self.loaded[key] = load_model(self.path, settings)
         return self.loaded[key]
 
 
 def transcribe(model, settings, wav: Path, extra: dict, clock: Clock | None = None):
     """faster-whisper as the worker calls it (decode_options), plus the variant's extras."""
     import faster_whisper.transcribe as fw
-    from faster_whisper import BatchedInferencePipeline
 
-    from server.pipeline.transcribe import decode_options
+    from server.pipeline.transcribe import batched_pipeline, decode_options
 
     options = {**decode_options(settings, "no", None), **extra}
     originals = (model.model, model.feature_extractor, fw.get_speech_timestamps, fw.decode_audio)
     if clock is not None:
         instrument(model, clock)
     try:
-        runner = BatchedInferencePipeline(model) if settings.whisper_batch_size > 0 else model
+        batched = settings.whisper_batch_size > 0
+        runner = batched_pipeline(model, settings) if batched else model
         segments, info = runner.transcribe(str(wav), **options)
         return list(segments), info
     finally:

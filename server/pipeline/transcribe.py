@@ -201,17 +201,9 @@ class FasterWhisperEngine:
     """The real engine; one loaded model per process."""
 
     def __init__(self, settings: Settings) -> None:
-        from faster_whisper import WhisperModel
-
         self.settings = settings
         self.model_path = resolve_model(settings)
-        self.model = WhisperModel(
-            self.model_path,
-            device=settings.whisper_device,
-            compute_type=settings.whisper_compute_type,
-            cpu_threads=settings.whisper_threads,
-            local_files_only=True,
-        )
+        self.model = load_model(self.model_path, settings)
 
     def count_tokens(self, text: str) -> int:
         return len(self.model.hf_tokenizer.encode(text, add_special_tokens=False).ids)
@@ -230,9 +222,7 @@ class FasterWhisperEngine:
         """faster-whisper's segments and info, sequential or batched (KTL_WHISPER_BATCH_SIZE)."""
         options = decode_options(self.settings, language, hotwords)
         if self.settings.whisper_batch_size > 0:
-            from faster_whisper import BatchedInferencePipeline
-
-            return BatchedInferencePipeline(self.model).transcribe(str(audio), **options)
+            return batched_pipeline(self.model, self.settings).transcribe(str(audio), **options)
         return self.model.transcribe(str(audio), **options)
 
     def transcribe(
@@ -263,6 +253,26 @@ class FasterWhisperEngine:
             else self.settings.whisper_model,
             meta={"vocabulary": prompt.meta(self.settings.vocabulary_prompt)},
         )
+
+
+def load_model(path: str, settings: Settings):
+    """A faster-whisper WhisperModel with KTL_WHISPER_WORKERS replicas sharing the cores."""
+    from faster_whisper import WhisperModel
+
+    from server.pipeline.batching import model_threads
+
+    workers = settings.whisper_workers if settings.whisper_batch_size > 0 else 1
+    return WhisperModel(path, device=settings.whisper_device,
+                        compute_type=settings.whisper_compute_type,
+                        cpu_threads=model_threads(settings.whisper_threads, workers),
+                        num_workers=workers, local_files_only=True)  # fmt: skip
+
+
+def batched_pipeline(model, settings: Settings):
+    """faster-whisper's batched pipeline, KTL_WHISPER_WORKERS batches in flight at once."""
+    from server.pipeline.batching import ConcurrentBatches
+
+    return ConcurrentBatches(model, settings.whisper_workers)
 
 
 def decode_options(settings: Settings, language: str, hotwords: str | None) -> dict:
