@@ -14,12 +14,16 @@ Matching, ranking (Python ``_score``: equal stem, stem starting a word, substrin
 filters and paging are those of the SQLite path, so both engines find the same talks in
 the same order (tests/test_search_engines.py).
 
-Candidates, bounded as on SQLite (<= ``_PER_TALK`` rows per talk, ``_MAX_ROWS`` in all):
-a query whose terms match few rows reads them all through the GIN indexes and numbers
-them per talk (window functions); one that matches >= 5 % of the newest rows walks the
-eligible talks newest first, each talk's rows through its (talk_id, id) index with the
-match as a filter (un-indexable function forms, so the planner never builds a bitmap of
-half the table per talk), and stops at ``_MAX_ROWS``.
+Candidates, bounded as on SQLite (<= ``_PER_TALK`` rows per talk, ``_MAX_ROWS`` in all,
+newest first; GIN indexes return matches in no order, so "newest first" is built here): a
+probe counts matches among the newest ``_PROBE_SPAN`` segments through the primary key.
+A word matching >= 5 % of them walks the eligible talks newest (largest id) first, in
+steps of 200, 400, ... talks, each talk's rows through its (talk_id, id) index with the
+match as a filter (function forms no index serves, so the planner never builds a bitmap
+of half the table per talk). Any other query reads the GIN indexes in id ranges, newest
+first (a BitmapAnd with the primary key), the first range sized by the probe to hold
+enough rows and each next one four times larger; rows are numbered and counted per talk
+by window functions. A shown talk whose count is unknown is counted in one statement.
 
 Near spellings: a query word matching fewer than ``_FEW`` rows looks among
 ``search_vocab``'s words that share trigrams with it (``word % query``, pg_trgm) and ranks
@@ -268,7 +272,7 @@ class _Sql:
         self.params: dict[str, object] = dict(params or {})
 
     def bind(self, value: object) -> str:
-        name = f"q{len(self.params)}"
+        name = f"needle_{len(self.params)}"
         self.params[name] = value
         return f"%({name})s"
 
