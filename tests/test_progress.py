@@ -149,12 +149,14 @@ def test_viewer_posts_progress_and_the_union_is_stored(env):
     first = _report(env, talk, {"intervals": [[0, 10]], "position": 10, "duration": 9999})
     assert first.status_code == 200, first.text
     assert first.json()["watched_seconds"] == 10 and first.json()["duration"] == LENGTH
+    assert list(first.json()) == ["watched_seconds", "duration", "share", "position",
+                                  "completed_at"]  # fmt: skip
     second = _report(env, talk, {"intervals": [[5, 20], [50, 60], [-1, 4]], "position": 60})
     assert second.json()["watched_seconds"] == 30
     with _db(env) as db:
         row = progress.stored(db, viewer.id, talk.id)
-    assert row["intervals"] == [(0, 20), (50, 60)]
-    assert row["watched_seconds"] == 30 and row["position"] == 60 and row["duration"] == LENGTH
+    assert row.intervals == ((0, 20), (50, 60))
+    assert row.watched_seconds == 30 and row.position == 60 and row.duration == LENGTH
 
 
 def test_the_page_resumes_at_the_stored_position_unless_t_is_given(env):
@@ -190,7 +192,7 @@ def test_garbage_bodies_are_answered_not_crashed(env):
         assert response.status_code in (200, 400), body
     with _db(env) as db:
         row = progress.stored(db, env["viewer"].id, env["talk"].id)
-    assert row is None or row["watched_seconds"] == 0
+    assert row is None or row.watched_seconds == 0
 
 
 def test_a_public_talk_page_has_no_progress_script_for_guests(env):
@@ -205,8 +207,8 @@ def test_a_public_talk_page_has_no_progress_script_for_guests(env):
 
 def test_watching_ninety_percent_completes_a_talk_without_quiz(env):
     viewer, talk = env["viewer"], env["talk"]
-    assert _watch(env, viewer, talk, [[0, 89]])["completed_at"] is None
-    done = _watch(env, viewer, talk, [[89, 90]])["completed_at"]
+    assert _watch(env, viewer, talk, [[0, 89]]).completed_at is None
+    done = _watch(env, viewer, talk, [[89, 90]]).completed_at
     assert done is not None
     with _db(env) as db:
         assert progress.completed_at(db, viewer.id, talk.id) == done
@@ -223,7 +225,7 @@ def test_a_quiz_is_required_when_the_talk_has_one(env):
     viewer, other, talk = env["viewer"], env["other"], env["talk"]
     with _db(env) as db:
         _quiz(db, talk.id)
-    assert _watch(env, viewer, talk, [[0, 100]])["completed_at"] is None
+    assert _watch(env, viewer, talk, [[0, 100]]).completed_at is None
     with _db(env) as db:
         assert progress.status(db, viewer.id, talk).missing == ["quiz"]
         _attempt(db, talk.id, viewer.id, "2099-01-01T09:00:00+00:00", 1.0, True, {})
@@ -494,16 +496,14 @@ def test_progress_is_recorded_and_resumed_in_a_browser(settings, tmp_path):
         assert posted.value.status == 200
         with database.session(settings.db_path) as db:
             row = progress.stored(db, viewer.id, talk.id)
-        assert row["watched_seconds"] >= 2.5 and row["intervals"][0][0] < 1
-        assert row["position"] > 3
+        assert row.watched_seconds >= 2.5 and row.intervals[0][0] < 1
+        assert row.position > 3
         page.goto(base + url)  # no ?t=: starts where it was left
-        page.wait_for_function(
-            f"() => {video}.currentTime >= {row['position'] - 0.5}", timeout=20_000
-        )
+        page.wait_for_function(f"() => {video}.currentTime >= {row.position - 0.5}", timeout=20_000)
         page.goto(base + url + "?t=1")  # ?t= wins over the stored position
         page.wait_for_function(f"() => {video}.readyState >= 1", timeout=20_000)
         page.wait_for_timeout(500)
-        assert page.evaluate(f"{video}.currentTime") < row["position"] - 0.5
+        assert page.evaluate(f"{video}.currentTime") < row.position - 0.5
         browser.close()
 
 

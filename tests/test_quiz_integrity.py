@@ -247,7 +247,7 @@ def test_coming_back_asks_the_timed_question_left_at_in_a_browser(settings, tmp_
         assert sent.value.status == 200, "the position at the pause is stored"
         page.goto("about:blank")  # the viewer leaves without answering
         with database.session(settings.db_path) as db:
-            position = progress.stored(db, viewer.id, talk.id)["position"]
+            position = progress.stored(db, viewer.id, talk.id).position
         assert position >= 2, "stopped at the question's moment"
 
         page.goto(base + url)

@@ -19,7 +19,9 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import sqlite_utils
 
@@ -116,20 +118,63 @@ def duration_of(db: sqlite_utils.Database, talk_id: int) -> float:
     return float(row[0] or 0) if row else 0.0
 
 
-def stored(db: sqlite_utils.Database, user_id: int, talk_id: int) -> dict | None:
+@dataclass(frozen=True, slots=True)
+class WatchProgress:
+    """One person's stored progress in one talk (a row of `watch_progress`): the union of
+    the intervals watched, its length, the recording's length then, and where they were."""
+
+    user_id: int
+    talk_id: int
+    intervals: tuple[Interval, ...]
+    watched_seconds: float
+    duration: float
+    position: float
+    updated_at: str
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any] | Any) -> WatchProgress:
+        intervals = tuple(tuple(i) for i in json.loads(row["intervals"] or "[]"))
+        return cls(row["user_id"], row["talk_id"], intervals, row["watched_seconds"],
+                   row["duration"], row["position"], row["updated_at"])  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class Report:
+    """The answer to a player's report: the progress as stored now."""
+
+    watched_seconds: float
+    duration: float
+    share: float
+    position: float
+    completed_at: str | None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"watched_seconds": self.watched_seconds, "duration": self.duration,
+                "share": self.share, "position": self.position,
+                "completed_at": self.completed_at}  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class PlayerProgress:
+    """What the talk page's player needs (talks/_progress_scripts.html): where to report,
+    where to resume, whether the talk already counts as seen, and the share that does."""
+
+    url: str
+    resume: float
+    seen: bool
+    seen_share: float = SEEN_SHARE
+
+
+def stored(db: sqlite_utils.Database, user_id: int, talk_id: int) -> WatchProgress | None:
     row = db.execute(
         "SELECT * FROM watch_progress WHERE user_id = ? AND talk_id = ?", [user_id, talk_id]
     ).fetchone()
-    if row is None:
-        return None
-    result = dict(row)
-    result["intervals"] = [tuple(i) for i in json.loads(row["intervals"] or "[]")]
-    return result
+    return WatchProgress.from_row(row) if row else None
 
 
-def record(db: sqlite_utils.Database, user_id: int, talk_id: int, payload: object) -> dict:
+def record(db: sqlite_utils.Database, user_id: int, talk_id: int, payload: object) -> Report:
     """Merge a player's report `{intervals, position, duration}` into the stored progress;
-    returns {watched_seconds, duration, share, position, completed_at}."""
+    returns it as stored now."""
     if not isinstance(payload, dict):
         raise ProgressError(BAD_REPORT)
     duration = duration_of(db, talk_id)
@@ -139,9 +184,9 @@ def record(db: sqlite_utils.Database, user_id: int, talk_id: int, payload: objec
     position = _number(payload.get("position"))
     with write(db):
         before = stored(db, user_id, talk_id)
-        union = merge(before["intervals"] if before else [], new, duration)
+        union = merge(before.intervals if before else [], new, duration)
         if position is None or position < 0:
-            position = before["position"] if before else 0.0
+            position = before.position if before else 0.0
         position = round(min(position, duration), 2)
         watched = total(union)
         db.execute(
@@ -153,8 +198,7 @@ def record(db: sqlite_utils.Database, user_id: int, talk_id: int, payload: objec
             [user_id, talk_id, json.dumps(union), watched, duration, position, now_iso()],
         )
     completed_at = refresh_completion(db, user_id, talk_id)
-    return {"watched_seconds": watched, "duration": duration, "share": share(watched, duration),
-            "position": position, "completed_at": completed_at}  # fmt: skip
+    return Report(watched, duration, share(watched, duration), position, completed_at)
 
 
 def share(watched: float, duration: float) -> float:
@@ -185,9 +229,9 @@ def _watched_at(db: sqlite_utils.Database, user_id: int, talk_id: int) -> str | 
     (progress posts refresh the completion at once, so that is when it was reached)."""
     row = stored(db, user_id, talk_id)
     duration = duration_of(db, talk_id)
-    if row is None or duration <= 0 or share(row["watched_seconds"], duration) < SEEN_SHARE:
+    if row is None or duration <= 0 or share(row.watched_seconds, duration) < SEEN_SHARE:
         return None
-    return row["updated_at"]
+    return row.updated_at
 
 
 def seen_at(db: sqlite_utils.Database, user_id: int, talk_id: int) -> str | None:
@@ -278,10 +322,10 @@ class Status:
 def status(db: sqlite_utils.Database, user_id: int, talk: Talk) -> Status:
     done = refresh_completion(db, user_id, talk.id)
     row = stored(db, user_id, talk.id)
-    watched = row["watched_seconds"] if row else 0.0
+    watched = row.watched_seconds if row else 0.0
     return Status(
         talk=talk, share=share(watched, duration_of(db, talk.id)),
-        position=row["position"] if row else 0.0, attended_at=attended(db, user_id, talk.id),
+        position=row.position if row else 0.0, attended_at=attended(db, user_id, talk.id),
         quiz=quiz_state(db, user_id, talk.id), completed_at=done,
     )  # fmt: skip
 
@@ -317,7 +361,7 @@ def resume_position(db: sqlite_utils.Database, user_id: int, talk_id: int) -> fl
     duration = duration_of(db, talk_id)
     if row is None or duration <= 0:
         return 0.0
-    position = row["position"]
+    position = row.position
     if position < 1 or position >= duration - min(RESUME_MARGIN, duration * 0.05):
         return 0.0
     return position
@@ -328,19 +372,18 @@ def page_context(db: sqlite_utils.Database, viewer: Viewer, talk: Talk) -> dict:
     if viewer.user is None or talk.status != "ready":
         return {"progress": None}
     return {
-        "progress": {
-            "url": f"/talks/{talk.slug}/fremdrift",
-            "resume": resume_position(db, viewer.user.id, talk.id),
-            "seen": has_seen(db, viewer.user.id, talk.id),
-            "seen_share": SEEN_SHARE,
-        }
+        "progress": PlayerProgress(
+            url=f"/talks/{talk.slug}/fremdrift",
+            resume=resume_position(db, viewer.user.id, talk.id),
+            seen=has_seen(db, viewer.user.id, talk.id),
+        )
     }
 
 
 def has_seen(db: sqlite_utils.Database, user_id: int, talk_id: int) -> bool:
     """Watched enough of the recording to count as seen, or was there in the room."""
     row = stored(db, user_id, talk_id)
-    watched = row["watched_seconds"] if row else 0.0
+    watched = row.watched_seconds if row else 0.0
     if share(watched, duration_of(db, talk_id)) >= SEEN_SHARE:
         return True
     return attended(db, user_id, talk_id) is not None

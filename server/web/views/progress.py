@@ -27,7 +27,7 @@ async def report(request: Request) -> Response:
         result = await in_thread(request, progress.record, user.id, talk.id, payload)
     except (parse.InputError, ProgressError) as exc:
         return JSONResponse({"error": i18n.text_for(request, str(exc))}, status_code=exc.status)
-    return JSONResponse(result, headers={"cache-control": "no-store"})
+    return JSONResponse(result.to_json(), headers={"cache-control": "no-store"})
 
 
 def my_modules(request: Request) -> Response:
