@@ -335,3 +335,24 @@ def test_running_workers_and_the_jobs_none_of_them_takes(db, settings):
     assert [w.name for w in presence.running(db, lease)] == ["cheap"]
     presence.announce(db, "all", None)
     assert presence.unserved(db, lease) == {} and waiting
+
+
+def test_metrics_count_running_workers_and_jobs_none_of_them_takes(settings, db):
+    """/metrics through the app as it ships (local address, KTL_METRICS_ALLOW's default)."""
+    from prometheus_client.parser import text_string_to_metric_families
+    from starlette.testclient import TestClient
+
+    from server.web.app import create_app
+
+    talk = factories.talk(db)
+    jobs.enqueue(db, talk.id)
+    presence.announce(db, "gpu", frozenset({"transcribe"}))
+    with TestClient(create_app(settings), client=("127.0.0.1", 50000)) as client:
+        text = client.get("/metrics").text
+    samples = {
+        (s.name, tuple(s.labels.items())): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
+    assert samples[("ktl_workers", ())] == 1
+    assert samples[("ktl_jobs_unserved", (("stage", "package"),))] == 1

@@ -18,6 +18,7 @@ from prometheus_client.registry import Collector
 
 from server.core.config import Settings
 from server.ops import diskspace, stats
+from server.pipeline import presence
 from server.store import Store
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
@@ -71,10 +72,23 @@ class ScrapeCollector:
             job_rows = stats.jobs_by_state(db)
             factors = stats.realtime_factors(db)
             broadcast_rows = stats.broadcasts_by_state(db)
+            within = self.settings.job_lease_seconds
+            workers, unserved = presence.running(db, within), presence.unserved(db, within)
         jobs = GaugeMetricFamily("ktl_jobs", "Jobs by state and stage", labels=["state", "stage"])
         for state, stage, count in job_rows:
             jobs.add_metric([state, stage], count)
         yield jobs
+        yield GaugeMetricFamily(
+            "ktl_workers", "Workers seen within the job lease (server.pipeline.presence)",
+            value=len(workers),
+        )  # fmt: skip
+        waiting = GaugeMetricFamily(
+            "ktl_jobs_unserved", "Queued jobs whose next stage no running worker takes",
+            labels=["stage"],
+        )  # fmt: skip
+        for stage, count in unserved.items():
+            waiting.add_metric([stage], count)
+        yield waiting
         yield _histogram(
             "ktl_transcription_realtime_factor",
             "Transcription time divided by audio duration (below 1: faster than real time)",
