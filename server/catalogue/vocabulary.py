@@ -54,9 +54,18 @@ class Change:
     message: str
 
 
+@dataclass(frozen=True, slots=True)
+class TalkChoice:
+    """A talk as the vocabulary page names it: in its talk picker and over its terms."""
+
+    id: int
+    title: str
+    slug: str
+
+
 @dataclass(frozen=True)
 class TalkTerms:
-    talk: dict  # id, title, slug
+    talk: TalkChoice
     terms: list[Term]
 
 
@@ -124,7 +133,7 @@ def terms_by_talk(db: sqlite_utils.Database) -> list[TalkTerms]:
     for row in rows:
         group = groups.get(row["talk_id"])
         if group is None:
-            talk = {"id": row["talk_id"], "title": row["title"], "slug": row["slug"]}
+            talk = TalkChoice(row["talk_id"], row["title"], row["slug"])
             group = groups[row["talk_id"]] = TalkTerms(talk, [])
         group.terms.append(_term(row))
     return list(groups.values())
@@ -185,15 +194,6 @@ def remove_term(
         accounts.audit(db, actor, N_("fjernet ord fra ordlisten"), label, found.term)
     removed = N_("«%(term)s» er fjernet fra %(list)s.")
     return Change(found.term, "removed", removed % {"term": found.term, "list": label})
-
-
-@dataclass(frozen=True, slots=True)
-class TalkChoice:
-    """A talk as the vocabulary page's talk picker lists it."""
-
-    id: int
-    title: str
-    slug: str
 
 
 def talk_choices(db: sqlite_utils.Database, limit: int = 500) -> list[TalkChoice]:
