@@ -337,7 +337,9 @@ def test_organiser_registers_attendance_and_it_is_audited(settings, client, peop
         assert [tuple(r) for r in rows] == [
             ("room", people["organiser"].id), ("live", people["organiser"].id)]  # fmt: skip
         actions = [e.action for e in accounts.audit_entries(db)]
+        listed = {p.email: (p.mode, p.how, bool(p.at)) for p in programme.people(db, talk.id)}
     assert actions.count("registrerte oppmøte") == 2
+    assert listed == {signed.email: ("room", "room", True), walk_in.email: (None, "live", True)}
     page = client.get(url).text
     assert "Til sammen" in page and walk_in.email in page
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import secrets
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import sqlite_utils
@@ -184,7 +185,21 @@ def page_context(db: sqlite_utils.Database, viewer: Viewer, talk: Talk) -> dict:
 # --- attendance ------------------------------------------------------------------------
 
 
-def people(db: sqlite_utils.Database, talk_id: int) -> list[dict]:
+@dataclass(frozen=True, slots=True)
+class Attendee:
+    """A person signed up for a talk or registered as present (the attendance page):
+    `mode` how they signed up (None: not signed up), `how` and `at` how and when they
+    were registered as present (None: not registered)."""
+
+    id: int
+    name: str
+    email: str
+    mode: str | None = None
+    how: str | None = None
+    at: str | None = None
+
+
+def people(db: sqlite_utils.Database, talk_id: int) -> list[Attendee]:
     """Everyone signed up or registered as present, with mode and attendance."""
     rows = db.execute(
         "SELECT u.id, u.name, u.email, s.mode, a.how, a.at FROM users u "
@@ -195,7 +210,7 @@ def people(db: sqlite_utils.Database, talk_id: int) -> list[dict]:
         "ELSE 3 END, lower(COALESCE(NULLIF(u.name, ''), u.email))",
         {"talk": talk_id},
     )
-    return [dict(r) for r in rows]
+    return [Attendee(r["id"], r["name"], r["email"], r["mode"], r["how"], r["at"]) for r in rows]
 
 
 def attendance_counts(db: sqlite_utils.Database, talk_id: int) -> dict[str, int]:

@@ -203,7 +203,7 @@ def _apply(db, talk: Talk, actor, action: str, ids: list[int], email: str, how: 
     if email:
         programme.register_email(db, email, talk, how, actor)
         done += 1
-    known = {p["id"] for p in programme.people(db, talk.id)}
+    known = {p.id for p in programme.people(db, talk.id)}
     for user_id in ids:
         if user_id in known:  # only people signed up (or already registered) by box
             programme.register(db, user_id, talk, how, actor)
