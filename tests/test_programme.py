@@ -273,7 +273,7 @@ def test_last_seat_race_gives_exactly_capacity_seats(settings, people):
     assert outcomes.count("ok") == 3
     assert outcomes.count(programme.ROOM_FULL) == 9
     with database.session(settings.db_path) as db:
-        assert programme.counts(db, talk.id)["room"] == 3
+        assert programme.counts(db, talk.id).room == 3
 
 
 def test_organiser_sees_head_counts_and_capacity(settings, client, people):
@@ -338,8 +338,11 @@ def test_organiser_registers_attendance_and_it_is_audited(settings, client, peop
             ("room", people["organiser"].id), ("live", people["organiser"].id)]  # fmt: skip
         actions = [e.action for e in accounts.audit_entries(db)]
         listed = {p.email: (p.mode, p.how, bool(p.at)) for p in programme.people(db, talk.id)}
+        present, signed_up = programme.attendance_counts(db, talk.id), programme.counts(db, talk.id)
     assert actions.count("registrerte oppmøte") == 2
     assert listed == {signed.email: ("room", "room", True), walk_in.email: (None, "live", True)}
+    assert (present.room, present.live, present.total) == (1, 1, 2)
+    assert (signed_up.room, signed_up.later, signed_up.total) == (1, 0, 1)
     page = client.get(url).text
     assert "Til sammen" in page and walk_in.email in page
 

@@ -111,14 +111,29 @@ def is_upcoming(talk: Talk, now: str) -> bool:
 # --- sign-up ---------------------------------------------------------------------------
 
 
-def counts(db: sqlite_utils.Database, talk_id: int) -> dict[str, int]:
-    result = dict.fromkeys(MODES, 0)
-    for mode, number in db.execute(
-        "SELECT mode, COUNT(*) FROM signups WHERE talk_id = ? GROUP BY mode", [talk_id]
-    ):
-        result[mode] = number
-    result["total"] = sum(result[m] for m in MODES)
-    return result
+@dataclass(frozen=True, slots=True)
+class Counts:
+    """People by how they follow a talk (sign-ups: room, live, later; attendance: room,
+    live), and all of them."""
+
+    room: int = 0
+    live: int = 0
+    later: int = 0
+
+    @property
+    def total(self) -> int:
+        return self.room + self.live + self.later
+
+
+def _counts(db: sqlite_utils.Database, sql: str, talk_id: int, kinds: tuple[str, ...]) -> Counts:
+    found = {kind: number for kind, number in db.execute(sql, [talk_id]) if kind in kinds}
+    return Counts(**found)
+
+
+def counts(db: sqlite_utils.Database, talk_id: int) -> Counts:
+    """Sign-ups by mode."""
+    sql = "SELECT mode, COUNT(*) FROM signups WHERE talk_id = ? GROUP BY mode"
+    return _counts(db, sql, talk_id, MODES)
 
 
 def mode_of(db: sqlite_utils.Database, user_id: int, talk_id: int) -> str | None:
@@ -165,21 +180,34 @@ def withdraw(db: sqlite_utils.Database, user: User, talk: Talk) -> None:
         db.execute("DELETE FROM signups WHERE user_id = ? AND talk_id = ?", [user.id, talk.id])
 
 
+@dataclass(frozen=True, slots=True)
+class Signup:
+    """What the talk page shows about sign-up (template talks/_signup.html): whether it is
+    open, the viewer's choice and attendance, the room, and for its editors the counts."""
+
+    open: bool
+    mode: str | None
+    attended_at: str | None
+    capacity: int | None
+    full: bool
+    counts: Counts | None
+    editor: bool
+
+
 def page_context(db: sqlite_utils.Database, viewer: Viewer, talk: Talk) -> dict:
-    """What the talk page shows about sign-up (template talks/_signup.html)."""
+    """The talk page's sign-up box (`signup`)."""
     user_id = viewer.user.id if viewer.user else None
     editor = can_edit(viewer, talk)
-    return {
-        "signup": {
-            "open": is_upcoming(talk, now_oslo()),
-            "mode": mode_of(db, user_id, talk.id) if user_id else None,
-            "attended_at": attended(db, user_id, talk.id) if user_id else None,
-            "capacity": talk.capacity,
-            "full": room_full(db, talk, user_id),
-            "counts": counts(db, talk.id) if editor else None,
-            "editor": editor,
-        }
-    }
+    signup = Signup(
+        open=is_upcoming(talk, now_oslo()),
+        mode=mode_of(db, user_id, talk.id) if user_id else None,
+        attended_at=attended(db, user_id, talk.id) if user_id else None,
+        capacity=talk.capacity,
+        full=room_full(db, talk, user_id),
+        counts=counts(db, talk.id) if editor else None,
+        editor=editor,
+    )
+    return {"signup": signup}
 
 
 # --- attendance ------------------------------------------------------------------------
@@ -213,14 +241,10 @@ def people(db: sqlite_utils.Database, talk_id: int) -> list[Attendee]:
     return [Attendee(r["id"], r["name"], r["email"], r["mode"], r["how"], r["at"]) for r in rows]
 
 
-def attendance_counts(db: sqlite_utils.Database, talk_id: int) -> dict[str, int]:
-    result = dict.fromkeys(HOWS, 0)
-    for how, number in db.execute(
-        "SELECT how, COUNT(*) FROM attendance WHERE talk_id = ? GROUP BY how", [talk_id]
-    ):
-        result[how] = number
-    result["total"] = sum(result[h] for h in HOWS)
-    return result
+def attendance_counts(db: sqlite_utils.Database, talk_id: int) -> Counts:
+    """People registered as present, by how (in the room, live)."""
+    sql = "SELECT how, COUNT(*) FROM attendance WHERE talk_id = ? GROUP BY how"
+    return _counts(db, sql, talk_id, HOWS)
 
 
 def ensure_code(db: sqlite_utils.Database, talk: Talk, renew: bool = False) -> str:
