@@ -29,7 +29,7 @@ CONTENT_TYPE = "text/calendar; charset=utf-8"
 
 def feed_talks(
     db: sqlite_utils.Database, now: datetime, department: str | None = None
-) -> list[dict]:
+) -> list[Talk]:
     """Public, dated talks from a year ago on (optionally of one department)."""
     since = (now.astimezone(OSLO) - timedelta(days=PAST_DAYS)).strftime("%Y-%m-%dT%H:%M")
     where = "t.visibility = 'public' AND t.starts_at IS NOT NULL AND t.starts_at >= :since"
@@ -97,7 +97,7 @@ def event(talk: Talk, base_url: str, now: datetime) -> icalendar.Event:
     return item
 
 
-def calendar(items: list[dict], base_url: str, name: str, now: datetime) -> bytes:
+def calendar(items: list[Talk], base_url: str, name: str, now: datetime) -> bytes:
     """The whole feed as bytes (CRLF line endings, folded lines)."""
     cal = icalendar.Calendar()
     cal.add("prodid", PRODID)

@@ -231,7 +231,7 @@ def carry_words(old: Sequence[Segment], new: Sequence[Segment]) -> tuple[Segment
 # ---------------------------------------------------------------- transactions and files
 
 
-def _talk(db: sqlite_utils.Database, talk_id: int) -> dict:
+def _talk(db: sqlite_utils.Database, talk_id: int) -> Talk:
     talk = talks.get(db, talk_id)
     if talk is None:
         raise NotReady(N_("Foredraget finnes ikke lenger."))
