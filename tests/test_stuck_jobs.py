@@ -13,6 +13,7 @@ from server.catalogue import talks
 from server.people import accounts
 from server.pipeline import jobs
 from server.pipeline.worker import Worker
+from server.store import write
 from server.web.app import create_app
 from tests import factories
 from tests.webclient import login, make_user, post
@@ -197,3 +198,21 @@ def test_the_status_json_has_every_field_in_both_languages(client, db):
     assert english["notice"] == "Waiting for a free worker"
     assert english["stages"][1]["label"] == "Transcribing speech to text"
     assert {**english, "notice": expected["notice"], "stages": expected["stages"]} == expected
+
+
+def test_the_retry_rule_is_domain_code(client, db):  # client: the organiser exists
+    """server.pipeline.status.retry: a stalled job is queued again with the talk processing
+    and the audit told; a healthy one is refused with the reason (RetryRefused, 409)."""
+    from server.pipeline import status as processing
+
+    organiser = accounts.by_email(db, "organiser@kommune.no")
+    talk, job = _transcribing(db, lease_seconds=60)
+    with pytest.raises(processing.RetryRefused) as refused:
+        processing.retry(db, talk, organiser)
+    assert refused.value.status == 409 and "går som den skal" in refused.value.message
+    with write(db):
+        db.execute("UPDATE jobs SET lease_until = 0 WHERE id = ?", [job.id])  # its worker died
+    processing.retry(db, talk, organiser)
+    assert jobs.get(db, job.id).state == "queued" and talks.get(db, talk.id).status == "processing"
+    entry = accounts.audit_entries(db)[0]
+    assert (entry.actor, entry.action) == (organiser.email, "startet behandling på nytt")

@@ -3,7 +3,8 @@ status.json show it (domain, no HTTP): one record per stage and one for the whol
 
 A running job whose lease ran out (its worker died) waits for a free worker: its stage is
 'stalled', with no progress figure. A job handed back by a worker that does not take its
-next stage (KTL_WORKER_STAGES) waits for one that does, and says which.
+next stage (KTL_WORKER_STAGES) waits for one that does, and says which. An organiser may
+start a failed or stalled job again (`retry`).
 """
 
 from __future__ import annotations
@@ -15,15 +16,27 @@ from typing import Any
 
 import sqlite_utils
 
+from server.catalogue import talks
 from server.catalogue.records import Talk
 from server.core.config import Settings
+from server.core.errors import UserError
 from server.core.i18n import N_
+from server.people import accounts
+from server.people.accounts import User
 from server.pipeline import jobs
 from server.pipeline.worker import STAGE_LABELS, TRANSCRIBE_STARTED, TRANSLATE, WAITING_FOR_STAGE
+from server.store import write
 from server.transcript import translation
 
 WAITING_FOR_WORKER = N_("Venter på en ledig arbeider")
 PACKAGE = "package"
+
+
+class RetryRefused(UserError):
+    """The talk's job cannot be started again (it is healthy, queued, done or missing);
+    the message says why."""
+
+    status = 409
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,3 +141,18 @@ def _playable(status: ProcessingStatus, master_playlist: Path) -> bool:
     done by a worker whose files are not there (yet), or a package removed since, gives no
     player whose playlist, poster and captions would only answer 404."""
     return status.packaged and master_playlist.is_file()
+
+
+def retry(db: sqlite_utils.Database, talk: Talk, actor: User | None) -> None:
+    """Start the talk's failed job again, or one stuck since its worker died: queued with
+    its finished stages kept, the talk processing again, and the audit log told, in one
+    write unit. RetryRefused (409) for any other job, read again for the reason: a worker
+    may have just taken it over."""
+    job = jobs.latest_for_talk(db, talk.id)
+    with write(db):
+        requeued = job is not None and jobs.retry(db, job.id)
+        if requeued:
+            talks.set_status(db, talk.id, "processing")
+            accounts.audit(db, actor, N_("startet behandling på nytt"), talk.title)
+    if not requeued:
+        raise RetryRefused(jobs.why_not_retry(jobs.latest_for_talk(db, talk.id)))

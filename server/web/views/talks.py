@@ -18,8 +18,8 @@ from server.live import broadcasts
 from server.ops import diskspace
 from server.people import accounts
 from server.people.access import can_edit
-from server.pipeline import jobs, tus
 from server.pipeline import status as processing
+from server.pipeline import tus
 from server.pipeline.status import ProcessingStatus
 from server.store import write
 from server.transcript import editing, translation
@@ -198,15 +198,7 @@ def retry(request: Request) -> Response:
     """Start a failed job again, or one stuck since its worker died; 409 for a healthy one."""
     talk = request.state.talk
     with open_db(request) as db:
-        job = jobs.latest_for_talk(db, talk.id)
-        with write(db):
-            requeued = job is not None and jobs.retry(db, job.id)
-            if requeued:
-                talks.set_status(db, talk.id, "processing")
-                accounts.audit(db, viewer_of(request).user, N_("startet behandling på nytt"),
-                               talk.title)  # fmt: skip
-        if not requeued:  # read again: a worker may have just taken the job over
-            raise HTTPException(409, jobs.why_not_retry(jobs.latest_for_talk(db, talk.id)))
+        processing.retry(db, talk, viewer_of(request).user)  # RetryRefused: the error page
     return RedirectResponse(f"/talks/{talk.slug}", status_code=303)
 
 
