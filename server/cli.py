@@ -66,9 +66,9 @@ def cmd_worker(args: argparse.Namespace) -> int:
         settings = settings.replace(worker_stages=args.only)
     requestlog.configure(settings.log_format)
     worker = Worker(settings)
-    # A stop (systemd, the supervisor) ends the loop like Ctrl-C: the worker leaves the list
-    # of running workers; a job it held is taken over when its lease runs out.
-    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    # A stop (systemd, the supervisor): at its next progress report or stage the worker ends
+    # its job's lease (the next worker takes it over at once) and leaves the list of workers.
+    signal.signal(signal.SIGTERM, lambda _sig, _frame: worker.stop_soon())
     with contextlib.suppress(KeyboardInterrupt):
         worker.run_forever()
     return 0

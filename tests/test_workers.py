@@ -356,3 +356,32 @@ def test_metrics_count_running_workers_and_jobs_none_of_them_takes(settings, db)
     }
     assert samples[("ktl_workers", ())] == 1
     assert samples[("ktl_jobs_unserved", (("stage", "package"),))] == 1
+
+
+def test_a_stopped_worker_leaves_and_ends_its_lease_at_once(settings, tmp_path):
+    """SIGTERM (systemd, `ktl serve`'s shutdown) in the middle of transcription: at its next
+    progress report or stage the worker ends the lease of its job (the next worker need not
+    wait for it to run out), leaves the list of running workers and exits cleanly."""
+    need("ffmpeg", "espeak-ng")
+    speech = factories.speech_wav(tmp_path / "long.wav", factories.LONG_ENGLISH_SPEECH)
+    source = factories.audio_only(tmp_path / "talk.m4a", speech)
+    talk = import_recording(settings, source, talks.TalkInput(title="Stopp", language="en"))
+    work = tmp_path / "work"
+    worker = _worker(settings, ",".join(jobs.STAGES), work, tmp_path / "worker.log")
+    try:
+        scratch = f".work-{talk.id}-{_job_id(settings, talk.id)}-{worker.pid}"
+
+        def transcribing(db):
+            return (work / scratch).is_dir() and _job(db, talk.id).stage == "transcribe"
+
+        _until(settings, transcribing, "transcription under way")
+        worker.send_signal(signal.SIGTERM)
+        assert worker.wait(timeout=60) == 0
+    finally:
+        _stop(worker)
+    with database.session(settings.db_path) as db:
+        job = _job(db, talk.id)
+        assert (job.state, job.lease_until) == ("running", 0)
+        assert job.worker.startswith(jobs.worker_prefix(worker.pid))
+        assert job.stalled() and jobs.can_retry(job), "free for the next worker now"
+        assert db.execute("SELECT COUNT(*) FROM workers").fetchone()[0] == 0

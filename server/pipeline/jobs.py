@@ -25,6 +25,11 @@ with lock=...), so concurrent claims skip each other's locked row instead of wai
 the claimer holds the row until it commits. tests/test_workers.py runs the same statements
 on a throwaway PostgreSQL with concurrent claimers. A poll first reads whether anything is
 free, so idle workers take no write lock.
+
+Why the database and not a task queue (Celery, RQ, a broker): a job is already a durable row
+that the status pages, retry and metrics read; claims are rare (one per stage of a talk,
+minutes apart), which SKIP LOCKED serves for any number of workers; and operators run no
+other service than the database they already back up and watch.
 """
 
 from __future__ import annotations

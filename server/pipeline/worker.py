@@ -96,6 +96,11 @@ class StageError(RuntimeError):
     """A stage failed; the message is shown to organisers in Norwegian."""
 
 
+class Stopped(BaseException):
+    """The worker was told to stop (SIGTERM): it leaves its job for the next worker at once.
+    Not an Exception, so no stage takes it for a failure of its own."""
+
+
 class LeaseLost(RuntimeError):
     """Another worker took the job over; stop without writing anything more."""
 
@@ -176,9 +181,24 @@ class Worker:
             if job.attempts > jobs.MAX_ATTEMPTS:
                 self._give_up(db, job)
                 return True
-            with _Heartbeat(self, job):
-                self._run(db, job)
+            try:
+                with _Heartbeat(self, job):
+                    self._run(db, job)
+            except (Stopped, KeyboardInterrupt) as stop:  # the next worker takes over now
+                jobs.expire_leases(db, self.name)
+                log.info("Jobb %s er ledig for neste arbeider", job.id)
+                if isinstance(stop, KeyboardInterrupt):
+                    raise
         return True
+
+    def stop_soon(self) -> None:
+        """Stop at the next progress report or stage (SIGTERM): the job's lease ends, so the
+        next worker takes it over at once, and the loop ends."""
+        self.stop_event.set()
+
+    def _go_on(self) -> None:
+        if self.stop_event.is_set():
+            raise Stopped
 
     def _give_up(self, db: sqlite_utils.Database, job: jobs.Job) -> None:
         """The job's worker died MAX_ATTEMPTS times at the same stage: stop trying."""
@@ -243,6 +263,7 @@ class Worker:
             jobs.report(db, job, self.name, "transcribe", 0.0)
 
             def progress(share: float) -> None:
+                self._go_on()
                 jobs.report(db, job, self.name, "transcribe", share)
 
             result = self._whisper(db, job, talk, rec, progress, self._engine_for(model))
@@ -266,9 +287,11 @@ class Worker:
                 talks.set_status(db, job.talk_id, "failed")
 
     def _stage(self, db: sqlite_utils.Database, job: jobs.Job, stage: str) -> None:
+        self._go_on()
         jobs.report(db, job, self.name, stage, 0.0)
 
         def progress(share: float) -> None:
+            self._go_on()
             jobs.report(db, job, self.name, stage, share)
 
         talk = talks.get(db, job.talk_id)
@@ -306,6 +329,9 @@ class Worker:
             detail = getattr(exc, "detail", str(exc))
             failed = N_("Kunne ikke pakke opptaket for avspilling: %(detail)s")
             raise StageError(failed % {"detail": detail}) from exc
+        except Stopped:
+            shutil.rmtree(scratch, ignore_errors=True)
+            raise
         _move_into_place(scratch, folder / paths.VOD)
 
     def _transcribe(self, db, job, talk, rec, progress) -> None:
