@@ -270,3 +270,20 @@ def test_the_last_admin_cannot_be_removed(settings, client):
     login(client, "admin@kommune.no")
     response = post(client, f"/admin/brukere/{admin.id}", {"role": "viewer", "active": "1"})
     assert response.status_code == 422 and "siste aktive administratoren" in response.text
+
+
+def test_the_last_admin_rule_is_one_domain_rule(settings, db):
+    """accounts.edit_user keeps an active administrator, inside the change's own write
+    unit; with another admin the change goes through and is audited."""
+    admin = make_user(settings, "admin")
+    with pytest.raises(accounts.AccountError) as refused:
+        accounts.edit_user(db, admin, admin, "Admin", "admin", "", active=False)
+    assert refused.value.message == accounts.LAST_ADMIN
+    assert accounts.get(db, admin.id).active, "nothing changed"
+    other = make_user(settings, "admin", email="annen@kommune.no")
+    demoted = accounts.edit_user(db, other, admin, "Admin", "viewer", "IT", active=True)
+    assert (demoted.role, demoted.department) == ("viewer", "IT")
+    entry = accounts.audit_entries(db)[0]
+    assert (entry.actor, entry.action, entry.target) == (other.email, "endret bruker", admin.email)
+    assert entry.detail == "rolle admin→viewer; aktiv True→True"
+    assert accounts.removes_last_admin(db, accounts.get(db, other.id), "organiser", True)

@@ -145,6 +145,35 @@ def update_user(
     return get(db, user_id)
 
 
+LAST_ADMIN = N_(
+    "Du kan ikke fjerne den siste aktive administratoren. Gjør en annen til admin først."
+)
+
+
+def removes_last_admin(db: sqlite_utils.Database, user: User, role: str, active: bool) -> bool:
+    """Whether giving `user` this role and state leaves no active administrator."""
+    if user.role != "admin" or (role == "admin" and active):
+        return False
+    sql = "SELECT COUNT(*) FROM users WHERE role = 'admin' AND active = 1 AND id != ?"
+    return db.execute(sql, [user.id]).fetchone()[0] == 0
+
+
+def edit_user(
+    db: sqlite_utils.Database, actor: User | None, user: User, name: str, role: str,
+    department: str, active: bool,
+) -> User:  # fmt: skip
+    """An administrator's change to an account, audited; AccountError(LAST_ADMIN) when it
+    would leave no active administrator (checked in the same write unit as the change, so
+    two administrators demoting each other at once cannot both succeed)."""
+    with write(db):
+        if removes_last_admin(db, user, role, active):
+            raise AccountError(LAST_ADMIN)
+        updated = update_user(db, user.id, name, role, department, active)
+        change = f"rolle {user.role}→{updated.role}; aktiv {user.active}→{updated.active}"
+        audit(db, actor, N_("endret bruker"), user.email, change)
+    return updated
+
+
 def set_password(db: sqlite_utils.Database, user_id: int, password: str) -> None:
     with write(db):
         db.execute(

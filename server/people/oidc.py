@@ -434,16 +434,11 @@ def _create(db: sqlite_utils.Database, settings: Settings, person: Identity) -> 
     return user
 
 
-def _is_last_admin(db: sqlite_utils.Database, user: accounts.User) -> bool:
-    sql = "SELECT COUNT(*) FROM users WHERE role = 'admin' AND active = 1 AND id != ?"
-    return user.role == "admin" and db.execute(sql, [user.id]).fetchone()[0] == 0
-
-
 def _refresh(db: sqlite_utils.Database, settings: Settings, user: accounts.User,
              person: Identity) -> accounts.User:  # fmt: skip
     """Apply the role map (when configured) and the name from the provider at every sign-in."""
     role = mapped_role(settings, person.groups) or user.role
-    if role != user.role and _is_last_admin(db, user):
+    if role != user.role and accounts.removes_last_admin(db, user, role, True):
         log.warning("%s keeps admin: the role map would remove the last admin", user.email)
         role = user.role
     if role == user.role and person.name == user.name:

@@ -18,10 +18,6 @@ from server.store import write
 from server.web.respond import in_thread, render, settings_of, viewer_of
 from server.web.views.auth import public_base
 
-LAST_ADMIN = N_(
-    "Du kan ikke fjerne den siste aktive administratoren. Gjør en annen til admin først."
-)
-
 
 def _form_user(form) -> dict:
     return {
@@ -87,13 +83,6 @@ async def user_page(request: Request) -> Response:
     return render(request, "admin/user.html", {"user": user, "roles": accounts.ROLE_LABELS})
 
 
-def _would_remove_last_admin(db, user: accounts.User, role: str, active: bool) -> bool:
-    if user.role != "admin" or (role == "admin" and active):
-        return False
-    sql = "SELECT COUNT(*) FROM users WHERE role = 'admin' AND active = 1 AND id != ?"
-    return db.execute(sql, [user.id]).fetchone()[0] == 0
-
-
 async def update_user(request: Request) -> Response:
     form = await request.form()
     data = _form_user(form)
@@ -102,14 +91,8 @@ async def update_user(request: Request) -> Response:
 
     def update(db) -> accounts.User:
         user = _user_or_404(db, request.path_params["user_id"])
-        if _would_remove_last_admin(db, user, data["role"], active):
-            raise accounts.AccountError(LAST_ADMIN)
-        updated = accounts.update_user(db, user.id, data["name"], data["role"],
-                                       data["department"], active)  # fmt: skip
-        with write(db):
-            change = f"rolle {user.role}→{updated.role}; aktiv {user.active}→{updated.active}"
-            accounts.audit(db, actor, N_("endret bruker"), user.email, change)
-        return updated
+        return accounts.edit_user(db, actor, user, data["name"], data["role"],
+                                  data["department"], active)  # fmt: skip
 
     try:
         user = await in_thread(request, update)
