@@ -385,3 +385,31 @@ def test_a_stopped_worker_leaves_and_ends_its_lease_at_once(settings, tmp_path):
         assert job.worker.startswith(jobs.worker_prefix(worker.pid))
         assert job.stalled() and jobs.can_retry(job), "free for the next worker now"
         assert db.execute("SELECT COUNT(*) FROM workers").fetchone()[0] == 0
+
+
+def test_the_page_says_which_worker_a_handed_back_job_waits_for(signed_in, settings, db):
+    """The talk page and status.json (Norwegian and English) through the app as it ships."""
+    from server.people import accounts
+
+    client = signed_in("organiser")
+    talk = factories.talk(db, organiser=accounts.by_email(db, "organiser@kommune.no"))
+    job_id = jobs.enqueue(db, talk.id)
+    talks.set_status(db, talk.id, "processing")
+    jobs.claim(db, "cheap", 60, frozenset({"package"}))
+    assert jobs.stage_done(db, job_id, "cheap", "package") and jobs.hand_back(db, job_id, "cheap")
+    url = f"/talks/{talk.slug}"
+
+    status = client.get(f"{url}/status.json").json()
+    assert status["notice"] == "Venter på en arbeider som kan transkribere"
+    assert status["waiting_for_worker"] and status["waiting_for_stage"] == "transcribe"
+    assert not status["can_retry"], "a handed-back job is healthy: nothing to retry"
+    page = client.get(url).text
+    assert '<p class="notice" id="stage-waiting" role="status" >' in page
+    assert ">Venter på en arbeider som kan transkribere.</span>" in page
+    english = client.get(f"{url}/status.json", headers={"Accept-Language": "en"}).json()
+    assert english["notice"] == "Waiting for a worker that can transcribe"
+
+    jobs.claim(db, "gpu", 60, frozenset({"transcribe"}))
+    status = client.get(f"{url}/status.json").json()
+    assert not status["waiting_for_worker"] and status["notice"] is None
+    assert "Venter på en ledig arbeider. Behandlingen" in client.get(url).text, "the usual text"
