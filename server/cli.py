@@ -176,10 +176,10 @@ def wait_for(settings: Settings, talk_id: int, bar: tqdm | None) -> dict:
 
 
 def _stage_label(job: jobs.Job) -> str:
-    from server.pipeline.worker import STAGE_LABELS
+    from server.pipeline.worker import STAGE_LABELS, WAITING_FOR_STAGE
 
-    if job.state == "queued":
-        return "Venter på arbeideren"
+    if job.state == "queued":  # handed back: for a worker that takes its next stage
+        return WAITING_FOR_STAGE.get(jobs.handed_back(job) or "", "Venter på arbeideren")
     return STAGE_LABELS.get(job.stage or "", "Behandler")
 
 
