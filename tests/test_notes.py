@@ -179,12 +179,13 @@ def test_notes_follow_the_talk_when_it_is_hidden_or_deleted(env, settings):
 
 
 def test_a_note_lies_within_the_recording(env):
-    """A 30-minute recording takes notes up to 30:00, not at 45:00 (moments up to 24 h
-    are readable times, but not moments of this talk)."""
+    """A 30-minute recording takes notes up to its end (and the two seconds a player's
+    stream may run past it), not at 45:00 (moments up to 24 h are readable times, but not
+    moments of this talk)."""
     kari, slug = env["kari"], env["talk"].slug
-    last = _add(kari, slug, "30:00", "Helt til slutt", headers=JSON)
+    last = _add(kari, slug, "30:02", "Helt til slutt", headers=JSON)
     assert last.status_code == 200
-    for at in ("30:01", "45:00", "23:59:59"):
+    for at in ("30:03", "45:00", "23:59:59"):
         response = _add(kari, slug, at, "Etter slutten", headers=JSON)
         assert response.status_code == 422
         assert "opptaket varer 30:00" in response.json()["error"]
@@ -198,4 +199,4 @@ def test_a_note_lies_within_the_recording(env):
     english = _add(kari, slug, "45:00", "After the end", headers=JSON).json()["error"]
     assert "the recording lasts 30:00" in english
     notes = kari.get(f"/talks/{slug}/notater.json").json()["notes"]
-    assert [(n["at"], n["text"]) for n in notes] == [(1800.0, "Helt til slutt")]
+    assert [(n["at"], n["text"]) for n in notes] == [(1802.0, "Helt til slutt")]

@@ -22,6 +22,9 @@ MAX_CHARS = 4000
 # (an escape sequence in a .txt would reach the reader's terminal).
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 MAX_NOTES_PER_TALK = 500
+# The player's stream may run a little past the length the probe gave the recording (HLS
+# segments end on whole frames); a note taken at its very end is still within it.
+END_SLACK = 2.0
 
 NOT_FOUND = N_("Fant ikke notatet. Det kan være slettet; last siden på nytt.")
 EMPTY = N_("Skriv noe i notatet før du lagrer det.")
@@ -72,11 +75,12 @@ def _note(row) -> Note:
 
 def clean(at: object, text: object, duration: float | None = None) -> tuple[float, str]:
     """The time (seconds, or m:ss) and the text of a note as saved, or a NoteError. With
-    the recording's `duration` (seconds) the time must lie within it."""
+    the recording's `duration` (seconds) the time must lie within it (END_SLACK past its
+    end is taken: the player's stream may be that much longer)."""
     seconds = moments.parse_time(str(at if at is not None else "0") or "0")
     if seconds is None:
         raise NoteError(BAD_TIME)
-    if duration and seconds > duration:
+    if duration and seconds > duration + END_SLACK:
         raise NoteError(AFTER_END, length=clock(duration))
     lines = _CONTROL.sub("", str(text or "").replace("\r\n", "\n").replace("\r", "\n")).split("\n")
     body = "\n".join(line.rstrip() for line in lines).strip()
