@@ -93,9 +93,9 @@ VARIANTS: dict[str, tuple[dict, dict]] = {
     "batch8-vad500": _batched(8, 6, **_vad(500)),
     "batch8-vad160": _batched(8, 6, **_vad(160)),
     "batch8-pad100": _batched(8, 6, **_vad(2000, speech_pad_ms=100)),
-    "batch4-workers2": _batched(4, 6, workers=2),
-    "batch8-workers2": _batched(8, 6, workers=2),
-    "batch4-workers2-beam3": _batched(4, 6, beam=3, workers=2),
+    "batch8-workers2": _batched(8, 6, workers=2),  # two batches of 4 at once
+    "batch16-workers2": _batched(16, 6, workers=2),
+    "batch8-workers2-beam3": _batched(8, 6, beam=3, workers=2),
     "batch8-threads1": ({**_batched(8, 6)[0], "whisper_threads": 1}, _batched(8, 6)[1]),
     "batch8-threads2": ({**_batched(8, 6)[0], "whisper_threads": 2}, _batched(8, 6)[1]),
     "batch8-threads4": ({**_batched(8, 6)[0], "whisper_threads": 4}, _batched(8, 6)[1]),

@@ -8,20 +8,20 @@ import os
 import pytest
 
 from server.core.config import SettingsError, load_settings
-from server.pipeline.batching import model_threads
+from server.pipeline.batching import model_threads, model_workers
 from tests import factories
 
 
 def test_two_workers_write_the_same_transcript_as_one_in_the_order_of_the_audio(tmp_path):
-    """Batches of one chunk, so a 45-second talk makes two batches that two replicas decode
-    at once; the segments, words and times equal one replica's, in order, also as they are
-    handed on one by one (on_segment)."""
+    """Two chunks in flight: one replica decodes them as one batch, two replicas as two
+    batches of one at once (a 45-second talk makes two chunks); the segments, words and times
+    are the same, in order, also as they are handed on one by one (on_segment)."""
     from server.pipeline.transcribe import FasterWhisperEngine
 
     clip = factories.speech_wav(tmp_path / "talk.wav", factories.LONG_ENGLISH_SPEECH)
     results = {}
     for workers in ("1", "2"):
-        env = {"KTL_WHISPER_BATCH_SIZE": "1", "KTL_WHISPER_WORKERS": workers}
+        env = {"KTL_WHISPER_BATCH_SIZE": "2", "KTL_WHISPER_WORKERS": workers}
         engine = FasterWhisperEngine(load_settings(env=env))
         handed: list = []
         out = engine.transcribe(clip, "en", 0.0, lambda share: None, on_segment=handed.append)
@@ -41,7 +41,11 @@ def test_replicas_share_the_cores_unless_threads_are_set():
     assert model_threads(3, 2) == 3
 
 
-def test_workers_must_be_at_least_one():
-    assert load_settings(env={}).whisper_workers >= 1
+def test_two_workers_on_a_cpu_one_on_a_gpu_unless_set():
+    two_cores = (os.cpu_count() or 1) >= 2
+    assert model_workers(0, "cpu") == (2 if two_cores else 1)
+    assert model_workers(0, "cuda") == 1
+    assert model_workers(3, "cuda") == 3
+    assert load_settings(env={}).whisper_workers == 0
     with pytest.raises(SettingsError, match="KTL_WHISPER_WORKERS"):
-        load_settings(env={"KTL_WHISPER_WORKERS": "0"})
+        load_settings(env={"KTL_WHISPER_WORKERS": "-1"})

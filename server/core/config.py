@@ -36,7 +36,7 @@ class Settings:
     whisper_language: str = ""
     whisper_threads: int = 0
     whisper_batch_size: int = 8  # > 0: faster-whisper's batched pipeline, this many windows
-    whisper_workers: int = 1  # batches decoded at the same time (model replicas)
+    whisper_workers: int = 0  # batches decoded at once (model replicas); 0: 2 on a CPU, 1 on a GPU
     whisper_temperature_fallback: bool = True  # retry a window at higher temperatures
     whisper_condition_on_previous_text: bool = False
     whisper_language_prompt: bool = False  # "Dette er et foredrag på norsk bokmål." per window
@@ -188,8 +188,8 @@ def validate(settings: Settings) -> None:
         raise SettingsError("KTL_DEFAULT_LANGUAGE må være nb, nn eller en.")
     if settings.whisper_beam_size < 1:
         raise SettingsError("KTL_WHISPER_BEAM_SIZE må være minst 1.")
-    if settings.whisper_workers < 1:
-        raise SettingsError("KTL_WHISPER_WORKERS må være minst 1.")
+    if settings.whisper_workers < 0:
+        raise SettingsError("KTL_WHISPER_WORKERS kan ikke være negativ.")
     if settings.whisper_batch_size < 0 or settings.whisper_vad_min_silence_ms < 0:
         message = "KTL_WHISPER_BATCH_SIZE og KTL_WHISPER_VAD_MIN_SILENCE_MS kan ikke være negative."
         raise SettingsError(message)

@@ -5,8 +5,9 @@ all of CTranslate2's threads (KTL_WHISPER_THREADS) working on every step. Whispe
 decoder runs many small matrix products per token, where two threads on one product mostly
 wait for each other; one thread per batch and two batches at a time keeps both cores
 busy instead. `ConcurrentBatches` does that with a WhisperModel loaded with
-``num_workers`` replicas (KTL_WHISPER_WORKERS): batch n + 1 is decoded while batch n is,
-and the segments still come out in the order of the audio.
+``num_workers`` replicas (KTL_WHISPER_WORKERS): the KTL_WHISPER_BATCH_SIZE chunks in flight
+are shared out (8 chunks, 2 workers: two batches of 4), batch n + 1 is decoded while
+batch n is, and the segments still come out in the order of the audio.
 
 The only difference from one-after-the-other: faster-whisper's word-timestamp heuristic
 that shortens an overlong first word after a pause does not know where the batch just
@@ -22,6 +23,14 @@ from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 
 from faster_whisper import BatchedInferencePipeline
+
+
+def model_workers(workers: int, device: str) -> int:
+    """KTL_WHISPER_WORKERS, where 0 means 2 on a CPU with two cores or more, else 1 (a GPU
+    runs one batch on all its cores, and a second replica would double its memory)."""
+    if workers > 0:
+        return workers
+    return 2 if device == "cpu" and (os.cpu_count() or 1) >= 2 else 1
 
 
 def model_threads(threads: int, workers: int) -> int:
@@ -45,7 +54,8 @@ class ConcurrentBatches(BatchedInferencePipeline):
             return super()._batched_segments_generator(
                 features, tokenizer, chunks_metadata, batch_size, options, log_progress
             )
-        return self._concurrent(features, tokenizer, chunks_metadata, batch_size, options)
+        per_worker = max(1, -(-batch_size // self.workers))  # the chunks in flight, shared out
+        return self._concurrent(features, tokenizer, chunks_metadata, per_worker, options)
 
     def _concurrent(self, features, tokenizer, chunks_metadata, batch_size, options) -> Iterator:
         lanes = [BatchedInferencePipeline(self.model) for _ in range(self.workers)]

@@ -194,7 +194,8 @@ def _measure_one(settings: Settings, wav: Path, source: Path, language: str) -> 
     audio = out.duration or 1.0
     s = settings
     how = (f"{s.whisper_compute_type}, stråle {s.whisper_beam_size}, "
-           f"batch {s.whisper_batch_size}, tråder {s.whisper_threads or 'auto'}")  # fmt: skip
+           f"batch {s.whisper_batch_size} × {s.whisper_workers}, "
+           f"tråder {s.whisper_threads or 'auto'}")  # fmt: skip
     when = time.strftime("%Y-%m-%d %H:%M", time.localtime())
     return Measurement(round(spent / audio, 3), source.name, round(audio, 1), when, how)
 

@@ -10,11 +10,14 @@ Decoding follows the settings: KTL_WHISPER_BEAM_SIZE, KTL_WHISPER_TEMPERATURE_FA
 KTL_WHISPER_VAD_MIN_SILENCE_MS, KTL_WHISPER_LANGUAGE_PROMPT (a sentence in the talk's
 written language before the terms) and KTL_WHISPER_BATCH_SIZE (> 0, the default 8:
 faster-whisper's BatchedInferencePipeline, up to 8 VAD chunks of ≤ 30 s decoded at once;
-0 decodes one 30-second window after the other). The decoding defaults are what
+0 decodes one 30-second window after the other), shared out between KTL_WHISPER_WORKERS
+batches decoded at the same time (one CTranslate2 thread each; 2 on a CPU by default, so
+two batches of 4; server/pipeline/batching.py). The decoding defaults are what
 `benchmarks/wer.py --sweep` measured as best on Norwegian, and batching is what
 `benchmarks/whisper_speed.py` measured as fastest at the same quality: about 0.6× the CPU
 time of sequential decoding on real Norwegian speech, the same WER on the espeak-ng clips,
-the out-of-dictionary rate within run-to-run variation; see the README.
+the out-of-dictionary rate within run-to-run variation; two batches of 4 at once write the
+same text as one batch of 8 in less time; see the README.
 
 Vocabulary (names and terms from server/vocabulary.py) reaches Whisper as faster-whisper's
 ``hotwords``: a short sentence ("Navn og fagord: Kongsberg, Gjerdrum.") placed in the
@@ -259,9 +262,10 @@ def load_model(path: str, settings: Settings):
     """A faster-whisper WhisperModel with KTL_WHISPER_WORKERS replicas sharing the cores."""
     from faster_whisper import WhisperModel
 
-    from server.pipeline.batching import model_threads
+    from server.pipeline.batching import model_threads, model_workers
 
-    workers = settings.whisper_workers if settings.whisper_batch_size > 0 else 1
+    workers = model_workers(settings.whisper_workers, settings.whisper_device)
+    workers = workers if settings.whisper_batch_size > 0 else 1
     return WhisperModel(path, device=settings.whisper_device,
                         compute_type=settings.whisper_compute_type,
                         cpu_threads=model_threads(settings.whisper_threads, workers),
@@ -270,9 +274,10 @@ def load_model(path: str, settings: Settings):
 
 def batched_pipeline(model, settings: Settings):
     """faster-whisper's batched pipeline, KTL_WHISPER_WORKERS batches in flight at once."""
-    from server.pipeline.batching import ConcurrentBatches
+    from server.pipeline.batching import ConcurrentBatches, model_workers
 
-    return ConcurrentBatches(model, settings.whisper_workers)
+    workers = model_workers(settings.whisper_workers, settings.whisper_device)
+    return ConcurrentBatches(model, workers)
 
 
 def decode_options(settings: Settings, language: str, hotwords: str | None) -> dict:
