@@ -101,6 +101,27 @@ def test_rate_limit_after_repeated_failures(settings, client):
     assert SESSION_COOKIE not in client.cookies
 
 
+def test_the_sign_in_throttle_is_one_domain_rule(settings, db):
+    """accounts.sign_in: a wrong password is 401 and counted for the email and the
+    address; at the limit even the right one is 429; a success forgets the email's count
+    but not the address's."""
+    make_user(settings, "viewer")
+
+    def sign_in(password: str, address: str = "192.0.2.1"):
+        return accounts.sign_in(db, "Viewer@Kommune.no ", password, address, 2, 15)
+
+    with pytest.raises(accounts.LoginRefused) as wrong:
+        sign_in("feil-passord-her")
+    assert (wrong.value.status, wrong.value.message) == (401, accounts.WRONG_LOGIN)
+    assert sign_in(PASSWORD).email == "viewer@kommune.no"  # forgets the email's failure
+    for _ in range(2):
+        with pytest.raises(accounts.LoginRefused):
+            sign_in("feil-passord-her", "192.0.2.2")
+    with pytest.raises(accounts.LoginRefused) as throttled:
+        sign_in(PASSWORD, "192.0.2.3")  # the email is at the limit, from any address
+    assert throttled.value.status == 429 and "Vent 15 minutter" in throttled.value.message
+
+
 def test_deactivated_user_cannot_sign_in_and_loses_sessions(settings, app):
     user = make_user(settings, "viewer", name="Vera")
     with TestClient(app) as client:

@@ -319,6 +319,39 @@ def use_password_link(db: sqlite_utils.Database, token: str, password: str) -> U
 # --- login rate limit -----------------------------------------------------------------
 
 
+WRONG_LOGIN = N_(
+    "Feil e-postadresse eller passord. Sjekk at du skrev riktig, eller bruk «Glemt passord»."
+)
+TOO_MANY_LOGINS = N_(
+    "For mange mislykkede forsøk på å logge inn. Vent {minutes} minutter og prøv igjen, "
+    "eller bruk «Glemt passord»."
+)
+
+
+class LoginRefused(AccountError):
+    """A password sign-in refused: 401 for a wrong email or password, 429 while too many
+    have failed."""
+
+
+def sign_in(
+    db: sqlite_utils.Database, email: str, password: str, address: str, limit: int,
+    window_minutes: int,
+) -> User:  # fmt: skip
+    """A password sign-in, throttled: `limit` failures within `window_minutes` for this
+    email or from this address refuse the next (429) without trying the password; a
+    failure is counted for both; a success forgets the email's failures (not the
+    address's: a shared address keeps its count)."""
+    keys = [f"email:{email.strip().lower()}", f"ip:{address}"]
+    if too_many_attempts(db, keys, limit, window_minutes):
+        raise LoginRefused(TOO_MANY_LOGINS.format(minutes=window_minutes), 429)
+    user = authenticate(db, email, password)
+    if user is None:
+        record_failed_login(db, keys)
+        raise LoginRefused(WRONG_LOGIN, 401)
+    clear_failed_logins(db, keys[:1])
+    return user
+
+
 def too_many_attempts(
     db: sqlite_utils.Database, keys: list[str], limit: int, window_minutes: int
 ) -> bool:

@@ -15,13 +15,6 @@ from server.web.middleware import SESSION_COOKIE, cookie_header
 from server.web.redirects import safe_target
 from server.web.respond import in_thread, open_db, render, settings_of
 
-WRONG = N_(
-    "Feil e-postadresse eller passord. Sjekk at du skrev riktig, eller bruk «Glemt passord»."
-)
-TOO_MANY = N_(
-    "For mange mislykkede forsøk på å logge inn. Vent {minutes} minutter og prøv igjen, "
-    "eller bruk «Glemt passord»."
-)
 SENT = N_(
     "Hvis adressen hører til en bruker hos oss, får du snart en e-post med en lenke for å "
     "velge nytt passord. Uten e-postserver gir en administrator deg lenken."
@@ -55,28 +48,19 @@ def login_form(request: Request) -> Response:
     return render(request, "auth/login.html", context)
 
 
-def _keys(request: Request, email: str) -> list[str]:
-    host = request.client.host if request.client else "ukjent"
-    return [f"email:{email.strip().lower()}", f"ip:{host}"]
-
-
 async def login(request: Request) -> Response:
     form = await request.form()
     email, password = str(form.get("email", ""))[:254], str(form.get("password", ""))[:1000]
     target = safe_target(str(form.get("neste", "")))
     settings = settings_of(request)
-    keys = _keys(request, email)
-    context = {**await in_thread(request, _purpose, target), "email": email}
+    address = request.client.host if request.client else "ukjent"
     limit, window = settings.login_max_attempts, settings.login_window_minutes
-    if await in_thread(request, accounts.too_many_attempts, keys, limit, window):
-        context["error"] = TOO_MANY.format(minutes=window)
-        return render(request, "auth/login.html", context, status=429)
-    user = await in_thread(request, accounts.authenticate, email, password)
-    if user is None:
-        await in_thread(request, accounts.record_failed_login, keys)
-        context["error"] = WRONG
-        return render(request, "auth/login.html", context, status=401)
-    await in_thread(request, accounts.clear_failed_logins, keys[:1])
+    try:
+        user = await in_thread(request, accounts.sign_in, email, password, address, limit, window)
+    except accounts.LoginRefused as exc:
+        context = {**await in_thread(request, _purpose, target), "email": email}
+        context["error"] = exc.message
+        return render(request, "auth/login.html", context, status=exc.status)
     return await start_session(request, user, target)
 
 
