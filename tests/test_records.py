@@ -28,7 +28,7 @@ def _fields(record: type) -> set[str]:
 @pytest.mark.parametrize(
     ("record", "table"),
     [(Talk, "talks"), (Recording, "recordings"), (Broadcast, "broadcasts"),
-     (quizzes.Attempt, "attempts")],
+     (quizzes.Attempt, "attempts"), (progress.WatchProgress, "watch_progress")],
 )  # fmt: skip
 def test_every_column_has_a_field(db, record, table):
     """A migration that adds a column adds the field too (from_row would leave it aside)."""
