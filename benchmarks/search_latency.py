@@ -11,9 +11,10 @@ compound substrings, phrases, and the naive `ORDER BY bm25` query for comparison
 `run(segments)` returns the same figures as a dict.
 
 With ``--engine sqlite,postgres`` the same talks (same seed) are built in each engine
-(PostgreSQL: --postgres-url, an empty database, or else a throwaway cluster from Debian's
-PostgreSQL, tests/pgserver.py), the same queries are timed through each engine's search
-(server.catalogue.search / search_pg), and a table puts p50/p95 per query kind side by side.
+(PostgreSQL: --postgres-url, a database that is empty or reused as it is when it holds
+segments, or else a throwaway cluster from Debian's PostgreSQL, tests/pgserver.py), the
+same queries are timed through each engine's search (server.catalogue.search /
+search_pg), and a table puts p50/p95 per query kind side by side.
 """
 
 from __future__ import annotations
@@ -204,7 +205,7 @@ class Target:
 
     def rows(self, sql: str, params: list) -> list:
         if self.name == "postgres":
-            sql = sql.replace("?", "%s")
+            sql = sql.replace("%", "%%").replace("?", "%s")
         return self.conn.execute(sql, params).fetchall()
 
 
@@ -398,7 +399,10 @@ def compare(
             build_s = None if path.exists() else build(path, segments)
             targets.append((Target("sqlite", search, dbmod.connect(path)), build_s))
         if "postgres" in engines:
-            build_s = build_postgres(url, segments)
+            conn = pg_connect(url)
+            built = conn.execute("SELECT EXISTS (SELECT 1 FROM search_segments) AS e").fetchone()
+            conn.close()
+            build_s = None if built["e"] else build_postgres(url, segments)
             targets.append((Target("postgres", search_pg, pg_connect(url)), build_s))
         queries = plan(targets[0][0])
         for target, build_s in targets:

@@ -381,18 +381,22 @@ def _probe(conn: Conn, terms: Sequence[_Term]) -> tuple[int, int]:
 
 def _segments(conn: Conn, terms: Sequence[_Term], where: str, params: dict) -> Found:
     """Matching segments: a frequent word (>= 5 % of the newest rows) through the eligible
-    talks newest first; any other through the GIN indexes, in id ranges newest first (a
-    BitmapAnd with the primary key), the first sized by the probe to hold enough, each
-    next one four times larger, so a common word never fetches every match."""
+    talks newest first; any other through the GIN indexes: restricted to the eligible
+    talks (a BitmapAnd with the talk index) when the filters leave at most half of them,
+    otherwise in id ranges newest first (a BitmapAnd with the primary key), the first
+    sized by the probe to hold enough, each next one four times larger, so a common word
+    never fetches every match."""
+    talks, live = _eligible(conn, where, params)
+    if not talks:
+        return {}, {}
     top, seen = _probe(conn, terms)
     if seen >= _PROBE_DENSE:
-        return _by_talk(conn, terms, where, params)
-    span = _PROBE_SPAN * _MAX_ROWS * 3 // seen if seen else top
-    bounds = [_TOP]
-    while bounds[-1] > 0:  # newest first, each range four times the one before
-        bounds.append(max(top - span, 0))
-        top, span = bounds[-1], span * 4
-    ranges = list(zip(bounds[1:], bounds, strict=False))
+        return _by_talk(conn, terms, talks)
+    if len(talks) <= live / 2:
+        where, params = f"{where} AND s.talk_id = ANY(%(eligible)s)", {**params, "eligible": talks}
+        ranges = [(0, _TOP)]
+    else:
+        ranges = _ranges(top, _PROBE_SPAN * _MAX_ROWS * 3 // seen if seen else top)
     per_talk: dict[int, list] = {}
     totals: dict[int, int | None] = {}
     for lo, hi in ranges:
@@ -410,6 +414,26 @@ def _segments(conn: Conn, terms: Sequence[_Term], where: str, params: dict) -> F
     return _capped(per_talk, totals)
 
 
+def _ranges(top: int, span: int) -> list[tuple[int, int]]:
+    """(lo, hi] id ranges newest first, each four times the one before, down to 0."""
+    bounds = [_TOP]
+    while bounds[-1] > 0:
+        bounds.append(max(top - span, 0))
+        top, span = bounds[-1], span * 4
+    return list(zip(bounds[1:], bounds, strict=False))
+
+
+def _eligible(conn: Conn, where: str, params: dict) -> tuple[list[int], int]:
+    """The ids of the talks whose transcripts may match, newest first, and how many talks
+    are ready or being transcribed in all."""
+    sql = (
+        f"SELECT array_agg(t.id ORDER BY t.id DESC) FILTER (WHERE {where}) AS ids,"
+        f" count(*) AS n FROM talks t WHERE {_LIVE}"
+    )
+    row = conn.execute(sql, params).fetchone()
+    return row["ids"] or [], row["n"]
+
+
 def _capped(per_talk: dict[int, list], totals: dict[int, int | None]) -> Found:
     """At most _MAX_ROWS rows, newest first; a talk cut short is counted if shown."""
     rows = sorted((r for found in per_talk.values() for r in found), key=lambda r: -r["id"])
@@ -423,12 +447,10 @@ def _capped(per_talk: dict[int, list], totals: dict[int, int | None]) -> Found:
     return kept, totals
 
 
-def _by_talk(conn: Conn, terms: Sequence[_Term], where: str, params: dict) -> Found:
-    """A frequent word: the eligible talks, newest (largest id) first, each talk's newest
-    matching rows through its (talk_id, id) index with the match as a filter, in steps
-    of growing size until _MAX_ROWS rows."""
-    sql = f"SELECT t.id FROM talks t WHERE {_LIVE} AND {where} ORDER BY t.id DESC"
-    talks = [row["id"] for row in conn.execute(sql, params)]
+def _by_talk(conn: Conn, terms: Sequence[_Term], talks: list[int]) -> Found:
+    """A frequent word: the eligible talks (newest first), each talk's newest matching
+    rows through its (talk_id, id) index with the match as a filter, in steps of growing
+    size until _MAX_ROWS rows."""
     q = _Sql()
     lateral = _TALKS_ROWS_SQL.format(
         match=_match_sql(terms, "s", q, indexed=False), per_talk=_PER_TALK
