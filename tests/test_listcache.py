@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from starlette.requests import Request
 
+from server.core import i18n
 from server.core.clock import now_oslo
 from server.core.config import load_settings
 from server.people.access import Viewer, Visibility
@@ -84,3 +85,19 @@ def test_the_same_rule_shares_one_list_and_zero_seconds_turns_it_off(settings):
 def test_the_setting_is_read_from_the_environment():
     assert load_settings(env={"KTL_LIST_CACHE_SECONDS": "0"}).list_cache_seconds == 0.0
     assert load_settings(env={}).list_cache_seconds == 2.0
+
+
+def test_the_shared_cards_and_months_are_in_each_viewers_language(client, signed_in, db):
+    _ready(db, "Vann og avløp")
+    _coming(db, "Ny skolestruktur")
+    year = int(now_oslo()[:4]) + 1
+    staff = signed_in("viewer")
+    assert "1. mars 2025" in client.get("/arkiv").text
+    assert f"Mai {year}" in client.get("/program").text
+    for person in (staff, client):  # the same lists, another language
+        person.cookies.set(i18n.COOKIE, "en")
+        archive, programme = person.get("/arkiv").text, person.get("/program").text
+        assert "1 March 2025" in archive and "1. mars" not in archive
+        assert f"May {year}" in programme and "Time" in programme and "Tid<" not in programme
+    client.cookies.set(i18n.COOKIE, "nb")
+    assert "1. mars 2025" in client.get("/arkiv").text

@@ -239,6 +239,27 @@ def render(request: Request, name: str, context: dict, status: int = 200) -> Res
     return response
 
 
+def fragment(request: Request, name: str, context: dict) -> Markup:
+    """A part of a page rendered alone, for pages to place as is and for viewers with the same
+    access rule to share (server.web.listcache): it sees the page's language, the translated
+    status labels and `url()`, never who is looking (the viewer is a guest, no CSRF token)."""
+    lang = i18n.language_of(request)
+    translations = i18n.translations(lang)
+    context = {
+        "request": request,
+        "viewer": Viewer(None),
+        "ui_lang": lang,
+        "STATUS_LABELS": _translated(STATUS_LABELS, translations),
+        **context,
+    }
+    template = request.app.state.templates.get_template(name)
+    token = _CURRENT.set(translations)
+    try:
+        return Markup(template.render(context))
+    finally:
+        _CURRENT.reset(token)
+
+
 def wants_json(request: Request) -> bool:
     return request.url.path.endswith(".json") or "application/json" in request.headers.get(
         "accept", ""

@@ -25,6 +25,7 @@ from server.core.i18n import N_
 from server.people.access import Filter, Visibility
 from server.web.listcache import rule_key, shared
 from server.web.respond import (
+    fragment,
     int_params,
     open_db,
     render,
@@ -58,9 +59,15 @@ def _feeds(request: Request, departments: list[str]) -> list[dict]:
     ]
 
 
-def _lists(db, allowed: Filter, today: str) -> dict:
+def _lists(request: Request, db, allowed: Filter, today: str, lang: str) -> dict:
+    """What the programme lists for one access rule, and its months rendered once for every
+    viewer with that rule and language (server.web.listcache)."""
+    months = [
+        (_month_label(month, lang), items)
+        for month, items in programme.by_month(programme.coming(db, allowed, today))
+    ]
     return {
-        "months": programme.by_month(programme.coming(db, allowed, today)),
+        "months": fragment(request, "programme/_months.html", {"months": months}),
         "undated": programme.undated(db, allowed),
         "years": search.years(db, allowed),
         "departments": search.departments(db, allowed),
@@ -71,12 +78,11 @@ def _lists(db, allowed: Filter, today: str) -> dict:
 def page(request: Request) -> Response:
     allowed = Visibility(viewer_of(request)).visible_sql()
     today, lang = today_oslo(), i18n.language_of(request)
+    key = ("programme", rule_key(allowed), today, lang)
     with open_db(request) as db:
-        lists = shared(
-            request, ("programme", rule_key(allowed), today), lambda: _lists(db, allowed, today)
-        )
+        lists = shared(request, key, lambda: _lists(request, db, allowed, today, lang))
     context = {
-        "months": [(_month_label(month, lang), items) for month, items in lists["months"]],
+        "months": lists["months"],
         "undated": lists["undated"],
         "years": lists["years"],
         "departments": lists["departments"],
