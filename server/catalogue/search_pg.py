@@ -396,7 +396,7 @@ def _segments(conn: Conn, terms: Sequence[_Term], where: str, params: dict) -> F
         where, params = f"{where} AND s.talk_id = ANY(%(eligible)s)", {**params, "eligible": talks}
         ranges = [(0, _TOP)]
     else:
-        ranges = _ranges(top, _PROBE_SPAN * _MAX_ROWS * 3 // seen if seen else top)
+        ranges = _ranges(top, _PROBE_SPAN * _MAX_ROWS * 3 // 2 // seen if seen else top)
     per_talk: dict[int, list] = {}
     totals: dict[int, int | None] = {}
     for lo, hi in ranges:
