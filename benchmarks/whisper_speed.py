@@ -12,9 +12,13 @@ round, not the absolute real-time factors. For each run it prints:
 - RTF: wall-clock Whisper time / audio time (model already loaded);
 - CPU: process CPU seconds / audio seconds (all threads), less sensitive to other
   people's load than wall time, but it counts spinning threads too;
+- tråd: CPU seconds of the busiest thread / audio seconds (from /proc): a lower bound of
+  the real-time factor on an idle machine, and close to it when the threads do not spin
+  (KTL_WHISPER_WORKERS > 1: one CTranslate2 thread per replica);
 - where the wall time went, by wrapping the model's CTranslate2 calls and faster-whisper's
   helpers: audio decoding, VAD (Silero), mel features, encoder, decoder (``generate``, all
   attempts), word alignment (``align``, the word timestamps), the rest (Python);
+  (with KTL_WHISPER_WORKERS > 1 the phases overlap, so they add up to more than the wall);
 - windows decoded and how many of them were decoded again at a higher temperature
   (temperature fallback; the batched pipeline has none and counts no windows);
 - quality: the out-of-dictionary rate on the real sample (benchmarks/wer.py: words neither
@@ -38,6 +42,7 @@ Not a test: it prints figures; nothing asserts a speed.
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import tempfile
@@ -190,6 +195,19 @@ class Run:
     diff: float = 0.0
     clip_wer: float | None = None
     clip_cpu: float | None = None  # CPU seconds per second of clip audio
+    busiest: float = 0.0  # CPU seconds of the busiest thread per second of audio
+
+
+def thread_cpu() -> dict[int, float]:
+    """CPU seconds (user + system) of each thread of this process, from /proc (Linux)."""
+    tick, seconds = os.sysconf("SC_CLK_TCK"), {}
+    for task in Path("/proc/self/task").iterdir():
+        try:
+            fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:  # the thread ended meanwhile
+            continue
+        seconds[int(task.name)] = (int(fields[11]) + int(fields[12])) / tick
+    return seconds
 
 
 class Models:
@@ -202,10 +220,9 @@ class Models:
         self.loaded: dict[tuple, object] = {}
 
     def get(self, settings):
-        from server.pipeline.transcribe import load_model
+        from server.pipeline.transcribe import load_model, load_workers
 
-        workers = settings.whisper_workers if settings.whisper_batch_size > 0 else 1
-        key = (settings.whisper_compute_type, settings.whisper_threads, workers)
+        key = (settings.whisper_compute_type, settings.whisper_threads, load_workers(settings))
         if key not in self.loaded:
             self.loaded[key] = load_model(self.path, settings)
         return self.loaded[key]
@@ -250,9 +267,11 @@ def measure(models: Models, base, name: str, rnd: int, wav: Path, audio_s: float
     settings = base.replace(**changes)
     model = models.get(settings)
     clock = Clock()
-    wall, cpu = time.perf_counter(), time.process_time()
+    wall, cpu, threads = time.perf_counter(), time.process_time(), thread_cpu()
     segments, _ = transcribe(model, settings, wav, extra, clock)
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    after = thread_cpu()
+    busiest = max((after[t] - threads.get(t, 0.0) for t in after), default=0.0)
     text = " ".join(s.text.strip() for s in segments)
     counted = wer.dictionary_words(text)
     phases = {p: clock.seconds[p] for p in PHASES}
@@ -260,6 +279,7 @@ def measure(models: Models, base, name: str, rnd: int, wav: Path, audio_s: float
     run = Run(name, rnd, wall / audio_s, cpu / audio_s, phases, clock.counts["windows"],
               clock.counts["fallback"], len(segments), text)  # fmt: skip
     run.ood = len(wer.unknown_words(counted)) / len(counted) if counted else 0.0
+    run.busiest = busiest / audio_s
     if clips:
         run.clip_wer, run.clip_cpu = clip_wer(model, settings, extra, clips)
     return run
@@ -268,7 +288,7 @@ def measure(models: Models, base, name: str, rnd: int, wav: Path, audio_s: float
 def print_run(run: Run, audio_s: float) -> None:
     shares = " ".join(f"{p} {run.phases[p] / audio_s:.3f}" for p in (*PHASES, "rest"))
     clips = f"{run.clip_wer:>7.1%} {run.clip_cpu:>6.3f}" if run.clip_wer is not None else " " * 14
-    print(f"{run.round:>2} {run.variant:<20} {run.rtf:>6.3f} {run.cpu:>6.3f} "
+    print(f"{run.round:>2} {run.variant:<20} {run.rtf:>6.3f} {run.cpu:>6.3f} {run.busiest:>6.3f} "
           f"{run.windows:>4}/{run.fallback:<3} {run.segments:>4} {run.ood:>6.1%} "
           f"{run.diff:>6.1%} {clips}  | {shares}", flush=True)  # fmt: skip
 
@@ -314,8 +334,6 @@ def main(argv: list[str] | None = None) -> int:
     if BASE not in names:
         names.insert(0, BASE)
 
-    import os
-
     from server.core.config import load_settings
     from server.pipeline import ffargs, runner
 
@@ -334,8 +352,9 @@ def main(argv: list[str] | None = None) -> int:
                 clips.append((clip, reference))
         print(f"Modell: {models.path}; {args.real.name}: {audio_s:.0f} s; {os.cpu_count()} kjerner;"
               f" belastning {os.getloadavg()[0]:.1f}; klipp: {len(clips)}")  # fmt: skip
-        print(f"{'r':>2} {'variant':<20} {'RTF':>6} {'CPU':>6} {'vind/fb':>8} {'seg':>4} "
-              f"{'OOD':>6} {'diff':>6} {'WERklip':>7} {'CPUklip':>6} | tid/lyd-s")  # fmt: skip
+        print(f"{'r':>2} {'variant':<20} {'RTF':>6} {'CPU':>6} {'tråd':>6} {'vind/fb':>8} "
+              f"{'seg':>4} {'OOD':>6} {'diff':>6} {'WERklip':>7} {'CPUklip':>6} "
+              "| tid/lyd-s")  # fmt: skip
         runs: list[Run] = []
         others = [n for n in names if n != BASE]
         for rnd in range(1, args.rounds + 1):

@@ -49,3 +49,17 @@ def test_two_workers_on_a_cpu_one_on_a_gpu_unless_set():
     assert load_settings(env={}).whisper_workers == 0
     with pytest.raises(SettingsError, match="KTL_WHISPER_WORKERS"):
         load_settings(env={"KTL_WHISPER_WORKERS": "-1"})
+
+
+def test_the_translate_task_decodes_on_a_model_with_all_threads():
+    """Translation decodes window after window (server/pipeline/translate.py); with two
+    one-thread replicas for the batches it gets a model of its own with every thread."""
+    from server.pipeline.transcribe import FasterWhisperEngine
+
+    two = FasterWhisperEngine(load_settings(env={"KTL_WHISPER_WORKERS": "2"}))
+    assert two.model.model.num_workers == 2
+    assert two.sequential_model is not two.model
+    assert two.sequential_model.model.num_workers == 1
+    assert two.sequential_model is two.sequential_model  # loaded once
+    one = FasterWhisperEngine(load_settings(env={"KTL_WHISPER_WORKERS": "1"}))
+    assert one.sequential_model is one.model

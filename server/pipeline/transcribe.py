@@ -207,6 +207,17 @@ class FasterWhisperEngine:
         self.settings = settings
         self.model_path = resolve_model(settings)
         self.model = load_model(self.model_path, settings)
+        self._sequential = None
+
+    @property
+    def sequential_model(self):
+        """A model for window-after-window decoding (the translate task) with all threads:
+        `model` itself, unless its replicas have one thread each (then one more, loaded once)."""
+        if self._sequential is None:
+            one = self.settings.replace(whisper_workers=1)
+            same = load_workers(self.settings) == 1
+            self._sequential = self.model if same else load_model(self.model_path, one)
+        return self._sequential
 
     def count_tokens(self, text: str) -> int:
         return len(self.model.hf_tokenizer.encode(text, add_special_tokens=False).ids)
@@ -262,14 +273,22 @@ def load_model(path: str, settings: Settings):
     """A faster-whisper WhisperModel with KTL_WHISPER_WORKERS replicas sharing the cores."""
     from faster_whisper import WhisperModel
 
-    from server.pipeline.batching import model_threads, model_workers
+    from server.pipeline.batching import model_threads
 
-    workers = model_workers(settings.whisper_workers, settings.whisper_device)
-    workers = workers if settings.whisper_batch_size > 0 else 1
+    workers = load_workers(settings)
     return WhisperModel(path, device=settings.whisper_device,
                         compute_type=settings.whisper_compute_type,
                         cpu_threads=model_threads(settings.whisper_threads, workers),
                         num_workers=workers, local_files_only=True)  # fmt: skip
+
+
+def load_workers(settings: Settings) -> int:
+    """Model replicas to load: KTL_WHISPER_WORKERS for the batched pipeline, else 1."""
+    from server.pipeline.batching import model_workers
+
+    if settings.whisper_batch_size == 0:
+        return 1
+    return model_workers(settings.whisper_workers, settings.whisper_device)
 
 
 def batched_pipeline(model, settings: Settings):

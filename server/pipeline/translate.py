@@ -45,7 +45,7 @@ def translate_audio(
     engine: Engine, audio: Path, language: str, duration: float, progress: Callable[[float], None]
 ) -> Transcript:
     """English segments for 16 kHz mono `audio` in `language` (Whisper's translate task)."""
-    model = getattr(engine, "model", None)
+    model = getattr(engine, "sequential_model", None) or getattr(engine, "model", None)
     settings = getattr(engine, "settings", None)
     if model is None or settings is None:
         raise RuntimeError(NO_ENGINE)
