@@ -25,6 +25,7 @@ The search indexes (tsvector columns, GIN/trigram indexes) are appended here too
 from __future__ import annotations
 
 from server.store.pg_search import SEARCH_MIGRATION as _PG_SEARCH_002_FULL_TEXT
+from server.store.pg_search import STATISTICS_MIGRATION as _PG_SEARCH_003_STATISTICS
 
 _PG_001_SCHEMA = """
 CREATE EXTENSION IF NOT EXISTS citext;
@@ -419,4 +420,4 @@ CREATE TABLE workers (
 
 def all_pg_migrations() -> list[str]:
     """Every PostgreSQL migration in the order it runs. Append only."""
-    return [_PG_001_SCHEMA, _PG_SEARCH_002_FULL_TEXT, _PG_WORKERS]
+    return [_PG_001_SCHEMA, _PG_SEARCH_002_FULL_TEXT, _PG_WORKERS, _PG_SEARCH_003_STATISTICS]
