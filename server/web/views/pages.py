@@ -17,21 +17,27 @@ from server.web.paging import check, page_number, pager
 from server.web.respond import fragment, int_param, open_db, render, viewer_of
 
 
-def _front_lists(db, allowed: Filter, now: str) -> dict:
-    return {
+def _front_lists(request: Request, db, allowed: Filter, now: str) -> dict:
+    """The front page's lists for one access rule, with the cards of the talks to come and
+    the new recordings rendered once for every viewer with that rule and language."""
+    lists = {
         "upcoming": talks.upcoming(db, now, allowed),
         "recent": talks.recent(db, allowed),
         "live_now": broadcasts.live_talks(db, allowed),
     }
+    for name in ("upcoming", "recent"):
+        cards = {"cards": lists[name]}
+        lists[f"{name}_cards"] = fragment(request, "_partials/talk_cards.html", cards)
+    return lists
 
 
 def front(request: Request) -> Response:
     viewer = viewer_of(request)
     allowed, now = Visibility(viewer).visible_sql(), now_oslo()
     with open_db(request) as db:
-        key = ("front", rule_key(allowed), now)
+        key = ("front", rule_key(allowed), now, i18n.language_of(request))
         context = {
-            **shared(request, key, lambda: _front_lists(db, allowed, now)),
+            **shared(request, key, lambda: _front_lists(request, db, allowed, now)),
             "in_progress": talks.list_talks(
                 db, "t.status IN ('processing', 'failed')", allowed=allowed, limit=20
             )
