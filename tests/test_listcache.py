@@ -6,11 +6,13 @@ from __future__ import annotations
 
 from starlette.requests import Request
 
+from server.catalogue import search
 from server.core import i18n
 from server.core.clock import now_oslo
 from server.core.config import load_settings
 from server.people.access import Viewer, Visibility
 from server.store import write
+from server.transcript.model import Segment
 from server.web.app import create_app
 from server.web.listcache import rule_key, shared
 from tests import factories
@@ -101,3 +103,18 @@ def test_the_shared_cards_and_months_are_in_each_viewers_language(client, signed
         assert f"May {year}" in programme and "Time" in programme and "Tid<" not in programme
     client.cookies.set(i18n.COOKIE, "nb")
     assert "1. mars 2025" in client.get("/arkiv").text
+
+
+def test_a_shared_search_answer_shows_its_hits_in_each_viewers_language(client, signed_in, db):
+    talk_id = _ready(db, "Lesestund")
+    search.index_talk(db, talk_id, [Segment(0, 5, "I dag om bibliotekvakt i kommunen.")], "nb")
+    staff = signed_in("viewer")
+    for person in (client, staff):
+        assert "Kopier lenke" in person.get("/sok", params={"q": "bibliotekvakt"}).text
+        person.cookies.set(i18n.COOKIE, "en")
+        english = person.get("/sok", params={"q": "bibliotekvakt"}).text
+        assert "Copy link" in english and "Kopier lenke" not in english
+        assert "Lesestund" in english and "bibliotekvakt" in english
+    with write(db):  # a new title from another connection: a new answer, new hits
+        db.execute("UPDATE talks SET title = 'Leseglede' WHERE id = ?", [talk_id])
+    assert "Leseglede" in client.get("/sok", params={"q": "bibliotekvakt"}).text

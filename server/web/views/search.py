@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from dataclasses import asdict
 
+from markupsafe import Markup
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -11,8 +13,9 @@ from starlette.routing import Route
 from server.catalogue import search
 from server.core import i18n, parse
 from server.people.access import VISIBILITIES, Visibility
+from server.web.listcache import rule_key, shared
 from server.web.paging import check, page_number, page_url, pager
-from server.web.respond import in_thread, int_param, render, settings_of, viewer_of
+from server.web.respond import fragment, in_thread, int_param, render, settings_of, viewer_of
 from server.web.shortcache import ShortCache
 
 
@@ -52,16 +55,46 @@ def _cache(request: Request) -> ShortCache:
     return state.search_cache
 
 
+def _answer(db, request: Request, query: str, department: str | None, year: int | None):
+    """The answer and the departments and years to filter by (shared as the archive's are,
+    server.web.listcache), in one trip to a thread."""
+    allowed = Visibility(viewer_of(request)).visible_sql()
+    filters = shared(
+        request,
+        ("search filters", rule_key(allowed)),
+        lambda: (search.departments(db, allowed), search.years(db, allowed)),
+    )
+    return _search(db, request, query, department, year), filters
+
+
+_HITS_KEPT = 64  # rendered answers kept per app (each 10-30 kB)
+
+
+def _hits(request: Request, results: search.SearchResults) -> Markup:
+    """The hits of an answer rendered once per language: viewers who share an answer
+    (KTL_SEARCH_CACHE_SECONDS) share its HTML too, kept for as long as that answer is the
+    one the cache gives (the same object). Runs on the event loop, as the page's render."""
+    kept = getattr(request.app.state, "search_hits", None)
+    if kept is None:
+        kept = request.app.state.search_hits = OrderedDict()
+    key = (id(results), i18n.language_of(request))
+    found = kept.get(key)
+    if found is not None and found[0] is results:
+        return found[1]
+    html = fragment(request, "search/_hits.html", {"results": results})
+    kept[key] = (results, html)
+    while len(kept) > _HITS_KEPT:
+        kept.popitem(last=False)
+    return html
+
+
 async def search_page(request: Request) -> Response:
     query, department, year = _filters(request)
-    results = await in_thread(request, _search, request, query, department, year)
+    results, filters = await in_thread(request, _answer, request, query, department, year)
     check(request, results.page)
-    allowed = Visibility(viewer_of(request)).visible_sql()
-    filters = await in_thread(
-        request, lambda db: (search.departments(db, allowed), search.years(db, allowed))
-    )
     context = {
         "results": results,
+        "hits": _hits(request, results),
         "q": query,
         "department": department,
         "year": year,
