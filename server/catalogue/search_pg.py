@@ -20,10 +20,13 @@ probe counts matches among the newest ``_PROBE_SPAN`` segments through the prima
 A word matching >= 5 % of them walks the eligible talks newest (largest id) first, in
 steps of 200, 400, ... talks, each talk's rows through its (talk_id, id) index with the
 match as a filter (function forms no index serves, so the planner never builds a bitmap
-of half the table per talk). Any other query reads the GIN indexes in id ranges, newest
-first (a BitmapAnd with the primary key), the first range sized by the probe to hold
-enough rows and each next one four times larger; rows are numbered and counted per talk
-by window functions. A shown talk whose count is unknown is counted in one statement.
+of half the table per talk). Any other query reads the GIN indexes through bitmaps only:
+ANDed with the eligible talks' index entries when the filters leave at most half of the
+talks, otherwise with the primary key in id ranges, newest first, the first range sized
+by the probe to hold enough rows and each next one four times larger; rows are numbered
+and counted per talk by window functions. A shown talk whose count is unknown is counted
+in one statement. At a million segments this costs about three times SQLite's time for
+an ordinary word and less for phrases (benchmarks/search_latency.py --engine).
 
 Near spellings: a query word matching fewer than ``_FEW`` rows looks among
 ``search_vocab``'s words that share trigrams with it (``word % query``, pg_trgm) and ranks
