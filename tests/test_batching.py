@@ -46,7 +46,7 @@ def test_two_workers_on_a_cpu_one_on_a_gpu_unless_set():
     assert model_workers(0, "cpu") == (2 if two_cores else 1)
     assert model_workers(0, "cuda") == 1
     assert model_workers(3, "cuda") == 3
-    assert load_settings(env={}).whisper_workers == 0
+    assert load_settings(env={}).whisper_workers == 1
     with pytest.raises(SettingsError, match="KTL_WHISPER_WORKERS"):
         load_settings(env={"KTL_WHISPER_WORKERS": "-1"})
 

@@ -36,7 +36,7 @@ class Settings:
     whisper_language: str = ""
     whisper_threads: int = 0
     whisper_batch_size: int = 8  # > 0: faster-whisper's batched pipeline, this many windows
-    whisper_workers: int = 0  # batches decoded at once (model replicas); 0: 2 on a CPU, 1 on a GPU
+    whisper_workers: int = 1  # batches decoded at once (model replicas); 0: 2 on a CPU, 1 on a GPU
     whisper_temperature_fallback: bool = True  # retry a window at higher temperatures
     whisper_condition_on_previous_text: bool = False
     whisper_language_prompt: bool = False  # "Dette er et foredrag på norsk bokmål." per window

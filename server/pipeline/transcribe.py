@@ -10,14 +10,15 @@ Decoding follows the settings: KTL_WHISPER_BEAM_SIZE, KTL_WHISPER_TEMPERATURE_FA
 KTL_WHISPER_VAD_MIN_SILENCE_MS, KTL_WHISPER_LANGUAGE_PROMPT (a sentence in the talk's
 written language before the terms) and KTL_WHISPER_BATCH_SIZE (> 0, the default 8:
 faster-whisper's BatchedInferencePipeline, up to 8 VAD chunks of ≤ 30 s decoded at once;
-0 decodes one 30-second window after the other), shared out between KTL_WHISPER_WORKERS
-batches decoded at the same time (one CTranslate2 thread each; 2 on a CPU by default, so
-two batches of 4; server/pipeline/batching.py). The decoding defaults are what
+0 decodes one 30-second window after the other), optionally shared out between
+KTL_WHISPER_WORKERS batches decoded at the same time (one CTranslate2 thread each; 2 workers
+make two batches of 4; server/pipeline/batching.py). The decoding defaults are what
 `benchmarks/wer.py --sweep` measured as best on Norwegian, and batching is what
 `benchmarks/whisper_speed.py` measured as fastest at the same quality: about 0.6× the CPU
 time of sequential decoding on real Norwegian speech, the same WER on the espeak-ng clips,
-the out-of-dictionary rate within run-to-run variation; two batches of 4 at once write the
-same text as one batch of 8 in less time; see the README.
+the out-of-dictionary rate within run-to-run variation. Two workers write the same text as
+one; on the shared 2-core machine they were not measurably faster (see the README), so the
+default is one.
 
 Vocabulary (names and terms from server/vocabulary.py) reaches Whisper as faster-whisper's
 ``hotwords``: a short sentence ("Navn og fagord: Kongsberg, Gjerdrum.") placed in the
