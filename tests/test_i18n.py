@@ -231,8 +231,11 @@ OPERATOR_FILES = {
     "backup.py",
     "doctor.py",
     "health.py",  # server/ops: backups, ktl doctor, /readyz
-    "hub.py",
-}  # ktl model install
+    "hub.py",  # ktl model install
+    "to_postgres.py",
+    "pg_copy.py",
+    "postgres.py",  # ktl migrate-to-postgres and PostgreSQL connection errors at start
+}
 NOT_MESSAGES = {
     "Navn og fagord: ", "Names and terms: ",  # the Whisper prompts, not for people
     "Dette er et foredrag på norsk bokmål.", "Dette er eit føredrag på nynorsk.",  # prompts too
