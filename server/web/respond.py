@@ -11,7 +11,7 @@ import jinja2
 import sqlite_utils
 from markupsafe import Markup
 from starlette.concurrency import run_in_threadpool
-from starlette.datastructures import URL, URLPath
+from starlette.datastructures import URLPath
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
@@ -136,18 +136,23 @@ _LINKS = 8192  # paths remembered per app (a page's links repeat: the menu, each
 
 def _link(app, name: str, params: dict) -> str:
     """url_path as text, remembered per app by name and parameters."""
+    key = (name, *sorted(params.items()))
+    return _remembered(app, key, lambda: str(url_path(app, name, **params)))
+
+
+def _remembered(app, key: tuple, make) -> str:
+    """A link remembered per app under `key`, made by `make()` the first time."""
     links = getattr(app.state, "links", None)
     if links is None:
         links = app.state.links = {}
-    key = (name, *sorted(params.items()))
     try:
         found = links.get(key)
     except TypeError:  # a parameter that cannot be a key: built each time
-        return str(url_path(app, name, **params))
+        return make()
     if found is None:
         if len(links) >= _LINKS:
             links.clear()
-        found = links[key] = str(url_path(app, name, **params))
+        found = links[key] = make()
     return found
 
 
@@ -160,10 +165,17 @@ def _url(context, name: str, **params: object) -> str:
 
 
 @jinja2.pass_context
-def _url_for(context, name: str, /, **params: object) -> URL:
-    """Starlette's `url_for` for templates (an absolute URL), through the same index."""
+def _url_for(context, name: str, /, **params: object) -> str:
+    """Starlette's `url_for` for templates (an absolute URL), through the same index, and
+    remembered per app by the request's base URL, name and parameters (a page asks for 5-11
+    static files; each made a URL parsed twice)."""
     request: Request = context["request"]
-    return url_path(request.app, name, **params).make_absolute_url(base_url=request.base_url)
+    base = str(request.base_url)
+    return _remembered(
+        request.app,
+        ("url_for", base, name, *sorted(params.items())),
+        lambda: str(url_path(request.app, name, **params).make_absolute_url(base_url=base)),
+    )
 
 
 def build_templates() -> Jinja2Templates:
