@@ -387,6 +387,37 @@ def test_a_stopped_worker_leaves_and_ends_its_lease_at_once(settings, tmp_path):
         assert db.execute("SELECT COUNT(*) FROM workers").fetchone()[0] == 0
 
 
+def test_a_worker_stopped_with_its_process_group_while_packaging_fails_nothing(settings, tmp_path):
+    """systemd (KillMode=control-group) and `ktl serve`'s shutdown send SIGTERM to the worker
+    and its ffmpeg at once: ffmpeg's ending is the stop, not a broken recording, so the talk
+    stays in processing and the job goes to the next worker. (Which of the two notices first
+    is a race; tests/test_ops_backup.py stops `ktl serve` while it copies a clip and met the
+    other order in about one run of five before the worker knew.)"""
+    need("ffmpeg", "espeak-ng")
+    # MPEG-4 Part 2 must be encoded again (H.264 would only be copied, in a moment)
+    source = factories.video(tmp_path / "long.mkv", None, 240.0, "1280x720", "mpeg4", "mp3")
+    talk = import_recording(settings, source, talks.TalkInput(title="Pakkes", language="en"))
+    env = {**os.environ, "KTL_DATA_DIR": str(settings.data_dir), "KTL_JOB_LEASE_SECONDS": "3",
+           "KTL_WORKER_POLL_SECONDS": "0.2"}  # fmt: skip
+    with (tmp_path / "worker.log").open("ab") as out:
+        command = [sys.executable, "-m", "server.cli", "worker"]
+        worker = subprocess.Popen(
+            command, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    try:
+        _until(settings, lambda db: _job(db, talk.id).stage == "package", "packaging under way")
+        time.sleep(1.0)  # ffmpeg is at work
+        os.killpg(worker.pid, signal.SIGTERM)
+        assert worker.wait(timeout=60) == 0
+    finally:
+        _stop(worker)
+    with database.session(settings.db_path) as db:
+        job = _job(db, talk.id)
+        assert (job.state, job.stage, job.error) == ("running", "package", None)
+        assert job.stalled() and jobs.can_retry(job), "free for the next worker now"
+        assert talks.get(db, talk.id).status == "processing"
+
+
 def test_the_page_says_which_worker_a_handed_back_job_waits_for(signed_in, settings, db):
     """The talk page and status.json (Norwegian and English) through the app as it ships."""
     from server.people import accounts

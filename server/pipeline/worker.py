@@ -200,6 +200,13 @@ class Worker:
         if self.stop_event.is_set():
             raise Stopped
 
+    def _stopping(self, exc: BaseException) -> None:
+        """A stage that fails while the worker is told to stop failed because of the stop:
+        systemd and `ktl serve` send SIGTERM to the whole process group, so ffmpeg ends at
+        the same moment. The job goes to the next worker; the talk is not marked failed."""
+        if self.stop_event.is_set():
+            raise Stopped from exc
+
     def _give_up(self, db: sqlite_utils.Database, job: jobs.Job) -> None:
         """The job's worker died MAX_ATTEMPTS times at the same stage: stop trying."""
         log.error("Jobb %s: gir opp etter %s forsøk på %s", job.id, jobs.MAX_ATTEMPTS, job.stage)
@@ -222,8 +229,10 @@ class Worker:
         except LeaseLost:
             log.warning("Jobb %s ble tatt over av en annen arbeider", job.id)
         except (StageError, ModelError) as exc:
+            self._stopping(exc)
             self._failed(db, job, str(exc))
-        except Exception:
+        except Exception as exc:
+            self._stopping(exc)
             log.exception("Jobb %s feilet", job.id)
             self._failed(db, job, N_("Det oppstod en uventet feil under behandlingen."))
 
