@@ -447,7 +447,9 @@ class LiveManager:
                 await self._set_state(runtime, broadcasts.IDLE)
                 self._stop_monitor(runtime)
                 return False
-            await self._set_state(runtime, broadcasts.ENDING)
+            received = sum(1 for part in self.parts(talk_id) if part)
+            # the parts as received, also when the end came before the monitor noticed one
+            await self._set_state(runtime, broadcasts.ENDING, parts=received)
             length = sum(s.duration for part in self.parts(talk_id) for s in part)
             attendees = live_attendees(runtime.watching, length)
             if attendees:
