@@ -200,6 +200,9 @@ def _kill_once(db, serve_pid: int, rng: random.Random) -> Kill | None:
     time.sleep(rng.uniform(0.1, 2.5))
     os.kill(pid, signal.SIGKILL)
     killed_at = time.monotonic()
+    # a zombie for a moment is normal; `ktl serve` must reap it (then the next look at its
+    # children, which fails on any zombie, cannot meet this one half-reaped)
+    _until(lambda: _proc(pid) is None, f"`ktl serve` reaps the killed worker {pid}", timeout=30)
     job = _held(db, prefix)  # the dead worker cannot change it any more
     if job is None:
         return None
