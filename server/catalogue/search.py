@@ -496,6 +496,16 @@ def _scan_talks(db: sqlite_utils.Database, sql: str, params: dict, talks: list) 
 # ---------------------------------------------------------------- search
 
 
+@dataclass(frozen=True)
+class Engine:
+    """The parts of `search` that each database does its own way."""
+
+    filters: Callable[..., tuple[str, dict]]  # (department, year, visibilities, allowed)
+    search: Callable[..., tuple[list, list]]  # exact hits: (groups, ranked talk ids)
+    forgiving: Callable[..., tuple[list, list]]  # near spellings: (near words, groups)
+    sql: Callable[[str], str] = str  # an access rule's SQLite text in this engine's dialect
+
+
 def search(
     db: sqlite_utils.Database,
     query: str,
@@ -508,6 +518,7 @@ def search(
     limit_talks: int = 20,
     hits_per_talk: int = 5,
     page: int = 1,
+    engine: Engine | None = None,
 ) -> SearchResults:
     """Talks matching every word/phrase of the query, best first (see the module doc).
 
@@ -516,21 +527,26 @@ def search(
     narrows further which talks' transcripts may give hits (unreviewed transcripts when
     captions are published only after review); titles and descriptions still match.
     `page` (from 1) of `limit_talks` talks each: exact matches first, then near spellings.
+    `engine`: the database's own parts of the search (SQLite's by default; PostgreSQL's in
+    server.catalogue.search_pg); how they are put together is the same on both.
     """
+    engine = engine or SQLITE
     shown, terms = _clean(query), parse_query(query)
     if not terms:
         return SearchResults(shown, [], MSG_EMPTY)
     groups, found = [], 0
     offset = (page - 1) * limit_talks
     if visibilities:
-        where, params = _filters(department, year, visibilities, allowed)
+        where, params = engine.filters(department, year, visibilities, allowed)
         segment_where = where
         if transcripts_allowed is not None:
-            segment_where = f"{where} AND ({transcripts_allowed[0]})"
+            segment_where = f"{where} AND ({engine.sql(transcripts_allowed[0])})"
             params = {**params, **transcripts_allowed[1]}
         wheres = (where, segment_where)
-        groups, ranked = _search(db, terms, wheres, params, limit_talks, hits_per_talk, offset)
-        near, approximate = _forgiving(db, terms, wheres, params, ranked, hits_per_talk)
+        groups, ranked = engine.search(
+            db, terms, wheres, params, limit_talks, hits_per_talk, offset
+        )
+        near, approximate = engine.forgiving(db, terms, wheres, params, ranked, hits_per_talk)
         start, stop = (max(n - len(ranked), 0) for n in (offset, offset + limit_talks))
         groups += approximate[start:stop]
         found = len(ranked) + len(approximate)
@@ -848,3 +864,6 @@ def _translation_rows(db: sqlite_utils.Database, where: str, params: dict) -> di
 
 def _row_language(row: sqlite3.Row, language: str) -> str:
     return "en" if _kind(row) == "english" else language
+
+
+SQLITE = Engine(_filters, _search, _forgiving)

@@ -43,6 +43,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from server.catalogue import search as search_module
 from server.catalogue import similar
 from server.catalogue.records import Talk
 from server.catalogue.search import (
@@ -53,11 +54,8 @@ from server.catalogue.search import (
     _PROBE_DENSE,
     _PROBE_SPAN,
     _VOCAB_MIN,
-    MSG_EMPTY,
-    MSG_NOTHING,
     SearchResults,
     TalkHits,
-    _clean,
     _group,
     _kind,
     _near_term,
@@ -67,9 +65,7 @@ from server.catalogue.search import (
     _Term,
     _when,
     _words,
-    parse_query,
 )
-from server.core.paging import Page
 from server.core.paths import transcript_file
 from server.store import pg_search
 from server.transcript import model as transcript
@@ -522,42 +518,10 @@ def _metadata(conn: Conn, terms: Sequence[_Term], where: str, params: dict) -> s
 # ---------------------------------------------------------------- search
 
 
-def search(
-    conn: Conn,
-    query: str,
-    *,
-    department: str | None = None,
-    year: int | None = None,
-    visibilities: Collection[str] = ("public", "internal"),
-    allowed: tuple[str, dict] | None = None,
-    transcripts_allowed: tuple[str, dict] | None = None,
-    limit_talks: int = 20,
-    hits_per_talk: int = 5,
-    page: int = 1,
-) -> SearchResults:
-    """Talks matching every word/phrase of the query, best first (search.search's contract)."""
-    shown, terms = _clean(query), parse_query(query)
-    if not terms:
-        return SearchResults(shown, [], MSG_EMPTY)
-    groups, found = [], 0
-    offset = (page - 1) * limit_talks
-    if visibilities:
-        where, params = _filters(department, year, visibilities, allowed)
-        segment_where = where
-        if transcripts_allowed is not None:
-            segment_where = f"{where} AND ({_pg(transcripts_allowed[0])})"
-            params = {**params, **transcripts_allowed[1]}
-        wheres = (where, segment_where)
-        groups, ranked = _search(conn, terms, wheres, params, limit_talks, hits_per_talk, offset)
-        near, approximate = _forgiving(conn, terms, wheres, params, ranked, hits_per_talk)
-        start, stop = (max(n - len(ranked), 0) for n in (offset, offset + limit_talks))
-        groups += approximate[start:stop]
-        found = len(ranked) + len(approximate)
-    where_page = Page(page, limit_talks, found)
-    if not found:
-        short = shown if len(shown) <= 60 else shown[:59] + "…"
-        return SearchResults(shown, [], MSG_NOTHING.format(query=short), page=where_page)
-    return SearchResults(shown, groups, None, near, where_page)
+def search(conn: Conn, query: str, **options: Any) -> SearchResults:
+    """Talks matching every word/phrase of the query, best first: search.search on
+    PostgreSQL (the same options and results; this module's queries)."""
+    return search_module.search(conn, query, engine=ENGINE, **options)
 
 
 def _search(
@@ -684,3 +648,6 @@ def years(conn: Conn, allowed: tuple[str, dict] = ("1", {})) -> list[int]:
         f" AND {_YEAR_SQL} > 0 ORDER BY y DESC"
     )
     return [row["y"] for row in conn.execute(sql, allowed[1])]
+
+
+ENGINE = search_module.Engine(_filters, _search, _forgiving, _pg)
