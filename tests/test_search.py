@@ -25,10 +25,9 @@ def db(tmp_path: Path) -> Iterator:
     database.close()
 
 
-def make_talk(db, *texts: str, **fields) -> int:
-    """A talks row (ready, internal, nb) with its metadata and segments 10 s apart indexed."""
-    n = next(_numbers)
-    row = {
+def talk_row(n: int, **fields) -> dict:
+    """A talks row: ready, internal, nb, number `n`, `fields` on top."""
+    return {
         "slug": f"foredrag-{n}",
         "title": f"Foredrag nummer {n}",
         "speaker": "Kari Nordmann",
@@ -42,6 +41,11 @@ def make_talk(db, *texts: str, **fields) -> int:
         "updated_at": "2024-01-01T10:00",
         **fields,
     }
+
+
+def make_talk(db, *texts: str, **fields) -> int:
+    """A talks row (ready, internal, nb) with its metadata and segments 10 s apart indexed."""
+    row = talk_row(next(_numbers), **fields)
     talk_id = db["talks"].insert(row).last_pk
     segments = [Segment(10.0 * i, 10.0 * i + 8, text) for i, text in enumerate(texts)]
     search.index_talk(db, talk_id, segments, row["language"])

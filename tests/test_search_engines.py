@@ -25,6 +25,7 @@ from server.catalogue import search, search_pg
 from server.store import db as dbmod
 from server.store import postgres
 from server.transcript.model import Segment
+from tests.test_search import talk_row
 
 
 @dataclass
@@ -43,21 +44,7 @@ class Engine:
 
     def make_talk(self, *texts: str, **fields) -> int:
         """A talks row (ready, internal, nb) with its metadata and segments 10 s apart."""
-        n = next(self.numbers)
-        row = {
-            "slug": f"foredrag-{n}",
-            "title": f"Foredrag nummer {n}",
-            "speaker": "Kari Nordmann",
-            "department": "Oppvekst",
-            "starts_at": "2024-03-14T11:30",
-            "description": "",
-            "language": "nb",
-            "visibility": "internal",
-            "status": "ready",
-            "created_at": "2024-01-01T10:00",
-            "updated_at": "2024-01-01T10:00",
-            **fields,
-        }
+        row = talk_row(next(self.numbers), **fields)
         if self.name == "sqlite":
             talk_id = self.conn["talks"].insert(row).last_pk
         else:
