@@ -107,6 +107,9 @@ def test_a_range_link_plays_just_that_part_and_the_panel_makes_links(site, brows
         notice.wait_for(state="visible")
         assert "Utdraget er slutt" in notice.inner_text()
         page.click("#share > summary")
+        # Opening the panel fills «Fra» with the playing time (its toggle event comes a moment
+        # after the click; a fill before it would be typed after the time it writes).
+        page.wait_for_function("() => document.getElementById('share-from').value === '0:04'")
         page.fill("#share-from", "0:03")
         page.fill("#share-to", "0:07")
         assert page.input_value("#share-link") == f"{base}/talks/{talk.slug}?t=3&til=7"
