@@ -21,7 +21,7 @@ from server.core.config import LANGUAGES, VISIBILITIES, Settings, SettingsError,
 from server.core.i18n import N_
 from server.people import accounts
 from server.pipeline import jobs, transcribe
-from server.store import Store, write
+from server.store import open_store, write
 from server.web import requestlog
 
 
@@ -32,7 +32,7 @@ def _settings(args: argparse.Namespace) -> Settings:
         data_dir=Path(args.data_dir).resolve() if getattr(args, "data_dir", None) else None,
     )
     settings.ensure_dirs()
-    Store(settings.db_path).init()
+    open_store(settings).init()
     return settings
 
 
@@ -76,7 +76,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
 def cmd_reindex(args: argparse.Namespace) -> int:
     settings = _settings(args)
-    with Store(settings.db_path).read() as db:
+    with open_store(settings).read() as db:
         count = search.reindex_all(db, settings.transcripts_dir)
     print(f"Søkeindeksen er bygget på nytt: {count} tekstsegmenter.")
     return 0
@@ -87,7 +87,7 @@ def cmd_slides(args: argparse.Namespace) -> int:
     from server.pipeline import slides
 
     settings = _settings(args)
-    with Store(settings.db_path).read() as db:
+    with open_store(settings).read() as db:
         found = [talks.find(db, key) for key in args.talks]
         if None in found:
             print(f"Fant ikke foredraget «{args.talks[found.index(None)]}».", file=sys.stderr)
@@ -148,7 +148,7 @@ def import_recording(settings: Settings, path: Path, data: talks.TalkInput) -> d
         raise talks.RecordingError(f"Fant ingen fil på {path}.")
     talks.validate(data)
     copy = _copy_for_import(path, settings.uploads_dir)
-    with Store(settings.db_path).read() as db:
+    with open_store(settings).read() as db:
         talk = talks.create(db, data)
         try:
             talks.attach_recording(db, settings, talk.id, copy, path.name)
@@ -160,7 +160,7 @@ def import_recording(settings: Settings, path: Path, data: talks.TalkInput) -> d
 
 def wait_for(settings: Settings, talk_id: int, bar: tqdm | None) -> dict:
     """Follow the talk's job until it is done or failed; returns the last job state."""
-    with Store(settings.db_path).read() as db:
+    with open_store(settings).read() as db:
         while True:
             job = jobs.latest_for_talk(db, talk_id)
             if job is None:
@@ -282,7 +282,7 @@ def cmd_user_add(args: argparse.Namespace) -> int:
     password = None
     if args.password_stdin:
         password = sys.stdin.readline().rstrip("\n")
-    with Store(settings.db_path).read() as db:
+    with open_store(settings).read() as db:
         try:
             user = accounts.create_user(
                 db, args.email, args.name, args.role, args.department, password=password

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import shutil
 from pathlib import Path
 
@@ -13,14 +14,21 @@ from server.web.app import create_app
 from tests.liveserver import CHROMIUM, CHROMIUM_ARGS, require_chromium
 from tests.webclient import login, make_user
 
+# KTL_TEST_DATABASE=postgres runs the suite's database-facing tests on PostgreSQL: every
+# test's settings name a fresh database of its own in a throwaway cluster (tests/pgserver.py).
+ENGINE = os.environ.get("KTL_TEST_DATABASE", "sqlite")
+
 
 @pytest.fixture
-def settings(tmp_path: Path) -> Settings:
-    """Settings on a fresh data folder; the model cache is the one the install step filled."""
+def settings(tmp_path: Path, request) -> Settings:
+    """Settings on a fresh data folder (and, on PostgreSQL, a fresh database); the model
+    cache is the one the install step filled."""
     base = load_settings(env={}, data_dir=tmp_path / "data")
     base = base.replace(embedded_worker=False, job_lease_seconds=30, worker_poll_seconds=0.2)
+    if ENGINE == "postgres":
+        base = base.replace(database_url=request.getfixturevalue("postgres_schema_url"))
     base.ensure_dirs()
-    database.init(base.db_path)
+    database.init(base)
     return base
 
 
@@ -80,7 +88,7 @@ def page(browser):
 
 @pytest.fixture
 def db(settings: Settings):
-    with database.session(settings.db_path) as conn:
+    with database.session(settings) as conn:
         yield conn
 
 
@@ -120,4 +128,11 @@ def postgres_server():
 def postgres_url(postgres_server):
     """The URL of a fresh, empty PostgreSQL database of this test's own (dropped after)."""
     with postgres_server.database() as url:
+        yield url
+
+
+@pytest.fixture
+def postgres_schema_url(postgres_server):
+    """The URL of a fresh PostgreSQL database of this test's own with the whole schema."""
+    with postgres_server.migrated_database() as url:
         yield url

@@ -144,7 +144,7 @@ def ready_talk(settings, deck: Path, organiser=None, visibility: str = "public")
     from server.transcript import model as transcript
     from tests import factories
 
-    with database.session(settings.db_path) as db:
+    with database.session(settings) as db:
         talk = factories.talk(db, organiser, title="Byggesak for alle", language="nb",
                               visibility=visibility)  # fmt: skip
         folder = talks.media_dir(settings, talk.id)

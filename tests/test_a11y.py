@@ -48,7 +48,7 @@ def site(tmp_path_factory, engine):
                         description="Hvordan biblioteket låner ut elsykler."),
     )  # fmt: skip
     assert Worker(settings, engine_factory=lambda: engine).run_once()
-    with database.session(settings.db_path) as db:
+    with database.session(settings) as db:
         assert talks.get(db, ready.id).status == "ready"
         # Known lines instead of what Whisper heard in a tone: the walk needs exact words.
         folder = settings.transcripts_dir / str(ready.id)
@@ -64,7 +64,7 @@ def site(tmp_path_factory, engine):
     processing = cli.import_recording(
         settings, clip, talks.TalkInput(title="Byggesak forklart", visibility="public")
     )
-    with database.session(settings.db_path) as db:
+    with database.session(settings) as db:
         planned = talks.create(
             db,
             talks.TalkInput(title="Barnevernet i praksis", starts_at="2030-03-04T11:30",

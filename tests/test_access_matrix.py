@@ -137,7 +137,7 @@ def world(settings):
         "admin": make_user(settings, "admin"),
         "target": make_user(settings, "viewer", email="maal@kommune.no"),  # edited by admin routes
     }
-    with database.session(settings.db_path) as db:
+    with database.session(settings) as db:
         talks_by_visibility = {
             v: _talk(db, settings, users["organiser"], v, f"Foredrag {v}") for v in VISIBILITIES
         }
@@ -170,7 +170,7 @@ def _request(world: dict, person: str, method: str, url: str):
     anon = "matrix-anon"
     token = None
     if person != "guest":
-        with database.session(settings.db_path) as db:
+        with database.session(settings) as db:
             token = accounts.start_session(db, world["users"][person].id, 1)
     client.cookies.clear()
     client.cookies.set(ANON_COOKIE, anon)

@@ -83,7 +83,7 @@ def test_logout_everywhere_ends_every_session(settings, app):
 
 def test_expired_session_is_a_guest(settings, client):
     user = make_user(settings, "viewer")
-    with database.session(settings.db_path) as db:
+    with database.session(settings) as db:
         token = accounts.start_session(db, user.id, hours=1)
         with db.conn:
             db.execute("UPDATE sessions SET expires_at = ?", [time.time() - 1])
@@ -126,7 +126,7 @@ def test_deactivated_user_cannot_sign_in_and_loses_sessions(settings, app):
     user = make_user(settings, "viewer", name="Vera")
     with TestClient(app) as client:
         login(client, "viewer@kommune.no")
-        with database.session(settings.db_path) as db:
+        with database.session(settings) as db:
             accounts.update_user(db, user.id, "Vera", "viewer", "", active=False)
         assert _signed_in_as(client) is None
         assert login(client, "viewer@kommune.no").status_code == 401
@@ -147,7 +147,7 @@ def test_state_changing_requests_need_the_csrf_token(settings, client, request_k
     response = client.post("/talks", **request_kwargs)
     assert response.status_code == 403
     assert "Last siden på nytt" in response.text
-    with database.session(settings.db_path) as db:
+    with database.session(settings) as db:
         assert db.execute("SELECT COUNT(*) FROM talks").fetchone()[0] == 0
 
 
@@ -212,7 +212,7 @@ def test_expired_password_link_is_refused(settings, client, caplog):
     make_user(settings, "viewer")
     post(client, "/glemt-passord", {"email": "viewer@kommune.no"})
     link = _link(caplog)
-    with database.session(settings.db_path) as db, db.conn:
+    with database.session(settings) as db, db.conn:
         db.execute("UPDATE password_tokens SET expires_at = ?", [time.time() - 1])
     assert client.get(link).status_code == 410
     new = {"password": "et-helt-nytt-passord", "repeat": "et-helt-nytt-passord"}
@@ -233,7 +233,7 @@ def test_short_or_mismatched_passwords_are_refused(settings, client, caplog):
 
 def test_passwords_are_stored_as_argon2id(settings):
     make_user(settings, "viewer")
-    with database.session(settings.db_path) as db:
+    with database.session(settings) as db:
         stored = db.execute("SELECT password_hash FROM users").fetchone()[0]
     assert stored.startswith("$argon2id$") and PASSWORD not in stored
 

@@ -90,7 +90,7 @@ XSS = '<script>alert("x")</script><img src=x onerror=alert(1)>"\'><svg onload=al
 
 def _xss_talk(settings) -> dict:
     """A talk whose every user-editable field, and its transcript, holds script payloads."""
-    with database.session(settings.db_path) as db:
+    with database.session(settings) as db:
         admin = make_user(settings, "admin", name=f"Ada {XSS}", department=XSS)
         fields = talks.TalkInput(
             title=f"Bli kjent med XSS {XSS}", speaker=XSS, department=f"IT {XSS}",

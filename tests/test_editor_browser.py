@@ -36,7 +36,7 @@ def _ready_talk(settings, organiser, tmp_path: Path) -> dict:
     """A talk with a real HLS rendition (remuxed by ffmpeg, as the worker does) and a
     machine transcript written and indexed directly."""
     source = factories.video(tmp_path / "klipp.mp4", seconds=6)
-    with database.session(settings.db_path) as db:
+    with database.session(settings) as db:
         talk = factories.talk(db, organiser, title="Stedsnavn i kommunen", language="nb")
         folder = talks.media_dir(settings, talk.id)
         folder.mkdir(parents=True, exist_ok=True)
@@ -145,7 +145,7 @@ def test_split_merge_and_replace_all(server, settings, page, tmp_path):
     assert "«Bjørvatn»" in page.inner_text("#add-vocabulary")
     page.click("#save")
     page.wait_for_selector("#save-status.saved")
-    with database.session(settings.db_path) as db:
+    with database.session(settings) as db:
         assert talks.get(db, talk.id).transcript_version == 1
     saved = transcript.load(settings.paths.transcript_json(talk.id))
     assert [s.text for s in saved.segments][1] == "I dag snakker vi om Bjørvatn"

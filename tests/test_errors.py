@@ -51,7 +51,7 @@ def test_a_user_error_keeps_its_message_and_status():
 @pytest.fixture
 def organiser_client(settings, signed_in):
     client = signed_in("organiser")
-    with database.session(settings.db_path) as db:
+    with database.session(settings) as db:
         data = talks.TalkInput(title="Feil", visibility="public")
         client.talk = talks.create(db, data, client.user)
     return client

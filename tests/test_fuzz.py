@@ -101,7 +101,7 @@ def _ensure(world: dict) -> None:
     """The talk (with a quiz and a timed question) and the people, as they were: an admin
     may have deleted the talk or changed a person."""
     settings, users = world["settings"], world["users"]
-    with database.session(settings.db_path) as db:
+    with database.session(settings) as db:
         with db.conn:
             for user in users.values():
                 db.execute("UPDATE users SET active = 1, role = ? WHERE id = ?",
@@ -189,7 +189,7 @@ def _request(world: dict, role: str, method: str, url: str, body, headers: dict)
     settings, client = world["settings"], world["client"]
     token = None
     if role != "guest":
-        with database.session(settings.db_path) as db:
+        with database.session(settings) as db:
             token = accounts.start_session(db, world["users"][role].id, 1)
     cookie = f"{ANON_COOKIE}={ANON}" + (f"; {SESSION_COOKIE}={token}" if token else "")
     headers = {**headers, "cookie": cookie,

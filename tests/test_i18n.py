@@ -154,7 +154,7 @@ def test_a_signed_in_users_choice_is_stored_and_follows_them(settings, client):
     assert login(client, user.email).status_code == 303
     assert _lang(client.get("/")) == "nb"
     client.post("/sprak", data={"lang": "en", "neste": "/", "csrf_token": csrf(client)})
-    with database.session(settings.db_path) as db:
+    with database.session(settings) as db:
         assert accounts.user_locale(db, user.id) == "en"
     # Another browser, no cookie, a Norwegian browser: the account's language wins.
     with TestClient(create_app(settings), follow_redirects=False) as other:
@@ -176,7 +176,7 @@ def test_python_side_labels_and_dates_are_translated(settings, client):
     admin = make_user(settings, "admin")
     login(client, admin.email)
     client.cookies.set(i18n.COOKIE, "en")
-    with database.session(settings.db_path) as conn:
+    with database.session(settings) as conn:
         accounts.set_user_locale(conn, admin.id, "en")
     page = client.get("/admin/brukere")
     assert ">Staff member</option>" in page.text and "Ansatt" not in page.text
@@ -430,7 +430,7 @@ def _english_site(settings) -> dict:
     }  # fmt: skip
     segments = (Segment(0.0, 2.0, "Welcome to the library."),
                 Segment(2.0, 4.0, "We lend books to everyone."))  # fmt: skip
-    with database.session(settings.db_path) as db:
+    with database.session(settings) as db:
         organiser = people["organiser"]
         ready = factories.talk(db, organiser, title="Library basics", speaker="Sam",
                                department="Library", description="How the library works.",
@@ -467,7 +467,7 @@ def _english_site(settings) -> dict:
 def talks_slug(settings, talk_id: int) -> str:
     from server.catalogue import talks
 
-    with database.session(settings.db_path) as db:
+    with database.session(settings) as db:
         return talks.get(db, talk_id).slug
 
 
@@ -603,7 +603,7 @@ def test_the_first_sign_in_keeps_the_browsers_language(settings, how):
         client.post("/logg-inn", data={"email": user.email, "password": PASSWORD,
                                         "csrf_token": token}, headers=headers)  # fmt: skip
         assert _lang(client.get("/", headers=headers)) == "en"
-    with database.session(settings.db_path) as db:
+    with database.session(settings) as db:
         assert accounts.user_locale(db, user.id) == "en"
     with TestClient(create_app(settings), follow_redirects=False) as other:
         login(other, user.email)  # another browser, Norwegian
@@ -613,5 +613,5 @@ def test_the_first_sign_in_keeps_the_browsers_language(settings, how):
 def test_a_browser_that_says_nothing_stores_nothing(settings, client):
     user = make_user(settings, "viewer")
     login(client, user.email)
-    with database.session(settings.db_path) as db:
+    with database.session(settings) as db:
         assert accounts.user_locale(db, user.id) is None

@@ -92,7 +92,7 @@ def test_a_timed_true_or_false_question_speaks_english(settings, tmp_path):
     require_chromium()
     organiser = make_user(settings, "organiser", name="Alex Organiser")
     make_user(settings, "viewer", name="Alex Viewer")
-    with database.session(settings.db_path) as db:
+    with database.session(settings) as db:
         talk = _hls_talk(db, settings, organiser, tmp_path)
         question = _q("truefalse", "The video is a test.", correct=[0], at="1", explanation="")
         quizzes.save_question(db, talk, question, organiser)

@@ -40,7 +40,7 @@ def _as(client: TestClient, user) -> None:
 
 def _talk(settings, owner, **fields) -> dict:
     data = {"title": "Barnevern for alle", "visibility": "internal", **fields}
-    with database.session(settings.db_path) as db:
+    with database.session(settings) as db:
         return talks.create(db, talks.TalkInput(**data), owner)
 
 
@@ -54,13 +54,13 @@ def _oslo_in(minutes: float) -> str:
 
 
 def _checkin_url(settings, talk: dict) -> str:
-    with database.session(settings.db_path) as db:
+    with database.session(settings) as db:
         code = programme.ensure_code(db, talk)
     return f"/talks/{talk.slug}/innsjekk/{code}"
 
 
 def _attended(settings, user, talk) -> str | None:
-    with database.session(settings.db_path) as db:
+    with database.session(settings) as db:
         return programme.attended(db, user.id, talk.id)
 
 
@@ -187,7 +187,7 @@ def _links(page_url: str, html: str) -> list[tuple[str, str]]:
 
 
 def _talk_of(settings, params: dict) -> dict | None:
-    with database.session(settings.db_path) as db:
+    with database.session(settings) as db:
         if "key" in params:
             return talks.find(db, str(params["key"]))
         if "talk_id" in params:
@@ -197,7 +197,7 @@ def _talk_of(settings, params: dict) -> dict | None:
 
 def _ready_talk(settings, owner, title: str, visibility: str) -> dict:
     """A talk with a recording, a transcript in the index and a published quiz."""
-    with database.session(settings.db_path) as db:
+    with database.session(settings) as db:
         talk = talks.create(db, talks.TalkInput(title=title, visibility=visibility), owner)
         with db.conn:
             db.execute(
@@ -350,7 +350,7 @@ def _stamp_everything(settings, talk: dict, people: dict, at: str) -> None:
     """A live question, an audit entry, a transcript version, attendance, completion and a
     passed quiz, all stored at `at` (UTC)."""
     viewer, organiser = people["viewer"], people["organiser"]
-    with database.session(settings.db_path) as db, db.conn:
+    with database.session(settings) as db, db.conn:
         db.execute(
             "INSERT INTO live_questions (talk_id, user_id, text, created_at) VALUES (?, ?, ?, ?)",
             [talk.id, viewer.id, "Når er fristen?", at],
@@ -387,7 +387,7 @@ def test_stored_utc_times_show_in_oslo_time_on_every_page(
     talk = _ready_talk(settings, people["organiser"], "Klart opptak", "internal")
     _stamp_everything(settings, talk, people, stored)
     slug = talk.slug
-    with database.session(settings.db_path) as db:
+    with database.session(settings) as db:
         code = programme.ensure_code(db, talk)
     full = {  # page: who looks
         f"/talks/{slug}/direkte": "organiser",
@@ -463,7 +463,7 @@ FORM = {
 
 
 def _audit_details(settings, action: str) -> list[str]:
-    with database.session(settings.db_path) as db:
+    with database.session(settings) as db:
         rows = db.execute("SELECT detail FROM audit_log WHERE action = ? ORDER BY id", [action])
         return [row[0] for row in rows]
 
@@ -531,7 +531,7 @@ def test_deleting_a_quiz_question_asks_first_and_says_so(settings, client, peopl
     _as(client, people["organiser"])
     editor = client.get(f"/talks/{talk.slug}/quiz/rediger").text
     assert 'data-confirm="Slette spørsmålet «Var det hei?»?"' in editor
-    with database.session(settings.db_path) as db:
+    with database.session(settings) as db:
         question = quizzes.questions(db, talk.id)[0]
     response = post(client, f"/talks/{talk.slug}/quiz/sporsmal/{question.id}/slett")
     assert response.status_code == 303

@@ -24,7 +24,7 @@ ASKED_AT = "2026-01-15T04:12:00+00:00"  # 05:12 in Oslo (CET)
 @pytest.fixture
 def site(settings, tmp_path: Path):
     organiser = make_user(settings, "organiser")
-    with database.session(settings.db_path) as db:
+    with database.session(settings) as db:
         doomed = talks.create(db, talks.TalkInput(title="Skal bort"), organiser)
         quizzed = talks.create(db, talks.TalkInput(title="Med quiz"), organiser)
         question = quizzes.QuestionInput(

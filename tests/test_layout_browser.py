@@ -57,7 +57,7 @@ def site(tmp_path_factory, engine):
                         description="Hvordan biblioteket låner ut elsykler til alle ansatte."),
     )  # fmt: skip
     assert Worker(settings, engine_factory=lambda: engine).run_once()
-    with database.session(settings.db_path) as db:
+    with database.session(settings) as db:
         assert talks.get(db, ready.id).status == "ready"
         folder = settings.transcripts_dir / str(ready.id)
         transcript.write_all(folder, transcript.Transcript(language="en", segments=SEGMENTS))

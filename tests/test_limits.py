@@ -115,7 +115,7 @@ def env(settings):
     settings = settings.replace(max_body_bytes=LIMIT, live_captions=False)
     viewer = make_user(settings, "viewer")
     organiser = make_user(settings, "organiser")
-    with database.session(settings.db_path) as db:
+    with database.session(settings) as db:
         talk = _talk(db, settings, organiser, "internal", "Grenser forklart")
         token = accounts.start_session(db, viewer.id, 1)
     app = create_app(settings)
@@ -204,7 +204,7 @@ def test_a_too_large_form_gets_the_error_page(env):
 def test_tus_uploads_keep_their_own_limit(env):
     settings, client = env["settings"], env["client"]
     size = 4 * LIMIT
-    with database.session(settings.db_path) as db:
+    with database.session(settings) as db:
         upload = tus.create(db, settings, size, {"ktl_owner": str(env["organiser"].id)})
         token = accounts.start_session(db, env["organiser"].id, 1)
     client.cookies.set(SESSION_COOKIE, token)

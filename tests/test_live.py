@@ -168,20 +168,20 @@ def _wait(predicate, timeout: float, what: str):
 
 
 def _state(settings, talk_id: int) -> str | None:
-    with database.session(settings.db_path) as db:
+    with database.session(settings) as db:
         row = broadcasts.get(db, talk_id)
     return row.state if row else None
 
 
 def _talk_row(settings, talk_id: int) -> tuple[Talk, Recording | None]:
-    with database.session(settings.db_path) as db:
+    with database.session(settings) as db:
         return talks.get(db, talk_id), talks.recording(db, talk_id)
 
 
 @pytest.fixture
 def live(settings, tmp_path):
     organiser = make_user(settings, "organiser")
-    with database.session(settings.db_path) as db:
+    with database.session(settings) as db:
         talk = talks.create(db, talks.TalkInput(title="Direkte fra rådhuset", visibility="public"),
                             organiser)  # fmt: skip
     env = {"KTL_SRT_BIND": "127.0.0.1", "KTL_SRT_PORTS": str(free_port()),
@@ -265,7 +265,7 @@ def test_an_encoder_that_comes_back_within_the_grace_period_continues_the_record
     recording = _talk_row(settings, talk.id)[1]
     assert 14 <= recording.duration <= 18.5, recording
     _wait(lambda: _talk_row(settings, talk.id)[0].status == "ready", 180, "the pipeline")
-    with database.session(settings.db_path) as db:
+    with database.session(settings) as db:
         parts = broadcasts.get(db, talk.id).parts
     assert parts == 2
 
@@ -275,7 +275,7 @@ def test_live_captions_reach_viewers_while_the_talk_goes_on(settings, tmp_path):
     """Real Whisper on the live audio: an encoder sends espeak-ng speech, a viewer's
     event stream receives caption lines with words that were said, before the end."""
     organiser = make_user(settings, "organiser")
-    with database.session(settings.db_path) as db:
+    with database.session(settings) as db:
         talk = talks.create(
             db, talks.TalkInput(title="Teksting", visibility="public", language="en"), organiser
         )
@@ -343,7 +343,7 @@ def test_the_page_resends_after_its_websocket_drops(settings, tmp_path):
 
     require_chromium()
     organiser = make_user(settings, "organiser")
-    with database.session(settings.db_path) as db:
+    with database.session(settings) as db:
         talk = talks.create(db, talks.TalkInput(title="Ustabilt nett"), organiser)
     fake = ["--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream"]
     sockets = []
@@ -383,7 +383,7 @@ def test_the_page_resends_after_its_websocket_drops(settings, tmp_path):
     row, recording = _talk_row(settings, talk.id)
     assert row.status == "processing" and recording is not None
     assert recording.duration >= 0.6 * sent, (recording.duration, sent)
-    with database.session(settings.db_path) as db:
+    with database.session(settings) as db:
         assert broadcasts.get(db, talk.id).parts == 1, "the same part went on"
 
 
@@ -406,7 +406,7 @@ def test_a_dropped_websocket_resends_what_was_not_acknowledged(settings, tmp_pat
     the same stream connects again, hears what the server has, and sends from there
     (a few again, which the server skips). One part, one recording of the whole file."""
     organiser = make_user(settings, "organiser")
-    with database.session(settings.db_path) as db:
+    with database.session(settings) as db:
         talk = talks.create(db, talks.TalkInput(title="Fra nettleseren"), organiser)
     source = tmp_path / "camera.webm"
     factories.ffmpeg("-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25", "-f", "lavfi",
@@ -447,7 +447,7 @@ def test_a_dropped_websocket_resends_what_was_not_acknowledged(settings, tmp_pat
     row, recording = _talk_row(settings, talk.id)
     assert row.status == "processing" and recording is not None
     assert 5.0 <= recording.duration <= 7.0, recording
-    with database.session(settings.db_path) as db:
+    with database.session(settings) as db:
         assert broadcasts.get(db, talk.id).parts == 1
 
 
@@ -457,7 +457,7 @@ def test_a_second_browser_is_refused_for_good_while_the_first_sends(settings):
     from tests.webclient import login
 
     organiser = make_user(settings, "organiser")
-    with database.session(settings.db_path) as db:
+    with database.session(settings) as db:
         talk = talks.create(db, talks.TalkInput(title="To faner"), organiser)
     app = create_app(settings.replace(live_captions=False))
     url, origin = f"/talks/{talk.slug}/direkte/sender", {"origin": "http://testserver"}
@@ -478,7 +478,7 @@ def test_a_second_browser_is_refused_for_good_while_the_first_sends(settings):
         live_dir = settings.paths.live(talk.id)
         _wait(lambda: not [p for p in live_dir.glob("part-*") if p.is_dir()], 10,
               "the part of a browser that left before sending anything to go")  # fmt: skip
-        with database.session(settings.db_path) as db:
+        with database.session(settings) as db:
             assert broadcasts.get(db, talk.id).state == "idle"
 
 
@@ -490,7 +490,7 @@ def test_questions_while_live(settings):
 
     organiser = make_user(settings, "organiser")
     viewer = make_user(settings, "viewer")
-    with database.session(settings.db_path) as db:
+    with database.session(settings) as db:
         talk = talks.create(db, talks.TalkInput(title="Spør oss"), organiser)
         broadcasts.ensure(db, talk)
     slug = talk.slug
@@ -498,7 +498,7 @@ def test_questions_while_live(settings):
         login(client, viewer.email)
         early = post(client, f"/talks/{slug}/sporsmal", {"text": "Kommer det opptak?"})
         assert early.status_code == 409 and "mens foredraget sendes" in early.text
-        with database.session(settings.db_path) as db:
+        with database.session(settings) as db:
             broadcasts.set_state(db, talk.id, broadcasts.LIVE)
         page = client.get(f"/talks/{slug}").text
         assert 'id="question-form"' in page and 'id="live-join"' in page
@@ -560,7 +560,7 @@ def test_going_live_from_the_browser_and_watching(settings, tmp_path):
     speech = factories.speech_wav(tmp_path / "speech.wav", factories.LONG_ENGLISH_SPEECH)
     organiser = make_user(settings, "organiser")
     make_user(settings, "viewer")
-    with database.session(settings.db_path) as db:
+    with database.session(settings) as db:
         talk = talks.create(db, talks.TalkInput(title="Direkte fra nettleseren",
                                                 visibility="internal", language="en"),
                             organiser)  # fmt: skip
@@ -600,7 +600,7 @@ def test_going_live_from_the_browser_and_watching(settings, tmp_path):
         _wait(lambda: _talk_row(settings, talk.id)[0].status == "ready", 240, "the pipeline")
     _, recording = _talk_row(settings, talk.id)
     assert recording.duration >= 8 and recording.has_video
-    with database.session(settings.db_path) as db:
+    with database.session(settings) as db:
         viewer = db.execute("SELECT id FROM users WHERE email = 'viewer@kommune.no'").fetchone()
         assert programme.attended(db, viewer[0], talk.id), "watching live counts as attending"
     words = json.loads((settings.paths.transcript_json(talk.id)).read_text())

@@ -80,7 +80,7 @@ def test_watching_live_and_the_end_on_a_desktop_and_a_phone(settings, tmp_path):
     require_chromium()
     organiser = make_user(settings, "organiser")
     make_user(settings, "viewer")
-    with database.session(settings.db_path) as db:
+    with database.session(settings) as db:
         talk = talks.create(db, talks.TalkInput(
             title="Direkte fra rådhuset", visibility="public", starts_at="2030-01-01T11:30",
             description="Budsjettet forklart.", department="Økonomi"), organiser)  # fmt: skip
@@ -165,7 +165,7 @@ def test_the_question_form_says_when_questions_are_taken(settings):
 
     organiser = make_user(settings, "organiser")
     viewer = make_user(settings, "viewer")
-    with database.session(settings.db_path) as db:
+    with database.session(settings) as db:
         talk = talks.create(db, talks.TalkInput(title="Spør oss", visibility="public"), organiser)
         broadcasts.ensure(db, talk)
     with TestClient(create_app(settings), follow_redirects=False) as client:
@@ -176,7 +176,7 @@ def test_the_question_form_says_when_questions_are_taken(settings):
             ("interrupted", True, True, None),
             ("ending", False, False, OVER),
         ):
-            with database.session(settings.db_path) as db:
+            with database.session(settings) as db:
                 broadcasts.set_state(db, talk.id, state)
             page = client.get(f"/talks/{talk.slug}").text
             fields = re.search(r'<fieldset class="question-fields"[^>]*>', page).group(0)
@@ -189,7 +189,7 @@ def test_the_question_form_says_when_questions_are_taken(settings):
 
 
 def _broadcast_state(settings, talk_id: int) -> str | None:
-    with database.session(settings.db_path) as db:
+    with database.session(settings) as db:
         row = broadcasts.get(db, talk_id)
     return row.state if row else None
 

@@ -51,7 +51,7 @@ def installation(settings):
     organiser = make_user(settings, "organiser", department="Oppvekst")
     viewer = make_user(settings, "viewer", department="Helse")
     make_user(settings, "admin")
-    with database.session(settings.db_path) as db:
+    with database.session(settings) as db:
         talk = _talk(db, settings, organiser, "internal", "Bli kjent med barnehagene")
         second = _talk(db, settings, organiser, "public", "Byggesak for alle")
         segments = [Segment(8.0 * i, 8.0 * i + 7, text) for i, text in enumerate(SPEECH)]
@@ -92,7 +92,7 @@ def test_the_command_copies_every_table_row_for_row(installation, postgres_url):
     done = ktl(settings, "migrate-to-postgres", postgres_url)
     assert done.returncode == 0, done.stderr
     assert "antallet i hver tabell er kontrollert" in done.stdout
-    with database.session(settings.db_path) as db, psycopg.connect(postgres_url) as pg:
+    with database.session(settings) as db, psycopg.connect(postgres_url) as pg:
         tables = sqlite_tables(db)
         copied = {}
         for table in tables:
@@ -147,7 +147,7 @@ def test_the_copy_is_one_moment_while_the_server_keeps_writing(installation, pos
     """A writer adds audit rows through the store's write unit during the whole copy; the
     copy's counts are verified against the same read transaction, so they agree."""
     settings = installation
-    with database.session(settings.db_path) as db, write(db):
+    with database.session(settings) as db, write(db):
         db.conn.executemany(
             "INSERT INTO audit_log (at, actor, action, target) VALUES ('x', 'test', 'fyll', ?)",
             [(str(i),) for i in range(20000)],
@@ -155,7 +155,7 @@ def test_the_copy_is_one_moment_while_the_server_keeps_writing(installation, pos
     stop, written = threading.Event(), []
 
     def keep_writing():
-        with database.session(settings.db_path) as db:
+        with database.session(settings) as db:
             while not stop.is_set():
                 with write(db):
                     accounts.audit(db, None, "skriver under kopien", str(len(written)))
@@ -169,7 +169,7 @@ def test_the_copy_is_one_moment_while_the_server_keeps_writing(installation, pos
         stop.set()
         writer.join()
     assert done.returncode == 0, done.stderr
-    with database.session(settings.db_path) as db, psycopg.connect(postgres_url) as pg:
+    with database.session(settings) as db, psycopg.connect(postgres_url) as pg:
         copied = pg.execute("SELECT count(*), max(id) FROM audit_log").fetchone()
         # Every copied row is the SQLite row with that id, and none is missing below the top.
         assert copied[0] == copied[1]

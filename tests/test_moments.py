@@ -45,7 +45,7 @@ def _lasting(db, talk, seconds: float) -> None:
 @pytest.fixture
 def site(settings):
     organiser = make_user(settings, "organiser")
-    with database.session(settings.db_path) as db:
+    with database.session(settings) as db:
         public = _talk(db, settings, organiser, "public", "Del et øyeblikk")
         internal = _talk(db, settings, organiser, "internal", "Internt foredrag")
         _lasting(db, public, 600.0)
@@ -94,7 +94,7 @@ def test_search_hits_carry_a_link_to_copy(site):
 
 def test_the_embed_page_may_be_framed_only_by_the_configured_origins(settings):
     organiser = make_user(settings, "organiser")
-    with database.session(settings.db_path) as db:
+    with database.session(settings) as db:
         talk = _talk(db, settings, organiser, "public", "Innebygd")
         _lasting(db, talk, 60.0)
     framed = settings.replace(frame_origins="https://intranett.kommune.no, https://*.kommune.no")
@@ -132,7 +132,7 @@ def test_a_guest_sees_why_in_the_frame_when_the_talk_is_internal(settings):
     """The error of the embed page may be framed like the player (the sign-in page may not,
     so its link opens a new window); every other error page still refuses frames."""
     organiser = make_user(settings, "organiser")
-    with database.session(settings.db_path) as db:
+    with database.session(settings) as db:
         talk = _talk(db, settings, organiser, "internal", "Bare for ansatte")
     framed = settings.replace(frame_origins="https://intranett.kommune.no")
     with TestClient(create_app(framed), follow_redirects=False) as guest:
@@ -175,7 +175,7 @@ def test_every_chapter_has_a_link_that_plays_just_that_chapter(site, settings):
     from server.catalogue import chapters
 
     talk = site["public"]
-    with database.session(settings.db_path) as db:
+    with database.session(settings) as db:
         chapters.save(db, talk.id, [chapters.Chapter(0.0, "Innledning"),
                                     chapters.Chapter(1.4, "Poenget")])  # fmt: skip
     page = html.unescape(site["client"].get(f"/talks/{talk.slug}").text)

@@ -66,7 +66,7 @@ def _host_page(page: dict):
 def site(settings, tmp_path: Path):
     organiser = make_user(settings, "organiser")
     make_user(settings, "viewer")
-    with database.session(settings.db_path) as db:
+    with database.session(settings) as db:
         talk = _talk(db, settings, organiser, "public", "Del og noter")
         factories.hls_media(db, settings, talk, tmp_path, 12)
         folder = settings.transcripts_dir / str(talk.id)
@@ -288,7 +288,7 @@ def test_hostile_notes_and_links_break_nothing_in_the_browser(site, browser, tmp
 
 def test_a_guest_framing_an_internal_talk_is_told_to_sign_in(site, browser, tmp_path):
     settings = site["settings"]
-    with database.session(settings.db_path) as db:
+    with database.session(settings) as db:
         organiser = db.execute("SELECT id FROM users WHERE role = 'organiser'").fetchone()[0]
         internal = _talk(db, settings, accounts.get(db, organiser), "internal", "Internt")
     frame = {"html": ""}

@@ -57,7 +57,7 @@ def site(tmp_path_factory):
         "admin": make_user(settings, "admin"),
         "target": make_user(settings, "viewer", email="maal@kommune.no"),
     }
-    with database.session(settings.db_path) as db:
+    with database.session(settings) as db:
         by_visibility = {
             v: _talk(db, settings, users["organiser"], v, f"Foredrag {v}") for v in VISIBILITIES
         }
@@ -370,7 +370,7 @@ def test_a_guest_watches_a_public_broadcast_through_nginx(settings, tmp_path):
     need("nginx", "openssl")
     require_chromium()
     organiser = make_user(settings, "organiser")
-    with database.session(settings.db_path) as db:
+    with database.session(settings) as db:
         talk = talks.create(db, talks.TalkInput(title="Direkte for alle", visibility="public"),
                             organiser)  # fmt: skip
     env = {"KTL_SRT_BIND": "127.0.0.1", "KTL_SRT_PORTS": str(free_port()),

@@ -18,7 +18,7 @@ def env(settings):
     organiser = make_user(settings, "organiser")
     make_user(settings, "viewer", name="Kari")
     make_user(settings, "viewer", email="per@kommune.no", name="Per")
-    with database.session(settings.db_path) as db:
+    with database.session(settings) as db:
         talk = _talk(db, settings, organiser, "internal", "Notater om barnevern")
         draft = _talk(db, settings, organiser, "draft", "Hemmelig utkast")
         with write(db):  # a 30-minute recording, so notes have room
@@ -82,7 +82,7 @@ def test_notes_are_private_and_another_persons_note_is_404(env):
 def test_a_note_belongs_to_its_talk(env, settings):
     kari, slug = env["kari"], env["talk"].slug
     organiser = make_user(settings, "organiser", email="o2@kommune.no")
-    with database.session(settings.db_path) as db:
+    with database.session(settings) as db:
         other = _talk(db, settings, organiser, "internal", "Et annet foredrag")
     note = _add(kari, slug, "5", "Her", headers=JSON).json()["saved"]
     moved = post(kari, f"/talks/{other.slug}/notater/{note}/slett", headers=JSON)
@@ -156,7 +156,7 @@ def test_markup_in_a_note_is_text_everywhere_and_control_characters_are_dropped(
 def test_notes_follow_the_talk_when_it_is_hidden_or_deleted(env, settings):
     kari, slug, talk = env["kari"], env["talk"].slug, env["talk"]
     note = _add(kari, slug, "3", "Husk dette", headers=JSON).json()["saved"]
-    with database.session(settings.db_path) as db, db.conn:
+    with database.session(settings) as db, db.conn:
         db.execute("UPDATE talks SET visibility = 'draft' WHERE id = ?", [talk.id])
     assert "Husk dette" not in kari.get("/mine-moduler").text
     for response in (kari.get(f"/talks/{slug}/notater.json"),
@@ -164,7 +164,7 @@ def test_notes_follow_the_talk_when_it_is_hidden_or_deleted(env, settings):
                      post(kari, f"/talks/{slug}/notater/{note}", {"at": "1", "text": "x"},
                           headers=JSON)):  # fmt: skip
         assert response.status_code == 404
-    with database.session(settings.db_path) as db, db.conn:
+    with database.session(settings) as db, db.conn:
         db.execute("UPDATE talks SET visibility = 'internal' WHERE id = ?", [talk.id])
     assert "Husk dette" in kari.get("/mine-moduler").text
     organiser = TestClient(env["kari"].app, follow_redirects=False)
@@ -172,7 +172,7 @@ def test_notes_follow_the_talk_when_it_is_hidden_or_deleted(env, settings):
         login(organiser, "organiser@kommune.no")
         deleted = post(organiser, f"/talks/{slug}/slett", {"bekreftet": "1"})
         assert deleted.status_code == 303
-    with database.session(settings.db_path) as db:
+    with database.session(settings) as db:
         assert db.execute("SELECT count(*) FROM notes").fetchone()[0] == 0
     assert kari.get("/mine-moduler").status_code == 200
     assert kari.get(f"/talks/{slug}/notater.json").status_code == 404

@@ -57,7 +57,7 @@ def _processed_talk(settings: Settings, engine, clip: Path) -> dict:
     worker = Worker(settings, engine_factory=lambda: engine)
     while worker.run_once():
         pass
-    with database.session(settings.db_path) as db:
+    with database.session(settings) as db:
         assert jobs.latest_for_talk(db, talk.id).state == "done"
         admin = accounts.create_user(db, "admin@kommune.no", "Admin", "admin", password="x" * 12)
         staff = accounts.create_user(db, "kari@kommune.no", "Kari", "viewer", password="x" * 12)
@@ -129,7 +129,7 @@ def world(tmp_path_factory, engine):
         try:
             stage = _wait_running(settings.db_path, second.id)
             done = _ktl("--data-dir", str(settings.data_dir), "backup", str(dest), "--with-media")
-            with database.session(settings.db_path) as db:
+            with database.session(settings) as db:
                 after = jobs.latest_for_talk(db, second.id).state
         finally:
             stop.set()

@@ -45,7 +45,7 @@ def _value(samples: dict, name: str, **labels: str) -> float | None:
 
 
 def test_metrics_count_requests_by_route_name_and_read_the_database(settings):
-    with database.session(settings.db_path) as db:
+    with database.session(settings) as db:
         talk = factories.talk(db)
         jobs.enqueue(db, talk.id)
         stats.record_transcription(db, talk.id, "base", 60.0, 15.0)  # as the worker does
@@ -232,7 +232,7 @@ def test_tus_creation_is_refused_before_the_disk_fills(settings):
 
 def test_attach_and_going_live_are_refused_below_the_floor(settings):
     full = settings.replace(min_free_disk_mb=10**9)
-    with database.session(settings.db_path) as db:
+    with database.session(settings) as db:
         organiser = make_user(settings, "organiser")
         talk = factories.talk(db, organiser)
     client = _client(full)

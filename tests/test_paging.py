@@ -21,7 +21,7 @@ LINK = re.compile(r'<a rel="(prev|next)" href="([^"]+)"')
 def _ready_talks(settings, count: int, department: str = "Kultur", word: str = "Bibliotek"):
     """`count` public, ready talks, one a day in 2025; returns their slugs newest first."""
     slugs = []
-    with database.session(settings.db_path) as db:
+    with database.session(settings) as db:
         for n in range(count):
             talk = talks.create(db, talks.TalkInput(
                 title=f"{word} nummer {n}", department=department, visibility="public",

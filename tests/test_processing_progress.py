@@ -48,12 +48,12 @@ def test_the_worker_reports_that_transcription_began_before_whispers_first_figur
     watched.talk_id = talk.id
     assert Worker(settings, engine_factory=lambda: watched).run_once()
     assert watched.seen == [("transcribe", TRANSCRIBE_STARTED)]
-    with database.session(settings.db_path) as db:
+    with database.session(settings) as db:
         assert talks.get(db, talk.id).status == "ready"
 
 
 def _job_at(settings, talk_id: int, stage: str, share: float) -> None:
-    with database.session(settings.db_path) as db:
+    with database.session(settings) as db:
         job = jobs.latest_for_talk(db, talk_id)
         jobs.report(db, job, ELSEWHERE, stage, share)
 
@@ -64,7 +64,7 @@ def test_the_page_shows_the_model_loading_then_real_progress(settings, tmp_path)
 
     require_chromium()
     organiser = make_user(settings, "organiser")
-    with database.session(settings.db_path) as db:
+    with database.session(settings) as db:
         talk = factories.talk(db, organiser=organiser, visibility="public")
         with db.conn:
             jobs.enqueue(db, talk.id)

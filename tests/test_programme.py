@@ -35,7 +35,7 @@ def people(settings):
 
 def _talk(settings, owner, **fields) -> dict:
     data = {"title": "Barnevern for alle", "visibility": "internal", "starts_at": WINTER, **fields}
-    with database.session(settings.db_path) as db:
+    with database.session(settings) as db:
         return talks.create(db, talks.TalkInput(**data), owner)
 
 
@@ -102,7 +102,7 @@ def test_feed_is_valid_icalendar_in_oslo_time_with_public_talks_only(settings, c
     assert event["DTSTAMP"].dt.tzinfo is not None
 
     # UIDs are stable: the same after a rename, and on another fetch
-    with database.session(settings.db_path) as db:
+    with database.session(settings) as db:
         data = talks.TalkInput(title="Vinter, nytt navn", visibility="public", starts_at=WINTER)
         talks.update(db, winter, data, people["organiser"])
     renamed = _events(_feed(client))["Vinter, nytt navn"]
@@ -176,7 +176,7 @@ def _signup(client, talk: dict, mode: str = "", action: str = ""):
 
 
 def _mode(settings, user, talk) -> str | None:
-    with database.session(settings.db_path) as db:
+    with database.session(settings) as db:
         return programme.mode_of(db, user.id, talk.id)
 
 
@@ -257,7 +257,7 @@ def test_last_seat_race_gives_exactly_capacity_seats(settings, people):
     barrier = threading.Barrier(len(staff))
 
     def attempt(user):
-        with database.session(settings.db_path) as db:
+        with database.session(settings) as db:
             barrier.wait()
             try:
                 programme.sign_up(db, user, talk, "room", "2000-01-01T00:00")
@@ -272,7 +272,7 @@ def test_last_seat_race_gives_exactly_capacity_seats(settings, people):
         thread.join()
     assert outcomes.count("ok") == 3
     assert outcomes.count(programme.ROOM_FULL) == 9
-    with database.session(settings.db_path) as db:
+    with database.session(settings) as db:
         assert programme.counts(db, talk.id).room == 3
 
 
@@ -301,14 +301,14 @@ def test_capacity_is_validated_on_the_talk_form(settings, client, people):
         assert response.status_code == 422 and "helt tall over 0" in response.text
     response = post(client, "/talks", {**form, "capacity": "25", "room": "Store sal"})
     assert response.status_code == 303
-    with database.session(settings.db_path) as db:
+    with database.session(settings) as db:
         saved = talks.find(db, "plasser")
     assert (saved.capacity, saved.room) == (25, "Store sal")
     edit = client.get("/talks/plasser/rediger").text
     assert 'value="25"' in edit and 'value="Store sal"' in edit
     response = post(client, "/talks/plasser/rediger", {**form, "capacity": "", "room": ""})
     assert response.status_code == 303
-    with database.session(settings.db_path) as db:
+    with database.session(settings) as db:
         assert talks.find(db, "plasser").capacity is None
 
 
@@ -330,7 +330,7 @@ def test_organiser_registers_attendance_and_it_is_audited(settings, client, peop
     assert response.status_code == 303
     response = post(client, url, {"action": "register", "email": "ukjent@kommune.no"})
     assert response.status_code == 422 and "Fant ingen aktiv bruker" in response.text
-    with database.session(settings.db_path) as db:
+    with database.session(settings) as db:
         assert programme.attended(db, signed.id, talk.id)
         assert programme.attended(db, walk_in.id, talk.id)
         rows = db.execute("SELECT how, registered_by FROM attendance ORDER BY user_id").fetchall()
@@ -348,7 +348,7 @@ def test_organiser_registers_attendance_and_it_is_audited(settings, client, peop
 
     response = post(client, url, {"remove": str(walk_in.id)})
     assert response.status_code == 303
-    with database.session(settings.db_path) as db:
+    with database.session(settings) as db:
         assert programme.attended(db, walk_in.id, talk.id) is None
         assert "fjernet oppmøte" in [e.action for e in accounts.audit_entries(db)]
 
@@ -361,7 +361,7 @@ def test_qr_check_in(settings, client, people):
     qr = client.get(f"/talks/{talk.slug}/oppmote/qr.svg")
     assert qr.status_code == 200 and qr.headers["content-type"].startswith("image/svg+xml")
     assert qr.text.startswith("<svg") and "<path" in qr.text
-    with database.session(settings.db_path) as db:
+    with database.session(settings) as db:
         code = talks.get(db, talk.id).attendance_code
     assert code and len(code) >= 16
     assert f"/talks/{talk.slug}/innsjekk/{code}" in client.get(f"/talks/{talk.slug}/oppmote").text
@@ -370,12 +370,12 @@ def test_qr_check_in(settings, client, people):
     url = f"/talks/{talk.slug}/innsjekk/{code}"
     page = client.get(url)
     assert page.status_code == 200 and "Bekreft at jeg er i salen" in page.text
-    with database.session(settings.db_path) as db:
+    with database.session(settings) as db:
         assert programme.attended(db, viewer.id, talk.id) is None  # GET changes nothing
     response = post(client, url)
     assert response.status_code == 303 and response.headers["location"] == url
     assert "Du er registrert som til stede" in client.get(url).text
-    with database.session(settings.db_path) as db:
+    with database.session(settings) as db:
         at = programme.attended(db, viewer.id, talk.id)
         row = db.execute("SELECT how, registered_by FROM attendance").fetchone()
     assert at and datetime.fromisoformat(at).tzinfo is not None
@@ -392,10 +392,10 @@ def test_new_code_makes_the_old_one_stop_working(settings, client, people):
     talk = _talk(settings, people["organiser"])
     _as(client, people["organiser"].email)
     client.get(f"/talks/{talk.slug}/oppmote")
-    with database.session(settings.db_path) as db:
+    with database.session(settings) as db:
         old = talks.get(db, talk.id).attendance_code
     post(client, f"/talks/{talk.slug}/oppmote", {"action": "new_code"})
-    with database.session(settings.db_path) as db:
+    with database.session(settings) as db:
         new = talks.get(db, talk.id).attendance_code
     assert new != old
     assert client.get(f"/talks/{talk.slug}/innsjekk/{old}").status_code == 404
@@ -417,7 +417,7 @@ def test_viewer_cannot_open_the_attendance_page(settings, client, people):
 def test_attended_returns_the_time(settings, people):
     talk = _talk(settings, people["organiser"])
     viewer = people["viewer"]
-    with database.session(settings.db_path) as db:
+    with database.session(settings) as db:
         assert programme.attended(db, viewer.id, talk.id) is None
         at = programme.register(db, viewer.id, talk, "live", people["organiser"])
         assert programme.attended(db, viewer.id, talk.id) == at
@@ -436,7 +436,7 @@ def test_attendance_refreshes_completion_when_progress_offers_it(settings, peopl
     )
     talk = _talk(settings, people["organiser"])
     viewer = people["viewer"]
-    with database.session(settings.db_path) as db:
+    with database.session(settings) as db:
         code = programme.ensure_code(db, talk)
         programme.check_in(db, viewer, talks.get(db, talk.id), code, "2030-12-03T11:40", 30)
         programme.register(db, people["admin"].id, talk, "live", people["organiser"])

@@ -64,7 +64,7 @@ def env(settings):
         "other": make_user(settings, "viewer", email="annen@kommune.no", department="Helse"),
         "admin": make_user(settings, "admin"),
     }
-    with database.session(settings.db_path) as db:
+    with database.session(settings) as db:
         talk = _talk(db, settings, people["organiser"], "internal", "Kulturskolen forklart")
         second = _talk(db, settings, people["organiser"], "internal", "Barnevernet forklart")
         draft = _talk(db, settings, people["organiser"], "draft", "Hemmelig utkast")
@@ -480,7 +480,7 @@ def test_progress_is_recorded_and_resumed_in_a_browser(settings, tmp_path):
     require_chromium()
     organiser = make_user(settings, "organiser")
     viewer = make_user(settings, "viewer")
-    with database.session(settings.db_path) as db:
+    with database.session(settings) as db:
         talk = _hls_talk(db, settings, organiser, tmp_path)
     url = f"/talks/{talk.slug}"
     video = "document.getElementById('video')"
@@ -494,7 +494,7 @@ def test_progress_is_recorded_and_resumed_in_a_browser(settings, tmp_path):
         with page.expect_response(lambda r: r.url.endswith("/fremdrift")) as posted:
             page.evaluate(f"{video}.pause(); null")
         assert posted.value.status == 200
-        with database.session(settings.db_path) as db:
+        with database.session(settings) as db:
             row = progress.stored(db, viewer.id, talk.id)
         assert row.watched_seconds >= 2.5 and row.intervals[0][0] < 1
         assert row.position > 3
@@ -521,7 +521,7 @@ def test_watch_answer_pass_and_the_module_is_complete_in_a_browser(settings, tmp
     require_chromium()
     organiser = make_user(settings, "organiser")
     viewer = make_user(settings, "viewer")
-    with database.session(settings.db_path) as db:
+    with database.session(settings) as db:
         talk = _hls_talk(db, settings, organiser, tmp_path, seconds=8)
         _add(db, talk, organiser,
              _q("single", "Hvilken farge?", ["Rød", "Blå"], [1], at="2"),

@@ -202,5 +202,5 @@ def test_the_track_in_a_browser_grows_while_transcribing(settings, db, tmp_path)
         assert page.evaluate(mode) == "showing", "captions stay on after the refresh"
         assert page.evaluate("() => document.querySelectorAll('video track').length") == 1
         browser.close()
-    with database.session(settings.db_path) as check:
+    with database.session(settings) as check:
         assert talks.get(check, talk.id).status == "processing"

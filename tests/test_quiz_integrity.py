@@ -26,7 +26,7 @@ def quiz(request, settings):
     """A quiz of five questions, two of them timed (1 and 3), with or without retries."""
     organiser = make_user(settings, "organiser")
     viewer = make_user(settings, "viewer")
-    with database.session(settings.db_path) as db:
+    with database.session(settings) as db:
         talk = _talk(db, settings, organiser, "internal", "Byggesak for alle")
         ids = _add(
             db, talk, organiser,
@@ -54,7 +54,7 @@ def _answer(client, slug: str, question_id, answer):
 
 
 def _attempts(settings) -> list[dict]:
-    with database.session(settings.db_path) as db:
+    with database.session(settings) as db:
         return [dict(r) for r in db.execute("SELECT * FROM attempts ORDER BY id")]
 
 
@@ -229,7 +229,7 @@ def test_coming_back_asks_the_timed_question_left_at_in_a_browser(settings, tmp_
     require_chromium()
     organiser = make_user(settings, "organiser")
     viewer = make_user(settings, "viewer")
-    with database.session(settings.db_path) as db:
+    with database.session(settings) as db:
         talk = _talk(db, settings, organiser, "internal", "Spørsmål når du kommer tilbake")
         talk = factories.hls_media(db, settings, talk, tmp_path, 8)
         (question,) = _add(db, talk, organiser,
@@ -246,7 +246,7 @@ def test_coming_back_asks_the_timed_question_left_at_in_a_browser(settings, tmp_
             page.wait_for_selector("#timed-question", state="visible", timeout=20_000)
         assert sent.value.status == 200, "the position at the pause is stored"
         page.goto("about:blank")  # the viewer leaves without answering
-        with database.session(settings.db_path) as db:
+        with database.session(settings) as db:
             position = progress.stored(db, viewer.id, talk.id).position
         assert position >= 2, "stopped at the question's moment"
 

@@ -36,7 +36,7 @@ def _add(db, talk, organiser, *inputs, publish=True, pass_mark="80", retries=Tru
 def env(settings):
     organiser = make_user(settings, "organiser")
     viewer = make_user(settings, "viewer")
-    with database.session(settings.db_path) as db:
+    with database.session(settings) as db:
         talk = _talk(db, settings, organiser, "internal", "Byggesak for alle")
     with TestClient(create_app(settings), follow_redirects=False) as client:
         yield {"client": client, "talk": talk, "organiser": organiser, "viewer": viewer,
@@ -385,7 +385,7 @@ def test_timed_answer_goes_into_the_open_attempt_and_submit_scores_it(env):
 def test_quiz_box_and_scripts_on_the_talk_page(settings):
     organiser = make_user(settings, "organiser")
     make_user(settings, "viewer")
-    with database.session(settings.db_path) as db:
+    with database.session(settings) as db:
         talk = _talk(db, settings, organiser, "public", "Åpent foredrag")
         box = quizzes.page_context(db, quizzes.Viewer(None), talk)["quiz_box"]
         assert box.published is False
@@ -394,7 +394,7 @@ def test_quiz_box_and_scripts_on_the_talk_page(settings):
         assert 'class="quiz-box"' not in page.text
         login(client, organiser.email)
         assert "Lag quiz" in client.get(f"/talks/{talk.slug}").text
-        with database.session(settings.db_path) as db:
+        with database.session(settings) as db:
             _add(db, talk, organiser, _q("single", "Når?", ["Nå", "Aldri"], [0], at="3"))
         page = client.get(f"/talks/{talk.slug}").text
         assert "Rediger quizen" in page and "js/quiz.js" in page and 'id="timed-question"' in page
@@ -552,7 +552,7 @@ def test_timed_question_pauses_the_video_in_a_browser(settings, tmp_path):
     require_chromium()
     organiser = make_user(settings, "organiser")
     make_user(settings, "viewer")
-    with database.session(settings.db_path) as db:
+    with database.session(settings) as db:
         talk = _hls_talk(db, settings, organiser, tmp_path)
         _add(db, talk, organiser,
              _q("single", "Hvilken farge?", ["Rød", "Blå"], [1], at="2"),

@@ -45,7 +45,7 @@ def test_next_doubtful_word_suggestions_and_progress(server, settings, page, tmp
     talk = test_editor_browser._ready_talk(settings, organiser, tmp_path)
     machine = transcript.Transcript(language="nb", segments=SEGMENTS, duration=6.0)
     transcript.write_all(talks.transcript_dir(settings, talk.id), machine)
-    with database.session(settings.db_path) as db:
+    with database.session(settings) as db:
         search.index_talk(db, talk.id, SEGMENTS, "nb")
     test_browser._sign_in(page, server, organiser.email)
     page.goto(f"{server}/talks/{talk.slug}/transkripsjon")

@@ -59,7 +59,7 @@ def test_segments_are_searchable_while_whisper_works(settings, engine, tmp_path,
         assert status == "processing"
         assert groups and groups[0] == (talk.id, True), f"{word!r} not found while transcribing"
         assert rows == distinct == n, "each batch adds its segments once"
-    with database.session(settings.db_path) as db:
+    with database.session(settings) as db:
         assert talks.get(db, talk.id).status == "ready"
         final = db.execute("SELECT count(*), count(DISTINCT idx) FROM search_segments")
         assert tuple(final.fetchone()) == (len(watching.seen),) * 2, "replaced exactly once"

@@ -105,7 +105,7 @@ def test_search_marks_slide_hits_and_jumps_to_the_slide(client, settings, talk):
 
 
 def test_a_talk_without_slides_shows_no_strip(client, settings):
-    with database.session(settings.db_path) as db:
+    with database.session(settings) as db:
         plain = talks.create(db, talks.TalkInput(title="Uten lysbilder", visibility="public"))
         with db.conn:
             talks.set_status(db, plain.id, "ready")
@@ -143,7 +143,7 @@ def test_the_organiser_edits_chapters_and_others_may_not(client, settings, talk)
 
 
 def test_the_organiser_sees_how_the_slide_stage_went(client, settings, talk):
-    with database.session(settings.db_path) as db:
+    with database.session(settings) as db:
         stored.record_failure(db, talk.id, pipeline_slides.TESSERACT_FAILED)
         job_id = jobs.enqueue(db, talk.id, pipeline_slides.KIND)
         job = jobs.claim(db, "elsewhere:1:", 600)
@@ -152,7 +152,7 @@ def test_the_organiser_sees_how_the_slide_stage_went(client, settings, talk):
     page = owner.get(f"/talks/{talk.slug}").text
     assert "Leser lysbildene: 50 %" in page
     assert "Tesseract kunne ikke lese" not in page, "while reading, the progress"
-    with database.session(settings.db_path) as db:
+    with database.session(settings) as db:
         jobs.finish(db, job_id, "elsewhere:1:")
     page = owner.get(f"/talks/{talk.slug}").text
     assert "Tesseract kunne ikke lese lysbildene" in page and "Leser lysbildene" not in page
@@ -167,7 +167,7 @@ def test_thumbnails_follow_the_talks_access_rule_and_nginx_sends_them(client, se
     assert thumb.content[:2] == b"\xff\xd8" and thumb.headers["cache-control"].startswith("public")
     for bad in ("009.jpg", ".x.jpg", "001.png", "..%2F..%2Fktl.db"):
         assert guest.get(f"/media/{talk.id}/slides/{bad}").status_code == 404
-    with database.session(settings.db_path) as db, db.conn:
+    with database.session(settings) as db, db.conn:
         db.execute("UPDATE talks SET visibility = 'internal' WHERE id = ?", [talk.id])
     assert guest.get(url).status_code in (401, 403, 404, 303)
     assert client("ansatt@kommune.no").get(url).status_code == 200

@@ -48,7 +48,7 @@ def test_the_audit_log_names_people_and_shows_labels(settings, client):
     make_user(settings, "admin", name="Ada Admin")
     login(client, "admin@kommune.no")
     post(client, "/admin/brukere", {"email": "new@kommune.no", "name": "Nora", "role": "viewer"})
-    with database.session(settings.db_path) as db:
+    with database.session(settings) as db:
         factories.talk(db, None, title="Om parker", visibility="internal")
     page = client.get("/admin/logg").text
     assert "Hendelseslogg" in page
@@ -107,7 +107,7 @@ def _ready_talk(settings, db, organiser) -> dict:
 
 def test_the_model_is_chosen_from_the_installed_models(settings, client):
     organiser = make_user(settings, "organiser")
-    with database.session(settings.db_path) as db:
+    with database.session(settings) as db:
         talk = _ready_talk(settings, db, organiser)
     login(client, organiser.email)
     page = client.get(f"/talks/{talk.slug}/transkripsjon").text
@@ -119,7 +119,7 @@ def test_the_model_is_chosen_from_the_installed_models(settings, client):
 def test_watched_to_the_end_is_100_percent_and_the_page_says_take_the_quiz(settings, client):
     organiser = make_user(settings, "organiser")
     viewer = make_user(settings, "viewer")
-    with database.session(settings.db_path) as db:
+    with database.session(settings) as db:
         talk = _ready_talk(settings, db, organiser)
         quizzes.save_question(db, talk, quizzes.QuestionInput(
             kind="single", text="Hva låner biblioteket ut?", options=("Bøker", "Biler"),
@@ -143,7 +143,7 @@ def test_watched_to_the_end_is_100_percent_and_the_page_says_take_the_quiz(setti
 
 def test_a_version_shows_its_word_changes_from_the_one_before(settings, client):
     organiser = make_user(settings, "organiser")
-    with database.session(settings.db_path) as db:
+    with database.session(settings) as db:
         talk = _ready_talk(settings, db, organiser)
         edited = (Segment(0.0, 2.0, "Velkommen til biblioteket."),
                   Segment(2.0, 4.0, "Vi låner ut bøker og sykler til alle."))  # fmt: skip
@@ -167,7 +167,7 @@ def test_the_question_form_shows_only_the_fields_of_the_chosen_kind(settings, tm
 
     require_chromium()
     organiser = make_user(settings, "organiser")
-    with database.session(settings.db_path) as db:
+    with database.session(settings) as db:
         talk = _ready_talk(settings, db, organiser)
     with serve(settings.data_dir, tmp_path / "serve.log") as base, sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)

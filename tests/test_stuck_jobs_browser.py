@@ -67,6 +67,6 @@ def test_the_page_follows_a_job_through_a_dead_worker_a_takeover_and_a_retry(
         page.wait_for_load_state()
         assert page.inner_text(STATE) == "venter" and page.is_hidden("#stage-waiting")
 
-    with database.session(settings.db_path) as check:
+    with database.session(settings) as check:
         job = jobs.get(check, job_id)
         assert (job.state, job.stages_done, job.worker) == ("queued", ("package",), None)

@@ -26,7 +26,7 @@ def _talk(settings, lines: int, state: str = "machine", every: float = 4.0) -> t
     segments = tuple(
         transcript.Segment(every * i, every * i + every * 0.9, f"Linje {i}.") for i in range(lines)
     )
-    with database.session(settings.db_path) as db:
+    with database.session(settings) as db:
         talk = talks.create(db, talks.TalkInput(title="Lang tale", visibility="public"))
         with write(db):
             db.execute(
@@ -101,7 +101,7 @@ def test_the_panel_fills_after_the_page_is_shown_and_its_lines_play(settings, tm
     require_chromium()
     talk = _talk(settings, 150, every=0.5)  # 75 seconds
     (settings.media_dir / str(talk.id) / "vod" / "stream_0").mkdir(parents=True)
-    with database.session(settings.db_path) as db:
+    with database.session(settings) as db:
         with write(db):
             db.execute(
                 "INSERT INTO recordings (talk_id, original_name, path, size, duration, "

@@ -39,7 +39,7 @@ def test_the_translate_task_decodes_like_transcription_but_sequentially(settings
 @pytest.fixture
 def site(settings):
     organiser = make_user(settings, "organiser")
-    with database.session(settings.db_path) as db:
+    with database.session(settings) as db:
         talk = _talk(db, settings, organiser, "public", "Lunsj på norsk")
     return {"settings": settings, "talk": talk, "organiser": organiser}
 
@@ -62,10 +62,10 @@ def test_real_whisper_translates_norwegian_speech_into_an_english_track(site, en
     try:
         chosen = post(organiser, f"/talks/{talk.slug}/engelsk/valg", {"engelsk": "1"})
         assert chosen.status_code == 303
-        with database.session(settings.db_path) as db:
+        with database.session(settings) as db:
             assert translation.get(db, talk.id).state == "waiting"
         assert Worker(settings, engine_factory=lambda: engine).run_once()
-        with database.session(settings.db_path) as db:
+        with database.session(settings) as db:
             state = translation.get(db, talk.id)
         assert state.state == "done" and state.review == "machine" and state.seconds > 0
         vtt = (translation.folder(settings, talk.id) / "transcript.vtt").read_text()
@@ -90,7 +90,7 @@ def test_a_failed_translation_is_recorded_and_the_talk_stays_ready(site, engine)
     try:
         post(organiser, f"/talks/{talk.slug}/engelsk/valg", {"engelsk": "1"})
         assert Worker(settings, engine_factory=lambda: engine).run_once()
-        with database.session(settings.db_path) as db:
+        with database.session(settings) as db:
             state = translation.get(db, talk.id)
             status = db.execute("SELECT status FROM talks WHERE id = ?", [talk.id]).fetchone()[0]
         assert state.state == "failed" and "Kunne ikke lage engelsk teksting" in state.error
@@ -104,7 +104,7 @@ def test_a_failed_translation_is_recorded_and_the_talk_stays_ready(site, engine)
 
 def _with_english(site) -> None:
     settings, talk = site["settings"], site["talk"]
-    with database.session(settings.db_path) as db:
+    with database.session(settings) as db:
         translation.store_machine(db, settings, talk.id, ENGLISH, 1.5)
 
 
@@ -129,7 +129,7 @@ def test_edit_review_and_restore_the_english_text(site):
         assert reviewed.status_code == 303
         restored = post(organiser, f"{url}/versjoner/0", {"base_version": "1"})
         assert restored.status_code == 303
-        with database.session(settings.db_path) as db:
+        with database.session(settings) as db:
             state = translation.get(db, talk.id)
             history = translation.versions(db, talk.id)
         assert (state.version, state.review) == (2, "reviewed")
@@ -176,7 +176,7 @@ def test_only_the_talks_organiser_manages_the_english_track(site, settings):
 
 def test_the_site_default_turns_the_track_on_for_talks_that_have_not_chosen(site):
     settings, talk = site["settings"], site["talk"]
-    with database.session(settings.db_path) as db:
+    with database.session(settings) as db:
         state = translation.get(db, talk.id)
         assert not translation.wanted(settings, talk, state)
         assert translation.wanted(settings.replace(english_captions=True), talk, state)
@@ -217,7 +217,7 @@ def test_ktl_reindex_rebuilds_the_english_rows(site):
 
     _with_english(site)
     settings, talk = site["settings"], site["talk"]
-    with database.session(settings.db_path) as db:
+    with database.session(settings) as db:
         with db.conn:
             db.execute("DELETE FROM search_translations")
         assert not search.search(db, "welcome").groups
@@ -247,7 +247,7 @@ def test_the_processing_status_lists_the_english_stage_only_for_talks_that_get_o
     with TestClient(create_app(settings.replace(english_captions=True))) as client:
         labels = [stage["label"] for stage in client.get(url).json()["stages"]]
         assert "Lager engelsk teksting (maskinoversettelse)" in labels
-        with database.session(settings.db_path) as db, db.conn:  # a talk in English: none
+        with database.session(settings) as db, db.conn:  # a talk in English: none
             db.execute("UPDATE talks SET language = 'en' WHERE id = ?", [talk.id])
         stages = [stage["name"] for stage in client.get(url).json()["stages"]]
         assert "translate" not in stages
@@ -280,13 +280,13 @@ def test_a_track_turned_off_is_hidden_and_one_made_again_stays_shown_meanwhile(s
             assert guest.get("/sok.json?q=listening").json()["hits"] == []
             for on in ("1", "0", "1", "1"):
                 post(organiser, f"/talks/{talk.slug}/engelsk/valg", {"engelsk": on})
-            with database.session(settings.db_path) as db:
+            with database.session(settings) as db:
                 queued = db.execute("SELECT kind FROM jobs WHERE talk_id = ?", [talk.id])
                 assert [row[0] for row in queued.fetchall()] == ["translate"]
                 assert translation.get(db, talk.id).state == "waiting"
             # made again: the version made before stays shown meanwhile, and if it fails
             for state in ("waiting", "running", "failed"):
-                with database.session(settings.db_path) as db:
+                with database.session(settings) as db:
                     translation.mark(db, talk.id, state, "Whisper stoppet")
                 assert 'srclang="en"' in guest.get(f"/talks/{talk.slug}").text, state
                 assert guest.get(f"/talks/{talk.slug}/en/transcript.vtt").status_code == 200
@@ -303,7 +303,7 @@ def test_a_track_turned_off_before_the_worker_came_does_not_wait_for_ever(site):
         post(organiser, f"/talks/{talk.slug}/engelsk/valg", {"engelsk": "0"})
         # No Whisper: a track that is not wanted passes straight through the stage.
         assert Worker(settings, engine_factory=lambda: None).run_once()
-        with database.session(settings.db_path) as db:
+        with database.session(settings) as db:
             assert translation.get(db, talk.id).state == "none"
         page = organiser.get(f"/talks/{talk.slug}/engelsk").text
         assert "Venter på en arbeider" not in page and "Ikke laget" in page

@@ -67,7 +67,7 @@ class Site:
 def site(settings, tmp_path: Path) -> Iterator[Site]:
     need("ffmpeg")
     organiser = make_user(settings, "organiser")
-    with database.session(settings.db_path) as db:
+    with database.session(settings) as db:
         talk = factories.talk(db, organiser, title="Vann og avløp", visibility="internal")
     # 25 MB of noise as PCM: big enough for two 16 MB chunks, and no two offsets look alike.
     recording = tmp_path / "opptak.wav"

@@ -110,7 +110,7 @@ def test_uploaded_pdf_is_refused_with_a_message_and_removed(client, settings):
     assert response.status_code == 422
     assert "«notat.pdf» er ikke et lyd- eller videoopptak" in response.json()["error"]
     assert not list(settings.uploads_dir.iterdir())
-    with database.session(settings.db_path) as db:
+    with database.session(settings) as db:
         assert db.execute("SELECT COUNT(*) FROM uploads").fetchone()[0] == 0
         assert db.execute("SELECT COUNT(*) FROM jobs").fetchone()[0] == 0
 

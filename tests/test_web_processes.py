@@ -129,7 +129,7 @@ def site(tmp_path_factory) -> Iterator[dict]:
         users = {role: make_user(settings, role) for role in ("viewer", "organiser", "admin")}
         users["guest2"] = make_user(settings, "viewer", email="seer@kommune.no")
         users["locked"] = make_user(settings, "viewer", email="glemsk@kommune.no")
-        with database.session(settings.db_path) as db:  # on air (no ffmpeg needed here)
+        with database.session(settings) as db:  # on air (no ffmpeg needed here)
             live = talks.create(db, talks.TalkInput(title="Sendes nå", visibility="internal"),
                                 users["organiser"])  # fmt: skip
             broadcasts.ensure(db, live)
@@ -287,7 +287,7 @@ def test_viewers_reach_the_broadcast_through_either_process(site):
         assert playlist.status_code == 200 and "part-0001/seg-00001.ts" in playlist.text
         assert "#EXT-X-ENDLIST" not in playlist.text
         assert front.get(f"/live/{slug}/part-0001/seg-00001.ts").content == SEGMENT
-        with database.session(settings.db_path) as db:
+        with database.session(settings) as db:
             broadcasts.set_state(db, site["live"].id, broadcasts.ENDED)
         assert "#EXT-X-ENDLIST" in b.get(f"/live/{slug}/index.m3u8").text
 

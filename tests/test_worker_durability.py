@@ -38,7 +38,7 @@ def _start_worker(settings) -> subprocess.Popen:
 
 def _wait(settings, talk_id: int, predicate, timeout: float = 180) -> jobs.Job:
     deadline = time.monotonic() + timeout
-    with database.session(settings.db_path) as db:
+    with database.session(settings) as db:
         while time.monotonic() < deadline:
             job = jobs.latest_for_talk(db, talk_id)
             if job and predicate(job):
@@ -80,7 +80,7 @@ def test_killed_worker_job_resumes_and_finishes_once(stage, settings, tmp_path):
     assert job.state == "done" and job.worker.startswith(jobs.worker_prefix(second.pid))
     assert job.attempts == 1, "a finished stage starts the count of attempts again"
     assert list(job.stages_done) == list(jobs.STAGES)
-    with database.session(settings.db_path) as db:
+    with database.session(settings) as db:
         assert talks.get(db, talk.id).status == "ready"
         assert db.execute("SELECT COUNT(*) FROM jobs").fetchone()[0] == 1
         indexed = db.execute(
@@ -223,7 +223,7 @@ def _kill_once(db, serve_pid: int, rng: random.Random) -> Kill | None:
 
 
 def _check_talks(settings, talk_ids: list[int]) -> None:
-    with database.session(settings.db_path) as db:
+    with database.session(settings) as db:
         for talk_id in talk_ids:
             assert talks.get(db, talk_id).status == "ready", f"talk {talk_id}"
             rows = db.execute("SELECT * FROM jobs WHERE talk_id = ?", [talk_id]).fetchall()
@@ -265,7 +265,7 @@ def test_serve_keeps_its_worker_alive_through_twenty_kills(settings, tmp_path):
     log_path = tmp_path / "serve.log"
     with liveserver.serve(settings.data_dir, log_path, **SERVE_ENV) as base:
         serve_pid = _serve_pid()
-        with database.session(settings.db_path) as db:
+        with database.session(settings) as db:
             while len(kills) < KILLS:
                 if not _unfinished(db):
                     talk_ids.append(_import(settings, clips, len(talk_ids)))

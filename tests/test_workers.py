@@ -55,7 +55,7 @@ def _stop(process: subprocess.Popen) -> None:
 def _until(settings, predicate, what: str, timeout: float = 240, watch=None):
     """Poll the jobs until `predicate(db)` is true; `watch()` runs at every poll."""
     deadline = time.monotonic() + timeout
-    with database.session(settings.db_path) as db:
+    with database.session(settings) as db:
         while time.monotonic() < deadline:
             if watch is not None:
                 watch()
@@ -106,7 +106,7 @@ def test_workers_split_by_stage_each_stage_once_and_a_killed_one_is_taken_over(
             assert job.stages_done == ("package",) and job.state == "queued"
             assert job.worker.startswith(jobs.worker_prefix(rest.pid))
         time.sleep(2)  # ten polls of the rest: it leaves the transcription alone
-        with database.session(settings.db_path) as db:
+        with database.session(settings) as db:
             for talk_id in ids:
                 job = _job(db, talk_id)
                 assert (job.state, job.stages_done) == ("queued", ("package",))
@@ -154,7 +154,7 @@ def test_workers_split_by_stage_each_stage_once_and_a_killed_one_is_taken_over(
     def who(name: str) -> str:
         return next(k for k, prefix in takers.items() if name.startswith(prefix))
 
-    with database.session(settings.db_path) as db:
+    with database.session(settings) as db:
         for job in done:
             assert job.state == "done", job.error
             assert list(job.stages_done) == list(jobs.STAGES)
@@ -188,7 +188,7 @@ def test_workers_split_by_stage_each_stage_once_and_a_killed_one_is_taken_over(
 
 
 def _job_id(settings, talk_id: int) -> int:
-    with database.session(settings.db_path) as db:
+    with database.session(settings) as db:
         return _job(db, talk_id).id
 
 
@@ -379,7 +379,7 @@ def test_a_stopped_worker_leaves_and_ends_its_lease_at_once(settings, tmp_path):
         assert worker.wait(timeout=60) == 0
     finally:
         _stop(worker)
-    with database.session(settings.db_path) as db:
+    with database.session(settings) as db:
         job = _job(db, talk.id)
         assert (job.state, job.lease_until) == ("running", 0)
         assert job.worker.startswith(jobs.worker_prefix(worker.pid))
@@ -411,7 +411,7 @@ def test_a_worker_stopped_with_its_process_group_while_packaging_fails_nothing(s
         assert worker.wait(timeout=60) == 0
     finally:
         _stop(worker)
-    with database.session(settings.db_path) as db:
+    with database.session(settings) as db:
         job = _job(db, talk.id)
         assert (job.state, job.stage, job.error) == ("running", "package", None)
         assert job.stalled() and jobs.can_retry(job), "free for the next worker now"

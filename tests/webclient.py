@@ -15,7 +15,7 @@ _META = re.compile(r'<meta name="csrf-token" content="([0-9a-f]+)">')
 
 
 def make_user(settings, role: str, email: str | None = None, **fields) -> accounts.User:
-    with database.session(settings.db_path) as db:
+    with database.session(settings) as db:
         return accounts.create_user(
             db, email or f"{role}@kommune.no", fields.pop("name", role.title()), role,
             password=PASSWORD, **fields,

@@ -23,7 +23,7 @@ from server.people import accounts
 from server.people.access import EVERYONE, Filter
 from server.people.accounts import User
 from server.pipeline import jobs, probe, tus
-from server.store import write
+from server.store import inserted_id, write
 
 MAX_TITLE = 200
 MAX_TEXT = 5000
@@ -160,14 +160,14 @@ def create(db: sqlite_utils.Database, data: TalkInput, actor: User | None = None
             "INSERT INTO talks (slug, title, speaker, department, starts_at, description, "
             "language, visibility, status, created_at, updated_at, organiser_id, room, "
             "capacity) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'planned', ?, ?, ?, ?, ?)",
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'planned', ?, ?, ?, ?, ?) RETURNING id",
             [
                 _unique_slug(db, clean.title), clean.title, clean.speaker, clean.department,
                 clean.starts_at or None, clean.description, clean.language, clean.visibility,
                 stamp, stamp, actor.id if actor else None, clean.room, clean.capacity,
             ],
         )  # fmt: skip
-        talk_id = int(cursor.lastrowid)
+        talk_id = inserted_id(cursor)
         search.index_talk_metadata(db, talk_id)
         accounts.audit(db, actor, N_("opprettet foredrag"), clean.title, clean.visibility)
     return get(db, talk_id)

@@ -56,6 +56,7 @@ class Settings:
     worker_poll_seconds: float = 1.0
     worker_restart_max_seconds: float = 30.0  # longest pause before restarting a dead worker
     worker_stages: str = ""  # the stages this host's workers take (transcribe,...); "": all
+    database_url: str = ""  # postgresql://…: PostgreSQL instead of the data folder's SQLite file
     work_dir: str = ""  # workers' scratch folder; "": beside each talk's media (the data folder)
     default_language: str = "nb"
     secret_key: str = ""
@@ -204,6 +205,13 @@ def validate(settings: Settings) -> None:
     if settings.max_body_bytes < 1024:
         raise SettingsError("KTL_MAX_BODY_BYTES må være minst 1024.")
     _check_networks("KTL_TRUSTED_PROXIES", settings.trusted_proxies)
+    if settings.database_url and not settings.database_url.startswith(
+        ("postgresql://", "postgres://")
+    ):
+        message = (
+            "KTL_DATABASE_URL må være en PostgreSQL-adresse, postgresql://bruker@vert/database."
+        )
+        raise SettingsError(message)
     if settings.oidc_default_role not in ("viewer", "organiser", "admin"):
         raise SettingsError("KTL_OIDC_DEFAULT_ROLE må være viewer, organiser eller admin.")
     if settings.captions_publish not in ("immediately", "reviewed"):

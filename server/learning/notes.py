@@ -15,7 +15,7 @@ from server.catalogue import moments, talks
 from server.core.errors import UserError
 from server.core.i18n import N_
 from server.people.access import Viewer, can_view
-from server.store import write
+from server.store import inserted_id, write
 
 MAX_CHARS = 4000
 # Control characters but line breaks and tabs: kept out of the page and the text download
@@ -120,10 +120,11 @@ def add(db: sqlite_utils.Database, user_id: int, talk_id: int, at: object, text:
         now = _now()
         cursor = db.execute(
             "INSERT INTO notes (user_id, talk_id, at, text, created_at, updated_at)"
-            " VALUES (?, ?, ?, ?, ?, ?)",
+            " VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
             [user_id, talk_id, seconds, body, now, now],
         )
-    return get(db, user_id, talk_id, cursor.lastrowid)
+        note_id = inserted_id(cursor)
+    return get(db, user_id, talk_id, note_id)
 
 
 def update(

@@ -31,7 +31,7 @@ from server.core.errors import UserError
 from server.core.i18n import N_
 from server.people import accounts
 from server.people.access import Viewer, can_edit
-from server.store import write
+from server.store import inserted_id, write
 
 SINGLE, MULTIPLE, TRUEFALSE, REFLECTION = "single", "multiple", "truefalse", "reflection"
 KINDS = (SINGLE, MULTIPLE, TRUEFALSE, REFLECTION)
@@ -387,10 +387,10 @@ def save_question(
             ).fetchone()
             cursor = db.execute(
                 "INSERT INTO questions (kind, text, explanation, at_seconds, options, talk_id, "
-                "position, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                "position, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
                 [*values, talk.id, row[0], now_iso()],
             )
-            question_id, action = cursor.lastrowid, N_("la til quizspørsmål")
+            question_id, action = inserted_id(cursor), N_("la til quizspørsmål")
         else:
             cursor = db.execute(
                 "UPDATE questions SET kind = ?, text = ?, explanation = ?, at_seconds = ?, "
@@ -598,10 +598,10 @@ def submit(db, user_id: int, talk_id: int, form: dict, anyway: bool = False) -> 
         if attempt is None:
             cursor = db.execute(
                 "INSERT INTO attempts (submitted_at, score, passed, answers, talk_id, user_id, "
-                "started_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                "started_at) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
                 [*values, talk_id, user_id, now_iso()],
             )
-            return cursor.lastrowid
+            return inserted_id(cursor)
         db.execute(
             "UPDATE attempts SET submitted_at = ?, score = ?, passed = ?, answers = ? WHERE id = ?",
             [*values, attempt.id],

@@ -19,7 +19,7 @@ from server.catalogue.records import Broadcast, Talk
 from server.core.clock import now_iso
 from server.core.errors import UserError
 from server.core.i18n import N_
-from server.store import write
+from server.store import inserted_id, write
 
 IDLE, LIVE, INTERRUPTED, ENDING, ENDED = "idle", "live", "interrupted", "ending", "ended"
 ON_AIR = (LIVE, INTERRUPTED)
@@ -173,10 +173,12 @@ def ask(db: sqlite_utils.Database, talk_id: int, user_id: int | None, text: str)
         raise LiveError(QUESTION_NOT_LIVE, 409)
     with write(db):
         cursor = db.execute(
-            "INSERT INTO live_questions (talk_id, user_id, text, created_at) VALUES (?, ?, ?, ?)",
+            "INSERT INTO live_questions (talk_id, user_id, text, created_at) VALUES (?, ?, ?, ?) "
+            "RETURNING id",
             [talk_id, user_id, text, now_iso()],
         )
-    return question(db, cursor.lastrowid)
+        question_id = inserted_id(cursor)
+    return question(db, question_id)
 
 
 def question(db: sqlite_utils.Database, question_id: int) -> Question | None:

@@ -21,7 +21,7 @@ import time
 
 import sqlite_utils
 
-from server.store import write
+from server.store import inserted_id, write
 
 EVENT_KEEP = 600.0  # seconds an event stays in the table (an event stream reconnects sooner)
 PRESENCE_STALE = 15.0  # seconds after which a process's viewers no longer count
@@ -32,10 +32,11 @@ def append(db: sqlite_utils.Database, talk_id: int, origin: str, event: dict) ->
     """Add an event for every process; returns its id."""
     with write(db):
         cursor = db.execute(
-            "INSERT INTO live_events (talk_id, origin, event, created_at) VALUES (?, ?, ?, ?)",
+            "INSERT INTO live_events (talk_id, origin, event, created_at) VALUES (?, ?, ?, ?) "
+            "RETURNING id",
             [talk_id, origin, json.dumps(event, ensure_ascii=False), time.time()],
         )
-    return int(cursor.lastrowid)
+        return inserted_id(cursor)
 
 
 def newest(db: sqlite_utils.Database) -> int:

@@ -41,7 +41,7 @@ from server.live.broadcasts import LiveError
 from server.live.playlist import PartReader, Segment, live_playlist
 from server.ops import diskspace
 from server.pipeline import runner
-from server.store import Store
+from server.store import Store, open_store
 
 log = logging.getLogger("ktl.live")
 
@@ -192,7 +192,7 @@ def _register_live_attendance(db, talk_id: int, user_ids: list[int]) -> None:
 class LiveManager:
     def __init__(self, settings: Settings, captions_factory=None, store: Store | None = None):
         self.settings = settings
-        self.store = store or Store(settings.db_path)
+        self.store = store or open_store(settings)
         self.runtimes: dict[int, Runtime] = {}
         self.reader = PartReader()
         self.captions_factory = captions_factory

@@ -238,14 +238,14 @@ def check_workers(settings: Settings) -> Iterator[Finding]:
     import sqlite3
 
     from server.pipeline import presence
-    from server.store import Store
+    from server.store import open_store
 
     if not settings.db_path.is_file():
         yield Finding(OK, "Ingen database ennå, så ingen jobber venter.")
         return
     within = settings.job_lease_seconds
     try:
-        with Store(settings.db_path).read() as db:
+        with open_store(settings).read() as db:
             present, waiting = presence.running(db, within), presence.unserved(db, within)
     except sqlite3.Error as exc:
         yield Finding(WARN, f"Kunne ikke lese arbeiderne fra databasen ({exc}): start ktl serve.")

@@ -20,7 +20,7 @@ from server.core import i18n
 from server.core.clock import now_iso
 from server.core.errors import UserError
 from server.core.i18n import N_
-from server.store import write
+from server.store import inserted_id, write
 
 ROLES = ("viewer", "organiser", "admin")
 ROLE_LABELS = {"viewer": N_("Ansatt"), "organiser": N_("Arrangør"), "admin": N_("Administrator")}
@@ -110,11 +110,12 @@ def create_user(
     with write(db):
         cursor = db.execute(
             "INSERT INTO users (email, name, role, department, password_hash, oidc_subject, "
-            "created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            "created_at) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
             [email, name.strip()[:200], role, department.strip()[:200], password_hash,
              oidc_subject, now_iso()],
         )  # fmt: skip
-    return get(db, int(cursor.lastrowid))
+        user_id = inserted_id(cursor)
+    return get(db, user_id)
 
 
 def get(db: sqlite_utils.Database, user_id: int) -> User | None:

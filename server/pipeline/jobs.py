@@ -43,7 +43,7 @@ import sqlite_utils
 
 from server.core.clock import now_iso
 from server.core.i18n import N_
-from server.store import write
+from server.store import inserted_id, write
 
 PROCESS = "process"
 STAGES = ("package", "transcribe", "index", "slides", "translate")
@@ -138,10 +138,10 @@ def enqueue(db: sqlite_utils.Database, talk_id: int, kind: str = PROCESS) -> int
     with write(db):
         cursor = db.execute(
             "INSERT INTO jobs (talk_id, kind, next_stage, created_at, updated_at) "
-            "VALUES (?, ?, ?, ?, ?)",
+            "VALUES (?, ?, ?, ?, ?) RETURNING id",
             [talk_id, kind, next_stage(kind, ()), stamp, stamp],
         )
-    return int(cursor.lastrowid)
+        return inserted_id(cursor)
 
 
 def claim(

@@ -59,7 +59,7 @@ from server.pipeline import (
     tus,
 )
 from server.pipeline.transcribe import Engine, FasterWhisperEngine, ModelError
-from server.store import Store, write
+from server.store import Store, open_store, write
 from server.transcript import editing, translation
 from server.transcript import model as transcript
 
@@ -121,7 +121,7 @@ class Worker:
         store: Store | None = None,
     ) -> None:
         self.settings = settings
-        self.store = store or Store(settings.db_path)
+        self.store = store or open_store(settings)
         self.name = f"{jobs.worker_prefix(os.getpid())}{id(self):x}"
         self.stages = jobs.parse_stages(settings.worker_stages)  # None: every stage
         self._announced = -float("inf")

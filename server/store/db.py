@@ -13,8 +13,10 @@ from pathlib import Path
 
 import sqlite_utils
 
+from server.core.config import Settings
+from server.store import pgconn
 from server.store.migrations import all_migrations
-from server.store.store import connect, migrate, write
+from server.store.store import connect, migrate, open_store, write
 
 write_transaction = write  # the earlier name of the one write unit
 
@@ -25,8 +27,13 @@ __all__ = [
 
 
 @contextmanager
-def session(path: Path) -> Iterator[sqlite_utils.Database]:
-    db = connect(path)
+def session(target: Path | Settings) -> Iterator[sqlite_utils.Database]:
+    """A connection of its own to a SQLite file, or to the database the settings name
+    (PostgreSQL at KTL_DATABASE_URL, else the data folder's SQLite file)."""
+    if isinstance(target, Settings) and target.database_url:
+        db = pgconn.connect(target.database_url)
+    else:
+        db = connect(target.db_path if isinstance(target, Settings) else target)
     try:
         yield db
     finally:
@@ -53,7 +60,11 @@ def schema_version(path: Path) -> int:
         return db.execute("PRAGMA user_version").fetchone()[0]
 
 
-def init(path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with session(path) as db:
+def init(target: Path | Settings) -> None:
+    """The schema, with every pending migration, in a SQLite file or the settings' database."""
+    if isinstance(target, Settings):
+        open_store(target).init()
+        return
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with session(target) as db:
         migrate(db)

@@ -19,10 +19,12 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import sqlite_utils
 
 from server.store.migrations import all_migrations
+from server.store.pgconn import DatabaseError, PgDatabase, is_postgres
 
 PRAGMAS = (
     "PRAGMA journal_mode=WAL",
@@ -30,8 +32,12 @@ PRAGMAS = (
     "PRAGMA foreign_keys=ON",
     "PRAGMA busy_timeout=30000",
 )
+POOL_SIZE = 20  # PostgreSQL connections per process at most (PostgreSQL allows 100 in all)
 IDLE_CONNECTIONS = 40  # kept open between units of work (anyio lends 40 threads at most)
 _savepoints = itertools.count()
+
+if TYPE_CHECKING:
+    from server.core.config import Settings
 
 
 def connect(path: Path) -> sqlite_utils.Database:
@@ -62,7 +68,7 @@ def write(db: sqlite_utils.Database) -> Iterator[sqlite3.Connection]:
     if conn.in_transaction:
         yield from _joined(conn)
         return
-    conn.execute("BEGIN IMMEDIATE")
+    conn.execute("BEGIN" if is_postgres(conn) else "BEGIN IMMEDIATE")
     try:
         yield conn
     except BaseException:
@@ -91,7 +97,7 @@ def _joined(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
     conn.execute(f"RELEASE {name}")
 
 
-def _rollback(conn: sqlite3.Connection) -> None:
+def _rollback(conn: sqlite3.Connection | PgDatabase) -> None:
     if conn.in_transaction:
         conn.execute("ROLLBACK")
 
@@ -183,10 +189,80 @@ class Store:
     def _give_back(self, db: sqlite_utils.Database) -> None:
         try:
             _rollback(db.conn)  # a unit that left a transaction open loses it, never leaks it
-        except sqlite3.Error:
+        except DatabaseError:
             db.close()
             return
         if self._closed or self._idle.qsize() >= self._max_idle:
             db.close()
         else:
             self._idle.put(db)
+
+
+class PgStore:
+    """The same door on PostgreSQL (`KTL_DATABASE_URL`): connections lent from a pool
+    (psycopg_pool), in autocommit mode like SQLite's, as `PgDatabase` (server.store.pgconn)."""
+
+    def __init__(self, url: str, max_size: int = POOL_SIZE) -> None:
+        from server.store import postgres
+
+        self.url = postgres.check_url(url)
+        self.path = None
+        self._max_size = max_size
+        self._pool: Any = None
+        self._lock = threading.Lock()
+
+    @contextmanager
+    def read(self) -> Iterator[PgDatabase]:
+        """A connection for one unit of work: reads run at once; writes go in `write(db)`."""
+        with self._connections().connection() as conn:
+            db = PgDatabase(conn)
+            try:
+                yield db
+            finally:
+                _rollback(db)
+
+    @contextmanager
+    def write(self) -> Iterator[PgDatabase]:
+        """A connection inside one write unit (see `write`)."""
+        with self.read() as db, write(db):
+            yield db
+
+    def init(self) -> int:
+        """The schema's pending migrations (processes starting together apply each once:
+        server.store.postgres.migrate holds an advisory lock); returns the version."""
+        from server.store import postgres
+
+        conn = postgres.connect(self.url, autocommit=True)
+        try:
+            return postgres.migrate(conn)
+        finally:
+            conn.close()
+
+    def version(self) -> tuple[int, str]:
+        """A value that changes whenever anything commits to the cluster (the end of its
+        write-ahead log: a write in any process, also ones that do not concern this
+        database, which only costs a cache a fresh read)."""
+        with self.read() as db:
+            return (_generation, db.execute("SELECT pg_current_wal_lsn()::text").fetchone()[0])
+
+    def close(self) -> None:
+        with self._lock:
+            if self._pool is not None:
+                self._pool.close()
+                self._pool = None
+
+    def _connections(self) -> Any:
+        with self._lock:
+            if self._pool is None:
+                from server.store import postgres
+
+                self._pool = postgres.open_pool(self.url, min_size=1, max_size=self._max_size)
+            return self._pool
+
+
+def open_store(settings: Settings) -> Store | PgStore:
+    """The store the settings name: PostgreSQL at KTL_DATABASE_URL, else the data folder's
+    SQLite file."""
+    if settings.database_url:
+        return PgStore(settings.database_url)
+    return Store(settings.db_path)

@@ -28,7 +28,7 @@ from server.live.manager import LiveManager
 from server.ops.metrics import RequestMetrics
 from server.people import oidc as sso
 from server.pipeline.supervisor import embedded_worker
-from server.store import Store
+from server.store import Store, open_store
 from server.web.guard import protect
 from server.web.metrics import MetricsMiddleware
 from server.web.middleware import (
@@ -214,7 +214,7 @@ def create_app(settings: Settings) -> Starlette:
         },
     )
     app.state.settings = settings
-    app.state.store = Store(settings.db_path)  # every read and write of this app goes here
+    app.state.store = open_store(settings)  # every read and write of this app goes here
     app.state.metrics = RequestMetrics()
     app.state.secret = secret_key(settings)
     app.state.templates = build_templates()
