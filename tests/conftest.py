@@ -14,18 +14,40 @@ from server.web.app import create_app
 from tests.liveserver import CHROMIUM, CHROMIUM_ARGS, require_chromium
 from tests.webclient import login, make_user
 
-# KTL_TEST_DATABASE=postgres runs the suite's database-facing tests on PostgreSQL: every
-# test's settings name a fresh database of its own in a throwaway cluster (tests/pgserver.py).
-ENGINE = os.environ.get("KTL_TEST_DATABASE", "sqlite")
+# Every test that takes `settings` runs on both engines: SQLite (the embedded default) and
+# PostgreSQL (KTL_DATABASE_URL; a fresh database of its own in a throwaway cluster started by
+# tests/pgserver.py). Tests through a browser, and tests marked `sqlite_only` (what exists
+# only on SQLite: its files, WAL, backups of the file), run on SQLite only.
+# KTL_TEST_DATABASE=sqlite (or postgres) runs just one engine, for a quicker run by hand.
+ENGINES = ("sqlite", "postgres")
+CHOSEN = os.environ.get("KTL_TEST_DATABASE", "")
+
+
+@pytest.fixture(params=[e for e in ENGINES if CHOSEN in ("", e)])
+def database_engine(request) -> str:
+    """The engine this test's settings use (the parameter in its id: [sqlite] or [postgres])."""
+    return request.param
+
+
+def pytest_collection_modifyitems(config, items):
+    """Leave out the PostgreSQL run of browser and sqlite_only tests."""
+    keep, drop = [], []
+    for item in items:
+        engine = getattr(item, "callspec", None) and item.callspec.params.get("database_engine")
+        sqlite_only = item.get_closest_marker("browser") or item.get_closest_marker("sqlite_only")
+        (drop if engine == "postgres" and sqlite_only else keep).append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
 
 
 @pytest.fixture
-def settings(tmp_path: Path, request) -> Settings:
+def settings(tmp_path: Path, request, database_engine: str) -> Settings:
     """Settings on a fresh data folder (and, on PostgreSQL, a fresh database); the model
     cache is the one the install step filled."""
     base = load_settings(env={}, data_dir=tmp_path / "data")
     base = base.replace(embedded_worker=False, job_lease_seconds=30, worker_poll_seconds=0.2)
-    if ENGINE == "postgres":
+    if database_engine == "postgres":
         base = base.replace(database_url=request.getfixturevalue("postgres_schema_url"))
     base.ensure_dirs()
     database.init(base)
