@@ -1,28 +1,32 @@
-"""Search: Norwegian stemming, compounds, phrases, filters, hostile input, snippets."""
+"""Search: Norwegian stemming, compounds, phrases, filters, hostile input, snippets.
+
+Every test runs on both engines ([sqlite]: FTS5; [postgres]: full text + pg_trgm through
+server.catalogue.search_pg), through the store's connection as domain code gets it.
+"""
 
 from __future__ import annotations
 
 import itertools
 import random
 from collections.abc import Iterator
-from pathlib import Path
+from contextlib import contextmanager
 
 import pytest
 
 from server.catalogue import search
+from server.core.config import Settings
 from server.store import db as dbmod
+from server.store import inserted_id, is_postgres, write
 from server.transcript.model import Segment, Transcript, write_all
 
 _numbers = itertools.count(1)
 
 
 @pytest.fixture
-def db(tmp_path: Path) -> Iterator:
-    path = tmp_path / "ktl.db"
-    dbmod.init(path)
-    database = dbmod.connect(path)
-    yield database
-    database.close()
+def db(settings: Settings) -> Iterator:
+    """A connection to the test's migrated database (SQLite file or PostgreSQL)."""
+    with dbmod.session(settings) as database:
+        yield database
 
 
 def talk_row(n: int, **fields) -> dict:
@@ -43,10 +47,18 @@ def talk_row(n: int, **fields) -> dict:
     }
 
 
+def insert_talk(db, row: dict) -> int:
+    """A talks row with these columns; its id."""
+    names, values = ", ".join(row), ", ".join(f":{name}" for name in row)
+    with write(db):
+        sql = f"INSERT INTO talks ({names}) VALUES ({values}) RETURNING id"
+        return inserted_id(db.execute(sql, row))
+
+
 def make_talk(db, *texts: str, **fields) -> int:
     """A talks row (ready, internal, nb) with its metadata and segments 10 s apart indexed."""
     row = talk_row(next(_numbers), **fields)
-    talk_id = db["talks"].insert(row).last_pk
+    talk_id = insert_talk(db, row)
     segments = [Segment(10.0 * i, 10.0 * i + 8, text) for i, text in enumerate(texts)]
     search.index_talk(db, talk_id, segments, row["language"])
     search.index_talk_metadata(db, talk_id)
@@ -65,8 +77,31 @@ def near_found(db, query: str, **kwargs) -> set[int]:
 
 
 def fts_ok(db) -> None:
-    for table in ("search_segments_fts", "search_talks_fts"):
-        db.execute(f"INSERT INTO {table}({table}, rank) VALUES ('integrity-check', 1)")
+    """The derived index agrees with its rows: SQLite's FTS5 tables (their integrity
+    check); on both engines, the vocabulary the triggers keep equals the talks' words."""
+    if not is_postgres(db):  # PostgreSQL's GIN indexes are kept by the database itself
+        for table in ("search_segments_fts", "search_talks_fts"):
+            db.execute(f"INSERT INTO {table}({table}, rank) VALUES ('integrity-check', 1)")
+    summed = "SELECT word, sum(n) FROM search_talk_vocab GROUP BY word"
+    kept = {word: n for word, n in db.execute("SELECT word, n FROM search_vocab").fetchall()}
+    assert kept == {word: n for word, n in db.execute(summed).fetchall()}
+
+
+@contextmanager
+def without_cascade(db) -> Iterator[None]:
+    """Foreign keys not enforced for a moment (a row removed as if the cascade were lost)."""
+    if is_postgres(db):  # the foreign-key triggers fire only in the default role (superuser)
+        db.execute("SET session_replication_role = replica")
+        try:
+            yield
+        finally:
+            db.execute("SET session_replication_role = DEFAULT")
+        return
+    db.execute("PRAGMA foreign_keys = OFF")
+    try:
+        yield
+    finally:
+        db.execute("PRAGMA foreign_keys = ON")
 
 
 def test_inflected_form_finds_other_inflection(db):
@@ -245,15 +280,13 @@ def test_metadata_hits_and_title_ranks_first(db):
 
 def test_metadata_follows_edits(db):
     talk = make_talk(db, title="Om skatt")
-    with db.conn:
+    with write(db):
         db.execute("UPDATE talks SET title = 'Om avgifter' WHERE id = ?", [talk])
     search.index_talk_metadata(db, talk)
     assert found(db, "skatt") == set()
     assert found(db, "avgift") == {talk}
-    db.execute("PRAGMA foreign_keys = OFF")  # a talks row gone without the cascade
-    with db.conn:
+    with without_cascade(db), write(db):  # a talks row gone without the cascade
         db.execute("DELETE FROM talks WHERE id = ?", [talk])
-    db.execute("PRAGMA foreign_keys = ON")
     assert db.execute("SELECT count(*) FROM search_talks").fetchone()[0] == 1
     search.index_talk_metadata(db, talk)
     assert db.execute("SELECT count(*) FROM search_talks").fetchone()[0] == 0
@@ -287,7 +320,7 @@ def test_remove_talk_and_cascade(db):
     deleted = make_talk(db, "Klima og miljø.")
     kept = make_talk(db, "Klima og miljø.")
     search.remove_talk(db, gone)
-    with db.conn:
+    with write(db):
         db.execute("DELETE FROM talks WHERE id = ?", [deleted])
     assert found(db, "klima") == {kept}
     fts_ok(db)
@@ -300,7 +333,7 @@ def test_reindex_all_from_transcript_files(db, tmp_path):
     for talk, text in [(first, "Bibliotekene er åpne."), (second, "Bibliotek og sykkel.")]:
         write_all(transcripts / str(talk), Transcript("nb", (Segment(3.5, 7, text),)))
     write_all(transcripts / "999", Transcript("nb", (Segment(0, 1, "Ingen talk."),)))
-    with db.conn:  # the index is derived data: wiped, it comes back
+    with write(db):  # the index is derived data: wiped, it comes back
         db.execute("DELETE FROM search_talks")
     assert search.reindex_all(db, transcripts) == 2
     assert found(db, "biblioteket") == {first, second}
@@ -326,18 +359,15 @@ def test_snippets_are_escaped(db):
 
 
 def test_hit_start_end_and_url(db):
-    talk = (
-        db["talks"]
-        .insert(
-            {
-                "slug": "vann-og-avlop",
-                "title": "Vann",
-                "created_at": "2024-01-01T00:00",
-                "updated_at": "2024-01-01T00:00",
-                "status": "ready",
-            }
-        )
-        .last_pk
+    talk = insert_talk(
+        db,
+        {
+            "slug": "vann-og-avlop",
+            "title": "Vann",
+            "created_at": "2024-01-01T00:00",
+            "updated_at": "2024-01-01T00:00",
+            "status": "ready",
+        },
     )
     segments = [Segment(0.0, 4.0, "Innledning."), Segment(754.9, 761.25, "Om avløpet.")]
     search.index_talk(db, talk, segments, "nb")

@@ -52,6 +52,7 @@ from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from itertools import accumulate
 from pathlib import Path
+from types import ModuleType
 
 import sqlite_utils
 import Stemmer
@@ -61,7 +62,7 @@ from server.catalogue.records import Talk, talk_or_none
 from server.core.i18n import N_
 from server.core.paging import Page
 from server.core.paths import transcript_file
-from server.store import write
+from server.store import is_postgres, write
 from server.transcript import model as transcript
 
 # The index's tables are created by server.store.migrations (_M_SEARCH_*).
@@ -164,6 +165,15 @@ def _insert(
     return len(rows)
 
 
+def _pg() -> ModuleType:
+    """server.catalogue.search_pg, which serves a PostgreSQL connection (`is_postgres(db)`)
+    through its psycopg connection, `db.raw`; imported when first needed, since it imports
+    this module."""
+    from server.catalogue import search_pg
+
+    return search_pg
+
+
 def _forget(conn: sqlite3.Connection, talk_id: int) -> None:
     conn.execute("DELETE FROM search_segments WHERE talk_id = ?", (talk_id,))
     conn.execute("DELETE FROM search_talk_vocab WHERE talk_id = ?", (talk_id,))
@@ -173,6 +183,8 @@ def index_talk(
     db: sqlite_utils.Database, talk_id: int, segments: Sequence[transcript.Segment], language: str
 ) -> None:
     """Replace the talk's segments (a partial index too) in the index, in one transaction."""
+    if is_postgres(db):
+        return _pg().index_talk(db.raw, talk_id, segments, language)
     with write(db) as conn:
         _forget(conn, talk_id)
         _insert(conn, talk_id, segments, language)
@@ -189,6 +201,10 @@ def index_partial(
     """Add segments first.. of a talk still being transcribed (first == 0 starts over,
     dropping what an earlier attempt left); index_talk replaces them all at the end.
     Nothing is written, and False returned, unless `allowed` holds inside the transaction."""
+    if is_postgres(db):  # `allowed` asks in the shared dialect, through db
+        return _pg().index_partial(
+            db.raw, talk_id, segments, first, language, lambda _: allowed(db)
+        )
     with write(db) as conn:
         if not allowed(conn):
             return False
@@ -202,12 +218,16 @@ def index_many(
     db: sqlite_utils.Database, items: Iterable[tuple[int, Sequence[transcript.Segment], str]]
 ) -> int:
     """Add (talk_id, segments, language) items in one transaction; returns segments added."""
+    if is_postgres(db):
+        return _pg().index_many(db.raw, items)
     with write(db) as conn:
         return sum(_insert(conn, *item) for item in items)
 
 
 def index_talk_metadata(db: sqlite_utils.Database, talk_id: int) -> None:
     """(Re)index title, speaker, department and description from the talks row."""
+    if is_postgres(db):
+        return _pg().index_talk_metadata(db.raw, talk_id)
     talk = talk_or_none(db.execute("SELECT * FROM talks WHERE id = ?", [talk_id]).fetchone())
     with write(db) as conn:
         conn.execute("DELETE FROM search_talks WHERE talk_id = ?", (talk_id,))
@@ -222,6 +242,8 @@ def index_talk_metadata(db: sqlite_utils.Database, talk_id: int) -> None:
 
 
 def remove_talk(db: sqlite_utils.Database, talk_id: int) -> None:
+    if is_postgres(db):
+        return _pg().remove_talk(db.raw, talk_id)
     with write(db) as conn:
         _forget(conn, talk_id)
         conn.execute("DELETE FROM search_talks WHERE talk_id = ?", (talk_id,))
@@ -245,8 +267,15 @@ def reindex_all(db: sqlite_utils.Database, transcripts_dir: Path) -> int:
     One transaction. The segment and vocabulary triggers are dropped around the bulk load
     and re-created from their own SQL in the schema; the FTS index and the vocabulary are
     rebuilt once (faster than a million trigger calls). Unreadable transcript files are
-    logged and skipped.
+    logged and skipped. PostgreSQL: search_pg.reindex_all (its own bulk load), then the
+    slides and the English tracks as here, in the same transaction.
     """
+    if is_postgres(db):
+        with write(db):
+            count = _pg().reindex_all(db.raw, transcripts_dir)
+            _reindex_slides(db)
+            _reindex_translations(db, transcripts_dir)
+        return count
     with write(db) as conn:
         sql = (
             "SELECT name, sql FROM sqlite_master WHERE type = 'trigger'"
@@ -527,9 +556,12 @@ def search(
     narrows further which talks' transcripts may give hits (unreviewed transcripts when
     captions are published only after review); titles and descriptions still match.
     `page` (from 1) of `limit_talks` talks each: exact matches first, then near spellings.
-    `engine`: the database's own parts of the search (SQLite's by default; PostgreSQL's in
-    server.catalogue.search_pg); how they are put together is the same on both.
+    `engine`: the database's own parts of the search (by default the connection's: SQLite's
+    here, PostgreSQL's in server.catalogue.search_pg); how they are put together is the
+    same on both.
     """
+    if engine is None and is_postgres(db):
+        db, engine = db.raw, _pg().ENGINE
     engine = engine or SQLITE
     shown, terms = _clean(query), parse_query(query)
     if not terms:
@@ -721,8 +753,10 @@ def _when(talk: Talk) -> float:
     return float(re.sub(r"\D", "", talk.starts_at or talk.created_at or "")[:12] or 0)
 
 
-def departments(db: sqlite_utils.Database, allowed: tuple[str, dict] = ("1", {})) -> list[str]:
+def departments(db: sqlite_utils.Database, allowed: tuple[str, dict] = ("1 = 1", {})) -> list[str]:
     """Departments of the talks the viewer may see (`allowed` as in search)."""
+    if is_postgres(db):
+        return _pg().departments(db.raw, allowed)
     sql = (
         f"SELECT DISTINCT department FROM talks t WHERE department != '' AND ({allowed[0]}) "
         "ORDER BY department"
@@ -730,7 +764,9 @@ def departments(db: sqlite_utils.Database, allowed: tuple[str, dict] = ("1", {})
     return [row[0] for row in db.execute(sql, allowed[1])]
 
 
-def years(db: sqlite_utils.Database, allowed: tuple[str, dict] = ("1", {})) -> list[int]:
+def years(db: sqlite_utils.Database, allowed: tuple[str, dict] = ("1 = 1", {})) -> list[int]:
+    if is_postgres(db):
+        return _pg().years(db.raw, allowed)
     sql = (
         f"SELECT DISTINCT {_YEAR_SQL} AS y FROM talks t WHERE y > 0 AND ({allowed[0]}) "
         "ORDER BY y DESC"
@@ -756,6 +792,8 @@ def index_slides(
     db: sqlite_utils.Database, talk_id: int, slides: Sequence[tuple[int, float, str]], language: str
 ) -> None:
     """Replace the talk's slides (index, second, text) in the index."""
+    if is_postgres(db):
+        return _pg().index_slides(db.raw, talk_id, slides, language)
     with write(db) as conn:
         conn.execute("DELETE FROM search_slides WHERE talk_id = ?", (talk_id,))
         rows = []
@@ -817,6 +855,8 @@ def index_translation(
     db: sqlite_utils.Database, talk_id: int, segments: Sequence[transcript.Segment]
 ) -> None:
     """Replace the talk's English segments in the index."""
+    if is_postgres(db):
+        return _pg().index_translation(db.raw, talk_id, segments)
     with write(db) as conn:
         conn.execute("DELETE FROM search_translations WHERE talk_id = ?", (talk_id,))
         rows = []

@@ -51,7 +51,6 @@ from server.catalogue.search import (
     _MAX_ROWS,
     _NEAR_WORDS,
     _PER_TALK,
-    _PROBE_DENSE,
     _PROBE_SPAN,
     _VOCAB_MIN,
     SearchResults,
@@ -67,10 +66,11 @@ from server.catalogue.search import (
     _words,
 )
 from server.core.paths import transcript_file
-from server.store import pg_search
+from server.store import pg_search, pgconn
 from server.transcript import model as transcript
 
-Conn = Any  # a psycopg.Connection with dict rows (psycopg.rows.dict_row)
+Conn = Any  # a psycopg.Connection whose rows read by name (dict_row, or pgconn.Row: the
+# store's connections reach this module through search.py as `db.raw`)
 
 _CONFIG = {"en": "ktl_english"}  # every other language: ktl_norwegian
 _YEAR_SQL = (
@@ -84,7 +84,9 @@ def _config(language: str) -> str:
 
 
 def _nul_free(text: str) -> str:
-    return unicodedata.normalize("NFC", text.replace("\x00", " ")).strip()
+    """NFC text without NUL (which PostgreSQL's text refuses); a TypeError for a non-string,
+    as on SQLite (a unit of work that meets one is rolled back)."""
+    return unicodedata.normalize("NFC", text).replace("\x00", " ").strip()
 
 
 # ---------------------------------------------------------------- indexing
@@ -305,14 +307,20 @@ def _match_sql(
     )
 
 
+# A bare 1 or 0 standing as a whole condition ("(1)", "x OR 0"; not "IN (1)"): SQLite's
+# truth values.
+_BARE_TRUTH = re.compile(
+    r"(^|(?<!\bIN)(?<!\bIN )\(|\bOR\b|\bAND\b|\bNOT\b)(\s*)([01])(\s*)(?=$|\)|\bOR\b|\bAND\b)",
+    re.I,
+)
+
+
 def _pg(sql: str) -> str:
-    """An SQL condition written for SQLite (server.people.access: ':name' parameters, 1 and
-    0 as truth values) in psycopg's dialect."""
-    sql = sql.replace("%", "%%")
-    sql = re.sub(r"(?<![\w:]):([A-Za-z_]\w*)", r"%(\1)s", sql)
-    return re.sub(
-        r"(?<![\w.'%])([01])(?![\w.'])", lambda m: "TRUE" if m.group(1) == "1" else "FALSE", sql
-    )
+    """An SQL condition written in the dialect domain code shares (server.people.access:
+    ':name' parameters) in psycopg's (pgconn.translate); a 1 or 0 that stands as a whole
+    condition becomes TRUE or FALSE (compared values, `x = 1` on 0/1 columns, stay)."""
+    sql = pgconn.translate(sql)
+    return _BARE_TRUTH.sub(lambda m: m[1] + m[2] + ("TRUE" if m[3] == "1" else "FALSE") + m[4], sql)
 
 
 def _filters(
@@ -378,7 +386,7 @@ Found = tuple[dict[int, list], dict[int, int | None]]  # rows by talk, their cou
 def _probe(conn: Conn, terms: Sequence[_Term]) -> tuple[int, int]:
     """The newest segment id and how many of the newest _PROBE_SPAN segments match (up
     to _PROBE_DENSE): the terms' density, read through the primary key only."""
-    q = _Sql({"span": _PROBE_SPAN, "enough": _PROBE_DENSE})
+    q = _Sql({"span": _PROBE_SPAN, "enough": search_module._PROBE_DENSE})
     top = conn.execute("SELECT coalesce(max(id), 0) AS top FROM search_segments").fetchone()
     q.params["top"] = top["top"]
     sql = (
@@ -400,7 +408,7 @@ def _segments(conn: Conn, terms: Sequence[_Term], where: str, params: dict) -> F
     if not talks:
         return {}, {}
     top, seen = _probe(conn, terms)
-    if seen >= _PROBE_DENSE:
+    if seen >= search_module._PROBE_DENSE:
         return _by_talk(conn, terms, talks)
     if len(talks) <= live / 2:
         where, params = f"{where} AND s.talk_id = ANY(%(eligible)s)", {**params, "eligible": talks}
@@ -633,7 +641,7 @@ def _near_words(conn: Conn, word: str) -> list[similar.Near]:
 # ---------------------------------------------------------------- lists for the filters
 
 
-def departments(conn: Conn, allowed: tuple[str, dict] = ("1", {})) -> list[str]:
+def departments(conn: Conn, allowed: tuple[str, dict] = ("1 = 1", {})) -> list[str]:
     """Departments of the talks the viewer may see (`allowed` as in search)."""
     sql = (
         f"SELECT DISTINCT department FROM talks t WHERE department != '' AND ({_pg(allowed[0])})"
@@ -642,7 +650,7 @@ def departments(conn: Conn, allowed: tuple[str, dict] = ("1", {})) -> list[str]:
     return [row["department"] for row in conn.execute(sql, allowed[1])]
 
 
-def years(conn: Conn, allowed: tuple[str, dict] = ("1", {})) -> list[int]:
+def years(conn: Conn, allowed: tuple[str, dict] = ("1 = 1", {})) -> list[int]:
     sql = (
         f"SELECT DISTINCT {_YEAR_SQL} AS y FROM talks t WHERE ({_pg(allowed[0])})"
         f" AND {_YEAR_SQL} > 0 ORDER BY y DESC"
