@@ -12,6 +12,7 @@ from server.catalogue import talks, vocabulary
 from server.cli import import_recording
 from server.people import accounts
 from server.pipeline import transcribe
+from server.store import write
 from tests import factories
 from tests.webclient import csrf, login, make_user, post
 
@@ -297,7 +298,7 @@ def test_unknown_and_withdrawn_jobs_leave_a_ready_talk_alone(settings, db):
     from server.pipeline.worker import Worker
 
     talk = factories.talk(db)
-    with db.conn:
+    with write(db):
         talks.set_status(db, talk.id, "ready")
         unknown = jobs.enqueue(db, talk.id, kind="nonsense")
         hook = jobs.enqueue(db, talk.id, kind="retranscribe")

@@ -98,9 +98,7 @@ def _scope_sql(talk_id: int | None) -> tuple[str, list]:
 
 def _rows(db: sqlite_utils.Database, talk_id: int | None) -> list[Term]:
     where, params = _scope_sql(talk_id)
-    rows = db.execute(
-        f"SELECT * FROM vocabulary WHERE {where} ORDER BY term COLLATE NOCASE, id", params
-    )
+    rows = db.execute(f"SELECT * FROM vocabulary WHERE {where} ORDER BY lower(term), id", params)
     return [_term(r) for r in rows]
 
 
@@ -127,7 +125,7 @@ def terms_by_talk(db: sqlite_utils.Database) -> list[TalkTerms]:
     """Every talk that has terms of its own, newest talk first, with its terms."""
     rows = db.execute(
         "SELECT v.*, t.title, t.slug FROM vocabulary v JOIN talks t ON t.id = v.talk_id "
-        "ORDER BY t.id DESC, v.term COLLATE NOCASE, v.id"
+        "ORDER BY t.id DESC, lower(v.term), v.id"
     )
     groups: dict[int, TalkTerms] = {}
     for row in rows:
