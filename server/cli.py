@@ -21,7 +21,9 @@ from server.core.config import LANGUAGES, VISIBILITIES, Settings, SettingsError,
 from server.core.i18n import N_
 from server.people import accounts
 from server.pipeline import jobs, transcribe
+from server.store import db as database
 from server.store import open_store, write
+from server.store.postgres import PostgresError
 from server.web import requestlog
 
 
@@ -76,7 +78,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
 def cmd_reindex(args: argparse.Namespace) -> int:
     settings = _settings(args)
-    with open_store(settings).read() as db:
+    with database.session(settings) as db:
         count = search.reindex_all(db, settings.transcripts_dir)
     print(f"Søkeindeksen er bygget på nytt: {count} tekstsegmenter.")
     return 0
@@ -87,7 +89,7 @@ def cmd_slides(args: argparse.Namespace) -> int:
     from server.pipeline import slides
 
     settings = _settings(args)
-    with open_store(settings).read() as db:
+    with database.session(settings) as db:
         found = [talks.find(db, key) for key in args.talks]
         if None in found:
             print(f"Fant ikke foredraget «{args.talks[found.index(None)]}».", file=sys.stderr)
@@ -148,7 +150,7 @@ def import_recording(settings: Settings, path: Path, data: talks.TalkInput) -> d
         raise talks.RecordingError(f"Fant ingen fil på {path}.")
     talks.validate(data)
     copy = _copy_for_import(path, settings.uploads_dir)
-    with open_store(settings).read() as db:
+    with database.session(settings) as db:
         talk = talks.create(db, data)
         try:
             talks.attach_recording(db, settings, talk.id, copy, path.name)
@@ -160,7 +162,7 @@ def import_recording(settings: Settings, path: Path, data: talks.TalkInput) -> d
 
 def wait_for(settings: Settings, talk_id: int, bar: tqdm | None) -> dict:
     """Follow the talk's job until it is done or failed; returns the last job state."""
-    with open_store(settings).read() as db:
+    with database.session(settings) as db:
         while True:
             job = jobs.latest_for_talk(db, talk_id)
             if job is None:
@@ -282,7 +284,7 @@ def cmd_user_add(args: argparse.Namespace) -> int:
     password = None
     if args.password_stdin:
         password = sys.stdin.readline().rstrip("\n")
-    with open_store(settings).read() as db:
+    with database.session(settings) as db:
         try:
             user = accounts.create_user(
                 db, args.email, args.name, args.role, args.department, password=password
@@ -324,7 +326,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (SettingsError, jobs.StagesError, transcribe.ModelError) as exc:
+    except (SettingsError, jobs.StagesError, transcribe.ModelError, PostgresError) as exc:
         print(f"Feil: {exc}", file=sys.stderr)
         return 2
 

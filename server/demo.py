@@ -15,7 +15,7 @@ import ffmpeg
 
 from server.catalogue import talks
 from server.core.config import Settings
-from server.store import open_store
+from server.store import db as database
 
 DEMO_TITLE = "Bli kjent med barnehagene i kommunen"
 DEMO_TEXT = (
@@ -58,7 +58,7 @@ def ensure_demo(
 ) -> int:
     """Add the demo talk once (and wait for it); a second run leaves it as it is. `ktl demo`
     passes its own import and wait (server.cli), so this module never imports the CLI."""
-    with open_store(settings).read() as db:
+    with database.session(settings) as db:
         existing = db.execute(
             "SELECT id FROM talks WHERE title = ? AND status = 'ready'", [DEMO_TITLE]
         ).fetchone()

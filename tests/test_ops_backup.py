@@ -238,3 +238,18 @@ def _first_segment(client: httpx.Client, talk_id: int, master: str):
         else next(line for line in variant.text.splitlines() if line and not line.startswith("#"))
     )
     return variant, client.get(f"/media/{talk_id}/vod/{folder}{segment_name}")
+
+
+def test_backup_and_restore_on_postgresql_point_to_pg_dump(postgres_schema_url, tmp_path):
+    """On PostgreSQL the database is not a file here: both commands refuse (exit 2) with a
+    sentence naming pg_dump and pg_restore, and write nothing."""
+    env = {"KTL_DATA_DIR": str(tmp_path / "data"), "KTL_DATABASE_URL": postgres_schema_url}
+    taken = _ktl("backup", str(tmp_path / "kopi"), env=env)
+    assert taken.returncode == 2, taken.stdout + taken.stderr
+    assert "Ta sikkerhetskopi av PostgreSQL med pg_dump" in taken.stderr
+    assert "Traceback" not in taken.stderr and not (tmp_path / "kopi").exists()
+    (tmp_path / "kilde").mkdir()
+    restored = _ktl("restore", str(tmp_path / "kilde"), env=env)
+    assert restored.returncode == 2, restored.stdout + restored.stderr
+    assert "«ktl restore» gjelder bare den innebygde SQLite-databasen" in restored.stderr
+    assert "pg_restore" in restored.stderr

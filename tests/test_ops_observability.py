@@ -4,12 +4,14 @@ and the free-space floor for uploads, attaching and going live."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
 import subprocess
 import sys
 
+import psycopg
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from starlette.testclient import TestClient
@@ -18,6 +20,7 @@ from server.core import i18n
 from server.ops import diskspace, stats
 from server.pipeline import jobs
 from server.store import db as database
+from server.store.pg_migrations import all_pg_migrations
 from server.web import requestlog
 from server.web.app import create_app
 from tests import factories
@@ -128,18 +131,36 @@ def test_health_and_readiness(settings):
     with _client(broken) as client:
         assert client.get("/healthz").status_code == 200
         ready = client.get("/readyz")
-    os.chmod(settings.db_path, 0o444)  # before the app opens its first connection
-    try:
-        with _client(settings) as client:
-            unwritable = client.get("/readyz")
-    finally:
-        os.chmod(settings.db_path, 0o644)
+    with _read_only(settings), _client(settings) as client:  # before its first connection
+        unwritable = client.get("/readyz")
     assert ready.status_code == 503
     failing = {f["check"]: f["message"] for f in ready.json()["failing"]}
     assert set(failing) == {"disk", "model"}
     assert "lagringsplass" in failing["disk"] and "Whisper-modell" in failing["model"]
-    if os.geteuid() != 0:  # root writes read-only files anyway
+    if settings.database_url or os.geteuid() != 0:  # root writes read-only files anyway
         assert "database" in {f["check"] for f in unwritable.json()["failing"]}
+
+
+@contextlib.contextmanager
+def _read_only(settings):
+    """The test's database made read-only: the SQLite file's mode, or PostgreSQL's
+    default_transaction_read_only for new connections to the database."""
+    if not settings.database_url:
+        os.chmod(settings.db_path, 0o444)
+        try:
+            yield
+        finally:
+            os.chmod(settings.db_path, 0o644)
+        return
+    with database.session(settings) as db:
+        name = db.execute("SELECT current_database()").fetchone()[0]
+        db.execute(f'ALTER DATABASE "{name}" SET default_transaction_read_only = on')
+    try:
+        yield
+    finally:
+        with database.session(settings) as db:
+            db.execute("SET default_transaction_read_only = off")  # else ALTER is refused
+            db.execute(f'ALTER DATABASE "{name}" RESET default_transaction_read_only')
 
 
 def test_readiness_fails_without_ffmpeg(settings, monkeypatch):
@@ -177,7 +198,7 @@ def test_json_log_lines_carry_the_request_id(settings, tmp_path):
         "from pathlib import Path\n"
         "from server.core.config import load_settings\n"
         f"s = load_settings(env={{}}, data_dir=Path({str(settings.data_dir)!r}))\n"
-        "s = s.replace(embedded_worker=False)\n"
+        f"s = s.replace(embedded_worker=False, database_url={settings.database_url!r})\n"
         "with TestClient(create_app(s)) as c:\n"
         "    print(c.get('/arkiv').headers['x-request-id'])\n"
     )
@@ -255,7 +276,10 @@ def test_attach_and_going_live_are_refused_below_the_floor(settings):
 
 def _doctor(settings, **env: str) -> subprocess.CompletedProcess:
     environment = {k: v for k, v in os.environ.items() if not k.startswith("KTL_")}
-    environment.update({"KTL_DATA_DIR": str(settings.data_dir), **env})
+    environment["KTL_DATA_DIR"] = str(settings.data_dir)
+    if settings.database_url:
+        environment["KTL_DATABASE_URL"] = settings.database_url
+    environment.update(env)
     return subprocess.run(
         [sys.executable, "-m", "server.cli", "doctor"], env=environment,
         capture_output=True, text=True, timeout=120,
@@ -295,6 +319,23 @@ def test_doctor_passes_a_sound_deployment(settings):
     assert done.returncode == 0, done.stdout + done.stderr
     assert "RETT OPP" not in done.stdout
     assert "Alt som må være i orden, er i orden" in done.stdout
+    version = len(database.all_migrations())
+    if settings.database_url:
+        assert "OK       PostgreSQL på postgresql://" in done.stdout
+        version = len(all_pg_migrations())
+    else:
+        assert f"OK       SQLite-databasen {settings.db_path}" in done.stdout
+    assert f"har skjemaversjon {version}, som denne utgaven venter" in done.stdout
+
+
+def test_doctor_says_when_postgresql_does_not_answer(settings):
+    from tests.liveserver import free_port
+
+    nowhere = f"postgresql://ktl:hemmelig@127.0.0.1:{free_port()}/ktl"  # nothing listens
+    done = _doctor(settings, KTL_DATABASE_URL=nowhere)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "RETT OPP Fikk ikke kontakt med PostgreSQL på postgresql://ktl:***@" in done.stdout
+    assert "hemmelig" not in done.stdout
 
 
 def test_doctor_checks_oidc_discovery(settings):
@@ -330,7 +371,13 @@ def test_readiness_and_metrics_use_the_apps_store(settings, monkeypatch):
         opened.append(path)
         return real_connect(path)
 
+    def counting_pg_connect(cls, *args, **kwargs):  # what the pool opens connections with
+        opened.append(args[:1])
+        return real_pg_connect(cls, *args, **kwargs)
+
     monkeypatch.setattr(store_module, "connect", counting_connect)
+    real_pg_connect = psycopg.Connection.connect.__func__
+    monkeypatch.setattr(psycopg.Connection, "connect", classmethod(counting_pg_connect))
     with _client(settings) as client:
         assert client.get("/readyz").status_code == 200
         assert client.get("/metrics").status_code == 200

@@ -12,6 +12,7 @@ import pytest
 from server.catalogue import search, talks
 from server.cli import import_recording
 from server.pipeline import jobs
+from server.store import write
 from tests import factories
 
 pytestmark = pytest.mark.integration
@@ -135,7 +136,7 @@ def test_failed_stage_is_shown_and_retry_finishes(settings, worker, db, tmp_path
     assert not list((settings.media_dir / str(talk.id)).glob(".work-*"))
 
     hidden.rename(original)
-    with db.conn:
+    with write(db):
         assert jobs.retry(db, job.id)
     worker.run_once()
     assert jobs.latest_for_talk(db, talk.id).state == "done"

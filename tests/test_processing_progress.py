@@ -14,6 +14,7 @@ from server.catalogue import talks
 from server.pipeline import jobs
 from server.pipeline.worker import TRANSCRIBE_STARTED, Worker
 from server.store import db as database
+from server.store import write
 from tests import factories
 from tests.liveserver import CHROMIUM, CHROMIUM_ARGS, require_chromium, serve
 from tests.webclient import make_user
@@ -28,7 +29,7 @@ class _Watched:
         self.engine, self.settings, self.seen = engine, settings, []
 
     def transcribe(self, audio, language, duration, progress, vocabulary=(), on_segment=None):
-        with database.session(self.settings.db_path) as db:
+        with database.session(self.settings) as db:
             job = jobs.latest_for_talk(db, self.talk_id)
         self.seen.append((job.stage, job.progress))
         return self.engine.transcribe(audio, language, duration, progress, vocabulary, on_segment)
@@ -66,12 +67,12 @@ def test_the_page_shows_the_model_loading_then_real_progress(settings, tmp_path)
     organiser = make_user(settings, "organiser")
     with database.session(settings) as db:
         talk = factories.talk(db, organiser=organiser, visibility="public")
-        with db.conn:
+        with write(db):
             jobs.enqueue(db, talk.id)
             talks.set_status(db, talk.id, "processing")
         job = jobs.claim(db, ELSEWHERE, 600)
         jobs.report(db, job, ELSEWHERE, "package", 1.0)
-        with db.conn:
+        with write(db):
             jobs.stage_done(db, job.id, ELSEWHERE, "package")
     _job_at(settings, talk.id, "transcribe", 0.0)
     stage = "[data-stage='transcribe']"

@@ -1,5 +1,6 @@
-"""The one door to the data: only server/store opens SQLite or ends a transaction, and its
-write unit begins at once, commits or rolls back as a whole, and joins an open one."""
+"""The one door to the data: only server/store opens SQLite or PostgreSQL (psycopg) or ends
+a transaction, and its write unit begins at once, commits or rolls back as a whole, and
+joins an open one, on both engines."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from server.core.config import Settings
-from server.store import Store, write
+from server.store import PgStore, Store, is_postgres, open_store, write
 from server.store import db as database
 from server.web.app import create_app
 
@@ -19,6 +20,7 @@ SERVER = Path(__file__).resolve().parents[1] / "server"
 STORE = SERVER / "store"
 FORBIDDEN_CALLS = {"commit", "rollback", "executescript"}
 TRANSACTION_SQL = ("BEGIN", "COMMIT", "ROLLBACK", "END", "SAVEPOINT", "RELEASE")
+DRIVERS = ("psycopg", "psycopg_pool", "psycopg2")  # PostgreSQL's: only server/store uses them
 
 
 def _leading_sql(node: ast.Call) -> str:
@@ -29,11 +31,14 @@ def _leading_sql(node: ast.Call) -> str:
 
 
 def door_breaches(source: str, name: str) -> list[str]:
-    """Each place in `source` that opens SQLite or controls a transaction itself."""
+    """Each place in `source` that opens SQLite or PostgreSQL or controls a transaction
+    itself."""
     found = []
     for node in ast.walk(ast.parse(source)):
         where = f"{name}:{getattr(node, 'lineno', 0)}"
-        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+        if driver := _driver_imported(node):
+            found.append(f"{where} import {driver}")
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
             name, owner = node.func.attr, ast.unparse(node.func.value)
             if name == "connect" and owner == "sqlite3":
                 found.append(f"{where} sqlite3.connect")
@@ -47,6 +52,18 @@ def door_breaches(source: str, name: str) -> list[str]:
                 if isinstance(expr, ast.Attribute) and expr.attr == "conn":
                     found.append(f"{where} with {ast.unparse(expr)}")
     return sorted(found, key=lambda b: int(b.split(" ", 1)[0].rsplit(":", 1)[1]))
+
+
+def _driver_imported(node: ast.AST) -> str:
+    """The PostgreSQL driver `node` imports (`import psycopg`, `from psycopg_pool import …`)."""
+    if isinstance(node, ast.Import):
+        names = [alias.name for alias in node.names]
+    elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+        names = [node.module]
+    else:
+        return ""
+    found = [n for n in names if n.split(".")[0] in DRIVERS]
+    return found[0] if found else ""
 
 
 def test_nothing_outside_the_store_opens_sqlite_or_commits():
@@ -73,71 +90,78 @@ def test_the_scan_finds_each_way_round_the_door():
         "    db.conn.rollback()\n"
         "    db.conn.executescript('SELECT 1')\n"
         "    db.execute('BEGIN IMMEDIATE')\n"
+        "    import psycopg\n"
+        "    from psycopg_pool import ConnectionPool\n"
     )
     breaches = door_breaches(sample, "sample.py")
     kinds = [b.split(" ", 1)[1] for b in breaches]
     assert kinds == [
         "sqlite3.connect", "with db.conn", ".commit()", ".rollback()", ".executescript()",
-        "BEGIN by hand",
+        "BEGIN by hand", "import psycopg", "import psycopg_pool",
     ]  # fmt: skip
 
 
 @pytest.fixture
 def store(settings: Settings):
-    store = Store(settings.db_path)
+    store = open_store(settings)
     with store.write() as db:
-        db.execute("CREATE TABLE door_rows (id INTEGER PRIMARY KEY, text TEXT NOT NULL)")
+        key = "id bigint GENERATED ALWAYS AS IDENTITY" if is_postgres(db) else "id INTEGER"
+        db.execute(f"CREATE TABLE door_rows ({key} PRIMARY KEY, text TEXT NOT NULL)")
     yield store
     store.close()
 
 
-def _count(path: Path) -> int:
+def _count(settings: Settings) -> int:
     """Rows as another connection sees them (what is committed)."""
-    conn = sqlite3.connect(str(path))
-    try:
-        return conn.execute("SELECT count(*) FROM door_rows").fetchone()[0]
-    finally:
-        conn.close()
+    with database.session(settings) as db:
+        return db.execute("SELECT count(*) FROM door_rows").fetchone()[0]
+
+
+def _insert(db, *texts: str) -> None:
+    for text in texts:
+        db.execute("INSERT INTO door_rows (text) VALUES (?)", [text])
 
 
 def test_a_write_unit_commits_as_a_whole(store, settings):
     with store.read() as db, write(db):
-        db["door_rows"].insert({"text": "en"})  # sqlite-utils joins the unit, commits nothing
+        _insert(db, "en")
         db.execute("INSERT INTO door_rows (text) VALUES ('to')")
-        assert _count(settings.db_path) == 0, "nothing is visible before the unit ends"
-    assert _count(settings.db_path) == 2
+        assert _count(settings) == 0, "nothing is visible before the unit ends"
+    assert _count(settings) == 2
 
 
 def test_an_error_rolls_the_whole_unit_back(store, settings):
     with pytest.raises(ValueError), store.read() as db, write(db):
-        db["door_rows"].insert({"text": "en"})
-        db["door_rows"].insert_all([{"text": "to"}, {"text": "tre"}])
+        _insert(db, "en")
+        db.executemany("INSERT INTO door_rows (text) VALUES (?)", [["to"], ["tre"]])
         raise ValueError("halfway")
-    assert _count(settings.db_path) == 0
+    assert _count(settings) == 0
     with store.read() as db:
         assert not db.conn.in_transaction
 
 
 def test_a_nested_unit_joins_the_open_one(store, settings):
     with store.write() as db:
-        db["door_rows"].insert({"text": "ytre"})
+        _insert(db, "ytre")
         with write(db):
-            db["door_rows"].insert({"text": "indre"})
-        assert _count(settings.db_path) == 0, "the inner unit commits with the outer one"
-    assert _count(settings.db_path) == 2
+            _insert(db, "indre")
+        assert _count(settings) == 0, "the inner unit commits with the outer one"
+    assert _count(settings) == 2
 
 
 def test_a_failed_nested_unit_undoes_its_part_and_the_error_goes_on(store, settings):
     with pytest.raises(ValueError), store.write() as db:
-        db["door_rows"].insert({"text": "ytre"})
+        _insert(db, "ytre")
         with pytest.raises(KeyError), write(db):
-            db["door_rows"].insert({"text": "indre"})
+            _insert(db, "indre")
             raise KeyError("inner")
         assert [r[0] for r in db.execute("SELECT text FROM door_rows")] == ["ytre"]
         raise ValueError("outer")
-    assert _count(settings.db_path) == 0, "the outer error rolls back everything"
+    assert _count(settings) == 0, "the outer error rolls back everything"
 
 
+# SQLite's own: BEGIN IMMEDIATE and its one writer at a time (PostgreSQL locks rows).
+@pytest.mark.sqlite_only
 def test_a_write_unit_takes_the_write_lock_at_once(store, settings):
     """BEGIN IMMEDIATE: a second writer is refused while a unit is open, even before the
     unit has written anything (so no unit fails half-way for want of the lock)."""
@@ -151,22 +175,29 @@ def test_a_write_unit_takes_the_write_lock_at_once(store, settings):
         other.close()
 
 
+def _connection(db):
+    """The driver's connection under what the store lends (PgDatabase wraps one per loan)."""
+    return db.raw if is_postgres(db) else db
+
+
 def test_connections_are_lent_again_not_reopened(store):
     with store.read() as first:
         pass
     with store.read() as second:
-        assert second is first
-        assert second.execute("PRAGMA foreign_keys").fetchone()[0] == 1
-        assert second.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert _connection(second) is _connection(first)
+        if not is_postgres(second):
+            assert second.execute("PRAGMA foreign_keys").fetchone()[0] == 1
+            assert second.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
 
 def test_a_unit_left_open_is_not_lent_on(store, settings):
     with store.read() as db:
-        db.execute("BEGIN IMMEDIATE")  # by hand, as domain code must not: the store cleans up
+        # by hand, as domain code must not: the store cleans up
+        db.execute("BEGIN" if is_postgres(db) else "BEGIN IMMEDIATE")
         db.execute("INSERT INTO door_rows (text) VALUES ('glemt')")
     with store.read() as db:
         assert not db.conn.in_transaction
-    assert _count(settings.db_path) == 0
+    assert _count(settings) == 0
 
 
 def test_threads_each_borrow_their_own_connection(store, settings):
@@ -177,7 +208,7 @@ def test_threads_each_borrow_their_own_connection(store, settings):
             barrier.wait(timeout=30)  # all four hold a connection at the same time
             seen.append(id(db))
             with write(db):
-                db["door_rows"].insert({"text": f"tråd {n}"})
+                _insert(db, f"tråd {n}")
 
     threads = [threading.Thread(target=work, args=(n,)) for n in range(4)]
     for thread in threads:
@@ -185,24 +216,31 @@ def test_threads_each_borrow_their_own_connection(store, settings):
     for thread in threads:
         thread.join()
     assert len(set(seen)) == 4
-    assert _count(settings.db_path) == 4
+    assert _count(settings) == 4
 
 
 def test_the_app_has_one_store(settings):
     app = create_app(settings)
-    assert isinstance(app.state.store, Store)
-    assert app.state.store.path == settings.db_path
+    if settings.database_url:
+        assert isinstance(app.state.store, PgStore)
+        assert app.state.store.url == settings.database_url
+    else:
+        assert isinstance(app.state.store, Store)
+        assert app.state.store.path == settings.db_path
 
 
 def test_migrations_live_in_the_store():
-    """The store imports nothing above it (the search schema is among its migrations)."""
+    """The store imports nothing above it, only server.core below it (the search schema is
+    among its migrations)."""
     for path in STORE.rglob("*.py"):
         tree = ast.parse(path.read_text(encoding="utf-8"))
         imported = [
             n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module
         ] + [a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names]
         above = [
-            m for m in imported if m.startswith("server.") and not m.startswith("server.store")
+            m
+            for m in imported
+            if m.startswith("server.") and not m.startswith(("server.store", "server.core"))
         ]
         assert above == [], f"{path.name} imports {above}"
     assert any("search_segments_fts" in m for m in database.all_migrations())

@@ -29,12 +29,12 @@ def client(signed_in):
 def _transcribing(db, lease_seconds: float) -> tuple[dict, jobs.Job]:
     """A talk whose job packaged and is at 47 % of transcription in worker GONE."""
     talk = factories.talk(db, organiser=accounts.by_email(db, "organiser@kommune.no"))
-    with db.conn:
+    with write(db):
         jobs.enqueue(db, talk.id)
         talks.set_status(db, talk.id, "processing")
     job = jobs.claim(db, GONE, lease_seconds)
     jobs.report(db, job, GONE, "package", 0.5)
-    with db.conn:
+    with write(db):
         jobs.stage_done(db, job.id, GONE, "package")
     jobs.report(db, job, GONE, "transcribe", 0.47)
     return talk, job
@@ -94,7 +94,7 @@ def test_a_job_whose_worker_vanished_waits_and_the_organiser_retries_it(client, 
     assert (entry.actor, entry.action, entry.target) == (
         "organiser@kommune.no", "startet behandling på nytt", talk.title,
     )  # fmt: skip
-    with db.conn:
+    with write(db):
         assert not jobs.stage_done(db, job.id, GONE, "transcribe"), "the old worker is out"
     assert client.get(f"{url}/status.json").json()["waiting_for_worker"] is False
 
@@ -132,7 +132,7 @@ def _claim_and_die(db, stage: str, finish_stage: bool = False) -> jobs.Job:
     assert job is not None
     jobs.report(db, job, GONE, stage, 0.3)
     if finish_stage:
-        with db.conn:
+        with write(db):
             jobs.stage_done(db, job.id, GONE, stage)
     jobs.expire_leases(db, "elsewhere:4242:")
     return job
@@ -140,7 +140,7 @@ def _claim_and_die(db, stage: str, finish_stage: bool = False) -> jobs.Job:
 
 def test_a_job_that_moves_forward_is_never_given_up(db):
     talk = factories.talk(db)
-    with db.conn:
+    with write(db):
         job_id = jobs.enqueue(db, talk.id)
     attempts = []
     for stage in jobs.STAGES:  # at every stage: killed once, then killed just after finishing
@@ -153,7 +153,7 @@ def test_a_job_that_moves_forward_is_never_given_up(db):
 
 def test_a_job_that_dies_at_the_same_stage_again_and_again_fails_clearly(settings, db):
     talk = factories.talk(db)
-    with db.conn:
+    with write(db):
         job_id = jobs.enqueue(db, talk.id)
         talks.set_status(db, talk.id, "processing")
     _claim_and_die(db, "package", finish_stage=True)

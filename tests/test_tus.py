@@ -69,17 +69,14 @@ class Server:
 
 
 @pytest.fixture
-def settings(tmp_path: Path) -> Settings:
-    settings = load_settings(env={}, data_dir=tmp_path, max_upload_bytes=300 * MB)
-    settings = settings.replace(embedded_worker=False)
-    settings.ensure_dirs()
-    db.init(settings.db_path)
-    return settings
+def settings(settings: Settings) -> Settings:
+    """The suite's settings (SQLite or PostgreSQL) with room for uploads of 300 MB."""
+    return settings.replace(max_upload_bytes=300 * MB)
 
 
 @pytest.fixture
 def conn(settings: Settings) -> Iterator[sqlite_utils.Database]:
-    with db.session(settings.db_path) as database:
+    with db.session(settings) as database:
         yield database
 
 

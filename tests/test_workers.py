@@ -34,9 +34,15 @@ pytestmark = pytest.mark.integration
 REST = "package,index,slides,translate"
 
 
+def _database_env(settings) -> dict[str, str]:
+    """KTL_DATABASE_URL for a `ktl` subprocess when the test runs on PostgreSQL."""
+    return {"KTL_DATABASE_URL": settings.database_url} if settings.database_url else {}
+
+
 def _worker(settings, only: str, work_dir: Path, log: Path) -> subprocess.Popen:
     env = {**os.environ, "KTL_DATA_DIR": str(settings.data_dir), "KTL_JOB_LEASE_SECONDS": "3",
-           "KTL_WORKER_POLL_SECONDS": "0.2", "KTL_WORK_DIR": str(work_dir)}  # fmt: skip
+           "KTL_WORKER_POLL_SECONDS": "0.2", "KTL_WORK_DIR": str(work_dir),
+           **_database_env(settings)}  # fmt: skip
     with log.open("ab") as out:
         return subprocess.Popen([sys.executable, "-m", "server.cli", "worker", "--only", only],
                                 env=env, stdout=out, stderr=subprocess.STDOUT)  # fmt: skip
@@ -398,7 +404,7 @@ def test_a_worker_stopped_with_its_process_group_while_packaging_fails_nothing(s
     source = factories.video(tmp_path / "long.mkv", None, 240.0, "1280x720", "mpeg4", "mp3")
     talk = import_recording(settings, source, talks.TalkInput(title="Pakkes", language="en"))
     env = {**os.environ, "KTL_DATA_DIR": str(settings.data_dir), "KTL_JOB_LEASE_SECONDS": "3",
-           "KTL_WORKER_POLL_SECONDS": "0.2"}  # fmt: skip
+           "KTL_WORKER_POLL_SECONDS": "0.2", **_database_env(settings)}  # fmt: skip
     with (tmp_path / "worker.log").open("ab") as out:
         command = [sys.executable, "-m", "server.cli", "worker"]
         worker = subprocess.Popen(

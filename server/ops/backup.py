@@ -11,6 +11,10 @@ unfinished uploads (`media/.uploads/`) are left out.
 A restore goes into an empty data folder only: every file is copied into a hidden folder
 beside it and checked against the manifest; only when all match is it renamed into place.
 Then the database is upgraded to this version's schema (a backup of an older release).
+
+With PostgreSQL (KTL_DATABASE_URL) both refuse, with a sentence pointing to pg_dump and
+pg_restore: the database is not a file here to copy, and files copied without it would
+not be the consistent pair a backup promises (transcripts named by rows of another time).
 """
 
 from __future__ import annotations
@@ -39,6 +43,19 @@ CHUNK = 1 << 20
 
 class BackupError(Exception):
     """A backup or restore that cannot be done; the message says what to do (Norwegian)."""
+
+
+ON_POSTGRES = (
+    "Databasen er PostgreSQL (KTL_DATABASE_URL), og «ktl {command}» gjelder bare den innebygde "
+    "SQLite-databasen. Ta sikkerhetskopi av PostgreSQL med pg_dump (pg_dump -Fc -f ktl.dump "
+    "ADRESSE) og gjenopprett med pg_restore, og kopier datamappen {data_dir} (transcripts/, "
+    "media/ og secret.key) med vanlige filverktøy rett etter."
+)
+
+
+def _refuse_postgres(settings: Settings, command: str) -> None:
+    if settings.database_url:
+        raise BackupError(ON_POSTGRES.format(command=command, data_dir=settings.data_dir))
 
 
 @dataclass(frozen=True)
@@ -109,6 +126,7 @@ def _staging(dest: Path, kind: str) -> Path:
 def backup(settings: Settings, dest: Path, with_media: bool = False) -> Summary:
     """Write a backup of the installation to the new folder `dest`."""
     started = time.monotonic()
+    _refuse_postgres(settings, "backup")
     dest = dest.resolve()
     if dest.exists():
         raise BackupError(f"{dest} finnes allerede. Velg en ny mappe for sikkerhetskopien.")
@@ -206,6 +224,7 @@ def _check_empty(data_dir: Path) -> None:
 
 def restore(settings: Settings, source: Path) -> Summary:
     """Restore the backup in `source` into the (empty) data folder of `settings`."""
+    _refuse_postgres(settings, "restore")
     started = time.monotonic()
     source, data_dir = source.resolve(), settings.data_dir.resolve()
     manifest = read_manifest(source)

@@ -17,6 +17,8 @@ from pathlib import Path
 from server.core.config import Settings
 from server.live.manager import _port_free
 from server.ops import diskspace
+from server.store import DatabaseError
+from server.store.postgres import PostgresError
 
 OK, WARN, ERROR = "ok", "advarsel", "feil"
 LABELS = {OK: "OK       ", WARN: "ADVARSEL ", ERROR: "RETT OPP "}
@@ -128,6 +130,63 @@ def check_folders(settings: Settings) -> Iterator[Finding]:
             yield Finding(ERROR, f"{folder} kan ikke skrives: gi tjenestebrukeren skrivetilgang.")
 
 
+def check_database(settings: Settings) -> Iterator[Finding]:
+    """PostgreSQL at KTL_DATABASE_URL (it answers, its schema is this release's), or the
+    SQLite file in the data folder (its schema version)."""
+    if settings.database_url:
+        yield from _check_postgres(settings.database_url)
+        return
+    from server.store import db as database
+
+    path = settings.db_path
+    if not path.is_file():
+        yield Finding(OK, f"Ingen database ennå i {path}: «ktl serve» lager den.")
+        return
+    try:
+        version = database.schema_version(path)
+    except DatabaseError as exc:
+        yield Finding(ERROR, f"SQLite-databasen {path} kan ikke leses ({exc}): sjekk filen "
+                             "og rettighetene, eller gjenopprett med «ktl restore».")  # fmt: skip
+        return
+    yield from _schema_findings(f"SQLite-databasen {path}", version,
+                                len(database.all_migrations()))  # fmt: skip
+
+
+def _check_postgres(url: str) -> Iterator[Finding]:
+    from server.store import postgres
+    from server.store.pg_migrations import all_pg_migrations
+
+    where = f"PostgreSQL på {postgres.redacted(url)}"
+    try:
+        conn = postgres.connect(url, autocommit=True)
+    except postgres.PostgresError as exc:
+        yield Finding(ERROR, str(exc))
+        return
+    try:
+        version = postgres.schema_version(conn)
+        server_version = conn.info.server_version
+    except DatabaseError as exc:
+        yield Finding(ERROR, f"{where} svarer, men skjemaet kan ikke leses ({exc}): sjekk at "
+                             "brukeren i adressen har tilgang til databasen.")  # fmt: skip
+        return
+    finally:
+        conn.close()
+    major, minor = divmod(server_version, 10000)
+    yield Finding(OK, f"{where} svarer (PostgreSQL {major}.{minor}).")
+    yield from _schema_findings(where, version, len(all_pg_migrations()))
+
+
+def _schema_findings(where: str, version: int, known: int) -> Iterator[Finding]:
+    if version > known:
+        yield Finding(ERROR, f"{where} har skjemaversjon {version}, men denne utgaven kjenner "
+                             f"bare {known}: oppgrader programmet.")  # fmt: skip
+    elif version < known:
+        yield Finding(WARN, f"{where} har skjemaversjon {version} av {known}: «ktl serve» "
+                            "eller «ktl worker» oppgraderer skjemaet når den starter.")  # fmt: skip
+    else:
+        yield Finding(OK, f"{where} har skjemaversjon {version}, som denne utgaven venter.")
+
+
 def check_disk(settings: Settings) -> Iterator[Finding]:
     from server.core.units import format_size
 
@@ -235,19 +294,17 @@ def check_srt_ports(settings: Settings) -> Iterator[Finding]:
 
 def check_workers(settings: Settings) -> Iterator[Finding]:
     """The workers running now (seen within the job lease) and queued jobs none of them takes."""
-    import sqlite3
-
     from server.pipeline import presence
-    from server.store import open_store
+    from server.store import db as database
 
-    if not settings.db_path.is_file():
+    if not settings.database_url and not settings.db_path.is_file():
         yield Finding(OK, "Ingen database ennå, så ingen jobber venter.")
         return
     within = settings.job_lease_seconds
     try:
-        with open_store(settings).read() as db:
+        with database.session(settings) as db:
             present, waiting = presence.running(db, within), presence.unserved(db, within)
-    except sqlite3.Error as exc:
+    except (*DatabaseError, PostgresError) as exc:
         yield Finding(WARN, f"Kunne ikke lese arbeiderne fra databasen ({exc}): start ktl serve.")
         return
     for worker in present:
@@ -268,6 +325,7 @@ CHECKS: tuple[tuple[str, Callable[[Settings], Iterator[Finding]]], ...] = (
     ("ffmpeg", check_ffmpeg),
     ("Whisper-modell", check_model),
     ("Lysbilder (Tesseract)", check_slides),
+    ("Database", check_database),
     ("Mapper", check_folders),
     ("Diskplass", check_disk),
     ("Hemmelig nøkkel", check_secret),

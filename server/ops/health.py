@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import shutil
-import sqlite3
 from dataclasses import dataclass
 
 from server.core.config import Settings
 from server.ops import diskspace, stats
 from server.pipeline import transcribe
-from server.store import Store
+from server.store import DatabaseError, Store, postgres
 
 
 @dataclass(frozen=True)
@@ -22,9 +21,17 @@ def _database(settings: Settings, store: Store) -> str | None:
     try:
         with store.read() as db:
             stats.prove_writable(db)
-    except sqlite3.Error as exc:
-        return f"Databasen {settings.db_path} kan ikke skrives: {exc}"
+    except DatabaseError as exc:
+        return f"Databasen {_where(settings)} kan ikke skrives: {exc}"
     return None
+
+
+def _where(settings: Settings) -> str:
+    """The database as a person finds it: the SQLite file, or PostgreSQL's address without
+    its password."""
+    if settings.database_url:
+        return f"PostgreSQL {postgres.redacted(settings.database_url)}"
+    return str(settings.db_path)
 
 
 def _model(settings: Settings, store: Store) -> str | None:

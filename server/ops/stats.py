@@ -44,6 +44,11 @@ def broadcasts_by_state(db: sqlite_utils.Database) -> list[tuple[str, int]]:
 
 
 def prove_writable(db: sqlite_utils.Database) -> None:
-    """A real write (one row, always the same): raises sqlite3.Error when it cannot."""
+    """A real write (one row, always the same): raises one of server.store.DatabaseError
+    when it cannot."""
     with write(db):
-        db.execute("INSERT OR REPLACE INTO health_probe (id, at) VALUES (1, ?)", [time.time()])
+        db.execute(
+            "INSERT INTO health_probe (id, at) VALUES (1, ?)"
+            " ON CONFLICT (id) DO UPDATE SET at = excluded.at",
+            [time.time()],
+        )

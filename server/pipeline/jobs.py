@@ -43,7 +43,7 @@ import sqlite_utils
 
 from server.core.clock import now_iso
 from server.core.i18n import N_
-from server.store import inserted_id, write
+from server.store import inserted_id, is_postgres, write
 
 PROCESS = "process"
 STAGES = ("package", "transcribe", "index", "slides", "translate")
@@ -63,6 +63,7 @@ KIND_STAGES: dict[str, tuple[str, ...]] = {
 # Appended to the claim's inner SELECT: "" on SQLite (BEGIN IMMEDIATE serialises claims),
 # "FOR UPDATE SKIP LOCKED" on PostgreSQL.
 CLAIM_LOCK = ""
+PG_CLAIM_LOCK = "FOR UPDATE SKIP LOCKED"
 
 
 class StagesError(ValueError):
@@ -155,7 +156,8 @@ def claim(
     one of them. A poll that finds nothing free (read first) takes no write lock."""
     now = time.time()
     wanted = sorted(stages) if stages is not None else []
-    probe, take = claim_sql(len(wanted) if stages is not None else None)
+    lock = PG_CLAIM_LOCK if is_postgres(db) else CLAIM_LOCK
+    probe, take = claim_sql(len(wanted) if stages is not None else None, lock=lock)
     if db.execute(probe, [now, *wanted]).fetchone() is None:
         return None  # an idle worker's poll reads only: no write lock while there is no work
     with write(db):
@@ -168,7 +170,8 @@ def claim_sql(stages: int | None, mark: str = "?", lock: str = CLAIM_LOCK) -> tu
     """The claim's two statements: a read that tells whether any job is free, and the one
     UPDATE that takes the oldest. Parameters: (now, *stages) and (worker, lease_until,
     updated_at, now, *stages); `stages` is how many stages the worker is limited to (None:
-    all). PostgreSQL runs the same text with mark="%s" and lock="FOR UPDATE SKIP LOCKED"."""
+    all). PostgreSQL runs it with lock=PG_CLAIM_LOCK (through PgDatabase, which turns `?`
+    into psycopg's %s; raw psycopg callers pass mark="%s")."""
     only = "" if stages is None else f"AND next_stage IN ({', '.join([mark] * stages)})"
     free = f"(state = 'queued' OR (state = 'running' AND lease_until < {mark})) {only}"
     probe = f"SELECT 1 FROM jobs WHERE {free} LIMIT 1"

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 
 from server.core.config import Settings
 from server.pipeline import jobs
-from server.store import open_store
+from server.store import db as database
 
 log = logging.getLogger("ktl.supervisor")
 FIRST_DELAY = 1.0
@@ -187,7 +187,7 @@ def embedded_worker(settings: Settings) -> Supervisor:
     """The supervisor of `ktl serve`'s own worker (`ktl worker` in a child process)."""
 
     def release(pid: int) -> None:
-        with open_store(settings).read() as db:
+        with database.session(settings) as db:  # one connection, not a pool
             count = jobs.expire_leases(db, jobs.worker_prefix(pid))
         if count:
             log.info("Jobbene til arbeider %s er ledige for neste arbeider (%s)", pid, count)

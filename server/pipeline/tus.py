@@ -13,7 +13,6 @@ moves it into place (same file system, atomic) and then calls `discard()`, or ca
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import errno
 import fcntl
 import json
@@ -143,7 +142,11 @@ def create(
     # The file first: a crash in between leaves an orphan file that expire() removes.
     part_path(settings, upload.id).touch(exist_ok=False)
     with write(db):
-        db["uploads"].insert({**dataclasses.asdict(upload), "metadata": json.dumps(meta)})
+        db.execute(
+            'INSERT INTO uploads (id, length, "offset", metadata, created_at, expires_at)'
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            [upload.id, length, 0, json.dumps(meta), now, upload.expires_at],
+        )
     return upload
 
 

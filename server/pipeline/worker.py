@@ -121,6 +121,7 @@ class Worker:
         store: Store | None = None,
     ) -> None:
         self.settings = settings
+        self._own_store = store is None  # closed when run_forever ends (PostgreSQL: a pool)
         self.store = store or open_store(settings)
         self.name = f"{jobs.worker_prefix(os.getpid())}{id(self):x}"
         self.stages = jobs.parse_stages(settings.worker_stages)  # None: every stage
@@ -152,6 +153,8 @@ class Worker:
         finally:
             with self.store.read() as db:
                 presence.leave(db, self.name)
+            if self._own_store:
+                self.store.close()
 
     def announce(self, db: sqlite_utils.Database | None = None) -> None:
         """Say that this worker runs (server.pipeline.presence), at most every third of a
