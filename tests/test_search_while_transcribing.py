@@ -12,6 +12,7 @@ from server.cli import import_recording
 from server.pipeline import jobs
 from server.pipeline import worker as worker_module
 from server.store import db as database
+from server.store import write
 from server.transcript.model import Segment
 from tests import factories
 from tests.conftest import need
@@ -29,7 +30,7 @@ class _Watching:
         def watch(segment: Segment) -> None:
             on_segment(segment)
             word = max(re.findall(r"[^\W\d_]+", segment.text), key=len)
-            with database.session(self.settings.db_path) as db:
+            with database.session(self.settings) as db:
                 results = search.search(db, word)
                 sql = "SELECT count(*), count(DISTINCT idx) FROM search_segments"
                 rows = db.execute(sql).fetchone()
@@ -83,7 +84,7 @@ def test_a_worker_that_lost_its_job_adds_nothing(settings, db):
     batch = worker_module._PartialIndex(db, job, "old-worker", talk)
     batch(Segment(0, 31, "Første del om barnehager."))  # 31 s of audio: written at once
     batch(Segment(31, 40, "Andre del om skoler."))
-    with db.conn:
+    with write(db):
         db.execute("UPDATE jobs SET worker = 'new-worker' WHERE id = ?", [job.id])
     with pytest.raises(worker_module.LeaseLost):
         batch.flush()
@@ -97,7 +98,7 @@ def test_a_new_attempt_starts_the_partial_index_over(settings, db):
     job = _claimed(settings, db, talk.id, "first")
     first = worker_module._PartialIndex(db, job, "first", talk)
     first(Segment(0, 40, "Et forsøk som ble avbrutt."))
-    with db.conn:
+    with write(db):
         db.execute("UPDATE jobs SET worker = 'second' WHERE id = ?", [job.id])
     second = worker_module._PartialIndex(db, job, "second", talk)
     second(Segment(0, 40, "Et nytt forsøk."))
@@ -118,7 +119,7 @@ def test_search_page_shows_near_words_and_talks_being_transcribed(settings, db):
     search.index_talk(db, misheard.id, [Segment(0, 5, "Tre nye barnhager i år.")], "nb")
     hidden = factories.talk(db, language="nb", title="Intern", visibility="internal")
     search.index_talk(db, hidden.id, [Segment(0, 5, "Barnehagr for ansatte.")], "nb")
-    with db.conn:
+    with write(db):
         talks.set_status(db, misheard.id, "processing")
         talks.set_status(db, hidden.id, "ready")
     with TestClient(create_app(settings)) as guest:

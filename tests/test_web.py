@@ -8,6 +8,7 @@ import pytest
 
 from server.pipeline import jobs
 from server.store import db as database
+from server.store import write
 from server.transcript import model as transcript
 from tests import factories
 from tests.webclient import csrf, post
@@ -146,7 +147,7 @@ def test_retry_requeues_a_failed_job(client, settings, db):
     from server.people import accounts
 
     talk = factories.talk(db, organiser=accounts.by_email(db, "organiser@kommune.no"))
-    with db.conn:
+    with write(db):
         job_id = jobs.enqueue(db, talk.id)
         db.execute("UPDATE jobs SET state='failed', error='Kunne ikke pakke' WHERE id=?", [job_id])
         db.execute("UPDATE talks SET status='failed' WHERE id=?", [talk.id])
@@ -167,7 +168,7 @@ def test_search_page_counts_the_hits_not_shown(client, db):
         for i in range(8)
     )
     search.index_talk(db, talk.id, segments, "nb")
-    with db.conn:
+    with write(db):
         talks.set_status(db, talk.id, "ready")
     page = client.get("/sok", params={"q": "kjelleren"})
     assert page.status_code == 200
