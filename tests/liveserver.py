@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from server.core.config import Settings
+
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -43,11 +45,22 @@ def _wait_until_up(url: str, process: subprocess.Popen, timeout: float = 30) -> 
     pytest.fail("ktl serve did not start")
 
 
+def database_env(settings: Settings) -> dict[str, str]:
+    """The environment that puts a subprocess (`ktl serve`, `ktl worker`) on the settings'
+    data folder and database (KTL_DATABASE_URL when the test runs on PostgreSQL)."""
+    env = {"KTL_DATA_DIR": str(settings.data_dir)}
+    if settings.database_url:
+        env["KTL_DATABASE_URL"] = settings.database_url
+    return env
+
+
 @contextlib.contextmanager
-def serve(data_dir: Path, log_path: Path, **env: str) -> Iterator[str]:
-    """Run `ktl serve` on the data folder; yields the base URL."""
+def serve(data: Path | Settings, log_path: Path, **env: str) -> Iterator[str]:
+    """Run `ktl serve` on a data folder, or on the data folder and database of the test's
+    settings (so that it runs on PostgreSQL too); yields the base URL."""
     port = free_port()
-    environment = {**os.environ, "KTL_DATA_DIR": str(data_dir), **env}
+    where = database_env(data) if isinstance(data, Settings) else {"KTL_DATA_DIR": str(data)}
+    environment = {**os.environ, **where, **env}
     with log_path.open("w") as log:
         process = subprocess.Popen(
             [sys.executable, "-m", "server.cli", "serve", "--port", str(port)],

@@ -186,7 +186,7 @@ def live(settings, tmp_path):
                             organiser)  # fmt: skip
     env = {"KTL_SRT_BIND": "127.0.0.1", "KTL_SRT_PORTS": str(free_port()),
            "KTL_LIVE_GRACE_SECONDS": "12", "KTL_LIVE_CAPTIONS": "false"}  # fmt: skip
-    with serve(settings.data_dir, tmp_path / "serve.log", **env) as base:
+    with serve(settings, tmp_path / "serve.log", **env) as base:
         client, token = _sign_in(base, organiser.email)
         try:
             yield {"base": base, "client": client, "token": token, "talk": talk,
@@ -282,7 +282,7 @@ def test_live_captions_reach_viewers_while_the_talk_goes_on(settings, tmp_path):
     speech = factories.speech_wav(tmp_path / "speech.wav", factories.LONG_ENGLISH_SPEECH)
     env = {"KTL_SRT_BIND": "127.0.0.1", "KTL_SRT_PORTS": str(free_port())}
     said = set(re.findall(r"[a-z]+", factories.LONG_ENGLISH_SPEECH.lower()))
-    with serve(settings.data_dir, tmp_path / "serve.log", **env) as base:
+    with serve(settings, tmp_path / "serve.log", **env) as base:
         client, token = _sign_in(base, organiser.email)
         publisher = _publish(_open_encoder(client, token, talk.slug), 30, audio=speech)
         client.close()
@@ -352,7 +352,7 @@ def test_the_page_resends_after_its_websocket_drops(settings, tmp_path):
         sockets.append((ws, ws.connect_to_server()))  # messages pass through both ways
 
     env = {"KTL_LIVE_CAPTIONS": "false", "KTL_EMBEDDED_WORKER": "false"}
-    with serve(settings.data_dir, tmp_path / "serve.log", **env) as base, sync_playwright() as pw:
+    with serve(settings, tmp_path / "serve.log", **env) as base, sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS + fake)
         page = browser.new_page(locale="nb-NO")
         sign_in_page(page, base, organiser.email)
@@ -567,7 +567,7 @@ def test_going_live_from_the_browser_and_watching(settings, tmp_path):
     fake = ["--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
             f"--use-file-for-fake-audio-capture={speech}"]  # fmt: skip
     env = {"KTL_LIVE_CAPTIONS": "false", "KTL_LIVE_GRACE_SECONDS": "60"}
-    with serve(settings.data_dir, tmp_path / "serve.log", **env) as base, sync_playwright() as pw:
+    with serve(settings, tmp_path / "serve.log", **env) as base, sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS + fake)
         sender = browser.new_context().new_page()
         sign_in_page(sender, base, organiser.email)

@@ -6,7 +6,9 @@ opened on the other and both count all viewers, a broadcast's playlist and segme
 viewers through either process (and its end), a talk created through one is found by a
 search through the other at once (the short caches are kept 30 s here, so only their
 invalidation can make that true), the organiser's live routes reach the receiving process
-only, and when one process is killed the site keeps answering through nginx."""
+only, and when one process is killed the site keeps answering through nginx. All of it on
+one SQLite file and again on one PostgreSQL database (KTL_DATABASE_URL): the module's site
+is made once per engine."""
 
 from __future__ import annotations
 
@@ -27,13 +29,13 @@ import httpx
 import pytest
 
 from server.catalogue import talks
-from server.core.config import load_settings
+from server.core.config import Settings, load_settings
 from server.live import broadcasts, events, ffargs
-from server.store import Store, write
 from server.store import db as database
+from server.store import is_postgres, open_store, write
 from tests import nginxserver
-from tests.conftest import need
-from tests.liveserver import free_port
+from tests.conftest import CHOSEN, ENGINES, need
+from tests.liveserver import database_env, free_port
 from tests.webclient import PASSWORD, make_user
 
 SEGMENT = b"G" + bytes(range(256)) * 40  # a live segment's bytes (content does not matter)
@@ -50,8 +52,15 @@ ENV = {
 }
 
 
-def _start(data_dir: Path, port: int, log: Path, **env: str) -> subprocess.Popen:
-    environment = {**os.environ, **ENV, "KTL_DATA_DIR": str(data_dir), **env}
+@pytest.fixture(scope="module", params=[e for e in ENGINES if CHOSEN in ("", e)])
+def database_engine(request) -> str:
+    """The engine (tests/conftest.py), for the whole module: the site below is started
+    once per engine, and the tests run against it in their order (the last one kills B)."""
+    return request.param
+
+
+def _start(settings: Settings, port: int, log: Path, **env: str) -> subprocess.Popen:
+    environment = {**os.environ, **ENV, **database_env(settings), **env}
     with log.open("w") as out:
         return subprocess.Popen(
             [sys.executable, "-m", "server.cli", "serve", "--port", str(port)],
@@ -70,9 +79,8 @@ def _wait_up(base: str, process: subprocess.Popen) -> None:
     pytest.fail("ktl serve did not start")
 
 
-def test_events_come_in_order_and_viewers_of_a_stopped_process_stop_counting(tmp_path):
-    store = Store(tmp_path / "ktl.db")
-    store.init()
+def test_events_come_in_order_and_viewers_of_a_stopped_process_stop_counting(settings):
+    store = open_store(settings)
     with store.read() as db:
         first = events.append(db, 1, "a", {"type": "question"})
         events.append(db, 1, "b", {"type": "state", "state": "live"})
@@ -94,6 +102,43 @@ def test_events_come_in_order_and_viewers_of_a_stopped_process_stop_counting(tmp
     store.close()
 
 
+def _waiting_for_the_events_lock(db) -> bool:
+    """Whether a write unit waits for live_events' lock (PostgreSQL: pg_locks says so;
+    SQLite shows no one waiting for its write lock, so this answers True)."""
+    if not is_postgres(db):
+        return True
+    return (
+        db.execute(
+            "SELECT count(*) FROM pg_locks WHERE NOT granted AND relation = 'live_events'::regclass"
+        ).fetchone()[0]
+        == 1
+    )
+
+
+def test_an_event_never_commits_after_a_later_one_was_read(settings):
+    """Two processes append at once: the second to draw an id commits after the first one,
+    so a process that tails by the last id it read never skips an event. (PostgreSQL commits
+    writers side by side; without the lock `append` takes, B's event would be read while A's
+    lower id was still to come, and the tail would have passed it for good.)"""
+    with database.session(settings) as a, database.session(settings) as reader:
+        with write(a):
+            events.append(a, 1, "a", {"type": "question"})  # joins: not committed yet
+
+            def append_b() -> None:
+                with database.session(settings) as b:
+                    events.append(b, 1, "b", {"type": "question"})
+
+            thread = threading.Thread(target=append_b)
+            thread.start()
+            _wait(lambda: not thread.is_alive() or _waiting_for_the_events_lock(reader))
+            thread.join(timeout=1)
+            assert events.since(reader, 0) == [], "B's later id was read before A's"
+            assert thread.is_alive(), "B's append waits for A's write unit to end"
+        thread.join(timeout=60)
+        assert not thread.is_alive()
+        assert [e[2] for e in events.since(reader, 0)] == ["a", "b"]
+
+
 def test_viewers_held_by_other_processes_count_and_gather_live_minutes(tmp_path):
     """What the receiving process counts: its own viewers and, read from live_presence,
     those the other processes hold, each person once; all of them gather live minutes."""
@@ -110,17 +155,28 @@ def test_viewers_held_by_other_processes_count_and_gather_live_minutes(tmp_path)
 
 
 @pytest.fixture(scope="module")
-def site(tmp_path_factory) -> Iterator[dict]:
+def site_database(request, database_engine: str) -> Iterator[str]:
+    """The site's database: "" (the data folder's SQLite file), or the URL of a new, empty
+    PostgreSQL database (no schema yet: the two processes make it, starting together)."""
+    if database_engine != "postgres":
+        yield ""
+        return
+    with request.getfixturevalue("postgres_server").database() as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory, site_database: str) -> Iterator[dict]:
     need("nginx", "openssl")
     root = tmp_path_factory.mktemp("processes")
-    settings = load_settings(env={}, data_dir=root / "data")
+    settings = load_settings(env={}, data_dir=root / "data").replace(database_url=site_database)
     ports = free_port(), free_port()
     logs = root / "a.log", root / "b.log"
-    # Both start together on a new data folder (the schema and the secret key are made
-    # once); A receives live broadcasts, B does not.
+    # Both start together on a new data folder and database (the schema and the secret
+    # key are made once); A receives live broadcasts, B does not.
     processes = [
-        _start(settings.data_dir, ports[0], logs[0]),
-        _start(settings.data_dir, ports[1], logs[1], KTL_LIVE_INGEST="0"),
+        _start(settings, ports[0], logs[0]),
+        _start(settings, ports[1], logs[1], KTL_LIVE_INGEST="0"),
     ]
     try:
         bases = [f"http://127.0.0.1:{port}" for port in ports]

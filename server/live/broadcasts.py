@@ -79,8 +79,8 @@ def ensure(db: sqlite_utils.Database, talk: Talk) -> Broadcast:
     """The talk's broadcast, made (idle, with a new SRT passphrase) the first time."""
     with write(db):
         db.execute(
-            "INSERT OR IGNORE INTO broadcasts (talk_id, srt_passphrase, updated_at) "
-            "VALUES (?, ?, ?)",
+            "INSERT INTO broadcasts (talk_id, srt_passphrase, updated_at) "
+            "VALUES (?, ?, ?) ON CONFLICT (talk_id) DO NOTHING",
             [talk.id, new_passphrase(), now_iso()],
         )
     return get(db, talk.id)

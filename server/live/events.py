@@ -8,10 +8,12 @@ process writes the viewers it holds for a talk to `live_presence` every few seco
 every process counts them all; a process that stopped without saying so is forgotten when
 its row is older than PRESENCE_STALE.
 
-Ids only grow: SQLite commits one writer at a time, so a row with a lower id is never
-committed after one with a higher id has been read. (An engine with concurrent writers,
-such as PostgreSQL, can commit ids out of order: tail there with a few seconds' overlap and
-skip ids already seen.) Events are pruned after EVENT_KEEP seconds.
+Ids only grow, and a row with a lower id is never committed after one with a higher id has
+been read, so a tail that remembers the last id it saw misses nothing: SQLite commits one
+writer at a time; on PostgreSQL, whose writers commit side by side (ids drawn in one order
+could commit in another), `append` takes the table's EXCLUSIVE lock before drawing its id
+and holds it to its commit, so appends too commit one after the other (plain reads go on).
+Events are pruned after EVENT_KEEP seconds.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import time
 
 import sqlite_utils
 
-from server.store import inserted_id, write
+from server.store import inserted_id, is_postgres, write
 
 EVENT_KEEP = 600.0  # seconds an event stays in the table (an event stream reconnects sooner)
 PRESENCE_STALE = 15.0  # seconds after which a process's viewers no longer count
@@ -31,6 +33,8 @@ TAIL_LIMIT = 500
 def append(db: sqlite_utils.Database, talk_id: int, origin: str, event: dict) -> int:
     """Add an event for every process; returns its id."""
     with write(db):
+        if is_postgres(db):  # appends commit in the order of their ids (see above)
+            db.execute("LOCK TABLE live_events IN EXCLUSIVE MODE")
         cursor = db.execute(
             "INSERT INTO live_events (talk_id, origin, event, created_at) VALUES (?, ?, ?, ?) "
             "RETURNING id",
