@@ -26,7 +26,9 @@ talks, otherwise with the primary key in id ranges, newest first, the first rang
 by the probe to hold enough rows and each next one four times larger; rows are numbered
 and counted per talk by window functions. A shown talk whose count is unknown is counted
 in one statement. At a million segments this costs about three times SQLite's time for
-an ordinary word and less for phrases (benchmarks/search_latency.py --engine).
+an ordinary word and less for phrases (benchmarks/search_latency.py --engine). The
+bounds (``_MAX_ROWS``, ``_PROBE_SPAN``, ``_PROBE_DENSE``) are read from the SQLite module
+when a search runs: one set of figures for both engines.
 
 Near spellings: a query word matching fewer than ``_FEW`` rows looks among
 ``search_vocab``'s words that share trigrams with it (``word % query``, pg_trgm) and ranks
@@ -48,10 +50,8 @@ from server.catalogue import similar
 from server.catalogue.records import Talk
 from server.catalogue.search import (
     _FEW,
-    _MAX_ROWS,
     _NEAR_WORDS,
     _PER_TALK,
-    _PROBE_SPAN,
     _VOCAB_MIN,
     SearchResults,
     TalkHits,
@@ -386,7 +386,7 @@ Found = tuple[dict[int, list], dict[int, int | None]]  # rows by talk, their cou
 def _probe(conn: Conn, terms: Sequence[_Term]) -> tuple[int, int]:
     """The newest segment id and how many of the newest _PROBE_SPAN segments match (up
     to _PROBE_DENSE): the terms' density, read through the primary key only."""
-    q = _Sql({"span": _PROBE_SPAN, "enough": search_module._PROBE_DENSE})
+    q = _Sql({"span": search_module._PROBE_SPAN, "enough": search_module._PROBE_DENSE})
     top = conn.execute("SELECT coalesce(max(id), 0) AS top FROM search_segments").fetchone()
     q.params["top"] = top["top"]
     sql = (
@@ -414,7 +414,8 @@ def _segments(conn: Conn, terms: Sequence[_Term], where: str, params: dict) -> F
         where, params = f"{where} AND s.talk_id = ANY(%(eligible)s)", {**params, "eligible": talks}
         ranges = [(0, _TOP)]
     else:
-        ranges = _ranges(top, _PROBE_SPAN * _MAX_ROWS * 3 // 2 // seen if seen else top)
+        wanted = search_module._MAX_ROWS * 3 // 2  # matches the first id range should hold
+        ranges = _ranges(top, search_module._PROBE_SPAN * wanted // seen if seen else top)
     per_talk: dict[int, list] = {}
     totals: dict[int, int | None] = {}
     for lo, hi in ranges:
@@ -426,7 +427,7 @@ def _segments(conn: Conn, terms: Sequence[_Term], where: str, params: dict) -> F
             known = totals.get(row["talk_id"], 0)
             if row["nth"] == 1:
                 totals[row["talk_id"]] = None if known is None else known + row["total"]
-        if sum(map(len, per_talk.values())) >= _MAX_ROWS and lo > 0:
+        if sum(map(len, per_talk.values())) >= search_module._MAX_ROWS and lo > 0:
             totals = dict.fromkeys(totals)  # older matches were not read: count if shown
             break
     return _capped(per_talk, totals)
@@ -455,13 +456,13 @@ def _eligible(conn: Conn, where: str, params: dict) -> tuple[list[int], int]:
 def _capped(per_talk: dict[int, list], totals: dict[int, int | None]) -> Found:
     """At most _MAX_ROWS rows, newest first; a talk cut short is counted if shown."""
     rows = sorted((r for found in per_talk.values() for r in found), key=lambda r: -r["id"])
-    if len(rows) <= _MAX_ROWS:
+    if len(rows) <= search_module._MAX_ROWS:
         return per_talk, totals
     kept: dict[int, list] = {}
-    for row in rows[:_MAX_ROWS]:
+    for row in rows[: search_module._MAX_ROWS]:
         kept.setdefault(row["talk_id"], []).append(row)
     totals = {talk_id: totals.get(talk_id) for talk_id in kept}
-    totals[rows[_MAX_ROWS - 1]["talk_id"]] = None
+    totals[rows[search_module._MAX_ROWS - 1]["talk_id"]] = None
     return kept, totals
 
 
@@ -475,7 +476,7 @@ def _by_talk(conn: Conn, terms: Sequence[_Term], talks: list[int]) -> Found:
     )
     per_talk: dict[int, list] = {}
     done, step = 0, _FIRST_TALKS
-    while done < len(talks) and sum(map(len, per_talk.values())) < _MAX_ROWS:
+    while done < len(talks) and sum(map(len, per_talk.values())) < search_module._MAX_ROWS:
         rows = conn.execute(lateral, {**q.params, "talks": talks[done : done + step]})
         for row in rows:
             per_talk.setdefault(row["talk_id"], []).append(row)
@@ -490,7 +491,7 @@ def _matching(conn: Conn, table: str, terms: Sequence[_Term], where: str, params
     q = _Sql(params)
     sql = _ROWS_SQL.format(
         table=table, end=end, kind=kind, live=_LIVE, where=where + extra,
-        match=_match_sql(terms, "s", q), per_talk=_PER_TALK, limit=_MAX_ROWS,
+        match=_match_sql(terms, "s", q), per_talk=_PER_TALK, limit=search_module._MAX_ROWS,
     )  # fmt: skip
     with conn.transaction():
         # Bitmaps only: the matches ANDed with the id range or the talks in the index,
