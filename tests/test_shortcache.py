@@ -10,7 +10,7 @@ import time
 import pytest
 
 from server.catalogue import search, talks
-from server.store import Store
+from server.store import open_store
 from server.transcript.model import Segment
 from server.web.shortcache import ShortCache
 from tests import factories
@@ -44,7 +44,7 @@ def test_an_answer_is_kept_until_a_write_or_its_time(settings):
 
     assert cache.get("q", make) == cache.get("q", make) == 1
     assert cache.get("other", make) == 2
-    store = Store(settings.db_path)
+    store = open_store(settings)  # SQLite file or PostgreSQL, as the test runs
     with store.write() as unit:
         unit.execute("UPDATE talks SET title = title")
     assert cache.get("q", make) == 3
