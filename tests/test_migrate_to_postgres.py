@@ -29,6 +29,10 @@ from server.web.app import create_app
 from tests.test_access_matrix import _talk
 from tests.webclient import login, make_user, post
 
+# The source is the installation's SQLite file, copied into a PostgreSQL these tests make
+# themselves (postgres_url): the [postgres] run of the settings would copy nothing new.
+pytestmark = pytest.mark.sqlite_only
+
 SPEECH = [
     "Velkommen til kunnskap til lunsj fra barnehageetaten.",
     "Kommunen har tjueto barnehager, og nesten alle barn går i barnehage.",

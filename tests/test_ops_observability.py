@@ -4,7 +4,6 @@ and the free-space floor for uploads, attaching and going live."""
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import os
@@ -131,8 +130,7 @@ def test_health_and_readiness(settings):
     with _client(broken) as client:
         assert client.get("/healthz").status_code == 200
         ready = client.get("/readyz")
-    with _read_only(settings), _client(settings) as client:  # before its first connection
-        unwritable = client.get("/readyz")
+    unwritable = _readiness_of_a_read_only_database(settings)
     assert ready.status_code == 503
     failing = {f["check"]: f["message"] for f in ready.json()["failing"]}
     assert set(failing) == {"disk", "model"}
@@ -141,25 +139,29 @@ def test_health_and_readiness(settings):
         assert "database" in {f["check"] for f in unwritable.json()["failing"]}
 
 
-@contextlib.contextmanager
-def _read_only(settings):
-    """The test's database made read-only: the SQLite file's mode, or PostgreSQL's
-    default_transaction_read_only for new connections to the database."""
+def _readiness_of_a_read_only_database(settings):
+    """/readyz while the database cannot be written: the SQLite file made read-only before
+    the app opens its first connection; PostgreSQL turned read-only (as a standby is) under
+    the running app, whose pooled connections are ended so that it connects again."""
     if not settings.database_url:
         os.chmod(settings.db_path, 0o444)
         try:
-            yield
+            with _client(settings) as client:
+                return client.get("/readyz")
         finally:
             os.chmod(settings.db_path, 0o644)
-        return
-    with database.session(settings) as db:
+    with database.session(settings) as db, _client(settings) as client:
+        assert client.get("/readyz").status_code == 200
         name = db.execute("SELECT current_database()").fetchone()[0]
         db.execute(f'ALTER DATABASE "{name}" SET default_transaction_read_only = on')
-    try:
-        yield
-    finally:
-        with database.session(settings) as db:
-            db.execute("SET default_transaction_read_only = off")  # else ALTER is refused
+        try:
+            db.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = ? AND pid <> pg_backend_pid()",
+                [name],
+            )
+            return client.get("/readyz")
+        finally:
             db.execute(f'ALTER DATABASE "{name}" RESET default_transaction_read_only')
 
 
@@ -331,11 +333,11 @@ def test_doctor_passes_a_sound_deployment(settings):
 def test_doctor_says_when_postgresql_does_not_answer(settings):
     from tests.liveserver import free_port
 
-    nowhere = f"postgresql://ktl:hemmelig@127.0.0.1:{free_port()}/ktl"  # nothing listens
+    nowhere = f"postgresql://ktl:pg-passord-9@127.0.0.1:{free_port()}/ktl"  # nothing listens
     done = _doctor(settings, KTL_DATABASE_URL=nowhere)
     assert done.returncode == 1, done.stdout + done.stderr
     assert "RETT OPP Fikk ikke kontakt med PostgreSQL på postgresql://ktl:***@" in done.stdout
-    assert "hemmelig" not in done.stdout
+    assert "pg-passord-9" not in done.stdout
 
 
 def test_doctor_checks_oidc_discovery(settings):

@@ -25,7 +25,7 @@ from server.ops import doctor
 from server.pipeline import jobs, presence
 from server.pipeline import status as processing
 from server.store import db as database
-from server.store import write
+from server.store import open_store, write
 from server.transcript import model as transcript
 from tests import factories
 from tests.conftest import need
@@ -254,6 +254,18 @@ def test_stage_lists_are_checked(tmp_path):
     assert "Feil: Ukjent trinn «pakking». Velg blant package, transcribe" in run.stderr
 
 
+def test_a_worker_whose_postgresql_does_not_answer_says_so(tmp_path):
+    from tests.liveserver import free_port
+
+    url = f"postgresql://ktl:pg-passord-9@127.0.0.1:{free_port()}/ktl"  # nothing listens
+    env = {**os.environ, "KTL_DATA_DIR": str(tmp_path / "data"), "KTL_DATABASE_URL": url}
+    run = subprocess.run([sys.executable, "-m", "server.cli", "worker"],
+                         env=env, capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert run.returncode == 2, run.stderr
+    assert "Feil: Fikk ikke kontakt med PostgreSQL på postgresql://ktl:***@127.0.0.1" in run.stderr
+    assert "Traceback" not in run.stderr and "pg-passord-9" not in run.stderr
+
+
 def test_the_claim_statements_take_each_job_once_on_postgresql(postgres_url):
     """The claim's own statements (jobs.claim_sql), with PostgreSQL's placeholder and FOR
     UPDATE SKIP LOCKED, run by six concurrent claimers on a throwaway PostgreSQL: every job
@@ -306,6 +318,34 @@ def test_the_claim_statements_take_each_job_once_on_postgresql(postgres_url):
     with postgres.connect(postgres_url, autocommit=True) as conn:
         rows = conn.execute("SELECT state, attempts, COUNT(*) FROM jobs GROUP BY 1, 2").fetchall()
     assert rows == [("running", 1, 300)]
+
+
+def test_workers_claiming_at_once_through_the_store_take_each_job_once(settings, db):
+    """jobs.claim as workers call it, four threads with a connection each from the store
+    (SQLite: BEGIN IMMEDIATE one at a time; PostgreSQL: FOR UPDATE SKIP LOCKED)."""
+    talk = factories.talk(db)
+    queued = [jobs.enqueue(db, talk.id) for _ in range(60)]
+    store = open_store(settings)
+    taken: dict[str, list[int]] = {}
+
+    def claimer(name: str) -> None:
+        mine = taken.setdefault(name, [])
+        with store.read() as own:
+            while (job := jobs.claim(own, name, 60)) is not None:
+                mine.append(job.id)
+
+    threads = [threading.Thread(target=claimer, args=(f"w{n}",)) for n in range(4)]
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=120)
+    finally:
+        store.close()
+    claimed = [job_id for ids in taken.values() for job_id in ids]
+    assert sorted(claimed) == queued, "every job claimed exactly once"
+    states = db.execute("SELECT state, attempts, COUNT(*) FROM jobs GROUP BY state, attempts")
+    assert [tuple(row) for row in states] == [("running", 1, 60)]
 
 
 def test_running_workers_and_the_jobs_none_of_them_takes(db, settings):
