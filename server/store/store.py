@@ -210,6 +210,8 @@ class PgStore:
         self._max_size = max_size
         self._pool: Any = None
         self._lock = threading.Lock()
+        self._watch: Any = None  # a connection for version() alone, outside the pool
+        self._watch_lock = threading.Lock()
 
     @contextmanager
     def read(self) -> Iterator[PgDatabase]:
@@ -241,11 +243,27 @@ class PgStore:
     def version(self) -> tuple[int, str]:
         """A value that changes whenever anything commits to the cluster (the end of its
         write-ahead log: a write in any process, also ones that do not concern this
-        database, which only costs a cache a fresh read)."""
-        with self.read() as db:
-            return (_generation, db.execute("SELECT pg_current_wal_lsn()::text").fetchone()[0])
+        database, which only costs a cache a fresh read). Read on a connection kept for it,
+        outside the pool: the caches ask while their request holds a pooled connection, and
+        as many requests as the pool has connections, each waiting for a second one, would
+        wait for each other until the pool's timeout (20 clients on one search did)."""
+        with self._watch_lock:
+            if self._watch is None or self._watch.closed:
+                from server.store import postgres
+
+                self._watch = postgres.connect(self.url, autocommit=True)
+            try:
+                lsn = self._watch.execute("SELECT pg_current_wal_lsn()::text").fetchone()[0]
+            except DatabaseError:
+                self._watch.close()  # a broken connection: the next call opens another
+                raise
+        return (_generation, lsn)
 
     def close(self) -> None:
+        with self._watch_lock:
+            if self._watch is not None:
+                self._watch.close()
+                self._watch = None
         with self._lock:
             if self._pool is not None:
                 self._pool.close()
