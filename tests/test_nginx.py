@@ -1,7 +1,8 @@
 """The production path with the real engines: Debian's nginx with deploy/nginx/kunnskap.conf
 (TLS, HTTP/2) in front of `ktl serve` with KTL_ACCEL_REDIRECT, on free ports. Every rule of
 the access table holds through nginx, media bytes come from nginx's internal location,
-which nobody reaches from outside, and the systemd units verify."""
+which nobody reaches from outside, and the systemd units verify. The site runs once on a
+SQLite file and once on a PostgreSQL database (KTL_DATABASE_URL)."""
 
 from __future__ import annotations
 
@@ -27,10 +28,11 @@ from server.live import broadcasts, ffargs
 from server.people import accounts
 from server.pipeline import tus
 from server.store import db as database
+from server.store import write
 from server.web.app import create_app
 from server.web.middleware import ANON_COOKIE, SESSION_COOKIE, csrf_token
 from tests import nginxserver
-from tests.conftest import need
+from tests.conftest import CHOSEN, ENGINES, need
 from tests.liveserver import CHROMIUM, CHROMIUM_ARGS, free_port, require_chromium, serve
 from tests.test_access_matrix import VISIBILITIES, _talk, matrix_failures
 from tests.test_live import _open_encoder, _publish, _sign_in, _wait
@@ -42,14 +44,32 @@ SEGMENT = b"G" + bytes(range(256)) * 40  # a live segment's bytes (content does 
 INTERNAL_ONLY = b"G" + b"intern" * 100
 
 
+@pytest.fixture(scope="module", params=[e for e in ENGINES if CHOSEN in ("", e)])
+def database_engine(request) -> str:
+    """The engine (tests/conftest.py), for the whole module: the site is made once per
+    engine."""
+    return request.param
+
+
 @pytest.fixture(scope="module")
-def site(tmp_path_factory):
+def site_database(request, database_engine: str):
+    """The site's database: "" (the SQLite file) or the URL of a PostgreSQL one with the schema."""
+    if database_engine != "postgres":
+        yield ""
+        return
+    with request.getfixturevalue("postgres_server").migrated_database() as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory, site_database: str):
     """The access matrix's world, served by `ktl serve` behind nginx."""
     need("nginx", "openssl")
     root = tmp_path_factory.mktemp("nginx")
-    settings = load_settings(env={}, data_dir=root / "data").replace(embedded_worker=False)
+    settings = load_settings(env={}, data_dir=root / "data")
+    settings = settings.replace(embedded_worker=False, database_url=site_database)
     settings.ensure_dirs()
-    database.init(settings.db_path)
+    database.init(settings)
     users = {
         "viewer": make_user(settings, "viewer"),
         "organiser": make_user(settings, "organiser"),
@@ -83,7 +103,7 @@ def site(tmp_path_factory):
     # that, as for a person on the internet, it is not for any of the matrix's people.
     env = {"KTL_ACCEL_REDIRECT": "/_media/", "KTL_TRUSTED_PROXIES": "127.0.0.1",
            "KTL_EMBEDDED_WORKER": "0", "KTL_METRICS_ALLOW": "192.0.2.1"}  # fmt: skip
-    with serve(settings.data_dir, root / "serve.log", **env) as base:
+    with serve(settings, root / "serve.log", **env) as base:
         port = urlsplit(base).port
         with nginxserver.nginx_in_front(root / "nginx", port, settings.media_dir) as front:
             client = httpx.Client(base_url=front.https, verify=False, timeout=30)
@@ -106,7 +126,7 @@ def _live_part(settings, talk_id: int, playlist: bool = True) -> None:
 
 
 def _session(site: dict, person: str) -> dict[str, str]:
-    with database.session(site["settings"].db_path) as db:
+    with database.session(site["settings"]) as db:
         token = accounts.start_session(db, site["users"][person].id, 1)
     return {SESSION_COOKIE: token, ANON_COOKIE: "nginx-anon"}
 
@@ -206,7 +226,7 @@ def test_a_session_that_ends_loses_the_internal_broadcast(site):
     for name, value in cookies.items():
         client.cookies.set(name, value)
     assert client.get(url).content == SEGMENT
-    with database.session(site["settings"].db_path) as db:
+    with database.session(site["settings"]) as db:
         accounts.end_session(db, cookies[SESSION_COOKIE])
     deadline = time.monotonic() + 60
     while client.get(url).status_code == 200 and time.monotonic() < deadline:
@@ -301,9 +321,8 @@ def test_ended_broadcast_and_a_talk_no_longer_public(site):
     turned = site["turned"]
     url = f"/live/{turned.slug}/part-0001/seg-00001.ts"
     assert _get(site, None, url).content == SEGMENT
-    with database.session(site["settings"].db_path) as db:
+    with database.session(site["settings"]) as db, write(db):
         db.execute("UPDATE talks SET visibility = 'internal' WHERE id = ?", [turned.id])
-        db.conn.commit()
     deadline = time.monotonic() + 30
     while _get(site, None, url).status_code == 200 and time.monotonic() < deadline:
         time.sleep(0.2)
@@ -378,7 +397,7 @@ def test_a_guest_watches_a_public_broadcast_through_nginx(settings, tmp_path):
            "KTL_ACCEL_REDIRECT": "/_media/", "KTL_TRUSTED_PROXIES": "127.0.0.1"}  # fmt: skip
     log = tmp_path / "serve.log"
     with contextlib.ExitStack() as stack:
-        base = stack.enter_context(serve(settings.data_dir, log, **env))
+        base = stack.enter_context(serve(settings, log, **env))
         front = stack.enter_context(nginxserver.nginx_in_front(
             tmp_path / "nginx", urlsplit(base).port, settings.media_dir)).https  # fmt: skip
         pw = stack.enter_context(sync_playwright())
