@@ -133,7 +133,7 @@ def test_a_write_unit_commits_as_a_whole(store, settings):
 def test_an_error_rolls_the_whole_unit_back(store, settings):
     with pytest.raises(ValueError), store.read() as db, write(db):
         _insert(db, "en")
-        db.executemany("INSERT INTO door_rows (text) VALUES (?)", [["to"], ["tre"]])
+        db.conn.executemany("INSERT INTO door_rows (text) VALUES (?)", [["to"], ["tre"]])
         raise ValueError("halfway")
     assert _count(settings) == 0
     with store.read() as db:
