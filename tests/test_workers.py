@@ -348,6 +348,17 @@ def test_workers_claiming_at_once_through_the_store_take_each_job_once(settings,
     assert [tuple(row) for row in states] == [("running", 1, 60)]
 
 
+def test_the_embedded_worker_is_given_the_server_s_database(settings, monkeypatch):
+    """`ktl serve`'s own worker works on the server's database, not on whatever the
+    environment names (a server given its settings in code, as the tests do)."""
+    from server.pipeline import supervisor
+
+    monkeypatch.setenv("KTL_DATABASE_URL", "postgresql://andre@vert.kommune.no/annen")
+    env = supervisor.worker_env(settings)
+    assert env.get("KTL_DATABASE_URL") == (settings.database_url or None)
+    assert env["KTL_DATA_DIR"] == str(settings.data_dir)
+
+
 def test_running_workers_and_the_jobs_none_of_them_takes(db, settings):
     """server.pipeline.presence and `ktl doctor`'s check, on the real database."""
     talk = factories.talk(db)

@@ -180,6 +180,11 @@ def worker_env(settings: Settings) -> dict[str, str]:
     env["KTL_JOB_LEASE_SECONDS"] = str(settings.job_lease_seconds)
     env["KTL_WORKER_STAGES"] = settings.worker_stages
     env["KTL_WORK_DIR"] = settings.work_dir
+    # The worker uses the server's database: PostgreSQL's address, or none (the SQLite file
+    # in the data folder), whatever the environment said.
+    env.pop("KTL_DATABASE_URL", None)
+    if settings.database_url:
+        env["KTL_DATABASE_URL"] = settings.database_url
     return env
 
 
