@@ -133,7 +133,9 @@ def engine():
 def worker(settings: Settings, engine):
     from server.pipeline.worker import Worker
 
-    return Worker(settings, engine_factory=lambda: engine)
+    worker = Worker(settings, engine_factory=lambda: engine)
+    yield worker
+    worker.store.close()  # its own store: on PostgreSQL a pool with open connections
 
 
 @pytest.fixture(scope="session")
