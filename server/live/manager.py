@@ -41,7 +41,7 @@ from server.live.broadcasts import LiveError
 from server.live.playlist import PartReader, Segment, live_playlist
 from server.ops import diskspace
 from server.pipeline import runner
-from server.store import Store, open_store
+from server.store import PgStore, Store, open_store
 
 log = logging.getLogger("ktl.live")
 
@@ -156,7 +156,11 @@ def join_segments(folders: list[Path], reader: PartReader, live: Path) -> Path |
 
 
 def _join_parts(
-    store: Store, settings: Settings, talk_id: int, folders: list[Path], reader: PartReader
+    store: Store | PgStore,
+    settings: Settings,
+    talk_id: int,
+    folders: list[Path],
+    reader: PartReader,
 ):
     """Join the parts and attach the result as the talk's recording (which queues the
     normal pipeline). Returns False when nothing was received."""
@@ -190,7 +194,9 @@ def _register_live_attendance(db, talk_id: int, user_ids: list[int]) -> None:
 
 
 class LiveManager:
-    def __init__(self, settings: Settings, captions_factory=None, store: Store | None = None):
+    def __init__(
+        self, settings: Settings, captions_factory=None, store: Store | PgStore | None = None
+    ):
         self.settings = settings
         self.store = store or open_store(settings)
         self.runtimes: dict[int, Runtime] = {}
