@@ -13,7 +13,7 @@ from contextlib import contextmanager
 
 import pytest
 
-from server.catalogue import search
+from server.catalogue import search, search_pg
 from server.core.config import Settings
 from server.store import db as dbmod
 from server.store import inserted_id, is_postgres, write
@@ -392,7 +392,8 @@ def test_many_hits_in_one_talk_are_capped_and_counted(db):
 
 @pytest.mark.parametrize("dense", [False, True])
 def test_both_candidate_strategies_agree(db, monkeypatch, dense):
-    monkeypatch.setattr(search, "_PROBE_DENSE", 1 if dense else 10**9)
+    for engine in (search, search_pg):  # each engine's own candidate strategies
+        monkeypatch.setattr(engine, "_PROBE_DENSE", 1 if dense else 10**9)
     talks = [
         make_talk(db, "Vann.", "Mer vann.", department="Teknisk" if i % 3 else "Helse")
         for i in range(9)

@@ -309,7 +309,7 @@ def test_many_hits_in_one_talk_are_capped_and_counted(engine):
 
 @pytest.mark.parametrize("dense", [False, True])
 def test_both_candidate_strategies_agree(engine, monkeypatch, dense):
-    monkeypatch.setattr(search, "_PROBE_DENSE", 1 if dense else 10**9)  # both engines' figure
+    monkeypatch.setattr(engine.module, "_PROBE_DENSE", 1 if dense else 10**9)
     monkeypatch.setattr(engine.module, "_FIRST_TALKS", 2, raising=False)  # PostgreSQL: steps
     talks = [
         engine.make_talk("Vann.", *["Mer vann."] * 14, department="Teknisk" if i % 3 else "Helse")
@@ -326,9 +326,9 @@ def test_both_candidate_strategies_agree(engine, monkeypatch, dense):
 def test_candidates_are_the_newest_rows(engine, monkeypatch, dense):
     """With few candidate rows allowed, both engines rank the same newest talks (and count
     a shown talk's hits in full)."""
-    monkeypatch.setattr(search, "_PROBE_DENSE", 1 if dense else 10**9)  # both engines' figure
-    monkeypatch.setattr(search, "_PROBE_SPAN", 30)
-    monkeypatch.setattr(search, "_MAX_ROWS", 20)
+    monkeypatch.setattr(engine.module, "_PROBE_DENSE", 1 if dense else 10**9)
+    monkeypatch.setattr(engine.module, "_PROBE_SPAN", 30)
+    monkeypatch.setattr(engine.module, "_MAX_ROWS", 20)
     monkeypatch.setattr(engine.module, "_FIRST_TALKS", 1, raising=False)
     talks = [engine.make_talk(*[f"Vann nummer {i}." for i in range(15)]) for _ in range(9)]
     groups = engine.search("vann").groups

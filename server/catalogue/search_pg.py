@@ -1,7 +1,9 @@
 """Search on PostgreSQL: the same public functions and result records as server.catalogue.search
-(SQLite FTS5), over the schema in server.store.pg_search. Domain code, no HTTP.
+(SQLite FTS5), over the schema in server.store.pg_search. Domain code, no HTTP. Domain code
+calls server.catalogue.search, which hands a PostgreSQL connection's psycopg connection
+(`PgDatabase.raw`, rows read by name) to the functions here.
 
-The query is parsed by the SQLite module (``parse_query``: words and "quoted phrases" of
+The query is parsed as for SQLite (``search_base.parse_query``: words and "quoted phrases" of
 letters and digits only) and each term's needles become SQL, every value a bound parameter,
 so nothing a person types ever reaches tsquery or LIKE syntax:
 - a whole stem or a phrase (" nav ", " kommunal barnehag ") -> ``tsv @@ phraseto_tsquery(
@@ -26,13 +28,12 @@ talks, otherwise with the primary key in id ranges, newest first, the first rang
 by the probe to hold enough rows and each next one four times larger; rows are numbered
 and counted per talk by window functions. A shown talk whose count is unknown is counted
 in one statement. At a million segments this costs about three times SQLite's time for
-an ordinary word and less for phrases (benchmarks/search_latency.py --engine). The
-bounds (``_MAX_ROWS``, ``_PROBE_SPAN``, ``_PROBE_DENSE``) are read from the SQLite module
-when a search runs: one set of figures for both engines.
+an ordinary word and less for phrases (benchmarks/search_latency.py --engine).
 
 Near spellings: a query word matching fewer than ``_FEW`` rows looks among
 ``search_vocab``'s words that share trigrams with it (``word % query``, pg_trgm) and ranks
-them with server.catalogue.similar as on SQLite; the rest is the SQLite module's logic.
+them with server.catalogue.similar as on SQLite; the rest is the logic both share
+(server.catalogue.search_base).
 """
 
 from __future__ import annotations
@@ -45,13 +46,15 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from server.catalogue import search as search_module
-from server.catalogue import similar
+from server.catalogue import search_base, similar
 from server.catalogue.records import Talk
-from server.catalogue.search import (
+from server.catalogue.search_base import (
     _FEW,
+    _MAX_ROWS,
     _NEAR_WORDS,
     _PER_TALK,
+    _PROBE_DENSE,
+    _PROBE_SPAN,
     _VOCAB_MIN,
     SearchResults,
     TalkHits,
@@ -386,7 +389,7 @@ Found = tuple[dict[int, list], dict[int, int | None]]  # rows by talk, their cou
 def _probe(conn: Conn, terms: Sequence[_Term]) -> tuple[int, int]:
     """The newest segment id and how many of the newest _PROBE_SPAN segments match (up
     to _PROBE_DENSE): the terms' density, read through the primary key only."""
-    q = _Sql({"span": search_module._PROBE_SPAN, "enough": search_module._PROBE_DENSE})
+    q = _Sql({"span": _PROBE_SPAN, "enough": _PROBE_DENSE})
     top = conn.execute("SELECT coalesce(max(id), 0) AS top FROM search_segments").fetchone()
     q.params["top"] = top["top"]
     sql = (
@@ -408,14 +411,13 @@ def _segments(conn: Conn, terms: Sequence[_Term], where: str, params: dict) -> F
     if not talks:
         return {}, {}
     top, seen = _probe(conn, terms)
-    if seen >= search_module._PROBE_DENSE:
+    if seen >= _PROBE_DENSE:
         return _by_talk(conn, terms, talks)
     if len(talks) <= live / 2:
         where, params = f"{where} AND s.talk_id = ANY(%(eligible)s)", {**params, "eligible": talks}
         ranges = [(0, _TOP)]
     else:
-        wanted = search_module._MAX_ROWS * 3 // 2  # matches the first id range should hold
-        ranges = _ranges(top, search_module._PROBE_SPAN * wanted // seen if seen else top)
+        ranges = _ranges(top, _PROBE_SPAN * _MAX_ROWS * 3 // 2 // seen if seen else top)
     per_talk: dict[int, list] = {}
     totals: dict[int, int | None] = {}
     for lo, hi in ranges:
@@ -427,7 +429,7 @@ def _segments(conn: Conn, terms: Sequence[_Term], where: str, params: dict) -> F
             known = totals.get(row["talk_id"], 0)
             if row["nth"] == 1:
                 totals[row["talk_id"]] = None if known is None else known + row["total"]
-        if sum(map(len, per_talk.values())) >= search_module._MAX_ROWS and lo > 0:
+        if sum(map(len, per_talk.values())) >= _MAX_ROWS and lo > 0:
             totals = dict.fromkeys(totals)  # older matches were not read: count if shown
             break
     return _capped(per_talk, totals)
@@ -456,13 +458,13 @@ def _eligible(conn: Conn, where: str, params: dict) -> tuple[list[int], int]:
 def _capped(per_talk: dict[int, list], totals: dict[int, int | None]) -> Found:
     """At most _MAX_ROWS rows, newest first; a talk cut short is counted if shown."""
     rows = sorted((r for found in per_talk.values() for r in found), key=lambda r: -r["id"])
-    if len(rows) <= search_module._MAX_ROWS:
+    if len(rows) <= _MAX_ROWS:
         return per_talk, totals
     kept: dict[int, list] = {}
-    for row in rows[: search_module._MAX_ROWS]:
+    for row in rows[:_MAX_ROWS]:
         kept.setdefault(row["talk_id"], []).append(row)
     totals = {talk_id: totals.get(talk_id) for talk_id in kept}
-    totals[rows[search_module._MAX_ROWS - 1]["talk_id"]] = None
+    totals[rows[_MAX_ROWS - 1]["talk_id"]] = None
     return kept, totals
 
 
@@ -476,7 +478,7 @@ def _by_talk(conn: Conn, terms: Sequence[_Term], talks: list[int]) -> Found:
     )
     per_talk: dict[int, list] = {}
     done, step = 0, _FIRST_TALKS
-    while done < len(talks) and sum(map(len, per_talk.values())) < search_module._MAX_ROWS:
+    while done < len(talks) and sum(map(len, per_talk.values())) < _MAX_ROWS:
         rows = conn.execute(lateral, {**q.params, "talks": talks[done : done + step]})
         for row in rows:
             per_talk.setdefault(row["talk_id"], []).append(row)
@@ -491,7 +493,7 @@ def _matching(conn: Conn, table: str, terms: Sequence[_Term], where: str, params
     q = _Sql(params)
     sql = _ROWS_SQL.format(
         table=table, end=end, kind=kind, live=_LIVE, where=where + extra,
-        match=_match_sql(terms, "s", q), per_talk=_PER_TALK, limit=search_module._MAX_ROWS,
+        match=_match_sql(terms, "s", q), per_talk=_PER_TALK, limit=_MAX_ROWS,
     )  # fmt: skip
     with conn.transaction():
         # Bitmaps only: the matches ANDed with the id range or the talks in the index,
@@ -530,7 +532,7 @@ def _metadata(conn: Conn, terms: Sequence[_Term], where: str, params: dict) -> s
 def search(conn: Conn, query: str, **options: Any) -> SearchResults:
     """Talks matching every word/phrase of the query, best first: search.search on
     PostgreSQL (the same options and results; this module's queries)."""
-    return search_module.search(conn, query, engine=ENGINE, **options)
+    return search_base.search(conn, query, engine=ENGINE, **options)
 
 
 def _search(
@@ -659,4 +661,4 @@ def years(conn: Conn, allowed: tuple[str, dict] = ("1 = 1", {})) -> list[int]:
     return [row["y"] for row in conn.execute(sql, allowed[1])]
 
 
-ENGINE = search_module.Engine(_filters, _search, _forgiving, _pg)
+ENGINE = search_base.Engine(_filters, _search, _forgiving, _pg)

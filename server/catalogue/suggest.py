@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import sqlite_utils
 
 from server.catalogue.records import Talk
-from server.catalogue.search import _stemmer, _words
+from server.catalogue.search_base import _stemmer, _words
 
 BLANK = "_____"
 MIN_LENGTH = 4  # shorter words are almost never key terms
