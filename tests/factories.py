@@ -8,6 +8,7 @@ from pathlib import Path
 import sqlite_utils
 
 from server.catalogue import talks
+from server.store import write
 
 ENGLISH_SPEECH = (
     "Welcome to the lunch talk. Today we explain how the library lends electric bicycles "
@@ -82,7 +83,7 @@ def hls_media(db: sqlite_utils.Database, settings, talk: dict, scratch: Path, se
     (vod / "master.m3u8").write_text(
         "#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=400000,RESOLUTION=320x180\nstream_0/index.m3u8\n"
     )
-    with db.conn:
+    with write(db):
         db.execute("UPDATE recordings SET duration = ? WHERE talk_id = ?", [seconds, talk.id])
     return talk
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 from starlette.testclient import TestClient
 
 from server.catalogue import search, talks, vocabulary
+from server.store import write
 from server.transcript import doubtful
 from server.transcript import model as transcript
 from server.transcript.model import Segment, Transcript, Word
@@ -60,7 +61,7 @@ def _talk(settings, db, organiser) -> dict:
     transcript.write_all(talks.transcript_dir(settings, talk.id), machine)
     search.index_talk(db, talk.id, machine.segments, "nb")
     vocabulary.add_term(db, "Tillitsreformen", talk.id, organiser)
-    with db.conn:
+    with write(db):
         talks.set_status(db, talk.id, "ready")
     return talks.get(db, talk.id)
 

@@ -39,7 +39,7 @@ def _ready_talk(settings, db, organiser, **fields) -> dict:
     machine = Transcript(language="nb", segments=MACHINE, duration=7.0, model="base")
     transcript.write_all(folder, machine)
     search.index_talk(db, talk.id, MACHINE, "nb")
-    with db.conn:
+    with write(db):
         talks.set_status(db, talk.id, "ready")
     return talks.get(db, talk.id)
 
@@ -450,7 +450,7 @@ def test_a_failed_write_leaves_the_old_transcript(settings, db, talk, organiser,
 def test_a_failed_retranscription_is_shown_and_can_be_discarded(settings, db, talk, client):
     response = post(client, f"/talks/{talk.slug}/transkripsjon/ny-modell", {"model": "tiny"})
     assert response.status_code == 303
-    with db.conn:
+    with write(db):
         db.execute("UPDATE jobs SET state = 'failed', error = 'Fant ikke modellen tiny.'")
     page = client.get(f"/talks/{talk.slug}/transkripsjon/versjoner")
     assert "Fant ikke modellen tiny." in page.text

@@ -11,6 +11,7 @@ from starlette.testclient import TestClient
 from server.catalogue import moments
 from server.core.config import SettingsError, frame_origins, load_settings
 from server.store import db as database
+from server.store import write
 from server.web.app import create_app
 from tests.test_access_matrix import _talk
 from tests.webclient import login, make_user
@@ -38,7 +39,7 @@ def test_a_range_needs_an_end_after_its_start():
 
 
 def _lasting(db, talk, seconds: float) -> None:
-    with db.conn:
+    with write(db):
         db.execute("UPDATE recordings SET duration = ? WHERE talk_id = ?", [seconds, talk.id])
 
 

@@ -15,6 +15,7 @@ from server.cli import import_recording
 from server.pipeline import jobs
 from server.pipeline import worker as worker_module
 from server.store import db as database
+from server.store import write
 from server.transcript.model import Segment
 from server.web.app import create_app
 from tests import factories
@@ -88,7 +89,7 @@ def test_the_player_shows_captions_of_what_is_transcribed_so_far(
 def _transcribing(db, settings, packaged: bool = True, **fields) -> dict:
     """A talk whose job has packaged the recording (or not) and is at the transcribe stage."""
     talk = factories.talk(db, language="nb", **fields)
-    with db.conn:
+    with write(db):
         db.execute(
             "INSERT INTO recordings (talk_id, original_name, path, size, duration, has_video, "
             "created_at) VALUES (?, 'opptak.mp4', 'original.mp4', 64, 8.0, 1, '2026-01-01')",

@@ -18,7 +18,8 @@ from tests import factories
 
 
 def _columns(db, table: str) -> set[str]:
-    return {row[1] for row in db.execute(f"PRAGMA table_info({table})")}
+    """The table's column names, as either engine describes an empty answer."""
+    return {column[0] for column in db.execute(f"SELECT * FROM {table} LIMIT 0").description}
 
 
 def _fields(record: type) -> set[str]:

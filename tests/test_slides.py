@@ -17,6 +17,7 @@ from server.catalogue import chapters, search, talks
 from server.catalogue import slides as stored
 from server.cli import import_recording
 from server.pipeline import jobs, slides
+from server.store import write
 from server.transcript import topics
 from server.transcript.model import Segment
 from tests import slidevideo
@@ -145,7 +146,7 @@ def test_a_slide_failure_is_recorded_and_the_talk_stays_ready(settings, worker, 
 def test_slide_hits_follow_the_transcript_rule(settings, db):
     """Where the transcript may not give hits (not reviewed yet), neither may its slides."""
     talk = talks.create(db, talks.TalkInput(title="Plan", language="nb", visibility="public"))
-    with db.conn:
+    with write(db):
         talks.set_status(db, talk.id, "ready")
     search.index_slides(db, talk.id, [(1, 12.0, "Reguleringsplan\nHøring i juni")], "nb")
     assert search.search(db, "høring").groups[0].hits[0].kind == "slide"
@@ -206,7 +207,7 @@ def test_ktl_slides_reads_the_slides_of_a_talk_that_is_already_ready(settings, d
     from server.pipeline.worker import Worker
 
     talk = slidevideo.ready_talk(settings, deck)
-    with db.conn:
+    with write(db):
         db.execute("DELETE FROM slides WHERE talk_id = ?", [talk.id])
         db.execute("DELETE FROM chapters WHERE talk_id = ?", [talk.id])
     assert cli.main(["--data-dir", str(settings.data_dir), "slides", talk.slug]) == 0
@@ -221,7 +222,7 @@ def test_ktl_slides_reads_the_slides_of_a_talk_that_is_already_ready(settings, d
     assert talks.get(db, talk.id).status == "ready"
     assert cli.main(["--data-dir", str(settings.data_dir), "slides", "finnes-ikke"]) == 1
 
-    with db.conn:  # failed, then «Prøv igjen» (talk_retry): queued again, talk processing
+    with write(db):  # failed, then «Prøv igjen» (talk_retry): queued again, talk processing
         db.execute("UPDATE jobs SET state = 'failed' WHERE id = ?", [job.id])
         assert jobs.retry(db, job.id)
         talks.set_status(db, talk.id, "processing")

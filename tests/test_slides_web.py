@@ -17,6 +17,7 @@ from server.core.config import load_settings
 from server.pipeline import jobs
 from server.pipeline import slides as pipeline_slides
 from server.store import db as database
+from server.store import write
 from server.web.app import create_app
 from tests import slidevideo
 from tests.conftest import need
@@ -107,7 +108,7 @@ def test_search_marks_slide_hits_and_jumps_to_the_slide(client, settings, talk):
 def test_a_talk_without_slides_shows_no_strip(client, settings):
     with database.session(settings) as db:
         plain = talks.create(db, talks.TalkInput(title="Uten lysbilder", visibility="public"))
-        with db.conn:
+        with write(db):
             talks.set_status(db, plain.id, "ready")
     page = client().get(f"/talks/{plain.slug}")
     assert page.status_code == 200

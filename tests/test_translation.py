@@ -12,6 +12,7 @@ from starlette.testclient import TestClient
 from server.pipeline.translate import translate_options
 from server.pipeline.worker import Worker
 from server.store import db as database
+from server.store import write
 from server.transcript import translation
 from server.transcript.model import Segment, Transcript
 from server.web.app import create_app
@@ -218,7 +219,7 @@ def test_ktl_reindex_rebuilds_the_english_rows(site):
     _with_english(site)
     settings, talk = site["settings"], site["talk"]
     with database.session(settings) as db:
-        with db.conn:
+        with write(db):
             db.execute("DELETE FROM search_translations")
         assert not search.search(db, "welcome").groups
         search.reindex_all(db, settings.transcripts_dir)

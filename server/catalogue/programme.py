@@ -161,9 +161,11 @@ def sign_up(db: sqlite_utils.Database, user: User, talk: Talk, mode: str, now: s
     if not is_upcoming(talk, now):
         raise SignupError(CLOSED)
     with write(db):
+        talks.hold(db, talk.id)  # the seat count read below stays true until commit
         cursor = db.execute(
             "INSERT INTO signups (user_id, talk_id, mode, created_at) "
-            "SELECT :user, :talk, :mode, :at WHERE :mode != 'room' OR :capacity IS NULL OR ("
+            "SELECT :user, :talk, :mode, :at WHERE :mode != 'room' "
+            "OR CAST(:capacity AS bigint) IS NULL OR ("
             "  SELECT COUNT(*) FROM signups WHERE talk_id = :talk AND mode = 'room' "
             "  AND user_id != :user) < :capacity "
             "ON CONFLICT (user_id, talk_id) DO UPDATE SET mode = excluded.mode",

@@ -23,7 +23,7 @@ from server.people import accounts
 from server.people.access import EVERYONE, Filter
 from server.people.accounts import User
 from server.pipeline import jobs, probe, tus
-from server.store import inserted_id, write
+from server.store import inserted_id, is_postgres, write
 
 MAX_TITLE = 200
 MAX_TEXT = 5000
@@ -225,6 +225,16 @@ def get(db: sqlite_utils.Database, talk_id: int) -> Talk | None:
     return talk_or_none(row)
 
 
+def hold(db: sqlite_utils.Database, talk_id: int) -> None:
+    """Inside a write unit that reads, decides and writes for one talk (seats, versions):
+    other units doing the same for this talk wait here until this one ends. SQLite's unit
+    already holds the whole database (BEGIN IMMEDIATE); PostgreSQL's run side by side
+    (READ COMMITTED), so there the talk's row is locked, and each statement after the wait
+    sees what the unit before committed."""
+    if is_postgres(db):
+        db.execute("SELECT id FROM talks WHERE id = ? FOR UPDATE", [talk_id])
+
+
 def find(db: sqlite_utils.Database, key: str) -> Talk | None:
     """A talk by slug or by numeric id."""
     row = db.execute("SELECT * FROM talks WHERE slug = ?", [key]).fetchone()
@@ -344,7 +354,7 @@ ARCHIVE_PAGE = 50  # talks per page of /arkiv
 
 def list_talks(
     db: sqlite_utils.Database,
-    where: str = "1",
+    where: str = "1 = 1",
     params: dict | None = None,
     order: str = "",
     allowed: Allowed = EVERYONE,
@@ -360,7 +370,7 @@ def list_talks(
 
 
 def count_talks(
-    db: sqlite_utils.Database, where: str = "1", params: dict | None = None,
+    db: sqlite_utils.Database, where: str = "1 = 1", params: dict | None = None,
     allowed: Allowed = EVERYONE,
 ) -> int:  # fmt: skip
     sql = f"SELECT count(*) FROM talks t WHERE ({where}) AND ({allowed[0]})"

@@ -232,6 +232,9 @@ def carry_words(old: Sequence[Segment], new: Sequence[Segment]) -> tuple[Segment
 
 
 def _talk(db: sqlite_utils.Database, talk_id: int) -> Talk:
+    """The talk, held until the write unit ends (versions are numbered and checked against
+    the current one: two edits of one talk wait for each other)."""
+    talks.hold(db, talk_id)
     talk = talks.get(db, talk_id)
     if talk is None:
         raise NotReady(N_("Foredraget finnes ikke lenger."))
@@ -261,7 +264,7 @@ def _check_base(db: sqlite_utils.Database, talk: Talk, base: int) -> None:
 
 def _next_number(db: sqlite_utils.Database, talk: Talk, exclude_id: int | None = None) -> int:
     row = db.execute(
-        "SELECT MAX(version) FROM transcript_versions WHERE talk_id = ? AND id IS NOT ?",
+        "SELECT MAX(version) FROM transcript_versions WHERE talk_id = ? AND id IS DISTINCT FROM ?",
         [talk.id, exclude_id],
     ).fetchone()
     return max(row[0] if row[0] is not None else 0, talk.transcript_version) + 1
