@@ -116,7 +116,7 @@ def _media(settings, talk: dict) -> None:
 
 def _talk(db, settings, owner: accounts.User, visibility: str, title: str) -> dict:
     talk = talks.create(db, talks.TalkInput(title=title, visibility=visibility), owner)
-    with db.conn:
+    with database.write(db):
         db.execute(
             "INSERT INTO recordings (talk_id, original_name, path, size, duration, has_video, "
             "created_at) VALUES (?, 'opptak.mp4', 'original.mp4', 64, 2.0, 1, '2026-01-01')",
@@ -228,11 +228,11 @@ def matrix_failures(world) -> list[str]:
         ):
             talk = world["talks"][visibility]
             if route.name == "talk_delete":  # a talk of its own, so the others stay
-                with database.session(world["settings"].db_path) as db:
+                with database.session(world["settings"]) as db:
                     owner = world["users"]["organiser"]
                     talk = _talk(db, world["settings"], owner, visibility, "Slettes")
             if route.name == "tus_upload":  # a fresh upload each time (DELETE removes it)
-                with database.session(world["settings"].db_path) as db:
+                with database.session(world["settings"]) as db:
                     owner = str(world["users"]["organiser"].id)
                     world["upload"] = tus.create(db, world["settings"], 10, {"ktl_owner": owner}).id
             url = _path(route, world, talk, variant)
@@ -260,7 +260,7 @@ def _connect(world: dict, person: str, url: str, origin: str = "http://testserve
     client = world["client"]
     client.cookies.clear()
     if person != "guest":
-        with database.session(world["settings"].db_path) as db:
+        with database.session(world["settings"]) as db:
             client.cookies.set(
                 SESSION_COOKIE, accounts.start_session(db, world["users"][person].id, 1)
             )

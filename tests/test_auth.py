@@ -85,7 +85,7 @@ def test_expired_session_is_a_guest(settings, client):
     user = make_user(settings, "viewer")
     with database.session(settings) as db:
         token = accounts.start_session(db, user.id, hours=1)
-        with db.conn:
+        with database.write(db):
             db.execute("UPDATE sessions SET expires_at = ?", [time.time() - 1])
     client.cookies.set(SESSION_COOKIE, token)
     assert _signed_in_as(client) is None
@@ -212,7 +212,7 @@ def test_expired_password_link_is_refused(settings, client, caplog):
     make_user(settings, "viewer")
     post(client, "/glemt-passord", {"email": "viewer@kommune.no"})
     link = _link(caplog)
-    with database.session(settings) as db, db.conn:
+    with database.session(settings) as db, database.write(db):
         db.execute("UPDATE password_tokens SET expires_at = ?", [time.time() - 1])
     assert client.get(link).status_code == 410
     new = {"password": "et-helt-nytt-passord", "repeat": "et-helt-nytt-passord"}

@@ -102,7 +102,7 @@ def _ensure(world: dict) -> None:
     may have deleted the talk or changed a person."""
     settings, users = world["settings"], world["users"]
     with database.session(settings) as db:
-        with db.conn:
+        with database.write(db):
             for user in users.values():
                 db.execute("UPDATE users SET active = 1, role = ? WHERE id = ?",
                            [user.role, user.id])  # fmt: skip

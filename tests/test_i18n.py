@@ -438,7 +438,7 @@ def _english_site(settings) -> dict:
         folder = talks.transcript_dir(settings, ready.id)
         transcript.write_all(folder, Transcript(language="en", segments=segments, duration=4.0))
         search.index_talk(db, ready.id, segments, "en")
-        with db.conn:
+        with database.write(db):
             talks.set_status(db, ready.id, "ready")
         edited = (segments[0], Segment(2.0, 4.0, "We lend books and bicycles to everyone."))
         editing.save(db, settings, ready.id, edited, 0, organiser, "")
@@ -455,7 +455,7 @@ def _english_site(settings) -> dict:
         )
         quizzes.save_settings(db, talks.get(db, ready.id), "50", True, True, organiser)
         failed = factories.talk(db, organiser, title="Parks and paths", visibility="internal")
-        with db.conn:
+        with database.write(db):
             talks.set_status(db, failed.id, "processing")
             job_id = jobs.enqueue(db, failed.id)
             db.execute("UPDATE jobs SET state = 'failed', stage = 'transcribe', error = ? "

@@ -199,7 +199,7 @@ def _ready_talk(settings, owner, title: str, visibility: str) -> dict:
     """A talk with a recording, a transcript in the index and a published quiz."""
     with database.session(settings) as db:
         talk = talks.create(db, talks.TalkInput(title=title, visibility=visibility), owner)
-        with db.conn:
+        with database.write(db):
             db.execute(
                 "INSERT INTO recordings (talk_id, original_name, path, size, duration, "
                 "has_video, created_at) VALUES (?, 'opptak.mp4', 'original.mp4', 64, 2.0, 1, "
@@ -350,7 +350,7 @@ def _stamp_everything(settings, talk: dict, people: dict, at: str) -> None:
     """A live question, an audit entry, a transcript version, attendance, completion and a
     passed quiz, all stored at `at` (UTC)."""
     viewer, organiser = people["viewer"], people["organiser"]
-    with database.session(settings) as db, db.conn:
+    with database.session(settings) as db, database.write(db):
         db.execute(
             "INSERT INTO live_questions (talk_id, user_id, text, created_at) VALUES (?, ?, ?, ?)",
             [talk.id, viewer.id, "Når er fristen?", at],

@@ -156,7 +156,7 @@ def test_markup_in_a_note_is_text_everywhere_and_control_characters_are_dropped(
 def test_notes_follow_the_talk_when_it_is_hidden_or_deleted(env, settings):
     kari, slug, talk = env["kari"], env["talk"].slug, env["talk"]
     note = _add(kari, slug, "3", "Husk dette", headers=JSON).json()["saved"]
-    with database.session(settings) as db, db.conn:
+    with database.session(settings) as db, database.write(db):
         db.execute("UPDATE talks SET visibility = 'draft' WHERE id = ?", [talk.id])
     assert "Husk dette" not in kari.get("/mine-moduler").text
     for response in (kari.get(f"/talks/{slug}/notater.json"),
@@ -164,7 +164,7 @@ def test_notes_follow_the_talk_when_it_is_hidden_or_deleted(env, settings):
                      post(kari, f"/talks/{slug}/notater/{note}", {"at": "1", "text": "x"},
                           headers=JSON)):  # fmt: skip
         assert response.status_code == 404
-    with database.session(settings) as db, db.conn:
+    with database.session(settings) as db, database.write(db):
         db.execute("UPDATE talks SET visibility = 'internal' WHERE id = ?", [talk.id])
     assert "Husk dette" in kari.get("/mine-moduler").text
     organiser = TestClient(env["kari"].app, follow_redirects=False)

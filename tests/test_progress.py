@@ -68,7 +68,7 @@ def env(settings):
         talk = _talk(db, settings, people["organiser"], "internal", "Kulturskolen forklart")
         second = _talk(db, settings, people["organiser"], "internal", "Barnevernet forklart")
         draft = _talk(db, settings, people["organiser"], "draft", "Hemmelig utkast")
-        with db.conn:
+        with database.write(db):
             db.execute("UPDATE recordings SET duration = ?", [LENGTH])
     with TestClient(create_app(settings), follow_redirects=False) as client:
         yield {"client": client, "settings": settings, "talk": talk, "second": second,
@@ -76,7 +76,7 @@ def env(settings):
 
 
 def _db(env):
-    return database.session(env["settings"].db_path)
+    return database.session(env["settings"])
 
 
 def _as(env, who: str) -> TestClient:
@@ -104,7 +104,7 @@ def _watch(env, user, talk, intervals, position=0.0):
 
 def _quiz(db, talk_id: int, passed_by: list[int] = (), failed_by: list[int] = ()) -> None:
     """A published quiz with one scored question, and attempts inserted directly."""
-    with db.conn:
+    with database.write(db):
         db.execute(
             "INSERT INTO quizzes (talk_id, pass_mark, retries_allowed, published, updated_at) "
             "VALUES (?, 80, 1, 1, '2026-01-01T00:00:00+00:00')",
@@ -125,7 +125,7 @@ def _quiz(db, talk_id: int, passed_by: list[int] = (), failed_by: list[int] = ()
 
 
 def _attempt(db, talk_id, user_id, at, score, passed, answers):
-    with db.conn:
+    with database.write(db):
         db.execute(
             "INSERT INTO attempts (talk_id, user_id, started_at, submitted_at, score, passed, "
             "answers) VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -134,7 +134,7 @@ def _attempt(db, talk_id, user_id, at, score, passed, answers):
 
 
 def _attend(db, user_id, talk_id, at="2026-01-15T11:30:00+00:00"):
-    with db.conn:
+    with database.write(db):
         db.execute(
             "INSERT INTO attendance (user_id, talk_id, how, at) VALUES (?, ?, 'room', ?)",
             [user_id, talk_id, at],
@@ -253,7 +253,7 @@ def test_undoing_the_only_attendance_takes_the_completion_back(env):
     with _db(env) as db:
         _attend(db, viewer.id, talk.id)
         assert progress.refresh_completion(db, viewer.id, talk.id)
-        with db.conn:
+        with database.write(db):
             db.execute("DELETE FROM attendance")
         assert progress.refresh_completion(db, viewer.id, talk.id) is None
 
@@ -398,7 +398,7 @@ def test_talk_results_numbers_and_charts(env):
     with _db(env) as db:
         _quiz(db, talk.id)
         q1 = db.execute("SELECT id FROM questions WHERE talk_id = ?", [talk.id]).fetchone()[0]
-        with db.conn:
+        with database.write(db):
             db.execute(
                 "INSERT INTO questions (talk_id, position, kind, text, options, created_at) "
                 "VALUES (?, 2, 'reflection', 'Hva tar du med deg?', '[]', '2026-01-01')",

@@ -119,7 +119,7 @@ def test_after_submitting_timed_answers_belong_to_a_new_attempt_or_none(quiz):
     form = {f"q{i}": "0" for i in ids[:4]} | {f"q{ids[1]}": ["0", "1"], "lever_likevel": "1"}
     assert post(client, f"/talks/{slug}/quiz", form).status_code == 303
     reply = _answer(client, slug, ids[0], 1)
-    with database.session(quiz["settings"].db_path) as db:
+    with database.session(quiz["settings"]) as db:
         retries = quizzes.settings(db, quiz["talk"].id).retries_allowed
     if retries:  # the quiz's rules decide
         assert reply.status_code == 200, "a retry starts with this timed answer"
@@ -141,7 +141,7 @@ def test_simultaneous_timed_answers_are_taken_once(quiz):
     barrier, outcomes = threading.Barrier(8), []
 
     def answer(choice: int) -> None:
-        with database.session(quiz["settings"].db_path) as db:
+        with database.session(quiz["settings"]) as db:
             barrier.wait()
             try:
                 quizzes.record_answer(db, user_id, talk_id, question, choice % 3)
@@ -204,7 +204,7 @@ def test_per_question_results_count_answered_questions_only(quiz):
     full = {f"q{ids[0]}": "1", f"q{ids[1]}": ["0", "1"], f"q{ids[2]}": "1", f"q{ids[3]}": "1",
             f"q{ids[4]}": "Mye"}  # fmt: skip
     assert post(client, f"/talks/{slug}/quiz", full).status_code == 303
-    with database.session(quiz["settings"].db_path) as db:
+    with database.session(quiz["settings"]) as db:
         results = reports.talk_results(db, talk.id)
     shares = [(q.correct, q.answered) for q in results.questions]
     assert shares == [(1, 2), (1, 1), (2, 2), (0, 1)]

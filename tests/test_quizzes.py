@@ -44,7 +44,7 @@ def env(settings):
 
 
 def _db(env):
-    return database.session(env["settings"].db_path)
+    return database.session(env["settings"])
 
 
 def _standard(env, **kwargs) -> list[int]:

@@ -95,7 +95,7 @@ def _ready_talk(settings, db, organiser) -> dict:
     talk = factories.talk(db, organiser, language="nb")
     folder = talks.transcript_dir(settings, talk.id)
     transcript.write_all(folder, Transcript(language="nb", segments=segments, duration=600.0))
-    with db.conn:
+    with database.write(db):
         talks.set_status(db, talk.id, "ready")
         db.execute(
             "INSERT INTO recordings (talk_id, original_name, path, size, duration, has_video, "

@@ -32,6 +32,7 @@ from server.core.i18n import N_
 from server.learning import quizzes
 from server.people.access import Viewer, Visibility
 from server.store import write
+from server.store.locks import serialize
 
 SEEN_SHARE = 0.9  # watched this share of the recording: seen
 END_SLACK = 1.0  # seconds before the end that count as watched (see share())
@@ -183,6 +184,7 @@ def record(db: sqlite_utils.Database, user_id: int, talk_id: int, payload: objec
     new = clean(payload.get("intervals"), duration)
     position = _number(payload.get("position"))
     with write(db):
+        serialize(db, f"progress:{user_id}:{talk_id}")  # two posts at once: both intervals kept
         before = stored(db, user_id, talk_id)
         union = merge(before.intervals if before else [], new, duration)
         if position is None or position < 0:
@@ -273,7 +275,8 @@ def refresh_completion(db: sqlite_utils.Database, user_id: int, talk_id: int) ->
         when = max(seen, passed)
     with write(db):
         db.execute(
-            "INSERT OR IGNORE INTO completions (user_id, talk_id, completed_at) VALUES (?, ?, ?)",
+            "INSERT INTO completions (user_id, talk_id, completed_at) VALUES (?, ?, ?) "
+            "ON CONFLICT (user_id, talk_id) DO NOTHING",
             [user_id, talk_id, when],
         )
     return completed_at(db, user_id, talk_id)
@@ -337,8 +340,11 @@ def my_modules(db: sqlite_utils.Database, viewer: Viewer) -> list[Status]:
         return []
     condition, params = Visibility(viewer).visible_sql()
     rows = db.execute(
-        "SELECT t.*, MAX(COALESCE(w.updated_at, ''), COALESCE(a.at, ''), COALESCE(c.completed_at, "
-        "''), COALESCE(q.submitted_at, '')) AS activity FROM talks t "
+        # the newest of four times: an aggregate over them, as SQLite's scalar MAX(a, b, …)
+        # is PostgreSQL's GREATEST and neither engine has the other's
+        "SELECT t.*, (SELECT COALESCE(MAX(v), '') FROM (SELECT w.updated_at AS v UNION ALL "
+        "SELECT a.at UNION ALL SELECT c.completed_at UNION ALL SELECT q.submitted_at) AS times)"
+        " AS activity FROM talks t "
         "LEFT JOIN watch_progress w ON w.talk_id = t.id AND w.user_id = :me "
         "LEFT JOIN attendance a ON a.talk_id = t.id AND a.user_id = :me "
         "LEFT JOIN completions c ON c.talk_id = t.id AND c.user_id = :me "

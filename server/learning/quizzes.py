@@ -32,6 +32,7 @@ from server.core.i18n import N_
 from server.people import accounts
 from server.people.access import Viewer, can_edit
 from server.store import inserted_id, write
+from server.store.locks import serialize
 
 SINGLE, MULTIPLE, TRUEFALSE, REFLECTION = "single", "multiple", "truefalse", "reflection"
 KINDS = (SINGLE, MULTIPLE, TRUEFALSE, REFLECTION)
@@ -366,8 +367,8 @@ def save_settings(db, talk: Talk, pass_mark: str, retries: bool, publish: bool, 
 
 def _ensure_quiz(db: sqlite_utils.Database, talk_id: int) -> None:
     db.execute(
-        "INSERT OR IGNORE INTO quizzes (talk_id, pass_mark, retries_allowed, published, "
-        "updated_at) VALUES (?, ?, 1, 0, ?)",
+        "INSERT INTO quizzes (talk_id, pass_mark, retries_allowed, published, updated_at) "
+        "VALUES (?, ?, 1, 0, ?) ON CONFLICT (talk_id) DO NOTHING",
         [talk_id, DEFAULT_PASS_MARK, now_iso()],
     )
 
@@ -534,6 +535,7 @@ def record_answer(db, user_id: int, talk_id: int, question_id: object, raw: obje
     if answer in ("", []):
         raise QuizError(NO_CHOICE, 422)
     with write(db):
+        serialize(db, f"attempt:{user_id}:{talk_id}")  # one open attempt, each answer once
         if not may_take(db, user_id, talk_id):
             raise QuizError(RETRY_REFUSED)
         attempt = open_attempt(db, user_id, talk_id)
@@ -581,6 +583,7 @@ def submit(db, user_id: int, talk_id: int, form: dict, anyway: bool = False) -> 
     quiz = _require_quiz(db, talk_id)
     listed = questions(db, talk_id)
     with write(db):
+        serialize(db, f"attempt:{user_id}:{talk_id}")  # one open attempt, each answer once
         if not may_take(db, user_id, talk_id):
             raise QuizError(RETRY_REFUSED)
         attempt = open_attempt(db, user_id, talk_id)

@@ -171,7 +171,7 @@ class Filter(NamedTuple):
     params: dict
 
 
-EVERYONE = Filter("1", {})
+EVERYONE = Filter("1 = 1", {})  # explicit truth values: PostgreSQL has no integer booleans
 
 
 @dataclass(frozen=True)
@@ -207,8 +207,8 @@ class TalkSet:
                     names.append(f":{self.name}_{len(params)}")
                     params[names[-1][1:]] = value
                 conditions.append(f"{prefix}{condition.column} IN ({', '.join(names)})")
-            parts.append(f"({' AND '.join(conditions)})" if conditions else "1")
-        return Filter(f"({' OR '.join(parts)})" if parts else "0", params)
+            parts.append(f"({' AND '.join(conditions)})" if conditions else "1 = 1")
+        return Filter(f"({' OR '.join(parts)})" if parts else "1 = 0", params)
 
 
 ALL_TALKS = ((),)  # one empty clause

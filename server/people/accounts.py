@@ -21,6 +21,7 @@ from server.core.clock import now_iso
 from server.core.errors import UserError
 from server.core.i18n import N_
 from server.store import inserted_id, write
+from server.store.locks import serialize
 
 ROLES = ("viewer", "organiser", "admin")
 ROLE_LABELS = {"viewer": N_("Ansatt"), "organiser": N_("Arrangør"), "admin": N_("Administrator")}
@@ -167,6 +168,7 @@ def edit_user(
     would leave no active administrator (checked in the same write unit as the change, so
     two administrators demoting each other at once cannot both succeed)."""
     with write(db):
+        serialize(db, "administrators")  # the count read below stays true until the change
         if removes_last_admin(db, user, role, active):
             raise AccountError(LAST_ADMIN)
         updated = update_user(db, user.id, name, role, department, active)

@@ -326,7 +326,7 @@ def _quiz(db, talk: dict, organiser) -> None:
 
 def _failed(db, talk: dict) -> None:
     """A recording whose transcription the worker gave up on (what the page shows then)."""
-    with db.conn:
+    with database.write(db):
         db.execute(
             "INSERT INTO recordings (talk_id, original_name, path, size, duration, has_video, "
             "created_at) VALUES (?, 'bybrua.mp4', 'original.mp4', 64, 7.0, 1, ?)",
@@ -345,7 +345,7 @@ def _stamps(db, made: dict, people: dict) -> None:
     """Rows stored at known instants, so pages can be checked for Oslo time."""
     organiser, seed = people["organiser"], people["seed"]
     broadcasts.ensure(db, made["live"])
-    with db.conn:
+    with database.write(db):
         for at in KNOWN_INSTANTS:
             db.execute(
                 "INSERT INTO audit_log (at, user_id, actor, action, target) VALUES (?,?,?,?,?)",
