@@ -32,6 +32,7 @@ from server.core.config import Settings, load_settings
 from server.people import accounts, oidc
 from server.store import db as database
 from server.web.app import create_app
+from tests.conftest import CHOSEN, ENGINES
 
 PROVIDER_DIR = Path(__file__).parent / "oidc_provider"
 INSTALL = "npm ci --prefix tests/oidc_provider"
@@ -91,11 +92,20 @@ def _clean_env() -> dict[str, str]:
 class Sites:
     app: str
     provider: str
-    db_path: Path
+    database: Settings  # what database.session opens: the SQLite file or the PostgreSQL URL
 
 
-@pytest.fixture(scope="module")
-def sites(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sites]:
+@pytest.fixture(scope="module", params=[e for e in ENGINES if CHOSEN in ("", e)])
+def sites(tmp_path_factory: pytest.TempPathFactory, request) -> Iterator[Sites]:
+    """The provider and `ktl serve` on SQLite, then on PostgreSQL (a database of its own)."""
+    if request.param == "postgres":
+        with request.getfixturevalue("postgres_server").migrated_database() as url:
+            yield from _sites(tmp_path_factory, {"KTL_DATABASE_URL": url})
+    else:
+        yield from _sites(tmp_path_factory, {})
+
+
+def _sites(tmp_path_factory: pytest.TempPathFactory, engine_env: dict) -> Iterator[Sites]:
     node = shutil.which("node")
     if node is None:
         pytest.fail(f"Node.js (18 or newer) is needed for the OpenID Connect tests: install "
@@ -123,6 +133,7 @@ def sites(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sites]:
         "KTL_OIDC_CLIENT_SECRET": CLIENT_SECRET,
         "KTL_OIDC_ROLE_MAP": ROLE_MAP,
         "KTL_OIDC_ALLOWED_DOMAINS": "kommune.no",
+        **engine_env,
     }
     app_log = tmp / "serve.log"
     command = [sys.executable, "-m", "server.cli", "serve", "--port", str(app_port)]
@@ -131,7 +142,7 @@ def sites(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sites]:
         _wait_until_up(f"{provider}/.well-known/openid-configuration", node_process, node_log,
                        "the OpenID provider (node tests/oidc_provider/provider.js)")  # fmt: skip
         _wait_until_up(f"{app}/", app_process, app_log, "ktl serve")
-        yield Sites(app, provider, tmp / "data" / "ktl.db")
+        yield Sites(app, provider, load_settings(env=engine_env, data_dir=tmp / "data"))
     finally:
         _stop(app_process)
         _stop(node_process)
@@ -182,13 +193,13 @@ def sign_in(client: httpx.Client, sites: Sites, login: str, neste: str = "") -> 
 
 
 def _user_row(sites: Sites, email: str) -> dict | None:
-    with database.session(sites.db_path) as db:
+    with database.session(sites.database) as db:
         row = db.execute("SELECT * FROM users WHERE email = ?", [email]).fetchone()
         return dict(row) if row else None
 
 
 def _count(sites: Sites, sql: str, params: list) -> int:
-    with database.session(sites.db_path) as db:
+    with database.session(sites.database) as db:
         return db.execute(sql, params).fetchone()[0]
 
 
@@ -214,7 +225,7 @@ def test_group_member_becomes_organiser_and_returns_to_the_page_asked_for(sites,
 
 def test_second_sign_in_maps_again_and_does_not_duplicate(sites, browser):
     sign_in(browser, sites, "kari")
-    with database.session(sites.db_path) as db:
+    with database.session(sites.database) as db:
         user = accounts.by_email(db, "kari.nordmann@kommune.no")
         accounts.update_user(db, user.id, "Kari", "viewer", "Helse", True)  # changed by hand
     with httpx.Client(trust_env=False, timeout=15) as again:
@@ -240,7 +251,7 @@ def test_person_in_no_mapped_group_gets_the_default_role(sites, browser):
 
 
 def test_existing_account_is_linked_by_verified_email_and_highest_role_wins(sites, browser):
-    with database.session(sites.db_path) as db:
+    with database.session(sites.database) as db:
         before = accounts.create_user(db, "lise.berg@kommune.no", "Lise", "viewer", "Plan",
                                       password="riktig-hest-batteri-stift")  # fmt: skip
     sign_in(browser, sites, "lise")  # groups: organisers; app roles (`roles`): admins
@@ -277,7 +288,7 @@ def test_unverified_email_is_refused(sites, browser):
 
 def test_deactivated_user_is_refused(sites, browser):
     sign_in(browser, sites, "tor")
-    with database.session(sites.db_path) as db:
+    with database.session(sites.database) as db:
         user = accounts.by_email(db, "tor.lie@kommune.no")
         accounts.update_user(db, user.id, user.name, user.role, user.department, False)
     # Deactivated from outside the server process (as `ktl user` does): the server's session
