@@ -33,6 +33,7 @@ from server.pipeline import tus
 from server.store import db as database
 from server.web.app import create_app
 from server.web.middleware import ANON_COOKIE, SESSION_COOKIE, csrf_token
+from tests.conftest import CHOSEN, ENGINES
 from tests.test_access_matrix import _talk
 from tests.webclient import make_user
 
@@ -71,16 +72,26 @@ FIELDS = [*_names(r'name="([a-z_0-9]+)"', ROOT / "templates", "*.html"), "segmen
 QUERY_NAMES = _names(r'query_params\.get\("([a-z_]+)"', ROOT / "server", "*.py")
 
 
-@pytest.fixture(scope="module")
-def world(tmp_path_factory):
+@pytest.fixture(scope="module", params=[e for e in ENGINES if CHOSEN in ("", e)])
+def world(tmp_path_factory, request):
+    """One app for the whole walk, on SQLite and then on PostgreSQL (a database of its own)."""
+    if request.param == "postgres":
+        with request.getfixturevalue("postgres_server").migrated_database() as url:
+            yield from _world(tmp_path_factory, url)
+    else:
+        yield from _world(tmp_path_factory, "")
+
+
+def _world(tmp_path_factory, database_url: str):
     from server.core.config import load_settings
 
     data = tmp_path_factory.mktemp("fuzz") / "data"
     settings = load_settings(env={}, data_dir=data).replace(
-        embedded_worker=False, live_captions=False, max_body_bytes=256 * 1024
-    )
+        embedded_worker=False, live_captions=False, max_body_bytes=256 * 1024,
+        database_url=database_url,
+    )  # fmt: skip
     settings.ensure_dirs()
-    database.init(settings.db_path)
+    database.init(settings)
     users = {role: make_user(settings, role) for role in ("viewer", "organiser", "admin")}
     users["target"] = make_user(settings, "viewer", email="maal@kommune.no")
     app = create_app(settings)
