@@ -13,16 +13,15 @@ worker's share, and checks that every job was claimed and finished exactly once:
 claimed by one worker only, every job 'done', one job_stages row per job. Not a test:
 nothing here asserts a time.
 
-On PostgreSQL the store is not wired yet (KTL_DATABASE_URL), so the workers run the claim's
-own statements (jobs.claim_sql with FOR UPDATE SKIP LOCKED) and the SQL of jobs.stage_done
-and jobs.finish written out with psycopg's placeholders: the same three transactions per job.
+Both engines run the same domain code (jobs.claim, stage_done, finish) through a
+connection of the store's (server.store.db.session): on PostgreSQL (KTL_DATABASE_URL) the
+claim locks its row with FOR UPDATE SKIP LOCKED, on SQLite a write unit is BEGIN IMMEDIATE.
 """
 
 from __future__ import annotations
 
 import argparse
 import collections
-import json
 import multiprocessing
 import sys
 import tempfile
@@ -39,18 +38,23 @@ from server.store import db as database
 KIND = "translate"  # one stage, so a job is claim -> stage done -> finish
 
 
-def fill(db_path: Path, count: int) -> None:
-    with database.session(db_path) as db:
+def _settings(folder: str, url: str):
+    """The settings of one run: the data folder, and PostgreSQL's address when it has one."""
+    return load_settings(env={}, data_dir=Path(folder)).replace(database_url=url)
+
+
+def fill(folder: str, url: str, count: int) -> None:
+    with database.session(_settings(folder, url)) as db:
         talk = talks.create(db, talks.TalkInput(title="Kø"))
         for _ in range(count):
             jobs.enqueue(db, talk.id, KIND)
 
 
-def work(db_path: str, name: str, only: str, start, results) -> None:
+def work(folder: str, url: str, name: str, only: str, start, results) -> None:
     """One worker process: claim until nothing is left; send back the ids it claimed."""
     stages = jobs.parse_stages(only)
     claimed: list[int] = []
-    with database.session(Path(db_path)) as db:
+    with database.session(_settings(folder, url)) as db:
         results.put("ready")
         start.wait()
         began = time.perf_counter()
@@ -62,84 +66,17 @@ def work(db_path: str, name: str, only: str, start, results) -> None:
         results.put((name, claimed, time.perf_counter() - began))
 
 
-def work_pg(url: str, name: str, only: str, start, results) -> None:
-    """One worker process on PostgreSQL: the same three transactions per job."""
-    from psycopg.rows import dict_row
-
-    from server.store import postgres
-
-    stages = jobs.parse_stages(only)
-    wanted = sorted(stages) if stages is not None else []
-    probe, take = jobs.claim_sql(len(wanted) if stages else None, "%s", "FOR UPDATE SKIP LOCKED")
-    claimed: list[int] = []
-    with postgres.connect(url, autocommit=True) as conn:
-        conn.row_factory = dict_row
-        results.put("ready")
-        start.wait()
-        began = time.perf_counter()
-        while True:
-            now = time.time()
-            if conn.execute(probe, [now, *wanted]).fetchone() is None:
-                break
-            job = conn.execute(take, [name, now + 60, "nå", now, *wanted]).fetchone()
-            if job is None:
-                continue
-            claimed.append(job["id"])
-            stamp, held = "nå", [job["id"], name]
-            with conn.transaction():
-                conn.execute(
-                    "UPDATE jobs SET stages_done = %s, next_stage = %s, progress = 1, "
-                    "attempts = 1, updated_at = %s "
-                    "WHERE id = %s AND worker = %s AND state = 'running'",
-                    [json.dumps([KIND]), KIND, stamp, *held],
-                )
-                conn.execute(
-                    "INSERT INTO job_stages (job_id, stage, worker, finished_at) "
-                    "VALUES (%s, %s, %s, %s)",
-                    [job["id"], KIND, name, stamp],
-                )
-            conn.execute(
-                "UPDATE jobs SET state = 'done', stage = NULL, lease_until = NULL, "
-                "finished_at = %s, updated_at = %s WHERE id = %s AND worker = %s "
-                "AND state = 'running'",
-                [stamp, stamp, *held],
-            )
-        results.put((name, claimed, time.perf_counter() - began))
-
-
-def fill_pg(url: str, count: int) -> None:
-    from server.store import postgres
-
-    with postgres.connect(url, autocommit=True) as conn:
-        postgres.migrate(conn)
-        talk = conn.execute(
-            "INSERT INTO talks (slug, title, created_at, updated_at) "
-            "VALUES ('ko', 'Kø', 'nå', 'nå') RETURNING id"
-        ).fetchone()[0]
-        with conn.cursor() as cur:
-            cur.executemany(
-                "INSERT INTO jobs (talk_id, kind, next_stage, created_at, updated_at) "
-                "VALUES (%s, %s, %s, 'nå', 'nå')",
-                [(talk, KIND, KIND)] * count,
-            )
-
-
 def run(count: int, workers: int, only: str, pg=None) -> dict:
     with tempfile.TemporaryDirectory(prefix="ktl-claims-") as folder:
-        if pg is None:
-            settings = load_settings(env={}, data_dir=Path(folder))
-            settings.ensure_dirs()
-            database.init(settings.db_path)
-            fill(settings.db_path, count)
-            target, where = work, str(settings.db_path)
-        else:
-            where = pg.create_database()
-            fill_pg(where, count)
-            target = work_pg
+        url = "" if pg is None else pg.create_database()
+        settings = _settings(folder, url)
+        settings.ensure_dirs()
+        database.init(settings)
+        fill(folder, url, count)
         ctx = multiprocessing.get_context("spawn")
         start, results = ctx.Event(), ctx.Queue()
         procs = [
-            ctx.Process(target=target, args=(where, f"bench:{n}:", only, start, results))
+            ctx.Process(target=work, args=(folder, url, f"bench:{n}:", only, start, results))
             for n in range(workers)
         ]
         for proc in procs:
@@ -152,25 +89,16 @@ def run(count: int, workers: int, only: str, pg=None) -> dict:
         wall = time.perf_counter() - began
         for proc in procs:
             proc.join()
-        counts = count_sqlite(where) if pg is None else count_pg(where)
+        counts = count_rows(settings)
         if pg is not None:
-            pg.drop_database(where)
+            pg.drop_database(url)
         return {"wall": wall, "reports": reports, **check(count, reports, counts)}
 
 
-def count_sqlite(db_path: str) -> tuple[int, int, int]:
-    with database.session(Path(db_path)) as db:
+def count_rows(settings) -> tuple[int, int, int]:
+    with database.session(settings) as db:
         done = db.execute("SELECT COUNT(*) FROM jobs WHERE state = 'done'").fetchone()[0]
         rows = db.execute("SELECT COUNT(*), COUNT(DISTINCT job_id) FROM job_stages").fetchone()
-    return done, rows[0], rows[1]
-
-
-def count_pg(url: str) -> tuple[int, int, int]:
-    from server.store import postgres
-
-    with postgres.connect(url, autocommit=True) as conn:
-        done = conn.execute("SELECT COUNT(*) FROM jobs WHERE state = 'done'").fetchone()[0]
-        rows = conn.execute("SELECT COUNT(*), COUNT(DISTINCT job_id) FROM job_stages").fetchone()
     return done, rows[0], rows[1]
 
 
