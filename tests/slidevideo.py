@@ -141,6 +141,7 @@ def ready_talk(settings, deck: Path, organiser=None, visibility: str = "public")
     from server.catalogue import talks
     from server.pipeline import ffargs, slides
     from server.store import db as database
+    from server.store import write
     from server.transcript import model as transcript
     from tests import factories
 
@@ -155,7 +156,7 @@ def ready_talk(settings, deck: Path, organiser=None, visibility: str = "public")
         for args in (ffargs.hls_remux(original, vod, copy_audio=True),
                      ffargs.poster_from_video(original, vod / "poster.jpg", 2.0)):  # fmt: skip
             subprocess.run(args, check=True, capture_output=True)
-        with db.conn:
+        with write(db):
             db.execute(
                 "INSERT INTO recordings (talk_id, original_name, path, size, duration, "
                 "has_video, video_codec, pix_fmt, audio_codec, created_at) VALUES "

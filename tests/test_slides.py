@@ -200,11 +200,16 @@ def test_organiser_edits_are_validated_and_kept_from_new_proposals(settings, db)
     assert chapters.parse_time("1:02:03") == 3723 and chapters.parse_time("75:00") == 4500
 
 
-def test_ktl_slides_reads_the_slides_of_a_talk_that_is_already_ready(settings, db, deck):
+def test_ktl_slides_reads_the_slides_of_a_talk_that_is_already_ready(
+    settings, db, deck, monkeypatch
+):
     """A talk processed before the slide stage existed: `ktl slides` queues a job of kind
     "slides", and the worker runs only that stage; the talk stays ready throughout."""
     from server import cli
     from server.pipeline.worker import Worker
+
+    if settings.database_url:  # the command reads its database from the environment
+        monkeypatch.setenv("KTL_DATABASE_URL", settings.database_url)
 
     talk = slidevideo.ready_talk(settings, deck)
     with write(db):

@@ -6,6 +6,7 @@ scene detection and Tesseract on the generated deck (tests/slidevideo.py)."""
 
 from __future__ import annotations
 
+import contextlib
 import re
 
 import pytest
@@ -20,26 +21,39 @@ from server.store import db as database
 from server.store import write
 from server.web.app import create_app
 from tests import slidevideo
-from tests.conftest import need
+from tests.conftest import CHOSEN, ENGINES, need
 from tests.webclient import login, make_user, post
 
 pytestmark = pytest.mark.integration
 HEADINGS = [slide.heading for _, slide in slidevideo.slides_of(slidevideo.DECK)]
 
 
+@pytest.fixture(scope="module", params=[e for e in ENGINES if CHOSEN in ("", e)])
+def database_engine(request) -> str:
+    """The engines of tests/conftest.py, chosen once per module here: the site is built
+    once for each engine, not once for each test."""
+    return request.param
+
+
 @pytest.fixture(scope="module")
-def site(tmp_path_factory):
-    """One ready talk with slides for the module (packaging and OCR take a while); the
-    tests that change it (the chapter editor, then the talk's visibility) come last."""
+def site(tmp_path_factory, request, database_engine):
+    """One ready talk with slides for the module (packaging and OCR take a while), on each
+    engine (on PostgreSQL a fresh migrated database of the module's own); the tests that
+    change it (the chapter editor, then the talk's visibility) come last."""
     need("ffmpeg", "tesseract")
     folder = tmp_path_factory.mktemp("slides-web")
     settings = load_settings(env={}, data_dir=folder / "data").replace(embedded_worker=False)
-    settings.ensure_dirs()
-    database.init(settings.db_path)
-    organiser = make_user(settings, "organiser")
-    make_user(settings, "viewer", "ansatt@kommune.no")
-    deck = slidevideo.make(folder / "deck.mp4")
-    return settings, slidevideo.ready_talk(settings, deck, organiser)
+    with contextlib.ExitStack() as stack:
+        if database_engine == "postgres":
+            server = request.getfixturevalue("postgres_server")
+            url = stack.enter_context(server.migrated_database())
+            settings = settings.replace(database_url=url)
+        settings.ensure_dirs()
+        database.init(settings)
+        organiser = make_user(settings, "organiser")
+        make_user(settings, "viewer", "ansatt@kommune.no")
+        deck = slidevideo.make(folder / "deck.mp4")
+        yield settings, slidevideo.ready_talk(settings, deck, organiser)
 
 
 @pytest.fixture
@@ -168,7 +182,7 @@ def test_thumbnails_follow_the_talks_access_rule_and_nginx_sends_them(client, se
     assert thumb.content[:2] == b"\xff\xd8" and thumb.headers["cache-control"].startswith("public")
     for bad in ("009.jpg", ".x.jpg", "001.png", "..%2F..%2Fktl.db"):
         assert guest.get(f"/media/{talk.id}/slides/{bad}").status_code == 404
-    with database.session(settings) as db, db.conn:
+    with database.session(settings) as db, write(db):
         db.execute("UPDATE talks SET visibility = 'internal' WHERE id = ?", [talk.id])
     assert guest.get(url).status_code in (401, 403, 404, 303)
     assert client("ansatt@kommune.no").get(url).status_code == 200

@@ -201,7 +201,7 @@ def test_a_new_recording_gets_its_english_track_after_it_is_watchable(settings, 
     data = talks.TalkInput(title="Norsk med engelsk", language="nb", visibility="public")
     talk = import_recording(on, clip, data)
     assert Worker(on, engine_factory=lambda: engine).run_once()
-    with database.session(on.db_path) as db:
+    with database.session(on) as db:
         job = jobs.latest_for_talk(db, talk.id)
         assert job.state == "done" and job.stages_done == jobs.STAGES
         assert jobs.STAGES.index("translate") > jobs.STAGES.index("index")
@@ -248,7 +248,7 @@ def test_the_processing_status_lists_the_english_stage_only_for_talks_that_get_o
     with TestClient(create_app(settings.replace(english_captions=True))) as client:
         labels = [stage["label"] for stage in client.get(url).json()["stages"]]
         assert "Lager engelsk teksting (maskinoversettelse)" in labels
-        with database.session(settings) as db, db.conn:  # a talk in English: none
+        with database.session(settings) as db, write(db):  # a talk in English: none
             db.execute("UPDATE talks SET language = 'en' WHERE id = ?", [talk.id])
         stages = [stage["name"] for stage in client.get(url).json()["stages"]]
         assert "translate" not in stages
