@@ -103,16 +103,16 @@ def test_events_come_in_order_and_viewers_of_a_stopped_process_stop_counting(set
 
 
 def _waiting_for_the_events_lock(db) -> bool:
-    """Whether a write unit waits for live_events' lock (PostgreSQL: pg_locks says so;
-    SQLite shows no one waiting for its write lock, so this answers True)."""
+    """Whether a write unit waits for the lock `events.append` takes (PostgreSQL: pg_locks
+    shows an advisory lock in this database not granted; SQLite shows no one waiting for its
+    write lock, so this answers True)."""
     if not is_postgres(db):
         return True
-    return (
-        db.execute(
-            "SELECT count(*) FROM pg_locks WHERE NOT granted AND relation = 'live_events'::regclass"
-        ).fetchone()[0]
-        == 1
+    sql = (
+        "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted "
+        "AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
     )
+    return db.execute(sql).fetchone()[0] == 1
 
 
 def test_an_event_never_commits_after_a_later_one_was_read(settings):

@@ -11,8 +11,9 @@ its row is older than PRESENCE_STALE.
 Ids only grow, and a row with a lower id is never committed after one with a higher id has
 been read, so a tail that remembers the last id it saw misses nothing: SQLite commits one
 writer at a time; on PostgreSQL, whose writers commit side by side (ids drawn in one order
-could commit in another), `append` takes the table's EXCLUSIVE lock before drawing its id
-and holds it to its commit, so appends too commit one after the other (plain reads go on).
+could commit in another), `append` takes a named lock (server.store.locks) before drawing
+its id and holds it to its commit, so appends commit one after the other there too (reads
+go on meanwhile).
 Events are pruned after EVENT_KEEP seconds.
 """
 
@@ -23,7 +24,7 @@ import time
 
 import sqlite_utils
 
-from server.store import inserted_id, is_postgres, write
+from server.store import inserted_id, locks, write
 
 EVENT_KEEP = 600.0  # seconds an event stays in the table (an event stream reconnects sooner)
 PRESENCE_STALE = 15.0  # seconds after which a process's viewers no longer count
@@ -33,8 +34,7 @@ TAIL_LIMIT = 500
 def append(db: sqlite_utils.Database, talk_id: int, origin: str, event: dict) -> int:
     """Add an event for every process; returns its id."""
     with write(db):
-        if is_postgres(db):  # appends commit in the order of their ids (see above)
-            db.execute("LOCK TABLE live_events IN EXCLUSIVE MODE")
+        locks.serialize(db, "live_events")  # appends commit in the order of their ids
         cursor = db.execute(
             "INSERT INTO live_events (talk_id, origin, event, created_at) VALUES (?, ?, ?, ?) "
             "RETURNING id",
