@@ -293,6 +293,48 @@ def test_the_last_admin_cannot_be_removed(settings, client):
     assert response.status_code == 422 and "siste aktive administratoren" in response.text
 
 
+def _demote_each_other(settings, first, second) -> list[str]:
+    """Each of two admins takes the other's role at the same moment, on a connection of
+    their own (as the server's threads have); what each was answered."""
+    import threading
+
+    barrier, outcomes = threading.Barrier(2), []
+
+    def demote(actor, target) -> None:
+        with database.session(settings) as db:
+            barrier.wait()
+            try:
+                accounts.edit_user(db, actor, target, "", "viewer", "", active=True)
+                outcomes.append("changed")
+            except accounts.AccountError as exc:
+                outcomes.append(exc.message)
+
+    threads = [threading.Thread(target=demote, args=pair)
+               for pair in ((first, second), (second, first))]  # fmt: skip
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return outcomes
+
+
+def test_two_admins_demoting_each_other_at_once_leave_one(settings):
+    """One change goes through, the other is refused, an admin is left. On PostgreSQL the
+    write units run side by side, so both would read «another admin is left» unless they
+    wait for each other. Five rounds, to meet the race more than once."""
+    for round_ in range(5):
+        first = make_user(settings, "admin", email=f"a{round_}@kommune.no")
+        second = make_user(settings, "admin", email=f"b{round_}@kommune.no")
+        with database.session(settings) as db, database.write(db):  # only these two are admins
+            db.execute("UPDATE users SET role = 'viewer' WHERE role = 'admin' AND id NOT IN "
+                       "(?, ?)", [first.id, second.id])  # fmt: skip
+        outcomes = _demote_each_other(settings, first, second)
+        assert sorted(outcomes) == sorted(["changed", accounts.LAST_ADMIN])
+        with database.session(settings) as db:
+            sql = "SELECT COUNT(*) FROM users WHERE role = 'admin' AND active = 1"
+            assert db.execute(sql).fetchone()[0] == 1
+
+
 def test_the_last_admin_rule_is_one_domain_rule(settings, db):
     """accounts.edit_user keeps an active administrator, inside the change's own write
     unit; with another admin the change goes through and is audited."""

@@ -159,6 +159,35 @@ def test_viewer_posts_progress_and_the_union_is_stored(env):
     assert row.watched_seconds == 30 and row.position == 60 and row.duration == LENGTH
 
 
+def test_simultaneous_reports_keep_every_interval(env):
+    """Eight reports from the same person at the same moment (two tabs, a retry), each on
+    its own connection as the server's threads have: the stored union holds all of them
+    (on PostgreSQL the write units run side by side and must wait for each other)."""
+    import threading
+
+    talk, viewer = env["talk"], env["viewer"]
+    barrier, errors = threading.Barrier(8), []
+
+    def report(n: int) -> None:
+        with _db(env) as db:
+            barrier.wait()
+            try:
+                progress.record(db, viewer.id, talk.id, {"intervals": [[n * 10, n * 10 + 5]]})
+            except Exception as exc:  # reported below, in the test's thread
+                errors.append(exc)
+
+    threads = [threading.Thread(target=report, args=(n,)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    with _db(env) as db:
+        row = progress.stored(db, viewer.id, talk.id)
+    assert row.intervals == tuple((n * 10, n * 10 + 5) for n in range(8))
+    assert row.watched_seconds == 40
+
+
 def test_the_page_resumes_at_the_stored_position_unless_t_is_given(env):
     talk = env["talk"]
     _report(env, talk, {"intervals": [[0, 42]], "position": 42})
