@@ -14,7 +14,7 @@ from pathlib import Path
 import sqlite_utils
 
 from server.core.config import Settings
-from server.store import pgconn
+from server.store import pgconn, postgres
 from server.store.migrations import all_migrations
 from server.store.store import connect, migrate, open_store, write
 
@@ -31,7 +31,7 @@ def session(target: Path | Settings) -> Iterator[sqlite_utils.Database]:
     """A connection of its own to a SQLite file, or to the database the settings name
     (PostgreSQL at KTL_DATABASE_URL, else the data folder's SQLite file)."""
     if isinstance(target, Settings) and target.database_url:
-        db = pgconn.connect(target.database_url)
+        db = pgconn.PgDatabase(postgres.connect(target.database_url, autocommit=True))
     else:
         db = connect(target.db_path if isinstance(target, Settings) else target)
     try:

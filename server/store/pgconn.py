@@ -161,10 +161,3 @@ def inserted_id(cursor: Any) -> int:
 def is_postgres(db: Any) -> bool:
     """Whether `db` (a connection as domain code receives it) is PostgreSQL's."""
     return getattr(db, "is_postgres", False)
-
-
-def connect(url: str) -> PgDatabase:
-    """A new connection outside any pool (CLI commands, tests); see server.store.postgres."""
-    from server.store import postgres
-
-    return PgDatabase(postgres.connect(url, autocommit=True))

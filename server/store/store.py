@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import sqlite_utils
 
+import server.store.postgres as postgres
 from server.store.migrations import all_migrations
 from server.store.pgconn import DatabaseError, PgDatabase, is_postgres
 
@@ -203,8 +204,6 @@ class PgStore:
     (psycopg_pool), in autocommit mode like SQLite's, as `PgDatabase` (server.store.pgconn)."""
 
     def __init__(self, url: str, max_size: int = POOL_SIZE) -> None:
-        from server.store import postgres
-
         self.url = postgres.check_url(url)
         self.path = None
         self._max_size = max_size
@@ -232,8 +231,6 @@ class PgStore:
     def init(self) -> int:
         """The schema's pending migrations (processes starting together apply each once:
         server.store.postgres.migrate holds an advisory lock); returns the version."""
-        from server.store import postgres
-
         conn = postgres.connect(self.url, autocommit=True)
         try:
             return postgres.migrate(conn)
@@ -249,8 +246,6 @@ class PgStore:
         wait for each other until the pool's timeout (20 clients on one search did)."""
         with self._watch_lock:
             if self._watch is None or self._watch.closed:
-                from server.store import postgres
-
                 self._watch = postgres.connect(self.url, autocommit=True)
             try:
                 lsn = self._watch.execute("SELECT pg_current_wal_lsn()::text").fetchone()[0]
@@ -272,8 +267,6 @@ class PgStore:
     def _connections(self) -> Any:
         with self._lock:
             if self._pool is None:
-                from server.store import postgres
-
                 self._pool = postgres.open_pool(self.url, min_size=1, max_size=self._max_size)
             return self._pool
 
