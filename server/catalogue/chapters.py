@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import sqlite_utils
 
+from server.catalogue import talks
 from server.catalogue.slides import SlideRow
 from server.core.errors import UserError
 from server.core.i18n import N_
@@ -53,6 +54,13 @@ def for_talk(db: sqlite_utils.Database, talk_id: int) -> list[Chapter]:
     return [Chapter(r["at"], r["title"], r["source"]) for r in rows]
 
 
+def _held(db: sqlite_utils.Database, talk_id: int) -> list[Chapter]:
+    """Inside a write unit: the talk's chapters, which stay as read until the unit ends
+    (a proposal never replaces chapters an organiser saved meanwhile)."""
+    talks.hold(db, talk_id)
+    return for_talk(db, talk_id)
+
+
 def _replace(db: sqlite_utils.Database, talk_id: int, chapters: Sequence[Chapter]) -> None:
     with write(db) as conn:
         conn.execute("DELETE FROM chapters WHERE talk_id = ?", [talk_id])
@@ -88,13 +96,14 @@ def propose(
 ) -> list[Chapter]:
     """Chapters from the slides (two or more) or else from the transcript, stored unless
     the organiser has edited the talk's chapters; returns the talk's chapters."""
-    current = for_talk(db, talk_id)
-    if any(c.source == ORGANISER for c in current):
-        return current
-    proposed = from_slides(slides) if len(slides) >= 2 else []
-    if len(proposed) < 2:
-        proposed = from_transcript(segments, language, duration)
-    _replace(db, talk_id, proposed)
+    with write(db):
+        current = _held(db, talk_id)
+        if any(c.source == ORGANISER for c in current):
+            return current
+        proposed = from_slides(slides) if len(slides) >= 2 else []
+        if len(proposed) < 2:
+            proposed = from_transcript(segments, language, duration)
+        _replace(db, talk_id, proposed)
     return proposed
 
 
@@ -108,11 +117,12 @@ def follow_transcript(
     """After the transcript changed (an edit, a restore, an accepted re-transcription):
     chapters made from the transcript are made again from the new text; chapters the
     organiser set or the slides gave stay as they are. Returns the talk's chapters."""
-    current = for_talk(db, talk_id)
-    if any(c.source != TRANSCRIPT for c in current):
-        return current
-    made = from_transcript(segments, language, duration)
-    _replace(db, talk_id, made)
+    with write(db):
+        current = _held(db, talk_id)
+        if any(c.source != TRANSCRIPT for c in current):
+            return current
+        made = from_transcript(segments, language, duration)
+        _replace(db, talk_id, made)
     return made
 
 
@@ -178,7 +188,9 @@ def validate(rows: Sequence[tuple[str, str]], duration: float) -> list[Chapter]:
 
 def save(db: sqlite_utils.Database, talk_id: int, chapters: Sequence[Chapter]) -> None:
     """The organiser's chapters replace the talk's (proposals no longer touch them)."""
-    _replace(db, talk_id, [Chapter(c.at, c.title, ORGANISER) for c in chapters])
+    with write(db):
+        talks.hold(db, talk_id)  # after a proposal being stored, never under it
+        _replace(db, talk_id, [Chapter(c.at, c.title, ORGANISER) for c in chapters])
 
 
 # ---------------------------------------------------------------- formats

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import sqlite_utils
 
-from server.catalogue import search
+from server.catalogue import search, talks
 from server.core import clock
 from server.core.config import Settings
 from server.core.errors import UserError
@@ -200,6 +200,7 @@ def store_machine(
 ) -> int:
     """The worker's English transcript becomes the current version (review: machine)."""
     with write(db):
+        talks.hold(db, talk_id)  # versions are numbered from the rows: one unit at a time
         number = _next_number(db, talk_id)
         _insert_version(db, talk_id, number, None, MACHINE_NOTE)
         _write_current(db, settings, talk_id, result, number)
@@ -215,6 +216,7 @@ def save(
     """New text for each segment (times kept), as a new current version; returns its number."""
     note = clean_note(note) or N_("Rettet den engelske teksten")
     with write(db):
+        talks.hold(db, talk.id)  # the version checked stays current until this unit ends
         state = get(db, talk.id)
         current = load(settings, talk.id)
         if state.state != "done" or current is None:
@@ -245,6 +247,7 @@ def restore(
 ) -> int:  # fmt: skip
     """An old version's text made current again, as a new version; returns its number."""
     with write(db):
+        talks.hold(db, talk.id)  # the version checked stays current until this unit ends
         state = get(db, talk.id)
         if base_version != state.version:
             detail = {"base": base_version, "current": state.version}
