@@ -335,6 +335,36 @@ def test_two_admins_demoting_each_other_at_once_leave_one(settings):
             assert db.execute(sql).fetchone()[0] == 1
 
 
+def test_the_same_address_invited_twice_at_once_makes_one_account(settings):
+    """Eight invitations of one address at the same moment, each on its own connection:
+    one account; the others are told the address is taken (never a database error)."""
+    import threading
+
+    barrier, outcomes = threading.Barrier(8), []
+
+    def invite() -> None:
+        with database.session(settings) as db:
+            barrier.wait()
+            try:
+                accounts.create_user(db, "Samtidig@Kommune.no", "Samtidig")
+                outcomes.append("created")
+            except accounts.AccountError as exc:
+                outcomes.append(exc.message)
+            except Exception as exc:  # reported below, in the test's thread
+                outcomes.append(repr(exc))
+
+    threads = [threading.Thread(target=invite) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    taken = accounts.EMAIL_TAKEN % {"email": "samtidig@kommune.no"}
+    assert sorted(outcomes) == sorted(["created", *[taken] * 7])
+    with database.session(settings) as db:
+        sql = "SELECT COUNT(*) FROM users WHERE email = 'samtidig@kommune.no'"
+        assert db.execute(sql).fetchone()[0] == 1
+
+
 def test_the_last_admin_rule_is_one_domain_rule(settings, db):
     """accounts.edit_user keeps an active administrator, inside the change's own write
     unit; with another admin the change goes through and is audited."""

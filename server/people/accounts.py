@@ -20,7 +20,7 @@ from server.core import i18n
 from server.core.clock import now_iso
 from server.core.errors import UserError
 from server.core.i18n import N_
-from server.store import inserted_id, write
+from server.store import IntegrityError, inserted_id, write
 from server.store.locks import serialize
 
 ROLES = ("viewer", "organiser", "admin")
@@ -93,6 +93,9 @@ def _check_role(role: str) -> str:
     return role
 
 
+EMAIL_TAKEN = N_("Det finnes allerede en bruker med e-postadressen %(email)s.")
+
+
 def create_user(
     db: sqlite_utils.Database,
     email: str,
@@ -104,18 +107,21 @@ def create_user(
 ) -> User:
     email = normalise_email(email)
     _check_role(role)
+    taken = AccountError(EMAIL_TAKEN % {"email": email})
     if db.execute("SELECT 1 FROM users WHERE email = ?", [email]).fetchone():
-        taken = N_("Det finnes allerede en bruker med e-postadressen %(email)s.")
-        raise AccountError(taken % {"email": email})
+        raise taken
     password_hash = hash_password(password) if password else None
-    with write(db):
-        cursor = db.execute(
-            "INSERT INTO users (email, name, role, department, password_hash, oidc_subject, "
-            "created_at) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
-            [email, name.strip()[:200], role, department.strip()[:200], password_hash,
-             oidc_subject, now_iso()],
-        )  # fmt: skip
-        user_id = inserted_id(cursor)
+    try:
+        with write(db):
+            cursor = db.execute(
+                "INSERT INTO users (email, name, role, department, password_hash, oidc_subject, "
+                "created_at) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
+                [email, name.strip()[:200], role, department.strip()[:200], password_hash,
+                 oidc_subject, now_iso()],
+            )  # fmt: skip
+            user_id = inserted_id(cursor)
+    except IntegrityError:  # the same address, made by another request since the check
+        raise taken from None
     return get(db, user_id)
 
 

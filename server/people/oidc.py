@@ -21,7 +21,6 @@ import json
 import logging
 import re
 import secrets
-import sqlite3
 import time
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -37,7 +36,8 @@ from server.core.config import Settings
 from server.core.errors import UserError
 from server.core.i18n import N_
 from server.people import accounts
-from server.store import write
+from server.store import IntegrityError, write
+from server.store.locks import serialize
 
 log = logging.getLogger("ktl.oidc")
 
@@ -438,14 +438,16 @@ def _refresh(db: sqlite_utils.Database, settings: Settings, user: accounts.User,
              person: Identity) -> accounts.User:  # fmt: skip
     """Apply the role map (when configured) and the name from the provider at every sign-in."""
     role = mapped_role(settings, person.groups) or user.role
-    if role != user.role and accounts.removes_last_admin(db, user, role, True):
-        log.warning("%s keeps admin: the role map would remove the last admin", user.email)
-        role = user.role
     if role == user.role and person.name == user.name:
         return user
-    updated = accounts.update_user(db, user.id, person.name, role, user.department, user.active)
-    if role != user.role:
-        with write(db):
+    with write(db):  # the last-admin check and the change in one unit, as edit_user's
+        serialize(db, "administrators")
+        if role != user.role and accounts.removes_last_admin(db, user, role, True):
+            log.warning("%s keeps admin: the role map would remove the last admin", user.email)
+            role = user.role
+        updated = accounts.update_user(db, user.id, person.name, role, user.department,
+                                       user.active)  # fmt: skip
+        if role != user.role:
             detail = f"rolle {user.role}→{role} fra gruppene i organisasjonskontoen"
             accounts.audit(db, None, N_("endret rolle ved innlogging"), user.email, detail)
     return updated
@@ -469,7 +471,7 @@ def _find_or_create(
         return user
     try:
         return _create(db, settings, person)
-    except (accounts.AccountError, sqlite3.IntegrityError):  # the same person, twice at once
+    except (accounts.AccountError, *IntegrityError):  # the same person, twice at once
         user = _by_subject(db, person.subject)
         if user is None:
             raise OIDCError(CANNOT_CREATE.format(email=person.email), 409) from None
