@@ -16,6 +16,7 @@ from server.core.errors import UserError
 from server.core.i18n import N_
 from server.people.access import Viewer, can_view
 from server.store import inserted_id, write
+from server.store.locks import serialize
 
 MAX_CHARS = 4000
 # Control characters but line breaks and tabs: kept out of the page and the text download
@@ -114,6 +115,7 @@ def get(db: sqlite_utils.Database, user_id: int, talk_id: int, note_id: int) -> 
 def add(db: sqlite_utils.Database, user_id: int, talk_id: int, at: object, text: object) -> Note:
     seconds, body = clean(at, text, _duration(db, talk_id))
     with write(db):
+        serialize(db, f"notes:{user_id}:{talk_id}")  # the count below holds until the insert
         count = "SELECT count(*) FROM notes WHERE user_id = ? AND talk_id = ?"
         if db.execute(count, [user_id, talk_id]).fetchone()[0] >= MAX_NOTES_PER_TALK:
             raise NoteError(TOO_MANY, 409, n=MAX_NOTES_PER_TALK)

@@ -380,6 +380,7 @@ def save_question(
     kind, text, explanation, at_seconds, options = validate_question(data)
     values = [kind, text, explanation, at_seconds, _options_json(options)]
     with write(db):
+        serialize(db, f"questions:{talk.id}")  # each new question its own next position
         _ensure_quiz(db, talk.id)
         if question_id is None:
             row = db.execute(
