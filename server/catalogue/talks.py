@@ -23,7 +23,8 @@ from server.people import accounts
 from server.people.access import EVERYONE, Filter
 from server.people.accounts import User
 from server.pipeline import jobs, probe, tus
-from server.store import inserted_id, is_postgres, write
+from server.store import inserted_id, write
+from server.store.locks import serialize
 
 MAX_TITLE = 200
 MAX_TEXT = 5000
@@ -156,6 +157,7 @@ def create(db: sqlite_utils.Database, data: TalkInput, actor: User | None = None
     clean = validate(data)
     stamp = clock.now_iso()
     with write(db):
+        serialize(db, f"talk-slug:{slugify(clean.title)}")  # the free slug stays free
         cursor = db.execute(
             "INSERT INTO talks (slug, title, speaker, department, starts_at, description, "
             "language, visibility, status, created_at, updated_at, organiser_id, room, "
@@ -226,13 +228,10 @@ def get(db: sqlite_utils.Database, talk_id: int) -> Talk | None:
 
 
 def hold(db: sqlite_utils.Database, talk_id: int) -> None:
-    """Inside a write unit that reads, decides and writes for one talk (seats, versions):
-    other units doing the same for this talk wait here until this one ends. SQLite's unit
-    already holds the whole database (BEGIN IMMEDIATE); PostgreSQL's run side by side
-    (READ COMMITTED), so there the talk's row is locked, and each statement after the wait
-    sees what the unit before committed."""
-    if is_postgres(db):
-        db.execute("SELECT id FROM talks WHERE id = ? FOR UPDATE", [talk_id])
+    """Inside a write unit that reads, decides and writes for one talk (seats, versions,
+    chapters): other units doing the same for this talk wait here until this one ends
+    (server.store.locks: nothing to do on SQLite, whose write unit is alone)."""
+    serialize(db, f"talk:{talk_id}")
 
 
 def find(db: sqlite_utils.Database, key: str) -> Talk | None:
