@@ -52,6 +52,8 @@ def test_a_real_run_in_a_checkout_leaves_nothing_for_git(settings, worker, tmp_p
     untracked = _git(checkout, "status", "--porcelain", "--untracked-files=all").split("\n")
     untracked = sorted(line[3:] for line in untracked if line)
     assert untracked == [".gitignore", "media/.gitkeep", "transcripts/.gitkeep"]
+    if settings.database_url:  # on PostgreSQL the data folder holds media only, no database
+        assert not list(checkout.glob("ktl.db*")), "no SQLite file beside PostgreSQL"
 
 
 def test_a_key_file_readable_by_others_is_made_owner_only(settings):
