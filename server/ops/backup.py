@@ -47,9 +47,9 @@ class BackupError(Exception):
 
 ON_POSTGRES = (
     "Databasen er PostgreSQL (KTL_DATABASE_URL), og «ktl {command}» gjelder bare den innebygde "
-    "SQLite-databasen. Ta sikkerhetskopi av PostgreSQL med pg_dump (pg_dump -Fc -f ktl.dump "
-    "ADRESSE) og gjenopprett med pg_restore, og kopier datamappen {data_dir} (transcripts/, "
-    "media/ og secret.key) med vanlige filverktøy rett etter."
+    "SQLite-databasen. Ta sikkerhetskopi av PostgreSQL med pg_dump "
+    '(pg_dump -Fc -f ktl.dump "$KTL_DATABASE_URL") og gjenopprett med pg_restore, og kopier '
+    "datamappen {data_dir} (transcripts/, media/ og secret.key) med vanlige filverktøy rett etter."
 )
 
 

@@ -296,6 +296,7 @@ def check_workers(settings: Settings) -> Iterator[Finding]:
     """The workers running now (seen within the job lease) and queued jobs none of them takes."""
     from server.pipeline import presence
     from server.store import db as database
+    from server.store import postgres
 
     if not settings.database_url and not settings.db_path.is_file():
         yield Finding(OK, "Ingen database ennå, så ingen jobber venter.")
@@ -303,6 +304,9 @@ def check_workers(settings: Settings) -> Iterator[Finding]:
     within = settings.job_lease_seconds
     try:
         with database.session(settings) as db:
+            if settings.database_url and postgres.schema_version(db) == 0:
+                yield Finding(OK, "Databasen har ikke skjemaet ennå, så ingen jobber venter.")
+                return
             present, waiting = presence.running(db, within), presence.unserved(db, within)
     except (*DatabaseError, PostgresError) as exc:
         yield Finding(WARN, f"Kunne ikke lese arbeiderne fra databasen ({exc}): start ktl serve.")
