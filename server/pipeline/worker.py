@@ -59,7 +59,7 @@ from server.pipeline import (
     tus,
 )
 from server.pipeline.transcribe import Engine, FasterWhisperEngine, ModelError
-from server.store import Store, open_store, write
+from server.store import Store, is_postgres, open_store, write
 from server.transcript import editing, translation
 from server.transcript import model as transcript
 
@@ -504,6 +504,10 @@ class _PartialIndex:
             "SELECT 1 FROM jobs WHERE id = ? AND worker = ? AND state = 'running'"
             " AND stage = 'transcribe'"
         )
+        if is_postgres(self.db):
+            # The job's row stays ours until the batch commits: a claim that would take it
+            # over skips it meanwhile (on SQLite the write unit holds the one write lock).
+            holds += " FOR SHARE"
         params = [self.job.id, self.worker]
         written = search.index_partial(
             self.db, self.talk_id, self.pending, self.written, self.language,
