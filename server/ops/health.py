@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from server.core.config import Settings
 from server.ops import diskspace, stats
 from server.pipeline import transcribe
-from server.store import DatabaseError, Store, postgres
+from server.store import DatabaseError, PgStore, Store, postgres
 
 
 @dataclass(frozen=True)
@@ -17,7 +17,7 @@ class Failure:
     message: str
 
 
-def _database(settings: Settings, store: Store) -> str | None:
+def _database(settings: Settings, store: Store | PgStore) -> str | None:
     try:
         with store.read() as db:
             stats.prove_writable(db)
@@ -34,7 +34,7 @@ def _where(settings: Settings) -> str:
     return str(settings.db_path)
 
 
-def _model(settings: Settings, store: Store) -> str | None:
+def _model(settings: Settings, store: Store | PgStore) -> str | None:
     try:
         path = transcribe.locate_model(settings)
     except transcribe.ModelError as exc:
@@ -44,19 +44,19 @@ def _model(settings: Settings, store: Store) -> str | None:
     return None
 
 
-def _ffmpeg(settings: Settings, store: Store) -> str | None:
+def _ffmpeg(settings: Settings, store: Store | PgStore) -> str | None:
     missing = [tool for tool in ("ffmpeg", "ffprobe") if shutil.which(tool) is None]
     return f"Mangler {', '.join(missing)}: installer Debian-pakken ffmpeg." if missing else None
 
 
-def _disk(settings: Settings, store: Store) -> str | None:
+def _disk(settings: Settings, store: Store | PgStore) -> str | None:
     return diskspace.shortage(settings)
 
 
 CHECKS = {"database": _database, "model": _model, "ffmpeg": _ffmpeg, "disk": _disk}
 
 
-def failures(settings: Settings, store: Store) -> list[Failure]:
+def failures(settings: Settings, store: Store | PgStore) -> list[Failure]:
     """The failing checks; the database is proved writable through `store`, the app's own
     (its pooled connections, not a new one per call)."""
     found = []

@@ -19,7 +19,7 @@ from prometheus_client.registry import Collector
 from server.core.config import Settings
 from server.ops import diskspace, stats
 from server.pipeline import presence
-from server.store import Store
+from server.store import PgStore, Store
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 RTF_BUCKETS = (0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 4.0)
@@ -64,7 +64,7 @@ def live_figures(manager: object | None) -> LiveFigures:
 class ScrapeCollector:
     """Figures read at scrape time: the database (written by the worker), the disk, live."""
 
-    def __init__(self, settings: Settings, live: LiveFigures, store: Store) -> None:
+    def __init__(self, settings: Settings, live: LiveFigures, store: Store | PgStore) -> None:
         self.settings, self.live, self.store = settings, live, store
 
     def collect(self) -> Iterator[Metric]:

@@ -59,7 +59,7 @@ from server.pipeline import (
     tus,
 )
 from server.pipeline.transcribe import Engine, FasterWhisperEngine, ModelError
-from server.store import Store, is_postgres, open_store, write
+from server.store import PgStore, Store, is_postgres, open_store, write
 from server.transcript import editing, translation
 from server.transcript import model as transcript
 
@@ -118,7 +118,7 @@ class Worker:
         self,
         settings: Settings,
         engine_factory: Callable[[], Engine] | None = None,
-        store: Store | None = None,
+        store: Store | PgStore | None = None,
     ) -> None:
         self.settings = settings
         self._own_store = store is None  # closed when run_forever ends (PostgreSQL: a pool)
