@@ -199,6 +199,7 @@ class LiveManager:
     ):
         self.settings = settings
         self.store = store or open_store(settings)
+        self._own_store = store is None  # closed at shutdown (the app closes its own)
         self.runtimes: dict[int, Runtime] = {}
         self.reader = PartReader()
         self.captions_factory = captions_factory
@@ -668,6 +669,8 @@ class LiveManager:
             for queue in runtime.subscribers:
                 with contextlib.suppress(asyncio.QueueFull):
                     queue.put_nowait(None)
+        if self._own_store:
+            self.store.close()
 
     # ------------------------------------------------------------ several web processes
 

@@ -1,8 +1,9 @@
 """The door to PostgreSQL (psycopg 3): connecting with a sentence a person can act on when it
 fails, the connection pool, the schema's migrations and what the schema holds.
 
-`KTL_DATABASE_URL` is not wired to the Store yet: today this serves `ktl migrate-to-postgres`
-(server.store.pg_copy) and the tests. The migrations are server.store.pg_migrations (append
+`KTL_DATABASE_URL` makes the store use these (server.store.store.PgStore, with
+server.store.pgconn's connections); `ktl migrate-to-postgres` (server.store.pg_copy) and the
+tests use them directly. The migrations are server.store.pg_migrations (append
 there); `migrate()` applies the pending ones, each in one transaction with its row in
 `schema_version`, under an advisory lock so that processes starting together apply each
 once.
