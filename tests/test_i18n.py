@@ -203,7 +203,10 @@ def test_concurrent_requests_in_both_languages_do_not_mix(settings):
 
             return await asyncio.gather(*(one("en" if i % 2 else "nb") for i in range(60)))
 
-    results = asyncio.run(run())
+    try:
+        results = asyncio.run(run())
+    finally:
+        app.state.store.close()  # no lifespan ran (ASGITransport): close its connections here
     for index, (lang, marker) in enumerate(results):
         expected = "en" if index % 2 else "nb"
         assert lang == expected
