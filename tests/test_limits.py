@@ -276,7 +276,7 @@ def test_ktl_serve_and_uvicorn_agree_on_trusted_proxies(settings, tmp_path, prox
     headers = {"Origin": "https://kunnskap.example", "X-Forwarded-Host": "kunnskap.example",
                "X-Forwarded-For": "192.0.2.7", "X-Forwarded-Proto": "https"}  # fmt: skip
     with (
-        serve(settings.data_dir, tmp_path / "serve.log", **env) as base,
+        serve(settings, tmp_path / "serve.log", **env) as base,
         httpx.Client(base_url=base, follow_redirects=False, timeout=30) as client,
     ):
         data = {"lang": "en", "csrf_token": _csrf_of(client)}
