@@ -122,6 +122,43 @@ def test_the_sign_in_throttle_is_one_domain_rule(settings, db):
     assert throttled.value.status == 429 and "Vent 15 minutter" in throttled.value.message
 
 
+def test_wrong_passwords_sent_all_at_once_meet_the_limit(settings):
+    """Eight wrong passwords for one email at the same moment, each on its own connection
+    (a password guesser does not wait for answers): as many are tried as in a row (the
+    limit, 3), the others are refused with 429 without trying the password."""
+    import threading
+
+    make_user(settings, "viewer")
+    barrier, statuses = threading.Barrier(8), []
+
+    def guess(n: int) -> None:
+        with database.session(settings) as db:
+            barrier.wait()
+            try:
+                accounts.sign_in(db, "viewer@kommune.no", f"gjett-{n}-feil", f"192.0.2.{n}", 3, 15)
+            except accounts.LoginRefused as exc:
+                statuses.append(exc.status)
+
+    threads = [threading.Thread(target=guess, args=(n,)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(statuses) == [401] * 3 + [429] * 5
+    with database.session(settings) as db, pytest.raises(accounts.LoginRefused) as after:
+        accounts.sign_in(db, "viewer@kommune.no", PASSWORD, "198.51.100.1", 3, 15)
+    assert after.value.status == 429, "the three failures count, the refused ones do not"
+
+
+def test_a_success_takes_back_its_own_attempt_from_the_address(settings, db):
+    """A success leaves the address's count where it was: its own attempt is not a failure."""
+    make_user(settings, "viewer")
+    for _ in range(5):
+        assert accounts.sign_in(db, "viewer@kommune.no", PASSWORD, "192.0.2.9", 2, 15)
+    sql = "SELECT COUNT(*) FROM login_attempts"
+    assert db.execute(sql).fetchone()[0] == 0
+
+
 def test_deactivated_user_cannot_sign_in_and_loses_sessions(settings, app):
     user = make_user(settings, "viewer", name="Vera")
     with TestClient(app) as client:

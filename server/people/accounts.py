@@ -349,15 +349,16 @@ def sign_in(
     """A password sign-in, throttled: `limit` failures within `window_minutes` for this
     email or from this address refuse the next (429) without trying the password; a
     failure is counted for both; a success forgets the email's failures (not the
-    address's: a shared address keeps its count)."""
+    address's: a shared address keeps its count). The attempt is counted before the
+    password is tried, so tries sent all at once meet the limit as tries in a row do."""
     keys = [f"email:{email.strip().lower()}", f"ip:{address}"]
-    if too_many_attempts(db, keys, limit, window_minutes):
+    attempt = reserve_attempt(db, keys, limit, window_minutes)
+    if attempt is None:
         raise LoginRefused(TOO_MANY_LOGINS.format(minutes=window_minutes), 429)
     user = authenticate(db, email, password)
     if user is None:
-        record_failed_login(db, keys)
-        raise LoginRefused(WRONG_LOGIN, 401)
-    clear_failed_logins(db, keys[:1])
+        raise LoginRefused(WRONG_LOGIN, 401)  # the attempt's rows stay: it failed
+    clear_failed_logins(db, keys[:1], attempt)
     return user
 
 
@@ -374,19 +375,33 @@ def too_many_attempts(
     return False
 
 
-def record_failed_login(db: sqlite_utils.Database, keys: list[str]) -> None:
+def reserve_attempt(
+    db: sqlite_utils.Database, keys: list[str], limit: int, window_minutes: int
+) -> list[int] | None:
+    """Count an attempt for every key, unless one is at the limit (then None); returns the
+    rows' ids, which a success takes back. Counted and added in one write unit that waits
+    for any other on the same keys (on PostgreSQL too), so none is counted twice."""
     now = time.time()
     with write(db):
-        db.conn.executemany(
-            "INSERT INTO login_attempts (key, at) VALUES (?, ?)", [(k, now) for k in keys]
-        )
+        for key in sorted(keys):  # always in the same order: two units never wait in a ring
+            serialize(db, f"login:{key}")
+        if too_many_attempts(db, keys, limit, window_minutes):
+            return None
+        sql = "INSERT INTO login_attempts (key, at) VALUES (?, ?) RETURNING id"
+        ids = [inserted_id(db.execute(sql, [key, now])) for key in keys]
         db.execute("DELETE FROM login_attempts WHERE at < ?", [now - 86400])
+    return ids
 
 
-def clear_failed_logins(db: sqlite_utils.Database, keys: list[str]) -> None:
+def clear_failed_logins(
+    db: sqlite_utils.Database, keys: list[str], attempt: list[int] | None = None
+) -> None:
+    """Forget the keys' failures and the rows of a successful attempt."""
     with write(db):
         for key in keys:
             db.execute("DELETE FROM login_attempts WHERE key = ?", [key])
+        for row_id in attempt or []:
+            db.execute("DELETE FROM login_attempts WHERE id = ?", [row_id])
 
 
 # --- audit log ------------------------------------------------------------------------
