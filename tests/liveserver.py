@@ -45,6 +45,17 @@ def _wait_until_up(url: str, process: subprocess.Popen, timeout: float = 30) -> 
     pytest.fail("ktl serve did not start")
 
 
+def stop(process: subprocess.Popen, timeout: float = 20) -> None:
+    """Stop a child process (SIGTERM; SIGKILL when it has not ended within `timeout`)."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
 def database_env(settings: Settings) -> dict[str, str]:
     """The environment that puts a subprocess (`ktl serve`, `ktl worker`) on the settings'
     data folder and database (KTL_DATABASE_URL when the test runs on PostgreSQL)."""

@@ -33,6 +33,7 @@ from server.people import accounts, oidc
 from server.store import db as database
 from server.web.app import create_app
 from tests.conftest import CHOSEN, ENGINES
+from tests.liveserver import stop
 
 PROVIDER_DIR = Path(__file__).parent / "oidc_provider"
 INSTALL = "npm ci --prefix tests/oidc_provider"
@@ -70,15 +71,6 @@ def _wait_until_up(url: str, process: subprocess.Popen, log: Path, what: str) ->
 def _start(command: list[str], env: dict, cwd: Path, log: Path) -> subprocess.Popen:
     with log.open("w") as out:
         return subprocess.Popen(command, env=env, cwd=cwd, stdout=out, stderr=subprocess.STDOUT)
-
-
-def _stop(process: subprocess.Popen) -> None:
-    process.terminate()
-    try:
-        process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
 
 
 def _clean_env() -> dict[str, str]:
@@ -144,8 +136,8 @@ def _sites(tmp_path_factory: pytest.TempPathFactory, engine_env: dict) -> Iterat
         _wait_until_up(f"{app}/", app_process, app_log, "ktl serve")
         yield Sites(app, provider, load_settings(env=engine_env, data_dir=tmp / "data"))
     finally:
-        _stop(app_process)
-        _stop(node_process)
+        stop(app_process, timeout=10)
+        stop(node_process, timeout=10)
 
 
 @pytest.fixture

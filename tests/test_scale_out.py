@@ -37,7 +37,7 @@ from server.store import PgStore, write
 from server.store import db as database
 from tests import factories, nginxserver
 from tests.conftest import need
-from tests.liveserver import database_env, free_port
+from tests.liveserver import database_env, free_port, stop
 from tests.test_web_processes import _client, _sign_in, _start, _token, _wait_up
 from tests.webclient import make_user
 
@@ -103,16 +103,6 @@ def _worker(settings: Settings, work_dir: Path, log: Path) -> subprocess.Popen:
                                 stdout=out, stderr=subprocess.STDOUT)  # fmt: skip
 
 
-def _stop(process: subprocess.Popen) -> None:
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
 @pytest.fixture
 def site(tmp_path: Path, postgres_schema_url: str) -> Iterator[Site]:
     need("nginx", "openssl", "ffmpeg", "espeak-ng")
@@ -136,7 +126,7 @@ def site(tmp_path: Path, postgres_schema_url: str) -> Iterator[Site]:
             yield Site(settings, front.https, web, serve, workers, work_dirs)
     finally:
         for process in [*workers, *serve]:
-            _stop(process)
+            stop(process)
 
 
 def _recordings(folder: Path) -> dict[str, Path]:

@@ -29,14 +29,9 @@ from tests.conftest import need
 pytestmark = pytest.mark.integration
 
 
-def _database_env(settings) -> dict[str, str]:
-    """KTL_DATABASE_URL for a `ktl` subprocess when the test runs on PostgreSQL."""
-    return {"KTL_DATABASE_URL": settings.database_url} if settings.database_url else {}
-
-
 def _start_worker(settings) -> subprocess.Popen:
     env = {**os.environ, "KTL_DATA_DIR": str(settings.data_dir), "KTL_JOB_LEASE_SECONDS": "3",
-           "KTL_WORKER_POLL_SECONDS": "0.2", **_database_env(settings)}  # fmt: skip
+           "KTL_WORKER_POLL_SECONDS": "0.2", **liveserver.database_env(settings)}  # fmt: skip
     return subprocess.Popen([sys.executable, "-m", "server.cli", "worker"], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
 
@@ -261,6 +256,7 @@ def _figures(kills: list[Kill], talk_ids: list[int]) -> str:
     return "\n".join(lines)
 
 
+@pytest.mark.engine_independent  # the supervisor's restarts; one kill per stage runs on both
 def test_serve_keeps_its_worker_alive_through_twenty_kills(settings, tmp_path):
     need("ffmpeg", "ffprobe", "espeak-ng")
     clips = _clips(tmp_path)
@@ -268,7 +264,7 @@ def test_serve_keeps_its_worker_alive_through_twenty_kills(settings, tmp_path):
     talk_ids = [_import(settings, clips, number) for number in range(3)]
     kills: list[Kill] = []
     log_path = tmp_path / "serve.log"
-    env = {**SERVE_ENV, **_database_env(settings)}
+    env = {**SERVE_ENV, **liveserver.database_env(settings)}
     with liveserver.serve(settings.data_dir, log_path, **env) as base:
         serve_pid = _serve_pid()
         with database.session(settings) as db:
@@ -292,7 +288,7 @@ def test_serve_keeps_its_worker_alive_through_twenty_kills(settings, tmp_path):
 
 def test_the_embedded_worker_goes_with_a_killed_serve(settings, tmp_path):
     """`ktl serve` killed without a shutdown leaves no orphan worker behind."""
-    env = {"KTL_EMBEDDED_WORKER": "1", **_database_env(settings)}
+    env = {"KTL_EMBEDDED_WORKER": "1", **liveserver.database_env(settings)}
     with liveserver.serve(settings.data_dir, tmp_path / "serve.log", **env):
         serve_pid = _serve_pid()
         worker = _until(lambda: _worker_pid(serve_pid), "the embedded worker starts", timeout=30)

@@ -29,33 +29,19 @@ from server.store import open_store, write
 from server.transcript import model as transcript
 from tests import factories
 from tests.conftest import need
+from tests.liveserver import database_env, stop
 
 pytestmark = pytest.mark.integration
 REST = "package,index,slides,translate"
 
 
-def _database_env(settings) -> dict[str, str]:
-    """KTL_DATABASE_URL for a `ktl` subprocess when the test runs on PostgreSQL."""
-    return {"KTL_DATABASE_URL": settings.database_url} if settings.database_url else {}
-
-
 def _worker(settings, only: str, work_dir: Path, log: Path) -> subprocess.Popen:
     env = {**os.environ, "KTL_DATA_DIR": str(settings.data_dir), "KTL_JOB_LEASE_SECONDS": "3",
            "KTL_WORKER_POLL_SECONDS": "0.2", "KTL_WORK_DIR": str(work_dir),
-           **_database_env(settings)}  # fmt: skip
+           **database_env(settings)}  # fmt: skip
     with log.open("ab") as out:
         return subprocess.Popen([sys.executable, "-m", "server.cli", "worker", "--only", only],
                                 env=env, stdout=out, stderr=subprocess.STDOUT)  # fmt: skip
-
-
-def _stop(process: subprocess.Popen) -> None:
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 def _until(settings, predicate, what: str, timeout: float = 240, watch=None):
@@ -152,7 +138,7 @@ def test_workers_split_by_stage_each_stage_once_and_a_killed_one_is_taken_over(
     finally:
         for process in (rest, first, second):
             if process is not None:
-                _stop(process)
+                stop(process)
 
     takers = {"rest": jobs.worker_prefix(rest.pid), "first": jobs.worker_prefix(first.pid),
               "second": jobs.worker_prefix(second.pid)}  # fmt: skip
@@ -435,7 +421,7 @@ def test_a_stopped_worker_leaves_and_ends_its_lease_at_once(settings, tmp_path):
         worker.send_signal(signal.SIGTERM)
         assert worker.wait(timeout=60) == 0
     finally:
-        _stop(worker)
+        stop(worker)
     with database.session(settings) as db:
         job = _job(db, talk.id)
         assert (job.state, job.lease_until) == ("running", 0)
@@ -455,7 +441,7 @@ def test_a_worker_stopped_with_its_process_group_while_packaging_fails_nothing(s
     source = factories.video(tmp_path / "long.mkv", None, 240.0, "1280x720", "mpeg4", "mp3")
     talk = import_recording(settings, source, talks.TalkInput(title="Pakkes", language="en"))
     env = {**os.environ, "KTL_DATA_DIR": str(settings.data_dir), "KTL_JOB_LEASE_SECONDS": "3",
-           "KTL_WORKER_POLL_SECONDS": "0.2", **_database_env(settings)}  # fmt: skip
+           "KTL_WORKER_POLL_SECONDS": "0.2", **database_env(settings)}  # fmt: skip
     with (tmp_path / "worker.log").open("ab") as out:
         command = [sys.executable, "-m", "server.cli", "worker"]
         worker = subprocess.Popen(
@@ -467,7 +453,7 @@ def test_a_worker_stopped_with_its_process_group_while_packaging_fails_nothing(s
         os.killpg(worker.pid, signal.SIGTERM)
         assert worker.wait(timeout=60) == 0
     finally:
-        _stop(worker)
+        stop(worker)
     with database.session(settings) as db:
         job = _job(db, talk.id)
         assert (job.state, job.stage, job.error) == ("running", "package", None)
