@@ -16,8 +16,9 @@ from tests.webclient import login, make_user
 
 # Every test that takes `settings` runs on both engines: SQLite (the embedded default) and
 # PostgreSQL (KTL_DATABASE_URL; a fresh database of its own in a throwaway cluster started by
-# tests/pgserver.py). Tests through a browser, and tests marked `sqlite_only` (what exists
-# only on SQLite: its files, WAL, backups of the file), run on SQLite only.
+# tests/pgserver.py). Tests through a browser, tests marked `sqlite_only` (what exists only
+# on SQLite: its files, WAL, backups of the file) and heavy media checks marked
+# `engine_independent` (container formats, ffprobe refusals, twenty kills) run on SQLite only.
 # KTL_TEST_DATABASE=sqlite (or postgres) runs just one engine, for a quicker run by hand.
 ENGINES = ("sqlite", "postgres")
 CHOSEN = os.environ.get("KTL_TEST_DATABASE", "")
@@ -34,7 +35,10 @@ def pytest_collection_modifyitems(config, items):
     keep, drop = [], []
     for item in items:
         engine = getattr(item, "callspec", None) and item.callspec.params.get("database_engine")
-        sqlite_only = item.get_closest_marker("browser") or item.get_closest_marker("sqlite_only")
+        sqlite_only = any(
+            item.get_closest_marker(name)
+            for name in ("browser", "sqlite_only", "engine_independent")
+        )
         (drop if engine == "postgres" and sqlite_only else keep).append(item)
     if drop:
         config.hook.pytest_deselected(items=drop)

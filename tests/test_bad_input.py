@@ -97,7 +97,8 @@ def _counts(db) -> dict[str, int]:
             for t in ("recordings", "jobs", "uploads")}  # fmt: skip
 
 
-@pytest.mark.parametrize("case", CASES)
+@pytest.mark.engine_independent  # the refusal is ffprobe's; test_bad_import_creates_no_talk
+@pytest.mark.parametrize("case", CASES)  # checks the database on both engines
 def test_bad_upload_is_refused_and_leaves_nothing(case, settings, db, tmp_path):
     name, make, expected = CASES[case]
     talk = factories.talk(db)

@@ -18,7 +18,8 @@ from server.pipeline.worker import package_args
 from tests import factories
 from tests.conftest import need
 
-pytestmark = pytest.mark.integration
+# What each container does to the pipeline does not depend on the database: one engine.
+pytestmark = [pytest.mark.integration, pytest.mark.engine_independent]
 
 COPY, TRANSCODE = "copy", "transcode"
 

@@ -238,17 +238,19 @@ class PgStore:
             conn.close()
 
     def version(self) -> tuple[int, str]:
-        """A value that changes whenever anything commits to the cluster (the end of its
-        write-ahead log: a write in any process, also ones that do not concern this
-        database, which only costs a cache a fresh read). Read on a connection kept for it,
-        outside the pool: the caches ask while their request holds a pooled connection, and
-        as many requests as the pool has connections, each waiting for a second one, would
-        wait for each other until the pool's timeout (20 clients on one search did)."""
+        """A value that changes whenever anything commits to the cluster (where its
+        write-ahead log is inserted next: a write in any process, also ones that do not
+        concern this database, which only costs a cache a fresh read; the insert position,
+        not the write position, which lags a commit with synchronous_commit off). Read on a
+        connection kept for it, outside the pool: the caches ask while their request holds a
+        pooled connection, and as many requests as the pool has connections, each waiting
+        for a second one, would wait for each other until the pool's timeout (20 clients on
+        one search did)."""
         with self._watch_lock:
             if self._watch is None or self._watch.closed:
                 self._watch = postgres.connect(self.url, autocommit=True)
             try:
-                lsn = self._watch.execute("SELECT pg_current_wal_lsn()::text").fetchone()[0]
+                lsn = self._watch.execute("SELECT pg_current_wal_insert_lsn()::text").fetchone()[0]
             except DatabaseError:
                 self._watch.close()  # a broken connection: the next call opens another
                 raise
